@@ -1,0 +1,95 @@
+// Package route holds everything ghostd knows about routing: the ghost.json
+// (version 2) schema, its validation, the compiled immutable routing table,
+// Gateway API HTTPRoute matching and precedence, weighted selection and the
+// filter decisions. It is pure Go and does no I/O.
+package route
+
+// Request is what a routing decision is computed from.
+type Request struct {
+	Host    string   // raw Host header value ("" when absent)
+	Method  string   // the client's method (HEAD stays HEAD)
+	URL     string   // raw request target: path plus optional "?query"
+	Headers []Header // every request header line, in order
+	Socket  string   // listener socket name (Varnish local.socket), "" if unknown
+	HTTPS   bool     // the request came over TLS (per a trusted front)
+}
+
+// Header is one request header line.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Outcome is what a decision tells the data plane to do.
+type Outcome uint8
+
+// Outcomes of a decision.
+const (
+	OutcomeBackend    Outcome = iota // fetch from one of Decision.Groups
+	OutcomeNotFound                  // 404 "no route"
+	OutcomeNoBackends                // 500 "no backends available"
+	OutcomeRedirect                  // Decision.Status with Location
+)
+
+// Route index values that do not name a route of the file.
+const (
+	RouteDefault = -1 // the vhost's default_backends
+	RouteNone    = -2 // no route matched (or no vhost)
+)
+
+// Endpoint is one upstream address (an IP literal) and port.
+type Endpoint struct {
+	Address string
+	Port    uint16
+}
+
+// Group is a weighted set of equivalent endpoints. A route written with
+// per-endpoint "backends" compiles to one group per endpoint.
+type Group struct {
+	Weight    uint64
+	Endpoints []Endpoint
+}
+
+// HeaderOps is a RequestHeaderModifier or ResponseHeaderModifier.
+type HeaderOps struct {
+	Set    []Header
+	Add    []Header
+	Remove []string
+}
+
+// Deps says which request inputs a decision depended on (besides the raw
+// Host header), so that a data plane may reuse it for requests that agree
+// on exactly those inputs under the same table generation.
+type Deps struct {
+	Path    bool
+	Method  bool
+	Query   bool
+	Socket  bool
+	HTTPS   bool
+	Headers []string // lower-case header names
+}
+
+// Decision is the result of Table.Decide. Slices and pointers in it are
+// shared with the table and must be treated as read-only.
+type Decision struct {
+	Outcome    Outcome
+	Status     int    // 200, 404, 500 or the redirect status
+	Vhost      string // selected vhost key, "" when none
+	RouteIndex int    // index in the vhost's routes list, RouteDefault or RouteNone
+	RouteName  string
+
+	Groups []Group // candidates, weight-0 groups left out
+
+	RequestHeaders  *HeaderOps // nil when none
+	ResponseHeaders *HeaderOps // nil when none
+	NewPath         string     // URLRewrite: new path ("" = unchanged); query kept by the applier
+	NewHost         string     // URLRewrite: new Host header ("" = unchanged)
+
+	RedirectBase string // redirect: scheme://host[:port]path, without the query
+	Query        string // the request's raw query including the leading "?", "" when none
+
+	Deps Deps
+}
+
+// Location returns the complete redirect Location header value.
+func (d *Decision) Location() string { return d.RedirectBase + d.Query }
