@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Turns the results of test/bench/run.sh into markdown.
+
+    report.py RESULTS_DIR [DOCS_FILE]
+
+Prints the report; with DOCS_FILE, replaces (or appends) the two sections
+this harness owns in that file and leaves every other section alone.
+"""
+import glob
+import os
+import re
+import statistics
+import sys
+
+SECTION_VARIANTS = "## make bench: Varnish variants"
+SECTION_RELOAD = "## reload time and RSS"
+NAMES = {"V0": "V0 static", "V1": "V1 if-chain", "V2": "V2 selector", "V3": "V3 ghost"}
+MODES = {"hit": "cache hits", "pass": "pass"}
+
+
+def meta(res):
+    out = {}
+    with open(os.path.join(res, "meta")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            out[k] = v
+    return out
+
+
+def dur_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m:
+        return None
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
+
+
+def parse_wrk(path):
+    text = open(path).read()
+    r = {"rps": None, "p50": None, "p99": None, "reqs": 0, "bad": 0, "errors": 0}
+    m = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"^\s+(\d+) requests in", text, re.M)
+    if m:
+        r["reqs"] = int(m.group(1))
+    m = re.search(r"Latency Distribution\n((?:\s+\d+%\s+\S+\n)+)", text)
+    if m:
+        for pct, val in re.findall(r"(\d+)%\s+(\S+)", m.group(1)):
+            if pct in ("50", "99"):
+                r["p" + pct] = dur_ms(val)
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        r["bad"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        r["errors"] = sum(int(x) for x in m.groups())
+    cpu = open(path + ".cpu").read().split()
+    r["vticks"], r["gticks"], r["ms"] = int(cpu[0]), int(cpu[1]), int(cpu[2])
+    return r
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_ms(x):
+    if x is None:
+        return "–"
+    return "%.0f µs" % (x * 1000) if x < 1 else "%.2f ms" % x
+
+
+def fmt_us(x):
+    return "–" if x is None else "%.1f µs" % x
+
+
+def variants_section(res, m):
+    clk = int(m["clk_tck"])
+    active = m["active"].split()
+    runs = {}
+    for path in glob.glob(os.path.join(res, "run-*-*-*.txt")):
+        _, r, mode, v = os.path.basename(path)[:-4].split("-")
+        runs.setdefault((mode, v), {})[int(r)] = parse_wrk(path)
+    summary = {}
+    lines = []
+    for mode in ("hit", "pass"):
+        lines.append("\n### %s\n\n" % MODES[mode].capitalize())
+        lines.append("| variant | req/s (median) | min–max | vs V0 | p50 | p99 | varnishd CPU/req "
+                     "| ghostd CPU/req | non-2xx / errors |\n")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+        base = runs.get((mode, "V0"), {})
+        for v in active:
+            rr = runs.get((mode, v), {})
+            if not rr:
+                continue
+            rps = [x["rps"] for x in rr.values() if x["rps"]]
+            ratios = [rr[r]["rps"] / base[r]["rps"] for r in rr
+                      if r in base and rr[r]["rps"] and base[r]["rps"]]
+            vcpu = [x["vticks"] / clk / x["reqs"] * 1e6 for x in rr.values() if x["reqs"]]
+            gcpu = [x["gticks"] / clk / x["reqs"] * 1e6 for x in rr.values() if x["reqs"]]
+            s = {"rps": med(rps), "ratio": med(ratios), "p50": med(x["p50"] for x in rr.values()),
+                 "p99": med(x["p99"] for x in rr.values()), "vcpu": med(vcpu),
+                 "gcpu": med(gcpu) if v == "V3" else None,
+                 "bad": sum(x["bad"] for x in rr.values()),
+                 "errors": sum(x["errors"] for x in rr.values()), "n": len(rps)}
+            summary[(mode, v)] = s
+            lines.append("| %s | **%s** | %s–%s | %s | %s | %s | %s | %s | %d / %d |\n" % (
+                NAMES[v], "{:,.0f}".format(s["rps"]) if s["rps"] else "–",
+                "{:,.0f}".format(min(rps)) if rps else "–", "{:,.0f}".format(max(rps)) if rps else "–",
+                "–" if v == "V0" or s["ratio"] is None else "%.1f %%" % (100 * s["ratio"]),
+                fmt_ms(s["p50"]), fmt_ms(s["p99"]), fmt_us(s["vcpu"]), fmt_us(s["gcpu"]),
+                s["bad"], s["errors"]))
+    return lines, summary
+
+
+def targets(summary):
+    def get(mode, v, k):
+        s = summary.get((mode, v))
+        return None if s is None else s[k]
+
+    def verdict(ok):
+        return "–" if ok is None else ("**met**" if ok else "**missed**")
+
+    rows = []
+    r = get("hit", "V3", "ratio")
+    rows.append(("cache hits: V3 ≥ 95 % of V0", "%.1f %%" % (100 * r) if r else "–",
+                 verdict(None if r is None else r >= 0.95)))
+    r = get("pass", "V3", "ratio")
+    rows.append(("pass: V3 ≥ 90 % of V0", "%.1f %%" % (100 * r) if r else "–",
+                 verdict(None if r is None else r >= 0.90)))
+    for other in ("V1", "V2"):
+        a, b = get("pass", "V3", "rps"), get("pass", other, "rps")
+        rows.append(("pass: V3 ≥ %s" % NAMES[other],
+                     "{:,.0f} vs {:,.0f} req/s".format(a, b) if a and b else "–",
+                     verdict(None if not (a and b) else a >= b)))
+    return rows
+
+
+def socket_section(res, m):
+    out = ["\n### ghostd decisions over its socket\n\n"]
+    path = os.path.join(res, "sockload.txt")
+    if os.path.exists(path):
+        text = open(path).read().strip()
+        out.append("`test/bench/sockload` against the V3 ghostd (same 100 × 10 table, varnishd idle, "
+                   "after the Varnish runs): Go client, one request outstanding per connection, "
+                   "cycling through the same 5,000 requests with the same 6 headers, %s s per row. "
+                   "ghostd CPU/call = its utime+stime over the calls. The Go client shares the 2 vCPUs.\n\n"
+                   % m.get("sock_duration", "?"))
+        out.append(text + "\n" if text.startswith("|") else "```\n" + text + "\n```\n")
+    path = os.path.join(res, "gobench.txt")
+    if os.path.exists(path):
+        text = open(path).read()
+        keep = [l for l in text.splitlines()
+                if l.startswith(("Benchmark", "goos", "goarch", "pkg", "cpu", "ok", "FAIL", "---", "no Go"))]
+        if not any(l.startswith("Benchmark") for l in keep):
+            keep = keep or text.splitlines()[-15:]
+        out += ["\n`go test -run '^$' -bench . -benchmem ./protocol/` (same run, after the Varnish runs):\n\n```\n"]
+        out += [l + "\n" for l in keep] + ["```\n"]
+    return out if len(out) > 1 else []
+
+
+def reload_section(res, m):
+    files = sorted(glob.glob(os.path.join(res, "reload-*.txt")),
+                   key=lambda p: int(re.search(r"reload-(\d+)", p).group(1)))
+    if not files:
+        return [], []
+    lines = ["\n| vhosts | routes | file | reload (median of 3) | first reload | ok "
+             "| RSS after reloads | peak RSS (VmHWM) |\n",
+             "|---:|---:|---:|---:|---:|---|---:|---:|\n"]
+    verdicts = []
+    for path in files:
+        n = int(re.search(r"reload-(\d+)", path).group(1))
+        size, reloads, settled, msg = 0, [], None, ""
+        for line in open(path):
+            f = line.split()
+            if f[0] == "bytes":
+                size = int(f[1])
+            elif f[0] == "reload":
+                reloads.append((int(f[2]) / 1000.0, f[3] == "1", int(f[4] or 0), int(f[5] or 0)))
+                msg = " ".join(f[6:])
+            elif f[0] == "rss_settled":
+                settled = (int(f[1]), int(f[2]))
+        if not reloads:
+            continue
+        times = [t for t, _, _, _ in reloads]
+        ok = all(o for _, o, _, _ in reloads)
+        rss, hwm = settled if settled else reloads[-1][2:]
+        routes = int(m["reload_routes"])
+        lines.append("| {:,} | {:,} | {:.1f} MB | **{:.0f} ms** | {:.0f} ms | {} | **{:.0f} MB** | {:.0f} MB |\n".format(
+            n, n * routes, size / 1e6, statistics.median(times), times[0],
+            "yes" if ok else "no: " + msg[:80], rss / 1024, hwm / 1024))
+        if n == 10000:
+            verdicts.append(("reload of 10,000 vhosts < 1 s", "%.0f ms" % statistics.median(times),
+                             "**met**" if ok and statistics.median(times) < 1000 else "**missed**"))
+            verdicts.append(("ghostd RSS < 200 MB (10,000 vhosts)", "%.0f MB (peak %.0f MB)" % (rss / 1024, hwm / 1024),
+                             "**met**" if rss / 1024 < 200 else "**missed**"))
+    return lines, verdicts
+
+
+def header(m):
+    return ("Measured by `%s` on %s: %s vCPU (%s), kernel %s; %s, %s, %s, %s; tree at %s. "
+            "Load average before / after the Varnish runs: %s / %s.\n" % (
+                m["command"], m["date"], m["nproc"], m["cpu"], m["kernel"], m["varnish"],
+                m["nginx"].replace("nginx version: ", ""), m["wrk"].split(" [")[0], m["go"],
+                m["commit"], m["load_before"], m["load_after"]))
+
+
+def render(res):
+    m = meta(res)
+    vlines, summary = variants_section(res, m)
+    rlines, rverdicts = reload_section(res, m)
+    failed = m.get("failed", "").strip()
+    tgt = targets(summary) + rverdicts
+
+    a = [SECTION_VARIANTS + "\n\n", header(m), "\n",
+         "Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
+         "a Lua script cycling through 5,000 requests over 100 vhosts × 10 routes × 5 URLs, "
+         "6 request headers), varnishd (one per variant, `-s malloc,256m`, default parameters), "
+         "ghostd (V3) and nginx (1 worker, 10 ports, a 67-byte body, `Cache-Control: max-age=3600`). "
+         "The variants run alternately (V0 V1 V2 V3 hits, then pass, %s rounds) after a 2 s warm-up "
+         "each; medians over the rounds. \"vs V0\" is the median of the per-round ratios. Pass = "
+         "the same user VCL in every variant, `if (req.http.X-Bench-Pass) { return (pass); }` "
+         "after the variant's own vcl_recv. CPU/req = utime+stime of the varnishd child "
+         "(cache-main, all threads) or of ghostd during the run, divided by the requests wrk "
+         "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
+         "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no ghost call.\n"
+         % (m["conns"], m["duration"], m["rounds"])]
+    if failed:
+        a.append("\n**Left out of this run (did not start or misrouted): %s.**\n" % failed)
+    a += vlines
+    a.append("\n### Targets (SPEC §9)\n\n| target | measured | |\n|---|---:|---|\n")
+    a += ["| %s | %s | %s |\n" % t for t in tgt]
+    a += socket_section(res, m)
+
+    r = [SECTION_RELOAD + "\n\n", header(m), "\n",
+         "ghostd starts on a 1-vhost file; the file is replaced by N vhosts × %s path-prefix "
+         "routes each (one backend per route) and `build/ghostd reload -socket S` is timed "
+         "wall-clock (client start to answer) three times (the first replaces the 1-vhost table, "
+         "the next two rebuild the same N-vhost table). RSS = VmRSS of ghostd 1 s after the "
+         "third reload; peak = VmHWM.\n" % m["reload_routes"]]
+    r += rlines if rlines else ["\nNot measured in this run.\n"]
+    return "".join(a), "".join(r)
+
+
+def replace_section(doc, title, body):
+    lines = doc.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.rstrip("\n") == title), None)
+    if start is None:
+        if doc and not doc.endswith("\n"):
+            doc += "\n"
+        return doc + ("\n" if doc else "") + body
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = "".join(lines[end:])
+    return "".join(lines[:start]) + body + ("\n" if tail else "") + tail
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    a, r = render(sys.argv[1])
+    print(a)
+    print(r)
+    if len(sys.argv) == 3:
+        path = sys.argv[2]
+        doc = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+        doc = replace_section(doc, SECTION_VARIANTS, a)
+        doc = replace_section(doc, SECTION_RELOAD, r)
+        with open(path + ".tmp", "w") as f:
+            f.write(doc)
+        os.replace(path + ".tmp", path)
+        print("bench: wrote the two make-bench sections of %s" % path, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# make bench: ghost against a static backend, an if-chain and vmod_selector,
+# all on loopback in one run, then ghostd's socket throughput and its reload
+# time and RSS. Prints a markdown report and writes it to the "make bench"
+# sections of docs/benchmarks.md.
+#
+#   V0 static    one static backend, no routing (the limit)
+#   V1 if-chain  100 vhosts x 10 path-prefix routes as if/elsif in vcl_recv
+#   V2 selector  the same routes with vmod_selector (host set -> per-vhost
+#                prefix set, longest match)
+#   V3 ghost     the same routes as ghost.json through ghostd + the shim +
+#                vcl/ghost.vcl (routing on the backend side)
+#
+# Each variant runs in its own varnishd (all started once, side by side);
+# runs alternate V0 V1 V2 V3 for hits, then for pass, for BENCH_ROUNDS
+# rounds, so that drift on the machine hits every variant alike.
+#
+# Environment:
+#   BENCH_DURATION=8       seconds per measured wrk run
+#   BENCH_ROUNDS=4         rounds (each: every variant, hits and pass)
+#   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
+#   BENCH_PORT_BASE=47300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
+#   BENCH_VARIANTS="V0 V1 V2 V3"
+#   BENCH_RELOAD_SIZES="1000 10000 100000"   vhosts per reload test ("" = skip)
+#   BENCH_RELOAD_ROUTES=10  routes per vhost in the reload configs
+#   BENCH_GOBENCH=1        run the Go benchmarks of protocol/ (0 = skip)
+#   BENCH_WRITE_DOCS=1     update docs/benchmarks.md (0 = only print)
+#   BENCH_KEEP=0           keep the staging directory
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+export PATH="$PATH:/usr/local/go/bin"
+GO=${GO:-go}
+
+DUR=${BENCH_DURATION:-8}
+ROUNDS=${BENCH_ROUNDS:-4}
+CONNS=${BENCH_CONNECTIONS:-16}
+BASE=${BENCH_PORT_BASE:-47300}
+VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
+RELOAD_SIZES=${BENCH_RELOAD_SIZES-1000 10000 100000}
+RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10}
+GOBENCH=${BENCH_GOBENCH:-1}
+WRITE_DOCS=${BENCH_WRITE_DOCS:-1}
+WARMUP=2
+SOCK_DUR=${BENCH_SOCK_DURATION:-5}
+UP=$((BASE + 1))
+
+for t in varnishd varnishadm wrk nginx curl python3; do
+	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
+done
+for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))); do
+	if ss -Htln "sport = :$p" | grep -q .; then
+		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
+		exit 1
+	fi
+done
+
+# Staging: varnishd's child runs as vcache, so the VMOD, VCL and ghostd's
+# socket and state file live in a 0755 directory of their own.
+STAGE=$(mktemp -d /tmp/ghost-bench.XXXXXX)
+chmod 0755 "$STAGE"
+RES=$STAGE/results
+mkdir -p "$RES" "$STAGE/nginx-tmp"
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for f in "$STAGE"/varnishd*.pid "$STAGE"/nginx.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+	done
+	sleep 0.5
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $STAGE" >&2; else rm -rf "$STAGE"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+now_ns() { date +%s%N; }
+# cpu_ticks PID: utime+stime of the process (all its threads), in clock ticks.
+cpu_ticks() {
+	local line rest
+	read -r line <"/proc/$1/stat" || { echo 0; return; }
+	rest=${line##*) }
+	set -- $rest
+	echo $(( ${12} + ${13} ))
+}
+rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+python3 test/bench/gen.py variants "$STAGE" "$UP"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STAGE/secret"
+chmod 600 "$STAGE/secret"
+
+nginx -e "$STAGE/nginx-error.log" -p "$STAGE" -c "$STAGE/nginx.conf"
+for i in $(seq 50); do [ -s "$STAGE/nginx.pid" ] && break; sleep 0.1; done
+NGINX_PID=$(cat "$STAGE/nginx.pid")
+
+declare -A VPORT VCHILD
+GHOSTD_PID=""
+FAILED=()
+vnum() { echo "${1#V}"; }
+
+start_ghostd() {
+	[ -x build/ghostd ] || { log "V3: build/ghostd missing"; return 1; }
+	[ -f build/libvmod_ghost.so ] || { log "V3: build/libvmod_ghost.so missing"; return 1; }
+	[ -f vcl/ghost.vcl ] || { log "V3: vcl/ghost.vcl missing"; return 1; }
+	install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$STAGE/"
+	build/ghostd -config "$STAGE/ghost.json" -socket "$STAGE/g.sock" -socket-mode 0666 \
+		-metrics "" -log-level warn -watch=false 2>"$STAGE/ghostd.log" &
+	GHOSTD_PID=$!
+	PIDS+=("$GHOSTD_PID")
+	for i in $(seq 100); do [ -S "$STAGE/g.sock" ] && return 0; sleep 0.05; done
+	log "V3: ghostd did not open its socket:"; cat "$STAGE/ghostd.log" >&2
+	return 1
+}
+
+start_varnish() {
+	local v=$1 n
+	n=$(vnum "$v")
+	VPORT[$v]=$((BASE + 20 + n))
+	if ! varnishd -n "$STAGE/vn$n" -a "127.0.0.1:${VPORT[$v]}" -T "127.0.0.1:$((BASE + 30 + n))" \
+		-S "$STAGE/secret" -f "$STAGE/v$n.vcl" -s malloc,256m -P "$STAGE/varnishd$n.pid" \
+		>"$STAGE/varnishd$n.log" 2>&1; then
+		log "$v: varnishd did not start:"; cat "$STAGE/varnishd$n.log" >&2
+		return 1
+	fi
+	local mgr c
+	mgr=$(cat "$STAGE/varnishd$n.pid")
+	for i in $(seq 100); do
+		for c in $(pgrep -P "$mgr" || true); do
+			if [ "$(cat "/proc/$c/comm" 2>/dev/null)" = cache-main ]; then VCHILD[$v]=$c; return 0; fi
+		done
+		sleep 0.05
+	done
+	log "$v: no varnishd child process"
+	return 1
+}
+
+# check V: the samples route to the right upstream (pass, so every request
+# is routed), an unknown host gets 404 (V1-V3).
+check() {
+	local v=$1 host url port body code
+	while read -r host url port; do
+		body=$(curl -s -m 5 -H "Host: $host" -H "X-Bench-Pass: 1" "http://127.0.0.1:${VPORT[$v]}$url" || true)
+		if [ "$v" != V0 ] && [[ $body != *"upstream $port:"* ]]; then
+			log "$v: $host$url should reach upstream $port, got: ${body:0:200}"
+			return 1
+		fi
+		[ -n "$body" ] || { log "$v: $host$url: no answer"; return 1; }
+	done <"$STAGE/samples.txt"
+	if [ "$v" != V0 ]; then
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Host: unknown.bench.test" "http://127.0.0.1:${VPORT[$v]}/r1/x" || true)
+		[ "$code" = 404 ] || { log "$v: unknown host answered $code, want 404"; return 1; }
+	fi
+}
+
+ACTIVE=()
+for v in $VARIANTS; do
+	ok=1
+	if [ "$v" = V3 ]; then start_ghostd || ok=0; fi
+	if [ $ok = 1 ]; then start_varnish "$v" || ok=0; fi
+	if [ $ok = 1 ]; then check "$v" || ok=0; fi
+	if [ $ok = 1 ]; then ACTIVE+=("$v"); else FAILED+=("$v"); log "$v: left out of this run"; fi
+done
+[ ${#ACTIVE[@]} -gt 0 ] || { log "no variant works"; exit 1; }
+
+# run_wrk V MODE SECONDS OUT: one wrk run; CPU deltas go to OUT.cpu.
+run_wrk() {
+	local v=$1 mode=$2 secs=$3 out=$4 vc0 vc1 gc0=0 gc1=0 t0 t1
+	vc0=$(cpu_ticks "${VCHILD[$v]}")
+	[ "$v" = V3 ] && gc0=$(cpu_ticks "$GHOSTD_PID")
+	t0=$(now_ns)
+	wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" "http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
+	t1=$(now_ns)
+	vc1=$(cpu_ticks "${VCHILD[$v]}")
+	[ "$v" = V3 ] && gc1=$(cpu_ticks "$GHOSTD_PID")
+	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 ))" >"$out.cpu"
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "warm-up: ${ACTIVE[*]} (hits fill the caches, pass fills connection pools and decision memos)"
+for mode in hit pass; do
+	for v in "${ACTIVE[@]}"; do run_wrk "$v" "$mode" "$WARMUP" "$RES/warm-$v-$mode.txt"; done
+done
+log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {hit,pass} x ${DUR}s, wrk -t1 -c$CONNS"
+for r in $(seq "$ROUNDS"); do
+	for mode in hit pass; do
+		for v in "${ACTIVE[@]}"; do
+			run_wrk "$v" "$mode" "$DUR" "$RES/run-$r-$mode-$v.txt"
+			log "round $r $mode $v: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$RES/run-$r-$mode-$v.txt")"
+			sleep 0.5
+		done
+	done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+[ -n "$GHOSTD_PID" ] && echo "$(rss_kb "$GHOSTD_PID" VmRSS)" >"$RES/ghostd-bench-rss"
+
+# ghostd's decision throughput over its socket (the V3 ghostd and table,
+# varnishd idle): test/bench/sockload, 1 and 4 connections.
+if [ -n "$GHOSTD_PID" ]; then
+	log "ghostd over its socket: sockload -conns 1,4 -duration ${SOCK_DUR}s"
+	if $GO build -o "$STAGE/sockload" ./test/bench/sockload 2>"$RES/sockload.txt"; then
+		"$STAGE/sockload" -socket "$STAGE/g.sock" -pid "$GHOSTD_PID" -conns 1,4 -duration "${SOCK_DUR}s" \
+			>"$RES/sockload.txt" 2>&1 || log "sockload failed (see report)"
+	else
+		log "sockload did not build (see report)"
+	fi
+fi
+
+for v in "${ACTIVE[@]}"; do
+	n=$(vnum "$v")
+	kill "$(cat "$STAGE/varnishd$n.pid")" 2>/dev/null || true
+done
+kill "$NGINX_PID" 2>/dev/null || true
+if [ -n "$GHOSTD_PID" ]; then kill "$GHOSTD_PID" 2>/dev/null || true; wait "$GHOSTD_PID" 2>/dev/null || true; fi
+sleep 0.5
+
+# ghostd's decision throughput over its socket: the Go benchmarks of protocol/.
+if [ "$GOBENCH" = 1 ]; then
+	if ls protocol/*_test.go >/dev/null 2>&1 && grep -qs '^func Benchmark' protocol/*_test.go; then
+		log "go test -run '^\$' -bench . -benchmem ./protocol/"
+		$GO test -run '^$' -bench . -benchmem ./protocol/ >"$RES/gobench.txt" 2>&1 || log "protocol benchmarks failed (see report)"
+	else
+		echo "no Go benchmarks in protocol/ at this commit" >"$RES/gobench.txt"
+	fi
+fi
+
+# Reload time and RSS: ghostd starts on a 1-vhost file; the file is then
+# replaced by N vhosts x RELOAD_ROUTES routes and `ghostd reload` is timed,
+# three times: 1 vhost -> A, A -> B, B -> A (A and B differ in their upstream
+# ports; ghostd skips a reload of an unchanged file).
+reload_test() {
+	local n=$1 cfg=$STAGE/reload.json sock=$STAGE/r.sock pid out t0 t1 i ok src
+	python3 test/bench/gen.py ghostjson 1 1 "$cfg"
+	python3 test/bench/gen.py ghostjson "$n" "$RELOAD_ROUTES" "$STAGE/reload-$n-a.json" 20000
+	python3 test/bench/gen.py ghostjson "$n" "$RELOAD_ROUTES" "$STAGE/reload-$n-b.json" 30000
+	rm -f "$sock"
+	build/ghostd -config "$cfg" -socket "$sock" -socket-mode 0666 -metrics "" -log-level info -watch=false \
+		2>"$RES/ghostd-reload-$n.log" &
+	pid=$!
+	PIDS+=("$pid")
+	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+	echo "rss0 $(rss_kb $pid VmRSS)" >"$RES/reload-$n.txt"
+	echo "bytes $(stat -c %s "$STAGE/reload-$n-a.json")" >>"$RES/reload-$n.txt"
+	for i in 1 2 3; do
+		src=a; [ $i = 2 ] && src=b
+		cp "$STAGE/reload-$n-$src.json" "$cfg"
+		t0=$(now_ns)
+		ok=0
+		out=$(build/ghostd reload -socket "$sock" 2>&1) && ok=1
+		t1=$(now_ns)
+		echo "reload $i $(( (t1 - t0) / 1000 )) $ok $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM) ${out//$'\n'/ }" >>"$RES/reload-$n.txt"
+		sleep 1
+	done
+	echo "rss_settled $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM)" >>"$RES/reload-$n.txt"
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	rm -f "$STAGE/reload-$n-a.json" "$STAGE/reload-$n-b.json"
+}
+if [ -n "$RELOAD_SIZES" ]; then
+	if [ -x build/ghostd ]; then
+		for n in $RELOAD_SIZES; do
+			log "reload: $n vhosts x $RELOAD_ROUTES routes"
+			reload_test "$n" || log "reload test $n failed"
+		done
+	else
+		log "reload: build/ghostd missing"
+	fi
+fi
+
+cat >"$RES/meta" <<EOF
+command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS)
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes in the tree)')
+nproc=$(nproc)
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+kernel=$(uname -r)
+varnish=$(varnishd -V 2>&1 | head -1)
+nginx=$(nginx -v 2>&1)
+wrk=$(wrk -v 2>&1 | head -1)
+go=$($GO version)
+load_before=$LOAD_BEFORE
+load_after=$LOAD_AFTER
+duration=$DUR
+rounds=$ROUNDS
+conns=$CONNS
+reload_routes=$RELOAD_ROUTES
+sock_duration=$SOCK_DUR
+clk_tck=$(getconf CLK_TCK)
+active=${ACTIVE[*]}
+failed=${FAILED[*]:-}
+EOF
+
+docs=""
+[ "$WRITE_DOCS" = 1 ] && [ ${#FAILED[@]} -eq 0 ] && docs=docs/benchmarks.md
+[ "$WRITE_DOCS" = 1 ] && [ ${#FAILED[@]} -gt 0 ] && log "not writing docs/benchmarks.md: ${FAILED[*]} left out"
+python3 test/bench/report.py "$RES" $docs
+[ ${#FAILED[@]} -eq 0 ]
