@@ -1,10 +1,19 @@
 package route
 
+import (
+	"regexp"
+)
+
 // Table is a compiled, immutable routing table. It is safe for concurrent
 // use; a reload builds a new Table and swaps it in.
-//
-// PLACEHOLDER: the route-engine work replaces this file.
-type Table struct{}
+type Table struct {
+	exact    map[string]*vhost // lower-case hostname → vhost
+	wild     map[string]*vhost // ".suffix" (a "*.suffix" key without the "*") → vhost
+	catchAll *vhost            // the "*" key
+	vhosts   []*vhost          // sorted by key
+	refs     map[Endpoint]struct{}
+	stats    Stats
+}
 
 // Stats counts what a table holds.
 type Stats struct {
@@ -13,27 +22,140 @@ type Stats struct {
 	Endpoints int // distinct endpoints
 }
 
-// Parse parses, validates and compiles a ghost.json document. name (usually
-// the file's base name) starts every error message.
-func Parse(name string, data []byte) (*Table, error) { return &Table{}, nil }
+// vhost is one compiled vhost. Its routes are indexed by path class so that
+// Decide visits only candidates whose path can match, in precedence order.
+type vhost struct {
+	key string // the key as written in the file
 
-// Empty returns a table with no vhosts: every request gets 404.
-func Empty() *Table { return &Table{} }
+	exact     map[string][]*croute // Exact routes by value, each bucket in precedence order
+	prefix    map[string][]*croute // PathPrefix (≠ "/") routes by value without trailing "/"
+	maxPrefix int                  // longest key of prefix
+	regex     []*croute            // RegularExpression routes in precedence order
+	rest      []*croute            // PathPrefix "/" or no path_match, in precedence order
+	def       *croute              // default_backends, nil when absent
 
-// Stats returns the table's size.
-func (t *Table) Stats() Stats { return Stats{} }
-
-// References reports whether any route of the table uses the endpoint.
-func (t *Table) References(e Endpoint) bool { return false }
-
-// Decide computes the routing decision for r into d. d is overwritten; it
-// may be reused between calls to avoid allocations.
-func (t *Table) Decide(r *Request, d *Decision) {
-	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone}
+	ordered []*croute // every route (default last) in precedence order
+	deps    Deps
 }
 
-// Pick makes the weighted choice among d.Groups from u, a uniformly random
-// 64-bit number: a group by weight (64-bit sums, weight 0 never chosen),
-// then an endpoint uniformly inside it. ok is false when nothing can be
-// picked.
-func (d *Decision) Pick(u uint64) (group, endpoint int, ok bool) { return 0, 0, false }
+// pathKind is the class of a route's path condition, in precedence order.
+type pathKind uint8
+
+const (
+	pathExact pathKind = iota
+	pathPrefix
+	pathRegex
+	pathAll // PathPrefix "/" or no path_match
+)
+
+// croute is one compiled route.
+type croute struct {
+	index int // position in the vhost's routes list, or RouteDefault
+	name  string
+
+	kind   pathKind
+	value  string // configured path value (Exact, PathPrefix, regex source)
+	prefix string // PathPrefix: value without one trailing "/" ("/" → "")
+	re     *regexp.Regexp
+
+	method    string
+	headers   []headerMatch // first entry per name only
+	query     []queryMatch  // first entry per name only
+	listeners []string
+
+	priority  int64
+	ruleIndex int64
+
+	groups []Group // weight-0 and empty groups left out; empty = 500
+
+	reqOps   *HeaderOps
+	respOps  *HeaderOps
+	rewrite  *urlRewrite
+	redirect *redirect
+}
+
+type headerMatch struct {
+	name  string // lower case
+	value string
+	re    *regexp.Regexp // nil for Exact
+}
+
+type queryMatch struct {
+	name  string
+	value string
+	re    *regexp.Regexp // nil for Exact
+}
+
+type pathModKind uint8
+
+const (
+	modNone pathModKind = iota
+	modFull
+	modPrefix
+)
+
+type urlRewrite struct {
+	hostname string
+	mod      pathModKind
+	value    string
+}
+
+type redirect struct {
+	scheme   string // "" = the request's
+	hostname string // "" = the request's
+	port     int    // 0 = per SPEC §4.6
+	mod      pathModKind
+	value    string
+	status   int
+}
+
+// Parse parses, validates and compiles a ghost.json document. name (usually
+// the file's base name) starts every error message.
+func Parse(name string, data []byte) (*Table, error) {
+	f, err := decodeFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return compile(name, f)
+}
+
+// Empty returns a table with no vhosts: every request gets 404.
+func Empty() *Table {
+	return &Table{exact: map[string]*vhost{}, wild: map[string]*vhost{}, refs: map[Endpoint]struct{}{}}
+}
+
+// Stats returns the table's size.
+func (t *Table) Stats() Stats {
+	if t == nil {
+		return Stats{}
+	}
+	return t.stats
+}
+
+// References reports whether any route of the table uses the endpoint.
+// Addresses are compared as IP addresses ("::1" and "0::1" are the same).
+func (t *Table) References(e Endpoint) bool {
+	if t == nil {
+		return false
+	}
+	if _, ok := t.refs[e]; ok {
+		return true
+	}
+	if c, ok := canonicalAddr(e.Address); ok && c != e.Address {
+		_, ok = t.refs[Endpoint{Address: c, Port: e.Port}]
+		return ok
+	}
+	return false
+}
+
+// Vhosts returns the table's vhost keys as written in the file, sorted.
+func (t *Table) Vhosts() []string {
+	if t == nil {
+		return nil
+	}
+	out := make([]string, len(t.vhosts))
+	for i, v := range t.vhosts {
+		out[i] = v.key
+	}
+	return out
+}

@@ -1,0 +1,625 @@
+package route
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// compile validates a decoded file and builds the table. Vhosts are visited
+// in sorted key order and routes in file order, so a file with several
+// errors always reports the same one.
+func compile(name string, f *fileJSON) (*Table, error) {
+	t := Empty()
+	keys := make([]string, 0, len(f.Vhosts))
+	for k := range f.Vhosts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := make(map[string]string, len(keys)) // lookup form → key as written
+	b := &builder{refs: t.refs, groupCache: map[string][]Endpoint{}}
+	for _, k := range keys {
+		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
+		norm, kind, why := normVhostKey(k)
+		if why != "" {
+			return nil, c.errorf("invalid vhost key: %s", why)
+		}
+		if other, dup := seen[norm]; dup {
+			return nil, c.errorf("same host as vhost %q (keys are case-insensitive)", other)
+		}
+		seen[norm] = k
+		vj := f.Vhosts[k]
+		vh, err := b.vhost(c, k, &vj)
+		if err != nil {
+			return nil, err
+		}
+		switch kind {
+		case hostExact:
+			t.exact[norm] = vh
+		case hostWild:
+			t.wild[norm] = vh
+		case hostAll:
+			t.catchAll = vh
+		}
+		t.vhosts = append(t.vhosts, vh)
+		t.stats.Routes += len(vj.Routes)
+	}
+	t.stats.Vhosts = len(t.vhosts)
+	t.stats.Endpoints = len(t.refs)
+	return t, nil
+}
+
+// builder carries state shared across vhosts while compiling.
+type builder struct {
+	refs map[Endpoint]struct{}
+	// groupCache interns endpoint lists; many routes share their backends.
+	groupCache map[string][]Endpoint
+}
+
+func (b *builder) vhost(c errCtx, key string, vj *vhostJSON) (*vhost, error) {
+	vh := &vhost{key: key}
+	routes := make([]*croute, 0, len(vj.Routes))
+	for i := range vj.Routes {
+		rc := c
+		rc.route = i
+		r, err := b.route(rc, i, &vj.Routes[i])
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, r)
+	}
+	if len(vj.DefaultBackends) > 0 {
+		groups, err := b.defaultBackends(vj.DefaultBackends)
+		if err != nil {
+			return nil, c.errorf("default_backends%s", err)
+		}
+		vh.def = &croute{index: RouteDefault, kind: pathAll, groups: groups}
+	}
+	slices.SortStableFunc(routes, comparePrecedence)
+	for _, r := range routes {
+		switch r.kind {
+		case pathExact:
+			if vh.exact == nil {
+				vh.exact = map[string][]*croute{}
+			}
+			vh.exact[r.value] = append(vh.exact[r.value], r)
+		case pathPrefix:
+			if vh.prefix == nil {
+				vh.prefix = map[string][]*croute{}
+			}
+			vh.prefix[r.prefix] = append(vh.prefix[r.prefix], r)
+			vh.maxPrefix = max(vh.maxPrefix, len(r.prefix))
+		case pathRegex:
+			vh.regex = append(vh.regex, r)
+		default:
+			vh.rest = append(vh.rest, r)
+		}
+	}
+	vh.ordered = routes
+	if vh.def != nil {
+		vh.ordered = append(vh.ordered, vh.def)
+	}
+	vh.deps = computeDeps(routes)
+	return vh, nil
+}
+
+// comparePrecedence orders routes by SPEC §4.3: the route that wins comes
+// first.
+func comparePrecedence(a, b *croute) int {
+	if a.kind != b.kind {
+		return int(a.kind) - int(b.kind)
+	}
+	if a.kind == pathPrefix && len(a.value) != len(b.value) {
+		return len(b.value) - len(a.value)
+	}
+	if (a.method != "") != (b.method != "") {
+		if a.method != "" {
+			return -1
+		}
+		return 1
+	}
+	if len(a.headers) != len(b.headers) {
+		return len(b.headers) - len(a.headers)
+	}
+	if len(a.query) != len(b.query) {
+		return len(b.query) - len(a.query)
+	}
+	if a.priority != b.priority {
+		if a.priority > b.priority {
+			return -1
+		}
+		return 1
+	}
+	if a.ruleIndex != b.ruleIndex {
+		if a.ruleIndex < b.ruleIndex {
+			return -1
+		}
+		return 1
+	}
+	return a.index - b.index
+}
+
+// computeDeps says which request inputs a decision in this vhost can depend
+// on besides the Host header.
+func computeDeps(routes []*croute) Deps {
+	d := Deps{Path: true}
+	var hs []string
+	for _, r := range routes {
+		if r.method != "" {
+			d.Method = true
+		}
+		if len(r.query) > 0 {
+			d.Query = true
+		}
+		if len(r.listeners) > 0 {
+			d.Socket = true
+		}
+		if r.redirect != nil && r.redirect.scheme == "" {
+			d.HTTPS = true
+		}
+		for _, h := range r.headers {
+			hs = append(hs, h.name)
+		}
+	}
+	if len(hs) > 0 {
+		sort.Strings(hs)
+		d.Headers = slices.Compact(hs)
+	}
+	return d
+}
+
+func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
+	r := &croute{index: i, kind: pathAll}
+	if rj.RouteName != nil {
+		if len(*rj.RouteName) > MaxNameLen {
+			return nil, c.errorf("route_name longer than %d bytes", MaxNameLen)
+		}
+		r.name = *rj.RouteName
+	}
+	if rj.Priority != nil {
+		r.priority = *rj.Priority
+	}
+	if rj.RuleIndex != nil {
+		r.ruleIndex = *rj.RuleIndex
+	}
+	if pm := rj.PathMatch; pm != nil {
+		typ := "PathPrefix"
+		if pm.Type != nil {
+			typ = *pm.Type
+		}
+		switch typ {
+		case "Exact", "PathPrefix":
+			v := "/"
+			if pm.Value != nil {
+				v = *pm.Value
+			} else if typ == "Exact" {
+				return nil, c.errorf("path_match.value is required for Exact")
+			}
+			if err := checkPath("path", v, false); err != nil {
+				return nil, c.errorf("%s", err)
+			}
+			r.value = v
+			if typ == "Exact" {
+				r.kind = pathExact
+			} else {
+				r.prefix = strings.TrimSuffix(v, "/")
+				if r.prefix != "" {
+					r.kind = pathPrefix
+				}
+			}
+		case "RegularExpression":
+			if pm.Value == nil {
+				return nil, c.errorf("path_match.value is required for RegularExpression")
+			}
+			re, err := compileRegex(*pm.Value)
+			if err != nil {
+				return nil, c.errorf("path_match regex %s", err)
+			}
+			r.kind, r.value, r.re = pathRegex, *pm.Value, re
+		default:
+			return nil, c.errorf("path_match.type %q must be Exact, PathPrefix or RegularExpression", typ)
+		}
+	}
+	if rj.Method != nil {
+		if !validMethods[*rj.Method] {
+			return nil, c.errorf("method %q is not one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH", *rj.Method)
+		}
+		r.method = *rj.Method
+	}
+	if len(rj.Headers) > MaxMatchers {
+		return nil, c.errorf("more than %d header matchers", MaxMatchers)
+	}
+	for j, h := range rj.Headers {
+		field := fmt.Sprintf("headers[%d]", j)
+		if h.Name == nil {
+			return nil, c.errorf("%s.name is required", field)
+		}
+		if err := checkHeaderName(field, *h.Name); err != nil {
+			return nil, c.errorf("%s", err)
+		}
+		v, re, err := matchValue(field, h.Value, h.Type)
+		if err != nil {
+			return nil, c.errorf("%s", err)
+		}
+		n := strings.ToLower(*h.Name)
+		if slices.ContainsFunc(r.headers, func(m headerMatch) bool { return m.name == n }) {
+			continue // only the first matcher of a name counts
+		}
+		r.headers = append(r.headers, headerMatch{name: n, value: v, re: re})
+	}
+	if len(rj.QueryParams) > MaxMatchers {
+		return nil, c.errorf("more than %d query_params matchers", MaxMatchers)
+	}
+	for j, q := range rj.QueryParams {
+		field := fmt.Sprintf("query_params[%d]", j)
+		if q.Name == nil || *q.Name == "" {
+			return nil, c.errorf("%s.name is required", field)
+		}
+		n := *q.Name
+		if len(n) > MaxNameLen {
+			return nil, c.errorf("%s.name longer than %d bytes", field, MaxNameLen)
+		}
+		if strings.ContainsAny(n, "&=#") {
+			return nil, c.errorf("%s.name %q contains \"&\", \"=\" or \"#\"", field, n)
+		}
+		v, re, err := matchValue(field, q.Value, q.Type)
+		if err != nil {
+			return nil, c.errorf("%s", err)
+		}
+		if slices.ContainsFunc(r.query, func(m queryMatch) bool { return m.name == n }) {
+			continue
+		}
+		r.query = append(r.query, queryMatch{name: n, value: v, re: re})
+	}
+	for j, l := range rj.Listeners {
+		if l == "" || len(l) > MaxNameLen {
+			return nil, c.errorf("listeners[%d]: name must be 1 to %d bytes", j, MaxNameLen)
+		}
+		if !slices.Contains(r.listeners, l) {
+			r.listeners = append(r.listeners, l)
+		}
+	}
+	if rj.Filters != nil {
+		if err := r.filters(rj.Filters); err != nil {
+			return nil, c.errorf("%s", err)
+		}
+	}
+	groups, err := b.routeBackends(rj)
+	if err != nil {
+		return nil, c.errorf("%s", err)
+	}
+	r.groups = groups
+	return r, nil
+}
+
+// matchValue validates a header or query matcher's value and type.
+func matchValue(field string, value, typ *string) (string, *regexp.Regexp, error) {
+	if value == nil {
+		return "", nil, fmt.Errorf("%s.value is required", field)
+	}
+	t := "Exact"
+	if typ != nil {
+		t = *typ
+	}
+	switch t {
+	case "Exact":
+		if len(*value) > MaxValueLen {
+			return "", nil, fmt.Errorf("%s.value longer than %d bytes", field, MaxValueLen)
+		}
+		return *value, nil, nil
+	case "RegularExpression":
+		re, err := compileRegex(*value)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s regex %s", field, err)
+		}
+		return *value, re, nil
+	default:
+		return "", nil, fmt.Errorf("%s.type %q must be Exact or RegularExpression", field, t)
+	}
+}
+
+// compileRegex compiles an RE2 pattern within the length limit.
+func compileRegex(p string) (*regexp.Regexp, error) {
+	if len(p) > MaxRegexLen {
+		return nil, fmt.Errorf("is longer than %d bytes", MaxRegexLen)
+	}
+	re, err := regexp.Compile(p)
+	if err != nil {
+		return nil, fmt.Errorf("%q does not compile: %s", p, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
+func (r *croute) filters(fj *filtersJSON) error {
+	var err error
+	if r.reqOps, err = headerOps("filters.request_header_modifier", fj.RequestHeaderModifier); err != nil {
+		return err
+	}
+	if r.respOps, err = headerOps("filters.response_header_modifier", fj.ResponseHeaderModifier); err != nil {
+		return err
+	}
+	if u := fj.URLRewrite; u != nil {
+		const field = "filters.url_rewrite"
+		rw := &urlRewrite{}
+		if u.Hostname != nil {
+			if why := checkHostname(*u.Hostname); why != "" {
+				return fmt.Errorf("%s.hostname %q %s", field, *u.Hostname, why)
+			}
+			rw.hostname = *u.Hostname
+		}
+		if rw.mod, rw.value, err = r.pathMod(field, u.PathType, u.ReplaceFullPath, u.ReplacePrefixMatch); err != nil {
+			return err
+		}
+		if rw.hostname != "" || rw.mod != modNone {
+			r.rewrite = rw
+		}
+	}
+	if rd := fj.RequestRedirect; rd != nil {
+		const field = "filters.request_redirect"
+		x := &redirect{status: DefaultRedirect}
+		if rd.Scheme != nil {
+			if *rd.Scheme != "http" && *rd.Scheme != "https" {
+				return fmt.Errorf("%s.scheme %q must be http or https", field, *rd.Scheme)
+			}
+			x.scheme = *rd.Scheme
+		}
+		if rd.Hostname != nil {
+			if why := checkHostname(*rd.Hostname); why != "" {
+				return fmt.Errorf("%s.hostname %q %s", field, *rd.Hostname, why)
+			}
+			x.hostname = *rd.Hostname
+		}
+		if rd.Port != nil {
+			if *rd.Port < 1 || *rd.Port > 65535 {
+				return fmt.Errorf("%s.port %d out of range 1-65535", field, *rd.Port)
+			}
+			x.port = int(*rd.Port)
+		}
+		if rd.StatusCode != nil {
+			switch *rd.StatusCode {
+			case 301, 302, 303, 307, 308:
+				x.status = int(*rd.StatusCode)
+			default:
+				return fmt.Errorf("%s.status_code %d must be 301, 302, 303, 307 or 308", field, *rd.StatusCode)
+			}
+		}
+		if x.mod, x.value, err = r.pathMod(field, rd.PathType, rd.ReplaceFullPath, rd.ReplacePrefixMatch); err != nil {
+			return err
+		}
+		r.redirect = x
+	}
+	return nil
+}
+
+// pathMod validates a URLRewrite/RequestRedirect path modifier. Without
+// path_type, a single replace_* value says which modifier is meant.
+func (r *croute) pathMod(field string, typ, full, prefix *string) (pathModKind, string, error) {
+	t := ""
+	if typ != nil {
+		t = *typ
+	} else {
+		switch {
+		case full != nil && prefix != nil:
+			return 0, "", fmt.Errorf("%s.path_type is required when both replace_full_path and replace_prefix_match are set", field)
+		case full != nil:
+			t = "ReplaceFullPath"
+		case prefix != nil:
+			t = "ReplacePrefixMatch"
+		default:
+			return modNone, "", nil
+		}
+	}
+	switch t {
+	case "ReplaceFullPath":
+		if full == nil {
+			return 0, "", fmt.Errorf("%s.replace_full_path is required for ReplaceFullPath", field)
+		}
+		if err := checkPath(field+".replace_full_path", *full, false); err != nil {
+			return 0, "", err
+		}
+		return modFull, *full, nil
+	case "ReplacePrefixMatch":
+		if prefix == nil {
+			return 0, "", fmt.Errorf("%s.replace_prefix_match is required for ReplacePrefixMatch", field)
+		}
+		if err := checkPath(field+".replace_prefix_match", *prefix, true); err != nil {
+			return 0, "", err
+		}
+		if r.kind != pathPrefix && r.kind != pathAll {
+			return 0, "", fmt.Errorf("%s: ReplacePrefixMatch needs a PathPrefix path_match (or none)", field)
+		}
+		return modPrefix, *prefix, nil
+	default:
+		return 0, "", fmt.Errorf("%s.path_type %q must be ReplaceFullPath or ReplacePrefixMatch", field, t)
+	}
+}
+
+// headerOps validates a header modifier; nil when it does nothing.
+func headerOps(field string, m *headerModJSON) (*HeaderOps, error) {
+	if m == nil {
+		return nil, nil
+	}
+	ops := &HeaderOps{}
+	kv := func(what string, list []headerKVJSON) ([]Header, error) {
+		var out []Header
+		for j, h := range list {
+			f := fmt.Sprintf("%s.%s[%d]", field, what, j)
+			if h.Name == nil {
+				return nil, fmt.Errorf("%s.name is required", f)
+			}
+			if err := checkHeaderName(f, *h.Name); err != nil {
+				return nil, err
+			}
+			if h.Value == nil {
+				return nil, fmt.Errorf("%s.value is required", f)
+			}
+			if err := checkHeaderValue(f, *h.Value); err != nil {
+				return nil, err
+			}
+			out = append(out, Header{Name: *h.Name, Value: *h.Value})
+		}
+		return out, nil
+	}
+	var err error
+	if ops.Set, err = kv("set", m.Set); err != nil {
+		return nil, err
+	}
+	if ops.Add, err = kv("add", m.Add); err != nil {
+		return nil, err
+	}
+	for j, n := range m.Remove {
+		if err := checkHeaderName(fmt.Sprintf("%s.remove[%d]", field, j), n); err != nil {
+			return nil, err
+		}
+		ops.Remove = append(ops.Remove, n)
+	}
+	if len(ops.Set) == 0 && len(ops.Add) == 0 && len(ops.Remove) == 0 {
+		return nil, nil
+	}
+	return ops, nil
+}
+
+// endpoint validates one backend entry's address and port.
+func (b *builder) endpoint(field string, e *backendJSON) (Endpoint, error) {
+	if e.Address == nil {
+		return Endpoint{}, fmt.Errorf("%s.address is required", field)
+	}
+	a, ok := canonicalAddr(*e.Address)
+	if !ok {
+		return Endpoint{}, fmt.Errorf("%s: address %q is not an IP literal", field, *e.Address)
+	}
+	if e.Port == nil {
+		return Endpoint{}, fmt.Errorf("%s.port is required", field)
+	}
+	if *e.Port < 1 || *e.Port > 65535 {
+		return Endpoint{}, fmt.Errorf("%s: port %d out of range 1-65535", field, *e.Port)
+	}
+	ep := Endpoint{Address: a, Port: uint16(*e.Port)}
+	b.refs[ep] = struct{}{}
+	return ep, nil
+}
+
+func weight(field string, w *int64) (uint64, error) {
+	if w == nil {
+		return DefaultWeight, nil
+	}
+	if *w < 0 || *w > MaxWeight {
+		return 0, fmt.Errorf("%s: weight %d out of range 0-%d", field, *w, MaxWeight)
+	}
+	return uint64(*w), nil
+}
+
+// endpointGroups compiles a per-endpoint list: one group per endpoint.
+func (b *builder) endpointGroups(field string, list []backendJSON) ([]Group, error) {
+	var out []Group
+	for j := range list {
+		f := fmt.Sprintf("%s[%d]", field, j)
+		if list[j].Backends != nil {
+			return nil, fmt.Errorf("%s: a group entry in a list of endpoints", f)
+		}
+		ep, err := b.endpoint(f, &list[j])
+		if err != nil {
+			return nil, err
+		}
+		w, err := weight(f, list[j].Weight)
+		if err != nil {
+			return nil, err
+		}
+		if w > 0 {
+			out = append(out, Group{Weight: w, Endpoints: b.intern([]Endpoint{ep})})
+		}
+	}
+	return out, nil
+}
+
+// group compiles one weighted group; ok is false when it can never be
+// picked (weight 0 or no endpoints) but is valid.
+func (b *builder) group(field string, w *int64, list []backendJSON) (Group, bool, error) {
+	gw, err := weight(field, w)
+	if err != nil {
+		return Group{}, false, err
+	}
+	eps := make([]Endpoint, 0, len(list))
+	for j := range list {
+		f := fmt.Sprintf("%s.backends[%d]", field, j)
+		ep, err := b.endpoint(f, &list[j])
+		if err != nil {
+			return Group{}, false, err
+		}
+		if _, err := weight(f, list[j].Weight); err != nil {
+			return Group{}, false, err
+		}
+		eps = append(eps, ep)
+	}
+	if gw == 0 || len(eps) == 0 {
+		return Group{}, false, nil
+	}
+	return Group{Weight: gw, Endpoints: b.intern(eps)}, true, nil
+}
+
+func (b *builder) routeBackends(rj *routeJSON) ([]Group, error) {
+	if len(rj.Backends) > 0 && len(rj.BackendGroups) > 0 {
+		return nil, fmt.Errorf("backends and backend_groups are both set")
+	}
+	if len(rj.BackendGroups) == 0 {
+		return b.endpointGroups("backends", rj.Backends)
+	}
+	var out []Group
+	for j := range rj.BackendGroups {
+		g, ok, err := b.group(fmt.Sprintf("backend_groups[%d]", j), rj.BackendGroups[j].Weight, rj.BackendGroups[j].Backends)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// defaultBackends accepts endpoint entries or group entries (not mixed).
+// Errors start with the part of the field after "default_backends".
+func (b *builder) defaultBackends(list []backendJSON) ([]Group, error) {
+	isGroup := list[0].Address == nil && list[0].Backends != nil
+	var out []Group
+	for j := range list {
+		g := list[j].Address == nil && list[j].Backends != nil
+		if g != isGroup {
+			return nil, fmt.Errorf("[%d]: mixes endpoint entries and group entries", j)
+		}
+		if !isGroup {
+			continue
+		}
+		if list[j].Port != nil {
+			return nil, fmt.Errorf("[%d]: a group entry has no port", j)
+		}
+		grp, ok, err := b.group(fmt.Sprintf("[%d]", j), list[j].Weight, list[j].Backends)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, grp)
+		}
+	}
+	if isGroup {
+		return out, nil
+	}
+	return b.endpointGroups("", list)
+}
+
+// intern returns a shared copy of an endpoint list.
+func (b *builder) intern(eps []Endpoint) []Endpoint {
+	var sb strings.Builder
+	for _, e := range eps {
+		fmt.Fprintf(&sb, "%s|%d;", e.Address, e.Port)
+	}
+	k := sb.String()
+	if s, ok := b.groupCache[k]; ok {
+		return s
+	}
+	s := slices.Clip(eps)
+	b.groupCache[k] = s
+	return s
+}

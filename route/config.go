@@ -1,0 +1,91 @@
+package route
+
+// The ghost.json (version 2) schema as the varnish/gateway chaperone writes
+// it. Every field is optional at the JSON level: JSON null and absence are
+// the same (pointers and slices stay nil), unknown keys are ignored, and
+// validate.go decides what is required.
+
+type fileJSON struct {
+	Version *int64               `json:"version"`
+	Vhosts  map[string]vhostJSON `json:"vhosts"`
+	// "default" (written by some chaperones) is deliberately not decoded.
+}
+
+type vhostJSON struct {
+	Routes          []routeJSON   `json:"routes"`
+	DefaultBackends []backendJSON `json:"default_backends"`
+}
+
+type routeJSON struct {
+	PathMatch     *pathMatchJSON `json:"path_match"`
+	Method        *string        `json:"method"`
+	Headers       []matchJSON    `json:"headers"`
+	QueryParams   []matchJSON    `json:"query_params"`
+	Filters       *filtersJSON   `json:"filters"`
+	Backends      []backendJSON  `json:"backends"`
+	BackendGroups []groupJSON    `json:"backend_groups"`
+	Priority      *int64         `json:"priority"`
+	RuleIndex     *int64         `json:"rule_index"`
+	Listeners     []string       `json:"listeners"`
+	RouteName     *string        `json:"route_name"`
+}
+
+type pathMatchJSON struct {
+	Type  *string `json:"type"`
+	Value *string `json:"value"`
+}
+
+type matchJSON struct {
+	Name  *string `json:"name"`
+	Value *string `json:"value"`
+	Type  *string `json:"type"`
+}
+
+type filtersJSON struct {
+	RequestHeaderModifier  *headerModJSON  `json:"request_header_modifier"`
+	ResponseHeaderModifier *headerModJSON  `json:"response_header_modifier"`
+	URLRewrite             *urlRewriteJSON `json:"url_rewrite"`
+	RequestRedirect        *redirectJSON   `json:"request_redirect"`
+}
+
+type headerKVJSON struct {
+	Name  *string `json:"name"`
+	Value *string `json:"value"`
+}
+
+type headerModJSON struct {
+	Set    []headerKVJSON `json:"set"`
+	Add    []headerKVJSON `json:"add"`
+	Remove []string       `json:"remove"`
+}
+
+type urlRewriteJSON struct {
+	Hostname           *string `json:"hostname"`
+	PathType           *string `json:"path_type"`
+	ReplaceFullPath    *string `json:"replace_full_path"`
+	ReplacePrefixMatch *string `json:"replace_prefix_match"`
+}
+
+type redirectJSON struct {
+	Scheme             *string `json:"scheme"`
+	Hostname           *string `json:"hostname"`
+	Port               *int64  `json:"port"`
+	PathType           *string `json:"path_type"`
+	ReplaceFullPath    *string `json:"replace_full_path"`
+	ReplacePrefixMatch *string `json:"replace_prefix_match"`
+	StatusCode         *int64  `json:"status_code"`
+}
+
+// backendJSON is one entry of "backends" or "default_backends". An entry of
+// "default_backends" may instead be a group (it then has "backends").
+type backendJSON struct {
+	Address  *string       `json:"address"`
+	Port     *int64        `json:"port"`
+	Weight   *int64        `json:"weight"`
+	Backends []backendJSON `json:"backends"` // group shape (default_backends only)
+}
+
+type groupJSON struct {
+	Weight   *int64        `json:"weight"`
+	Backends []backendJSON `json:"backends"`
+}

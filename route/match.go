@@ -1,0 +1,358 @@
+package route
+
+import (
+	"strings"
+)
+
+// Decide computes the routing decision for r into d. d is overwritten; it
+// may be reused between calls to avoid allocations.
+func (t *Table) Decide(r *Request, d *Decision) {
+	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone}
+	if t == nil || r == nil {
+		return
+	}
+	host, port := splitHostPort(r.Host)
+	vh := t.lookup(host)
+	if vh == nil {
+		return
+	}
+	d.Vhost = vh.key
+	d.Deps = vh.deps
+
+	path, query, rawQuery := splitURL(r.URL)
+	m := matcher{r: r, path: path, query: query}
+	rt := vh.match(&m)
+	if rt == nil {
+		return
+	}
+	d.RouteIndex = rt.index
+	d.RouteName = rt.name
+	if rt.redirect != nil {
+		d.Outcome = OutcomeRedirect
+		d.Status = rt.redirect.status
+		d.RedirectBase = rt.redirect.base(r, host, port, path, rt)
+		d.Query = rawQuery
+		return
+	}
+	if len(rt.groups) == 0 {
+		d.Outcome = OutcomeNoBackends
+		d.Status = 500
+		return
+	}
+	d.Outcome = OutcomeBackend
+	d.Status = 200
+	d.Groups = rt.groups
+	d.RequestHeaders = rt.reqOps
+	d.ResponseHeaders = rt.respOps
+	if rw := rt.rewrite; rw != nil {
+		d.NewHost = rw.hostname
+		switch rw.mod {
+		case modFull:
+			d.NewPath = rw.value
+		case modPrefix:
+			d.NewPath = replacePrefix(path, rt.prefix, rw.value)
+		}
+	}
+}
+
+// splitHostPort splits a Host header value into host and port text. An
+// IPv6 literal keeps its brackets ("[::1]:80" → "[::1]", "80"); a value
+// with several colons and no brackets is taken as a bare IPv6 address.
+func splitHostPort(h string) (host, port string) {
+	if strings.HasPrefix(h, "[") {
+		i := strings.IndexByte(h, ']')
+		if i < 0 {
+			return h, ""
+		}
+		host, rest := h[:i+1], h[i+1:]
+		if strings.HasPrefix(rest, ":") {
+			return host, rest[1:]
+		}
+		return host, ""
+	}
+	i := strings.IndexByte(h, ':')
+	if i < 0 {
+		return h, ""
+	}
+	if strings.IndexByte(h[i+1:], ':') >= 0 {
+		return h, "" // bare IPv6
+	}
+	return h[:i], h[i+1:]
+}
+
+// splitURL splits a request target into its path (empty → "/"), the query
+// after "?" and the raw query including "?" ("" when there is no "?").
+func splitURL(u string) (path, query, raw string) {
+	path = u
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		path, query, raw = u[:i], u[i+1:], u[i:]
+	}
+	if path == "" {
+		path = "/"
+	}
+	return path, query, raw
+}
+
+// lookup selects the one vhost for a host (port already stripped): exact,
+// else the longest matching wildcard suffix, else "*". The host is
+// lower-cased and one trailing dot dropped without allocating when it is
+// short.
+func (t *Table) lookup(host string) *vhost {
+	host = strings.TrimSuffix(host, ".")
+	var buf [256]byte
+	var h []byte
+	lower := true
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		if vh, ok := t.exact[host]; ok {
+			return vh
+		}
+		if len(t.wild) > 0 {
+			for i := 1; i < len(host); i++ {
+				if host[i] == '.' {
+					if vh, ok := t.wild[host[i:]]; ok {
+						return vh
+					}
+				}
+			}
+		}
+		return t.catchAll
+	}
+	if len(host) <= len(buf) {
+		h = buf[:len(host)]
+	} else {
+		h = make([]byte, len(host))
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h[i] = c
+	}
+	if vh, ok := t.exact[string(h)]; ok {
+		return vh
+	}
+	if len(t.wild) > 0 {
+		for i := 1; i < len(h); i++ {
+			if h[i] == '.' {
+				if vh, ok := t.wild[string(h[i:])]; ok {
+					return vh
+				}
+			}
+		}
+	}
+	return t.catchAll
+}
+
+// matcher holds one request's parsed inputs while routes are tried.
+type matcher struct {
+	r     *Request
+	path  string
+	query string // after "?", without it
+}
+
+// match returns the winning route of the vhost, or nil. Candidates are
+// visited in SPEC §4.3 order: the Exact bucket of the path; PathPrefix
+// buckets for each segment prefix of the path, longest first; regexes;
+// then PathPrefix "/" and no-path routes; then default_backends. Each
+// bucket is pre-sorted by the remaining tie-breakers, so the first route
+// whose conditions hold wins.
+func (vh *vhost) match(m *matcher) *croute {
+	if vh.exact != nil {
+		if rt := firstMatch(vh.exact[m.path], m); rt != nil {
+			return rt
+		}
+	}
+	if vh.prefix != nil {
+		p := m.path
+		if len(p) <= vh.maxPrefix {
+			if rt := firstMatch(vh.prefix[p], m); rt != nil {
+				return rt
+			}
+		}
+		// Segment prefixes: p[:i] where p[i] == '/', longest first.
+		for i := min(len(p)-1, vh.maxPrefix); i > 0; i-- {
+			if p[i] != '/' {
+				continue
+			}
+			if rt := firstMatch(vh.prefix[p[:i]], m); rt != nil {
+				return rt
+			}
+		}
+	}
+	for _, rt := range vh.regex {
+		if rt.re.MatchString(m.path) && rt.conds(m) {
+			return rt
+		}
+	}
+	if rt := firstMatch(vh.rest, m); rt != nil {
+		return rt
+	}
+	return vh.def
+}
+
+func firstMatch(list []*croute, m *matcher) *croute {
+	for _, rt := range list {
+		if rt.conds(m) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// pathMatches reports whether the route's path condition holds (used by
+// the reference matcher in tests; match() encodes it in its index walk).
+func (rt *croute) pathMatches(path string) bool {
+	switch rt.kind {
+	case pathExact:
+		return path == rt.value
+	case pathPrefix:
+		return path == rt.prefix || (strings.HasPrefix(path, rt.prefix) && path[len(rt.prefix)] == '/')
+	case pathRegex:
+		return rt.re.MatchString(path)
+	}
+	return true
+}
+
+// conds checks every condition but the path.
+func (rt *croute) conds(m *matcher) bool {
+	if rt.method != "" && rt.method != m.r.Method {
+		return false
+	}
+	if len(rt.listeners) > 0 {
+		ok := false
+		for _, l := range rt.listeners {
+			if l == m.r.Socket {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for i := range rt.headers {
+		if !rt.headers[i].matches(m.r.Headers) {
+			return false
+		}
+	}
+	for i := range rt.query {
+		if !rt.query[i].matches(m.query) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldASCII compares a header name with a lower-case name.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// matches checks the header against the request's lines of that name,
+// joined with "," in order. A missing header never matches.
+func (hm *headerMatch) matches(hs []Header) bool {
+	n, first := 0, -1
+	for i := range hs {
+		if equalFoldASCII(hs[i].Name, hm.name) {
+			if n == 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	if hm.re != nil {
+		if n == 1 {
+			return hm.re.MatchString(hs[first].Value)
+		}
+		var b strings.Builder
+		k := 0
+		for i := first; i < len(hs); i++ {
+			if equalFoldASCII(hs[i].Name, hm.name) {
+				if k > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(hs[i].Value)
+				k++
+			}
+		}
+		return hm.re.MatchString(b.String())
+	}
+	if n == 1 {
+		return hs[first].Value == hm.value
+	}
+	// Compare the joined value piecewise, without building it.
+	want := hm.value
+	k := 0
+	for i := first; i < len(hs); i++ {
+		if !equalFoldASCII(hs[i].Name, hm.name) {
+			continue
+		}
+		if k > 0 {
+			if want == "" || want[0] != ',' {
+				return false
+			}
+			want = want[1:]
+		}
+		v := hs[i].Value
+		if !strings.HasPrefix(want, v) {
+			return false
+		}
+		want = want[len(v):]
+		k++
+	}
+	return want == ""
+}
+
+// queryValue returns the value of the first "name=value" pair of the query
+// whose name is name. Pairs without "=" have no name and are skipped.
+func queryValue(q, name string) (string, bool) {
+	for q != "" {
+		pair := q
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		eq := strings.IndexByte(pair, '=')
+		if eq < 0 {
+			continue
+		}
+		if pair[:eq] == name {
+			return pair[eq+1:], true
+		}
+	}
+	return "", false
+}
+
+func (qm *queryMatch) matches(q string) bool {
+	v, ok := queryValue(q, qm.name)
+	if !ok {
+		return false
+	}
+	if qm.re != nil {
+		return qm.re.MatchString(v)
+	}
+	return v == qm.value
+}
