@@ -1,0 +1,277 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/varnish/ghost/protocol"
+	"github.com/varnish/ghost/route"
+)
+
+// clientTimeout bounds the reload and status subcommands (a reload of a
+// large file takes well under a second).
+const clientTimeout = 30 * time.Second
+
+// subFlags makes a flag set for a subcommand; parse errors print the usage
+// and give exit code 2.
+func subFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("ghostd "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ghostd %s\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseExit converts a flag parse error to an exit code.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+func cmdCheck(args []string) int {
+	fs := subFlags("check", "check FILE\n\nValidates FILE; prints what it holds, or the error (exit 1).")
+	if err := fs.Parse(args); err != nil {
+		return parseExit(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	path := fs.Arg(0)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	t, err := route.Parse(filepath.Base(path), data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st := t.Stats()
+	fmt.Printf("%s: ok: %d vhosts, %d routes, %d endpoints\n", path, st.Vhosts, st.Routes, st.Endpoints)
+	return 0
+}
+
+// headerFlag collects repeated -H 'name: value' flags.
+type headerFlag []route.Header
+
+func (h *headerFlag) String() string { return fmt.Sprint(*h) }
+func (h *headerFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("want 'name: value', got %q", s)
+	}
+	*h = append(*h, route.Header{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+	return nil
+}
+
+func cmdRoute(args []string) int {
+	fs := subFlags("route", "route -config FILE -host H [-method M] [-H 'k: v']... [-socket-name N] [-https] URL\n\n"+
+		"Prints the decision ghostd would take for one request, without a daemon.")
+	config := fs.String("config", "/etc/varnish/ghost.json", "configuration file")
+	host := fs.String("host", "", "Host header (required; may include a port)")
+	method := fs.String("method", "GET", "the client's request method")
+	sock := fs.String("socket-name", "", "listener socket name (Varnish local.socket)")
+	https := fs.Bool("https", false, "the request came over TLS via a trusted front")
+	var hdrs headerFlag
+	fs.Var(&hdrs, "H", "request header 'name: value' (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return parseExit(err)
+	}
+	if fs.NArg() != 1 || *host == "" {
+		fmt.Fprintln(os.Stderr, "ghostd route: need -host and exactly one URL (path[?query])")
+		fs.Usage()
+		return 2
+	}
+	data, err := os.ReadFile(*config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	t, err := route.Parse(filepath.Base(*config), data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	req := &route.Request{Host: *host, Method: strings.ToUpper(*method), URL: fs.Arg(0),
+		Headers: hdrs, Socket: *sock, HTTPS: *https}
+	var d route.Decision
+	t.Decide(req, &d)
+	printDecision(os.Stdout, req, &d, rand.Uint64())
+	return 0
+}
+
+var outcomeText = map[route.Outcome]string{
+	route.OutcomeBackend:    "route to a backend",
+	route.OutcomeNotFound:   "not found (no route)",
+	route.OutcomeNoBackends: "no backends available",
+	route.OutcomeRedirect:   "redirect",
+}
+
+func endpointString(e route.Endpoint) string {
+	return net.JoinHostPort(e.Address, strconv.Itoa(int(e.Port)))
+}
+
+// printDecision writes a readable description of a decision.
+func printDecision(w io.Writer, r *route.Request, d *route.Decision, u uint64) {
+	p := func(label, format string, a ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", label+":", fmt.Sprintf(format, a...))
+	}
+	https := "no"
+	if r.HTTPS {
+		https = "yes"
+	}
+	p("request", "%s %s  host %q  socket %q  https %s  (%d headers)", r.Method, r.URL, r.Host, r.Socket, https, len(r.Headers))
+	if d.Vhost == "" {
+		p("vhost", "(none matched)")
+	} else {
+		p("vhost", "%s", d.Vhost)
+	}
+	switch d.RouteIndex {
+	case route.RouteNone:
+		p("route", "(none)")
+	case route.RouteDefault:
+		p("route", "default_backends")
+	default:
+		if d.RouteName != "" {
+			p("route", "%d (%s)", d.RouteIndex, d.RouteName)
+		} else {
+			p("route", "%d", d.RouteIndex)
+		}
+	}
+	p("outcome", "%s, status %d", outcomeText[d.Outcome], d.Status)
+	if len(d.Groups) > 0 {
+		fmt.Fprintln(w, "candidates:")
+		for i, g := range d.Groups {
+			eps := make([]string, len(g.Endpoints))
+			for j, e := range g.Endpoints {
+				eps[j] = endpointString(e)
+			}
+			fmt.Fprintf(w, "  group %d  weight %-8d %s\n", i, g.Weight, strings.Join(eps, ", "))
+		}
+		if gi, ei, ok := d.Pick(u); ok {
+			p("pick", "%s (group %d, endpoint %d; random, weighted)", endpointString(d.Groups[gi].Endpoints[ei]), gi, ei)
+		} else {
+			p("pick", "(nothing can be picked)")
+		}
+	}
+	ops := func(label string, o *route.HeaderOps) {
+		if o == nil {
+			return
+		}
+		for _, h := range o.Set {
+			p(label, "set %s: %s", h.Name, h.Value)
+		}
+		for _, h := range o.Add {
+			p(label, "add %s: %s", h.Name, h.Value)
+		}
+		for _, n := range o.Remove {
+			p(label, "remove %s", n)
+		}
+	}
+	ops("request hdr", d.RequestHeaders)
+	if d.NewPath != "" {
+		p("rewrite", "path %s (query kept)", d.NewPath)
+	}
+	if d.NewHost != "" {
+		p("rewrite", "Host %s", d.NewHost)
+	}
+	ops("response hdr", d.ResponseHeaders)
+	if d.Outcome == route.OutcomeRedirect {
+		p("location", "%s", d.Location())
+	}
+	deps := []string{"host"}
+	dp := d.Deps
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{dp.Path, "path"}, {dp.Method, "method"}, {dp.Query, "query"}, {dp.Socket, "socket"}, {dp.HTTPS, "https"}} {
+		if x.on {
+			deps = append(deps, x.name)
+		}
+	}
+	for _, h := range dp.Headers {
+		deps = append(deps, "header "+h)
+	}
+	p("depends on", "%s", strings.Join(deps, ", "))
+}
+
+func dialFlags(name string, args []string) (*protocol.Client, int) {
+	fs := subFlags(name, name+" [-socket PATH]")
+	sock := fs.String("socket", "/run/ghostd/ghostd.sock", "the daemon's socket")
+	if err := fs.Parse(args); err != nil {
+		return nil, parseExit(err)
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return nil, 2
+	}
+	c, err := protocol.Dial(*sock, clientTimeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ghostd "+name+":", err)
+		return nil, 1
+	}
+	return c, 0
+}
+
+func cmdReload(args []string) int {
+	c, rc := dialFlags("reload", args)
+	if c == nil {
+		return rc
+	}
+	defer c.Close()
+	r, err := c.Reload()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ghostd reload:", err)
+		return 1
+	}
+	if !r.OK {
+		fmt.Fprintln(os.Stderr, r.Err)
+		return 1
+	}
+	fmt.Printf("%s (generation %d)\n", r.Msg, r.Gen)
+	return 0
+}
+
+func cmdStatus(args []string) int {
+	c, rc := dialFlags("status", args)
+	if c == nil {
+		return rc
+	}
+	defer c.Close()
+	s, err := c.Status()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ghostd status:", err)
+		return 1
+	}
+	loaded := "never"
+	if s.Loaded > 0 {
+		loaded = time.Unix(s.Loaded, 0).UTC().Format(time.RFC3339)
+	}
+	lastErr := "none"
+	if s.LastError != "" {
+		lastErr = s.LastError
+	}
+	fmt.Printf("server:          %s\n", s.Server)
+	fmt.Printf("config:          %s\n", s.Config)
+	fmt.Printf("generation:      %d\n", s.Gen)
+	fmt.Printf("loaded:          %s\n", loaded)
+	fmt.Printf("table:           %d vhosts, %d routes, %d endpoints\n", s.Vhosts, s.Routes, s.Endpoints)
+	fmt.Printf("reloads:         %d ok, %d failed\n", s.Reloads, s.ReloadFailures)
+	fmt.Printf("last error:      %s\n", lastErr)
+	fmt.Printf("uptime:          %s\n", time.Duration(s.Uptime)*time.Second)
+	return 0
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/varnish/ghost/protocol"
+)
+
+const usageText = `ghostd — ghost's routing daemon for Varnish
+
+Usage:
+  ghostd [flags]                   run the daemon
+  ghostd check FILE                validate FILE; exit 0, or 1 with the error
+  ghostd route -config FILE -host H [-method M] [-H 'k: v']... [-socket-name N] [-https] URL
+                                   print the decision for one request (offline)
+  ghostd reload [-socket PATH]     ask the running daemon to reload its config
+  ghostd status [-socket PATH]     print the running daemon's status
+
+Daemon flags:
+`
+
+// heartbeatEvery is how often the state file's heartbeat is refreshed.
+const heartbeatEvery = 250 * time.Millisecond
+
+// modeFlag is an octal file mode flag.
+type modeFlag os.FileMode
+
+func (m *modeFlag) String() string { return fmt.Sprintf("%#o", uint32(*m)) }
+func (m *modeFlag) Set(s string) error {
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o777 {
+		return fmt.Errorf("want an octal mode like 0660")
+	}
+	*m = modeFlag(v)
+	return nil
+}
+
+// daemonConfig is the daemon's command line.
+type daemonConfig struct {
+	config       string
+	socket       string
+	socketMode   modeFlag
+	socketGroup  string
+	state        string
+	metrics      string
+	logLevel     string
+	watch        bool
+	idleTimeout  time.Duration
+	frameTimeout time.Duration
+}
+
+func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
+	c := &daemonConfig{socketMode: 0o660}
+	fs := flag.NewFlagSet("ghostd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "/etc/varnish/ghost.json", "routing configuration (ghost.json)")
+	fs.StringVar(&c.socket, "socket", "/run/ghostd/ghostd.sock", "Unix socket to serve the protocol on (ignored when socket-activated, except for the -state default)")
+	fs.Var(&c.socketMode, "socket-mode", "permissions of the socket (octal)")
+	fs.StringVar(&c.socketGroup, "socket-group", "", "group of the socket, name or gid (\"\" = keep ghostd's group)")
+	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
+	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9192", "address for Prometheus /metrics (\"\" disables)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.watch, "watch", true, "reload when the config file changes")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", protocol.DefaultIdleTimeout, "close connections idle this long")
+	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (subcommands: check, route, reload, status)", fs.Arg(0))
+	}
+	if c.state == "" {
+		c.state = c.socket + ".state"
+	}
+	if c.idleTimeout <= 0 || c.frameTimeout <= 0 {
+		return nil, errors.New("-idle-timeout and -frame-timeout must be positive")
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("bad -log-level %q (debug, info, warn, error)", s)
+	}
+	return l, nil
+}
+
+// runDaemon runs ghostd until SIGTERM or SIGINT and returns the exit code.
+func runDaemon(args []string) int {
+	cfg, err := parseDaemonFlags(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "flag provided but not defined") && !strings.Contains(err.Error(), "invalid value") {
+			fmt.Fprintln(os.Stderr, "ghostd:", err)
+		}
+		return 2
+	}
+	level, err := parseLevel(cfg.logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ghostd:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(cfg, log); err != nil {
+		log.Error("ghostd failed", "err", err)
+		fmt.Fprintln(os.Stderr, "ghostd:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve wires everything together and blocks until a stop signal.
+func serve(cfg *daemonConfig, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	m := newMetrics()
+	l := newLoader(cfg.config, log, m)
+
+	// The socket first: a second ghostd on the same socket stops here.
+	ln, err := activationListener()
+	if err != nil {
+		return err
+	}
+	if ln != nil {
+		log.Info("using the socket-activated listener", "addr", ln.Addr().String())
+	} else {
+		if ln, err = listenSocket(cfg.socket, os.FileMode(cfg.socketMode), cfg.socketGroup); err != nil {
+			return err
+		}
+		log.Info("listening", "socket", cfg.socket, "mode", cfg.socketMode.String(), "group", cfg.socketGroup)
+		if cfg.socketMode&0o002 != 0 {
+			log.Warn("the socket is world-writable: any local user can reload the config and ask for decisions", "mode", cfg.socketMode.String())
+		}
+	}
+	defer ln.Close() // unlinks the socket only if we created it
+
+	state, err := openState(cfg.state)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	l.state = state
+
+	if cfg.metrics != "" {
+		stop, err := serveMetrics(ctx, cfg.metrics, m, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	l.loadInitial()
+	state.SetGen(l.snapshot().gen) // the first table is live
+	state.Heartbeat(time.Now().UnixMilli())
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				state.Heartbeat(now.UnixMilli())
+			}
+		}
+	}()
+
+	srv := &protocol.Server{
+		Handler:      &handler{l: l, m: m},
+		Logger:       log,
+		IdleTimeout:  cfg.idleTimeout,
+		FrameTimeout: cfg.frameTimeout,
+		OnConn: func(d int) {
+			m.connsOpen.Add(float64(d))
+			if d > 0 {
+				m.connsTotal.Inc()
+			}
+		},
+		OnError: func(code string) { m.protoErrors.WithLabelValues(code).Inc() },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.watch {
+		go watchConfig(ctx, cfg.config, func(trigger string) { l.reload(trigger) }, log)
+	}
+	if err := sdNotify("READY=1"); err != nil {
+		log.Error("systemd notify failed", "err", err)
+	}
+	s := l.snapshot()
+	log.Info("ghostd ready", "gen", s.gen, "vhosts", s.stats.Vhosts, "routes", s.stats.Routes,
+		"endpoints", s.stats.Endpoints, "pid", os.Getpid())
+
+	var result error
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				go l.reload("sighup")
+				continue
+			}
+			log.Info("stopping", "signal", sig.String())
+			break loop
+		case err := <-serveErr:
+			result = fmt.Errorf("serving %s: %w", cfg.socket, err)
+			break loop
+		}
+	}
+	_ = sdNotify("STOPPING=1")
+	cancel()
+	<-hbDone
+	state.Heartbeat(0) // tell the VMOD not to trust memoised decisions any more
+	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	return result
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"time"
+
+	"github.com/varnish/ghost/protocol"
+	"github.com/varnish/ghost/route"
+)
+
+// handler answers protocol requests from the live table.
+type handler struct {
+	l *loader
+	m *metrics
+}
+
+var _ protocol.Handler = (*handler)(nil)
+
+// Generation returns the live table's generation.
+func (h *handler) Generation() uint64 { return h.l.snapshot().gen }
+
+// Route decides on the live table; the decision finishes on the table it
+// started with even if a reload swaps in a new one meanwhile.
+func (h *handler) Route(r *route.Request, d *route.Decision) uint64 {
+	s := h.l.snapshot()
+	t0 := time.Now()
+	s.table.Decide(r, d)
+	h.m.decided(d.Vhost, d.Outcome, time.Since(t0))
+	return s.gen
+}
+
+// Reload reloads the config file.
+func (h *handler) Reload() protocol.ReloadResult { return h.l.reload("socket") }
+
+// Status describes the daemon.
+func (h *handler) Status() protocol.Status { return h.l.status() }
+
+// Live reports which of eps the live table no longer references.
+func (h *handler) Live(eps []route.Endpoint, dead []int) ([]int, uint64) {
+	s := h.l.snapshot()
+	for i, e := range eps {
+		if !s.table.References(e) {
+			dead = append(dead, i)
+		}
+	}
+	return dead, s.gen
+}

@@ -1,0 +1,443 @@
+package protocol
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/varnish/ghost/route"
+)
+
+// Client is a connection to ghostd. Its methods are safe for concurrent
+// use; they are serialised (one request outstanding per connection). After
+// an I/O or framing error the client is broken and every call fails: dial
+// again.
+type Client struct {
+	mu      sync.Mutex
+	nc      net.Conn
+	br      *bufio.Reader
+	enc     *Encoder
+	rd      bytes.Reader
+	dec     *msgpack.Decoder
+	body    []byte
+	timeout time.Duration
+	broken  error
+	gen     uint64
+	server  string
+}
+
+// answerHead holds the keys every answer may carry.
+type answerHead struct {
+	t, code, msg, err string
+	gen               uint64
+}
+
+// Dial connects to the ghostd socket at path and does the hello handshake.
+// timeout bounds the dial and every later call (0 = no limit).
+func Dial(path string, timeout time.Duration) (*Client, error) {
+	nc, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to ghostd: %w", err)
+	}
+	c := &Client{
+		nc:      nc,
+		br:      bufio.NewReaderSize(nc, 8<<10),
+		enc:     NewEncoder(),
+		timeout: timeout,
+	}
+	c.dec = msgpack.NewDecoder(&c.rd)
+	var v int64
+	var server string
+	head, err := c.call(TypeHello, func(e *Encoder) ([]byte, error) { return e.Hello(Version, ClientName) }, func(key string) (err error) {
+		switch key {
+		case "v":
+			v, err = c.dec.DecodeInt64()
+		case "server":
+			server, err = c.dec.DecodeString()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("hello to ghostd at %s: %w", path, err)
+	}
+	if v != Version {
+		nc.Close()
+		return nil, &Error{Gen: head.gen, Code: CodeVersion, Msg: VersionMismatch(v, Version)}
+	}
+	c.gen, c.server = head.gen, server
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.nc.Close() }
+
+// Server returns the server name ghostd sent in its hello.
+func (c *Client) Server() string { return c.server }
+
+// HelloGen returns the generation ghostd sent in its hello.
+func (c *Client) HelloGen() uint64 { return c.gen }
+
+// call encodes a request with build, sends it and decodes the answer: the
+// common keys go into the returned head, every other key is handed to fn,
+// positioned on its value. An error answer is returned as *Error.
+func (c *Client) call(want string, build func(*Encoder) ([]byte, error), fn func(key string) error) (answerHead, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var head answerHead
+	if c.broken != nil {
+		return head, c.broken
+	}
+	frame, err := build(c.enc)
+	if err != nil {
+		return head, err
+	}
+	head, err = c.exchange(frame, fn)
+	if err != nil {
+		c.broken = fmt.Errorf("connection unusable after earlier error: %w", err)
+		return head, err
+	}
+	if head.t == TypeError {
+		if head.code != CodeType {
+			c.broken = fmt.Errorf("connection closed by ghostd after error: %s", head.msg)
+		}
+		return head, &Error{Gen: head.gen, Code: head.code, Msg: head.msg}
+	}
+	if head.t != want {
+		c.broken = fmt.Errorf("unexpected %q answer to %q", head.t, want)
+		return head, c.broken
+	}
+	return head, nil
+}
+
+func (c *Client) exchange(frame []byte, fn func(key string) error) (head answerHead, err error) {
+	if c.timeout > 0 {
+		if err := c.nc.SetDeadline(time.Now().Add(c.timeout)); err != nil {
+			return head, fmt.Errorf("setting deadline: %w", err)
+		}
+	}
+	if _, err := c.nc.Write(frame); err != nil {
+		return head, fmt.Errorf("sending request: %w", err)
+	}
+	body, err := ReadFrame(c.br, c.body)
+	if err != nil {
+		return head, fmt.Errorf("reading answer: %w", err)
+	}
+	if cap(body) <= keepBuf {
+		c.body = body
+	}
+	c.rd.Reset(body)
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return head, fmt.Errorf("decoding answer: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		key, err := c.dec.DecodeString()
+		if err != nil {
+			return head, fmt.Errorf("decoding answer key: %w", err)
+		}
+		switch key {
+		case "t":
+			head.t, err = c.dec.DecodeString()
+		case "gen":
+			head.gen, err = c.dec.DecodeUint64()
+		case "code":
+			head.code, err = c.dec.DecodeString()
+		case "msg":
+			head.msg, err = c.dec.DecodeString()
+		case "err":
+			head.err, err = c.dec.DecodeString()
+		default:
+			err = fn(key)
+		}
+		if err != nil {
+			return head, fmt.Errorf("decoding answer field %q: %w", key, err)
+		}
+	}
+	if c.rd.Len() != 0 {
+		return head, errors.New("decoding answer: trailing bytes")
+	}
+	return head, nil
+}
+
+// Route asks ghostd for the decision on r.
+func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
+	a := &RouteAnswer{}
+	d := &a.Decision
+	if i := strings.IndexByte(r.URL, '?'); i >= 0 {
+		d.Query = r.URL[i:]
+	}
+	head, err := c.call(TypeRoute, func(e *Encoder) ([]byte, error) { return e.RouteRequest(r) }, func(key string) (err error) {
+		var i int64
+		switch key {
+		case "o":
+			i, err = c.dec.DecodeInt64()
+			d.Outcome = route.Outcome(i)
+		case "st":
+			i, err = c.dec.DecodeInt64()
+			d.Status = int(i)
+		case "ri":
+			i, err = c.dec.DecodeInt64()
+			d.RouteIndex = int(i)
+		case "vh":
+			d.Vhost, err = c.dec.DecodeString()
+		case "rn":
+			d.RouteName, err = c.dec.DecodeString()
+		case "path":
+			d.NewPath, err = c.dec.DecodeString()
+		case "hst":
+			d.NewHost, err = c.dec.DecodeString()
+		case "loc":
+			d.RedirectBase, err = c.dec.DecodeString()
+		case "deps":
+			err = c.deps(&d.Deps)
+		case "g":
+			d.Groups, err = c.groups()
+		case "pick":
+			var p []int64
+			if p, err = c.ints(); err == nil && len(p) == 2 {
+				a.PickGroup, a.PickEndpoint, a.Picked = int(p[0]), int(p[1]), true
+			}
+		case "rqs", "rqa", "rqr":
+			err = c.ops(&d.RequestHeaders, key[2])
+		case "rss", "rsa", "rsr":
+			err = c.ops(&d.ResponseHeaders, key[2])
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("route: %w", err)
+	}
+	a.Gen = head.gen
+	return a, nil
+}
+
+// Reload asks ghostd to reload its configuration. A failed reload is not a
+// Go error: see ReloadResult.OK and Err.
+func (c *Client) Reload() (*ReloadResult, error) {
+	head, err := c.call(TypeReload, func(e *Encoder) ([]byte, error) { return e.Simple(TypeReload) }, func(key string) (err error) {
+		return c.dec.Skip()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reload: %w", err)
+	}
+	return &ReloadResult{Gen: head.gen, OK: head.err == "", Msg: head.msg, Err: head.err}, nil
+}
+
+// Status asks ghostd for its status.
+func (c *Client) Status() (*Status, error) {
+	s := &Status{}
+	head, err := c.call(TypeStatus, func(e *Encoder) ([]byte, error) { return e.Simple(TypeStatus) }, func(key string) (err error) {
+		var i int64
+		var u uint64
+		switch key {
+		case "vhosts":
+			i, err = c.dec.DecodeInt64()
+			s.Vhosts = int(i)
+		case "routes":
+			i, err = c.dec.DecodeInt64()
+			s.Routes = int(i)
+		case "endpoints":
+			i, err = c.dec.DecodeInt64()
+			s.Endpoints = int(i)
+		case "config":
+			s.Config, err = c.dec.DecodeString()
+		case "loaded":
+			s.Loaded, err = c.dec.DecodeInt64()
+		case "last_error":
+			s.LastError, err = c.dec.DecodeString()
+		case "reloads":
+			u, err = c.dec.DecodeUint64()
+			s.Reloads = u
+		case "reload_failures":
+			u, err = c.dec.DecodeUint64()
+			s.ReloadFailures = u
+		case "uptime":
+			s.Uptime, err = c.dec.DecodeInt64()
+		case "server":
+			s.Server, err = c.dec.DecodeString()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	s.Gen = head.gen
+	return s, nil
+}
+
+// Live sends the endpoints the caller holds and returns the indexes of
+// those the current table no longer references.
+func (c *Client) Live(eps []route.Endpoint) (*LiveAnswer, error) {
+	a := &LiveAnswer{}
+	head, err := c.call(TypeLive, func(e *Encoder) ([]byte, error) { return e.LiveRequest(eps) }, func(key string) (err error) {
+		if key != "dead" {
+			return c.dec.Skip()
+		}
+		var is []int64
+		is, err = c.ints()
+		for _, i := range is {
+			a.Dead = append(a.Dead, int(i))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("live: %w", err)
+	}
+	a.Gen = head.gen
+	return a, nil
+}
+
+func (c *Client) ints() ([]int64, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for i := 0; i < n; i++ {
+		v, err := c.dec.DecodeInt64()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (c *Client) strs() ([]string, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := 0; i < n; i++ {
+		v, err := c.dec.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (c *Client) pairs() ([]route.Header, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	var out []route.Header
+	for i := 0; i < n; i++ {
+		if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
+			return nil, fmt.Errorf("header pair %d: want 2 elements (%v)", i, err)
+		}
+		var h route.Header
+		if h.Name, err = c.dec.DecodeString(); err != nil {
+			return nil, err
+		}
+		if h.Value, err = c.dec.DecodeString(); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// ops decodes one of set ('s'), add ('a') or remove ('r') into *p.
+func (c *Client) ops(p **route.HeaderOps, which byte) (err error) {
+	if *p == nil {
+		*p = &route.HeaderOps{}
+	}
+	switch which {
+	case 's':
+		(*p).Set, err = c.pairs()
+	case 'a':
+		(*p).Add, err = c.pairs()
+	default:
+		(*p).Remove, err = c.strs()
+	}
+	return err
+}
+
+func (c *Client) deps(dp *route.Deps) error {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch k {
+		case "p":
+			dp.Path, err = c.dec.DecodeBool()
+		case "m":
+			dp.Method, err = c.dec.DecodeBool()
+		case "q":
+			dp.Query, err = c.dec.DecodeBool()
+		case "s":
+			dp.Socket, err = c.dec.DecodeBool()
+		case "x":
+			dp.HTTPS, err = c.dec.DecodeBool()
+		case "h":
+			dp.Headers, err = c.strs()
+		default:
+			err = c.dec.Skip()
+		}
+		if err != nil {
+			return fmt.Errorf("deps %q: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) groups() ([]route.Group, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	var out []route.Group
+	for i := 0; i < n; i++ {
+		if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
+			return nil, fmt.Errorf("group %d: want [weight, endpoints] (%v)", i, err)
+		}
+		var g route.Group
+		if g.Weight, err = c.dec.DecodeUint64(); err != nil {
+			return nil, fmt.Errorf("group %d weight: %w", i, err)
+		}
+		m, err := c.dec.DecodeArrayLen()
+		if err != nil {
+			return nil, fmt.Errorf("group %d endpoints: %w", i, err)
+		}
+		for j := 0; j < m; j++ {
+			if k, err := c.dec.DecodeArrayLen(); err != nil || k != 2 {
+				return nil, fmt.Errorf("group %d endpoint %d: want [addr, port] (%v)", i, j, err)
+			}
+			var ep route.Endpoint
+			if ep.Address, err = c.dec.DecodeString(); err != nil {
+				return nil, err
+			}
+			p, err := c.dec.DecodeUint64()
+			if err != nil {
+				return nil, err
+			}
+			ep.Port = uint16(p)
+			g.Endpoints = append(g.Endpoints, ep)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}

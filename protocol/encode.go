@@ -1,0 +1,297 @@
+package protocol
+
+import (
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/varnish/ghost/route"
+)
+
+// frameBuf is an append-only writer; writing to it never fails, so the
+// msgpack encoder's errors are ignored throughout this file.
+type frameBuf struct{ b []byte }
+
+func (w *frameBuf) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+func (w *frameBuf) WriteByte(c byte) error      { w.b = append(w.b, c); return nil }
+
+// Encoder builds complete frames (length header included) for requests and
+// answers into one reused buffer. The returned slice is valid until the next
+// call. One per connection; not safe for concurrent use.
+type Encoder struct {
+	w   frameBuf
+	enc *msgpack.Encoder
+}
+
+// NewEncoder returns an encoder ready for use.
+func NewEncoder() *Encoder {
+	e := &Encoder{}
+	e.enc = msgpack.NewEncoder(&e.w)
+	e.enc.UseCompactInts(true)
+	return e
+}
+
+func (e *Encoder) begin(nkeys int, t string) {
+	e.w.b = append(e.w.b[:0], 0, 0, 0, 0)
+	_ = e.enc.EncodeMapLen(nkeys)
+	e.str("t", t)
+}
+
+func (e *Encoder) end() ([]byte, error) {
+	if err := finishFrame(e.w.b); err != nil {
+		return nil, err
+	}
+	return e.w.b, nil
+}
+
+func (e *Encoder) key(k string)            { _ = e.enc.EncodeString(k) }
+func (e *Encoder) str(k, v string)         { e.key(k); _ = e.enc.EncodeString(v) }
+func (e *Encoder) uint(k string, v uint64) { e.key(k); _ = e.enc.EncodeUint(v) }
+func (e *Encoder) int(k string, v int64)   { e.key(k); _ = e.enc.EncodeInt(v) }
+func (e *Encoder) bool(k string, v bool)   { e.key(k); _ = e.enc.EncodeBool(v) }
+
+func (e *Encoder) pairs(k string, hs []route.Header) {
+	e.key(k)
+	_ = e.enc.EncodeArrayLen(len(hs))
+	for _, h := range hs {
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeString(h.Name)
+		_ = e.enc.EncodeString(h.Value)
+	}
+}
+
+func (e *Encoder) strs(k string, ss []string) {
+	e.key(k)
+	_ = e.enc.EncodeArrayLen(len(ss))
+	for _, s := range ss {
+		_ = e.enc.EncodeString(s)
+	}
+}
+
+func (e *Encoder) endpoints(k string, eps []route.Endpoint) {
+	e.key(k)
+	_ = e.enc.EncodeArrayLen(len(eps))
+	for _, ep := range eps {
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeString(ep.Address)
+		_ = e.enc.EncodeUint(uint64(ep.Port))
+	}
+}
+
+// Hello encodes a hello request.
+func (e *Encoder) Hello(version int64, client string) ([]byte, error) {
+	e.begin(3, TypeHello)
+	e.int("v", version)
+	e.str("client", client)
+	return e.end()
+}
+
+// Simple encodes a request that has no fields besides its type (reload,
+// status).
+func (e *Encoder) Simple(t string) ([]byte, error) {
+	e.begin(1, t)
+	return e.end()
+}
+
+// RouteRequest encodes a route request.
+func (e *Encoder) RouteRequest(r *route.Request) ([]byte, error) {
+	n := 5
+	if r.Socket != "" {
+		n++
+	}
+	if r.HTTPS {
+		n++
+	}
+	e.begin(n, TypeRoute)
+	e.str("host", r.Host)
+	e.str("method", r.Method)
+	e.str("url", r.URL)
+	e.pairs("hdrs", r.Headers)
+	if r.Socket != "" {
+		e.str("sock", r.Socket)
+	}
+	if r.HTTPS {
+		e.bool("https", true)
+	}
+	return e.end()
+}
+
+// LiveRequest encodes a live request.
+func (e *Encoder) LiveRequest(eps []route.Endpoint) ([]byte, error) {
+	e.begin(2, TypeLive)
+	e.endpoints("eps", eps)
+	return e.end()
+}
+
+// HelloAnswer encodes the server's hello.
+func (e *Encoder) HelloAnswer(gen uint64, server string) ([]byte, error) {
+	e.begin(4, TypeHello)
+	e.int("v", Version)
+	e.uint("gen", gen)
+	e.str("server", server)
+	return e.end()
+}
+
+// ErrorAnswer encodes an error answer.
+func (e *Encoder) ErrorAnswer(gen uint64, code, msg string) ([]byte, error) {
+	e.begin(4, TypeError)
+	e.uint("gen", gen)
+	e.str("code", code)
+	e.str("msg", msg)
+	return e.end()
+}
+
+// ReloadAnswer encodes the answer to a reload.
+func (e *Encoder) ReloadAnswer(r *ReloadResult) ([]byte, error) {
+	e.begin(4, TypeReload)
+	e.uint("gen", r.Gen)
+	e.bool("ok", r.OK)
+	if r.OK {
+		e.str("msg", r.Msg)
+	} else {
+		e.str("err", r.Err)
+	}
+	return e.end()
+}
+
+// StatusAnswer encodes the answer to a status request.
+func (e *Encoder) StatusAnswer(s *Status) ([]byte, error) {
+	n := 11
+	if s.LastError != "" {
+		n++
+	}
+	e.begin(n, TypeStatus)
+	e.uint("gen", s.Gen)
+	e.int("vhosts", int64(s.Vhosts))
+	e.int("routes", int64(s.Routes))
+	e.int("endpoints", int64(s.Endpoints))
+	e.str("config", s.Config)
+	e.int("loaded", s.Loaded)
+	if s.LastError != "" {
+		e.str("last_error", s.LastError)
+	}
+	e.uint("reloads", s.Reloads)
+	e.uint("reload_failures", s.ReloadFailures)
+	e.int("uptime", s.Uptime)
+	e.str("server", s.Server)
+	return e.end()
+}
+
+// LiveAnswer encodes the answer to a live request.
+func (e *Encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
+	e.begin(3, TypeLive)
+	e.uint("gen", gen)
+	e.key("dead")
+	_ = e.enc.EncodeArrayLen(len(dead))
+	for _, i := range dead {
+		_ = e.enc.EncodeInt(int64(i))
+	}
+	return e.end()
+}
+
+// RouteAnswer encodes the answer to a route request: t, gen, o, st, ri and
+// deps are always present, the other keys only when they are not empty.
+// pick is written when picked is true.
+func (e *Encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndpoint int, picked bool) ([]byte, error) {
+	n := 6
+	cond := func(b bool) bool {
+		if b {
+			n++
+		}
+		return b
+	}
+	hasVh := cond(d.Vhost != "")
+	hasRn := cond(d.RouteName != "")
+	hasG := cond(len(d.Groups) > 0)
+	cond(picked)
+	rq, rs := d.RequestHeaders, d.ResponseHeaders
+	if rq == nil {
+		rq = &route.HeaderOps{}
+	}
+	if rs == nil {
+		rs = &route.HeaderOps{}
+	}
+	cond(len(rq.Set) > 0)
+	cond(len(rq.Add) > 0)
+	cond(len(rq.Remove) > 0)
+	cond(d.NewPath != "")
+	cond(d.NewHost != "")
+	cond(len(rs.Set) > 0)
+	cond(len(rs.Add) > 0)
+	cond(len(rs.Remove) > 0)
+	cond(d.RedirectBase != "")
+
+	e.begin(n, TypeRoute)
+	e.uint("gen", gen)
+	e.int("o", int64(d.Outcome))
+	e.int("st", int64(d.Status))
+	e.int("ri", int64(d.RouteIndex))
+	if hasVh {
+		e.str("vh", d.Vhost)
+	}
+	if hasRn {
+		e.str("rn", d.RouteName)
+	}
+	e.key("deps")
+	dp := &d.Deps
+	dn := 5
+	if len(dp.Headers) > 0 {
+		dn++
+	}
+	_ = e.enc.EncodeMapLen(dn)
+	e.bool("p", dp.Path)
+	e.bool("m", dp.Method)
+	e.bool("q", dp.Query)
+	e.bool("s", dp.Socket)
+	e.bool("x", dp.HTTPS)
+	if len(dp.Headers) > 0 {
+		e.strs("h", dp.Headers)
+	}
+	if hasG {
+		e.key("g")
+		_ = e.enc.EncodeArrayLen(len(d.Groups))
+		for i := range d.Groups {
+			g := &d.Groups[i]
+			_ = e.enc.EncodeArrayLen(2)
+			_ = e.enc.EncodeUint(g.Weight)
+			_ = e.enc.EncodeArrayLen(len(g.Endpoints))
+			for _, ep := range g.Endpoints {
+				_ = e.enc.EncodeArrayLen(2)
+				_ = e.enc.EncodeString(ep.Address)
+				_ = e.enc.EncodeUint(uint64(ep.Port))
+			}
+		}
+	}
+	if picked {
+		e.key("pick")
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeInt(int64(pickGroup))
+		_ = e.enc.EncodeInt(int64(pickEndpoint))
+	}
+	if len(rq.Set) > 0 {
+		e.pairs("rqs", rq.Set)
+	}
+	if len(rq.Add) > 0 {
+		e.pairs("rqa", rq.Add)
+	}
+	if len(rq.Remove) > 0 {
+		e.strs("rqr", rq.Remove)
+	}
+	if d.NewPath != "" {
+		e.str("path", d.NewPath)
+	}
+	if d.NewHost != "" {
+		e.str("hst", d.NewHost)
+	}
+	if len(rs.Set) > 0 {
+		e.pairs("rss", rs.Set)
+	}
+	if len(rs.Add) > 0 {
+		e.pairs("rsa", rs.Add)
+	}
+	if len(rs.Remove) > 0 {
+		e.strs("rsr", rs.Remove)
+	}
+	if d.RedirectBase != "" {
+		e.str("loc", d.RedirectBase)
+	}
+	return e.end()
+}

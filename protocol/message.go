@@ -1,0 +1,102 @@
+package protocol
+
+import (
+	"fmt"
+
+	"github.com/varnish/ghost/route"
+)
+
+// Message types (the "t" key).
+const (
+	TypeHello  = "hello"
+	TypeRoute  = "route"
+	TypeReload = "reload"
+	TypeStatus = "status"
+	TypeLive   = "live"
+	TypeError  = "error"
+)
+
+// Error codes of an error answer. CodeType keeps the connection open; every
+// other code is followed by a close.
+const (
+	CodeDecode  = "decode"
+	CodeVersion = "version"
+	CodeHello   = "hello"
+	CodeType    = "type"
+	CodeFrame   = "frame"
+)
+
+// Error is an error answer from ghostd, or a protocol violation detected by
+// the client (version mismatch, unexpected answer).
+type Error struct {
+	Gen  uint64 // generation carried by the answer (0 when detected locally)
+	Code string // one of the Code constants
+	Msg  string
+}
+
+// Error returns the message as ghostd sent it.
+func (e *Error) Error() string { return e.Msg }
+
+// VersionMismatch returns the exact message both sides use when the
+// protocol versions differ.
+func VersionMismatch(server, client int64) string {
+	return fmt.Sprintf("protocol version mismatch: ghostd speaks %d, client sent %d", server, client)
+}
+
+// Request is a decoded request of any type. The server decodes every known
+// key regardless of the type, so that a wrongly typed field is always a
+// decode error. Strings point into the connection's read buffer.
+type Request struct {
+	Type    string
+	Version int64  // hello: "v"
+	Client  string // hello: "client"
+	Route   route.Request
+	Eps     []route.Endpoint // live: "eps"
+	hasType bool
+}
+
+// reset clears r but keeps its slices' storage.
+func (r *Request) reset() {
+	hdrs, eps := r.Route.Headers[:0], r.Eps[:0]
+	*r = Request{}
+	r.Route.Headers, r.Eps = hdrs, eps
+}
+
+// ReloadResult is the answer to a reload request.
+type ReloadResult struct {
+	Gen uint64 // generation after the attempt (unchanged when it failed)
+	OK  bool
+	Msg string // on success: what was loaded
+	Err string // on failure: the validation or read error, verbatim
+}
+
+// Status is the answer to a status request.
+type Status struct {
+	Gen            uint64
+	Vhosts         int
+	Routes         int
+	Endpoints      int
+	Config         string // path of the configuration file
+	Loaded         int64  // Unix seconds of the last successful load (0 = never)
+	LastError      string // "" when the last reload worked
+	Reloads        uint64 // successful reloads since start
+	ReloadFailures uint64
+	Uptime         int64 // seconds
+	Server         string
+}
+
+// RouteAnswer is a route answer as seen by the Go client.
+type RouteAnswer struct {
+	Gen      uint64
+	Decision route.Decision // Query is filled in from the request's URL
+	// PickGroup and PickEndpoint are ghostd's weighted pick (valid when
+	// Picked).
+	PickGroup, PickEndpoint int
+	Picked                  bool
+}
+
+// LiveAnswer is the answer to a live request.
+type LiveAnswer struct {
+	Gen  uint64
+	Dead []int // indexes into the request's endpoints
+}

@@ -1,0 +1,422 @@
+package protocol
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/varnish/ghost/route"
+)
+
+// Handler answers the requests a Server receives. Its methods are called
+// concurrently from every connection.
+type Handler interface {
+	// Generation returns the current config generation.
+	Generation() uint64
+	// Route computes the decision for r into d and returns the generation
+	// of the table it used.
+	Route(r *route.Request, d *route.Decision) uint64
+	// Reload reloads the configuration.
+	Reload() ReloadResult
+	// Status describes the daemon.
+	Status() Status
+	// Live appends to dead the indexes of the endpoints in eps that the
+	// current table no longer references, and returns dead and the
+	// generation of that table.
+	Live(eps []route.Endpoint, dead []int) ([]int, uint64)
+}
+
+// Default timeouts of a Server.
+const (
+	DefaultIdleTimeout  = 5 * time.Minute
+	DefaultFrameTimeout = 10 * time.Second
+)
+
+// readBufSize is the per-connection read buffer: frames that fit are
+// decoded in place, larger ones are copied into a separate buffer.
+const readBufSize = 8 << 10
+
+// keepBuf is the largest body buffer a connection keeps between frames.
+const keepBuf = 64 << 10
+
+// Server serves the protocol on a listener. Set the fields before Serve.
+type Server struct {
+	Handler      Handler
+	Logger       *slog.Logger  // nil: slog.Default()
+	IdleTimeout  time.Duration // between frames; 0: DefaultIdleTimeout
+	FrameTimeout time.Duration // to receive a started frame or send an answer; 0: DefaultFrameTimeout
+	Name         string        // server name in hello; "": ServerName
+
+	// OnConn, when set, is called with +1 when a connection opens and -1
+	// when it closes.
+	OnConn func(delta int)
+	// OnError, when set, is called once per protocol error with its code
+	// (CodeFrame also covers bad lengths, stalls and truncated frames).
+	OnError func(code string)
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup
+	shutdown atomic.Bool
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("protocol server closed")
+
+// Serve accepts connections on l and serves each in its own goroutine until
+// Shutdown is called (it then returns ErrServerClosed) or l fails
+// permanently.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.ln = l
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger().Error("accept failed, retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("accepting connections: %w", err)
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		s.mu.Lock()
+		if s.shutdown.Load() {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// Shutdown stops accepting (closing the listener), lets every connection
+// finish the request it is answering, closes the connections and waits for
+// them until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		// Wakes a connection waiting for a frame; one answering a request
+		// sees the shutdown flag when it is done.
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("closing listener: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// conn is one client connection with all its reusable state.
+type conn struct {
+	s           *Server
+	nc          net.Conn
+	br          *bufio.Reader
+	body        []byte // for frames larger than the read buffer
+	consumed    int    // bytes of br to discard after the current frame
+	dec         *RequestDecoder
+	enc         *Encoder
+	req         Request
+	dec2        route.Decision
+	dead        []int
+	idle, frame time.Duration
+	rdlIdle     bool // the read deadline is an idle deadline
+	inFrame     bool // the read deadline is this frame's deadline
+	rdlSet      time.Time
+	wdlSet      time.Time
+	helloDone   bool
+	serverName  string
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		br:         bufio.NewReaderSize(nc, readBufSize),
+		dec:        NewRequestDecoder(),
+		enc:        NewEncoder(),
+		idle:       s.IdleTimeout,
+		frame:      s.FrameTimeout,
+		serverName: s.Name,
+	}
+	if c.idle <= 0 {
+		c.idle = DefaultIdleTimeout
+	}
+	if c.frame <= 0 {
+		c.frame = DefaultFrameTimeout
+	}
+	if c.serverName == "" {
+		c.serverName = ServerName
+	}
+	return c
+}
+
+func (c *conn) serve() {
+	s := c.s
+	if s.OnConn != nil {
+		s.OnConn(1)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger().Error("panic in connection handler; connection closed",
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+		c.nc.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		if s.OnConn != nil {
+			s.OnConn(-1)
+		}
+		s.wg.Done()
+	}()
+	for !s.shutdown.Load() {
+		body, err := c.readFrame()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if !c.handle(body) {
+			return
+		}
+		if _, err := c.br.Discard(c.consumed); err != nil {
+			return
+		}
+		if cap(c.body) > keepBuf {
+			c.body = nil
+		}
+	}
+}
+
+func (c *conn) protoError(code string) {
+	if c.s.OnError != nil {
+		c.s.OnError(code)
+	}
+}
+
+// readFailed logs why reading a frame failed (a clean close between
+// frames is not an error).
+func (c *conn) readFailed(err error) {
+	if c.s.shutdown.Load() {
+		return
+	}
+	if errors.Is(err, io.EOF) && c.br.Buffered() == 0 {
+		return // clean close between frames
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.rdlIdle {
+		c.s.logger().Debug("closing idle connection")
+		return
+	}
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+		return
+	}
+	c.protoError(CodeFrame)
+	c.s.logger().Warn("dropping connection", "err", err)
+}
+
+// readFrame returns the next frame's body, waiting at most the idle
+// timeout for its first byte and the frame timeout for the rest.
+func (c *conn) readFrame() ([]byte, error) {
+	c.inFrame = false
+	if c.br.Buffered() == 0 {
+		now := time.Now()
+		// Refreshing the deadline costs a timer update: do it only when
+		// the one in place is stale by more than 1/8 of the timeout.
+		if !c.rdlIdle || now.Sub(c.rdlSet) > c.idle/8 {
+			if err := c.nc.SetReadDeadline(now.Add(c.idle)); err != nil {
+				return nil, fmt.Errorf("setting idle deadline: %w", err)
+			}
+			c.rdlIdle, c.rdlSet = true, now
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	if c.br.Buffered() < 4 {
+		if err := c.frameDeadline(); err != nil {
+			return nil, err
+		}
+	}
+	hdr, err := c.br.Peek(4)
+	if err != nil {
+		return nil, fmt.Errorf("reading frame header: %w", err)
+	}
+	n, err := frameLen(hdr)
+	if err != nil {
+		return nil, err
+	}
+	if 4+n <= c.br.Size() {
+		if c.br.Buffered() < 4+n {
+			if err := c.frameDeadline(); err != nil {
+				return nil, err
+			}
+		}
+		b, err := c.br.Peek(4 + n)
+		if err != nil {
+			return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+		}
+		c.consumed = 4 + n
+		return b[4:], nil
+	}
+	if err := c.frameDeadline(); err != nil {
+		return nil, err
+	}
+	if _, err := c.br.Discard(4); err != nil {
+		return nil, err
+	}
+	if cap(c.body) < n {
+		c.body = make([]byte, n)
+	}
+	c.body = c.body[:n]
+	if _, err := io.ReadFull(c.br, c.body); err != nil {
+		return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+	}
+	c.consumed = 0
+	return c.body, nil
+}
+
+// frameDeadline bounds the rest of a frame that has begun: a client that
+// stalls mid-frame is dropped after the frame timeout.
+func (c *conn) frameDeadline() error {
+	if c.inFrame {
+		return nil // already counting down for this frame
+	}
+	c.inFrame = true
+	now := time.Now()
+	if err := c.nc.SetReadDeadline(now.Add(c.frame)); err != nil {
+		return fmt.Errorf("setting frame deadline: %w", err)
+	}
+	c.rdlIdle, c.rdlSet = false, now
+	return nil
+}
+
+func (c *conn) write(b []byte, err error) bool {
+	if err != nil {
+		c.s.logger().Error("encoding answer", "err", err)
+		return false
+	}
+	now := time.Now()
+	if now.Sub(c.wdlSet) > c.frame/8 {
+		if err := c.nc.SetWriteDeadline(now.Add(c.frame)); err != nil {
+			return false
+		}
+		c.wdlSet = now
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.s.logger().Debug("writing answer", "err", err)
+		return false
+	}
+	return true
+}
+
+// fail answers an error and reports whether the connection stays open.
+func (c *conn) fail(code, msg string) bool {
+	c.protoError(code)
+	ok := c.write(c.enc.ErrorAnswer(c.s.Handler.Generation(), code, msg))
+	if code != CodeType {
+		c.s.logger().Warn("protocol error, closing connection", "code", code, "msg", msg)
+		return false
+	}
+	return ok
+}
+
+// handle answers one frame and reports whether to keep the connection.
+func (c *conn) handle(body []byte) bool {
+	h := c.s.Handler
+	req := &c.req
+	if err := c.dec.Decode(body, req); err != nil {
+		return c.fail(CodeDecode, err.Error())
+	}
+	if !c.helloDone {
+		if req.Type != TypeHello {
+			return c.fail(CodeHello, "expected hello first")
+		}
+		if req.Version != Version {
+			return c.fail(CodeVersion, VersionMismatch(Version, req.Version))
+		}
+		c.helloDone = true
+		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
+	}
+	switch req.Type {
+	case TypeRoute:
+		d := &c.dec2
+		gen := h.Route(&req.Route, d)
+		var pg, pe int
+		var picked bool
+		if d.Outcome == route.OutcomeBackend && len(d.Groups) > 0 {
+			pg, pe, picked = d.Pick(rand.Uint64())
+		}
+		return c.write(c.enc.RouteAnswer(gen, d, pg, pe, picked))
+	case TypeHello:
+		if req.Version != Version {
+			return c.fail(CodeVersion, VersionMismatch(Version, req.Version))
+		}
+		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
+	case TypeReload:
+		r := h.Reload()
+		return c.write(c.enc.ReloadAnswer(&r))
+	case TypeStatus:
+		st := h.Status()
+		return c.write(c.enc.StatusAnswer(&st))
+	case TypeLive:
+		var gen uint64
+		c.dead, gen = h.Live(req.Eps, c.dead[:0])
+		return c.write(c.enc.LiveAnswer(gen, c.dead))
+	}
+	return c.fail(CodeType, fmt.Sprintf("unknown request type %q", req.Type))
+}
