@@ -1,0 +1,544 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// route is one routing expectation: q must be answered by upstream want.
+type route struct {
+	q    Req
+	want string
+}
+
+func (e *Env) checkRoutes(t *testing.T, cases []route) {
+	t.Helper()
+	for _, c := range cases {
+		e.expectUpstream(t, c.q, c.want)
+	}
+}
+
+func get(host, url string, h ...string) Req { return Req{Host: host, URL: url, Hdr: hdr(h...)} }
+
+func method(m, host, url string, h ...string) Req {
+	return Req{Method: m, Host: host, URL: url, Hdr: hdr(h...)}
+}
+
+// uniq makes URLs unique per run so that nothing cached by an earlier
+// run or check can answer.
+func uniq(p string) string { return fmt.Sprintf("%s-%d", p, rand.Uint64()) }
+
+// TestRouting checks every SPEC §4 routing behaviour over HTTP through
+// varnishd + ghost.vcl + the shim + ghostd against the base config.
+func TestRouting(t *testing.T) {
+	e := need(t)
+
+	t.Run("host/exact", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("exact.test", "/"), "exact"},
+			{get("exact.test", "/any/path?x=1"), "exact"},
+		})
+	})
+	t.Run("host/case-insensitive", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("EXACT.Test", "/"), "exact"},
+			{get("upper.test", "/"), "upper"}, // vhost key "Upper.Test"
+			{get("UPPER.TEST", "/"), "upper"},
+		})
+	})
+	t.Run("host/port-stripped", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("exact.test:8080", "/"), "exact"},
+			{get("exact.test:80", "/"), "exact"},
+			{get("a.wild.test:1234", "/"), "wild"},
+		})
+	})
+	t.Run("host/trailing-dot", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("exact.test.", "/"), "exact"},
+			{get("exact.test.:8080", "/"), "exact"},
+		})
+	})
+	t.Run("host/forwarded-unchanged", func(t *testing.T) {
+		// varnishd itself lowercases the Host header (a plain varnishd -b
+		// does the same), so compare case-insensitively: ghost must keep
+		// the port and the trailing dot it strips for matching only.
+		for _, h := range []string{"EXACT.test:8080", "exact.test.", "exact.test.:8080"} {
+			r := e.expectUpstream(t, get(h, "/fwd"), "exact")
+			if r.Echo != nil && !strings.EqualFold(r.Echo.Host, h) {
+				t.Errorf("Host %q: upstream saw Host %q, want it unchanged", h, r.Echo.Host)
+			}
+		}
+	})
+	t.Run("host/wildcard", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("a.wild.test", "/"), "wild"},
+			{get("a.b.wild.test", "/"), "wild"},
+			{get("x.deep.wild.test", "/"), "deepwild"}, // longest suffix wins
+			{get("y.x.deep.wild.test", "/"), "deepwild"},
+			{get("deep.wild.test", "/"), "wild"}, // *.deep.wild.test never matches deep.wild.test
+		})
+	})
+	t.Run("host/wildcard-never-matches-bare-suffix", func(t *testing.T) {
+		// wild.test selects "*", whose only route is /catchall.
+		e.expectUpstream(t, get("wild.test", "/catchall"), "catchall")
+		e.expectNoRoute(t, get("wild.test", "/"))
+	})
+	t.Run("host/catch-all", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("unknown.test", "/catchall"), "catchall"},
+			{get("unknown.test", "/catchall/x"), "catchall"},
+			{get("[::1]:8080", "/catchall"), "catchall"},
+			{get("[2001:db8::1]", "/catchall"), "catchall"},
+		})
+		e.expectNoRoute(t, get("unknown.test", "/other"))
+	})
+	t.Run("host/no-fallback-to-less-specific-vhost", func(t *testing.T) {
+		e.expectUpstream(t, get("a.nf.test", "/only"), "nf")
+		// *.nf.test is selected and has no route for /catchall; "*" would
+		// have one, but there is no fallback.
+		e.expectNoRoute(t, get("a.nf.test", "/catchall"))
+	})
+
+	t.Run("path/exact", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("path.test", "/exact"), "p-exact"},
+			{get("path.test", "/exact?x=1"), "p-exact"}, // the query is not part of the path
+			{get("path.test", "/exact/"), "p-root"},     // not byte-equal, and /ex is not a segment prefix of it
+		})
+	})
+	t.Run("path/prefix", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("path.test", "/api"), "p-api"},
+			{get("path.test", "/api/"), "p-api"},
+			{get("path.test", "/api/x"), "p-api"},
+			{get("path.test", "/api?x=1"), "p-api"},
+			{get("path.test", "/apix"), "p-root"}, // never /apix
+			{get("path.test", "/ex/x"), "p-ex"},
+			{get("path.test", "/exa"), "p-root"},
+			// a value with a trailing "/" matches without it
+			{get("path.test", "/api/v2"), "p-apiv2"},
+			{get("path.test", "/api/v2/"), "p-apiv2"},
+			{get("path.test", "/api/v2/users"), "p-apiv2"},
+			{get("path.test", "/api/v2x"), "p-api"},
+		})
+	})
+	t.Run("path/regex", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("path.test", "/x.png"), "p-regex"},
+			{get("path.test", "/deep/dir/x.png"), "p-regex"}, // unanchored search
+			{get("path.test", "/x.png?size=2"), "p-regex"},   // query not part of the path
+			{get("path.test", "/x.pngx"), "p-root"},
+		})
+	})
+	t.Run("path/raw-and-case-sensitive", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("path.test", "/API"), "p-root"},
+			{get("path.test", "/%61pi"), "p-root"}, // no percent-decoding
+			{get("path.test", "/EXACT"), "p-root"},
+		})
+	})
+	t.Run("path/precedence", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("path.test", "/exact"), "p-exact"},                              // Exact beats PathPrefix /ex
+			{get("path.test", "/api/v2/x"), "p-apiv2"},                           // longest prefix
+			{get("path.test", "/api/x.png"), "p-api"},                            // PathPrefix beats regex
+			{get("path.test", "/img/x.png"), "p-regex"},                          // regex beats PathPrefix /
+			{get("path.test", "/tie"), "p-tie-hi"},                               // higher priority
+			{get("path.test", "/rule"), "p-rule1"},                               // lower rule_index
+			{get("path.test", "/order/x"), "p-first"},                            // earlier in the file
+			{get("method.test", "/other"), "m-get-any"},                          // a method beats none
+			{get("hdr.test", "/", "x-env", "canary", "x-tier", "gold"), "h-two"}, // most header matches
+			{get("query.test", "/?a=1&b=2&v=2"), "q-two"},                        // most query matches
+		})
+	})
+
+	t.Run("method/exact", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{method("GET", "method.test", "/m"), "m-get"},
+			{method("POST", "method.test", "/m"), "m-post"},
+			{method("DELETE", "method.test", "/m"), "m-any"},
+			{method("PUT", "method.test", "/other"), "m-any"},
+			{method("GET", "method.test", "/other"), "m-get-any"},
+		})
+	})
+	t.Run("method/head-is-not-get", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{method("HEAD", "method.test", "/m"), "m-any"},
+			{method("HEAD", "method.test", "/other"), "m-any"},
+		})
+	})
+	t.Run("method/head-not-served-from-cached-get", func(t *testing.T) {
+		u := uniq("/m-cache")
+		cc := []string{"X-Want-Cache-Control", "max-age=60"}
+		e.expectUpstream(t, method("GET", "method.test", u, cc...), "m-get-any")
+		e.expectUpstream(t, method("HEAD", "method.test", u, cc...), "m-any")
+		e.expectUpstream(t, method("GET", "method.test", u, cc...), "m-get-any")
+		e.expectUpstream(t, method("HEAD", "method.test", u, cc...), "m-any")
+	})
+
+	t.Run("headers/exact-and-regex", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("hdr.test", "/"), "h-none"},
+			{get("hdr.test", "/", "x-env", "canary"), "h-canary"},
+			{get("hdr.test", "/", "X-ENV", "canary"), "h-canary"}, // names case-insensitive
+			{get("hdr.test", "/", "x-env", "Canary"), "h-none"},   // values are not
+			{get("hdr.test", "/", "x-env", "canary2"), "h-none"},  // Exact is byte equality
+			{get("hdr.test", "/", "x-env", "beta"), "h-beta"},     // regex
+			{get("hdr.test", "/", "x-env", "xbeta"), "h-none"},    // ^be
+			{get("hdr.test", "/", "x-re", "somemiddle"), "h-re"},  // unanchored
+			{get("hdr.test", "/", "x-tier", "gold"), "h-none"},    // x-env missing: never matches
+			{get("hdr.test", "/", "x-dup", "one"), "h-dup"},       // first of a repeated name counts
+			{get("hdr.test", "/", "x-dup", "two"), "h-none"},      // the second is ignored
+			{get("hdr.test", "/", "x-other", "canary"), "h-none"}, // other headers do not count
+		})
+	})
+	t.Run("headers/repeated-lines-joined", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("hdr.test", "/", "x-multi", "a", "x-multi", "b"), "h-multi"},
+			{get("hdr.test", "/", "x-multi", "a,b"), "h-multi"},
+			{get("hdr.test", "/", "x-multi", "a"), "h-none"},
+			{get("hdr.test", "/", "x-multi", "b", "x-multi", "a"), "h-none"},
+		})
+	})
+
+	t.Run("query/params", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("query.test", "/"), "q-none"},
+			{get("query.test", "/?v=2"), "q-v2"},
+			{get("query.test", "/x?x=1&v=2"), "q-v2"},
+			{get("query.test", "/?v=2&v=3"), "q-v2"}, // first occurrence wins
+			{get("query.test", "/?v=3&v=2"), "q-v3"},
+			{get("query.test", "/?v=35"), "q-v3"},
+			{get("query.test", "/?v=20"), "q-none"},  // Exact
+			{get("query.test", "/?V=2"), "q-none"},   // names case-sensitive
+			{get("query.test", "/?v=%32"), "q-none"}, // raw, no decoding
+			{get("query.test", "/?v=2=x"), "q-none"}, // split at the first "="
+			{get("query.test", "/?a=1&b=2"), "q-two"},
+			{get("query.test", "/?b=2&a=1"), "q-two"},
+			{get("query.test", "/?a=1"), "q-none"},
+			{get("query.test", "/?flag"), "q-none"}, // a pair without "=" never matches
+			{get("query.test", "/?flag="), "q-flag"},
+		})
+	})
+
+	t.Run("weights/canary-90-10", func(t *testing.T) {
+		const n = 1000
+		counts := map[string]int{}
+		for i := 0; i < n; i++ {
+			r := e.do(t, get("canary.test", fmt.Sprintf("/w?i=%d", i)))
+			if r.Status != 200 {
+				t.Fatalf("request %d: %s", i, r)
+			}
+			counts[r.Upstream()]++
+		}
+		t.Logf("canary.test over %d requests: %v", n, counts)
+		if counts["never"] != 0 {
+			t.Errorf("weight-0 backend chosen %d times", counts["never"])
+		}
+		if c := counts["canary"]; c < 50 || c > 160 {
+			t.Errorf("canary (weight 10 of 100) got %d of %d, want 50..160", c, n)
+		}
+		if counts["stable"]+counts["canary"] != n {
+			t.Errorf("unexpected upstreams: %v", counts)
+		}
+	})
+	t.Run("weights/groups", func(t *testing.T) {
+		const n = 400
+		counts := map[string]int{}
+		for i := 0; i < n; i++ {
+			r := e.do(t, get("groups.test", fmt.Sprintf("/g?i=%d", i)))
+			if r.Status != 200 {
+				t.Fatalf("request %d: %s", i, r)
+			}
+			counts[r.Upstream()]++
+		}
+		t.Logf("groups.test over %d requests: %v", n, counts)
+		if counts["gnever"] != 0 {
+			t.Errorf("weight-0 group chosen %d times", counts["gnever"])
+		}
+		for _, k := range []string{"g1a", "g1b"} {
+			if c := counts[k]; c < n/4 || c > 3*n/4 {
+				t.Errorf("%s got %d of %d, want about half (%d..%d)", k, c, n, n/4, 3*n/4)
+			}
+		}
+	})
+	t.Run("weights/single-weight-0-is-500", func(t *testing.T) {
+		e.expectNoBackends(t, get("zero.test", "/"))
+	})
+	t.Run("default-backends", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("default.test", "/r"), "d-route"},
+			{get("default.test", "/other"), "d-default"},
+			{get("defaultgroups.test", "/anything"), "dg-default"},
+		})
+	})
+
+	t.Run("outcome/404-no-route", func(t *testing.T) {
+		q := get("path.test.nf.test", "/nope")
+		r1 := e.expectNoRoute(t, q)
+		r2 := e.expectNoRoute(t, q)
+		if r1.Hit() || r2.Hit() {
+			t.Errorf("404 served from cache: X-Varnish %q then %q", r1.Header.Get("X-Varnish"), r2.Header.Get("X-Varnish"))
+		}
+		e.expectNoRoute(t, method("POST", "unknown.test", "/nope"))
+		e.expectNoRoute(t, get("method.test.nf.test", "/x", "x-env", "canary"))
+	})
+	t.Run("outcome/500-no-backends", func(t *testing.T) {
+		for _, p := range []string{"/none", "/zero", "/emptygroups", "/zerogroups"} {
+			q := get("nobackends.test", p)
+			r1 := e.expectNoBackends(t, q)
+			r2 := e.expectNoBackends(t, q)
+			if r1.Hit() || r2.Hit() {
+				t.Errorf("%s: 500 served from cache", q)
+			}
+		}
+	})
+
+	t.Run("redirect/scheme", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/https"), 301, "https://redir.test/https")
+		// the filter sets a scheme: its default port, not the Host's
+		e.expectRedirect(t, get("redir.test:8080", "/https"), 301, "https://redir.test/https")
+		e.expectRedirect(t, get("redir.test", "/https?a=1&b"), 301, "https://redir.test/https?a=1&b")
+	})
+	t.Run("redirect/hostname-keeps-request-port", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/host"), 302, "http://other.test/host")
+		e.expectRedirect(t, get("redir.test:8080", "/host"), 302, "http://other.test:8080/host")
+		e.expectRedirect(t, get("redir.test:80", "/host"), 302, "http://other.test/host")
+		e.expectRedirect(t, get("REDIR.test:8080", "/host?q=1"), 302, "http://other.test:8080/host?q=1")
+	})
+	t.Run("redirect/port", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/port"), 307, "https://redir.test:8443/port")
+		e.expectRedirect(t, get("redir.test:9999", "/port80"), 308, "http://redir.test/port80")
+	})
+	t.Run("redirect/request-host-without-port", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test:8080", "/https"), 301, "https://redir.test/https")
+	})
+	t.Run("redirect/full-path-keeps-query", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/full?q=1"), 301, "http://redir.test/new/full?q=1")
+		e.expectRedirect(t, get("redir.test", "/full"), 301, "http://redir.test/new/full")
+	})
+	t.Run("redirect/prefix", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/old/a/b?x=1"), 308, "http://redir.test/new/a/b?x=1")
+		e.expectRedirect(t, get("redir.test", "/old"), 308, "http://redir.test/new")
+		e.expectRedirect(t, get("redir.test", "/old/"), 308, "http://redir.test/new/")
+		e.expectRedirect(t, get("redir.test", "/gone/x"), 303, "http://redir.test/x")
+		e.expectRedirect(t, get("redir.test", "/gone"), 303, "http://redir.test/")
+	})
+	t.Run("redirect/x-forwarded-proto-from-trusted-front", func(t *testing.T) {
+		// loopback is a trusted front (vcl/ghost.vcl acl ghost_trusted_front)
+		e.expectRedirect(t, get("redir.test", "/host", "X-Forwarded-Proto", "https"), 302, "https://other.test/host")
+		e.expectRedirect(t, get("redir.test:8443", "/host", "X-Forwarded-Proto", "https"), 302, "https://other.test:8443/host")
+		e.expectRedirect(t, get("redir.test:443", "/host", "X-Forwarded-Proto", "https"), 302, "https://other.test/host")
+		// an untrusted client's X-Forwarded-Proto is ignored
+		q := get("redir.test", "/host", "X-Forwarded-Proto", "https")
+		r, err := e.DoProxy(q, "192.0.2.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != 302 || r.Header.Get("Location") != "http://other.test/host" {
+			t.Errorf("%s from untrusted 192.0.2.7: want 302 http://other.test/host, got %s", q, r)
+		}
+	})
+	t.Run("redirect/no-backend-contacted", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/withbackend"), 302, "http://elsewhere.test/withbackend")
+		e.expectUpstream(t, get("redir.test", "/not-redirected"), "redir-root")
+	})
+	t.Run("redirect/not-cached", func(t *testing.T) {
+		r1 := e.expectRedirect(t, get("redir.test", "/full?nc=1"), 301, "http://redir.test/new/full?nc=1")
+		r2 := e.expectRedirect(t, get("redir.test", "/full?nc=1"), 301, "http://redir.test/new/full?nc=1")
+		if r1.Hit() || r2.Hit() {
+			t.Errorf("redirect served from cache")
+		}
+	})
+
+	t.Run("filters/request-header-set-add-remove", func(t *testing.T) {
+		r := e.expectUpstream(t, get("filter.test", "/reqhdr",
+			"X-Set", "old", "x-set", "old2", "X-Add", "a,b", "X-Remove", "1", "x-remove", "2", "X-Keep", "k"), "f")
+		if r.Echo == nil {
+			return
+		}
+		h := r.Echo.Headers
+		if !slices.Equal(h["x-set"], []string{"new"}) {
+			t.Errorf("set: upstream saw x-set %q, want [new]", h["x-set"])
+		}
+		if got := strings.Join(h["x-add"], ","); got != "a,b,c" {
+			t.Errorf("add: upstream saw x-add %q (joined %q), want a,b,c", h["x-add"], got)
+		}
+		if v, ok := h["x-remove"]; ok {
+			t.Errorf("remove: upstream still saw x-remove %q", v)
+		}
+		if !slices.Equal(h["x-keep"], []string{"k"}) {
+			t.Errorf("untouched header x-keep = %q, want [k]", h["x-keep"])
+		}
+		r = e.expectUpstream(t, get("filter.test", "/reqhdr"), "f")
+		if r.Echo != nil && strings.Join(r.Echo.Headers["x-add"], ",") != "c" {
+			t.Errorf("add without an existing line: upstream saw x-add %q, want c", r.Echo.Headers["x-add"])
+		}
+		// the filter belongs to its route only
+		r = e.expectUpstream(t, get("filter.test", "/plain", "X-Set", "old"), "f")
+		if r.Echo != nil && !slices.Equal(r.Echo.Headers["x-set"], []string{"old"}) {
+			t.Errorf("route without filter: upstream saw x-set %q, want [old]", r.Echo.Headers["x-set"])
+		}
+	})
+	t.Run("filters/response-header-set-add-remove", func(t *testing.T) {
+		q := get("filter.test", "/resphdr", "X-Want-Set-Cookie", "a=1")
+		r := e.do(t, q)
+		if r.Status != 200 || r.Echo == nil || r.Echo.Upstream != "f" {
+			t.Fatalf("%s: want 200 from f, got %s", q, r)
+		}
+		if v := r.Header.Values("X-Resp-Set"); !slices.Equal(v, []string{"s"}) {
+			t.Errorf("set: X-Resp-Set = %q, want [s]", v)
+		}
+		if v := r.Header.Get("Content-Type"); v != "text/x-ghost" {
+			t.Errorf("set replaces: Content-Type = %q, want text/x-ghost", v)
+		}
+		if v := r.Header.Values("X-Resp-Add"); strings.Join(v, ",") != "a" {
+			t.Errorf("add: X-Resp-Add = %q, want a", v)
+		}
+		if v := r.Header.Values("X-Upstream"); len(v) != 0 {
+			t.Errorf("remove: X-Upstream still present: %q", v)
+		}
+		cookies := append([]string(nil), r.Header.Values("Set-Cookie")...)
+		sort.Strings(cookies)
+		if !slices.Equal(cookies, []string{"a=1", "b=2"}) {
+			t.Errorf("add Set-Cookie: got lines %q, want two separate lines a=1 and b=2", r.Header.Values("Set-Cookie"))
+		}
+		// not applied to other routes
+		r = e.expectUpstream(t, get("filter.test", "/plain"), "f")
+		if v := r.Header.Get("X-Resp-Set"); v != "" {
+			t.Errorf("route without filter got X-Resp-Set %q", v)
+		}
+	})
+	t.Run("filters/rewrite-full-path-keeps-query", func(t *testing.T) {
+		e.expectRewrite(t, get("filter.test", "/rewrite/full?q=1&r"), "filter.test", "/replaced?q=1&r")
+		e.expectRewrite(t, get("filter.test", "/rewrite/full"), "filter.test", "/replaced")
+	})
+	t.Run("filters/rewrite-prefix", func(t *testing.T) {
+		e.expectRewrite(t, get("filter.test", "/rewrite/prefix/a/b?x=1"), "filter.test", "/new/a/b?x=1")
+		e.expectRewrite(t, get("filter.test", "/rewrite/prefix"), "filter.test", "/new")
+		e.expectRewrite(t, get("filter.test", "/rewrite/prefix/"), "filter.test", "/new/")
+		e.expectRewrite(t, get("filter.test", "/strip/a"), "filter.test", "/a")
+		e.expectRewrite(t, get("filter.test", "/strip"), "filter.test", "/")
+		e.expectRewrite(t, get("filter.test", "/strip?k=v"), "filter.test", "/?k=v")
+	})
+	t.Run("filters/rewrite-hostname", func(t *testing.T) {
+		// routing is not redone for the new host (it has no vhost)
+		e.expectRewrite(t, get("filter.test", "/rewrite/host?z=1"), "rewritten.test", "/rewrite/host?z=1")
+		r := e.expectRewrite(t, get("filter.test", "/rewrite/both?z=2"), "rewritten.test", "/both?z=2")
+		if r != nil && r.Echo != nil && !slices.Equal(r.Echo.Headers["x-set"], []string{"both"}) {
+			t.Errorf("header modifier with rewrite: x-set = %q, want [both]", r.Echo.Headers["x-set"])
+		}
+		e.expectRewrite(t, get("filter.test:8080", "/plain"), "filter.test:8080", "/plain")
+	})
+
+	t.Run("cache/never-crosses-header-routes", func(t *testing.T) {
+		cc := []string{"X-Want-Cache-Control", "max-age=60"}
+		beta := append([]string{"x-beta", "1"}, cc...)
+		// plain first, then the header route
+		u := uniq("/page")
+		e.expectUpstream(t, get("cache.test", u, cc...), "c-main")
+		r := e.expectUpstream(t, get("cache.test", u, cc...), "c-main")
+		if !r.Hit() {
+			t.Errorf("precondition: a cacheable upstream response (max-age=60) was not cached (X-Varnish %q); the check below would prove nothing", r.Header.Get("X-Varnish"))
+		}
+		e.expectUpstream(t, get("cache.test", u, beta...), "c-beta")
+		e.expectUpstream(t, get("cache.test", u, beta...), "c-beta")
+		e.expectUpstream(t, get("cache.test", u, cc...), "c-main")
+		e.expectUpstream(t, get("cache.test", u, append([]string{"x-beta", "2"}, cc...)...), "c-main")
+		e.expectUpstream(t, get("cache.test", u, append([]string{"X-BETA", "1"}, cc...)...), "c-beta")
+		// the header route first, then plain
+		u = uniq("/page")
+		e.expectUpstream(t, get("cache.test", u, beta...), "c-beta")
+		e.expectUpstream(t, get("cache.test", u, cc...), "c-main")
+		e.expectUpstream(t, get("cache.test", u, beta...), "c-beta")
+	})
+	t.Run("cache/never-crosses-query-and-method-routes", func(t *testing.T) {
+		cc := []string{"X-Want-Cache-Control", "max-age=60"}
+		p := uniq("/q")
+		e.expectUpstream(t, get("query.test", p+"?v=2", cc...), "q-v2")
+		e.expectUpstream(t, get("query.test", p+"?v=3", cc...), "q-v3")
+		e.expectUpstream(t, get("query.test", p+"?v=2", cc...), "q-v2")
+		p = uniq("/m")
+		e.expectUpstream(t, get("method.test", p, cc...), "m-get-any")
+		e.expectUpstream(t, method("HEAD", "method.test", p, cc...), "m-any")
+	})
+	t.Run("cache/never-crosses-repeated-header-lines", func(t *testing.T) {
+		cc := []string{"X-Want-Cache-Control", "max-age=60"}
+		u := uniq("/multi")
+		e.expectUpstream(t, get("hdr.test", u, append([]string{"x-multi", "a"}, cc...)...), "h-none")
+		e.expectUpstream(t, get("hdr.test", u, append([]string{"x-multi", "a", "x-multi", "b"}, cc...)...), "h-multi")
+		e.expectUpstream(t, get("hdr.test", u, append([]string{"x-multi", "a"}, cc...)...), "h-none")
+	})
+
+	t.Run("listeners", func(t *testing.T) {
+		e.expectUpstream(t, get("listener.test", "/"), "l-any")
+		q := get("listener.test", "/")
+		r, err := e.DoProxy(q, "127.0.0.1")
+		if err != nil {
+			t.Fatalf("%s via PROXY listener: %v", q, err)
+		}
+		if r.Status != 200 || r.Upstream() != "l-proxy" {
+			t.Errorf("%s via listener \"proxy\": want l-proxy, got %s", q, r)
+		}
+	})
+
+	t.Run("spoofed-x-ghost-headers-ignored", func(t *testing.T) {
+		spoof := []string{
+			"X-Ghost-Method", "POST", "X-Ghost-Socket", "proxy", "X-Ghost-Status", "301",
+			"X-Ghost-Location", "http://evil.example/", "X-Ghost-Redirect-Config", `{"hostname":"evil.example"}`,
+			"X-Ghost-Filter-Context", `{"response_headers":{"set":[{"name":"x-evil","value":"1"}]}}`,
+			"X-Ghost-Decision", "evil", "X-Ghost-Backend", "evil",
+		}
+		e.expectUpstream(t, method("GET", "method.test", "/m", spoof...), "m-get")
+		e.expectUpstream(t, method("HEAD", "method.test", "/m", append([]string{"X-Ghost-Method", "GET"}, spoof[2:]...)...), "m-any")
+		e.expectUpstream(t, get("listener.test", "/", spoof...), "l-any")
+		e.expectNoRoute(t, get("unknown.test", "/nope", spoof...))
+		e.expectRedirect(t, get("redir.test", "/https", spoof...), 301, "https://redir.test/https")
+		r := e.expectUpstream(t, get("exact.test", "/spoof", spoof...), "exact")
+		if r.Header.Get("X-Evil") != "" || r.Header.Get("Location") != "" {
+			t.Errorf("spoofed headers influenced the response: %s", r)
+		}
+		if r.Echo != nil {
+			for k, v := range r.Echo.Headers {
+				if !strings.HasPrefix(k, "x-ghost-") {
+					continue
+				}
+				for _, s := range v {
+					if strings.Contains(s, "evil") || s == "POST" || s == "301" {
+						t.Errorf("client-sent %s: %q reached the upstream", k, s)
+					}
+				}
+				t.Logf("note: upstream received internal header %s: %q", k, v)
+			}
+		}
+	})
+
+	t.Run("metrics-endpoint", func(t *testing.T) {
+		code, body, err := httpGetDirect("http://" + e.Metrics + "/metrics")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("GET http://%s/metrics: %d %v", e.Metrics, code, err)
+		}
+		if !strings.Contains(body, "ghost") {
+			t.Errorf("metrics output has no ghost metric:\n%.500s", body)
+		}
+	})
+}
+
+// expectRewrite checks that q reaches upstream f with Host host and URL url.
+func (e *Env) expectRewrite(t *testing.T, q Req, host, url string) *Resp {
+	t.Helper()
+	r := e.expectUpstream(t, q, "f")
+	if r.Echo == nil {
+		return r
+	}
+	if r.Echo.URL != url || r.Echo.Host != host {
+		t.Errorf("%s: upstream saw Host %q URL %q, want Host %q URL %q", q, r.Echo.Host, r.Echo.URL, host, url)
+	}
+	return r
+}

@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// saMix forces a ghostd round trip on (nearly) every request: sa.test
+// routes on a query parameter, so every unique query is a new memo key.
+func saMix() []loadCase {
+	return []loadCase{
+		{q: func(i int) Req { return get("sa.test", "/x?v=1&n="+strconv.Itoa(i)) }, status: 200, upstream: "sa-1"},
+		{q: func(i int) Req { return get("sa.test", "/x?n="+strconv.Itoa(i)) }, status: 200, upstream: "sa-any"},
+		{q: func(i int) Req { return get("sa.test", "/x?v=2&n="+strconv.Itoa(i)) }, status: 200, upstream: "sa-any"},
+		{q: func(int) Req { return get("exact.test", "/sa") }, status: 200, upstream: "exact"},
+		{q: func(i int) Req { return get("query.test", "/?v=2&n="+strconv.Itoa(i)) }, status: 200, upstream: "q-v2"},
+	}
+}
+
+// runMix is runLoad with a given mix.
+func (e *Env) runMix(mix []loadCase, workers int, stop <-chan struct{}, s *loadStats) func() {
+	done := make(chan struct{}, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			defer func() { done <- struct{}{} }()
+			c := newClient()
+			for i := w * 1_000_000; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				lc := mix[i%len(mix)]
+				r, err := Do(c, e.HTTP, lc.q(i))
+				s.check(lc, i, r, err)
+			}
+		}(w)
+	}
+	return func() {
+		for range workers {
+			<-done
+		}
+	}
+}
+
+// ghostdServeArgs is the ghostd command line for socket activation (file
+// watching on, the default).
+func (e *Env) ghostdServeArgs() []string {
+	return []string{e.Ghost, "-config", e.Conf, "-socket", e.Sock, "-socket-mode", "0666",
+		"-metrics", e.Metrics, "-log-level", "debug"}
+}
+
+// stopGhostd stops the current ghostd.
+func (e *Env) stopGhostd(t *testing.T) {
+	t.Helper()
+	if e.ghostd != nil {
+		if err := e.ghostd.Stop(10 * time.Second); err != nil {
+			t.Logf("%s exit: %v", e.ghostd.Name, err)
+		}
+		e.ghostd = nil
+	}
+}
+
+func procEnviron(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+func procComm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// TestSocketActivation runs ghostd socket-activated (SPEC §6): first under
+// systemd-socket-activate, then restarted repeatedly under load while the
+// listening socket stays open in this process (which is what systemd's
+// ghostd.socket does), with no failed request.
+func TestSocketActivation(t *testing.T) {
+	e := need(t)
+	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
+		t.Fatalf("systemd-socket-activate not installed (dist/deps.sh installs it): %v", err)
+	}
+	t.Cleanup(func() {
+		// leave a plain ghostd behind for anything that runs later
+		e.stopGhostd(t)
+		_ = os.Remove(e.Sock)
+		if err := e.startGhostd(); err != nil {
+			t.Errorf("restart plain ghostd: %v", err)
+		}
+	})
+
+	t.Run("systemd-socket-activate", func(t *testing.T) {
+		e.stopGhostd(t)
+		_ = os.Remove(e.Sock)
+		argv := append([]string{"systemd-socket-activate", "-l", e.Sock}, e.ghostdServeArgs()...)
+		p, err := e.start("ghostd-ssa", nil, nil, false, argv...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ghostd = p
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := os.Stat(e.Sock); err == nil {
+				break
+			}
+			if time.Now().After(deadline) || p.Exited() {
+				t.Fatalf("systemd-socket-activate did not create %s", e.Sock)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// the socket is created with the default umask; vcache must connect
+		if err := os.Chmod(e.Sock, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		// the first connection (from the shim) starts ghostd
+		e.expectUpstream(t, get("sa.test", "/first?v=1"), "sa-1")
+		e.expectUpstream(t, get("sa.test", "/first?v=2"), "sa-any")
+		e.expectUpstream(t, get("exact.test", "/ssa"), "exact")
+		pid := p.Cmd.Process.Pid
+		if c := procComm(pid); c != "ghostd" {
+			t.Errorf("pid %d is %q, want ghostd exec'd by systemd-socket-activate", pid, c)
+		}
+		if env := procEnviron(pid); !strings.Contains(env, "LISTEN_FDS=1") {
+			t.Errorf("ghostd environment lacks LISTEN_FDS=1: %s", env)
+		}
+		e.stopGhostd(t)
+	})
+
+	t.Run("restart-under-load", func(t *testing.T) {
+		e.stopGhostd(t)
+		_ = os.Remove(e.Sock)
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.Sock, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if err := os.Chmod(e.Sock, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		lf, err := ln.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lf.Close()
+		n := 0
+		startOne := func() *Proc {
+			n++
+			// LISTEN_PID must be the pid of ghostd itself: the shell
+			// exports its own pid and execs ghostd in its place.
+			argv := append([]string{"/bin/sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=ghostd.socket; exec "$0" "$@"`},
+				e.ghostdServeArgs()...)
+			p, err := e.start(fmt.Sprintf("ghostd-sa-%d", n), nil, []*os.File{lf}, false, argv...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.ghostd = p
+			return p
+		}
+		startOne()
+		if err := waitUnix(e.Sock, nil, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		e.expectUpstream(t, get("sa.test", "/warm?v=1"), "sa-1")
+		if env := procEnviron(e.ghostd.Cmd.Process.Pid); !strings.Contains(env, "LISTEN_PID="+strconv.Itoa(e.ghostd.Cmd.Process.Pid)) {
+			t.Fatalf("ghostd does not see its own LISTEN_PID: %s", env)
+		}
+
+		const (
+			workers  = 8
+			restarts = 8
+		)
+		var s loadStats
+		stop := make(chan struct{})
+		wait := e.runMix(saMix(), workers, stop, &s)
+		start := time.Now()
+		var gaps []time.Duration
+		for i := 0; i < restarts; i++ {
+			time.Sleep(600 * time.Millisecond)
+			old := e.ghostd
+			t0 := time.Now()
+			if err := old.Stop(10 * time.Second); err != nil {
+				t.Logf("%s exit: %v", old.Name, err)
+			}
+			p := startOne()
+			gaps = append(gaps, time.Since(t0))
+			if p.Exited() {
+				t.Errorf("%s exited at once: %v", p.Name, p.err)
+			}
+		}
+		time.Sleep(600 * time.Millisecond)
+		close(stop)
+		wait()
+		elapsed := time.Since(start)
+		t.Logf("socket-activated restarts under load: %d workers, %v, %d restarts (stop+start took %v), sent %d, failed %d, misrouted %d",
+			workers, elapsed.Round(time.Millisecond), restarts, gaps, s.sent.Load(), s.failed.Load(), s.misrouted.Load())
+		if s.failed.Load() > 0 || s.misrouted.Load() > 0 {
+			t.Errorf("restart under load: %d failed, %d misrouted of %d; examples:\n%s",
+				s.failed.Load(), s.misrouted.Load(), s.sent.Load(), strings.Join(s.examples, "\n"))
+		}
+		if s.sent.Load() < 1000 {
+			t.Errorf("only %d requests sent; the load was too light to mean anything", s.sent.Load())
+		}
+		// the listening socket outlived every ghostd
+		if fi, err := os.Stat(e.Sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+			t.Errorf("socket %s gone after restarts: %v", e.Sock, err)
+		}
+		e.stopGhostd(t)
+	})
+}
