@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Run the varnishtest suites (test/vtc/*.vtc) against the real varnishd and
+# the real ghostd. `make test-vtc` / `make test` call this.
+#
+#   bash test/vtc/run.sh                 # every suite
+#   bash test/vtc/run.sh test/vtc/a.vtc  # some of them
+#   VTC_JOBS=4 VTC_VERBOSE=1 bash test/vtc/run.sh
+#
+# varnishd's child runs as user vcache (default jail), so the VMOD and
+# ghost.vcl are staged into a 0755 directory it can read; every suite
+# makes its ${tmpdir} traversable so vcache reaches ghostd's socket.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin"
+
+for t in build/libvmod_ghost.so build/ghostd build/upstream; do
+	make -s "$t" >/dev/null
+done
+
+stage=$(mktemp -d /tmp/ghost-vtc.XXXXXX)
+trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"
+install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$stage/"
+
+if [ $# -eq 0 ]; then
+	set -- test/vtc/*.vtc
+fi
+args=(-j"${VTC_JOBS:-2}" -t "${VTC_TIMEOUT:-120}")
+[ -n "${VTC_VERBOSE:-}" ] && args+=(-v)
+exec varnishtest "${args[@]}" \
+	-Dvmod="$stage/libvmod_ghost.so" \
+	-Dghost_vcl="$stage/ghost.vcl" \
+	-Dghostd="$PWD/build/ghostd" \
+	-Dghost_upstream="$PWD/build/upstream" \
+	"$@"

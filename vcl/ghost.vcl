@@ -1,0 +1,136 @@
+#
+# ghost.vcl: Gateway API routing through ghostd. Include it right after
+# `import ghost;` and call ghost.init() in vcl_init:
+#
+#     vcl 4.1;
+#     import ghost;
+#     include "ghost.vcl";
+#     sub vcl_init { ghost.init("/run/ghostd/ghostd.sock"); }
+#
+# Your own code in the same subroutines runs after ghost's. See docs/vcl.md.
+#
+# Routing happens on the backend side (vcl_backend_fetch): cache hits never
+# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers and
+# records what the backend side needs (client method, listener, https).
+#
+
+# VCL needs one backend to compile; every real backend is created by the
+# vmod on demand (ghost.<addr>:<port> in backend.list).
+backend ghost_none none;
+
+# Who may call /.varnish-ghost/reload.
+acl ghost_loopback {
+	"127.0.0.1";
+	"::1";
+}
+
+# Fronts (TLS terminators) whose X-Forwarded-Proto is believed.
+acl ghost_trusted_front {
+	"127.0.0.1";
+	"::1";
+}
+
+sub vcl_recv {
+	if (req.url == "/.varnish-ghost/reload") {
+		unset req.http.X-Ghost-Reload-Error;
+		if (client.ip !~ ghost_loopback) {
+			return (synth(403, "Forbidden"));
+		}
+		if (ghost.reload()) {
+			return (synth(200, "Reloaded"));
+		}
+		set req.http.X-Ghost-Reload-Error = ghost.last_error();
+		return (synth(500, "Reload failed"));
+	}
+	ghost.recv();
+	if (req.http.X-Forwarded-Proto == "https" &&
+	    client.ip ~ ghost_trusted_front) {
+		set req.http.X-Ghost-Proto = "https";
+	}
+}
+
+sub vcl_hash {
+	# A HEAD is fetched with GET on a miss but routes as HEAD: keep the
+	# two apart. Routes may also depend on the listener and on https.
+	if (req.method == "HEAD") {
+		hash_data("HEAD");
+	}
+	hash_data(local.socket);
+	if (req.http.X-Ghost-Proto) {
+		hash_data(req.http.X-Ghost-Proto);
+	}
+}
+
+sub vcl_pipe {
+	unset bereq.http.X-Ghost-Method;
+	unset bereq.http.X-Ghost-Socket;
+	unset bereq.http.X-Ghost-Proto;
+}
+
+sub vcl_backend_fetch {
+	set bereq.backend = ghost.route();
+	if (ghost.status() != 200) {
+		return (error(ghost.status(), ghost.reason()));
+	}
+}
+
+sub vcl_backend_response {
+	ghost.response();
+}
+
+sub vcl_backend_error {
+	if (ghost.status() != 0 && ghost.status() != 200) {
+		ghost.synth();
+		if (ghost.status() == 404) {
+			set beresp.body = {"no route
+"};
+		} elsif (ghost.status() == 500) {
+			set beresp.body = {"no backends available
+"};
+		} elsif (ghost.status() == 503) {
+			set beresp.body = ghost.reason() + {"
+"};
+		} else {
+			set beresp.body = "";
+		}
+		return (deliver);
+	}
+}
+
+sub vcl_synth {
+	if (req.url == "/.varnish-ghost/reload" &&
+	    (resp.status == 200 || resp.status == 403 || resp.status == 500)) {
+		set resp.http.Content-Type = "text/plain";
+		set resp.http.Cache-Control = "no-store";
+		if (resp.status == 500) {
+			set resp.http.x-ghost-error = req.http.X-Ghost-Reload-Error;
+			set resp.body = "reload failed: " +
+			    req.http.X-Ghost-Reload-Error + {"
+"};
+		} elsif (resp.status == 200) {
+			set resp.body = {"reloaded
+"};
+		} else {
+			set resp.body = {"forbidden
+"};
+		}
+		return (deliver);
+	}
+	if (ghost.status() != 0 && ghost.status() != 200) {
+		# routed client side (ghost.route() in vcl_recv)
+		ghost.synth();
+		if (ghost.status() == 404) {
+			set resp.body = {"no route
+"};
+		} elsif (ghost.status() == 500) {
+			set resp.body = {"no backends available
+"};
+		} elsif (ghost.status() == 503) {
+			set resp.body = ghost.reason() + {"
+"};
+		} else {
+			set resp.body = "";
+		}
+		return (deliver);
+	}
+}

@@ -1,0 +1,190 @@
+/*
+ * Decoding of a `route` answer (docs/protocol.md). Zero copy: the decoded
+ * struct points into the answer bytes, which live in the task workspace.
+ * Arrays (groups, header ops, deps.h) are validated here once and walked
+ * again where they are used.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/cache.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+
+/* Validate an array of strings; remember where it starts and ends. */
+static void
+arr_str(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const char *s;
+	size_t l;
+	uint32_t n;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err)
+		mp_r_str(r, &s, &l);
+	*e = r->p;
+}
+
+/* Validate an array of [name, value] pairs. */
+static void
+arr_pairs(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const char *s;
+	size_t l;
+	uint32_t n;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err) {
+		if (mp_r_arr(r) != 2)
+			r->err = 1;
+		mp_r_str(r, &s, &l);
+		mp_r_str(r, &s, &l);
+	}
+	*e = r->p;
+}
+
+/* Validate [[weight, [[addr, port], ...]], ...]. */
+static void
+arr_groups(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const char *s;
+	size_t l;
+	uint32_t n, m;
+	int64_t port;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err) {
+		if (mp_r_arr(r) != 2)
+			r->err = 1;
+		(void)mp_r_uint(r);
+		m = mp_r_arr(r);
+		while (m-- > 0 && !r->err) {
+			if (mp_r_arr(r) != 2)
+				r->err = 1;
+			mp_r_str(r, &s, &l);
+			port = mp_r_int(r);
+			if (port < 1 || port > 65535 || l == 0 || l > 45)
+				r->err = 1;
+		}
+	}
+	*e = r->p;
+}
+
+static void
+deps(struct mp_r *r, struct ghost_ans *a)
+{
+	const char *k;
+	size_t kl;
+	uint32_t n;
+	int *flag;
+
+	n = mp_r_map(r);
+	while (n-- > 0 && !r->err) {
+		mp_r_str(r, &k, &kl);
+		flag = NULL;
+		if (kl == 1) {
+			switch (*k) {
+			case 'p': flag = &a->deps.p; break;
+			case 'm': flag = &a->deps.m; break;
+			case 'q': flag = &a->deps.q; break;
+			case 's': flag = &a->deps.s; break;
+			case 'x': flag = &a->deps.x; break;
+			case 'h':
+				if (mp_r_nil(r))
+					continue;
+				arr_str(r, &a->deps.h, &a->deps.h_end);
+				continue;
+			default: break;
+			}
+		}
+		if (flag != NULL && mp_peek(r) == MP_BOOL)
+			*flag = mp_r_bool(r);
+		else
+			mp_skip(r);
+	}
+}
+
+int
+ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
+    char *why, size_t wl)
+{
+	struct mp_r r = { p, p + len, 0 };
+	const char *k, *t = NULL, *msg = NULL;
+	size_t kl, tl = 0, ml = 0;
+	uint32_t n;
+	int have_o = 0;
+
+	memset(a, 0, sizeof *a);
+	n = mp_r_map(&r);
+	while (n-- > 0 && !r.err) {
+		mp_r_str(&r, &k, &kl);
+		if (r.err)
+			break;
+		if (mp_r_nil(&r))
+			continue;
+		if (mp_streq(k, kl, "t"))
+			mp_r_str(&r, &t, &tl);
+		else if (mp_streq(k, kl, "gen"))
+			a->gen = mp_r_uint(&r);
+		else if (mp_streq(k, kl, "o")) {
+			a->o = (int)mp_r_int(&r);
+			have_o = 1;
+		} else if (mp_streq(k, kl, "st"))
+			a->st = (int)mp_r_int(&r);
+		else if (mp_streq(k, kl, "deps"))
+			deps(&r, a);
+		else if (mp_streq(k, kl, "g"))
+			arr_groups(&r, &a->g, &a->g_end);
+		else if (mp_streq(k, kl, "rqs"))
+			arr_pairs(&r, &a->rqs, &a->rqs_end);
+		else if (mp_streq(k, kl, "rqa"))
+			arr_pairs(&r, &a->rqa, &a->rqa_end);
+		else if (mp_streq(k, kl, "rqr"))
+			arr_str(&r, &a->rqr, &a->rqr_end);
+		else if (mp_streq(k, kl, "rss"))
+			arr_pairs(&r, &a->rss, &a->rss_end);
+		else if (mp_streq(k, kl, "rsa"))
+			arr_pairs(&r, &a->rsa, &a->rsa_end);
+		else if (mp_streq(k, kl, "rsr"))
+			arr_str(&r, &a->rsr, &a->rsr_end);
+		else if (mp_streq(k, kl, "path"))
+			mp_r_str(&r, &a->path, &a->path_len);
+		else if (mp_streq(k, kl, "hst"))
+			mp_r_str(&r, &a->hst, &a->hst_len);
+		else if (mp_streq(k, kl, "loc"))
+			mp_r_str(&r, &a->loc, &a->loc_len);
+		else if (mp_streq(k, kl, "msg"))
+			mp_r_str(&r, &msg, &ml);
+		else
+			mp_skip(&r);
+	}
+	if (!r.err && r.p != r.end)
+		r.err = 1;
+	if (r.err) {
+		snprintf(why, wl, "bad answer (msgpack)");
+		return (-1);
+	}
+	if (t != NULL && mp_streq(t, tl, "error")) {
+		snprintf(why, wl, "ghostd error: %.*s", (int)ml,
+		    msg != NULL ? msg : "");
+		return (-1);
+	}
+	if (t == NULL || !mp_streq(t, tl, "route") || !have_o) {
+		snprintf(why, wl, "bad answer (not a route answer)");
+		return (-1);
+	}
+	if (a->o < 0 || a->o > 3 || (a->o == 3 && a->loc == NULL) ||
+	    (a->o == 3 && (a->st < 300 || a->st > 399))) {
+		snprintf(why, wl, "bad answer (outcome %d, status %d)",
+		    a->o, a->st);
+		return (-1);
+	}
+	return (0);
+}

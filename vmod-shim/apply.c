@@ -1,0 +1,268 @@
+/*
+ * Applying a decision to HTTP headers: request and response header
+ * modifiers (set / add / remove), URLRewrite, Vary, removal of the
+ * internal X-Ghost-* headers, and the synthetic responses.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cache/cache.h"
+#include "vrt_obj.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+
+/* Build the "\<len>Name:" form; -1 if the name is too long. */
+int
+ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
+{
+	if (nl == 0 || nl + 1 > 126 || nl + 3 > bl)
+		return (-1);
+	buf[0] = (char)(nl + 1);
+	memcpy(buf + 1, name, nl);
+	buf[nl + 1] = ':';
+	buf[nl + 2] = '\0';
+	return (0);
+}
+
+unsigned
+ghost_hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
+{
+	const txt *t = &hp->hd[u];
+
+	return (t->b != NULL && (size_t)(t->e - t->b) > nl &&
+	    t->b[nl] == ':' && strncasecmp(t->b, name, nl) == 0);
+}
+
+void
+ghost_strip_internal(struct http *hp)
+{
+	char hdr[128];
+	const char *c;
+	unsigned u;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	u = HTTP_HDR_FIRST;
+	while (u < hp->nhd) {
+		const txt *t = &hp->hd[u];
+
+		if (t->b == NULL || (size_t)(t->e - t->b) < 8 ||
+		    strncasecmp(t->b, "x-ghost-", 8) != 0) {
+			u++;
+			continue;
+		}
+		c = memchr(t->b, ':', (size_t)(t->e - t->b));
+		if (c == NULL || ghost_hdr_fmt(hdr, sizeof hdr, t->b,
+		    (size_t)(c - t->b))) {
+			/* cannot name it: blank it in place */
+			http_ForceField(hp, u, "X-Ghost-Removed: 1");
+			u++;
+			continue;
+		}
+		http_Unset(hp, hdr);	/* every line of it; compacts hd[] */
+	}
+}
+
+static void
+op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
+{
+	char hdr[128];
+
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+		return;
+	http_Unset(hp, hdr);
+	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
+}
+
+static void
+op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
+{
+	char hdr[128];
+	const char *old, *line;
+
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+		return;
+	if (nl == 10 && !strncasecmp(n, "set-cookie", 10)) {
+		http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
+		return;
+	}
+	http_CollectHdrSep(hp, hdr, ",");
+	if (!http_GetHdr(hp, hdr, &old) || *old == '\0') {
+		op_set(hp, n, nl, v, vl);
+		return;
+	}
+	line = WS_Printf(hp->ws, "%.*s: %s,%.*s", (int)nl, n, old, (int)vl, v);
+	if (line == NULL)
+		return;
+	http_Unset(hp, hdr);
+	http_SetHeader(hp, line);
+}
+
+static void
+op_remove(struct http *hp, const char *n, size_t nl)
+{
+	char hdr[128];
+
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+		return;
+	http_Unset(hp, hdr);
+}
+
+static void
+apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
+    const uint8_t *a, const uint8_t *ae, const uint8_t *rm,
+    const uint8_t *rme)
+{
+	struct mp_r r;
+	const char *n, *v;
+	size_t nl, vl;
+	uint32_t cnt;
+
+	if (s != NULL) {
+		r.p = s; r.end = se; r.err = 0;
+		cnt = mp_r_arr(&r);
+		while (cnt-- > 0 && !r.err) {
+			(void)mp_r_arr(&r);
+			mp_r_str(&r, &n, &nl);
+			mp_r_str(&r, &v, &vl);
+			if (!r.err)
+				op_set(hp, n, nl, v, vl);
+		}
+	}
+	if (a != NULL) {
+		r.p = a; r.end = ae; r.err = 0;
+		cnt = mp_r_arr(&r);
+		while (cnt-- > 0 && !r.err) {
+			(void)mp_r_arr(&r);
+			mp_r_str(&r, &n, &nl);
+			mp_r_str(&r, &v, &vl);
+			if (!r.err)
+				op_add(hp, n, nl, v, vl);
+		}
+	}
+	if (rm != NULL) {
+		r.p = rm; r.end = rme; r.err = 0;
+		cnt = mp_r_arr(&r);
+		while (cnt-- > 0 && !r.err) {
+			mp_r_str(&r, &n, &nl);
+			if (!r.err)
+				op_remove(hp, n, nl);
+		}
+	}
+}
+
+void
+ghost_apply_req(VRT_CTX, struct http *hp, struct ghost_task *t)
+{
+	const struct ghost_ans *a;
+	const char *url, *qm, *nu;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	a = &t->ans;
+	apply_ops(hp, a->rqs, a->rqs_end, a->rqa, a->rqa_end, a->rqr,
+	    a->rqr_end);
+	if (a->path != NULL && a->path_len > 0) {
+		url = hp->hd[HTTP_HDR_URL].b;
+		qm = url != NULL ? strchr(url, '?') : NULL;
+		nu = WS_Printf(ctx->ws, "%.*s%s", (int)a->path_len, a->path,
+		    qm != NULL ? qm : "");
+		if (nu != NULL)
+			http_SetH(hp, HTTP_HDR_URL, nu);
+	}
+	if (a->hst != NULL && a->hst_len > 0) {
+		http_Unset(hp, H_Host);
+		http_PrintfHeader(hp, "Host: %.*s", (int)a->hst_len, a->hst);
+	}
+}
+
+/* Is token (length tl) in the comma separated list v? */
+static int
+has_token(const char *v, const char *tok, size_t tl)
+{
+	const char *b, *e;
+
+	while (*v != '\0') {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		b = v;
+		while (*v != '\0' && *v != ',')
+			v++;
+		e = v;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - b) == tl && !strncasecmp(b, tok, tl))
+			return (1);
+	}
+	return (0);
+}
+
+static void
+merge_vary(struct http *hp, const struct ghost_ans *a)
+{
+	struct mp_r r;
+	const char *old, *n, *nv;
+	size_t nl;
+	uint32_t cnt;
+
+	if (a->deps.h == NULL)
+		return;
+	http_CollectHdrSep(hp, H_Vary, ", ");
+	if (!http_GetHdr(hp, H_Vary, &old))
+		old = "";
+	if (has_token(old, "*", 1))
+		return;
+	nv = old;
+	r.p = a->deps.h; r.end = a->deps.h_end; r.err = 0;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		mp_r_str(&r, &n, &nl);
+		if (r.err || has_token(nv, n, nl))
+			continue;
+		nv = WS_Printf(hp->ws, "%s%s%.*s", nv, *nv ? ", " : "",
+		    (int)nl, n);
+		if (nv == NULL)
+			return;
+	}
+	if (nv == old)
+		return;
+	http_Unset(hp, H_Vary);
+	http_PrintfHeader(hp, "Vary: %s", nv);
+}
+
+void
+ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_task *t)
+{
+	const struct ghost_ans *a;
+
+	(void)ctx;
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	a = &t->ans;
+	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
+	    a->rsr_end);
+	merge_vary(hp, a);
+}
+
+void
+ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
+{
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	http_SetStatus(hp, (uint16_t)t->status, t->reason);
+	http_Unset(hp, H_Location);
+	if (t->location != NULL && *t->location != '\0')
+		http_PrintfHeader(hp, "Location: %s", t->location);
+	http_Unset(hp, H_Content_Type);
+	http_SetHeader(hp, "Content-Type: text/plain");
+	http_Unset(hp, H_Cache_Control);
+	http_SetHeader(hp, "Cache-Control: no-store");
+	if (ctx->http_beresp == hp) {
+		VRT_l_beresp_ttl(ctx, 0);
+		VRT_l_beresp_uncacheable(ctx, 1);
+	}
+}

@@ -1,0 +1,384 @@
+/*
+ * Native backends, one per endpoint per VCL, created on demand with
+ * VRT_new_backend and named "ghost.<addr>:<port>" ("ghost.[<v6>]:<port>").
+ *
+ * The map holds only the creator's reference. A request takes its own
+ * counted reference (VRT_Assign_Backend into its PRIV_TASK) while still
+ * holding be_lock, so a concurrent deletion can never free a backend
+ * between lookup and use.
+ *
+ * Retirement: when a newer config generation shows up, one request
+ * (trylock on live_mtx) sends `live` with every endpoint held; those
+ * ghostd calls dead are marked, and deleted GHOST_DEAD_GRACE seconds later
+ * by the next request (requests that picked them from an older answer get
+ * that long to connect). A request whose answer is newer than the `live`
+ * that condemned an endpoint takes it back.
+ */
+
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cache.h"
+#include "vsa.h"
+#include "vtim.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+
+struct ghost_be {
+	unsigned		magic;
+#define GHOST_BE_MAGIC		0x0be51ee7
+	struct ghost_be		*next;
+	uint64_t		hash;
+	VCL_BACKEND		dir;
+	unsigned		port;
+	int			dead;		/* atomic */
+	uint64_t		dead_gen;
+	char			addr[48];
+	char			name[64];	/* "addr:port" / "[addr]:port" */
+};
+
+static struct ghost_be *
+be_find(const struct ghost_vcl *gv, const char *name, uint64_t h)
+{
+	struct ghost_be *e;
+
+	for (e = gv->be_hash[h % GHOST_BE_BUCKETS]; e != NULL; e = e->next) {
+		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
+		if (e->hash == h && !strcmp(e->name, name))
+			return (e);
+	}
+	return (NULL);
+}
+
+static VCL_BACKEND
+be_create(VRT_CTX, const char *addr, const char *name, unsigned port)
+{
+	struct vrt_endpoint vep;
+	struct vrt_backend vrt;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	char vname[80];
+	VCL_BACKEND be;
+
+	INIT_OBJ(&vep, VRT_ENDPOINT_MAGIC);
+	memset(&sin, 0, sizeof sin);
+	memset(&sin6, 0, sizeof sin6);
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		vep.ipv4 = VSA_Malloc(&sin, sizeof sin);
+		if (vep.ipv4 == NULL)
+			return (NULL);
+	} else if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons((uint16_t)port);
+		vep.ipv6 = VSA_Malloc(&sin6, sizeof sin6);
+		if (vep.ipv6 == NULL)
+			return (NULL);
+	} else {
+		VSLb(ctx->vsl, SLT_Error, "ghost: bad endpoint address %s",
+		    addr);
+		return (NULL);
+	}
+	snprintf(vname, sizeof vname, "ghost.%s", name);
+	INIT_OBJ(&vrt, VRT_BACKEND_MAGIC);
+	vrt.endpoint = &vep;
+	vrt.vcl_name = vname;
+	vrt.hosthdr = addr;
+	be = VRT_new_backend(ctx, &vrt);
+	free(TRUST_ME(vep.ipv4));
+	free(TRUST_ME(vep.ipv6));
+	return (be);
+}
+
+VCL_BACKEND
+ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
+    const char *addr, size_t al, unsigned port, uint64_t gen)
+{
+	struct ghost_be *e, *n;
+	char name[64], a[48];
+	uint64_t h;
+	VCL_BACKEND mine;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	if (al == 0 || al >= sizeof a)
+		return (NULL);
+	memcpy(a, addr, al);
+	a[al] = '\0';
+	if (memchr(a, ':', al) != NULL)
+		snprintf(name, sizeof name, "[%s]:%u", a, port);
+	else
+		snprintf(name, sizeof name, "%s:%u", a, port);
+	h = ghost_hash(name, strlen(name), 0);
+
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	e = be_find(gv, name, h);
+	if (e != NULL) {
+		if (__atomic_load_n(&e->dead, __ATOMIC_RELAXED) &&
+		    gen > e->dead_gen)
+			__atomic_store_n(&e->dead, 0, __ATOMIC_RELAXED);
+		VRT_Assign_Backend(&t->be, e->dir);
+	}
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (e != NULL)
+		return (t->be);
+
+	/* Create outside the lock (it takes ~0.5 ms), then publish. */
+	mine = be_create(ctx, a, name, port);
+	if (mine == NULL)
+		return (NULL);
+	ALLOC_OBJ(n, GHOST_BE_MAGIC);
+	if (n == NULL) {
+		VRT_delete_backend(ctx, &mine);
+		return (NULL);
+	}
+	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+	e = be_find(gv, name, h);
+	if (e == NULL) {
+		n->hash = h;
+		n->dir = mine;
+		n->port = port;
+		strcpy(n->addr, a);
+		strcpy(n->name, name);
+		n->next = gv->be_hash[h % GHOST_BE_BUCKETS];
+		gv->be_hash[h % GHOST_BE_BUCKETS] = n;
+		gv->n_be++;
+		e = n;
+		n = NULL;
+		mine = NULL;
+	}
+	VRT_Assign_Backend(&t->be, e->dir);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (mine != NULL)	/* lost a race: someone else created it */
+		VRT_delete_backend(ctx, &mine);
+	if (n != NULL)
+		FREE_OBJ(n);
+	return (t->be);
+}
+
+/* ---- retirement ----------------------------------------------------- */
+
+struct live_arg {
+	struct ghost_be		**eps;
+	unsigned		n;
+};
+
+static void
+enc_live(struct mp_w *w, void *arg)
+{
+	const struct live_arg *la = arg;
+	unsigned i;
+
+	mp_w_map(w, 2);
+	mp_w_cstr(w, "t");
+	mp_w_cstr(w, "live");
+	mp_w_cstr(w, "eps");
+	mp_w_arr(w, la->n);
+	for (i = 0; i < la->n; i++) {
+		mp_w_arr(w, 2);
+		mp_w_cstr(w, la->eps[i]->addr);
+		mp_w_uint(w, la->eps[i]->port);
+	}
+}
+
+/* Decode {"t":"live","gen":G,"dead":[i..]}; mark the dead. */
+static int
+live_answer(struct ghost_vcl *gv, const struct live_arg *la,
+    const uint8_t *p, size_t l, uint64_t *gen, double now)
+{
+	struct mp_r r = { p, p + l, 0 };
+	const char *k, *t = NULL;
+	size_t kl, tl = 0;
+	const uint8_t *dead = NULL, *dead_end = NULL;
+	uint32_t n;
+	int64_t i;
+	unsigned ndead = 0;
+
+	n = mp_r_map(&r);
+	while (n-- > 0 && !r.err) {
+		mp_r_str(&r, &k, &kl);
+		if (mp_r_nil(&r))
+			continue;
+		if (mp_streq(k, kl, "t"))
+			mp_r_str(&r, &t, &tl);
+		else if (mp_streq(k, kl, "gen"))
+			*gen = mp_r_uint(&r);
+		else if (mp_streq(k, kl, "dead")) {
+			dead = r.p;
+			mp_skip(&r);
+			dead_end = r.p;
+		} else
+			mp_skip(&r);
+	}
+	if (r.err || t == NULL || !mp_streq(t, tl, "live"))
+		return (-1);
+	if (dead == NULL)
+		return (0);
+	r.p = dead;
+	r.end = dead_end;
+	n = mp_r_arr(&r);
+	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+	while (n-- > 0 && !r.err) {
+		i = mp_r_int(&r);
+		if (r.err || i < 0 || (uint64_t)i >= la->n)
+			continue;
+		CHECK_OBJ_NOTNULL(la->eps[i], GHOST_BE_MAGIC);
+		if (!la->eps[i]->dead) {
+			la->eps[i]->dead = 1;
+			la->eps[i]->dead_gen = *gen;
+			gv->n_dead++;
+			ndead++;
+		}
+	}
+	if (ndead > 0)
+		gv->dead_deadline = now + GHOST_DEAD_GRACE;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	return (0);
+}
+
+/* Delete backends marked dead whose grace has passed. Holds live_mtx. */
+static void
+sweep(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_be **pp, *e, *gone = NULL;
+	unsigned b;
+
+	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
+		pp = &gv->be_hash[b];
+		while ((e = *pp) != NULL) {
+			if (!e->dead) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			e->next = gone;
+			gone = e;
+			gv->n_be--;
+		}
+	}
+	gv->n_dead = 0;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	while ((e = gone) != NULL) {
+		gone = e->next;
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: retiring backend ghost.%s",
+		    e->name);
+		VRT_delete_backend(ctx, &e->dir);
+		FREE_OBJ(e);
+	}
+}
+
+void
+ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
+{
+	struct live_arg la;
+	struct ghost_rt rt;
+	struct ghost_be *e;
+	uint64_t agen;
+	unsigned b, cap, sz;
+	double now = VTIM_real();
+	int due;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (pthread_mutex_trylock(&gv->live_mtx))
+		return;
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	due = gv->n_dead > 0 && now >= gv->dead_deadline;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (due)
+		sweep(ctx, gv);
+	if (gen <= __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE)) {
+		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		return;
+	}
+
+	/* Entries only go away under live_mtx (or at DISCARD): stable. */
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	cap = gv->n_be;
+	la.n = 0;
+	la.eps = NULL;
+	if (cap > 0) {
+		sz = WS_ReserveAll(ctx->ws);
+		if (sz >= cap * sizeof *la.eps) {
+			la.eps = WS_Reservation(ctx->ws);
+			for (b = 0; b < GHOST_BE_BUCKETS; b++)
+				for (e = gv->be_hash[b]; e != NULL;
+				    e = e->next)
+					la.eps[la.n++] = e;
+			WS_Release(ctx->ws, la.n * sizeof *la.eps);
+		} else
+			WS_Release(ctx->ws, 0);
+	}
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (cap > 0 && la.eps == NULL) {
+		VSLb(ctx->vsl, SLT_Error, "ghost: live: workspace overflow");
+		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		return;
+	}
+	if (la.n == 0) {
+		__atomic_store_n(&gv->live_gen, gen, __ATOMIC_RELEASE);
+		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		return;
+	}
+	memset(&rt, 0, sizeof rt);
+	rt.enc = enc_live;
+	rt.arg = &la;
+	rt.enc_max = 64 + (size_t)la.n * 64;
+	rt.timeout = gv->timeout;
+	agen = gen;
+	if (ghost_roundtrip(gv, ctx->ws, &rt) ||
+	    live_answer(gv, &la, rt.ans, rt.ans_len, &agen, now)) {
+		VSLb(ctx->vsl, SLT_Error, "ghost: live: %s",
+		    rt.why[0] ? rt.why : "bad answer");
+	} else {
+		if (agen < gen)
+			agen = gen;
+		__atomic_store_n(&gv->live_gen, agen, __ATOMIC_RELEASE);
+	}
+	PTOK(pthread_mutex_unlock(&gv->live_mtx));
+}
+
+/* Called on every route(): cheap unless a sweep is due. */
+void
+ghost_be_sweep_due(VRT_CTX, struct ghost_vcl *gv, double now)
+{
+	int due;
+
+	if (__atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) == 0)
+		return;
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	due = gv->n_dead > 0 && now >= gv->dead_deadline;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (!due || pthread_mutex_trylock(&gv->live_mtx))
+		return;
+	sweep(ctx, gv);
+	PTOK(pthread_mutex_unlock(&gv->live_mtx));
+}
+
+/* VCL_EVENT_DISCARD: delete every backend this VCL created. */
+void
+ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_be *e;
+	unsigned b;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
+		while ((e = gv->be_hash[b]) != NULL) {
+			gv->be_hash[b] = e->next;
+			VRT_delete_backend(ctx, &e->dir);
+			FREE_OBJ(e);
+		}
+	}
+	gv->n_be = 0;
+	gv->n_dead = 0;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+}

@@ -1,0 +1,178 @@
+/*
+ * vmod ghost: shared declarations.
+ *
+ * Per VCL state (PRIV_VCL) is one struct ghost_vcl. Per task state
+ * (PRIV_TASK, WS_Alloc'ed) is one struct ghost_task.
+ *
+ * LOCK ORDER (a thread holding a lock may only take locks further down
+ * this list; most code paths hold one lock at a time):
+ *
+ *   1. gv->live_mtx    (trylock only; held across the `live` round trip
+ *                       and the deletion of dead backends)
+ *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
+ *   3. gv->pool_mtx    (connection pool; never held during I/O)
+ *   4. memo stripe     (one of gv->memo->mtx[]; never held during I/O)
+ *   5. gv->st_lock     (rwlock: state file mapping)
+ *   6. gv->err_mtx     (last reload error text)
+ *
+ * In practice: live_mtx -> be_lock (sweep) and live_mtx -> pool_mtx (the
+ * live round trip). No path takes be_lock and then a memo stripe, or a
+ * memo stripe and then anything else.
+ */
+
+#ifndef GHOST_H
+#define GHOST_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "msgpack.h"
+
+#ifndef PTOK
+#define PTOK(e)		AZ(e)	/* pthread call must succeed */
+#endif
+
+#define GHOST_PROTO_VERSION	1
+#define GHOST_CLIENT		"vmod-ghost 0.1"
+#define GHOST_MAX_FRAME		(1024U * 1024U)
+#define GHOST_POOL_MAX		32
+#define GHOST_BE_BUCKETS	256
+#define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is deleted */
+#define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
+#define GHOST_ERRLEN		512
+
+struct ghost_conn;
+struct ghost_memo;
+struct ghost_be;
+
+struct ghost_vcl {
+	unsigned		magic;
+#define GHOST_VCL_MAGIC		0x6a05e7c1
+	int			inited;
+	int			warm;
+	char			*sock;		/* malloc'ed */
+	char			*state_path;	/* malloc'ed */
+	double			timeout;
+	const char		*vcl_name;
+
+	/* connection pool (conn.c) */
+	pthread_mutex_t		pool_mtx;
+	struct ghost_conn	*pool[GHOST_POOL_MAX];
+	unsigned		npool;
+
+	/* native backends (backend.c) */
+	pthread_rwlock_t	be_lock;
+	struct ghost_be		*be_hash[GHOST_BE_BUCKETS];
+	unsigned		n_be;
+	unsigned		n_dead;
+	double			dead_deadline;	/* under be_lock */
+	uint64_t		live_gen;	/* atomic */
+	pthread_mutex_t		live_mtx;
+
+	/* memo + state file (memo.c) */
+	struct ghost_memo	*memo;
+	pthread_rwlock_t	st_lock;
+	const volatile uint64_t	*st_map;	/* 64 bytes, read only */
+	uint64_t		st_ino;
+	uint64_t		st_dev;
+	double			st_next_try;	/* under st_lock */
+
+	/* reload() */
+	pthread_mutex_t		err_mtx;
+	char			last_error[GHOST_ERRLEN];
+
+	uint64_t		rng;		/* atomic counter for splitmix64 */
+};
+
+/* A decoded route answer; strings and arrays point into `raw`. */
+struct ghost_ans {
+	uint64_t		gen;
+	int			o;		/* outcome */
+	int			st;		/* status */
+	struct {
+		int		p, m, q, s, x;
+		const uint8_t	*h;		/* msgpack array of names */
+		const uint8_t	*h_end;
+	}			deps;
+	const uint8_t		*g, *g_end;	/* groups */
+	const uint8_t		*rqs, *rqs_end, *rqa, *rqa_end,
+				*rqr, *rqr_end;
+	const uint8_t		*rss, *rss_end, *rsa, *rsa_end,
+				*rsr, *rsr_end;
+	const char		*path;
+	size_t			path_len;
+	const char		*hst;
+	size_t			hst_len;
+	const char		*loc;
+	size_t			loc_len;
+};
+
+struct ghost_task {
+	unsigned		magic;
+#define GHOST_TASK_MAGIC	0x9a3c41d7
+	int			status;		/* 0 = route() not called */
+	const char		*reason;	/* in ctx->ws */
+	const char		*location;	/* in ctx->ws, "" if none */
+	VCL_BACKEND		be;		/* counted reference */
+	int			have_ans;
+	struct ghost_ans	ans;		/* points into ctx->ws */
+};
+
+/* vmod_ghost.c */
+struct ghost_task *ghost_task_get(VRT_CTX, struct vmod_priv *, int create);
+struct ghost_vcl *ghost_vcl_get(VRT_CTX, struct vmod_priv *, const char *fn);
+void ghost_unreachable(VRT_CTX, struct ghost_task *, const char *why);
+
+/* conn.c */
+struct ghost_rt {
+	/* in: encoder callback fills the request into w */
+	void			(*enc)(struct mp_w *w, void *arg);
+	void			*arg;
+	size_t			enc_max;	/* upper bound of encoded size */
+	double			timeout;
+	int			fresh;		/* do not use a pooled connection */
+	/* out */
+	const uint8_t		*ans;		/* copied into ws when ws != NULL */
+	size_t			ans_len;
+	char			why[256];
+};
+int ghost_roundtrip(struct ghost_vcl *, struct ws *, struct ghost_rt *);
+void ghost_pool_flush(struct ghost_vcl *);
+
+/* backend.c */
+VCL_BACKEND ghost_be_get(VRT_CTX, struct ghost_vcl *, struct ghost_task *,
+    const char *addr, size_t addr_len, unsigned port, uint64_t gen);
+void ghost_be_sweep_due(VRT_CTX, struct ghost_vcl *, double now);
+void ghost_be_live(VRT_CTX, struct ghost_vcl *, uint64_t gen);
+void ghost_be_fini(VRT_CTX, struct ghost_vcl *);
+
+/* memo.c */
+int ghost_memo_new(struct ghost_vcl *, unsigned slots);
+void ghost_memo_free(struct ghost_vcl *);
+int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen);
+void ghost_state_unmap(struct ghost_vcl *);
+int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
+    const char *key, size_t klen, const uint8_t **val, size_t *vlen);
+void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
+    size_t klen, const uint8_t *val, size_t vlen);
+uint64_t ghost_hash(const void *, size_t, uint64_t seed);
+
+/* answer.c */
+int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
+    char *why, size_t whylen);
+
+/* route.c */
+VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
+
+/* apply.c */
+struct http;
+void ghost_apply_req(VRT_CTX, struct http *, struct ghost_task *);
+void ghost_strip_internal(struct http *);
+void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
+void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
+int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
+unsigned ghost_hdr_is(const struct http *, unsigned u, const char *name,
+    size_t nl);
+
+#endif /* GHOST_H */

@@ -1,0 +1,259 @@
+/*
+ * Decision reuse: a bounded, direct-mapped memo per VCL with striped
+ * locks, and ghostd's state file (generation + heartbeat), mapped read
+ * only. An entry is used only while its generation equals the state
+ * file's and the heartbeat is at most 1 s old (docs/protocol.md).
+ *
+ * Values are copied into the task workspace under the stripe lock, so an
+ * entry can be replaced (and freed) at any time after the lock is gone.
+ */
+
+#include "config.h"
+
+#include <endian.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "cache/cache.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+
+#define MEMO_STRIPES	64
+#define MEMO_MAX_SLOTS	(1U << 22)
+#define STATE_SIZE	64
+#define STATE_MAGIC	"GHOSTST1"
+#define HEARTBEAT_MAX	1000	/* ms */
+
+struct memo_slot {
+	uint64_t		hash;
+	uint64_t		gen;
+	uint32_t		klen;
+	uint32_t		vlen;
+	uint8_t			*data;		/* key, then value */
+};
+
+struct ghost_memo {
+	unsigned		magic;
+#define GHOST_MEMO_MAGIC	0x3e30a11c
+	unsigned		mask;
+	struct memo_slot	*slot;
+	pthread_mutex_t		mtx[MEMO_STRIPES];
+};
+
+/* 64-bit hash, 8 bytes at a time (multiply-xorshift). */
+uint64_t
+ghost_hash(const void *p, size_t l, uint64_t seed)
+{
+	const uint8_t *b = p;
+	uint64_t h = seed ^ (0x9e3779b97f4a7c15ULL * (l + 1)), v;
+
+	while (l >= 8) {
+		memcpy(&v, b, 8);
+		h = (h ^ v) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		b += 8;
+		l -= 8;
+	}
+	v = 0;
+	memcpy(&v, b, l);
+	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0xff51afd7ed558ccdULL;
+	return (h ^ (h >> 32));
+}
+
+int
+ghost_memo_new(struct ghost_vcl *gv, unsigned slots)
+{
+	struct ghost_memo *m;
+	unsigned n = 1, i;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	ghost_memo_free(gv);
+	if (slots == 0)
+		return (0);
+	if (slots > MEMO_MAX_SLOTS)
+		slots = MEMO_MAX_SLOTS;
+	while (n < slots)
+		n <<= 1;
+	ALLOC_OBJ(m, GHOST_MEMO_MAGIC);
+	if (m == NULL)
+		return (-1);
+	m->slot = calloc(n, sizeof *m->slot);
+	if (m->slot == NULL) {
+		FREE_OBJ(m);
+		return (-1);
+	}
+	m->mask = n - 1;
+	for (i = 0; i < MEMO_STRIPES; i++)
+		PTOK(pthread_mutex_init(&m->mtx[i], NULL));
+	gv->memo = m;
+	return (0);
+}
+
+void
+ghost_memo_free(struct ghost_vcl *gv)
+{
+	struct ghost_memo *m;
+	unsigned i;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	m = gv->memo;
+	gv->memo = NULL;
+	if (m == NULL)
+		return;
+	CHECK_OBJ(m, GHOST_MEMO_MAGIC);
+	for (i = 0; i <= m->mask; i++)
+		free(m->slot[i].data);
+	for (i = 0; i < MEMO_STRIPES; i++)
+		PTOK(pthread_mutex_destroy(&m->mtx[i]));
+	free(m->slot);
+	FREE_OBJ(m);
+}
+
+int
+ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const char *key, size_t klen, const uint8_t **val, size_t *vlen)
+{
+	struct ghost_memo *m;
+	struct memo_slot *s;
+	uint64_t h;
+	int hit = 0;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	m = gv->memo;
+	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
+	h = ghost_hash(key, klen, 0);
+	s = &m->slot[h & m->mask];
+	PTOK(pthread_mutex_lock(&m->mtx[h % MEMO_STRIPES]));
+	if (s->data != NULL && s->hash == h && s->gen == gen &&
+	    s->klen == klen && !memcmp(s->data, key, klen)) {
+		*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
+		*vlen = s->vlen;
+		hit = (*val != NULL);
+	}
+	PTOK(pthread_mutex_unlock(&m->mtx[h % MEMO_STRIPES]));
+	return (hit);
+}
+
+void
+ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
+    size_t klen, const uint8_t *val, size_t vlen)
+{
+	struct ghost_memo *m;
+	struct memo_slot *s;
+	uint8_t *d, *old;
+	uint64_t h;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	m = gv->memo;
+	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
+	if (klen + vlen > GHOST_MAX_FRAME)
+		return;
+	d = malloc(klen + vlen);
+	if (d == NULL)
+		return;
+	memcpy(d, key, klen);
+	memcpy(d + klen, val, vlen);
+	h = ghost_hash(key, klen, 0);
+	s = &m->slot[h & m->mask];
+	PTOK(pthread_mutex_lock(&m->mtx[h % MEMO_STRIPES]));
+	old = s->data;
+	s->data = d;
+	s->hash = h;
+	s->gen = gen;
+	s->klen = (uint32_t)klen;
+	s->vlen = (uint32_t)vlen;
+	PTOK(pthread_mutex_unlock(&m->mtx[h % MEMO_STRIPES]));
+	free(old);
+}
+
+/* ---- state file ----------------------------------------------------- */
+
+static uint64_t
+st_load(const volatile uint64_t *map, unsigned i)
+{
+	return (le64toh(__atomic_load_n(&map[i], __ATOMIC_ACQUIRE)));
+}
+
+/* (Re)map the state file if it is absent or another file now. st_lock
+ * is held for writing. */
+static void
+st_open(struct ghost_vcl *gv)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	fd = open(gv->state_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || st.st_size < STATE_SIZE ||
+	    (gv->st_map != NULL && (uint64_t)st.st_ino == gv->st_ino &&
+	    (uint64_t)st.st_dev == gv->st_dev)) {
+		(void)close(fd);
+		return;
+	}
+	p = mmap(NULL, STATE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	(void)close(fd);
+	if (p == MAP_FAILED)
+		return;
+	if (memcmp(p, STATE_MAGIC, 8)) {
+		(void)munmap(p, STATE_SIZE);
+		return;
+	}
+	ghost_state_unmap(gv);
+	gv->st_map = p;
+	gv->st_ino = (uint64_t)st.st_ino;
+	gv->st_dev = (uint64_t)st.st_dev;
+}
+
+/*
+ * Current generation, if the state file is mapped and its heartbeat is
+ * fresh (returns 1). Otherwise 0: decisions must come from ghostd.
+ */
+int
+ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
+{
+	uint64_t hb = 0, nowms = (uint64_t)(now * 1e3);
+	int mapped, tries;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	for (tries = 0; tries < 2; tries++) {
+		PTOK(pthread_rwlock_rdlock(&gv->st_lock));
+		mapped = gv->st_map != NULL;
+		if (mapped) {
+			*gen = st_load(gv->st_map, 1);
+			hb = st_load(gv->st_map, 2);
+		}
+		PTOK(pthread_rwlock_unlock(&gv->st_lock));
+		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
+		    hb <= nowms + HEARTBEAT_MAX)
+			return (1);
+		if (tries > 0 || now < gv->st_next_try)
+			return (0);
+		PTOK(pthread_rwlock_wrlock(&gv->st_lock));
+		if (now >= gv->st_next_try) {
+			gv->st_next_try = now + 1.0;
+			st_open(gv);
+		}
+		PTOK(pthread_rwlock_unlock(&gv->st_lock));
+	}
+	return (0);
+}
+
+/* Called with st_lock held for writing, or when no request can run. */
+void
+ghost_state_unmap(struct ghost_vcl *gv)
+{
+	if (gv->st_map != NULL)
+		(void)munmap(TRUST_ME(gv->st_map), STATE_SIZE);
+	gv->st_map = NULL;
+	gv->st_ino = 0;
+	gv->st_dev = 0;
+}

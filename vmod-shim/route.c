@@ -1,0 +1,530 @@
+/*
+ * route(): gather the request's inputs, find a decision (memo or a round
+ * trip to ghostd), pick the endpoint, hand out the native backend and
+ * apply the request side of the decision.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cache/cache.h"
+#include "vrt_obj.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+
+#define X_GHOST		"x-ghost-"
+#define X_GHOST_LEN	8
+
+struct rq {
+	unsigned		magic;
+#define RQ_MAGIC		0x5e17c0a2
+	const struct http	*hp;
+	const char		*host;		/* NULL when absent */
+	const char		*url;
+	const char		*method;
+	const char		*sock;		/* NULL when unknown */
+	int			https;
+};
+
+static int
+is_internal(const txt *t)
+{
+	return ((size_t)(t->e - t->b) >= X_GHOST_LEN &&
+	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
+}
+
+/* Split "Name: value" into name and value. */
+static void
+hdr_split(const txt *t, const char **n, size_t *nl, const char **v,
+    size_t *vl)
+{
+	const char *c = memchr(t->b, ':', (size_t)(t->e - t->b));
+
+	*n = t->b;
+	if (c == NULL) {
+		*nl = (size_t)(t->e - t->b);
+		*v = t->e;
+		*vl = 0;
+		return;
+	}
+	*nl = (size_t)(c - t->b);
+	for (c++; c < t->e && (*c == ' ' || *c == '\t'); c++)
+		continue;
+	*v = c;
+	*vl = (size_t)(t->e - c);
+}
+
+static void
+enc_route(struct mp_w *w, void *arg)
+{
+	const struct rq *q;
+	const char *n, *v;
+	size_t nl, vl;
+	unsigned u, cnt = 0;
+
+	CAST_OBJ_NOTNULL(q, arg, RQ_MAGIC);
+	mp_w_map(w, 7);
+	mp_w_cstr(w, "t");
+	mp_w_cstr(w, "route");
+	mp_w_cstr(w, "host");
+	if (q->host != NULL)
+		mp_w_cstr(w, q->host);
+	else
+		mp_w_nil(w);
+	mp_w_cstr(w, "method");
+	mp_w_cstr(w, q->method);
+	mp_w_cstr(w, "url");
+	mp_w_cstr(w, q->url);
+	mp_w_cstr(w, "sock");
+	if (q->sock != NULL)
+		mp_w_cstr(w, q->sock);
+	else
+		mp_w_nil(w);
+	mp_w_cstr(w, "https");
+	mp_w_bool(w, q->https);
+	mp_w_cstr(w, "hdrs");
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++)
+		if (q->hp->hd[u].b != NULL && !is_internal(&q->hp->hd[u]))
+			cnt++;
+	mp_w_arr(w, cnt);
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
+		if (q->hp->hd[u].b == NULL || is_internal(&q->hp->hd[u]))
+			continue;
+		hdr_split(&q->hp->hd[u], &n, &nl, &v, &vl);
+		mp_w_arr(w, 2);
+		mp_w_str(w, n, nl);
+		mp_w_str(w, v, vl);
+	}
+}
+
+static size_t
+enc_max(const struct rq *q)
+{
+	size_t s = 128;
+	unsigned u;
+
+	s += MP_STR_MAX(q->host != NULL ? strlen(q->host) : 0);
+	s += MP_STR_MAX(strlen(q->url)) + MP_STR_MAX(strlen(q->method));
+	s += MP_STR_MAX(q->sock != NULL ? strlen(q->sock) : 0);
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++)
+		if (q->hp->hd[u].b != NULL)
+			s += 12 + (size_t)(q->hp->hd[u].e - q->hp->hd[u].b);
+	return (s);
+}
+
+/* ---- memo keys ------------------------------------------------------ */
+
+struct kb {
+	char		*p;
+	char		*b;
+	char		*e;
+	int		err;
+};
+
+static void
+kb_put(struct kb *k, const char *s, size_t l)
+{
+	uint32_t l32 = (uint32_t)l;
+
+	if (k->err || (size_t)(k->e - k->p) < l + 4) {
+		k->err = 1;
+		return;
+	}
+	memcpy(k->p, &l32, 4);
+	memcpy(k->p + 4, s, l);
+	k->p += 4 + l;
+}
+
+static void
+kb_cstr(struct kb *k, const char *s)
+{
+	if (s == NULL)
+		kb_put(k, "\377", 1);	/* absent differs from "" */
+	else
+		kb_put(k, s, strlen(s));
+}
+
+/*
+ * Key of an answer: the raw host and exactly the inputs in deps (the
+ * whole query string, every line of a header separately).
+ */
+static const char *
+memo_key(struct ws *ws, const struct rq *q, const struct ghost_ans *d,
+    size_t *klen)
+{
+	struct kb k;
+	struct mp_r r;
+	const char *qm, *n, *v, *hn;
+	size_t nl, vl, hl;
+	uint32_t cnt;
+	unsigned u, sz;
+
+	sz = WS_ReserveAll(ws);
+	k.b = k.p = WS_Reservation(ws);
+	k.e = k.b + sz;
+	k.err = 0;
+	kb_put(&k, "A", 1);
+	kb_cstr(&k, q->host);
+	qm = strchr(q->url, '?');
+	if (d->deps.p)
+		kb_put(&k, q->url, qm != NULL ? (size_t)(qm - q->url) :
+		    strlen(q->url));
+	if (d->deps.q)
+		kb_cstr(&k, qm);
+	if (d->deps.m)
+		kb_cstr(&k, q->method);
+	if (d->deps.s)
+		kb_cstr(&k, q->sock);
+	if (d->deps.x)
+		kb_put(&k, q->https ? "1" : "0", 1);
+	if (d->deps.h != NULL) {
+		r.p = d->deps.h;
+		r.end = d->deps.h_end;
+		r.err = 0;
+		cnt = mp_r_arr(&r);
+		while (cnt-- > 0 && !r.err) {
+			mp_r_str(&r, &hn, &hl);
+			kb_put(&k, hn, hl);
+			for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
+				if (q->hp->hd[u].b == NULL)
+					continue;
+				hdr_split(&q->hp->hd[u], &n, &nl, &v, &vl);
+				if (nl == hl && !strncasecmp(n, hn, hl))
+					kb_put(&k, v, vl);
+			}
+			kb_put(&k, "", 0);	/* end of this header */
+		}
+		if (r.err)
+			k.err = 1;
+	}
+	if (k.err) {
+		WS_Release(ws, 0);
+		return (NULL);
+	}
+	*klen = (size_t)(k.p - k.b);
+	WS_Release(ws, (unsigned)*klen);
+	return (k.b);
+}
+
+static const char *
+deps_key(struct ws *ws, const struct rq *q, size_t *klen)
+{
+	struct kb k;
+	unsigned sz;
+
+	sz = WS_ReserveAll(ws);
+	k.b = k.p = WS_Reservation(ws);
+	k.e = k.b + sz;
+	k.err = 0;
+	kb_put(&k, "D", 1);
+	kb_cstr(&k, q->host);
+	if (k.err) {
+		WS_Release(ws, 0);
+		return (NULL);
+	}
+	*klen = (size_t)(k.p - k.b);
+	WS_Release(ws, (unsigned)*klen);
+	return (k.b);
+}
+
+/*
+ * The deps record of a host: the answer's deps, kept as a tiny answer of
+ * its own ({"t":"route","o":1,"deps":...}) so that it decodes with
+ * ghost_ans_decode().
+ */
+static void
+memo_store(struct ghost_vcl *gv, struct ws *ws, const struct rq *q,
+    const struct ghost_ans *a, const uint8_t *raw, size_t rawlen)
+{
+	const char *dk, *ak;
+	size_t dkl, akl;
+	uint8_t *buf;
+	struct mp_w w;
+	struct mp_r r;
+	const char *s;
+	size_t sl;
+	uint32_t n;
+	unsigned sz;
+
+	dk = deps_key(ws, q, &dkl);
+	ak = memo_key(ws, q, a, &akl);
+	if (dk == NULL || ak == NULL)
+		return;
+	/* Re-encode only the deps map of the answer. */
+	sz = WS_ReserveAll(ws);
+	buf = WS_Reservation(ws);
+	w.p = buf;
+	w.end = buf + sz;
+	w.err = 0;
+	mp_w_map(&w, 3);
+	mp_w_cstr(&w, "t");
+	mp_w_cstr(&w, "route");
+	mp_w_cstr(&w, "o");
+	mp_w_uint(&w, 1);
+	mp_w_cstr(&w, "deps");
+	mp_w_map(&w, 6);
+	mp_w_cstr(&w, "p"); mp_w_bool(&w, a->deps.p);
+	mp_w_cstr(&w, "m"); mp_w_bool(&w, a->deps.m);
+	mp_w_cstr(&w, "q"); mp_w_bool(&w, a->deps.q);
+	mp_w_cstr(&w, "s"); mp_w_bool(&w, a->deps.s);
+	mp_w_cstr(&w, "x"); mp_w_bool(&w, a->deps.x);
+	mp_w_cstr(&w, "h");
+	if (a->deps.h == NULL)
+		mp_w_nil(&w);
+	else {
+		r.p = a->deps.h;
+		r.end = a->deps.h_end;
+		r.err = 0;
+		n = mp_r_arr(&r);
+		mp_w_arr(&w, n);
+		while (n-- > 0 && !r.err) {
+			mp_r_str(&r, &s, &sl);
+			mp_w_str(&w, s, sl);
+		}
+	}
+	if (!w.err) {
+		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
+		    (size_t)(w.p - buf));
+		ghost_memo_insert(gv, a->gen, ak, akl, raw, rawlen);
+	}
+	WS_Release(ws, 0);
+}
+
+static int
+memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct rq *q, struct ghost_ans *a, const uint8_t **raw,
+    size_t *rawlen)
+{
+	struct ghost_ans d;
+	const uint8_t *v;
+	const char *k;
+	size_t kl, vl;
+	char why[64];
+
+	k = deps_key(ws, q, &kl);
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl))
+		return (0);
+	if (ghost_ans_decode(v, vl, &d, why, sizeof why))
+		return (0);
+	k = memo_key(ws, q, &d, &kl);
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl))
+		return (0);
+	if (ghost_ans_decode(v, vl, a, why, sizeof why))
+		return (0);
+	*raw = v;
+	*rawlen = vl;
+	return (1);
+}
+
+/* ---- weighted pick -------------------------------------------------- */
+
+static uint64_t
+rng(struct ghost_vcl *gv)
+{
+	uint64_t z;
+
+	z = __atomic_add_fetch(&gv->rng, 0x9e3779b97f4a7c15ULL,
+	    __ATOMIC_RELAXED);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31));
+}
+
+static int
+pick(struct ghost_vcl *gv, const struct ghost_ans *a, const char **addr,
+    size_t *al, unsigned *port)
+{
+	struct mp_r r;
+	uint64_t total = 0, wt, x;
+	uint32_t n, m, i;
+	const char *s;
+	size_t sl;
+
+	if (a->g == NULL)
+		return (-1);
+	r.p = a->g;
+	r.end = a->g_end;
+	r.err = 0;
+	n = mp_r_arr(&r);
+	for (i = 0; i < n && !r.err; i++) {
+		(void)mp_r_arr(&r);
+		wt = mp_r_uint(&r);
+		m = mp_r_arr(&r);
+		if (m > 0 && total + wt >= total)
+			total += wt;
+		while (m-- > 0 && !r.err)
+			mp_skip(&r);
+	}
+	if (r.err || total == 0)
+		return (-1);
+	x = rng(gv) % total;
+	r.p = a->g;
+	r.err = 0;
+	n = mp_r_arr(&r);
+	for (i = 0; i < n && !r.err; i++) {
+		(void)mp_r_arr(&r);
+		wt = mp_r_uint(&r);
+		m = mp_r_arr(&r);
+		if (m == 0 || x >= wt) {
+			if (m > 0)
+				x -= wt;
+			while (m-- > 0 && !r.err)
+				mp_skip(&r);
+			continue;
+		}
+		x = rng(gv) % m;
+		while (x-- > 0)
+			mp_skip(&r);
+		(void)mp_r_arr(&r);
+		mp_r_str(&r, &s, &sl);
+		*addr = s;
+		*al = sl;
+		*port = (unsigned)mp_r_int(&r);
+		return (r.err ? -1 : 0);
+	}
+	return (-1);
+}
+
+/* ---- route() -------------------------------------------------------- */
+
+static const char *
+redirect_reason(int st)
+{
+	switch (st) {
+	case 301: return ("Moved Permanently");
+	case 302: return ("Found");
+	case 303: return ("See Other");
+	case 307: return ("Temporary Redirect");
+	case 308: return ("Permanent Redirect");
+	default: return ("Redirect");
+	}
+}
+
+static const char *
+hdr_or(const struct http *hp, hdr_t h, const char *dflt)
+{
+	const char *v;
+
+	if (http_GetHdr(hp, h, &v))
+		return (v);
+	return (dflt);
+}
+
+VCL_BACKEND
+ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
+{
+	struct http *hp;
+	struct rq q;
+	struct ghost_rt rt;
+	const uint8_t *raw = NULL;
+	size_t rawlen = 0, al;
+	const char *addr, *qm, *src = "ghostd";
+	char why[256];
+	unsigned port;
+	uint64_t sgen = 0;
+	int fresh;
+	VCL_BACKEND be;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	hp = ctx->http_bereq != NULL ? ctx->http_bereq : ctx->http_req;
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+
+	/* A second route() in the same task starts over. */
+	VRT_Assign_Backend(&t->be, NULL);
+	t->have_ans = 0;
+	t->location = "";
+
+	INIT_OBJ(&q, RQ_MAGIC);
+	q.hp = hp;
+	q.host = hdr_or(hp, H_Host, NULL);
+	q.url = hp->hd[HTTP_HDR_URL].b;
+	if (ctx->http_bereq != NULL) {
+		q.method = hdr_or(hp, "\017X-Ghost-Method:",
+		    hp->hd[HTTP_HDR_METHOD].b);
+		q.sock = hdr_or(hp, "\017X-Ghost-Socket:", NULL);
+	} else {
+		q.method = hp->hd[HTTP_HDR_METHOD].b;
+		q.sock = VRT_r_local_socket(ctx);
+	}
+	q.https = http_HdrIs(hp, "\016X-Ghost-Proto:", "https");
+	AN(q.url);
+	AN(q.method);
+
+	fresh = ghost_state_read(gv, ctx->now, &sgen);
+	if (gv->memo != NULL && fresh &&
+	    memo_find(gv, ctx->ws, sgen, &q, &t->ans, &raw, &rawlen))
+		src = "memo";
+	else {
+		memset(&rt, 0, sizeof rt);
+		rt.enc = enc_route;
+		rt.arg = &q;
+		rt.enc_max = enc_max(&q);
+		rt.timeout = gv->timeout;
+		if (ghost_roundtrip(gv, ctx->ws, &rt) ||
+		    ghost_ans_decode(rt.ans, rt.ans_len, &t->ans, rt.why,
+		    sizeof rt.why)) {
+			ghost_strip_internal(hp);
+			ghost_unreachable(ctx, t, rt.why);
+			return (NULL);
+		}
+		raw = rt.ans;
+		rawlen = rt.ans_len;
+		if (gv->memo != NULL)
+			memo_store(gv, ctx->ws, &q, &t->ans, raw, rawlen);
+	}
+	t->have_ans = 1;
+
+	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))
+		ghost_be_live(ctx, gv, t->ans.gen);
+
+	be = NULL;
+	switch (t->ans.o) {
+	case 0:
+		if (pick(gv, &t->ans, &addr, &al, &port)) {
+			t->status = 500;
+			t->reason = "no backends available";
+			break;
+		}
+		be = ghost_be_get(ctx, gv, t, addr, al, port, t->ans.gen);
+		if (be == NULL) {
+			snprintf(why, sizeof why,
+			    "cannot create a backend for %.*s port %u",
+			    (int)al, addr, port);
+			ghost_unreachable(ctx, t, why);
+			break;
+		}
+		t->status = 200;
+		t->reason = "OK";
+		ghost_apply_req(ctx, hp, t);
+		break;
+	case 1:
+		t->status = 404;
+		t->reason = "no route";
+		break;
+	case 2:
+		t->status = 500;
+		t->reason = "no backends available";
+		break;
+	default:
+		t->status = t->ans.st;
+		t->reason = redirect_reason(t->ans.st);
+		qm = strchr(q.url, '?');
+		t->location = WS_Printf(ctx->ws, "%.*s%s",
+		    (int)t->ans.loc_len, t->ans.loc, qm != NULL ? qm : "");
+		if (t->location == NULL) {
+			ghost_unreachable(ctx, t, "workspace overflow");
+			t->location = "";
+		}
+		break;
+	}
+	ghost_strip_internal(hp);
+	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: %d %s (%s, gen %ju)", t->status,
+	    be != NULL ? VRT_BACKEND_string(be) : t->reason, src,
+	    (uintmax_t)t->ans.gen);
+	return (be);
+}

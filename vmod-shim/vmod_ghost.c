@@ -1,0 +1,448 @@
+/*
+ * vmod ghost: VCL events, per-VCL and per-task state, and the VCL
+ * functions. Routing is in route.c, I/O in conn.c, backends in
+ * backend.c, reuse in memo.c, header work in apply.c.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cache.h"
+#include "vcl.h"
+#include "vrt_obj.h"
+#include "vsb.h"
+#include "vtim.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+#include "vcc_ghost_if.h"
+
+/* ---- per VCL -------------------------------------------------------- */
+
+static void
+gv_free(VRT_CTX, void *p)
+{
+	struct ghost_vcl *gv;
+
+	(void)ctx;
+	CAST_OBJ_NOTNULL(gv, p, GHOST_VCL_MAGIC);
+	ghost_pool_flush(gv);
+	ghost_memo_free(gv);
+	ghost_state_unmap(gv);
+	PTOK(pthread_mutex_destroy(&gv->pool_mtx));
+	PTOK(pthread_rwlock_destroy(&gv->be_lock));
+	PTOK(pthread_mutex_destroy(&gv->live_mtx));
+	PTOK(pthread_rwlock_destroy(&gv->st_lock));
+	PTOK(pthread_mutex_destroy(&gv->err_mtx));
+	free(gv->sock);
+	free(gv->state_path);
+	FREE_OBJ(gv);
+}
+
+static const struct vmod_priv_methods gv_methods[1] = {{
+	.magic = VMOD_PRIV_METHODS_MAGIC,
+	.type = "vmod_ghost_vcl",
+	.fini = gv_free
+}};
+
+static struct ghost_vcl *
+gv_new(void)
+{
+	struct ghost_vcl *gv;
+
+	ALLOC_OBJ(gv, GHOST_VCL_MAGIC);
+	if (gv == NULL)
+		return (NULL);
+	PTOK(pthread_mutex_init(&gv->pool_mtx, NULL));
+	PTOK(pthread_rwlock_init(&gv->be_lock, NULL));
+	PTOK(pthread_mutex_init(&gv->live_mtx, NULL));
+	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
+	PTOK(pthread_mutex_init(&gv->err_mtx, NULL));
+	gv->timeout = 0.1;
+	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
+	return (gv);
+}
+
+int v_matchproto_(vmod_event_f)
+vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
+{
+	struct ghost_vcl *gv;
+
+	switch (e) {
+	case VCL_EVENT_LOAD:
+		if (priv->priv != NULL)
+			return (0);
+		gv = gv_new();
+		if (gv == NULL) {
+			VSB_cat(ctx->msg, "vmod ghost: out of memory\n");
+			return (1);
+		}
+		priv->priv = gv;
+		priv->methods = gv_methods;
+		return (0);
+	case VCL_EVENT_WARM:
+		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+		gv->warm = 1;
+		return (0);
+	case VCL_EVENT_COLD:
+		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+		PTOK(pthread_mutex_lock(&gv->pool_mtx));
+		gv->warm = 0;
+		PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+		ghost_pool_flush(gv);
+		return (0);
+	case VCL_EVENT_DISCARD:
+		if (priv->priv == NULL)
+			return (0);
+		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+		gv->warm = 0;
+		ghost_pool_flush(gv);
+		ghost_be_fini(ctx, gv);
+		ghost_memo_free(gv);
+		ghost_state_unmap(gv);
+		return (0);
+	default:
+		return (0);
+	}
+}
+
+struct ghost_vcl *
+ghost_vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
+{
+	struct ghost_vcl *gv;
+
+	AN(priv);
+	if (priv->priv == NULL) {
+		VRT_fail(ctx, "ghost.%s(): vmod not loaded", fn);
+		return (NULL);
+	}
+	CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+	if (!gv->inited) {
+		VRT_fail(ctx, "ghost.%s(): called before ghost.init()", fn);
+		return (NULL);
+	}
+	return (gv);
+}
+
+/* ---- per task ------------------------------------------------------- */
+
+static void
+task_fini(VRT_CTX, void *p)
+{
+	struct ghost_task *t;
+
+	(void)ctx;
+	CAST_OBJ_NOTNULL(t, p, GHOST_TASK_MAGIC);
+	VRT_Assign_Backend(&t->be, NULL);
+}
+
+static const struct vmod_priv_methods task_methods[1] = {{
+	.magic = VMOD_PRIV_METHODS_MAGIC,
+	.type = "vmod_ghost_task",
+	.fini = task_fini
+}};
+
+struct ghost_task *
+ghost_task_get(VRT_CTX, struct vmod_priv *priv, int create)
+{
+	struct ghost_task *t;
+
+	AN(priv);
+	if (priv->priv != NULL) {
+		CAST_OBJ_NOTNULL(t, priv->priv, GHOST_TASK_MAGIC);
+		return (t);
+	}
+	if (!create)
+		return (NULL);
+	t = WS_Alloc(ctx->ws, sizeof *t);
+	if (t == NULL) {
+		VRT_fail(ctx, "ghost.route(): workspace overflow");
+		return (NULL);
+	}
+	INIT_OBJ(t, GHOST_TASK_MAGIC);
+	t->reason = "";
+	t->location = "";
+	priv->priv = t;
+	priv->methods = task_methods;
+	return (t);
+}
+
+void
+ghost_unreachable(VRT_CTX, struct ghost_task *t, const char *why)
+{
+	const char *r;
+
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	VRT_Assign_Backend(&t->be, NULL);
+	t->status = 503;
+	t->have_ans = 0;
+	r = WS_Printf(ctx->ws, "ghostd unreachable: %s", why);
+	t->reason = r != NULL ? r : "ghostd unreachable";
+	VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
+}
+
+/* ---- functions ------------------------------------------------------ */
+
+VCL_VOID
+vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
+    VCL_DURATION timeout, VCL_INT memo)
+{
+	struct ghost_vcl *gv;
+	size_t l;
+
+	if (!(ctx->method & VCL_MET_INIT)) {
+		VRT_fail(ctx, "ghost.init(): only in vcl_init");
+		return;
+	}
+	if (priv->priv == NULL) {
+		VRT_fail(ctx, "ghost.init(): vmod not loaded");
+		return;
+	}
+	CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+	if (sock == NULL || *sock == '\0') {
+		VRT_fail(ctx, "ghost.init(): empty socket path");
+		return;
+	}
+	l = strlen(sock);
+	if (l >= 100) {
+		VRT_fail(ctx, "ghost.init(): socket path too long: %s", sock);
+		return;
+	}
+	if (timeout <= 0 || timeout > 60) {
+		VRT_fail(ctx, "ghost.init(): timeout must be in (0, 60] s");
+		return;
+	}
+	if (memo < 0) {
+		VRT_fail(ctx, "ghost.init(): memo must be >= 0");
+		return;
+	}
+	free(gv->sock);
+	free(gv->state_path);
+	gv->sock = strdup(sock);
+	gv->state_path = malloc(l + sizeof ".state");
+	if (gv->sock == NULL || gv->state_path == NULL ||
+	    ghost_memo_new(gv, (unsigned)memo)) {
+		VRT_fail(ctx, "ghost.init(): out of memory");
+		return;
+	}
+	memcpy(gv->state_path, sock, l);
+	memcpy(gv->state_path + l, ".state", sizeof ".state");
+	gv->timeout = timeout;
+	gv->st_next_try = 0;
+	ghost_pool_flush(gv);
+	gv->inited = 1;
+}
+
+VCL_VOID
+vmod_recv(VRT_CTX)
+{
+	const char *s;
+
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
+		return;
+	}
+	ghost_strip_internal(ctx->http_req);
+	http_PrintfHeader(ctx->http_req, "X-Ghost-Method: %s",
+	    ctx->http_req->hd[HTTP_HDR_METHOD].b);
+	s = VRT_r_local_socket(ctx);
+	if (s != NULL)
+		http_PrintfHeader(ctx->http_req, "X-Ghost-Socket: %s", s);
+}
+
+VCL_BACKEND
+vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+{
+	struct ghost_vcl *gv;
+	struct ghost_task *t;
+
+	if (!(ctx->method & (VCL_MET_RECV | VCL_MET_BACKEND_FETCH))) {
+		VRT_fail(ctx, "ghost.route(): only in vcl_recv or "
+		    "vcl_backend_fetch");
+		return (NULL);
+	}
+	gv = ghost_vcl_get(ctx, pv, "route");
+	if (gv == NULL)
+		return (NULL);
+	t = ghost_task_get(ctx, pt, 1);
+	if (t == NULL)
+		return (NULL);
+	ghost_be_sweep_due(ctx, gv, ctx->now);
+	return (ghost_route(ctx, gv, t));
+}
+
+VCL_INT
+vmod_status(VRT_CTX, struct vmod_priv *pt)
+{
+	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+
+	return (t != NULL ? t->status : 0);
+}
+
+VCL_STRING
+vmod_reason(VRT_CTX, struct vmod_priv *pt)
+{
+	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+
+	return (t != NULL ? t->reason : "");
+}
+
+VCL_STRING
+vmod_location(VRT_CTX, struct vmod_priv *pt)
+{
+	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+
+	return (t != NULL ? t->location : "");
+}
+
+VCL_VOID
+vmod_synth(VRT_CTX, struct vmod_priv *pt)
+{
+	struct ghost_task *t;
+	struct http *hp;
+
+	if (ctx->method == VCL_MET_BACKEND_ERROR)
+		hp = ctx->http_beresp;
+	else if (ctx->method == VCL_MET_SYNTH)
+		hp = ctx->http_resp;
+	else {
+		VRT_fail(ctx, "ghost.synth(): only in vcl_backend_error or "
+		    "vcl_synth");
+		return;
+	}
+	t = ghost_task_get(ctx, pt, 0);
+	if (t == NULL || t->status == 0 || t->status == 200)
+		return;
+	ghost_synth(ctx, hp, t);
+}
+
+VCL_VOID
+vmod_response(VRT_CTX, struct vmod_priv *pt)
+{
+	struct ghost_task *t;
+	struct http *hp;
+
+	if (ctx->method == VCL_MET_BACKEND_RESPONSE)
+		hp = ctx->http_beresp;
+	else if (ctx->method == VCL_MET_DELIVER)
+		hp = ctx->http_resp;
+	else {
+		VRT_fail(ctx, "ghost.response(): only in vcl_backend_response "
+		    "or vcl_deliver");
+		return;
+	}
+	t = ghost_task_get(ctx, pt, 0);
+	if (t == NULL || t->status != 200 || !t->have_ans)
+		return;
+	ghost_apply_resp(ctx, hp, t);
+}
+
+/* ---- reload --------------------------------------------------------- */
+
+static void
+enc_reload(struct mp_w *w, void *arg)
+{
+	(void)arg;
+	mp_w_map(w, 1);
+	mp_w_cstr(w, "t");
+	mp_w_cstr(w, "reload");
+}
+
+static void
+set_error(struct ghost_vcl *gv, const char *msg, size_t l)
+{
+	PTOK(pthread_mutex_lock(&gv->err_mtx));
+	if (l >= sizeof gv->last_error)
+		l = sizeof gv->last_error - 1;
+	memcpy(gv->last_error, msg, l);
+	gv->last_error[l] = '\0';
+	PTOK(pthread_mutex_unlock(&gv->err_mtx));
+}
+
+VCL_BOOL
+vmod_reload(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+	struct ghost_rt rt;
+	struct mp_r r;
+	const char *k, *t = NULL, *err = NULL;
+	size_t kl, tl = 0, el = 0;
+	uint32_t n;
+	int ok = 0;
+	char buf[GHOST_ERRLEN];
+
+	gv = ghost_vcl_get(ctx, pv, "reload");
+	if (gv == NULL)
+		return (0);
+	memset(&rt, 0, sizeof rt);
+	rt.enc = enc_reload;
+	rt.enc_max = 32;
+	rt.timeout = gv->timeout > GHOST_RELOAD_TMO ? gv->timeout :
+	    GHOST_RELOAD_TMO;
+	rt.fresh = 1;
+	if (ghost_roundtrip(gv, ctx->ws, &rt)) {
+		snprintf(buf, sizeof buf, "ghostd unreachable: %s", rt.why);
+		set_error(gv, buf, strlen(buf));
+		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
+		return (0);
+	}
+	r.p = rt.ans;
+	r.end = rt.ans + rt.ans_len;
+	r.err = 0;
+	n = mp_r_map(&r);
+	while (n-- > 0 && !r.err) {
+		mp_r_str(&r, &k, &kl);
+		if (mp_r_nil(&r))
+			continue;
+		if (mp_streq(k, kl, "t"))
+			mp_r_str(&r, &t, &tl);
+		else if (mp_streq(k, kl, "ok"))
+			ok = mp_r_bool(&r);
+		else if (mp_streq(k, kl, "err") || mp_streq(k, kl, "msg")) {
+			if (mp_streq(k, kl, "err") || err == NULL)
+				mp_r_str(&r, &err, &el);
+			else
+				mp_skip(&r);
+		} else
+			mp_skip(&r);
+	}
+	if (r.err || t == NULL || !mp_streq(t, tl, "reload")) {
+		snprintf(buf, sizeof buf, "ghostd: bad reload answer%s%.*s",
+		    err != NULL ? ": " : "", (int)el, err != NULL ? err : "");
+		set_error(gv, buf, strlen(buf));
+		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
+		return (0);
+	}
+	if (!ok) {
+		if (err == NULL) {
+			err = "reload failed";
+			el = strlen(err);
+		}
+		set_error(gv, err, el);
+		VSLb(ctx->vsl, SLT_Error, "ghost: reload failed: %.*s",
+		    (int)el, err);
+		return (0);
+	}
+	set_error(gv, "", 0);
+	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: reload: %.*s", (int)el,
+	    err != NULL ? err : "ok");
+	return (1);
+}
+
+VCL_STRING
+vmod_last_error(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+	const char *s;
+
+	gv = ghost_vcl_get(ctx, pv, "last_error");
+	if (gv == NULL)
+		return ("");
+	PTOK(pthread_mutex_lock(&gv->err_mtx));
+	s = WS_Copy(ctx->ws, gv->last_error, -1);
+	PTOK(pthread_mutex_unlock(&gv->err_mtx));
+	return (s != NULL ? s : "");
+}
