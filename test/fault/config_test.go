@@ -1,0 +1,338 @@
+package fault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func churnUpstreams() map[string]int {
+	u := baseUpstreams()
+	u["c"] = 4
+	u["d"] = 4
+	return u
+}
+
+func churnTargets() []target {
+	return append(baseTargets(),
+		target{Host: "churn.test", Path: "/c/1", Want: "c"},
+		target{Host: "churn.test", Path: "/d/1", Want: "d"},
+		target{Host: "churn.test", Path: "/c/2", Want: "c"},
+	)
+}
+
+// churnConfig is generation i of the churn: the base table with its
+// routes shuffled (precedence must not depend on order), churn.test whose
+// /c and /d routes move between equivalent endpoints (all ports of "c"
+// answer as c) and change shape, plus a varying number of extra routes and
+// vhosts nobody requests. final=true gives the settled table: only c[0]
+// and d[0].
+func churnConfig(u *upstreams, i int, rng *rand.Rand, final bool) map[string]any {
+	cfg := baseConfig(u)
+	vh := cfg["vhosts"].(map[string]any)
+	if final {
+		vh["churn.test"] = map[string]any{"routes": []any{
+			rt(pm("PathPrefix", "/c"), u.port("c", 0)),
+			rt(pm("PathPrefix", "/d"), u.port("d", 0)),
+		}}
+		return cfg
+	}
+	a := vh["a.test"].(map[string]any)
+	routes := a["routes"].([]any)
+	rng.Shuffle(len(routes), func(x, y int) { routes[x], routes[y] = routes[y], routes[x] })
+	subset := func(name string) []any {
+		ports := u.ports[name]
+		n := 1 + rng.Intn(len(ports))
+		off := i % len(ports)
+		var out []any
+		for k := range n {
+			b := be(ports[(off+k)%len(ports)])
+			b["weight"] = 1 + rng.Intn(200)
+			out = append(out, b)
+		}
+		return out
+	}
+	var cr []any
+	switch i % 3 {
+	case 0:
+		cr = []any{
+			map[string]any{"path_match": pm("PathPrefix", "/c"), "backends": subset("c")},
+			map[string]any{"path_match": pm("PathPrefix", "/d"), "backends": subset("d")},
+		}
+	case 1:
+		cr = []any{
+			map[string]any{"path_match": pm("Exact", "/c/1"), "backends": subset("c"), "priority": rng.Intn(100)},
+			map[string]any{"path_match": pm("RegularExpression", "^/c/"), "backend_groups": []any{
+				map[string]any{"weight": 1 + rng.Intn(100), "backends": subset("c")},
+				map[string]any{"weight": 1 + rng.Intn(100), "backends": subset("c")},
+			}},
+			map[string]any{"path_match": pm("RegularExpression", "^/d/"), "backends": subset("d")},
+		}
+	default:
+		cr = []any{
+			map[string]any{"path_match": pm("PathPrefix", "/c/1"), "backends": subset("c"), "rule_index": rng.Intn(5)},
+			map[string]any{"path_match": pm("PathPrefix", "/c"), "backends": subset("c")},
+			map[string]any{"path_match": pm("PathPrefix", "/d"), "backend_groups": []any{
+				map[string]any{"backends": subset("d")},
+			}},
+		}
+	}
+	all := append(append([]int{}, u.ports["c"]...), u.ports["d"]...)
+	for j := range rng.Intn(20) {
+		cr = append(cr, rt(pm("PathPrefix", fmt.Sprintf("/extra/%d/%d", i, j)), all[rng.Intn(len(all))]))
+	}
+	rng.Shuffle(len(cr), func(x, y int) { cr[x], cr[y] = cr[y], cr[x] })
+	vh["churn.test"] = map[string]any{"routes": cr}
+	for j := range rng.Intn(30) {
+		vh[fmt.Sprintf("v%d-%d.churn", i, j)] = map[string]any{"default_backends": []any{be(all[rng.Intn(len(all))])}}
+	}
+	return cfg
+}
+
+// backendsWithPorts returns the ports of the given list that appear in
+// `varnishadm backend.list`; the shim names its backends
+// "ghost.<addr>:<port>".
+func (e *env) backendsWithPorts(ports []int) (string, []int) {
+	out, _ := e.v.adm("backend.list")
+	var found []int
+	for _, p := range ports {
+		ps := strconv.Itoa(p)
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 0 && strings.HasSuffix(f[0], ":"+ps) {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	return out, found
+}
+
+// Scenario 4: routes and endpoints change every 50 ms while serving.
+func TestConfigChurn(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	e := newEnv(t, envOpts{upstreams: churnUpstreams(), config: func(u *upstreams) map[string]any {
+		return churnConfig(u, 0, rand.New(rand.NewSource(1)), false)
+	}})
+	e.start()
+	began := time.Now()
+	child := e.childState()
+	st0, err := e.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen0 := asInt(st0["gen"])
+	l := e.startLoad(churnTargets(), defaultLoad())
+
+	dur := pick(10*time.Second, 60*time.Second)
+	stale := append(append([]int{}, e.ups.ports["c"][1:]...), e.ups.ports["d"][1:]...)
+	end := time.Now().Add(dur)
+	writes, seenStale := 0, 0
+	for i := 1; i <= int(dur/(50*time.Millisecond))+1 && time.Now().Before(end); i++ {
+		e.writeConfig(churnConfig(e.ups, i, rng, false))
+		writes++
+		if i%40 == 0 {
+			_, found := e.backendsWithPorts(stale)
+			seenStale = max(seenStale, len(found))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.writeConfig(churnConfig(e.ups, 0, rng, true))
+	rl, err := ghostdCall(e.sock, map[string]any{"t": "reload"}, 5*time.Second)
+	if err != nil || rl["ok"] != true {
+		t.Errorf("reload of the final config: %v %v", err, rl)
+	}
+	st1, _ := e.status()
+	gen1 := asInt(st1["gen"])
+	time.Sleep(1500 * time.Millisecond) // load keeps running on the final table
+	st := l.stop()
+
+	// Backends that are no longer in the config leave backend.list once a
+	// request has seen the new generation.
+	var list string
+	var left []int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, tg := range churnTargets() {
+			e.do(tg)
+		}
+		list, left = e.backendsWithPorts(stale)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("backends for ports %v are no longer in the config but still in backend.list:\n%s", left, list)
+	}
+	if st.failed > 0 {
+		t.Errorf("%d failed requests during churn (want 0)", st.failed)
+		st.logSome(t, "failed", st.failures, 10)
+		e.explain5xx(5)
+	}
+	if st.misrouted > 0 {
+		t.Errorf("%d misrouted requests during churn (want 0)", st.misrouted)
+	}
+	if gen1 <= gen0 {
+		t.Errorf("generation did not move during churn (%d -> %d)", gen0, gen1)
+	}
+	e.checkChild(child)
+	e.summarize("4 config churn", st, began, fmt.Sprintf(
+		"%d config writes over %s (every 50 ms), %d reloads applied; up to %d retired-later backends seen in backend.list mid-churn, %d left after",
+		writes, dur, gen1-gen0, seenStale, len(left)))
+}
+
+type badConfig struct {
+	name     string
+	inPlace  bool // write without rename (a truncated write as a watcher sees it)
+	body     func(good []byte, u *upstreams) []byte
+	keywords []string // the error must mention one of these (case-insensitive)
+	names    string   // and this (vhost), when set
+}
+
+func badConfigs() []badConfig {
+	mutate := func(f func(cfg map[string]any)) func([]byte, *upstreams) []byte {
+		return func(good []byte, u *upstreams) []byte {
+			var cfg map[string]any
+			_ = json.Unmarshal(good, &cfg)
+			f(cfg)
+			b, _ := json.Marshal(cfg)
+			return b
+		}
+	}
+	route0 := func(cfg map[string]any, host string) map[string]any {
+		return cfg["vhosts"].(map[string]any)[host].(map[string]any)["routes"].([]any)[0].(map[string]any)
+	}
+	return []badConfig{
+		{name: "syntax error", body: func([]byte, *upstreams) []byte {
+			return []byte(`{"version": 2, "vhosts": {"a.test": {"routes": [}}}`)
+		}, keywords: []string{"json", "syntax", "invalid character", "parse"}},
+		{name: "bad regex", body: mutate(func(cfg map[string]any) {
+			route0(cfg, "a.test")["path_match"] = pm("RegularExpression", "([a-z")
+		}), keywords: []string{"regex", "regular", "missing closing", "parse"}, names: "a.test"},
+		{name: "bad address", body: mutate(func(cfg map[string]any) {
+			route0(cfg, "b.test")["backends"] = []any{map[string]any{"address": "999.1.1.1", "port": 80}}
+		}), keywords: []string{"address", "999.1.1.1"}, names: "b.test"},
+		{name: "wrong version", body: mutate(func(cfg map[string]any) { cfg["version"] = 3 }),
+			keywords: []string{"version"}},
+		{name: "empty file", inPlace: true, body: func([]byte, *upstreams) []byte { return nil },
+			keywords: []string{"empty", "eof", "end of", "unexpected end"}},
+		{name: "truncated write", inPlace: true, body: func(good []byte, _ *upstreams) []byte { return good[:len(good)/2] },
+			keywords: []string{"unexpected end", "eof", "end of", "json", "truncated"}},
+	}
+}
+
+// reloadViaVarnish calls /.varnish-ghost/reload from loopback.
+func (e *env) reloadViaVarnish() (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+e.v.addr+"/.varnish-ghost/reload", nil)
+	req.Host = "a.test"
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Ghost-Error"), nil
+}
+
+func ghostdStatusCLI(sock string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(repoRoot, "build/ghostd"), "status", "-socket", sock).CombinedOutput()
+	return string(out), err
+}
+
+func containsAny(s string, words []string) bool {
+	s = strings.ToLower(s)
+	for _, w := range words {
+		if strings.Contains(s, strings.ToLower(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Scenario 5: bad config written while serving.
+func TestBadConfigWhileServing(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.start()
+	began := time.Now()
+	child := e.childState()
+	good, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0, err := e.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen0 := asInt(st0["gen"])
+	l := e.startLoad(baseTargets(), defaultLoad())
+	time.Sleep(500 * time.Millisecond)
+
+	var lines []string
+	for _, bc := range badConfigs() {
+		body := bc.body(good, e.ups)
+		if bc.inPlace {
+			if err := os.WriteFile(e.cfg, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			e.writeConfigBytes(body)
+		}
+		time.Sleep(pick(300*time.Millisecond, time.Second)) // the watcher sees it too
+		code, msg, err := e.reloadViaVarnish()
+		switch {
+		case err != nil:
+			t.Errorf("%s: /.varnish-ghost/reload: %v", bc.name, err)
+		case code != 500:
+			t.Errorf("%s: /.varnish-ghost/reload answered %d, want 500 (x-ghost-error %q)", bc.name, code, msg)
+		case msg == "":
+			t.Errorf("%s: /.varnish-ghost/reload answered 500 without x-ghost-error", bc.name)
+		case !containsAny(msg, bc.keywords):
+			t.Errorf("%s: x-ghost-error %q does not name the problem (want one of %q)", bc.name, msg, bc.keywords)
+		case !strings.Contains(msg, "ghost.json"):
+			t.Errorf("%s: x-ghost-error %q does not name the file", bc.name, msg)
+		case bc.names != "" && !strings.Contains(msg, bc.names):
+			t.Errorf("%s: x-ghost-error %q does not name the vhost %q", bc.name, msg, bc.names)
+		}
+		out, err := ghostdStatusCLI(e.sock)
+		if err != nil || !containsAny(out, []string{"last_error", "last error"}) {
+			t.Errorf("%s: `ghostd status` does not show last_error (%v):\n%s", bc.name, err, out)
+		}
+		if s, err := e.status(); err != nil || asInt(s["gen"]) != gen0 || asString(s["last_error"]) == "" {
+			t.Errorf("%s: after the failed reload, status gen %d (want %d unchanged), last_error %q, err %v",
+				bc.name, asInt(s["gen"]), gen0, asString(s["last_error"]), err)
+		}
+		lines = append(lines, fmt.Sprintf("%s → %d %q", bc.name, code, msg))
+		t.Logf("%s: /.varnish-ghost/reload → %d, x-ghost-error: %s", bc.name, code, msg)
+	}
+	e.writeConfigBytes(good)
+	code, msg, err := e.reloadViaVarnish()
+	if err != nil || code != 200 {
+		t.Errorf("reload of the good config: %d %q %v", code, msg, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	st := l.stop()
+	if st.failed > 0 {
+		t.Errorf("%d failed requests while bad configs were written (want 0)", st.failed)
+		st.logSome(t, "failed", st.failures, 10)
+		e.explain5xx(5)
+	}
+	if st.misrouted > 0 {
+		t.Errorf("%d misrouted requests", st.misrouted)
+	}
+	e.checkChild(child)
+	e.summarize("5 bad config while serving", st, began, fmt.Sprintf(
+		"%d bad files (syntax, regex, address, version, empty, truncated): reload 500 with x-ghost-error, old table kept", len(lines)))
+}

@@ -1,0 +1,255 @@
+package fault
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// checkReasons verifies that every 503 request group captured by
+// varnishlog names ghostd as the reason. It returns the number of groups.
+func checkReasons(t *testing.T, logText string, clientFailures int) int {
+	t.Helper()
+	groups := logGroups(logText)
+	n, missing := 0, 0
+	var example string
+	for _, g := range groups {
+		if !strings.Contains(g, "RespStatus") {
+			continue
+		}
+		n++
+		if !strings.Contains(strings.ToLower(g), "ghostd") {
+			missing++
+			if example == "" {
+				example = g
+			}
+		}
+	}
+	if clientFailures > 0 && n == 0 {
+		t.Errorf("clients saw %d failures but varnishlog recorded no 503 request group", clientFailures)
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d 503 request groups in varnishlog do not name ghostd as the reason; first:\n%s", missing, n, example)
+	}
+	return n
+}
+
+// checkFailuresIn asserts every failure is a 503 that overlaps [from, to].
+func checkFailuresIn(t *testing.T, st loadStats, from, to time.Time) (outside int) {
+	t.Helper()
+	var bad []sample
+	for _, f := range st.failures {
+		if f.err != nil || f.status != 503 || f.end.Before(from) || f.start.After(to) {
+			bad = append(bad, f)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d failures are not 503s inside the fault window %s..%s", len(bad),
+			from.Format("15:04:05.000"), to.Format("15:04:05.000"))
+		st.logSome(t, "failure outside the window", bad, 10)
+	}
+	return len(bad)
+}
+
+type childCheck struct {
+	pid    int
+	uptime int64
+	at     time.Time
+}
+
+func (e *env) childState() childCheck {
+	return childCheck{pid: e.v.childPid(), uptime: e.v.stats("MAIN.uptime")["MAIN.uptime"], at: time.Now()}
+}
+
+// checkChild asserts the varnishd child was not restarted since c.
+func (e *env) checkChild(c childCheck) {
+	e.t.Helper()
+	now := e.childState()
+	if now.pid == 0 || now.pid != c.pid {
+		e.t.Errorf("varnishd child changed: pid %d before, %d after", c.pid, now.pid)
+	}
+	if want := c.uptime + int64(time.Since(c.at).Seconds()) - 2; now.uptime < want {
+		e.t.Errorf("MAIN.uptime went from %d to %d over %s: child restarted", c.uptime, now.uptime, time.Since(c.at).Round(time.Second))
+	}
+	if out, err := e.v.adm("status"); err != nil || !strings.Contains(out, "running") {
+		e.t.Errorf("varnishadm status: %v %q", err, out)
+	}
+	if out, _ := e.v.adm("panic.show"); !strings.Contains(out, "has not panicked") {
+		e.t.Errorf("varnishd panicked:\n%s", out)
+	}
+}
+
+// threadBound is how far MAIN.threads may grow over its idle value: one
+// client and one backend thread per load worker, plus slack for the pool's
+// own breathing room.
+func threadBound(base int64, conc int) int64 { return base + int64(2*conc) + 16 }
+
+// Scenario 1: ghostd killed -9, restarted by hand.
+func TestGhostdKilled(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.start()
+	began := time.Now()
+	child := e.childState()
+	thr0 := e.v.threads()
+	lo := defaultLoad()
+	ts := e.v.sampleThreads(250 * time.Millisecond)
+	l := e.startLoad(baseTargets(), lo)
+
+	time.Sleep(pick(time.Second, 3*time.Second))
+	killAt := time.Now()
+	_ = e.gd.signal(syscall.SIGKILL)
+	e.gd.waitExit(5 * time.Second)
+	time.Sleep(pick(2500*time.Millisecond, 5*time.Second))
+	e.startGhostd(nil)
+	backAt := time.Now()
+	time.Sleep(pick(2*time.Second, 5*time.Second))
+
+	st := l.stop()
+	maxThr := ts.stop()
+	logText := e.vl5xx.stop()
+	n503 := checkReasons(t, logText, st.failed)
+	checkFailuresIn(t, st, killAt, backAt)
+	if st.misrouted > 0 {
+		t.Errorf("%d misrouted requests", st.misrouted)
+	}
+	e.checkChild(child)
+	if maxThr > threadBound(thr0, lo.conc) {
+		t.Errorf("MAIN.threads grew from %d to %d (bound %d)", thr0, maxThr, threadBound(thr0, lo.conc))
+	}
+	var after int
+	for _, s := range st.samples {
+		if s.start.After(backAt) {
+			after++
+		}
+	}
+	e.summarize("1 ghostd kill -9 + restart", st, began, fmt.Sprintf(
+		"down %.1f s; failed all 503 in the down window, %d logged with reason; %d requests after restart, 0 failed allowed; threads %d→max %d",
+		backAt.Sub(killAt).Seconds(), n503, after, thr0, maxThr))
+}
+
+func sockInode(path string) uint64 {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// Scenario 2: ghostd restarted under socket activation.
+func TestGhostdSocketActivatedRestart(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: e.sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lf.Close(); _ = ln.Close() })
+	ino := sockInode(e.sock)
+	e.startGhostd(lf)
+	if got := sockInode(e.sock); got != ino {
+		t.Fatalf("ghostd ignored LISTEN_FDS: socket inode %d replaced by %d", ino, got)
+	}
+	e.startVarnish()
+	began := time.Now()
+	child := e.childState()
+	l := e.startLoad(baseTargets(), defaultLoad())
+
+	restarts := pick(3, 8)
+	var gaps []string
+	for range restarts {
+		time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
+		t0 := time.Now()
+		old := e.gd
+		_ = old.signal(syscall.SIGTERM)
+		old.waitExit(10 * time.Second)
+		if fi, err := os.Lstat(e.sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+			l.stop()
+			t.Fatalf("after ghostd (pid %d) exited, the socket-activated socket path %s is gone (%v): ghostd must not unlink a socket it inherited", old.pid, e.sock, err)
+		}
+		e.startGhostd(lf)
+		if got := sockInode(e.sock); got != ino {
+			t.Fatalf("ghostd ignored LISTEN_FDS: socket inode %d replaced by %d", ino, got)
+		}
+		gaps = append(gaps, fmt.Sprintf("%.0f", time.Since(t0).Seconds()*1000))
+	}
+	time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
+	st := l.stop()
+	if st.failed > 0 {
+		t.Errorf("%d failed requests across socket-activated restarts (want 0)", st.failed)
+		st.logSome(t, "failed", st.failures, 10)
+		e.explain5xx(5)
+	}
+	if st.misrouted > 0 {
+		t.Errorf("%d misrouted requests", st.misrouted)
+	}
+	e.checkChild(child)
+	e.summarize("2 socket-activated restart", st, began, fmt.Sprintf(
+		"%d restarts (SIGTERM, then a new ghostd on the same inherited socket), stop-to-ready gaps %s ms", restarts, strings.Join(gaps, "/")))
+}
+
+// Scenario 3: ghostd hung with SIGSTOP.
+func TestGhostdHung(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.start()
+	began := time.Now()
+	child := e.childState()
+	thr0 := e.v.threads()
+	lo := defaultLoad()
+	ts := e.v.sampleThreads(250 * time.Millisecond)
+	l := e.startLoad(baseTargets(), lo)
+
+	time.Sleep(pick(time.Second, 2*time.Second))
+	hang := pick(3*time.Second, 5*time.Second)
+	stopAt := time.Now()
+	_ = e.gd.signal(syscall.SIGSTOP)
+	time.Sleep(hang)
+	_ = e.gd.signal(syscall.SIGCONT)
+	contAt := time.Now()
+	time.Sleep(pick(2*time.Second, 4*time.Second))
+
+	st := l.stop()
+	maxThr := ts.stop()
+	logText := e.vl5xx.stop()
+	n503 := checkReasons(t, logText, st.failed)
+	slack := 500 * time.Millisecond
+	checkFailuresIn(t, st, stopAt, contAt.Add(shimTimeout+slack))
+	var maxLat, sumLat time.Duration
+	for _, f := range st.failures {
+		d := f.end.Sub(f.start)
+		maxLat = max(maxLat, d)
+		sumLat += d
+	}
+	if maxLat > shimTimeout+slack {
+		t.Errorf("slowest failed request took %s; bound is the shim timeout %s + %s", maxLat, shimTimeout, slack)
+	}
+	if st.misrouted > 0 {
+		t.Errorf("%d misrouted requests", st.misrouted)
+	}
+	if maxThr > threadBound(thr0, lo.conc) {
+		t.Errorf("MAIN.threads grew from %d to %d while ghostd hung (bound %d)", thr0, maxThr, threadBound(thr0, lo.conc))
+	}
+	if _, err := e.status(); err != nil || !e.gd.alive() {
+		t.Errorf("ghostd not answering after SIGCONT: %v", err)
+	}
+	e.checkChild(child)
+	avg := time.Duration(0)
+	if st.failed > 0 {
+		avg = sumLat / time.Duration(st.failed)
+	}
+	e.summarize("3 ghostd hung (SIGSTOP)", st, began, fmt.Sprintf(
+		"hung %s; failed all 503, %d logged with reason, latency avg %s max %s (timeout %s); threads %d→max %d",
+		hang, n503, avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, thr0, maxThr))
+}
