@@ -112,7 +112,11 @@ func BaseVhosts(e *Env) obj {
 	v["*.wild.test"] = routes(e.to(nil, "wild"))
 	v["*.deep.wild.test"] = routes(e.to(nil, "deepwild"))
 	v["*.nf.test"] = routes(e.to(exact("/only"), "nf"))
-	v["*"] = routes(e.to(prefix("/catchall"), "catchall"))
+	v["*"] = routes(
+		e.to(prefix("/catchall"), "catchall"),
+		obj{"path_match": exact("/redirect-https"), "filters": obj{"request_redirect": obj{"scheme": "https"}}},
+		obj{"path_match": exact("/redirect-path"), "filters": obj{"request_redirect": obj{"path_type": "ReplaceFullPath", "replace_full_path": "/kept"}}},
+	)
 
 	// §4.2 path, §4.3 precedence
 	v["path.test"] = routes(
@@ -189,6 +193,7 @@ func BaseVhosts(e *Env) obj {
 		redir(prefix("/old"), obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": "/new", "status_code": 308}),
 		redir(prefix("/gone"), obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": "/", "status_code": 303}),
 		with(redir(exact("/withbackend"), obj{"hostname": "elsewhere.test"}), "backends", e.bes("redir-never")),
+		redir(prefix("/empty"), obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": ""}),
 	)
 	// §4.5 filters
 	filt := func(pm obj, f obj) obj { return obj{"path_match": pm, "filters": f, "backends": e.bes("f")} }
@@ -208,6 +213,9 @@ func BaseVhosts(e *Env) obj {
 			"request_header_modifier": obj{"set": []obj{nv("x-set", "both")}},
 			"url_rewrite":             obj{"hostname": "rewritten.test", "path_type": "ReplaceFullPath", "replace_full_path": "/both"}}),
 	)
+	// ReplacePrefixMatch on a route without path_match (counts as "/")
+	v["rewrite-root.test"] = routes(obj{"backends": e.bes("f"),
+		"filters": obj{"url_rewrite": obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": "/v2"}}})
 	// §4.7 cache
 	v["cache.test"] = routes(
 		e.to(nil, "c-main"),

@@ -378,20 +378,25 @@ func (e *Env) ghostdArgs() []string {
 }
 
 func (e *Env) startGhostd() error {
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		e.Metrics = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		p, err := e.start("ghostd", nil, nil, false, e.ghostdArgs()...)
+		if err != nil {
+			return err
+		}
+		if lastErr = waitUnix(e.Sock, p, 10*time.Second); lastErr != nil {
+			_ = p.Stop(5 * time.Second)
+			continue
+		}
+		e.ghostd = p
+		return nil
 	}
-	e.Metrics = fmt.Sprintf("127.0.0.1:%d", ports[0])
-	p, err := e.start("ghostd", nil, nil, false, e.ghostdArgs()...)
-	if err != nil {
-		return err
-	}
-	if err := waitUnix(e.Sock, p, 10*time.Second); err != nil {
-		return err
-	}
-	e.ghostd = p
-	return nil
+	return fmt.Errorf("ghostd: %w", lastErr)
 }
 
 func (e *Env) startVarnishd() error {

@@ -345,6 +345,15 @@ func TestRouting(t *testing.T) {
 			t.Errorf("%s from untrusted 192.0.2.7: want 302 http://other.test/host, got %s", q, r)
 		}
 	})
+	t.Run("redirect/ipv6-literal-host", func(t *testing.T) {
+		e.expectRedirect(t, get("[2001:db8::1]:8080", "/redirect-https"), 302, "https://[2001:db8::1]/redirect-https")
+		e.expectRedirect(t, get("[2001:db8::1]:8080", "/redirect-path?a=b"), 302, "http://[2001:db8::1]:8080/kept?a=b")
+		e.expectRedirect(t, get("[2001:db8::1]", "/redirect-path"), 302, "http://[2001:db8::1]/kept")
+	})
+	t.Run("redirect/empty-prefix-replacement", func(t *testing.T) {
+		e.expectRedirect(t, get("redir.test", "/empty/x?y=1"), 302, "http://redir.test/x?y=1")
+		e.expectRedirect(t, get("redir.test", "/empty"), 302, "http://redir.test/")
+	})
 	t.Run("redirect/no-backend-contacted", func(t *testing.T) {
 		e.expectRedirect(t, get("redir.test", "/withbackend"), 302, "http://elsewhere.test/withbackend")
 		e.expectUpstream(t, get("redir.test", "/not-redirected"), "redir-root")
@@ -426,6 +435,11 @@ func TestRouting(t *testing.T) {
 		e.expectRewrite(t, get("filter.test", "/strip/a"), "filter.test", "/a")
 		e.expectRewrite(t, get("filter.test", "/strip"), "filter.test", "/")
 		e.expectRewrite(t, get("filter.test", "/strip?k=v"), "filter.test", "/?k=v")
+	})
+	t.Run("filters/rewrite-prefix-without-path-match", func(t *testing.T) {
+		e.expectRewrite(t, get("rewrite-root.test", "/foo?x=1"), "rewrite-root.test", "/v2/foo?x=1")
+		e.expectRewrite(t, get("rewrite-root.test", "/"), "rewrite-root.test", "/v2/") // p = "", rest = "/"
+		e.expectRewrite(t, get("rewrite-root.test", "/a/b/"), "rewrite-root.test", "/v2/a/b/")
 	})
 	t.Run("filters/rewrite-hostname", func(t *testing.T) {
 		// routing is not redone for the new host (it has no vhost)
