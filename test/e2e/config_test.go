@@ -205,6 +205,7 @@ func BaseVhosts(e *Env) obj {
 			"set":    []obj{nv("x-resp-set", "s"), nv("content-type", "text/x-ghost")},
 			"add":    []obj{nv("x-resp-add", "a"), nv("set-cookie", "b=2")},
 			"remove": []string{"x-upstream"}}}),
+		filt(exact("/respadd"), obj{"response_header_modifier": obj{"add": []obj{nv("x-upstream", "extra")}}}),
 		filt(exact("/rewrite/full"), obj{"url_rewrite": obj{"path_type": "ReplaceFullPath", "replace_full_path": "/replaced"}}),
 		filt(prefix("/rewrite/prefix"), obj{"url_rewrite": obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": "/new"}}),
 		filt(prefix("/strip"), obj{"url_rewrite": obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": "/"}}),

@@ -418,6 +418,12 @@ func TestRouting(t *testing.T) {
 		if !slices.Equal(cookies, []string{"a=1", "b=2"}) {
 			t.Errorf("add Set-Cookie: got lines %q, want two separate lines a=1 and b=2", r.Header.Values("Set-Cookie"))
 		}
+		// add keeps the upstream's line
+		q = get("filter.test", "/respadd")
+		r = e.do(t, q)
+		if got := strings.Join(r.Header.Values("X-Upstream"), ","); r.Status != 200 || got != "f,extra" {
+			t.Errorf("%s: add to an existing response header: X-Upstream %q, want f,extra; got %s", q, got, r)
+		}
 		// not applied to other routes
 		r = e.expectUpstream(t, get("filter.test", "/plain"), "f")
 		if v := r.Header.Get("X-Resp-Set"); v != "" {
@@ -490,6 +496,20 @@ func TestRouting(t *testing.T) {
 		e.expectUpstream(t, get("hdr.test", u, append([]string{"x-multi", "a"}, cc...)...), "h-none")
 	})
 
+	t.Run("cache/never-crosses-listener-routes", func(t *testing.T) {
+		u := uniq("/lc")
+		cc := []string{"X-Want-Cache-Control", "max-age=60"}
+		e.expectUpstream(t, get("listener.test", u, cc...), "l-any")
+		q := get("listener.test", u, cc...)
+		r, err := e.DoProxy(q, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != 200 || r.Upstream() != "l-proxy" {
+			t.Errorf("%s via listener \"proxy\" after a cached l-any answer: want l-proxy, got %s", q, r)
+		}
+		e.expectUpstream(t, get("listener.test", u, cc...), "l-any")
+	})
 	t.Run("listeners", func(t *testing.T) {
 		e.expectUpstream(t, get("listener.test", "/"), "l-any")
 		q := get("listener.test", "/")
