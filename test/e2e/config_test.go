@@ -24,6 +24,7 @@ var upstreamKeys = []string{
 	"m-any", "m-get", "m-post", "m-get-any",
 	// headers
 	"h-none", "h-canary", "h-beta", "h-two", "h-multi", "h-dup", "h-re",
+	"h2-none", "h2-ae", "h2-inm", "h2-range",
 	// query
 	"q-none", "q-v2", "q-v3", "q-two", "q-flag",
 	// weights
@@ -149,6 +150,15 @@ func BaseVhosts(e *Env) obj {
 		with(e.to(nil, "h-multi"), "headers", []obj{hm("x-multi", "a,b", "Exact")}),
 		with(e.to(nil, "h-dup"), "headers", []obj{hm("x-dup", "one", "Exact"), hm("X-Dup", "two", "Exact")}),
 		with(e.to(nil, "h-re"), "headers", []obj{hm("x-re", "mid", "RegularExpression")}),
+	)
+	// headers varnishd itself changes on the backend request (it asks
+	// upstreams for gzip, and drops conditional and Range headers when it
+	// fetches for the cache): routing must still see the client's
+	v["hdr2.test"] = routes(
+		e.to(nil, "h2-none"),
+		with(e.to(nil, "h2-ae"), "headers", []obj{hm("accept-encoding", "br", "Exact")}),
+		with(e.to(nil, "h2-inm"), "headers", []obj{hm("if-none-match", `"v1"`, "Exact")}),
+		with(e.to(nil, "h2-range"), "headers", []obj{hm("range", "^bytes=", "RegularExpression")}),
 	)
 	// query
 	v["query.test"] = routes(

@@ -207,6 +207,18 @@ func TestRouting(t *testing.T) {
 		})
 	})
 
+	t.Run("headers/client-values-not-varnish-backend-request", func(t *testing.T) {
+		e.checkRoutes(t, []route{
+			{get("hdr2.test", "/"), "h2-none"},
+			{get("hdr2.test", "/ae", "Accept-Encoding", "br"), "h2-ae"},
+			{get("hdr2.test", "/inm", "If-None-Match", `"v1"`), "h2-inm"},
+		})
+		q := get("hdr2.test", "/range", "Range", "bytes=0-3")
+		r := e.do(t, q)
+		if (r.Status != 200 && r.Status != 206) || r.Header.Get("X-Upstream") != "h2-range" {
+			t.Errorf("%s: want 200/206 from upstream %q, got %s", q, "h2-range", r)
+		}
+	})
 	t.Run("query/params", func(t *testing.T) {
 		e.checkRoutes(t, []route{
 			{get("query.test", "/"), "q-none"},
