@@ -301,7 +301,7 @@ func TestServeRouteStatusLiveState(t *testing.T) {
 }
 
 type stateContent struct {
-	magic                string
+	magic               string
 	gen, heartbeat, pid uint64
 }
 
