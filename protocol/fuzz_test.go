@@ -26,7 +26,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	add(e.LiveRequest([]route.Endpoint{{Address: "10.0.0.1", Port: 8080}, {Address: "::1", Port: 9000}}))
 	add(e.RouteRequest(&route.Request{Host: "api.example.com:8080", Method: "GET", URL: "/api/x?y=1",
 		Headers: []route.Header{{Name: "X-Env", Value: "canary"}, {Name: "Cookie", Value: "a=b"}},
-		Socket: "http-80", HTTPS: true}))
+		Socket:  "http-80", HTTPS: true}))
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 3, 0x92, 0x01, 0x02})
