@@ -272,3 +272,28 @@ func hdr(kv ...string) [][2]string {
 	}
 	return out
 }
+
+// RawDo sends a raw HTTP request (exactly the bytes given) on a fresh
+// connection to addr and reads one response.
+func RawDo(addr, raw, method string) (*Resp, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return nil, err
+	}
+	hr, _ := http.NewRequest(method, "http://"+addr+"/", nil)
+	resp, err := http.ReadResponse(bufio.NewReader(c), hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return parseResp(resp, b), nil
+}

@@ -98,6 +98,15 @@ func TestRouting(t *testing.T) {
 		})
 		e.expectNoRoute(t, get("unknown.test", "/other"))
 	})
+	t.Run("host/http10-without-host-404", func(t *testing.T) {
+		r, err := RawDo(e.HTTP, "GET /nothing-here HTTP/1.0\r\n\r\n", "GET")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != 404 || r.Body != "no route\n" {
+			t.Errorf("HTTP/1.0 GET /nothing-here without Host: want 404 %q, got %s", "no route\n", r)
+		}
+	})
 	t.Run("host/no-fallback-to-less-specific-vhost", func(t *testing.T) {
 		e.expectUpstream(t, get("a.nf.test", "/only"), "nf")
 		// *.nf.test is selected and has no route for /catchall; "*" would
@@ -166,6 +175,11 @@ func TestRouting(t *testing.T) {
 			{method("PUT", "method.test", "/other"), "m-any"},
 			{method("GET", "method.test", "/other"), "m-get-any"},
 		})
+	})
+	t.Run("method/other-standard-methods", func(t *testing.T) {
+		for _, m := range []string{"OPTIONS", "PATCH", "TRACE", "PUT"} {
+			e.expectUpstream(t, method(m, "method.test", "/m"), "m-any")
+		}
 	})
 	t.Run("method/head-is-not-get", func(t *testing.T) {
 		e.checkRoutes(t, []route{
