@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -38,8 +39,14 @@ func TestMain(m *testing.M) {
 	ghostdBin = filepath.Join(dir, "ghostd")
 	// A race-enabled binary otherwise sleeps 1 s at exit.
 	os.Setenv("GORACE", "atexit_sleep_ms=0 halt_on_error=1")
-	out, err := exec.Command("go", "build", "-race", "-o", ghostdBin, ".").CombinedOutput()
-	if err != nil {
+	// Tests run a race-enabled daemon; benchmarks a normal one.
+	flag.Parse()
+	race := []string{"-race"}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		race = nil
+	}
+	out, err := exec.Command("go", append(append([]string{"build"}, race...), "-o", ghostdBin, ".")...).CombinedOutput()
+	if err != nil && race != nil {
 		// -race needs cgo; fall back to a plain build.
 		out, err = exec.Command("go", "build", "-o", ghostdBin, ".").CombinedOutput()
 	}

@@ -64,8 +64,11 @@ func watchConfig(ctx context.Context, path string, reload func(trigger string), 
 			case <-time.After(time.Second):
 			}
 		}
-		reload("watch")
 	}
+	// Catch a change made between the initial load and the watch being in
+	// place (and the file appearing while the directory was missing); an
+	// unchanged file is a no-op.
+	reload("watch")
 	follow()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

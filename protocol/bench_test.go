@@ -1,0 +1,246 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varnish/ghost/route"
+)
+
+// benchConfig is a 100-vhost x 10-route table (no regex).
+func benchConfig() []byte {
+	var b strings.Builder
+	b.WriteString(`{"version":2,"vhosts":{`)
+	for v := 0; v < 100; v++ {
+		if v > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"v%d.example.com":{"routes":[`, v)
+		for r := 0; r < 10; r++ {
+			if r > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/p%d"},"backends":[{"address":"10.0.%d.%d","port":8080,"weight":90},{"address":"10.1.%d.%d","port":8080,"weight":10}],`+
+				`"filters":{"request_header_modifier":{"set":[{"name":"x-route","value":"r%d"}],"remove":["x-debug"]},"response_header_modifier":{"add":[{"name":"x-served-by","value":"ghost"}]}}}`,
+				r, v, r, v, r, r)
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`}}`)
+	return []byte(b.String())
+}
+
+// benchRequest is a realistic request: 11 headers including a 150-byte
+// Cookie and a 110-byte User-Agent (about 755 bytes framed).
+func benchRequest() *route.Request {
+	return &route.Request{
+		Host: "v42.example.com", Method: "GET", URL: "/p7/products/12345?color=blue&size=m",
+		Headers: []route.Header{
+			{Name: "Host", Value: "v42.example.com"},
+			{Name: "User-Agent", Value: strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) ", 3) + "Gecko/20100101 Fx/1"},
+			{Name: "Accept", Value: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+			{Name: "Accept-Language", Value: "en-US,en;q=0.5"},
+			{Name: "Accept-Encoding", Value: "gzip, deflate, br"},
+			{Name: "Cookie", Value: strings.Repeat("session=0123456789abcdef; ", 5) + "theme=dark; lang=en-US-x"},
+			{Name: "Referer", Value: "https://v42.example.com/p7/products"},
+			{Name: "X-Forwarded-For", Value: "203.0.113.7"},
+			{Name: "X-Request-Id", Value: "5f0c1e2d-3b4a-4c5d-8e9f-0a1b2c3d4e5f"},
+			{Name: "Cache-Control", Value: "no-cache"},
+			{Name: "Connection", Value: "keep-alive"},
+		},
+		Socket: "http-80",
+	}
+}
+
+// tableHandler is a Handler over one fixed table (what ghostd does, minus
+// metrics and reloads).
+type tableHandler struct {
+	t   *route.Table
+	gen uint64
+}
+
+func (h *tableHandler) Generation() uint64 { return h.gen }
+func (h *tableHandler) Route(r *route.Request, d *route.Decision) uint64 {
+	h.t.Decide(r, d)
+	return h.gen
+}
+func (h *tableHandler) Reload() ReloadResult { return ReloadResult{Gen: h.gen, OK: true} }
+func (h *tableHandler) Status() Status       { return Status{Gen: h.gen} }
+func (h *tableHandler) Live(eps []route.Endpoint, dead []int) ([]int, uint64) {
+	return dead, h.gen
+}
+
+func newTableHandler(tb testing.TB) *tableHandler {
+	t, err := route.Parse("bench.json", benchConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &tableHandler{t: t, gen: uint64(time.Now().UnixNano())}
+}
+
+// BenchmarkServerCodec measures the server's hot path without I/O: decode
+// a route request, decide, pick, encode the answer.
+func BenchmarkServerCodec(b *testing.B) {
+	h := newTableHandler(b)
+	frame, err := NewEncoder().RouteRequest(benchRequest())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := frame[4:]
+	dec, enc := NewRequestDecoder(), NewEncoder()
+	var req Request
+	var d route.Decision
+	var out []byte
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := dec.Decode(body, &req); err != nil {
+			b.Fatal(err)
+		}
+		gen := h.Route(&req.Route, &d)
+		g, e, ok := d.Pick(uint64(i) * 0x9e3779b97f4a7c15)
+		if out, err = enc.RouteAnswer(gen, &d, g, e, ok); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if d.Outcome != route.OutcomeBackend {
+		b.Fatalf("benchmark request not routed: %+v", d)
+	}
+	b.ReportMetric(float64(len(out)), "answer-bytes")
+}
+
+// The socket benchmarks run the server in a child process (this test
+// binary re-executed) so that its CPU can be measured apart from the
+// client's.
+const benchServeEnv = "GHOST_PROTOCOL_BENCH_SERVE"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(benchServeEnv); sock != "" {
+		os.Exit(benchServe(sock))
+	}
+	os.Exit(m.Run())
+}
+
+func benchServe(sock string) int {
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	s := &Server{Handler: newTableHandler(&testing.B{})}
+	if err := s.Serve(ln); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// procCPU returns the user+system CPU time a process used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100), nil // USER_HZ = 100
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkUnixSocketRoute: route round trips over a real Unix socket to a
+// server in another process, with 1 and 4 connections (one request
+// outstanding each, like the VMOD). Reports calls/s and CPU per call on
+// each side.
+func BenchmarkUnixSocketRoute(b *testing.B) {
+	dir, err := os.MkdirTemp("", "gb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServeEnv+"="+sock)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for i := 0; ; i++ {
+		c, err := Dial(sock, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 500 {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, conns := range []int{1, 4} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			clients := make([]*Client, conns)
+			for i := range clients {
+				if clients[i], err = Dial(sock, 5*time.Second); err != nil {
+					b.Fatal(err)
+				}
+				defer clients[i].Close()
+			}
+			req := benchRequest()
+			var next atomic.Int64
+			srv0, _ := procCPU(cmd.Process.Pid)
+			cli0 := selfCPU()
+			t0 := time.Now()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			var failed atomic.Value
+			for _, c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						a, err := c.Route(req)
+						if err == nil && a.Decision.Outcome != route.OutcomeBackend {
+							err = errors.New("not routed")
+						}
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			el := time.Since(t0)
+			srv1, _ := procCPU(cmd.Process.Pid)
+			cli1 := selfCPU()
+			n := float64(b.N)
+			b.ReportMetric(n/el.Seconds(), "calls/s")
+			b.ReportMetric(float64((srv1-srv0).Microseconds())/n, "server-µs/call")
+			b.ReportMetric(float64((cli1-cli0).Microseconds())/n, "client-µs/call")
+		})
+	}
+}
