@@ -306,6 +306,9 @@ func TestFraming(t *testing.T) {
 	for name, b := range cases {
 		r := hello()
 		r.sendRaw(b)
+		if m := r.recv(); m["code"] != "frame" || !strings.Contains(m["msg"].(string), "bad frame length") {
+			t.Errorf("%s: answer %v", name, m)
+		}
 		if !r.closed() {
 			t.Errorf("%s: not closed", name)
 		}
@@ -313,6 +316,9 @@ func TestFraming(t *testing.T) {
 	// Garbage: a length of "GET " is 1.19 GB > MaxFrame, dropped.
 	r := dialRaw(t, sock)
 	r.sendRaw([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if m := r.recv(); m["code"] != "frame" {
+		t.Errorf("garbage: answer %v", m)
+	}
 	if !r.closed() {
 		t.Error("garbage: not closed")
 	}

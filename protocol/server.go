@@ -265,6 +265,11 @@ func (c *conn) readFailed(err error) {
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
 		return
 	}
+	if errors.Is(err, ErrFrameSize) {
+		// Tell the peer why (best effort), without reading the body.
+		c.fail(CodeFrame, err.Error())
+		return
+	}
 	c.protoError(CodeFrame)
 	c.s.logger().Warn("dropping connection", "err", err)
 }
