@@ -1,10 +1,13 @@
 package route
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -12,14 +15,14 @@ import (
 // in sorted key order and routes in file order, so a file with several
 // errors always reports the same one.
 func compile(name string, f *fileJSON) (*Table, error) {
-	t := Empty()
+	t := &Table{exact: make(map[string]*vhost, len(f.Vhosts)), wild: map[string]*vhost{}}
 	keys := make([]string, 0, len(f.Vhosts))
 	for k := range f.Vhosts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	seen := make(map[string]string, len(keys)) // lookup form → key as written
-	b := &builder{refs: t.refs, groupCache: map[string][]Endpoint{}}
+	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
 	for _, k := range keys {
 		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
 		norm, kind, why := normVhostKey(k)
@@ -47,13 +50,14 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		t.stats.Routes += len(vj.Routes)
 	}
 	t.stats.Vhosts = len(t.vhosts)
+	t.refs = b.refs
 	t.stats.Endpoints = len(t.refs)
 	return t, nil
 }
 
 // builder carries state shared across vhosts while compiling.
 type builder struct {
-	refs map[Endpoint]struct{}
+	refs map[netip.AddrPort][]Endpoint // every endpoint → its shared one-element list
 	// groupCache interns endpoint lists; many routes share their backends.
 	groupCache map[string][]Endpoint
 }
@@ -232,7 +236,7 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 		return nil, c.errorf("more than %d header matchers", MaxMatchers)
 	}
 	for j, h := range rj.Headers {
-		field := fmt.Sprintf("headers[%d]", j)
+		field := fieldIndex("headers", j)
 		if h.Name == nil {
 			return nil, c.errorf("%s.name is required", field)
 		}
@@ -253,7 +257,7 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 		return nil, c.errorf("more than %d query_params matchers", MaxMatchers)
 	}
 	for j, q := range rj.QueryParams {
-		field := fmt.Sprintf("query_params[%d]", j)
+		field := fieldIndex("query_params", j)
 		if q.Name == nil || *q.Name == "" {
 			return nil, c.errorf("%s.name is required", field)
 		}
@@ -481,77 +485,89 @@ func headerOps(field string, m *headerModJSON) (*HeaderOps, error) {
 	return ops, nil
 }
 
-// endpoint validates one backend entry's address and port.
-func (b *builder) endpoint(field string, e *backendJSON) (Endpoint, error) {
-	if e.Address == nil {
-		return Endpoint{}, fmt.Errorf("%s.address is required", field)
+// endpoint validates one backend entry's address and port. On error it
+// returns the message to append to the entry's field name.
+func (b *builder) endpoint(e *backendJSON) ([]Endpoint, string) {
+	if e.Address == "" {
+		return nil, ".address is required"
 	}
-	a, ok := canonicalAddr(*e.Address)
-	if !ok {
-		return Endpoint{}, fmt.Errorf("%s: address %q is not an IP literal", field, *e.Address)
+	a, err := netip.ParseAddr(e.Address)
+	if err != nil || a.Zone() != "" {
+		return nil, fmt.Sprintf(": address %q is not an IP literal", e.Address)
 	}
-	if e.Port == nil {
-		return Endpoint{}, fmt.Errorf("%s.port is required", field)
+	if e.Port < 1 || e.Port > 65535 {
+		return nil, fmt.Sprintf(": port %d out of range 1-65535", e.Port)
 	}
-	if *e.Port < 1 || *e.Port > 65535 {
-		return Endpoint{}, fmt.Errorf("%s: port %d out of range 1-65535", field, *e.Port)
+	ap := netip.AddrPortFrom(a, uint16(e.Port))
+	if s, ok := b.refs[ap]; ok {
+		return s, ""
 	}
-	ep := Endpoint{Address: a, Port: uint16(*e.Port)}
-	b.refs[ep] = struct{}{}
-	return ep, nil
+	text := e.Address
+	var buf [64]byte
+	if t := a.AppendTo(buf[:0]); string(t) != text {
+		text = string(t) // canonical form
+	}
+	s := []Endpoint{{Address: text, Port: uint16(e.Port)}}
+	b.refs[ap] = s
+	return s, ""
 }
 
-func weight(field string, w *int64) (uint64, error) {
+func weight(w *int64) (uint64, string) {
 	if w == nil {
-		return DefaultWeight, nil
+		return DefaultWeight, ""
 	}
 	if *w < 0 || *w > MaxWeight {
-		return 0, fmt.Errorf("%s: weight %d out of range 0-%d", field, *w, MaxWeight)
+		return 0, fmt.Sprintf(": weight %d out of range 0-%d", *w, MaxWeight)
 	}
-	return uint64(*w), nil
+	return uint64(*w), ""
+}
+
+func fieldIndex(field string, j int) string {
+	return field + "[" + strconv.Itoa(j) + "]"
 }
 
 // endpointGroups compiles a per-endpoint list: one group per endpoint.
 func (b *builder) endpointGroups(field string, list []backendJSON) ([]Group, error) {
 	var out []Group
 	for j := range list {
-		f := fmt.Sprintf("%s[%d]", field, j)
 		if list[j].Backends != nil {
-			return nil, fmt.Errorf("%s: a group entry in a list of endpoints", f)
+			return nil, fmt.Errorf("%s: a group entry in a list of endpoints", fieldIndex(field, j))
 		}
-		ep, err := b.endpoint(f, &list[j])
-		if err != nil {
-			return nil, err
+		ep, bad := b.endpoint(&list[j])
+		if bad != "" {
+			return nil, errors.New(fieldIndex(field, j) + bad)
 		}
-		w, err := weight(f, list[j].Weight)
-		if err != nil {
-			return nil, err
+		w, bad := weight(list[j].Weight)
+		if bad != "" {
+			return nil, errors.New(fieldIndex(field, j) + bad)
 		}
 		if w > 0 {
-			out = append(out, Group{Weight: w, Endpoints: b.intern([]Endpoint{ep})})
+			if out == nil {
+				out = make([]Group, 0, len(list))
+			}
+			out = append(out, Group{Weight: w, Endpoints: ep})
 		}
 	}
 	return out, nil
 }
 
 // group compiles one weighted group; ok is false when it can never be
-// picked (weight 0 or no endpoints) but is valid.
+// picked (weight 0 or no endpoints) but is valid. field names the group.
 func (b *builder) group(field string, w *int64, list []backendJSON) (Group, bool, error) {
-	gw, err := weight(field, w)
-	if err != nil {
-		return Group{}, false, err
+	gw, bad := weight(w)
+	if bad != "" {
+		return Group{}, false, errors.New(field + bad)
 	}
 	eps := make([]Endpoint, 0, len(list))
 	for j := range list {
-		f := fmt.Sprintf("%s.backends[%d]", field, j)
-		ep, err := b.endpoint(f, &list[j])
-		if err != nil {
-			return Group{}, false, err
+		ep, bad := b.endpoint(&list[j])
+		if bad == "" {
+			_, bad = weight(list[j].Weight)
 		}
-		if _, err := weight(f, list[j].Weight); err != nil {
-			return Group{}, false, err
+		if bad != "" {
+			return Group{}, false, errors.New(fieldIndex(field+".backends", j) + bad)
 		}
-		eps = append(eps, ep)
+		eps = append(eps, ep[0])
 	}
 	if gw == 0 || len(eps) == 0 {
 		return Group{}, false, nil
@@ -568,7 +584,7 @@ func (b *builder) routeBackends(rj *routeJSON) ([]Group, error) {
 	}
 	var out []Group
 	for j := range rj.BackendGroups {
-		g, ok, err := b.group(fmt.Sprintf("backend_groups[%d]", j), rj.BackendGroups[j].Weight, rj.BackendGroups[j].Backends)
+		g, ok, err := b.group(fieldIndex("backend_groups", j), rj.BackendGroups[j].Weight, rj.BackendGroups[j].Backends)
 		if err != nil {
 			return nil, err
 		}
@@ -582,20 +598,20 @@ func (b *builder) routeBackends(rj *routeJSON) ([]Group, error) {
 // defaultBackends accepts endpoint entries or group entries (not mixed).
 // Errors start with the part of the field after "default_backends".
 func (b *builder) defaultBackends(list []backendJSON) ([]Group, error) {
-	isGroup := list[0].Address == nil && list[0].Backends != nil
+	isGroup := list[0].Address == "" && list[0].Backends != nil
 	var out []Group
 	for j := range list {
-		g := list[j].Address == nil && list[j].Backends != nil
+		g := list[j].Address == "" && list[j].Backends != nil
 		if g != isGroup {
 			return nil, fmt.Errorf("[%d]: mixes endpoint entries and group entries", j)
 		}
 		if !isGroup {
 			continue
 		}
-		if list[j].Port != nil {
+		if list[j].Port != 0 {
 			return nil, fmt.Errorf("[%d]: a group entry has no port", j)
 		}
-		grp, ok, err := b.group(fmt.Sprintf("[%d]", j), list[j].Weight, list[j].Backends)
+		grp, ok, err := b.group(fieldIndex("", j), list[j].Weight, list[j].Backends)
 		if err != nil {
 			return nil, err
 		}
@@ -611,15 +627,21 @@ func (b *builder) defaultBackends(list []backendJSON) ([]Group, error) {
 
 // intern returns a shared copy of an endpoint list.
 func (b *builder) intern(eps []Endpoint) []Endpoint {
-	var sb strings.Builder
-	for _, e := range eps {
-		fmt.Fprintf(&sb, "%s|%d;", e.Address, e.Port)
+	if len(eps) == 1 {
+		a, _ := netip.ParseAddr(eps[0].Address)
+		return b.refs[netip.AddrPortFrom(a, eps[0].Port)]
 	}
-	k := sb.String()
-	if s, ok := b.groupCache[k]; ok {
+	k := make([]byte, 0, len(eps)*20)
+	for _, e := range eps {
+		k = append(k, e.Address...)
+		k = append(k, '|')
+		k = strconv.AppendUint(k, uint64(e.Port), 10)
+		k = append(k, ';')
+	}
+	if s, ok := b.groupCache[string(k)]; ok {
 		return s
 	}
 	s := slices.Clip(eps)
-	b.groupCache[k] = s
+	b.groupCache[string(k)] = s
 	return s
 }

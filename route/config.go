@@ -79,8 +79,8 @@ type redirectJSON struct {
 // backendJSON is one entry of "backends" or "default_backends". An entry of
 // "default_backends" may instead be a group (it then has "backends").
 type backendJSON struct {
-	Address  *string       `json:"address"`
-	Port     *int64        `json:"port"`
+	Address  string        `json:"address"`
+	Port     int64         `json:"port"` // absent = 0 = invalid
 	Weight   *int64        `json:"weight"`
 	Backends []backendJSON `json:"backends"` // group shape (default_backends only)
 }

@@ -1,17 +1,18 @@
 package route
 
 import (
+	"net/netip"
 	"regexp"
 )
 
 // Table is a compiled, immutable routing table. It is safe for concurrent
 // use; a reload builds a new Table and swaps it in.
 type Table struct {
-	exact    map[string]*vhost // lower-case hostname → vhost
-	wild     map[string]*vhost // ".suffix" (a "*.suffix" key without the "*") → vhost
-	catchAll *vhost            // the "*" key
-	vhosts   []*vhost          // sorted by key
-	refs     map[Endpoint]struct{}
+	exact    map[string]*vhost             // lower-case hostname → vhost
+	wild     map[string]*vhost             // ".suffix" (a "*.suffix" key without the "*") → vhost
+	catchAll *vhost                        // the "*" key
+	vhosts   []*vhost                      // sorted by key
+	refs     map[netip.AddrPort][]Endpoint // every referenced endpoint
 	stats    Stats
 }
 
@@ -121,7 +122,7 @@ func Parse(name string, data []byte) (*Table, error) {
 
 // Empty returns a table with no vhosts: every request gets 404.
 func Empty() *Table {
-	return &Table{exact: map[string]*vhost{}, wild: map[string]*vhost{}, refs: map[Endpoint]struct{}{}}
+	return &Table{exact: map[string]*vhost{}, wild: map[string]*vhost{}, refs: map[netip.AddrPort][]Endpoint{}}
 }
 
 // Stats returns the table's size.
@@ -138,14 +139,12 @@ func (t *Table) References(e Endpoint) bool {
 	if t == nil {
 		return false
 	}
-	if _, ok := t.refs[e]; ok {
-		return true
+	a, err := netip.ParseAddr(e.Address)
+	if err != nil {
+		return false
 	}
-	if c, ok := canonicalAddr(e.Address); ok && c != e.Address {
-		_, ok = t.refs[Endpoint{Address: c, Port: e.Port}]
-		return ok
-	}
-	return false
+	_, ok := t.refs[netip.AddrPortFrom(a, e.Port)]
+	return ok
 }
 
 // Vhosts returns the table's vhost keys as written in the file, sorted.

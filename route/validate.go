@@ -190,13 +190,3 @@ func normVhostKey(k string) (string, hostKind, string) {
 	}
 	return strings.TrimSuffix(strings.ToLower(k), "."), hostExact, ""
 }
-
-// canonicalAddr parses an IP literal (no zone) and returns its canonical
-// text form.
-func canonicalAddr(s string) (string, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return "", false
-	}
-	return a.String(), true
-}

@@ -75,7 +75,7 @@ func TestValidationErrors(t *testing.T) {
 		{route0(`{"backends":[{"address":"[::1]","port":80}]}`), V + `backends[0]: address "[::1]" is not an IP literal`},
 		{route0(`{"backends":[{"address":"fe80::1%eth0","port":80}]}`), V + `backends[0]: address "fe80::1%eth0" is not an IP literal`},
 		{route0(`{"backends":[{"port":80}]}`), V + `backends[0].address is required`},
-		{route0(`{"backends":[{"address":"::1"}]}`), V + `backends[0].port is required`},
+		{route0(`{"backends":[{"address":"::1"}]}`), V + `backends[0]: port 0 out of range 1-65535`},
 		{route0(`{"backends":[{"address":"::1","port":0}]}`), V + `backends[0]: port 0 out of range 1-65535`},
 		{route0(`{"backends":[{"address":"::1","port":65536}]}`), V + `backends[0]: port 65536 out of range 1-65535`},
 		{route0(`{"backends":[{"address":"::1","port":1,"weight":-1}]}`), V + `backends[0]: weight -1 out of range 0-1000000`},

@@ -1,0 +1,193 @@
+package route
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// genFile writes a ghost.json with nv vhosts of nr routes each, a mix of
+// Exact, PathPrefix, header and method routes (no regex, no rewrite), the
+// shape of a typical Gateway API deployment.
+func genFile(nv, nr int) []byte {
+	var b strings.Builder
+	b.Grow(nv * nr * 140)
+	b.WriteString(`{"version":2,"vhosts":{`)
+	for i := 0; i < nv; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"vh%d.example.com":{"routes":[`, i)
+		for j := 0; j < nr; j++ {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			addr := fmt.Sprintf(`"backends":[{"address":"10.%d.%d.%d","port":8080,"weight":90},{"address":"10.%d.%d.%d","port":8080,"weight":10}]`,
+				i>>8&255, i&255, j, i>>8&255, i&255, j+100)
+			switch j % 4 {
+			case 0:
+				fmt.Fprintf(&b, `{"path_match":{"type":"Exact","value":"/svc%d/item"},%s}`, j, addr)
+			case 1:
+				fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/svc%d"},%s}`, j, addr)
+			case 2:
+				fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/svc%d/v2"},"headers":[{"name":"x-env","value":"canary"}],%s}`, j, addr)
+			case 3:
+				fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/api/svc%d"},"method":"GET",%s}`, j, addr)
+			}
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`}}`)
+	return []byte(b.String())
+}
+
+// genRequests makes n requests spread over nv vhosts of genFile(nv, nr).
+func genRequests(n, nv, nr int) []Request {
+	rng := rand.New(rand.NewPCG(1, uint64(nv)))
+	out := make([]Request, n)
+	for k := range out {
+		i, j := rng.IntN(nv), rng.IntN(nr)
+		r := Request{Host: fmt.Sprintf("vh%d.example.com", i), Method: "GET",
+			Headers: []Header{{"User-Agent", "bench"}, {"Accept", "*/*"}, {"X-Env", "canary"}}}
+		switch k % 4 {
+		case 0:
+			r.URL = fmt.Sprintf("/svc%d/item", j)
+		case 1:
+			r.URL = fmt.Sprintf("/svc%d/v2/items/123?x=1", j)
+		case 2:
+			r.URL = fmt.Sprintf("/api/svc%d/users/42", j)
+		case 3:
+			r.URL = "/nothing/here"
+		}
+		out[k] = r
+	}
+	return out
+}
+
+var (
+	benchMu     sync.Mutex
+	benchTables = map[[2]int]*Table{}
+)
+
+func benchTable(b *testing.B, nv, nr int) *Table {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if tb, ok := benchTables[[2]int{nv, nr}]; ok {
+		return tb
+	}
+	tb, err := Parse("ghost.json", genFile(nv, nr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchTables[[2]int{nv, nr}] = tb
+	return tb
+}
+
+func runDecide(b *testing.B, tb *Table, reqs []Request) {
+	b.ReportAllocs()
+	var d Decision
+	runtime.GC() // do not time the collection of the table's garbage
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tb.Decide(&reqs[i&(len(reqs)-1)], &d)
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	for _, nv := range []int{1000, 100000} {
+		b.Run(fmt.Sprintf("vhosts=%d/routes=20", nv), func(b *testing.B) {
+			runDecide(b, benchTable(b, nv, 20), genRequests(4096, nv, 20))
+		})
+	}
+	b.Run("regex-vhost", func(b *testing.B) {
+		var routes []string
+		for j := 0; j < 20; j++ {
+			routes = append(routes, fmt.Sprintf(`{"path_match":{"type":"RegularExpression","value":"^/svc%d/[a-z]+/[0-9]+$"},%s}`, j, be(j)))
+		}
+		tb := mustParse(b, file(map[string][]string{"re.example.com": routes}))
+		reqs := make([]Request, 64)
+		for k := range reqs {
+			reqs[k] = Request{Host: "re.example.com", Method: "GET", URL: fmt.Sprintf("/svc%d/items/%d", k%20, k)}
+		}
+		runDecide(b, tb, reqs)
+	})
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("prefix-routes=%d", n), func(b *testing.B) {
+			var routes []string
+			for j := 0; j < n; j++ {
+				routes = append(routes, fmt.Sprintf(`{"path_match":{"type":"PathPrefix","value":"/team%d/svc"},%s}`, j, be(j%250)))
+			}
+			routes = append(routes, `{"path_match":{"type":"PathPrefix","value":"/"},`+be(1)+`}`)
+			tb := mustParse(b, file(map[string][]string{"p.example.com": routes}))
+			reqs := make([]Request, 64)
+			for k := range reqs {
+				u := fmt.Sprintf("/team%d/svc/x/%d", k*7919%n, k)
+				if k%4 == 3 {
+					u = "/other/path/deep/below"
+				}
+				reqs[k] = Request{Host: "p.example.com", Method: "GET", URL: u}
+			}
+			runDecide(b, tb, reqs)
+		})
+	}
+	b.Run("rewrite-prefix", func(b *testing.B) {
+		tb := mustParse(b, file(map[string][]string{"w.example.com": {
+			`{"path_match":{"type":"PathPrefix","value":"/old"},"filters":{"url_rewrite":{"path_type":"ReplacePrefixMatch","replace_prefix_match":"/new"}},` + be(1) + `}`}}))
+		runDecide(b, tb, []Request{{Host: "w.example.com", Method: "GET", URL: "/old/x/y?z"}})
+	})
+	b.Run("redirect", func(b *testing.B) {
+		tb := mustParse(b, file(map[string][]string{"r.example.com": {`{"filters":{"request_redirect":{"scheme":"https"}}}`}}))
+		runDecide(b, tb, []Request{{Host: "r.example.com", Method: "GET", URL: "/x/y?z"}})
+	})
+}
+
+func BenchmarkCompile(b *testing.B) {
+	data := genFile(10000, 20)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var tb *Table
+	for i := 0; i < b.N; i++ {
+		var err error
+		tb, err = Parse("ghost.json", data)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MB-heap-live")
+	runtime.KeepAlive(tb)
+	runtime.KeepAlive(data)
+}
+
+// TestDecideAllocs pins the 0-allocation promise for non-regex,
+// non-rewrite decisions (SPEC §9), including upper-case hosts, ports and
+// repeated headers compared Exact.
+func TestDecideAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	tb, err := Parse("ghost.json", genFile(50, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := genRequests(256, 50, 20)
+	reqs = append(reqs,
+		Request{Host: "VH3.Example.COM:8080", Method: "GET", URL: "/svc2/v2/x", Headers: []Header{{"x-env", "can"}, {"X-ENV", "ary"}}},
+		Request{Host: "[::1]:80", Method: "GET", URL: "/"},
+		Request{Host: strings.Repeat("X", 300), Method: "GET", URL: "/"},
+	)
+	var d Decision
+	for _, r := range reqs[:len(reqs)-1] {
+		r := r
+		if n := testing.AllocsPerRun(20, func() { tb.Decide(&r, &d) }); n != 0 {
+			t.Errorf("%+v: %v allocs", r, n)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package route
+
+import (
+	"strings"
+	"testing"
+)
+
+// linearMatch is the reference matcher: it tries every route of the vhost
+// in full precedence order. The indexed walk in vhost.match must agree.
+func linearMatch(vh *vhost, m *matcher) *croute {
+	for _, rt := range vh.ordered {
+		if rt.pathMatches(m.path) && rt.conds(m) {
+			return rt
+		}
+	}
+	return nil
+}
+
+// checkAgainstLinear decides r and compares the route with the reference.
+func checkAgainstLinear(t *testing.T, tb *Table, r *Request) {
+	t.Helper()
+	var d Decision
+	tb.Decide(r, &d)
+	host, _ := splitHostPort(r.Host)
+	vh := tb.lookup(host)
+	if vh == nil {
+		if d.Outcome != OutcomeNotFound || d.RouteIndex != RouteNone {
+			t.Fatalf("no vhost but decision %+v", d)
+		}
+		return
+	}
+	path, query, _ := splitURL(r.URL)
+	want := linearMatch(vh, &matcher{r: r, path: path, query: query})
+	wantIdx := RouteNone
+	if want != nil {
+		wantIdx = want.index
+	}
+	if d.RouteIndex != wantIdx {
+		t.Fatalf("request %+v: indexed route %d, linear route %d", r, d.RouteIndex, wantIdx)
+	}
+	if d.Outcome == OutcomeBackend {
+		if _, _, ok := d.Pick(uint64(len(r.URL)) * 0x9e3779b97f4a7c15); !ok {
+			t.Fatalf("backend outcome without a pick: %+v", d)
+		}
+	}
+	_ = d.Location()
+}
+
+// fuzzTable is the fixed table FuzzDecide routes against: every path
+// class, overlapping prefixes, trailing slashes, headers, query, methods,
+// listeners, filters, redirects and defaults.
+const fuzzTable = `{"version":2,"vhosts":{
+ "a.example.com":{"routes":[
+  {"path_match":{"type":"Exact","value":"/a/b"},"backends":[{"address":"10.0.0.1","port":80}]},
+  {"path_match":{"type":"Exact","value":"/a/b"},"method":"POST","backends":[{"address":"10.0.0.2","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/a"},"backends":[{"address":"10.0.0.3","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/a/"},"headers":[{"name":"x","value":"1"}],"backends":[{"address":"10.0.0.4","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/a/b"},"query_params":[{"name":"q","value":"1"}],"backends":[{"address":"10.0.0.5","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/a//"},"backends":[{"address":"10.0.0.6","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/a/b/c/"},"listeners":["s1"],"backends":[{"address":"10.0.0.7","port":80}]},
+  {"path_match":{"type":"RegularExpression","value":"^/a.*z$"},"backends":[{"address":"10.0.0.8","port":80}]},
+  {"path_match":{"type":"RegularExpression","value":"[0-9]"},"headers":[{"name":"y","value":"^v","type":"RegularExpression"}],"backends":[{"address":"10.0.0.9","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/"},"method":"GET","backends":[{"address":"10.0.0.10","port":80}]},
+  {"headers":[{"name":"x","value":"1"},{"name":"X","value":"2"}],"backends":[{"address":"10.0.0.11","port":80}]},
+  {"path_match":{"type":"PathPrefix","value":"/r"},"filters":{"request_redirect":{"path_type":"ReplacePrefixMatch","replace_prefix_match":"/n"}}},
+  {"path_match":{"type":"PathPrefix","value":"/w/"},"filters":{"url_rewrite":{"path_type":"ReplacePrefixMatch","replace_prefix_match":""}},"backends":[{"address":"10.0.0.12","port":80}]},
+  {"path_match":{"type":"Exact","value":"/"},"priority":3,"backends":[]},
+  {"path_match":{"type":"Exact","value":"/"},"priority":4,"query_params":[{"name":"a","value":"b"}],"backend_groups":[{"weight":0,"backends":[{"address":"10.0.0.13","port":80}]},{"backends":[{"address":"10.0.0.14","port":80},{"address":"10.0.0.15","port":80}]}]}
+ ],"default_backends":[{"address":"10.0.9.9","port":80}]},
+ "*.example.com":{"routes":[{"filters":{"request_redirect":{"scheme":"https"}}}]},
+ "*":{"routes":[{"path_match":{"type":"PathPrefix","value":"/x"},"backends":[{"address":"::1","port":80}]}]}
+}}`
+
+func FuzzDecide(f *testing.F) {
+	tb, err := Parse("ghost.json", []byte(fuzzTable))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []struct{ host, method, url, hv, sock string }{
+		{"a.example.com", "GET", "/a/b", "1", ""},
+		{"A.EXAMPLE.COM:80", "POST", "/a/b?q=1", "2", "s1"},
+		{"a.example.com.", "HEAD", "/a/b/c/d", "v1", "s1"},
+		{"b.example.com", "GET", "/r/x?y", "", ""},
+		{"[::1]:8080", "GET", "/x/y", "", ""},
+		{"a.example.com", "GET", "/a//x", "", ""},
+		{"a.example.com", "GET", "?a=b", "", ""},
+		{"a.example.com", "PUT", "/w/abc", "", ""},
+		{"a.example.com", "GET", "/zzz9", "v", ""},
+	} {
+		f.Add(s.host, s.method, s.url, s.hv, s.sock, false)
+	}
+	f.Fuzz(func(t *testing.T, host, method, url, hv, sock string, https bool) {
+		r := &Request{Host: host, Method: method, URL: url, Socket: sock, HTTPS: https,
+			Headers: []Header{{"X", hv}, {"y", hv}, {"x", strings.ToUpper(hv)}}}
+		checkAgainstLinear(t, tb, r)
+		r.Headers = r.Headers[:1]
+		checkAgainstLinear(t, tb, r)
+		r.Host = "a.example.com"
+		checkAgainstLinear(t, tb, r)
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(fuzzTable))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":2,"vhosts":{"h":{"routes":[{"path_match":{"type":"RegularExpression","value":"(a+)+$"}}]}}}`))
+	f.Add([]byte(`{"version":2,"vhosts":{"h":{"default_backends":[{"weight":1,"backends":[{"address":"::1","port":1}]}]}}}`))
+	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":2,"vhosts":{"*.A.b":{"routes":[{"path_match":{"value":"/"},"filters":{"url_rewrite":{"replace_prefix_match":"/"}}}]}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tb, err := Parse("ghost.json", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "ghost.json: ") {
+				t.Fatalf("error without file name: %v", err)
+			}
+			return
+		}
+		// A table that parses must decide without panicking, for every
+		// vhost and a few paths.
+		paths := []string{"/", "", "/a", "/a/b?c=d&e", "/x/y/", "?q", "//"}
+		for _, k := range append(tb.Vhosts(), "unknown.example", "") {
+			host := strings.Replace(k, "*", "w", 1)
+			for _, p := range paths {
+				for _, m := range []string{"GET", "HEAD"} {
+					checkAgainstLinear(t, tb, &Request{Host: host, Method: m, URL: p,
+						Headers: []Header{{"x-a", "1"}, {"X-A", "2"}}})
+				}
+			}
+		}
+	})
+}
