@@ -10,9 +10,9 @@
  * Retirement: when a newer config generation shows up, one request
  * (trylock on live_mtx) sends `live` with every endpoint held; those
  * ghostd calls dead are marked, and deleted GHOST_DEAD_GRACE seconds later
- * by the next request (requests that picked them from an older answer get
- * that long to connect). A request whose answer is newer than the `live`
- * that condemned an endpoint takes it back.
+ * by this VCL's reaper thread (requests that picked them from an older
+ * answer get that long to connect). A request whose answer is newer than
+ * the `live` that condemned an endpoint takes it back.
  */
 
 #include "config.h"
@@ -231,7 +231,8 @@ live_answer(struct ghost_vcl *gv, const struct live_arg *la,
 			continue;
 		CHECK_OBJ_NOTNULL(la->eps[i], GHOST_BE_MAGIC);
 		if (!la->eps[i]->dead) {
-			la->eps[i]->dead = 1;
+			__atomic_store_n(&la->eps[i]->dead, 1,
+			    __ATOMIC_RELAXED);
 			la->eps[i]->dead_gen = *gen;
 			gv->n_dead++;
 			ndead++;
@@ -240,21 +241,32 @@ live_answer(struct ghost_vcl *gv, const struct live_arg *la,
 	if (ndead > 0)
 		gv->dead_deadline = now + GHOST_DEAD_GRACE;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (ndead > 0) {
+		PTOK(pthread_mutex_lock(&gv->reap_mtx));
+		PTOK(pthread_cond_signal(&gv->reap_cond));
+		PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+	}
 	return (0);
 }
 
-/* Delete backends marked dead whose grace has passed. Holds live_mtx. */
+/*
+ * Delete backends marked dead whose grace has passed. Runs on the reaper
+ * thread only: VRT_delete_backend() can block until the endpoint's idle
+ * connections time out (backend_idle_timeout, seen on 7.1.1), which must
+ * never stall a worker thread. No lock is held while deleting.
+ */
 static void
 sweep(VRT_CTX, struct ghost_vcl *gv)
 {
 	struct ghost_be **pp, *e, *gone = NULL;
 	unsigned b;
 
+	PTOK(pthread_mutex_lock(&gv->live_mtx));
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
 		pp = &gv->be_hash[b];
 		while ((e = *pp) != NULL) {
-			if (!e->dead) {
+			if (!__atomic_load_n(&e->dead, __ATOMIC_RELAXED)) {
 				pp = &e->next;
 				continue;
 			}
@@ -264,15 +276,76 @@ sweep(VRT_CTX, struct ghost_vcl *gv)
 			gv->n_be--;
 		}
 	}
-	gv->n_dead = 0;
+	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	PTOK(pthread_mutex_unlock(&gv->live_mtx));
 	while ((e = gone) != NULL) {
 		gone = e->next;
-		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: retiring backend ghost.%s",
-		    e->name);
+		VSL(SLT_VCL_Log, 0, "ghost: retiring backend ghost.%s (%s)",
+		    e->name, gv->vcl_name != NULL ? gv->vcl_name : "");
 		VRT_delete_backend(ctx, &e->dir);
 		FREE_OBJ(e);
 	}
+}
+
+static void *
+reaper(void *priv)
+{
+	struct ghost_vcl *gv;
+	struct vrt_ctx ctx[1];
+	struct timespec ts;
+	double now, wake;
+	int due;
+
+	CAST_OBJ_NOTNULL(gv, priv, GHOST_VCL_MAGIC);
+	INIT_OBJ(ctx, VRT_CTX_MAGIC);
+	PTOK(pthread_mutex_lock(&gv->reap_mtx));
+	while (!gv->reap_stop) {
+		now = VTIM_real();
+		PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+		due = gv->n_dead > 0;
+		wake = due ? gv->dead_deadline : now + 5.0;
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		if (due && now >= wake) {
+			PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+			sweep(ctx, gv);
+			PTOK(pthread_mutex_lock(&gv->reap_mtx));
+			continue;
+		}
+		ts.tv_sec = (time_t)wake;
+		ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
+		(void)pthread_cond_timedwait(&gv->reap_cond, &gv->reap_mtx,
+		    &ts);
+	}
+	PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+	return (NULL);
+}
+
+int
+ghost_reaper_start(struct ghost_vcl *gv)
+{
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (gv->reap_running)
+		return (0);
+	gv->reap_stop = 0;
+	if (pthread_create(&gv->reap_thr, NULL, reaper, gv))
+		return (-1);
+	gv->reap_running = 1;
+	return (0);
+}
+
+void
+ghost_reaper_stop(struct ghost_vcl *gv)
+{
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (!gv->reap_running)
+		return;
+	PTOK(pthread_mutex_lock(&gv->reap_mtx));
+	gv->reap_stop = 1;
+	PTOK(pthread_cond_signal(&gv->reap_cond));
+	PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+	PTOK(pthread_join(gv->reap_thr, NULL));
+	gv->reap_running = 0;
 }
 
 void
@@ -284,16 +357,10 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 	uint64_t agen;
 	unsigned b, cap, sz;
 	double now = VTIM_real();
-	int due;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	if (pthread_mutex_trylock(&gv->live_mtx))
 		return;
-	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	due = gv->n_dead > 0 && now >= gv->dead_deadline;
-	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	if (due)
-		sweep(ctx, gv);
 	if (gen <= __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE)) {
 		PTOK(pthread_mutex_unlock(&gv->live_mtx));
 		return;
@@ -342,23 +409,6 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 			agen = gen;
 		__atomic_store_n(&gv->live_gen, agen, __ATOMIC_RELEASE);
 	}
-	PTOK(pthread_mutex_unlock(&gv->live_mtx));
-}
-
-/* Called on every route(): cheap unless a sweep is due. */
-void
-ghost_be_sweep_due(VRT_CTX, struct ghost_vcl *gv, double now)
-{
-	int due;
-
-	if (__atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) == 0)
-		return;
-	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	due = gv->n_dead > 0 && now >= gv->dead_deadline;
-	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	if (!due || pthread_mutex_trylock(&gv->live_mtx))
-		return;
-	sweep(ctx, gv);
 	PTOK(pthread_mutex_unlock(&gv->live_mtx));
 }
 

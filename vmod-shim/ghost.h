@@ -13,11 +13,14 @@
  *   3. gv->pool_mtx    (connection pool; never held during I/O)
  *   4. memo stripe     (one of gv->memo->mtx[]; never held during I/O)
  *   5. gv->st_lock     (rwlock: state file mapping)
- *   6. gv->err_mtx     (last reload error text)
+ *   6. gv->reap_mtx    (reaper thread's condition variable)
+ *   7. gv->err_mtx     (last reload error text)
  *
- * In practice: live_mtx -> be_lock (sweep) and live_mtx -> pool_mtx (the
- * live round trip). No path takes be_lock and then a memo stripe, or a
- * memo stripe and then anything else.
+ * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
+ * pool_mtx (the live round trip). reap_mtx is never held while taking
+ * another lock, except that the reaper reads be_lock under it. No path
+ * takes be_lock and then a memo stripe, or a memo stripe and then
+ * anything else. Nothing is locked while VRT_delete_backend() runs.
  */
 
 #ifndef GHOST_H
@@ -69,6 +72,11 @@ struct ghost_vcl {
 	double			dead_deadline;	/* under be_lock */
 	uint64_t		live_gen;	/* atomic */
 	pthread_mutex_t		live_mtx;
+	pthread_mutex_t		reap_mtx;
+	pthread_cond_t		reap_cond;
+	pthread_t		reap_thr;
+	int			reap_running;
+	int			reap_stop;
 
 	/* memo + state file (memo.c) */
 	struct ghost_memo	*memo;
@@ -143,7 +151,8 @@ void ghost_pool_flush(struct ghost_vcl *);
 /* backend.c */
 VCL_BACKEND ghost_be_get(VRT_CTX, struct ghost_vcl *, struct ghost_task *,
     const char *addr, size_t addr_len, unsigned port, uint64_t gen);
-void ghost_be_sweep_due(VRT_CTX, struct ghost_vcl *, double now);
+int ghost_reaper_start(struct ghost_vcl *);
+void ghost_reaper_stop(struct ghost_vcl *);
 void ghost_be_live(VRT_CTX, struct ghost_vcl *, uint64_t gen);
 void ghost_be_fini(VRT_CTX, struct ghost_vcl *);
 

@@ -29,12 +29,15 @@ gv_free(VRT_CTX, void *p)
 
 	(void)ctx;
 	CAST_OBJ_NOTNULL(gv, p, GHOST_VCL_MAGIC);
+	ghost_reaper_stop(gv);
 	ghost_pool_flush(gv);
 	ghost_memo_free(gv);
 	ghost_state_unmap(gv);
 	PTOK(pthread_mutex_destroy(&gv->pool_mtx));
 	PTOK(pthread_rwlock_destroy(&gv->be_lock));
 	PTOK(pthread_mutex_destroy(&gv->live_mtx));
+	PTOK(pthread_mutex_destroy(&gv->reap_mtx));
+	PTOK(pthread_cond_destroy(&gv->reap_cond));
 	PTOK(pthread_rwlock_destroy(&gv->st_lock));
 	PTOK(pthread_mutex_destroy(&gv->err_mtx));
 	free(gv->sock);
@@ -59,6 +62,8 @@ gv_new(void)
 	PTOK(pthread_mutex_init(&gv->pool_mtx, NULL));
 	PTOK(pthread_rwlock_init(&gv->be_lock, NULL));
 	PTOK(pthread_mutex_init(&gv->live_mtx, NULL));
+	PTOK(pthread_mutex_init(&gv->reap_mtx, NULL));
+	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	PTOK(pthread_mutex_init(&gv->err_mtx, NULL));
 	gv->timeout = 0.1;
@@ -80,12 +85,19 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 			VSB_cat(ctx->msg, "vmod ghost: out of memory\n");
 			return (1);
 		}
+		gv->vcl_name = VCL_Name(ctx->vcl);
 		priv->priv = gv;
 		priv->methods = gv_methods;
 		return (0);
 	case VCL_EVENT_WARM:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
+		PTOK(pthread_mutex_lock(&gv->pool_mtx));
 		gv->warm = 1;
+		PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+		if (ghost_reaper_start(gv)) {
+			VSB_cat(ctx->msg, "vmod ghost: cannot start thread\n");
+			return (1);
+		}
 		return (0);
 	case VCL_EVENT_COLD:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
@@ -99,6 +111,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 			return (0);
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
 		gv->warm = 0;
+		ghost_reaper_stop(gv);
 		ghost_pool_flush(gv);
 		ghost_be_fini(ctx, gv);
 		ghost_memo_free(gv);
@@ -270,7 +283,6 @@ vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 	t = ghost_task_get(ctx, pt, 1);
 	if (t == NULL)
 		return (NULL);
-	ghost_be_sweep_due(ctx, gv, ctx->now);
 	return (ghost_route(ctx, gv, t));
 }
 
