@@ -172,7 +172,7 @@ type conn struct {
 	dec         *RequestDecoder
 	enc         *Encoder
 	req         Request
-	dec2        route.Decision
+	decision    route.Decision
 	dead        []int
 	idle, frame time.Duration
 	rdlIdle     bool // the read deadline is an idle deadline
@@ -399,7 +399,7 @@ func (c *conn) handle(body []byte) bool {
 	}
 	switch req.Type {
 	case TypeRoute:
-		d := &c.dec2
+		d := &c.decision
 		gen := h.Route(&req.Route, d)
 		var pg, pe int
 		var picked bool
