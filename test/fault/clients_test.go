@@ -189,6 +189,11 @@ func TestHostileClients(t *testing.T) {
 			flood = append(flood, target{Host: fmt.Sprintf("h%d.nowhere%d.test", i, i), Path: "/", WantStatus: 404})
 		}
 	}
+	// As many distinct values of a header a.test routes on: together more
+	// decisions than the shim's memo holds (16,384 by default) in the long form.
+	for i := range nHosts {
+		flood = append(flood, target{Host: "a.test", Path: "/h", Hdr: [][2]string{{"X-Env", fmt.Sprintf("v%d", i)}}, Want: "u4"})
+	}
 	fl := e.runTargets(flood, 1, 8)
 	if fl.failed+fl.misrouted > 0 {
 		t.Errorf("distinct-host flood: %d failed, %d misrouted of %d", fl.failed, fl.misrouted, fl.sent)
@@ -222,8 +227,8 @@ func TestHostileClients(t *testing.T) {
 	st.failed += sp.failed + fl.failed
 	st.misrouted += sp.misrouted + fl.misrouted + misroutedRaw
 	e.summarize("6 hostile clients", st, began, fmt.Sprintf(
-		"%d raw hostile requests (%d kinds ×5), %d spoofed-header requests, %d distinct hosts; ghostd VmRSS %d→%d kB",
-		5*len(hostileCases()), len(hostileCases()), sp.sent, nHosts, rss0, rss1))
+		"%d raw hostile requests (%d kinds ×5), %d spoofed-header requests, %d distinct hosts + %d distinct X-Env values; ghostd VmRSS %d→%d kB",
+		5*len(hostileCases()), len(hostileCases()), sp.sent, nHosts, nHosts, rss0, rss1))
 }
 
 // closedWithin reports whether the peer closes c within d (reading and

@@ -55,6 +55,32 @@ func checkFailuresIn(t *testing.T, st loadStats, from, to time.Time) (outside in
 	return len(bad)
 }
 
+// maxWaitinglist finds, among the logged request groups, the longest
+// "Timestamp Waitinglist" (time parked behind another fetch of the same
+// object) and returns it with that group's timing and reason lines.
+func maxWaitinglist(logText string) (float64, string) {
+	best, ex := 0.0, ""
+	for _, g := range logGroups(logText) {
+		for _, l := range strings.Split(g, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 5 && f[1] == "Timestamp" && f[2] == "Waitinglist:" {
+				var d float64
+				if _, err := fmt.Sscanf(f[4], "%g", &d); err == nil && d > best {
+					best = d
+					var keep []string
+					for _, gl := range strings.Split(g, "\n") {
+						if strings.Contains(gl, "Timestamp") || strings.Contains(gl, "Reason") || strings.Contains(gl, "ReqURL") {
+							keep = append(keep, "    "+strings.TrimSpace(gl))
+						}
+					}
+					ex = strings.Join(keep, "\n")
+				}
+			}
+		}
+	}
+	return best, ex
+}
+
 type childCheck struct {
 	pid    int
 	uptime int64
@@ -207,7 +233,10 @@ func TestGhostdHung(t *testing.T) {
 	began := time.Now()
 	child := e.childState()
 	thr0 := e.v.threads()
+	// More workers than elsewhere, so that a pile-up of threads blocked on
+	// ghostd would show in MAIN.threads.
 	lo := defaultLoad()
+	lo.conc, lo.interval = 24, 20*time.Millisecond
 	ts := e.v.sampleThreads(250 * time.Millisecond)
 	l := e.startLoad(baseTargets(), lo)
 
@@ -233,7 +262,9 @@ func TestGhostdHung(t *testing.T) {
 		sumLat += d
 	}
 	if maxLat > shimTimeout+slack {
-		t.Errorf("slowest failed request took %s; bound is the shim timeout %s + %s", maxLat, shimTimeout, slack)
+		wl, ex := maxWaitinglist(logText)
+		t.Errorf("slowest failed request took %s; bound is the shim timeout %s + %s. Longest wait on varnish's waiting list among the 503s: %.3f s; that request:\n%s",
+			maxLat, shimTimeout, slack, wl, ex)
 	}
 	if st.misrouted > 0 {
 		t.Errorf("%d misrouted requests", st.misrouted)

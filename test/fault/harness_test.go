@@ -52,8 +52,9 @@ func TestMain(m *testing.M) {
 	repoRoot = root
 	raiseNofile()
 	started := time.Now()
+	load0 := loadAvg()
 	code := m.Run()
-	writeReport(started)
+	writeReport(started, load0)
 	os.Exit(code)
 }
 
@@ -586,6 +587,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 			t.Logf("kept %s for inspection", dir)
 			return
 		}
+		if os.Getenv("GHOST_FAULT_KEEP") == "1" {
+			t.Logf("kept %s (GHOST_FAULT_KEEP=1)", dir)
+			return
+		}
 		_ = os.RemoveAll(dir)
 	})
 	if o.upstreams == nil {
@@ -740,8 +745,12 @@ func copyFile(dst, src string) error {
 
 func (e *env) startVarnish() {
 	e.t.Helper()
-	for _, f := range [][2]string{{"libvmod_ghost.so", "build/libvmod_ghost.so"}, {"ghost.vcl", "vcl/ghost.vcl"}} {
-		if err := copyFile(filepath.Join(e.dir, f[0]), filepath.Join(repoRoot, f[1])); err != nil {
+	ghostVCL := filepath.Join(repoRoot, "vcl/ghost.vcl")
+	if p := os.Getenv("GHOST_FAULT_VCL"); p != "" { // try a candidate ghost.vcl
+		ghostVCL = p
+	}
+	for _, f := range [][2]string{{"libvmod_ghost.so", filepath.Join(repoRoot, "build/libvmod_ghost.so")}, {"ghost.vcl", ghostVCL}} {
+		if err := copyFile(filepath.Join(e.dir, f[0]), f[1]); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -1155,7 +1164,17 @@ func (e *env) summarize(name string, st loadStats, began time.Time, notes string
 	})
 }
 
-func writeReport(started time.Time) {
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func writeReport(started time.Time, load0 string) {
 	report.Lock()
 	defer report.Unlock()
 	if len(report.list) == 0 {
@@ -1172,7 +1191,11 @@ func writeReport(started time.Time) {
 	fmt.Fprintf(&b, "Command: `%s` (%s form)\n\n", cmd, mode)
 	fmt.Fprintf(&b, "Date: %s, total %s\n\n", started.UTC().Format("2006-01-02 15:04 MST"),
 		time.Since(started).Round(time.Second))
-	fmt.Fprintf(&b, "Machine: nproc %d, %s\n\n```\n%s```\n\n", runtime.NumCPU(), runtime.GOARCH, free)
+	vv, _ := exec.Command("varnishd", "-V").CombinedOutput()
+	vline, _, _ := strings.Cut(string(vv), "\n")
+	fmt.Fprintf(&b, "Machine: nproc %d, %s, %s; load average %s at start, %s at end\n\n```\n%s```\n\n",
+		runtime.NumCPU(), runtime.GOARCH, strings.TrimSpace(vline), load0, loadAvg(), free)
+	sort.SliceStable(report.list, func(i, j int) bool { return report.list[i].name < report.list[j].name })
 	b.WriteString("| scenario | result | sent | failed | misrouted | time | notes |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range report.list {
 		res := "pass"
