@@ -32,22 +32,38 @@ func subFlags(name, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parseExit converts a flag parse error to an exit code.
-func parseExit(err error) int {
+// parseFlags parses args into fs. -h prints the usage on stdout (exit 0);
+// a bad flag prints one line on stderr (exit 2). ok is false when the
+// command must exit with code.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		fs.SetOutput(os.Stdout)
+		fs.Usage()
+		return 0, false
 	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v (see %s -h)\n", fs.Name(), err, fs.Name())
+		return 2, false
+	}
+	fs.SetOutput(os.Stderr)
+	return 0, true
+}
+
+// usageError prints a one-line usage error and returns exit code 2.
+func usageError(fs *flag.FlagSet, msg string) int {
+	fmt.Fprintf(os.Stderr, "%s: %s (see %s -h)\n", fs.Name(), msg, fs.Name())
 	return 2
 }
 
 func cmdCheck(args []string) int {
 	fs := subFlags("check", "check FILE\n\nValidates FILE; prints what it holds, or the error (exit 1).")
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+		return usageError(fs, "need exactly one FILE")
 	}
 	path := fs.Arg(0)
 	data, err := os.ReadFile(path)
@@ -88,13 +104,11 @@ func cmdRoute(args []string) int {
 	https := fs.Bool("https", false, "the request came over TLS via a trusted front")
 	var hdrs headerFlag
 	fs.Var(&hdrs, "H", "request header 'name: value' (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return parseExit(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if fs.NArg() != 1 || *host == "" {
-		fmt.Fprintln(os.Stderr, "ghostd route: need -host and exactly one URL (path[?query])")
-		fs.Usage()
-		return 2
+		return usageError(fs, "need -host and exactly one URL (path[?query])")
 	}
 	data, err := os.ReadFile(*config)
 	if err != nil {
@@ -212,12 +226,11 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision, u uint64) {
 func dialFlags(name string, args []string) (*protocol.Client, int) {
 	fs := subFlags(name, name+" [-socket PATH]")
 	sock := fs.String("socket", "/run/ghostd/ghostd.sock", "the daemon's socket")
-	if err := fs.Parse(args); err != nil {
-		return nil, parseExit(err)
+	if code, ok := parseFlags(fs, args); !ok {
+		return nil, code
 	}
 	if fs.NArg() != 0 {
-		fs.Usage()
-		return nil, 2
+		return nil, usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	c, err := protocol.Dial(*sock, clientTimeout)
 	if err != nil {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -60,12 +58,13 @@ type daemonConfig struct {
 	frameTimeout time.Duration
 }
 
-func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
-	c := &daemonConfig{socketMode: 0o660}
+// parseDaemonFlags parses the daemon's command line; ok is false when
+// ghostd must exit with code (after -h, or a usage error already printed).
+func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
+	c = &daemonConfig{socketMode: 0o660}
 	fs := flag.NewFlagSet("ghostd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&c.config, "config", "/etc/varnish/ghost.json", "routing configuration (ghost.json)")
-	fs.StringVar(&c.socket, "socket", "/run/ghostd/ghostd.sock", "Unix socket to serve the protocol on (ignored when socket-activated, except for the -state default)")
+	fs.StringVar(&c.socket, "socket", "/run/ghostd/ghostd.sock", "Unix socket to serve the protocol on (when socket-activated, only the base of the -state default)")
 	fs.Var(&c.socketMode, "socket-mode", "permissions of the socket (octal)")
 	fs.StringVar(&c.socketGroup, "socket-group", "", "group of the socket, name or gid (\"\" = keep ghostd's group)")
 	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
@@ -78,49 +77,41 @@ func parseDaemonFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	if code, ok := parseFlags(fs, args); !ok {
+		return nil, code, false
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (subcommands: check, route, reload, status)", fs.Arg(0))
+		return nil, usageError(fs, fmt.Sprintf("unexpected argument %q (subcommands: check, route, reload, status)", fs.Arg(0))), false
 	}
 	if c.state == "" {
 		c.state = c.socket + ".state"
 	}
 	if c.idleTimeout <= 0 || c.frameTimeout <= 0 {
-		return nil, errors.New("-idle-timeout and -frame-timeout must be positive")
+		return nil, usageError(fs, "-idle-timeout and -frame-timeout must be positive"), false
 	}
-	return c, nil
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return nil, usageError(fs, err.Error()), false
+	}
+	return c, 0, true
 }
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return 0, fmt.Errorf("bad -log-level %q (debug, info, warn, error)", s)
+		return 0, fmt.Errorf("bad -log-level %q (want debug, info, warn or error)", s)
 	}
 	return l, nil
 }
 
 // runDaemon runs ghostd until SIGTERM or SIGINT and returns the exit code.
 func runDaemon(args []string) int {
-	cfg, err := parseDaemonFlags(args, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	cfg, code, ok := parseDaemonFlags(args)
+	if !ok {
+		return code
 	}
-	if err != nil {
-		if !strings.HasPrefix(err.Error(), "flag provided but not defined") && !strings.Contains(err.Error(), "invalid value") {
-			fmt.Fprintln(os.Stderr, "ghostd:", err)
-		}
-		return 2
-	}
-	level, err := parseLevel(cfg.logLevel)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ghostd:", err)
-		return 2
-	}
+	level, _ := parseLevel(cfg.logLevel)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := serve(cfg, log); err != nil {
-		log.Error("ghostd failed", "err", err)
 		fmt.Fprintln(os.Stderr, "ghostd:", err)
 		return 1
 	}
