@@ -10,8 +10,11 @@ import (
 // msgpack encoder's errors are ignored throughout this file.
 type frameBuf struct{ b []byte }
 
+// Write appends p.
 func (w *frameBuf) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-func (w *frameBuf) WriteByte(c byte) error      { w.b = append(w.b, c); return nil }
+
+// WriteByte appends c.
+func (w *frameBuf) WriteByte(c byte) error { w.b = append(w.b, c); return nil }
 
 // Encoder builds complete frames (length header included) for requests and
 // answers into one reused buffer. The returned slice is valid until the next

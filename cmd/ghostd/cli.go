@@ -84,7 +84,10 @@ func cmdCheck(args []string) int {
 // headerFlag collects repeated -H 'name: value' flags.
 type headerFlag []route.Header
 
+// String shows the collected headers.
 func (h *headerFlag) String() string { return fmt.Sprint(*h) }
+
+// Set adds one 'name: value' header.
 func (h *headerFlag) Set(s string) error {
 	name, value, ok := strings.Cut(s, ":")
 	if !ok || strings.TrimSpace(name) == "" {

@@ -34,7 +34,10 @@ const heartbeatEvery = 250 * time.Millisecond
 // modeFlag is an octal file mode flag.
 type modeFlag os.FileMode
 
+// String shows the mode in octal.
 func (m *modeFlag) String() string { return fmt.Sprintf("%#o", uint32(*m)) }
+
+// Set parses an octal mode.
 func (m *modeFlag) Set(s string) error {
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 0o777 {
