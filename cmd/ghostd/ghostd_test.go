@@ -871,3 +871,23 @@ func TestSubcommands(t *testing.T) {
 		t.Errorf("reload: %d %q", code, out)
 	}
 }
+
+func TestWatchSymlinkToOtherDirectory(t *testing.T) {
+	d := newDaemon(t, "-")
+	other := filepath.Join(d.dir, "elsewhere")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(other, "real.json")
+	writeFile(t, real, configA)
+	if err := os.Symlink(real, d.config); err != nil {
+		t.Fatal(err)
+	}
+	d.start(exec.Command(ghostdBin, "-config", d.config, "-socket", d.sock, "-metrics", "", "-log-level", "debug"))
+	gen := d.status().Gen
+	replaceFile(t, real, configB)
+	d.waitGen(gen + 1)
+	if got := endpointOf(routeA(t, d.dial())); got != "10.0.0.2:8002" {
+		t.Fatalf("after changing the symlink target routed to %q", got)
+	}
+}

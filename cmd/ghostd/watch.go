@@ -47,8 +47,14 @@ func watchConfig(ctx context.Context, path string, reload func(trigger string), 
 			return
 		}
 		td := filepath.Dir(target)
-		if td == dir || strings.HasPrefix(td, dir+string(os.PathSeparator)) {
-			return // ConfigMap style: the ..data swap shows up in dir
+		if td == dir {
+			return
+		}
+		if rel, err := filepath.Rel(dir, td); err == nil {
+			first, _, _ := strings.Cut(rel, string(os.PathSeparator))
+			if first != ".." && strings.HasPrefix(first, "..") {
+				return // ConfigMap internals: the ..data swap shows up in dir
+			}
 		}
 		if add(td) {
 			relevant[td] = filepath.Base(target)
