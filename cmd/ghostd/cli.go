@@ -71,7 +71,7 @@ func cmdCheck(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	t, err := route.Parse(filepath.Base(path), data)
+	t, err := parseConfig(filepath.Base(path), data)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -118,7 +118,7 @@ func cmdRoute(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	t, err := route.Parse(filepath.Base(*config), data)
+	t, err := parseConfig(filepath.Base(*config), data)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -68,7 +68,7 @@ func (l *loader) loadInitial() {
 	if err == nil {
 		var t *route.Table
 		t0 := time.Now()
-		if t, err = route.Parse(l.name, data); err == nil {
+		if t, err = parseConfig(l.name, data); err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
 			return
 		}
@@ -124,7 +124,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
 	}
-	t, err := route.Parse(l.name, data)
+	t, err := parseConfig(l.name, data)
 	if err != nil {
 		return l.failed(old, trigger, err.Error())
 	}
@@ -142,6 +142,17 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 	l.log.Error("reload failed; keeping the current table", "trigger", trigger, "config", l.path,
 		"gen", old.gen, "err", msg)
 	return protocol.ReloadResult{Gen: old.gen, OK: false, Err: msg}
+}
+
+// parseConfig is route.Parse that turns a panic in the compiler into an
+// error, so that no file can bring the daemon down.
+func parseConfig(name string, data []byte) (t *route.Table, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t, err = nil, fmt.Errorf("%s: internal error while compiling the configuration: %v", name, p)
+		}
+	}()
+	return route.Parse(name, data)
 }
 
 // status describes the daemon for the status request.
