@@ -16,13 +16,14 @@
 # rounds, so that drift on the machine hits every variant alike.
 #
 # Environment:
-#   BENCH_DURATION=8       seconds per measured wrk run
-#   BENCH_ROUNDS=4         rounds (each: every variant, hits and pass)
+#   BENCH_DURATION=7       seconds per measured wrk run
+#   BENCH_ROUNDS=5         rounds (each: every variant, hits and pass)
 #   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
 #   BENCH_PORT_BASE=47300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
 #   BENCH_VARIANTS="V0 V1 V2 V3"
 #   BENCH_RELOAD_SIZES="1000 10000 100000"   vhosts per reload test ("" = skip)
-#   BENCH_RELOAD_ROUTES=10  routes per vhost in the reload configs
+#   BENCH_RELOAD_ROUTES="10 2"   routes per vhost in the reload configs (one test per value)
+#   BENCH_SOCK_DURATION=5  seconds per connection count of test/bench/sockload
 #   BENCH_GOBENCH=1        run the Go benchmarks of protocol/ (0 = skip)
 #   BENCH_WRITE_DOCS=1     update docs/benchmarks.md (0 = only print)
 #   BENCH_KEEP=0           keep the staging directory
@@ -32,13 +33,13 @@ ROOT=$PWD
 export PATH="$PATH:/usr/local/go/bin"
 GO=${GO:-go}
 
-DUR=${BENCH_DURATION:-8}
-ROUNDS=${BENCH_ROUNDS:-4}
+DUR=${BENCH_DURATION:-7}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
 BASE=${BENCH_PORT_BASE:-47300}
 VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
 RELOAD_SIZES=${BENCH_RELOAD_SIZES-1000 10000 100000}
-RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10}
+RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10 2}
 GOBENCH=${BENCH_GOBENCH:-1}
 WRITE_DOCS=${BENCH_WRITE_DOCS:-1}
 WARMUP=2
@@ -178,8 +179,20 @@ run_wrk() {
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "warm-up: ${ACTIVE[*]} (hits fill the caches, pass fills connection pools and decision memos)"
+# Warm-up until every one of the 5,000 requests was sent at least once
+# (1.5 cycles), at most 5 x WARMUP s.
+warm() {
+	local v=$1 mode=$2 total=0 i n
+	for i in 1 2 3 4 5; do
+		run_wrk "$v" "$mode" "$WARMUP" "$RES/warm-$v-$mode-$i.txt"
+		n=$(awk '/requests in/ {print $1}' "$RES/warm-$v-$mode-$i.txt")
+		total=$((total + ${n:-0}))
+		[ $total -ge 7500 ] && return 0
+	done
+	log "$v $mode: warm-up sent only $total requests"
+}
 for mode in hit pass; do
-	for v in "${ACTIVE[@]}"; do run_wrk "$v" "$mode" "$WARMUP" "$RES/warm-$v-$mode.txt"; done
+	for v in "${ACTIVE[@]}"; do warm "$v" "$mode"; done
 done
 log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {hit,pass} x ${DUR}s, wrk -t1 -c$CONNS"
 for r in $(seq "$ROUNDS"); do
@@ -193,6 +206,20 @@ for r in $(seq "$ROUNDS"); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -n "$GHOSTD_PID" ] && echo "$(rss_kb "$GHOSTD_PID" VmRSS)" >"$RES/ghostd-bench-rss"
+
+# Memo diagnostic (not measured): one more V3 pass run with varnishlog
+# counting where the shim's decisions came from ("ghost: 200 ... (memo|ghostd").
+if [ -n "$GHOSTD_PID" ] && [ -n "${VCHILD[V3]:-}" ]; then
+	varnishlog -n "$STAGE/vn3" -g raw -i VCL_Log >"$RES/memo-vsl.txt" 2>/dev/null &
+	VSLPID=$!
+	PIDS+=("$VSLPID")
+	sleep 0.5
+	run_wrk V3 pass "$WARMUP" "$RES/memo-wrk.txt"
+	sleep 0.5
+	kill "$VSLPID" 2>/dev/null || true
+	wait "$VSLPID" 2>/dev/null || true
+	echo "memo $(grep -c '(memo, gen' "$RES/memo-vsl.txt" || true) ghostd $(grep -c '(ghostd, gen' "$RES/memo-vsl.txt" || true)" >"$RES/memo.txt"
+fi
 
 # ghostd's decision throughput over its socket (the V3 ghostd and table,
 # varnishd idle): test/bench/sockload, 1 and 4 connections.
@@ -225,42 +252,49 @@ if [ "$GOBENCH" = 1 ]; then
 fi
 
 # Reload time and RSS: ghostd starts on a 1-vhost file; the file is then
-# replaced by N vhosts x RELOAD_ROUTES routes and `ghostd reload` is timed,
-# three times: 1 vhost -> A, A -> B, B -> A (A and B differ in their upstream
-# ports; ghostd skips a reload of an unchanged file).
+# replaced by N vhosts x R routes and `ghostd reload` is timed, three times:
+# 1 vhost -> A, A -> B, B -> A (A and B differ in their upstream ports;
+# ghostd skips a reload of an unchanged file). RSS is sampled right after
+# each reload and 1 s and 5 s after the last one.
 reload_test() {
-	local n=$1 cfg=$STAGE/reload.json sock=$STAGE/r.sock pid out t0 t1 i ok src
+	local n=$1 r=$2 cfg=$STAGE/reload.json sock=$STAGE/r.sock pid out t0 t1 i ok src f
+	f=$RES/reload-$n-$r.txt
 	python3 test/bench/gen.py ghostjson 1 1 "$cfg"
-	python3 test/bench/gen.py ghostjson "$n" "$RELOAD_ROUTES" "$STAGE/reload-$n-a.json" 20000
-	python3 test/bench/gen.py ghostjson "$n" "$RELOAD_ROUTES" "$STAGE/reload-$n-b.json" 30000
+	python3 test/bench/gen.py ghostjson "$n" "$r" "$STAGE/reload-a.json" 20000
+	python3 test/bench/gen.py ghostjson "$n" "$r" "$STAGE/reload-b.json" 30000
 	rm -f "$sock"
 	build/ghostd -config "$cfg" -socket "$sock" -socket-mode 0666 -metrics "" -log-level info -watch=false \
-		2>"$RES/ghostd-reload-$n.log" &
+		2>"$RES/ghostd-reload-$n-$r.log" &
 	pid=$!
 	PIDS+=("$pid")
 	for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-	echo "rss0 $(rss_kb $pid VmRSS)" >"$RES/reload-$n.txt"
-	echo "bytes $(stat -c %s "$STAGE/reload-$n-a.json")" >>"$RES/reload-$n.txt"
+	echo "rss0 $(rss_kb $pid VmRSS)" >"$f"
+	echo "bytes $(stat -c %s "$STAGE/reload-a.json")" >>"$f"
 	for i in 1 2 3; do
 		src=a; [ $i = 2 ] && src=b
-		cp "$STAGE/reload-$n-$src.json" "$cfg"
+		cp "$STAGE/reload-$src.json" "$cfg"
 		t0=$(now_ns)
 		ok=0
 		out=$(build/ghostd reload -socket "$sock" 2>&1) && ok=1
 		t1=$(now_ns)
-		echo "reload $i $(( (t1 - t0) / 1000 )) $ok $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM) ${out//$'\n'/ }" >>"$RES/reload-$n.txt"
-		sleep 1
+		echo "reload $i $(( (t1 - t0) / 1000 )) $ok $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM) ${out//$'\n'/ }" >>"$f"
+		[ $i = 3 ] || sleep 0.5
 	done
-	echo "rss_settled $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM)" >>"$RES/reload-$n.txt"
+	sleep 1
+	echo "rss_1s $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM)" >>"$f"
+	sleep 4
+	echo "rss_5s $(rss_kb $pid VmRSS) $(rss_kb $pid VmHWM)" >>"$f"
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
-	rm -f "$STAGE/reload-$n-a.json" "$STAGE/reload-$n-b.json"
+	rm -f "$STAGE/reload-a.json" "$STAGE/reload-b.json"
 }
 if [ -n "$RELOAD_SIZES" ]; then
 	if [ -x build/ghostd ]; then
-		for n in $RELOAD_SIZES; do
-			log "reload: $n vhosts x $RELOAD_ROUTES routes"
-			reload_test "$n" || log "reload test $n failed"
+		for r in $RELOAD_ROUTES; do
+			for n in $RELOAD_SIZES; do
+				log "reload: $n vhosts x $r routes"
+				reload_test "$n" "$r" || log "reload test $n x $r failed"
+			done
 		done
 	else
 		log "reload: build/ghostd missing"
@@ -285,6 +319,7 @@ rounds=$ROUNDS
 conns=$CONNS
 reload_routes=$RELOAD_ROUTES
 sock_duration=$SOCK_DUR
+warmup=$WARMUP
 clk_tck=$(getconf CLK_TCK)
 active=${ACTIVE[*]}
 failed=${FAILED[*]:-}
