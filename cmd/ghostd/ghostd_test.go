@@ -566,6 +566,9 @@ func TestSIGHUPReload(t *testing.T) {
 	if got := endpointOf(routeA(t, d.dial())); got != "10.0.0.2:8002" {
 		t.Fatalf("after SIGHUP routed to %q", got)
 	}
+	if st := readState(t, d.sock+".state"); st.gen != gen+1 {
+		t.Fatalf("state file gen %d after reload, want %d", st.gen, gen+1)
+	}
 }
 
 func TestWatchRename(t *testing.T) {
