@@ -93,9 +93,12 @@ def v2(base):
 
 
 def v3(stage):
+    # BENCH_GHOST_MEMO (experiments only): memo slots for ghost.init().
+    memo = os.environ.get("BENCH_GHOST_MEMO", "")
+    args = '"%s/g.sock"' % stage + (", memo=%d" % int(memo) if memo else "")
     return ('vcl 4.1;\n# V3 ghost: ghostd + the shim + vcl/ghost.vcl.\n'
             'import ghost from "{s}/libvmod_ghost.so";\ninclude "{s}/ghost.vcl";\n'
-            'sub vcl_init {{\n\tghost.init("{s}/g.sock");\n}}\n'.format(s=stage)
+            'sub vcl_init {{\n\tghost.init({a});\n}}\n'.format(s=stage, a=args)
             + PASS_SNIPPET)
 
 

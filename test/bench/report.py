@@ -246,6 +246,9 @@ def render(res):
          "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
          "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no ghost call.\n"
          % (m["conns"], m["duration"], m["rounds"])]
+    if m.get("ghost_memo"):
+        a.append("\n**Experiment: V3 ran with `ghost.init(..., memo=%s)` instead of the default.**\n"
+                 % m["ghost_memo"])
     if failed:
         a.append("\n**Left out of this run (did not start or misrouted): %s.**\n" % failed)
     a += vlines

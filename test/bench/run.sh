@@ -27,6 +27,7 @@
 #   BENCH_GOBENCH=1        run the Go benchmarks of protocol/ (0 = skip)
 #   BENCH_WRITE_DOCS=1     update docs/benchmarks.md (0 = only print)
 #   BENCH_KEEP=0           keep the staging directory
+#   BENCH_GHOST_MEMO=N     experiments: ghost.init(memo=N) in V3 (default: the shim's)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -320,6 +321,7 @@ conns=$CONNS
 reload_routes=$RELOAD_ROUTES
 sock_duration=$SOCK_DUR
 warmup=$WARMUP
+ghost_memo=${BENCH_GHOST_MEMO:-}
 clk_tck=$(getconf CLK_TCK)
 active=${ACTIVE[*]}
 failed=${FAILED[*]:-}
