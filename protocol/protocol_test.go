@@ -424,3 +424,37 @@ func (p *panicky) Route(r *route.Request, d *route.Decision) uint64 {
 	}
 	return p.stubHandler.Route(r, d)
 }
+
+// TestServerRouteAllocations checks that answering a route request over a
+// real socket allocates nothing on the server side: the client here
+// reuses pre-built frames and buffers, so every allocation counted is the
+// server's.
+func TestServerRouteAllocations(t *testing.T) {
+	sock, _ := startServer(t, newTableHandler(t), nil)
+	r := dialRaw(t, sock)
+	r.send(map[string]any{"t": "hello", "v": 1})
+	r.recv()
+	_ = r.nc.SetDeadline(time.Time{})
+	frame, err := NewEncoder().RouteRequest(benchRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame = append([]byte(nil), frame...)
+	buf := make([]byte, 64<<10)
+	call := func() {
+		if _, err := r.nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(r.br, buf[:4]); err != nil {
+			t.Fatal(err)
+		}
+		n := binary.BigEndian.Uint32(buf)
+		if _, err := io.ReadFull(r.br, buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	call()
+	if n := testing.AllocsPerRun(2000, call); n != 0 {
+		t.Fatalf("%v allocations per route round trip, want 0", n)
+	}
+}
