@@ -97,7 +97,9 @@ func watchConfig(ctx context.Context, path string, reload func(trigger string), 
 			if !ok {
 				return
 			}
-			log.Error("file watch error", "err", err)
+			// An overflow may hide a change: check the file anyway.
+			log.Error("file watch error; re-checking the file", "err", err)
+			timer.Reset(debounce)
 		case <-timer.C:
 			reload("watch")
 			follow()
