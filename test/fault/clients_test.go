@@ -115,7 +115,7 @@ func (e *env) runTargets(targets []target, n, conc int) loadStats {
 		}()
 	}
 	wg.Wait()
-	st := loadStats{targets: targets}
+	st := loadStats{targets: targets, samples: res}
 	for _, s := range res {
 		st.sent++
 		switch {
@@ -177,6 +177,11 @@ func TestHostileClients(t *testing.T) {
 	sp := e.runTargets(spoofTargets(), 20, 4)
 	for _, s := range append(sp.misroutes, sp.failures...) {
 		t.Errorf("spoofed header influenced a decision: %s", sp.describe(s))
+	}
+	for _, s := range sp.samples {
+		if s.leak != "" {
+			t.Errorf("upstream received internal header %q for %s", s.leak, sp.targets[s.target])
+		}
 	}
 
 	// Distinct hosts: half under *.wild.test, half matching no vhost.

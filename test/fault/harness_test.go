@@ -930,6 +930,7 @@ type sample struct {
 	upstream   string
 	err        error
 	target     int
+	leak       string // an X-Ghost-* header the upstream received, if any
 }
 
 func (s sample) ok(tg target) bool {
@@ -966,11 +967,23 @@ func (e *env) do(tg target) sample {
 		s.end = time.Now()
 		return s
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	_ = resp.Body.Close()
 	s.end = time.Now()
 	s.status = resp.StatusCode
 	s.upstream = resp.Header.Get("X-Upstream")
+	if s.upstream != "" && bytes.Contains(rb, []byte(`"x-ghost-`)) {
+		var echo struct {
+			Headers map[string][]string `json:"headers"`
+		}
+		if json.Unmarshal(rb, &echo) == nil {
+			for k, v := range echo.Headers {
+				if strings.HasPrefix(k, "x-ghost-") {
+					s.leak = k + ": " + strings.Join(v, ",")
+				}
+			}
+		}
+	}
 	return s
 }
 
