@@ -233,5 +233,10 @@ loop:
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	// Wait for a reload still running (SIGHUP, watcher) and keep later ones
+	// away from the state file, which is unmapped on return.
+	l.mu.Lock()
+	l.state = nil
+	l.mu.Unlock()
 	return result
 }
