@@ -458,3 +458,27 @@ func TestServerRouteAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per route round trip, want 0", n)
 	}
 }
+
+func TestIdleConnectionClosed(t *testing.T) {
+	var open atomic.Int32
+	sock, _ := startServer(t, &stubHandler{decision: richDecision()}, func(s *Server) {
+		s.IdleTimeout = 200 * time.Millisecond
+		s.OnConn = func(d int) { open.Add(int32(d)) }
+	})
+	r := dialRaw(t, sock)
+	r.send(map[string]any{"t": "hello", "v": 1})
+	r.recv()
+	t0 := time.Now()
+	if !r.closed() {
+		t.Fatal("idle connection not closed")
+	}
+	if d := time.Since(t0); d < 150*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("idle connection closed after %v", d)
+	}
+	for i := 0; open.Load() != 0 && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Fatalf("%d connections still counted open", n)
+	}
+}
