@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +37,35 @@ func checkReasons(t *testing.T, logText string, clientFailures int) int {
 		t.Errorf("%d of %d 503 request groups in varnishlog do not name ghostd as the reason; first:\n%s", missing, n, example)
 	}
 	return n
+}
+
+// reasonCounts tallies the client-side RespReason of the logged 5xx
+// groups, most frequent first, with the socket path shortened.
+func reasonCounts(logText, sock string) string {
+	n := map[string]int{}
+	for _, g := range logGroups(logText) {
+		for _, l := range strings.Split(g, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 3 && f[0] == "-" && f[1] == "RespReason" {
+				n[strings.ReplaceAll(strings.Join(f[2:], " "), sock, "g.sock")]++
+				break
+			}
+		}
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range n {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
+	var parts []string
+	for _, e := range all {
+		parts = append(parts, fmt.Sprintf("%q ×%d", e.k, e.v))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // checkFailuresIn asserts every failure is a 503 that overlaps [from, to].
@@ -153,8 +183,8 @@ func TestGhostdKilled(t *testing.T) {
 		}
 	}
 	e.summarize("1 ghostd kill -9 + restart", st, began, fmt.Sprintf(
-		"down %.1f s; failed all 503 in the down window, %d logged with reason; %d requests after restart, 0 failed allowed; threads %d→max %d",
-		backAt.Sub(killAt).Seconds(), n503, after, thr0, maxThr))
+		"down %.1f s; failures must be 503s in the down window, %d logged, reasons: %s; %d requests after restart (must not fail); threads %d→max %d",
+		backAt.Sub(killAt).Seconds(), n503, reasonCounts(logText, e.sock), after, thr0, maxThr))
 }
 
 func sockInode(path string) uint64 {
@@ -281,6 +311,6 @@ func TestGhostdHung(t *testing.T) {
 		avg = sumLat / time.Duration(st.failed)
 	}
 	e.summarize("3 ghostd hung (SIGSTOP)", st, began, fmt.Sprintf(
-		"hung %s; failed all 503, %d logged with reason, latency avg %s max %s (timeout %s); threads %d→max %d",
-		hang, n503, avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, thr0, maxThr))
+		"hung %s, 24 workers; %d 503s logged, reasons: %s; failed latency avg %s max %s (timeout %s, bar %s); threads %d→max %d",
+		hang, n503, reasonCounts(logText, e.sock), avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, shimTimeout+slack, thr0, maxThr))
 }
