@@ -225,11 +225,17 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 
 	restarts := pick(3, 8)
 	var gaps []string
-	for range restarts {
+	for i := range restarts {
 		time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
 		t0 := time.Now()
 		old := e.gd
-		_ = old.signal(syscall.SIGTERM)
+		// Every other restart is a crash (kill -9): the inherited socket
+		// keeps queueing connections until the next ghostd accepts them.
+		sig := syscall.SIGTERM
+		if i%2 == 1 {
+			sig = syscall.SIGKILL
+		}
+		_ = old.signal(sig)
 		old.waitExit(10 * time.Second)
 		if fi, err := os.Lstat(e.sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 			l.stop()
@@ -253,7 +259,7 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 	}
 	e.checkChild(child)
 	e.summarize("2 socket-activated restart", st, began, fmt.Sprintf(
-		"%d restarts (SIGTERM, then a new ghostd on the same inherited socket), stop-to-ready gaps %s ms", restarts, strings.Join(gaps, "/")))
+		"%d restarts (SIGTERM and kill -9 alternately, then a new ghostd on the same inherited socket), stop-to-ready gaps %s ms", restarts, strings.Join(gaps, "/")))
 }
 
 // Scenario 3: ghostd hung with SIGSTOP.
