@@ -12,6 +12,8 @@
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
 # ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers and
 # records what the backend side needs (client method, listener, https).
+# Piped requests (WebSocket upgrades, non-standard methods) are routed in
+# vcl_recv, because a pipe has no vcl_backend_fetch.
 #
 
 # VCL needs one backend to compile; every real backend is created by the
@@ -47,6 +49,16 @@ sub vcl_recv {
 	    client.ip ~ ghost_trusted_front) {
 		set req.http.X-Ghost-Proto = "https";
 	}
+	if (req.http.Upgrade ~ "(?i)websocket" || (req.method != "PRI" &&
+	    req.method !~ "^(GET|HEAD|PUT|POST|TRACE|OPTIONS|DELETE|PATCH)$")) {
+		# Piped traffic never reaches vcl_backend_fetch: route it here,
+		# on the client side.
+		set req.backend_hint = ghost.route();
+		if (ghost.status() != 200) {
+			return (synth(ghost.status(), ghost.reason()));
+		}
+		return (pipe);
+	}
 }
 
 sub vcl_hash {
@@ -62,6 +74,11 @@ sub vcl_hash {
 }
 
 sub vcl_pipe {
+	# Hop-by-hop headers are filtered from bereq: carry the upgrade over.
+	if (req.http.Upgrade) {
+		set bereq.http.Upgrade = req.http.Upgrade;
+		set bereq.http.Connection = req.http.Connection;
+	}
 	unset bereq.http.X-Ghost-Method;
 	unset bereq.http.X-Ghost-Socket;
 	unset bereq.http.X-Ghost-Proto;

@@ -434,7 +434,22 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	hp = ctx->http_bereq != NULL ? ctx->http_bereq : ctx->http_req;
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 
-	/* A second route() in the same task starts over. */
+	/*
+	 * A second route() in the same backend task (return (retry)): the
+	 * bereq was already changed by the first, so keep that decision and
+	 * only pick an endpoint again. On the client side (restarts) the
+	 * request is routed anew.
+	 */
+	if (ctx->http_bereq != NULL && t->have_ans && t->status == 200 &&
+	    t->ans.o == 0 &&
+	    !pick(gv, &t->ans, &addr, &al, &port)) {
+		be = ghost_be_get(ctx, gv, t, addr, al, port, t->ans.gen);
+		if (be != NULL) {
+			VSLb(ctx->vsl, SLT_VCL_Log, "ghost: 200 %s (retry)",
+			    VRT_BACKEND_string(be));
+			return (be);
+		}
+	}
 	VRT_Assign_Backend(&t->be, NULL);
 	t->have_ans = 0;
 	t->location = "";
