@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -335,4 +336,103 @@ func TestBadConfigWhileServing(t *testing.T) {
 	e.checkChild(child)
 	e.summarize("5 bad config while serving", st, began, fmt.Sprintf(
 		"%d bad files (syntax, regex, address, version, empty, truncated): reload 500 with x-ghost-error, old table kept", len(lines)))
+}
+
+// startSlowUpstream serves HTTP on a loopback port from this process,
+// answering as name after delay (a fetch that stays in flight).
+func startSlowUpstream(t *testing.T, name string, delay time.Duration) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Upstream", name)
+		_, _ = io.WriteString(w, name+"\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Scenario 4b: a backend retired while fetches through it are in flight.
+func TestBackendRetiredInFlight(t *testing.T) {
+	const delay = 4 * time.Second
+	portA := startSlowUpstream(t, "slow", delay)
+	portB := startSlowUpstream(t, "slow", delay)
+	withSlow := func(port int) func(*upstreams) map[string]any {
+		return func(u *upstreams) map[string]any {
+			cfg := baseConfig(u)
+			cfg["vhosts"].(map[string]any)["slow.test"] = map[string]any{"default_backends": []any{be(port)}}
+			return cfg
+		}
+	}
+	e := newEnv(t, envOpts{config: withSlow(portA)})
+	e.start()
+	began := time.Now()
+	child := e.childState()
+	l := e.startLoad(baseTargets(), defaultLoad())
+
+	slow := target{Host: "slow.test", Path: "/slow", Want: "slow"}
+	n := 8
+	res := make(chan sample, n)
+	for i := range n {
+		go func() { res <- e.do(target{Host: slow.Host, Path: fmt.Sprintf("/slow/%d", i), Want: "slow"}) }()
+	}
+	time.Sleep(500 * time.Millisecond)
+	_, found := e.backendsWithPorts([]int{portA})
+	if len(found) == 0 {
+		t.Errorf("backend for port %d not in backend.list while fetches use it", portA)
+	}
+	e.writeConfig(withSlow(portB)(e.ups))
+	if rl, err := ghostdCall(e.sock, map[string]any{"t": "reload"}, 5*time.Second); err != nil || rl["ok"] != true {
+		t.Errorf("reload: %v %v", err, rl)
+	}
+	reloadAt := time.Now()
+	var goneAt time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, found := e.backendsWithPorts([]int{portA}); len(found) == 0 {
+			goneAt = time.Now()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if goneAt.IsZero() {
+		list, _ := e.v.adm("backend.list")
+		t.Errorf("backend for port %d still in backend.list 10 s after it left the config:\n%s", portA, list)
+	}
+	bad := 0
+	var lastEnd time.Time
+	for range n {
+		s := <-res
+		if s.end.After(lastEnd) {
+			lastEnd = s.end
+		}
+		if !s.ok(slow) {
+			bad++
+			t.Errorf("in-flight fetch through the retired backend: status %d upstream %q err %v after %s",
+				s.status, s.upstream, s.err, s.end.Sub(s.start).Round(time.Millisecond))
+		}
+	}
+	st := l.stop()
+	if st.failed+st.misrouted > 0 {
+		t.Errorf("background load: %d failed, %d misrouted", st.failed, st.misrouted)
+		st.logSome(t, "failed", st.failures, 5)
+	}
+	e.checkChild(child)
+	when := "after the in-flight fetches ended"
+	if !goneAt.IsZero() && goneAt.Before(lastEnd) {
+		when = fmt.Sprintf("%.1f s after the reload, while the fetches were in flight", goneAt.Sub(reloadAt).Seconds())
+	}
+	st.sent += n
+	st.failed += bad
+	e.summarize("4b backend retired in flight", st, began, fmt.Sprintf(
+		"%d fetches of %s through the old backend, %d failed; the old backend left backend.list %s", n, delay, bad, when))
 }
