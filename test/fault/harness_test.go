@@ -547,7 +547,6 @@ type env struct {
 	all    []*ghostd
 	v      *varnish
 	client *http.Client
-	config map[string]any // last good config written
 	nlog   int
 	vl5xx  *vlog // varnishlog of every 5xx request group since varnishd started
 	// summarized is set once the scenario recorded its figures; a scenario
@@ -556,11 +555,8 @@ type env struct {
 }
 
 type envOpts struct {
-	upstreams map[string]int
-	config    func(*upstreams) map[string]any
-	// listener, when set, is passed to every ghostd as fd 3 (socket
-	// activation) instead of ghostd binding -socket itself.
-	socketActivated bool
+	upstreams map[string]int                  // name -> number of ports; default baseUpstreams
+	config    func(*upstreams) map[string]any // the initial ghost.json; default baseConfig
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -629,7 +625,6 @@ func (e *env) writeConfig(cfg map[string]any) {
 		e.t.Fatal(err)
 	}
 	e.writeConfigBytes(b)
-	e.config = cfg
 }
 
 // writeConfigBytes writes the file with write-then-rename.
