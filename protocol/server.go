@@ -25,7 +25,8 @@ type Handler interface {
 	// Generation returns the current config generation.
 	Generation() uint64
 	// Route computes the decision for r into d and returns the generation
-	// of the table it used.
+	// of the table it used. The strings of r point into the connection's
+	// read buffer: copy whatever must outlive the call.
 	Route(r *route.Request, d *route.Decision) uint64
 	// Reload reloads the configuration.
 	Reload() ReloadResult
