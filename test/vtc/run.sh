@@ -20,7 +20,9 @@ done
 stage=$(mktemp -d /tmp/ghost-vtc.XXXXXX)
 trap 'rm -rf "$stage"' EXIT
 chmod 755 "$stage"
-install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$stage/"
+install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl vcl/example.vcl "$stage/"
+vmoddir=$(pkg-config --variable=vmoddir varnishapi 2>/dev/null ||
+	echo /usr/lib/x86_64-linux-gnu/varnish/vmods)
 
 if [ $# -eq 0 ]; then
 	set -- test/vtc/*.vtc
@@ -30,6 +32,8 @@ args=(-j"${VTC_JOBS:-2}" -t "${VTC_TIMEOUT:-120}")
 exec varnishtest "${args[@]}" \
 	-Dvmod="$stage/libvmod_ghost.so" \
 	-Dghost_vcl="$stage/ghost.vcl" \
+	-Dstage="$stage" \
+	-Dvmod_path="$stage:$vmoddir" \
 	-Dghostd="$PWD/build/ghostd" \
 	-Dghost_upstream="$PWD/build/upstream" \
 	"$@"
