@@ -226,13 +226,18 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 // Reload asks ghostd to reload its configuration. A failed reload is not a
 // Go error: see ReloadResult.OK and Err.
 func (c *Client) Reload() (*ReloadResult, error) {
+	ok := false
 	head, err := c.call(TypeReload, func(e *Encoder) ([]byte, error) { return e.Simple(TypeReload) }, func(key string) (err error) {
+		if key == "ok" {
+			ok, err = c.dec.DecodeBool()
+			return err
+		}
 		return c.dec.Skip()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	return &ReloadResult{Gen: head.gen, OK: head.err == "", Msg: head.msg, Err: head.err}, nil
+	return &ReloadResult{Gen: head.gen, OK: ok, Msg: head.msg, Err: head.err}, nil
 }
 
 // Status asks ghostd for its status.
