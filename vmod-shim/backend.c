@@ -234,12 +234,13 @@ live_answer(struct ghost_vcl *gv, const struct live_arg *la,
 			__atomic_store_n(&la->eps[i]->dead, 1,
 			    __ATOMIC_RELAXED);
 			la->eps[i]->dead_gen = *gen;
-			gv->n_dead++;
+			__atomic_add_fetch(&gv->n_dead, 1, __ATOMIC_RELAXED);
 			ndead++;
 		}
 	}
 	if (ndead > 0)
-		gv->dead_deadline = now + GHOST_DEAD_GRACE;
+		__atomic_store_n(&gv->dead_deadline,
+		    (uint64_t)((now + GHOST_DEAD_GRACE) * 1e3), __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (ndead > 0) {
 		PTOK(pthread_mutex_lock(&gv->reap_mtx));
@@ -302,10 +303,9 @@ reaper(void *priv)
 	PTOK(pthread_mutex_lock(&gv->reap_mtx));
 	while (!gv->reap_stop) {
 		now = VTIM_real();
-		PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-		due = gv->n_dead > 0;
-		wake = due ? gv->dead_deadline : now + 5.0;
-		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		due = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) > 0;
+		wake = due ? 1e-3 * (double)__atomic_load_n(
+		    &gv->dead_deadline, __ATOMIC_RELAXED) : now + 5.0;
 		if (due && now >= wake) {
 			PTOK(pthread_mutex_unlock(&gv->reap_mtx));
 			sweep(ctx, gv);
@@ -429,6 +429,6 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 		}
 	}
 	gv->n_be = 0;
-	gv->n_dead = 0;
+	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 }

@@ -18,7 +18,7 @@
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
- * another lock, except that the reaper reads be_lock under it. No path
+ * another lock. No path
  * takes be_lock and then a memo stripe, or a memo stripe and then
  * anything else. Nothing is locked while VRT_delete_backend() runs.
  */
@@ -68,8 +68,8 @@ struct ghost_vcl {
 	pthread_rwlock_t	be_lock;
 	struct ghost_be		*be_hash[GHOST_BE_BUCKETS];
 	unsigned		n_be;
-	unsigned		n_dead;
-	double			dead_deadline;	/* under be_lock */
+	unsigned		n_dead;		/* atomic */
+	uint64_t		dead_deadline;	/* atomic, Unix ms */
 	uint64_t		live_gen;	/* atomic */
 	pthread_mutex_t		live_mtx;
 	pthread_mutex_t		reap_mtx;
@@ -84,7 +84,7 @@ struct ghost_vcl {
 	const volatile uint64_t	*st_map;	/* 64 bytes, read only */
 	uint64_t		st_ino;
 	uint64_t		st_dev;
-	double			st_next_try;	/* under st_lock */
+	uint64_t		st_next_try;	/* atomic, Unix ms */
 
 	/* reload() */
 	pthread_mutex_t		err_mtx;

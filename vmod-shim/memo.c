@@ -235,11 +235,13 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
 		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
 		    hb <= nowms + HEARTBEAT_MAX)
 			return (1);
-		if (tries > 0 || now < gv->st_next_try)
+		if (tries > 0 || nowms < __atomic_load_n(&gv->st_next_try,
+		    __ATOMIC_RELAXED))
 			return (0);
 		PTOK(pthread_rwlock_wrlock(&gv->st_lock));
-		if (now >= gv->st_next_try) {
-			gv->st_next_try = now + 1.0;
+		if (nowms >= gv->st_next_try) {
+			__atomic_store_n(&gv->st_next_try, nowms + 1000,
+			    __ATOMIC_RELAXED);
 			st_open(gv);
 		}
 		PTOK(pthread_rwlock_unlock(&gv->st_lock));
