@@ -44,12 +44,14 @@ func genFile(nv, nr int) []byte {
 	return []byte(b.String())
 }
 
-// genRequests makes n requests spread over nv vhosts of genFile(nv, nr).
-func genRequests(n, nv, nr int) []Request {
+// genRequests makes n requests for genFile(nv, nr), spread over hot
+// vhosts picked at random among the nv (all of them when hot >= nv).
+func genRequests(n, nv, nr, hot int) []Request {
 	rng := rand.New(rand.NewPCG(1, uint64(nv)))
+	vh := rng.Perm(nv)[:min(hot, nv)]
 	out := make([]Request, n)
 	for k := range out {
-		i, j := rng.IntN(nv), rng.IntN(nr)
+		i, j := vh[rng.IntN(len(vh))], rng.IntN(nr)
 		r := Request{Host: fmt.Sprintf("vh%d.example.com", i), Method: "GET",
 			Headers: []Header{{"User-Agent", "bench"}, {"Accept", "*/*"}, {"X-Env", "canary"}}}
 		switch k % 4 {
@@ -97,11 +99,18 @@ func runDecide(b *testing.B, tb *Table, reqs []Request) {
 }
 
 func BenchmarkDecide(b *testing.B) {
+	// Traffic over 1,000 hot vhosts: the table grows, the working set
+	// does not (flatness of the algorithm).
 	for _, nv := range []int{1000, 100000} {
 		b.Run(fmt.Sprintf("vhosts=%d/routes=20", nv), func(b *testing.B) {
-			runDecide(b, benchTable(b, nv, 20), genRequests(4096, nv, 20))
+			runDecide(b, benchTable(b, nv, 20), genRequests(4096, nv, 20, 1000))
 		})
 	}
+	// Traffic spread uniformly over every vhost: the working set grows
+	// with the table (memory-bound, cache misses).
+	b.Run("vhosts=100000/routes=20/uniform", func(b *testing.B) {
+		runDecide(b, benchTable(b, 100000, 20), genRequests(4096, 100000, 20, 100000))
+	})
 	b.Run("regex-vhost", func(b *testing.B) {
 		var routes []string
 		for j := 0; j < 20; j++ {
@@ -177,7 +186,7 @@ func TestDecideAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := genRequests(256, 50, 20)
+	reqs := genRequests(256, 50, 20, 50)
 	reqs = append(reqs,
 		Request{Host: "VH3.Example.COM:8080", Method: "GET", URL: "/svc2/v2/x", Headers: []Header{{"x-env", "can"}, {"X-ENV", "ary"}}},
 		Request{Host: "[::1]:80", Method: "GET", URL: "/"},

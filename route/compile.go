@@ -15,15 +15,19 @@ import (
 // in sorted key order and routes in file order, so a file with several
 // errors always reports the same one.
 func compile(name string, f *fileJSON) (*Table, error) {
-	t := &Table{exact: make(map[string]*vhost, len(f.Vhosts)), wild: map[string]*vhost{}}
 	keys := make([]string, 0, len(f.Vhosts))
 	for k := range f.Vhosts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	seen := make(map[string]string, len(keys)) // lookup form → key as written
+	norms := make([]string, len(keys))
+	kinds := make([]hostKind, len(keys))
+	store := make([]vhost, len(keys)) // one array: vhosts stay close in memory
 	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
-	for _, k := range keys {
+	t := &Table{wild: map[string]*vhost{}, vhosts: make([]*vhost, len(keys))}
+	arenaLen := 0
+	for i, k := range keys {
 		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
 		norm, kind, why := normVhostKey(k)
 		if why != "" {
@@ -33,21 +37,34 @@ func compile(name string, f *fileJSON) (*Table, error) {
 			return nil, c.errorf("same host as vhost %q (keys are case-insensitive)", other)
 		}
 		seen[norm] = k
+		norms[i], kinds[i] = norm, kind
+		arenaLen += len(norm)
 		vj := f.Vhosts[k]
-		vh, err := b.vhost(c, k, &vj)
-		if err != nil {
+		if err := b.vhost(&store[i], c, k, &vj); err != nil {
 			return nil, err
 		}
-		switch kind {
-		case hostExact:
-			t.exact[norm] = vh
-		case hostWild:
-			t.wild[norm] = vh
-		case hostAll:
-			t.catchAll = vh
-		}
-		t.vhosts = append(t.vhosts, vh)
+		t.vhosts[i] = &store[i]
 		t.stats.Routes += len(vj.Routes)
+	}
+	// The lookup keys share one string, so hot keys share pages.
+	var arena strings.Builder
+	arena.Grow(arenaLen)
+	for _, n := range norms {
+		arena.WriteString(n)
+	}
+	all, off := arena.String(), 0
+	t.exact = make(map[string]*vhost, len(keys))
+	for i, n := range norms {
+		k := all[off : off+len(n)]
+		off += len(n)
+		switch kinds[i] {
+		case hostExact:
+			t.exact[k] = &store[i]
+		case hostWild:
+			t.wild[k] = &store[i]
+		case hostAll:
+			t.catchAll = &store[i]
+		}
 	}
 	t.stats.Vhosts = len(t.vhosts)
 	t.refs = b.refs
@@ -62,51 +79,158 @@ type builder struct {
 	groupCache map[string][]Endpoint
 }
 
-func (b *builder) vhost(c errCtx, key string, vj *vhostJSON) (*vhost, error) {
-	vh := &vhost{key: key}
+func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
+	vh.key = key
 	routes := make([]*croute, 0, len(vj.Routes))
 	for i := range vj.Routes {
 		rc := c
 		rc.route = i
 		r, err := b.route(rc, i, &vj.Routes[i])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		routes = append(routes, r)
 	}
 	if len(vj.DefaultBackends) > 0 {
 		groups, err := b.defaultBackends(vj.DefaultBackends)
 		if err != nil {
-			return nil, c.errorf("default_backends%s", err)
+			return c.errorf("default_backends%s", err)
 		}
 		vh.def = &croute{index: RouteDefault, kind: pathAll, groups: groups}
 	}
 	slices.SortStableFunc(routes, comparePrecedence)
-	for _, r := range routes {
-		switch r.kind {
+	vh.deps = computeDeps(routes)
+	vh.layout(routes)
+	return nil
+}
+
+// layout stores the routes (sorted by precedence) by value, grouped into
+// buckets, and builds the bucket indexes.
+func (vh *vhost) layout(sorted []*croute) {
+	// Bucket order: Exact by key; PathPrefix by key length (longest
+	// first), then key; then regex; then the rest. A stable sort keeps
+	// precedence order inside each bucket.
+	order := slices.Clone(sorted)
+	slices.SortStableFunc(order, func(a, b *croute) int {
+		if a.kind != b.kind {
+			return int(a.kind) - int(b.kind)
+		}
+		switch a.kind {
 		case pathExact:
-			if vh.exact == nil {
-				vh.exact = map[string][]*croute{}
-			}
-			vh.exact[r.value] = append(vh.exact[r.value], r)
+			return strings.Compare(a.value, b.value)
 		case pathPrefix:
-			if vh.prefix == nil {
-				vh.prefix = map[string][]*croute{}
+			if len(a.prefix) != len(b.prefix) {
+				return len(b.prefix) - len(a.prefix)
 			}
-			vh.prefix[r.prefix] = append(vh.prefix[r.prefix], r)
-			vh.maxPrefix = max(vh.maxPrefix, len(r.prefix))
-		case pathRegex:
-			vh.regex = append(vh.regex, r)
-		default:
-			vh.rest = append(vh.rest, r)
+			return strings.Compare(a.prefix, b.prefix)
+		}
+		return 0
+	})
+	// One string holds every bucket key of the vhost.
+	var keys strings.Builder
+	for i, r := range order {
+		if r.kind == pathExact && (i == 0 || order[i-1].kind != pathExact || order[i-1].value != r.value) {
+			keys.WriteString(r.value)
+		}
+		if r.kind == pathPrefix && (i == 0 || order[i-1].kind != pathPrefix || order[i-1].prefix != r.prefix) {
+			keys.WriteString(r.prefix)
 		}
 	}
-	vh.ordered = routes
+	// Matcher strings go into the same string, matchers into one slice.
+	nh, nq := 0, 0
+	for _, r := range order {
+		nh += len(r.headers)
+		nq += len(r.query)
+		for _, h := range r.headers {
+			keys.WriteString(h.name)
+			keys.WriteString(h.value)
+		}
+		for _, q := range r.query {
+			keys.WriteString(q.name)
+			keys.WriteString(q.value)
+		}
+	}
+	arena, off := keys.String(), 0
+	take := func(s string) string {
+		out := arena[off : off+len(s)]
+		off += len(s)
+		return out
+	}
+	hpool := make([]headerMatch, 0, nh)
+	qpool := make([]queryMatch, 0, nq)
+	vh.routes = make([]croute, len(order))
+	pos := make(map[*croute]*croute, len(order))
+	for i, r := range order {
+		vh.routes[i] = *r
+		pos[r] = &vh.routes[i]
+		n := int32(i)
+		switch r.kind {
+		case pathExact, pathPrefix:
+			k, list := r.value, &vh.exact
+			if r.kind == pathPrefix {
+				k, list = r.prefix, &vh.prefix
+				vh.maxPrefix = max(vh.maxPrefix, len(k))
+			}
+			if l := len(*list); l > 0 && (*list)[l-1].key == k && order[i-1].kind == r.kind {
+				(*list)[l-1].hi = n + 1
+				continue
+			}
+			*list = append(*list, pathEnt{key: take(k), lo: n, hi: n + 1})
+		case pathRegex:
+			if vh.regex.hi == 0 {
+				vh.regex.lo = n
+			}
+			vh.regex.hi = n + 1
+		default:
+			if vh.rest.hi == 0 {
+				vh.rest.lo = n
+			}
+			vh.rest.hi = n + 1
+		}
+	}
+	for i := range vh.routes {
+		rt := &vh.routes[i]
+		if len(rt.headers) > 0 {
+			lo := len(hpool)
+			for _, h := range rt.headers {
+				h.name, h.value = take(h.name), take(h.value)
+				hpool = append(hpool, h)
+			}
+			rt.headers = hpool[lo:len(hpool):len(hpool)]
+		}
+		if len(rt.query) > 0 {
+			lo := len(qpool)
+			for _, q := range rt.query {
+				q.name, q.value = take(q.name), take(q.value)
+				qpool = append(qpool, q)
+			}
+			rt.query = qpool[lo:len(qpool):len(qpool)]
+		}
+	}
+	// Exact and PathPrefix buckets share one array.
+	ents := make([]pathEnt, 0, len(vh.exact)+len(vh.prefix))
+	ents = append(ents, vh.exact...)
+	ents = append(ents, vh.prefix...)
+	vh.exact, vh.prefix = ents[:len(vh.exact):len(vh.exact)], ents[len(vh.exact):]
+	if len(vh.exact) > smallVhost {
+		vh.exactM = make(map[string]int32, len(vh.exact))
+		for i, e := range vh.exact {
+			vh.exactM[e.key] = int32(i)
+		}
+	}
+	if len(vh.prefix) > smallVhost {
+		vh.prefM = make(map[string]int32, len(vh.prefix))
+		for i, e := range vh.prefix {
+			vh.prefM[e.key] = int32(i)
+		}
+	}
+	vh.ordered = make([]*croute, 0, len(sorted)+1)
+	for _, r := range sorted {
+		vh.ordered = append(vh.ordered, pos[r])
+	}
 	if vh.def != nil {
 		vh.ordered = append(vh.ordered, vh.def)
 	}
-	vh.deps = computeDeps(routes)
-	return vh, nil
 }
 
 // comparePrecedence orders routes by SPEC §4.3: the route that wins comes

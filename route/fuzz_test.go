@@ -1,6 +1,8 @@
 package route
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -128,4 +130,74 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIndexMatchesLinear builds random vhosts, small (linear scan) and
+// large (hash maps), and checks the indexed matcher against the linear
+// reference on random requests.
+func TestIndexMatchesLinear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	segs := []string{"a", "b", "ab", "c", "", "x", "n1", "n2", "n3", "n4", "n5", "n6"}
+	randPath := func() string {
+		n := rng.IntN(5)
+		p := ""
+		for i := 0; i < n; i++ {
+			p += "/" + segs[rng.IntN(len(segs))]
+		}
+		if p == "" || rng.IntN(5) == 0 {
+			p += "/"
+		}
+		return p
+	}
+	sawExactMap, sawPrefixMap := false, false
+	for iter := 0; iter < 60; iter++ {
+		n := 5 + rng.IntN(20)
+		if iter%2 == 1 {
+			n = 250 + rng.IntN(150) // forces the map indexes
+		}
+		var routes []string
+		for j := 0; j < n; j++ {
+			var parts []string
+			switch rng.IntN(5) {
+			case 0:
+				parts = append(parts, fmt.Sprintf(`"path_match":{"type":"Exact","value":%q}`, randPath()))
+			case 1, 2:
+				parts = append(parts, fmt.Sprintf(`"path_match":{"type":"PathPrefix","value":%q}`, randPath()))
+			case 3:
+				parts = append(parts, fmt.Sprintf(`"path_match":{"type":"RegularExpression","value":%q}`, "^"+randPath()))
+			}
+			if rng.IntN(3) == 0 {
+				parts = append(parts, `"method":"GET"`)
+			}
+			if rng.IntN(3) == 0 {
+				parts = append(parts, fmt.Sprintf(`"headers":[{"name":"h","value":"%d"}]`, rng.IntN(2)))
+			}
+			if rng.IntN(4) == 0 {
+				parts = append(parts, fmt.Sprintf(`"query_params":[{"name":"q","value":"%d"}]`, rng.IntN(2)))
+			}
+			if rng.IntN(4) == 0 {
+				parts = append(parts, fmt.Sprintf(`"priority":%d`, rng.IntN(3)))
+			}
+			parts = append(parts, be(j%250))
+			routes = append(routes, "{"+strings.Join(parts, ",")+"}")
+		}
+		tb := mustParse(t, file(map[string][]string{"h": routes}))
+		vh := tb.exact["h"]
+		if vh.exactM != nil {
+			sawExactMap = true
+		}
+		if vh.prefM != nil {
+			sawPrefixMap = true
+		}
+		if iter%2 == 0 && (vh.exactM != nil || vh.prefM != nil) {
+			t.Fatalf("iter %d: small vhost uses maps", iter)
+		}
+		for k := 0; k < 300; k++ {
+			r := req("h", []string{"GET", "POST"}[rng.IntN(2)], randPath()+fmt.Sprintf("?q=%d", rng.IntN(2)), "h", fmt.Sprint(rng.IntN(2)))
+			checkAgainstLinear(t, tb, r)
+		}
+	}
+	if !sawExactMap || !sawPrefixMap {
+		t.Errorf("large vhosts did not exercise the map indexes: %v %v", sawExactMap, sawPrefixMap)
+	}
 }

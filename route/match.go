@@ -157,49 +157,79 @@ type matcher struct {
 	query string // after "?", without it
 }
 
-// match returns the winning route of the vhost, or nil. Candidates are
-// visited in SPEC §4.3 order: the Exact bucket of the path; PathPrefix
-// buckets for each segment prefix of the path, longest first; regexes;
-// then PathPrefix "/" and no-path routes; then default_backends. Each
-// bucket is pre-sorted by the remaining tie-breakers, so the first route
-// whose conditions hold wins.
+// match returns the winning route of the vhost, or nil. Buckets are
+// visited in SPEC §4.3 order: the Exact bucket of the path; the PathPrefix
+// buckets whose key is a segment prefix of the path, longest first; the
+// regexes; the PathPrefix "/" and no-path routes; then default_backends.
+// Inside a bucket the first route whose conditions hold wins.
 func (vh *vhost) match(m *matcher) *croute {
-	if vh.exact != nil {
-		if rt := firstMatch(vh.exact[m.path], m); rt != nil {
-			return rt
-		}
-	}
-	if vh.prefix != nil {
-		p := m.path
-		if len(p) <= vh.maxPrefix {
-			if rt := firstMatch(vh.prefix[p], m); rt != nil {
+	path := m.path
+	if vh.exactM != nil {
+		if i, ok := vh.exactM[path]; ok {
+			if rt := vh.first(vh.exact[i].lo, vh.exact[i].hi, m); rt != nil {
 				return rt
 			}
 		}
-		// Segment prefixes: p[:i] where p[i] == '/', longest first.
-		for i := min(len(p)-1, vh.maxPrefix); i > 0; i-- {
-			if p[i] != '/' {
+	} else {
+		for i := range vh.exact {
+			e := &vh.exact[i]
+			if len(e.key) == len(path) && e.key == path {
+				if rt := vh.first(e.lo, e.hi, m); rt != nil {
+					return rt
+				}
+				break
+			}
+		}
+	}
+	if vh.prefM != nil {
+		if len(path) <= vh.maxPrefix {
+			if i, ok := vh.prefM[path]; ok {
+				if rt := vh.first(vh.prefix[i].lo, vh.prefix[i].hi, m); rt != nil {
+					return rt
+				}
+			}
+		}
+		// Segment prefixes: path[:i] where path[i] == '/', longest first.
+		for i := min(len(path)-1, vh.maxPrefix); i > 0; i-- {
+			if path[i] != '/' {
 				continue
 			}
-			if rt := firstMatch(vh.prefix[p[:i]], m); rt != nil {
+			if j, ok := vh.prefM[path[:i]]; ok {
+				if rt := vh.first(vh.prefix[j].lo, vh.prefix[j].hi, m); rt != nil {
+					return rt
+				}
+			}
+		}
+	} else {
+		// Keys are sorted longest first, so the first bucket that matches
+		// and has a route whose conditions hold wins.
+		for i := range vh.prefix {
+			e := &vh.prefix[i]
+			k := e.key
+			if len(k) > len(path) || (len(k) < len(path) && path[len(k)] != '/') || path[:len(k)] != k {
+				continue
+			}
+			if rt := vh.first(e.lo, e.hi, m); rt != nil {
 				return rt
 			}
 		}
 	}
-	for _, rt := range vh.regex {
-		if rt.re.MatchString(m.path) && rt.conds(m) {
+	for i := vh.regex.lo; i < vh.regex.hi; i++ {
+		rt := &vh.routes[i]
+		if rt.preconds(m) && rt.re.MatchString(path) && rt.conds(m) {
 			return rt
 		}
 	}
-	if rt := firstMatch(vh.rest, m); rt != nil {
+	if rt := vh.first(vh.rest.lo, vh.rest.hi, m); rt != nil {
 		return rt
 	}
 	return vh.def
 }
 
-func firstMatch(list []*croute, m *matcher) *croute {
-	for _, rt := range list {
-		if rt.conds(m) {
+// first returns the first route of routes[lo:hi] whose conditions hold.
+func (vh *vhost) first(lo, hi int32, m *matcher) *croute {
+	for i := lo; i < hi; i++ {
+		if rt := &vh.routes[i]; rt.conds(m) {
 			return rt
 		}
 	}
@@ -218,6 +248,11 @@ func (rt *croute) pathMatches(path string) bool {
 		return rt.re.MatchString(path)
 	}
 	return true
+}
+
+// preconds checks the cheap conditions (method) before a regex runs.
+func (rt *croute) preconds(m *matcher) bool {
+	return rt.method == "" || rt.method == m.r.Method
 }
 
 // conds checks every condition but the path.

@@ -23,21 +23,43 @@ type Stats struct {
 	Endpoints int // distinct endpoints
 }
 
-// vhost is one compiled vhost. Its routes are indexed by path class so that
-// Decide visits only candidates whose path can match, in precedence order.
+// vhost is one compiled vhost. Its routes are stored by value in one
+// array, grouped into buckets: the Exact routes of one path, the PathPrefix
+// routes of one prefix, the regex routes, the "/" routes. Each bucket is in
+// precedence order, so the first route of a bucket whose conditions hold
+// is that bucket's winner. Decide visits only buckets whose path can match,
+// in precedence order, and touches few cache lines and pages: the bucket
+// keys of a vhost share one string, small vhosts are scanned linearly, and
+// only vhosts with many paths use hash maps.
 type vhost struct {
 	key string // the key as written in the file
 
-	exact     map[string][]*croute // Exact routes by value, each bucket in precedence order
-	prefix    map[string][]*croute // PathPrefix (≠ "/") routes by value without trailing "/"
-	maxPrefix int                  // longest key of prefix
-	regex     []*croute            // RegularExpression routes in precedence order
-	rest      []*croute            // PathPrefix "/" or no path_match, in precedence order
-	def       *croute              // default_backends, nil when absent
+	routes      []croute         // every route of the file, grouped by bucket
+	exact       []pathEnt        // Exact buckets
+	prefix      []pathEnt        // PathPrefix (≠ "/") buckets, longest key first
+	exactM      map[string]int32 // large vhosts: key → index in exact
+	prefM       map[string]int32 // large vhosts: key → index in prefix
+	maxPrefix   int
+	regex, rest span    // RegularExpression routes; PathPrefix "/" and no-path routes
+	def         *croute // default_backends, nil when absent
 
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
 }
+
+// pathEnt is one bucket of Exact or PathPrefix routes sharing a key (the
+// Exact value, or the PathPrefix value without one trailing "/").
+type pathEnt struct {
+	key    string
+	lo, hi int32 // routes[lo:hi]
+}
+
+// span is a range of vhost.routes.
+type span struct{ lo, hi int32 }
+
+// smallVhost is the largest number of Exact (or PathPrefix) buckets that
+// are scanned linearly rather than looked up in a map.
+const smallVhost = 32
 
 // pathKind is the class of a route's path condition, in precedence order.
 type pathKind uint8
