@@ -58,9 +58,12 @@ ghost_strip_internal(struct http *hp)
 		c = memchr(t->b, ':', (size_t)(t->e - t->b));
 		if (c == NULL || ghost_hdr_fmt(hdr, sizeof hdr, t->b,
 		    (size_t)(c - t->b))) {
-			/* cannot name it: blank it in place */
-			http_ForceField(hp, u, "X-Ghost-Removed: 1");
-			u++;
+			/* too long to name: drop this line by hand */
+			memmove(&hp->hd[u], &hp->hd[u + 1],
+			    (hp->nhd - u - 1) * sizeof hp->hd[0]);
+			memmove(&hp->hdf[u], &hp->hdf[u + 1],
+			    (hp->nhd - u - 1) * sizeof hp->hdf[0]);
+			hp->nhd--;
 			continue;
 		}
 		http_Unset(hp, hdr);	/* every line of it; compacts hd[] */

@@ -166,6 +166,8 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 /* ---- retirement ----------------------------------------------------- */
 
 struct live_arg {
+	unsigned		magic;
+#define LIVE_ARG_MAGIC		0x11fe0a59
 	struct ghost_be		**eps;
 	unsigned		n;
 };
@@ -173,9 +175,10 @@ struct live_arg {
 static void
 enc_live(struct mp_w *w, void *arg)
 {
-	const struct live_arg *la = arg;
+	const struct live_arg *la;
 	unsigned i;
 
+	CAST_OBJ_NOTNULL(la, arg, LIVE_ARG_MAGIC);
 	mp_w_map(w, 2);
 	mp_w_cstr(w, "t");
 	mp_w_cstr(w, "live");
@@ -367,10 +370,9 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 	}
 
 	/* Entries only go away under live_mtx (or at DISCARD): stable. */
+	INIT_OBJ(&la, LIVE_ARG_MAGIC);
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	cap = gv->n_be;
-	la.n = 0;
-	la.eps = NULL;
 	if (cap > 0) {
 		sz = WS_ReserveAll(ctx->ws);
 		if (sz >= cap * sizeof *la.eps) {
