@@ -110,8 +110,12 @@ func (vh *vhost) layout(sorted []*croute) {
 	// Bucket order: Exact by key; PathPrefix by key length (longest
 	// first), then key; then regex; then the rest. A stable sort keeps
 	// precedence order inside each bucket.
-	order := slices.Clone(sorted)
-	slices.SortStableFunc(order, func(a, b *croute) int {
+	idx := make([]int32, len(sorted)) // order[i] = sorted[idx[i]]
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(x, y int32) int {
+		a, b := sorted[x], sorted[y]
 		if a.kind != b.kind {
 			return int(a.kind) - int(b.kind)
 		}
@@ -126,6 +130,12 @@ func (vh *vhost) layout(sorted []*croute) {
 		}
 		return 0
 	})
+	order := make([]*croute, len(sorted))
+	where := make([]int32, len(sorted)) // sorted[j] is stored at routes[where[j]]
+	for i, j := range idx {
+		order[i] = sorted[j]
+		where[j] = int32(i)
+	}
 	// One string holds every bucket key of the vhost.
 	var keys strings.Builder
 	for i, r := range order {
@@ -159,10 +169,8 @@ func (vh *vhost) layout(sorted []*croute) {
 	hpool := make([]headerMatch, 0, nh)
 	qpool := make([]queryMatch, 0, nq)
 	vh.routes = make([]croute, len(order))
-	pos := make(map[*croute]*croute, len(order))
 	for i, r := range order {
 		vh.routes[i] = *r
-		pos[r] = &vh.routes[i]
 		n := int32(i)
 		switch r.kind {
 		case pathExact, pathPrefix:
@@ -225,8 +233,8 @@ func (vh *vhost) layout(sorted []*croute) {
 		}
 	}
 	vh.ordered = make([]*croute, 0, len(sorted)+1)
-	for _, r := range sorted {
-		vh.ordered = append(vh.ordered, pos[r])
+	for j := range sorted {
+		vh.ordered = append(vh.ordered, &vh.routes[where[j]])
 	}
 	if vh.def != nil {
 		vh.ordered = append(vh.ordered, vh.def)
@@ -300,18 +308,10 @@ func computeDeps(routes []*croute) Deps {
 
 func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 	r := &croute{index: i, kind: pathAll}
-	if rj.RouteName != nil {
-		if len(*rj.RouteName) > MaxNameLen {
-			return nil, c.errorf("route_name longer than %d bytes", MaxNameLen)
-		}
-		r.name = *rj.RouteName
+	if len(rj.RouteName) > MaxNameLen {
+		return nil, c.errorf("route_name longer than %d bytes", MaxNameLen)
 	}
-	if rj.Priority != nil {
-		r.priority = *rj.Priority
-	}
-	if rj.RuleIndex != nil {
-		r.ruleIndex = *rj.RuleIndex
-	}
+	r.name, r.priority, r.ruleIndex = rj.RouteName, rj.Priority, rj.RuleIndex
 	if pm := rj.PathMatch; pm != nil {
 		typ := "PathPrefix"
 		if pm.Type != nil {

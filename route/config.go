@@ -24,10 +24,10 @@ type routeJSON struct {
 	Filters       *filtersJSON   `json:"filters"`
 	Backends      []backendJSON  `json:"backends"`
 	BackendGroups []groupJSON    `json:"backend_groups"`
-	Priority      *int64         `json:"priority"`
-	RuleIndex     *int64         `json:"rule_index"`
+	Priority      int64          `json:"priority"`
+	RuleIndex     int64          `json:"rule_index"`
 	Listeners     []string       `json:"listeners"`
-	RouteName     *string        `json:"route_name"`
+	RouteName     string         `json:"route_name"`
 }
 
 type pathMatchJSON struct {
