@@ -9,9 +9,9 @@
  *
  * Retirement: when a newer config generation shows up, one request
  * (trylock on live_mtx) sends `live` with every endpoint held; those
- * ghostd calls dead are marked, and deleted GHOST_DEAD_GRACE seconds later
+ * ghostd calls dead are marked, and retired GHOST_DEAD_GRACE seconds later
  * by this VCL's reaper thread (requests that picked them from an older
- * answer get that long to connect). A request whose answer is newer than
+ * answer get that long to connect); see sweep(). A request whose answer is newer than
  * the `live` that condemned an endpoint takes it back.
  */
 
@@ -39,6 +39,7 @@ struct ghost_be {
 	unsigned		port;
 	int			dead;		/* atomic */
 	uint64_t		dead_gen;
+	double			drop_at;	/* draining: final release */
 	char			addr[48];
 	char			name[64];	/* "addr:port" / "[addr]:port" */
 };
@@ -254,17 +255,27 @@ live_answer(struct ghost_vcl *gv, const struct live_arg *la,
 }
 
 /*
- * Delete backends marked dead whose grace has passed. Runs on the reaper
- * thread only: VRT_delete_backend() can block until the endpoint's idle
- * connections time out (backend_idle_timeout, seen on 7.1.1), which must
- * never stall a worker thread. No lock is held while deleting.
+ * Retire backends marked dead whose grace has passed. Runs on the reaper
+ * thread only. Retiring is two steps:
+ *
+ * 1. VRT_DisableDirector(): the backend is "deleted" for Varnish at once
+ *    (gone from backend.list, new fetches on it fail); it is already out
+ *    of our map, so no new request gets it.
+ * 2. GHOST_DRAIN seconds later the creator's reference is dropped.
+ *
+ * Why wait: on 7.1.1 the final release of a backend whose connection pool
+ * still has idle connections blocks until they reach backend_idle_timeout
+ * (default 60 s; seen in tests). Keeping our reference past that makes
+ * the final release cheap, and makes it ours (this thread) rather than a
+ * worker's in nearly every case.
  */
 static void
-sweep(VRT_CTX, struct ghost_vcl *gv)
+sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 {
 	struct ghost_be **pp, *e, *gone = NULL;
 	unsigned b;
 
+	(void)ctx;
 	PTOK(pthread_mutex_lock(&gv->live_mtx));
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
@@ -287,6 +298,25 @@ sweep(VRT_CTX, struct ghost_vcl *gv)
 		gone = e->next;
 		VSL(SLT_VCL_Log, 0, "ghost: retiring backend ghost.%s (%s)",
 		    e->name, gv->vcl_name != NULL ? gv->vcl_name : "");
+		VRT_DisableDirector(e->dir);
+		e->drop_at = now + GHOST_DRAIN;
+		e->next = NULL;
+		*gv->drain_tail = e;		/* FIFO: drop_at grows */
+		gv->drain_tail = &e->next;
+	}
+}
+
+/* Drop the references whose drain time has come (all when force). */
+static void
+drain(VRT_CTX, struct ghost_vcl *gv, double now, int force)
+{
+	struct ghost_be *e;
+
+	while ((e = gv->drain) != NULL && (force || e->drop_at <= now)) {
+		CHECK_OBJ(e, GHOST_BE_MAGIC);
+		gv->drain = e->next;
+		if (gv->drain == NULL)
+			gv->drain_tail = &gv->drain;
 		VRT_delete_backend(ctx, &e->dir);
 		FREE_OBJ(e);
 	}
@@ -309,9 +339,13 @@ reaper(void *priv)
 		due = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) > 0;
 		wake = due ? 1e-3 * (double)__atomic_load_n(
 		    &gv->dead_deadline, __ATOMIC_RELAXED) : now + 5.0;
-		if (due && now >= wake) {
+		if (gv->drain != NULL && gv->drain->drop_at < wake)
+			wake = gv->drain->drop_at;
+		if (now >= wake) {
 			PTOK(pthread_mutex_unlock(&gv->reap_mtx));
-			sweep(ctx, gv);
+			if (due)
+				sweep(ctx, gv, now);
+			drain(ctx, gv, now, 0);
 			PTOK(pthread_mutex_lock(&gv->reap_mtx));
 			continue;
 		}
@@ -422,6 +456,8 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 	unsigned b;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	AZ(gv->reap_running);
+	drain(ctx, gv, 0, 1);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
 		while ((e = gv->be_hash[b]) != NULL) {

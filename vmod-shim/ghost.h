@@ -41,7 +41,9 @@
 #define GHOST_MAX_FRAME		(1024U * 1024U)
 #define GHOST_POOL_MAX		32
 #define GHOST_BE_BUCKETS	256
-#define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is deleted */
+#define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
+#define GHOST_DRAIN		65.0	/* s from retiring to the final release,
+					   > backend_idle_timeout (60 s) */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_ERRLEN		512
 
@@ -77,6 +79,8 @@ struct ghost_vcl {
 	pthread_t		reap_thr;
 	int			reap_running;
 	int			reap_stop;
+	struct ghost_be		*drain;		/* reaper only; FIFO */
+	struct ghost_be		**drain_tail;
 
 	/* memo + state file (memo.c) */
 	struct ghost_memo	*memo;

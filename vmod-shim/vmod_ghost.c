@@ -67,6 +67,7 @@ gv_new(void)
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	PTOK(pthread_mutex_init(&gv->err_mtx, NULL));
 	gv->timeout = 0.1;
+	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
 	return (gv);
 }
