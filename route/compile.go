@@ -25,7 +25,7 @@ func compile(name string, f *fileJSON) (*Table, error) {
 	kinds := make([]hostKind, len(keys))
 	store := make([]vhost, len(keys)) // one array: vhosts stay close in memory
 	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
-	t := &Table{wild: map[string]*vhost{}, vhosts: make([]*vhost, len(keys))}
+	t := &Table{vhosts: make([]*vhost, len(keys))}
 	arenaLen := 0
 	for i, k := range keys {
 		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
@@ -53,17 +53,24 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		arena.WriteString(n)
 	}
 	all, off := arena.String(), 0
-	t.exact = make(map[string]*vhost, len(keys))
+	nw := 0
+	for _, k := range kinds {
+		if k == hostWild {
+			nw++
+		}
+	}
+	t.exact, t.wild = newHostTable(len(keys)-nw), newHostTable(nw)
 	for i, n := range norms {
-		k := all[off : off+len(n)]
+		vh := &store[i]
+		vh.norm = all[off : off+len(n)]
 		off += len(n)
 		switch kinds[i] {
 		case hostExact:
-			t.exact[k] = &store[i]
+			t.exact.put(vh)
 		case hostWild:
-			t.wild[k] = &store[i]
+			t.wild.put(vh)
 		case hostAll:
-			t.catchAll = &store[i]
+			t.catchAll = vh
 		}
 	}
 	t.stats.Vhosts = len(t.vhosts)

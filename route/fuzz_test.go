@@ -110,6 +110,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"version":1}`))
 	f.Add([]byte(`{"version":2,"vhosts":{"*.A.b":{"routes":[{"path_match":{"value":"/"},"filters":{"url_rewrite":{"replace_prefix_match":"/"}}}]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		_ = UnknownKeys(data)
 		tb, err := Parse("ghost.json", data)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "ghost.json: ") {
@@ -182,7 +183,7 @@ func TestIndexMatchesLinear(t *testing.T) {
 			routes = append(routes, "{"+strings.Join(parts, ",")+"}")
 		}
 		tb := mustParse(t, file(map[string][]string{"h": routes}))
-		vh := tb.exact["h"]
+		vh := tb.exact.get("h")
 		if vh.exactM != nil {
 			sawExactMap = true
 		}

@@ -109,13 +109,13 @@ func (t *Table) lookup(host string) *vhost {
 		}
 	}
 	if lower {
-		if vh, ok := t.exact[host]; ok {
+		if vh := t.exact.get(host); vh != nil {
 			return vh
 		}
-		if len(t.wild) > 0 {
+		if t.wild.size() > 0 {
 			for i := 1; i < len(host); i++ {
 				if host[i] == '.' {
-					if vh, ok := t.wild[host[i:]]; ok {
+					if vh := t.wild.get(host[i:]); vh != nil {
 						return vh
 					}
 				}
@@ -135,13 +135,13 @@ func (t *Table) lookup(host string) *vhost {
 		}
 		h[i] = c
 	}
-	if vh, ok := t.exact[string(h)]; ok {
+	if vh := t.exact.getBytes(h); vh != nil {
 		return vh
 	}
-	if len(t.wild) > 0 {
+	if t.wild.size() > 0 {
 		for i := 1; i < len(h); i++ {
 			if h[i] == '.' {
-				if vh, ok := t.wild[string(h[i:])]; ok {
+				if vh := t.wild.getBytes(h[i:]); vh != nil {
 					return vh
 				}
 			}

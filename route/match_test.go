@@ -468,3 +468,16 @@ func TestDecisionReuse(t *testing.T) {
 		t.Errorf("stale fields: %+v", d)
 	}
 }
+
+// A zero Table (as the old placeholder allowed) answers 404 for everything.
+func TestZeroTable(t *testing.T) {
+	var tb Table
+	for _, h := range []string{"a", "A.b.c", ""} {
+		if d := decide(&tb, req(h, "GET", "/")); d.Outcome != OutcomeNotFound {
+			t.Errorf("%q: %+v", h, d)
+		}
+	}
+	if tb.Stats() != (Stats{}) || tb.References(Endpoint{"::1", 1}) || len(tb.Vhosts()) != 0 {
+		t.Errorf("zero table not empty")
+	}
+}

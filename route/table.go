@@ -8,8 +8,8 @@ import (
 // Table is a compiled, immutable routing table. It is safe for concurrent
 // use; a reload builds a new Table and swaps it in.
 type Table struct {
-	exact    map[string]*vhost             // lower-case hostname → vhost
-	wild     map[string]*vhost             // ".suffix" (a "*.suffix" key without the "*") → vhost
+	exact    *hostTable                    // lower-case hostname → vhost
+	wild     *hostTable                    // ".suffix" (a "*.suffix" key without the "*") → vhost
 	catchAll *vhost                        // the "*" key
 	vhosts   []*vhost                      // sorted by key
 	refs     map[netip.AddrPort][]Endpoint // every referenced endpoint
@@ -32,7 +32,8 @@ type Stats struct {
 // keys of a vhost share one string, small vhosts are scanned linearly, and
 // only vhosts with many paths use hash maps.
 type vhost struct {
-	key string // the key as written in the file
+	norm string // lookup key: lower-case hostname, ".suffix" or "*"
+	key  string // the key as written in the file
 
 	routes      []croute         // every route of the file, grouped by bucket
 	exact       []pathEnt        // Exact buckets
@@ -144,7 +145,7 @@ func Parse(name string, data []byte) (*Table, error) {
 
 // Empty returns a table with no vhosts: every request gets 404.
 func Empty() *Table {
-	return &Table{exact: map[string]*vhost{}, wild: map[string]*vhost{}, refs: map[netip.AddrPort][]Endpoint{}}
+	return &Table{exact: newHostTable(0), wild: newHostTable(0), refs: map[netip.AddrPort][]Endpoint{}}
 }
 
 // Stats returns the table's size.

@@ -197,3 +197,24 @@ func TestStatsAndReferences(t *testing.T) {
 		t.Errorf("canonical address: %s", got)
 	}
 }
+
+func TestUnknownKeys(t *testing.T) {
+	doc := `{"version":2,"default":{"whatever":1},"extra":[{"x":1}],"vhosts":{"a":{"routes":[
+		{"timeout":5,"path_match":{"type":"Exact","value":"/","flags":"i"},"backends":[{"address":"::1","port":1,"zone":"a"}],
+		 "filters":{"url_rewrite":{"hostname":"h","keep":true},"mirror":{}}}],
+		"default_backends":[{"weight":1,"backends":[{"address":"::1","port":1,"az":"b"}]}],"tls":{}},
+		"b":{"routes":[{"timeout":1}]}}}`
+	got := UnknownKeys([]byte(doc))
+	want := []string{"extra", "vhosts.*.default_backends[].backends[].az", "vhosts.*.routes[].backends[].zone",
+		"vhosts.*.routes[].filters.mirror", "vhosts.*.routes[].filters.url_rewrite.keep",
+		"vhosts.*.routes[].path_match.flags", "vhosts.*.routes[].timeout", "vhosts.*.tls"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got := UnknownKeys([]byte(fuzzTable)); len(got) != 0 {
+		t.Errorf("unexpected unknown keys: %q", got)
+	}
+	if UnknownKeys([]byte(`{"version":`)) != nil {
+		t.Errorf("invalid JSON should give nil")
+	}
+}
