@@ -11,8 +11,8 @@
  * (trylock on live_mtx) sends `live` with every endpoint held; those
  * ghostd calls dead are marked, and retired GHOST_DEAD_GRACE seconds later
  * by this VCL's reaper thread (requests that picked them from an older
- * answer get that long to connect); see sweep(). A request whose answer is newer than
- * the `live` that condemned an endpoint takes it back.
+ * answer get that long to connect); see sweep(). A request whose answer
+ * is newer than the `live` that condemned an endpoint takes it back.
  */
 
 #include "config.h"

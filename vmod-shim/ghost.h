@@ -175,8 +175,28 @@ uint64_t ghost_hash(const void *, size_t, uint64_t seed);
 int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
     char *why, size_t whylen);
 
-/* route.c */
+/* route.c: the inputs of a decision */
+struct ghost_rq {
+	unsigned		magic;
+#define GHOST_RQ_MAGIC		0x5e17c0a2
+	const struct http	*hp;
+	const char		*host;		/* NULL when absent */
+	const char		*url;
+	const char		*method;
+	const char		*sock;		/* NULL when unknown */
+	int			https;
+};
 VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
+void ghost_hdr_split(const txt *, const char **n, size_t *nl,
+    const char **v, size_t *vl);
+
+/* reuse.c */
+int ghost_memo_find(struct ghost_vcl *, struct ws *, uint64_t gen,
+    const struct ghost_rq *, struct ghost_ans *, const uint8_t **raw,
+    size_t *rawlen);
+void ghost_memo_store(struct ghost_vcl *, struct ws *,
+    const struct ghost_rq *, const struct ghost_ans *, const uint8_t *raw,
+    size_t rawlen);
 
 /* apply.c */
 struct http;
