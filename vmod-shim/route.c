@@ -292,10 +292,15 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		}
 		be = ghost_be_get(ctx, gv, t, addr, al, port, t->ans.gen);
 		if (be == NULL) {
+			/* VCL cooling, or a bad address: not ghostd's fault */
 			snprintf(why, sizeof why,
 			    "cannot create a backend for %.*s port %u",
 			    (int)al, addr, port);
-			ghost_unreachable(ctx, t, why);
+			t->status = 503;
+			t->reason = WS_Copy(ctx->ws, why, -1);
+			if (t->reason == NULL)
+				t->reason = "cannot create a backend";
+			VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
 			break;
 		}
 		t->status = 200;
