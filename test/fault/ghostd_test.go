@@ -274,7 +274,17 @@ func TestGhostdHung(t *testing.T) {
 	lo := defaultLoad()
 	lo.conc, lo.interval = 24, 20*time.Millisecond
 	ts := e.v.sampleThreads(250 * time.Millisecond)
-	l := e.startLoad(baseTargets(), lo)
+	// A few hot URLs, each wanted by several clients at once: one whose
+	// no-store answers leave a hit-for-miss marker, one answered 404 by
+	// ghost itself, and one cacheable for 1 s without grace, so that its
+	// object expires (and misses coalesce) while ghostd hangs.
+	hot := []target{
+		{Host: "a.test", Path: "/a0", Want: "u0"},
+		{Host: "nowhere.test", Path: "/", WantStatus: 404},
+		{Host: "a.test", Path: "/x", Hdr: [][2]string{{"X-Want-Cache-Control", "max-age=1, stale-while-revalidate=0"}}, Want: "u2"},
+		{Host: "b.test", Path: "/anything", Want: "u4"},
+	}
+	l := e.startLoad(hot, lo)
 
 	time.Sleep(pick(time.Second, 2*time.Second))
 	hang := pick(3*time.Second, 5*time.Second)
@@ -317,6 +327,6 @@ func TestGhostdHung(t *testing.T) {
 		avg = sumLat / time.Duration(st.failed)
 	}
 	e.summarize("3 ghostd hung (SIGSTOP)", st, began, fmt.Sprintf(
-		"hung %s, 24 workers; %d 503s logged, reasons: %s; failed latency avg %s max %s (timeout %s, bar %s); threads %d→max %d",
+		"hung %s, 24 workers on 4 hot URLs; %d 503s logged, reasons: %s; failed latency avg %s max %s (timeout %s, bar %s); threads %d→max %d",
 		hang, n503, reasonCounts(logText, e.sock), avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, shimTimeout+slack, thr0, maxThr))
 }
