@@ -73,8 +73,10 @@ func watchConfig(ctx context.Context, path string, reload func(trigger string), 
 	}
 	// Catch a change made between the initial load and the watch being in
 	// place (and the file appearing while the directory was missing); an
-	// unchanged file is a no-op.
-	reload("watch")
+	// unchanged file is a no-op, a still missing one is not an event.
+	if _, err := os.Stat(path); err == nil {
+		reload("watch")
+	}
 	follow()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
