@@ -674,7 +674,7 @@ func TestMissingConfigAtStart(t *testing.T) {
 	if a := routeA(t, c); a.Decision.Status != 404 {
 		t.Fatalf("empty table answered %+v", a)
 	}
-	if s := d.status(); !strings.Contains(s.LastError, "no such file") {
+	if s := d.status(); !strings.Contains(s.LastError, "no such file") || s.ReloadFailures != 0 || s.Loaded != 0 {
 		t.Fatalf("status %+v", s)
 	}
 	replaceFile(t, d.config, configA)
@@ -682,7 +682,7 @@ func TestMissingConfigAtStart(t *testing.T) {
 	if got := endpointOf(routeA(t, c)); got != "10.0.0.1:8001" {
 		t.Fatalf("after the file appeared routed to %q", got)
 	}
-	if s := d.status(); s.LastError != "" {
+	if s := d.status(); s.LastError != "" || s.Reloads != 1 || s.Loaded == 0 {
 		t.Fatalf("status %+v", s)
 	}
 }
