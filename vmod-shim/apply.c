@@ -265,7 +265,16 @@ ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	http_Unset(hp, H_Cache_Control);
 	http_SetHeader(hp, "Cache-Control: no-store");
 	if (ctx->http_beresp == hp) {
-		VRT_l_beresp_ttl(ctx, 0);
+		/*
+		 * Never delivered from cache, but leave a short hit-for-miss
+		 * marker: without one, requests for the same object keep
+		 * coalescing on the waiting list and get their answers
+		 * rush_exponent at a time (each one a fetch, a 503 each a
+		 * full ghostd timeout). Found by test/fault.
+		 */
+		VRT_l_beresp_ttl(ctx, GHOST_HFM_TTL);
+		VRT_l_beresp_grace(ctx, 0);
+		VRT_l_beresp_keep(ctx, 0);
 		VRT_l_beresp_uncacheable(ctx, 1);
 	}
 }

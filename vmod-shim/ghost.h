@@ -45,6 +45,7 @@
 #define GHOST_DRAIN		65.0	/* s from retiring to the final release,
 					   > backend_idle_timeout (60 s) */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
+#define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
 #define GHOST_ERRLEN		512
 
 struct ghost_conn;
