@@ -26,7 +26,6 @@ func compile(name string, f *fileJSON) (*Table, error) {
 	store := make([]vhost, len(keys)) // one array: vhosts stay close in memory
 	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
 	t := &Table{vhosts: make([]*vhost, len(keys))}
-	arenaLen := 0
 	for i, k := range keys {
 		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
 		norm, kind, why := normVhostKey(k)
@@ -38,7 +37,7 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		}
 		seen[norm] = k
 		norms[i], kinds[i] = norm, kind
-		arenaLen += len(norm)
+		store[i].norm = norm // layout moves it into the vhost's own string
 		vj := f.Vhosts[k]
 		if err := b.vhost(&store[i], c, k, &vj); err != nil {
 			return nil, err
@@ -46,13 +45,6 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		t.vhosts[i] = &store[i]
 		t.stats.Routes += len(vj.Routes)
 	}
-	// The lookup keys share one string, so hot keys share pages.
-	var arena strings.Builder
-	arena.Grow(arenaLen)
-	for _, n := range norms {
-		arena.WriteString(n)
-	}
-	all, off := arena.String(), 0
 	nw := 0
 	for _, k := range kinds {
 		if k == hostWild {
@@ -60,10 +52,8 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		}
 	}
 	t.exact, t.wild = newHostTable(len(keys)-nw), newHostTable(nw)
-	for i, n := range norms {
+	for i := range norms {
 		vh := &store[i]
-		vh.norm = all[off : off+len(n)]
-		off += len(n)
 		switch kinds[i] {
 		case hostExact:
 			t.exact.put(vh)
@@ -143,8 +133,10 @@ func (vh *vhost) layout(sorted []*croute) {
 		order[i] = sorted[j]
 		where[j] = int32(i)
 	}
-	// One string holds every bucket key of the vhost.
+	// One string holds the vhost's lookup key (compared by the host
+	// lookup just before the path keys are read) and every bucket key.
 	var keys strings.Builder
+	keys.WriteString(vh.norm)
 	for i, r := range order {
 		if r.kind == pathExact && (i == 0 || order[i-1].kind != pathExact || order[i-1].value != r.value) {
 			keys.WriteString(r.value)
@@ -173,6 +165,7 @@ func (vh *vhost) layout(sorted []*croute) {
 		off += len(s)
 		return out
 	}
+	vh.norm = take(vh.norm)
 	hpool := make([]headerMatch, 0, nh)
 	qpool := make([]queryMatch, 0, nq)
 	vh.routes = make([]croute, len(order))
