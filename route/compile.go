@@ -23,7 +23,7 @@ func compile(name string, f *fileJSON) (*Table, error) {
 	seen := make(map[string]string, len(keys)) // lookup form → key as written
 	norms := make([]string, len(keys))
 	kinds := make([]hostKind, len(keys))
-	store := make([]vhost, len(keys)) // one array: vhosts stay close in memory
+	store := make([]vhost, len(keys)) // compiled here, then moved into the host tables
 	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
 	t := &Table{vhosts: make([]*vhost, len(keys))}
 	for i, k := range keys {
@@ -42,7 +42,6 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		if err := b.vhost(&store[i], c, k, &vj); err != nil {
 			return nil, err
 		}
-		t.vhosts[i] = &store[i]
 		t.stats.Routes += len(vj.Routes)
 	}
 	nw := 0
@@ -52,15 +51,18 @@ func compile(name string, f *fileJSON) (*Table, error) {
 		}
 	}
 	t.exact, t.wild = newHostTable(len(keys)-nw), newHostTable(nw)
+	// The vhosts move into the slots of the host tables.
 	for i := range norms {
 		vh := &store[i]
 		switch kinds[i] {
 		case hostExact:
-			t.exact.put(vh)
+			t.vhosts[i] = t.exact.put(vh)
 		case hostWild:
-			t.wild.put(vh)
+			t.vhosts[i] = t.wild.put(vh)
 		case hostAll:
-			t.catchAll = vh
+			t.catchAll = new(vhost)
+			*t.catchAll = *vh
+			t.vhosts[i] = t.catchAll
 		}
 	}
 	t.stats.Vhosts = len(t.vhosts)

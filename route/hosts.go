@@ -6,38 +6,37 @@ import (
 )
 
 // hostTable maps lookup keys (lower-case hostnames, or ".suffix" for
-// wildcards) to vhosts. It is an open-addressing hash table in one array
-// of (hash, vhost) slots, so a lookup touches the slot array and the vhost
-// itself (which holds its key) — few pages even with 100,000 vhosts, where
-// a general map would walk its directory, table and group arrays.
+// wildcards) to vhosts. It is an open-addressing hash table whose slots
+// are the vhosts themselves, so a lookup touches one slot — which is the
+// vhost, holding its hash and the key string that also holds its bucket
+// keys — rather than a map's directory, table and group arrays and then a
+// separate vhost. That keeps the memory a decision touches small and its
+// cost flat as the number of vhosts grows.
 type hostTable struct {
 	seed  maphash.Seed
-	slots []hostSlot
+	slots []vhost // a slot is empty when its key is ""
 	mask  uint64
 	n     int
 }
 
-type hostSlot struct {
-	hash uint64
-	vh   *vhost // nil = empty slot
-}
-
 func newHostTable(n int) *hostTable {
-	size := uint64(8)
-	if n > 2 {
-		size = 1 << bits.Len64(uint64(n)*2) // load factor ≤ 1/2
+	size := uint64(1)
+	if n > 0 {
+		size = 1 << bits.Len64(uint64(n)*2-1) // load factor ≤ 1/2
 	}
-	return &hostTable{seed: maphash.MakeSeed(), slots: make([]hostSlot, size), mask: size - 1}
+	return &hostTable{seed: maphash.MakeSeed(), slots: make([]vhost, size), mask: size - 1}
 }
 
-// put adds vh under vh.norm (keys are unique: compile rejects duplicates).
-func (h *hostTable) put(vh *vhost) {
+// put copies vh into the table under vh.norm and returns the stored vhost.
+// Keys are unique (compile rejects duplicates).
+func (h *hostTable) put(vh *vhost) *vhost {
 	hash := maphash.String(h.seed, vh.norm)
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
-		if h.slots[i].vh == nil {
-			h.slots[i] = hostSlot{hash: hash, vh: vh}
+		if s := &h.slots[i]; s.key == "" {
+			*s = *vh
+			s.hash = hash
 			h.n++
-			return
+			return s
 		}
 	}
 }
@@ -52,34 +51,34 @@ func (h *hostTable) size() int {
 
 // get returns the vhost stored under key, or nil.
 func (h *hostTable) get(key string) *vhost {
-	if h == nil || h.n == 0 {
+	if h.size() == 0 {
 		return nil
 	}
 	hash := maphash.String(h.seed, key)
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
 		s := &h.slots[i]
-		if s.vh == nil {
+		if s.key == "" {
 			return nil
 		}
-		if s.hash == hash && s.vh.norm == key {
-			return s.vh
+		if s.hash == hash && s.norm == key {
+			return s
 		}
 	}
 }
 
 // getBytes is get for a key in a byte buffer, without allocating.
 func (h *hostTable) getBytes(key []byte) *vhost {
-	if h == nil || h.n == 0 {
+	if h.size() == 0 {
 		return nil
 	}
 	hash := maphash.Bytes(h.seed, key)
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
 		s := &h.slots[i]
-		if s.vh == nil {
+		if s.key == "" {
 			return nil
 		}
-		if s.hash == hash && s.vh.norm == string(key) {
-			return s.vh
+		if s.hash == hash && s.norm == string(key) {
+			return s
 		}
 	}
 }

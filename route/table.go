@@ -33,6 +33,7 @@ type Stats struct {
 // only vhosts with many paths use hash maps.
 type vhost struct {
 	norm string // lookup key: lower-case hostname, ".suffix" or "*"
+	hash uint64 // hash of norm in its hostTable
 	key  string // the key as written in the file
 
 	routes      []croute         // every route of the file, grouped by bucket
