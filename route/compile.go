@@ -1,6 +1,7 @@
 package route
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -135,57 +136,26 @@ func (vh *vhost) layout(sorted []*croute) {
 		order[i] = sorted[j]
 		where[j] = int32(i)
 	}
-	// One string holds the vhost's lookup key (compared by the host
-	// lookup just before the path keys are read) and every bucket key.
-	var keys strings.Builder
-	keys.WriteString(vh.norm)
+	// Buckets: runs of routes sharing an Exact value or a PathPrefix key.
+	type ent struct {
+		key    string
+		lo, hi int32
+	}
+	var exact, prefix []ent
 	for i, r := range order {
-		if r.kind == pathExact && (i == 0 || order[i-1].kind != pathExact || order[i-1].value != r.value) {
-			keys.WriteString(r.value)
-		}
-		if r.kind == pathPrefix && (i == 0 || order[i-1].kind != pathPrefix || order[i-1].prefix != r.prefix) {
-			keys.WriteString(r.prefix)
-		}
-	}
-	// Matcher strings go into the same string, matchers into one slice.
-	nh, nq := 0, 0
-	for _, r := range order {
-		nh += len(r.headers)
-		nq += len(r.query)
-		for _, h := range r.headers {
-			keys.WriteString(h.name)
-			keys.WriteString(h.value)
-		}
-		for _, q := range r.query {
-			keys.WriteString(q.name)
-			keys.WriteString(q.value)
-		}
-	}
-	arena, off := keys.String(), 0
-	take := func(s string) string {
-		out := arena[off : off+len(s)]
-		off += len(s)
-		return out
-	}
-	vh.norm = take(vh.norm)
-	hpool := make([]headerMatch, 0, nh)
-	qpool := make([]queryMatch, 0, nq)
-	vh.routes = make([]croute, len(order))
-	for i, r := range order {
-		vh.routes[i] = *r
 		n := int32(i)
 		switch r.kind {
 		case pathExact, pathPrefix:
-			k, list := r.value, &vh.exact
+			k, list := r.value, &exact
 			if r.kind == pathPrefix {
-				k, list = r.prefix, &vh.prefix
+				k, list = r.prefix, &prefix
 				vh.maxPrefix = max(vh.maxPrefix, len(k))
 			}
-			if l := len(*list); l > 0 && (*list)[l-1].key == k && order[i-1].kind == r.kind {
+			if l := len(*list); l > 0 && (*list)[l-1].key == k {
 				(*list)[l-1].hi = n + 1
 				continue
 			}
-			*list = append(*list, pathEnt{key: take(k), lo: n, hi: n + 1})
+			*list = append(*list, ent{key: k, lo: n, hi: n + 1})
 		case pathRegex:
 			if vh.regex.hi == 0 {
 				vh.regex.lo = n
@@ -198,7 +168,56 @@ func (vh *vhost) layout(sorted []*croute) {
 			vh.rest.hi = n + 1
 		}
 	}
-	for i := range vh.routes {
+	ents := append(exact, prefix...)
+	// One string holds the vhost's lookup key (compared by the host lookup
+	// just before the buckets are read), every bucket key, the matcher
+	// strings and the bucket records (16 bytes each: key offset, key
+	// length, first and last+1 route), so that a decision reads one
+	// allocation for all of them.
+	var sb strings.Builder
+	sb.WriteString(vh.norm)
+	keyOff := make([]int, len(ents))
+	for i, e := range ents {
+		keyOff[i] = sb.Len()
+		sb.WriteString(e.key)
+	}
+	matchers := sb.Len()
+	nh, nq := 0, 0
+	for _, r := range order {
+		nh += len(r.headers)
+		nq += len(r.query)
+		for _, h := range r.headers {
+			sb.WriteString(h.name)
+			sb.WriteString(h.value)
+		}
+		for _, q := range r.query {
+			sb.WriteString(q.name)
+			sb.WriteString(q.value)
+		}
+	}
+	vh.recBase = int32(sb.Len())
+	var rec [16]byte
+	for i, e := range ents {
+		binary.LittleEndian.PutUint32(rec[0:], uint32(keyOff[i]))
+		binary.LittleEndian.PutUint32(rec[4:], uint32(len(e.key)))
+		binary.LittleEndian.PutUint32(rec[8:], uint32(e.lo))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(e.hi))
+		sb.Write(rec[:])
+	}
+	vh.arena = sb.String()
+	vh.nExact, vh.nPrefix = int32(len(exact)), int32(len(prefix))
+	vh.norm = vh.arena[:len(vh.norm)]
+	off := matchers
+	take := func(s string) string {
+		out := vh.arena[off : off+len(s)]
+		off += len(s)
+		return out
+	}
+	hpool := make([]headerMatch, 0, nh)
+	qpool := make([]queryMatch, 0, nq)
+	vh.routes = make([]croute, len(order))
+	for i, r := range order {
+		vh.routes[i] = *r
 		rt := &vh.routes[i]
 		if len(rt.headers) > 0 {
 			lo := len(hpool)
@@ -217,21 +236,17 @@ func (vh *vhost) layout(sorted []*croute) {
 			rt.query = qpool[lo:len(qpool):len(qpool)]
 		}
 	}
-	// Exact and PathPrefix buckets share one array.
-	ents := make([]pathEnt, 0, len(vh.exact)+len(vh.prefix))
-	ents = append(ents, vh.exact...)
-	ents = append(ents, vh.prefix...)
-	vh.exact, vh.prefix = ents[:len(vh.exact):len(vh.exact)], ents[len(vh.exact):]
-	if len(vh.exact) > smallVhost {
-		vh.exactM = make(map[string]int32, len(vh.exact))
-		for i, e := range vh.exact {
-			vh.exactM[e.key] = int32(i)
+	if len(exact) > smallVhost {
+		vh.exactM = make(map[string]int32, len(exact))
+		for i := range exact {
+			vh.exactM[vh.arena[keyOff[i]:keyOff[i]+len(exact[i].key)]] = int32(i)
 		}
 	}
-	if len(vh.prefix) > smallVhost {
-		vh.prefM = make(map[string]int32, len(vh.prefix))
-		for i, e := range vh.prefix {
-			vh.prefM[e.key] = int32(i)
+	if len(prefix) > smallVhost {
+		vh.prefM = make(map[string]int32, len(prefix))
+		for i := range prefix {
+			j := len(exact) + i
+			vh.prefM[vh.arena[keyOff[j]:keyOff[j]+len(prefix[i].key)]] = int32(j)
 		}
 	}
 	vh.ordered = make([]*croute, 0, len(sorted)+1)

@@ -166,15 +166,18 @@ func (vh *vhost) match(m *matcher) *croute {
 	path := m.path
 	if vh.exactM != nil {
 		if i, ok := vh.exactM[path]; ok {
-			if rt := vh.first(vh.exact[i].lo, vh.exact[i].hi, m); rt != nil {
+			_, lo, hi := vh.ent(i)
+			if rt := vh.first(lo, hi, m); rt != nil {
 				return rt
 			}
 		}
 	} else {
-		for i := range vh.exact {
-			e := &vh.exact[i]
-			if len(e.key) == len(path) && e.key == path {
-				if rt := vh.first(e.lo, e.hi, m); rt != nil {
+		for i := int32(0); i < vh.nExact; i++ {
+			if vh.entKeyLen(i) != len(path) {
+				continue
+			}
+			if k, lo, hi := vh.ent(i); k == path {
+				if rt := vh.first(lo, hi, m); rt != nil {
 					return rt
 				}
 				break
@@ -184,7 +187,8 @@ func (vh *vhost) match(m *matcher) *croute {
 	if vh.prefM != nil {
 		if len(path) <= vh.maxPrefix {
 			if i, ok := vh.prefM[path]; ok {
-				if rt := vh.first(vh.prefix[i].lo, vh.prefix[i].hi, m); rt != nil {
+				_, lo, hi := vh.ent(i)
+				if rt := vh.first(lo, hi, m); rt != nil {
 					return rt
 				}
 			}
@@ -195,7 +199,8 @@ func (vh *vhost) match(m *matcher) *croute {
 				continue
 			}
 			if j, ok := vh.prefM[path[:i]]; ok {
-				if rt := vh.first(vh.prefix[j].lo, vh.prefix[j].hi, m); rt != nil {
+				_, lo, hi := vh.ent(j)
+				if rt := vh.first(lo, hi, m); rt != nil {
 					return rt
 				}
 			}
@@ -203,14 +208,15 @@ func (vh *vhost) match(m *matcher) *croute {
 	} else {
 		// Keys are sorted longest first, so the first bucket that matches
 		// and has a route whose conditions hold wins.
-		for i := range vh.prefix {
-			e := &vh.prefix[i]
-			k := e.key
-			if len(k) > len(path) || (len(k) < len(path) && path[len(k)] != '/') || path[:len(k)] != k {
+		for i := vh.nExact; i < vh.nExact+vh.nPrefix; i++ {
+			n := vh.entKeyLen(i)
+			if n > len(path) || (n < len(path) && path[n] != '/') {
 				continue
 			}
-			if rt := vh.first(e.lo, e.hi, m); rt != nil {
-				return rt
+			if k, lo, hi := vh.ent(i); path[:n] == k {
+				if rt := vh.first(lo, hi, m); rt != nil {
+					return rt
+				}
 			}
 		}
 	}

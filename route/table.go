@@ -28,32 +28,48 @@ type Stats struct {
 // routes of one prefix, the regex routes, the "/" routes. Each bucket is in
 // precedence order, so the first route of a bucket whose conditions hold
 // is that bucket's winner. Decide visits only buckets whose path can match,
-// in precedence order, and touches few cache lines and pages: the bucket
-// keys of a vhost share one string, small vhosts are scanned linearly, and
-// only vhosts with many paths use hash maps.
+// in precedence order, and touches few cache lines and pages: the vhost's
+// lookup key, bucket keys, bucket records and matcher strings share one
+// string, small vhosts are scanned linearly, and only vhosts with many
+// paths use hash maps.
 type vhost struct {
 	norm string // lookup key: lower-case hostname, ".suffix" or "*"
 	hash uint64 // hash of norm in its hostTable
 	key  string // the key as written in the file
 
-	routes      []croute         // every route of the file, grouped by bucket
-	exact       []pathEnt        // Exact buckets
-	prefix      []pathEnt        // PathPrefix (≠ "/") buckets, longest key first
-	exactM      map[string]int32 // large vhosts: key → index in exact
-	prefM       map[string]int32 // large vhosts: key → index in prefix
-	maxPrefix   int
-	regex, rest span    // RegularExpression routes; PathPrefix "/" and no-path routes
-	def         *croute // default_backends, nil when absent
+	routes []croute // every route of the file, grouped by bucket
+	// arena holds norm, the bucket keys, the matcher strings and, from
+	// recBase, one 16-byte record per bucket: nExact Exact buckets, then
+	// nPrefix PathPrefix buckets, longest key first (see ent).
+	arena           string
+	recBase         int32
+	nExact, nPrefix int32
+	exactM          map[string]int32 // large vhosts: key → bucket number
+	prefM           map[string]int32 // large vhosts: key → bucket number
+	maxPrefix       int
+	regex, rest     span    // RegularExpression routes; PathPrefix "/" and no-path routes
+	def             *croute // default_backends, nil when absent
 
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
 }
 
-// pathEnt is one bucket of Exact or PathPrefix routes sharing a key (the
-// Exact value, or the PathPrefix value without one trailing "/").
-type pathEnt struct {
-	key    string
-	lo, hi int32 // routes[lo:hi]
+// ent returns bucket i: its key (the Exact value, or the PathPrefix value
+// without one trailing "/") and its routes[lo:hi].
+func (vh *vhost) ent(i int32) (key string, lo, hi int32) {
+	a, p := vh.arena, int(vh.recBase)+16*int(i)
+	off, n := le32(a, p), le32(a, p+4)
+	return a[off : off+n], int32(le32(a, p+8)), int32(le32(a, p+12))
+}
+
+// entKeyLen returns the key length of bucket i without touching the key.
+func (vh *vhost) entKeyLen(i int32) int {
+	return int(le32(vh.arena, int(vh.recBase)+16*int(i)+4))
+}
+
+func le32(s string, p int) uint32 {
+	_ = s[p+3]
+	return uint32(s[p]) | uint32(s[p+1])<<8 | uint32(s[p+2])<<16 | uint32(s[p+3])<<24
 }
 
 // span is a range of vhost.routes.
