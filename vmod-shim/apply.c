@@ -70,6 +70,41 @@ ghost_strip_internal(struct http *hp)
 	}
 }
 
+/*
+ * One line per request header: repeated lines of a name are joined into
+ * the first, in order, with "," (no space: the join routing uses), Cookie
+ * lines with "; " (RFC 6265 5.4; what varnishd does for HTTP/2). Varnish's
+ * Vary compares only the first line of a header; after this it is the
+ * whole value. Names too long for "\<len>Name:" (> 125) are left alone.
+ */
+void
+ghost_merge_lines(struct http *hp)
+{
+	char hdr[128];
+	const txt *t;
+	const char *c;
+	size_t nl;
+	unsigned u, w;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		t = &hp->hd[u];
+		if (t->b == NULL)
+			continue;
+		c = memchr(t->b, ':', (size_t)(t->e - t->b));
+		if (c == NULL)
+			continue;
+		nl = (size_t)(c - t->b);
+		for (w = u + 1; w < hp->nhd; w++)
+			if (ghost_hdr_is(hp, w, t->b, nl))
+				break;
+		if (w == hp->nhd || ghost_hdr_fmt(hdr, sizeof hdr, t->b, nl))
+			continue;
+		http_CollectHdrSep(hp, hdr,
+		    nl == 6 && !strncasecmp(hdr + 1, "cookie", 6) ? "; " : ",");
+	}
+}
+
 static void
 op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {

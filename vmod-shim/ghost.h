@@ -203,6 +203,7 @@ void ghost_memo_store(struct ghost_vcl *, struct ws *,
 struct http;
 void ghost_apply_req(VRT_CTX, struct http *, struct ghost_task *);
 void ghost_strip_internal(struct http *);
+void ghost_merge_lines(struct http *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);

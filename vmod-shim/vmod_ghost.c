@@ -260,6 +260,7 @@ vmod_recv(VRT_CTX)
 		return;
 	}
 	ghost_strip_internal(ctx->http_req);
+	ghost_merge_lines(ctx->http_req);
 	http_PrintfHeader(ctx->http_req, "X-Ghost-Method: %s",
 	    ctx->http_req->hd[HTTP_HDR_METHOD].b);
 	s = VRT_r_local_socket(ctx);
