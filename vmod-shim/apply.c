@@ -105,6 +105,31 @@ ghost_merge_lines(struct http *hp)
 	}
 }
 
+/*
+ * Record the client's lines of the headers a fetch's bereq does not carry
+ * as sent (ghost_hdr_recorded()) as X-Ghost-Req-<name>: <value>. A header
+ * the client did not send gets no line (absent stays absent, an empty
+ * value stays empty).
+ */
+void
+ghost_record(struct http *hp)
+{
+	const char *n, *v;
+	size_t nl, vl;
+	unsigned u, nhd;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	nhd = hp->nhd;
+	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
+		if (hp->hd[u].b == NULL)
+			continue;
+		ghost_hdr_split(&hp->hd[u], &n, &nl, &v, &vl);
+		if (ghost_hdr_recorded(n, nl))
+			http_PrintfHeader(hp, "X-Ghost-Req-%.*s: %.*s",
+			    (int)nl, n, (int)vl, v);
+	}
+}
+
 static void
 op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {
@@ -272,18 +297,50 @@ merge_vary(struct http *hp, const struct ghost_ans *a)
 	http_PrintfHeader(hp, "Vary: %s", nv);
 }
 
+/*
+ * Vary cannot keep apart what the vhost routes on when that is one of the
+ * recorded headers: varnishd stores an object's Vary values from the
+ * bereq (where Range, the conditionals, ... are missing or its own) and,
+ * with http_gzip_support, washes the request's Accept-Encoding and never
+ * compares it. Such an object must not be served from cache at all: make
+ * it uncacheable (a hit-for-miss, every request routed by itself).
+ */
+static void
+vary_guard(VRT_CTX, const struct ghost_ans *a)
+{
+	struct mp_r r;
+	const char *n;
+	size_t nl;
+	uint32_t cnt;
+
+	if (a->deps.h == NULL)
+		return;
+	r.p = a->deps.h; r.end = a->deps.h_end; r.err = 0;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		mp_r_str(&r, &n, &nl);
+		if (r.err || !ghost_hdr_recorded(n, nl))
+			continue;
+		VRT_l_beresp_uncacheable(ctx, 1);
+		VSLb(ctx->vsl, SLT_VCL_Log,
+		    "ghost: uncacheable: routes on %.*s", (int)nl, n);
+		return;
+	}
+}
+
 void
 ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_task *t)
 {
 	const struct ghost_ans *a;
 
-	(void)ctx;
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	a = &t->ans;
 	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
 	    a->rsr_end);
 	merge_vary(hp, a);
+	if (hp == ctx->http_beresp)
+		vary_guard(ctx, a);
 }
 
 void

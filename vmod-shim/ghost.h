@@ -186,10 +186,15 @@ struct ghost_rq {
 	const char		*method;
 	const char		*sock;		/* NULL when unknown */
 	int			https;
+	int			rec;		/* use X-Ghost-Req-* lines */
 };
 VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
 void ghost_hdr_split(const txt *, const char **n, size_t *nl,
     const char **v, size_t *vl);
+void ghost_hdr_init(void);
+int ghost_hdr_recorded(const char *n, size_t nl);
+int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
+    size_t *nl, const char **v, size_t *vl);
 
 /* reuse.c */
 int ghost_memo_find(struct ghost_vcl *, struct ws *, uint64_t gen,
@@ -204,6 +209,7 @@ struct http;
 void ghost_apply_req(VRT_CTX, struct http *, struct ghost_task *);
 void ghost_strip_internal(struct http *);
 void ghost_merge_lines(struct http *);
+void ghost_record(struct http *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);

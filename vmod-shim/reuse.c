@@ -46,7 +46,8 @@ kb_cstr(struct kb *k, const char *s)
 
 /*
  * Key of an answer: the raw host and exactly the inputs in deps (the
- * whole query string, every line of a header separately).
+ * whole query string, every line of a header separately, as routing saw
+ * it: recorded client values on the backend side, see ghost_rq_hdr()).
  */
 static const char *
 memo_key(struct ws *ws, const struct ghost_rq *q,
@@ -85,13 +86,10 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		while (cnt-- > 0 && !r.err) {
 			mp_r_str(&r, &hn, &hl);
 			kb_put(&k, hn, hl);
-			for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
-				if (q->hp->hd[u].b == NULL)
-					continue;
-				ghost_hdr_split(&q->hp->hd[u], &n, &nl, &v, &vl);
+			u = HTTP_HDR_FIRST;
+			while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
 				if (nl == hl && !strncasecmp(n, hn, hl))
 					kb_put(&k, v, vl);
-			}
 			kb_put(&k, "", 0);	/* end of this header */
 		}
 		if (r.err)

@@ -18,6 +18,8 @@
 
 #define X_GHOST		"x-ghost-"
 #define X_GHOST_LEN	8
+#define X_GHOST_REQ	"x-ghost-req-"
+#define X_GHOST_REQ_LEN	12
 
 static int
 is_internal(const txt *t)
@@ -45,6 +47,94 @@ ghost_hdr_split(const txt *t, const char **n, size_t *nl, const char **v,
 		continue;
 	*v = c;
 	*vl = (size_t)(t->e - c);
+}
+
+/* ---- the header lines routing sees ---------------------------------- */
+
+/*
+ * Request headers a fetch's backend request does not carry as the client
+ * sent them: every header varnishd filters from a fetch (HTTPH_R_FETCH in
+ * its own table: conditionals, Range, If-Range, hop-by-hop headers, ...),
+ * Accept-Encoding (forced to gzip, or unset, with http_gzip_support) and
+ * X-Varnish (varnishd adds its own). ghost.recv() records the client's
+ * lines of these as X-Ghost-Req-<name>; a backend-side route() reads the
+ * recorded lines instead of the bereq's.
+ */
+#define GHOST_NREC	48
+static struct {
+	const char	*n;
+	size_t		l;
+} rec_tbl[GHOST_NREC];
+static unsigned rec_n;
+
+void
+ghost_hdr_init(void)
+{
+	static const struct {
+		const char	*n;
+		unsigned	f;
+	} tbl[] = {
+#define HTTPH(s, e, f)	{ s, f },
+#include "tbl/http_headers.h"
+		{ "Accept-Encoding", HTTPH_R_FETCH },
+		{ "X-Varnish", HTTPH_R_FETCH },
+	};
+	unsigned i, n = 0;
+
+	if (rec_n != 0)
+		return;
+	for (i = 0; i < sizeof tbl / sizeof tbl[0]; i++) {
+		if (!(tbl[i].f & HTTPH_R_FETCH))
+			continue;
+		assert(n < GHOST_NREC);
+		rec_tbl[n].n = tbl[i].n;
+		rec_tbl[n].l = strlen(tbl[i].n);
+		n++;
+	}
+	rec_n = n;
+}
+
+int
+ghost_hdr_recorded(const char *n, size_t nl)
+{
+	unsigned i;
+
+	for (i = 0; i < rec_n; i++)
+		if (rec_tbl[i].l == nl && !strncasecmp(rec_tbl[i].n, n, nl))
+			return (1);
+	return (0);
+}
+
+/*
+ * Next header line routing sees, from *u on: the request's own lines,
+ * except internal ones; on the backend side after ghost.recv() (q->rec),
+ * the recorded X-Ghost-Req-<name> lines replace the bereq's lines of
+ * those names (absent on the client = absent here).
+ */
+int
+ghost_rq_hdr(const struct ghost_rq *q, unsigned *u, const char **n,
+    size_t *nl, const char **v, size_t *vl)
+{
+	const txt *t;
+
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	for (; *u < q->hp->nhd; (*u)++) {
+		t = &q->hp->hd[*u];
+		if (t->b == NULL)
+			continue;
+		ghost_hdr_split(t, n, nl, v, vl);
+		if (is_internal(t)) {
+			if (!q->rec || *nl <= X_GHOST_REQ_LEN ||
+			    strncasecmp(*n, X_GHOST_REQ, X_GHOST_REQ_LEN))
+				continue;
+			*n += X_GHOST_REQ_LEN;
+			*nl -= X_GHOST_REQ_LEN;
+		} else if (q->rec && ghost_hdr_recorded(*n, *nl))
+			continue;
+		(*u)++;
+		return (1);
+	}
+	return (0);
 }
 
 static void
@@ -76,14 +166,12 @@ enc_route(struct mp_w *w, void *arg)
 	mp_w_cstr(w, "https");
 	mp_w_bool(w, q->https);
 	mp_w_cstr(w, "hdrs");
-	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++)
-		if (q->hp->hd[u].b != NULL && !is_internal(&q->hp->hd[u]))
-			cnt++;
+	u = HTTP_HDR_FIRST;
+	while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
+		cnt++;
 	mp_w_arr(w, cnt);
-	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
-		if (q->hp->hd[u].b == NULL || is_internal(&q->hp->hd[u]))
-			continue;
-		ghost_hdr_split(&q->hp->hd[u], &n, &nl, &v, &vl);
+	u = HTTP_HDR_FIRST;
+	while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl)) {
 		mp_w_arr(w, 2);
 		mp_w_str(w, n, nl);
 		mp_w_str(w, v, vl);
@@ -247,6 +335,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		q.method = hdr_or(hp, "\017X-Ghost-Method:",
 		    hp->hd[HTTP_HDR_METHOD].b);
 		q.sock = hdr_or(hp, "\017X-Ghost-Socket:", NULL);
+		/* ghost.recv() ran: it recorded the client's values */
+		q.rec = http_GetHdr(hp, "\017X-Ghost-Method:", NULL);
 	} else {
 		q.method = hp->hd[HTTP_HDR_METHOD].b;
 		q.sock = VRT_r_local_socket(ctx);

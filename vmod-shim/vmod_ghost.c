@@ -79,6 +79,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 
 	switch (e) {
 	case VCL_EVENT_LOAD:
+		ghost_hdr_init();	/* CLI thread: serialised */
 		if (priv->priv != NULL)
 			return (0);
 		gv = gv_new();
@@ -261,6 +262,7 @@ vmod_recv(VRT_CTX)
 	}
 	ghost_strip_internal(ctx->http_req);
 	ghost_merge_lines(ctx->http_req);
+	ghost_record(ctx->http_req);
 	http_PrintfHeader(ctx->http_req, "X-Ghost-Method: %s",
 	    ctx->http_req->hd[HTTP_HDR_METHOD].b);
 	s = VRT_r_local_socket(ctx);
