@@ -10,8 +10,10 @@
 # Your own code in the same subroutines runs after ghost's. See docs/vcl.md.
 #
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
-# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers and
-# records what the backend side needs (client method, listener, https).
+# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
+# repeated header lines, and records what the backend side needs (client
+# method, listener, https, the client's values of the headers varnishd
+# rewrites on a fetch: Accept-Encoding, conditionals, Range, ...).
 # Piped requests (WebSocket upgrades, non-standard methods) are routed in
 # vcl_recv, because a pipe has no vcl_backend_fetch.
 #
