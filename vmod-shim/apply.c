@@ -297,19 +297,48 @@ merge_vary(struct http *hp, const struct ghost_ans *a)
 	http_PrintfHeader(hp, "Vary: %s", nv);
 }
 
+/* Does the request header op list (pairs: [[n, v]..], else [n..]) name n? */
+static int
+ops_name(const uint8_t *p, const uint8_t *e, int pairs, const char *n,
+    size_t nl)
+{
+	struct mp_r r;
+	const char *s;
+	size_t sl;
+	uint32_t cnt;
+
+	if (p == NULL)
+		return (0);
+	r.p = p; r.end = e; r.err = 0;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		if (pairs)
+			(void)mp_r_arr(&r);
+		mp_r_str(&r, &s, &sl);
+		if (pairs)
+			mp_skip(&r);
+		if (!r.err && sl == nl && !strncasecmp(s, n, nl))
+			return (1);
+	}
+	return (0);
+}
+
 /*
- * Vary cannot keep apart what the vhost routes on when that is one of the
- * recorded headers: varnishd stores an object's Vary values from the
- * bereq (where Range, the conditionals, ... are missing or its own) and,
- * with http_gzip_support, washes the request's Accept-Encoding and never
- * compares it. Such an object must not be served from cache at all: make
- * it uncacheable (a hit-for-miss, every request routed by itself).
+ * Vary cannot keep apart what the vhost routes on when varnishd stores a
+ * different value for it than the request had: it takes an object's Vary
+ * values from the bereq after vcl_backend_fetch. That is so for the
+ * recorded headers (Range, the conditionals, ... are missing or its own
+ * there; with http_gzip_support it also washes the request's
+ * Accept-Encoding and never compares it) and for a routed header this
+ * route's request filters set, add to or remove. Such an object must not
+ * be served from cache at all: make it uncacheable (a hit-for-miss, every
+ * request routed by itself).
  */
 static void
 vary_guard(VRT_CTX, const struct ghost_ans *a)
 {
 	struct mp_r r;
-	const char *n;
+	const char *n, *why;
 	size_t nl;
 	uint32_t cnt;
 
@@ -319,11 +348,19 @@ vary_guard(VRT_CTX, const struct ghost_ans *a)
 	cnt = mp_r_arr(&r);
 	while (cnt-- > 0 && !r.err) {
 		mp_r_str(&r, &n, &nl);
-		if (r.err || !ghost_hdr_recorded(n, nl))
+		if (r.err)
+			break;
+		if (ghost_hdr_recorded(n, nl))
+			why = "routes on";
+		else if (ops_name(a->rqs, a->rqs_end, 1, n, nl) ||
+		    ops_name(a->rqa, a->rqa_end, 1, n, nl) ||
+		    ops_name(a->rqr, a->rqr_end, 0, n, nl))
+			why = "request filter changes routed header";
+		else
 			continue;
 		VRT_l_beresp_uncacheable(ctx, 1);
-		VSLb(ctx->vsl, SLT_VCL_Log,
-		    "ghost: uncacheable: routes on %.*s", (int)nl, n);
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: uncacheable: %s %.*s",
+		    why, (int)nl, n);
 		return;
 	}
 }
