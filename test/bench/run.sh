@@ -19,7 +19,8 @@
 #   BENCH_DURATION=7       seconds per measured wrk run
 #   BENCH_ROUNDS=5         rounds (each: every variant, hits and pass)
 #   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
-#   BENCH_PORT_BASE=47300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
+#   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
+#                          (keep them below the ephemeral range, 32768+)
 #   BENCH_VARIANTS="V0 V1 V2 V3"
 #   BENCH_RELOAD_SIZES="1000 10000 100000"   vhosts per reload test ("" = skip)
 #   BENCH_RELOAD_ROUTES="10 2"   routes per vhost in the reload configs (one test per value)
@@ -37,7 +38,7 @@ GO=${GO:-go}
 DUR=${BENCH_DURATION:-7}
 ROUNDS=${BENCH_ROUNDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
-BASE=${BENCH_PORT_BASE:-47300}
+BASE=${BENCH_PORT_BASE:-29300}
 VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
 RELOAD_SIZES=${BENCH_RELOAD_SIZES-1000 10000 100000}
 RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10 2}
@@ -51,7 +52,7 @@ for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
 for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))); do
-	if ss -Htln "sport = :$p" | grep -q .; then
+	if ss -Htan "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
 	fi
