@@ -175,46 +175,50 @@ op_remove(struct http *hp, const char *n, size_t nl)
 	http_Unset(hp, hdr);
 }
 
+typedef void pair_op_f(struct http *, const char *, size_t, const char *,
+    size_t);
+
+/* Apply op to each [name, value] pair of a msgpack array in [p, e). */
+static void
+apply_pairs(struct http *hp, const uint8_t *p, const uint8_t *e,
+    pair_op_f *op)
+{
+	struct mp_r r = { p, e, 0 };
+	const char *n, *v;
+	size_t nl, vl;
+	uint32_t cnt;
+
+	if (p == NULL)
+		return;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		(void)mp_r_arr(&r);
+		mp_r_str(&r, &n, &nl);
+		mp_r_str(&r, &v, &vl);
+		if (!r.err)
+			op(hp, n, nl, v, vl);
+	}
+}
+
 static void
 apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
     const uint8_t *a, const uint8_t *ae, const uint8_t *rm,
     const uint8_t *rme)
 {
-	struct mp_r r;
-	const char *n, *v;
-	size_t nl, vl;
+	struct mp_r r = { rm, rme, 0 };
+	const char *n;
+	size_t nl;
 	uint32_t cnt;
 
-	if (s != NULL) {
-		r.p = s; r.end = se; r.err = 0;
-		cnt = mp_r_arr(&r);
-		while (cnt-- > 0 && !r.err) {
-			(void)mp_r_arr(&r);
-			mp_r_str(&r, &n, &nl);
-			mp_r_str(&r, &v, &vl);
-			if (!r.err)
-				op_set(hp, n, nl, v, vl);
-		}
-	}
-	if (a != NULL) {
-		r.p = a; r.end = ae; r.err = 0;
-		cnt = mp_r_arr(&r);
-		while (cnt-- > 0 && !r.err) {
-			(void)mp_r_arr(&r);
-			mp_r_str(&r, &n, &nl);
-			mp_r_str(&r, &v, &vl);
-			if (!r.err)
-				op_add(hp, n, nl, v, vl);
-		}
-	}
-	if (rm != NULL) {
-		r.p = rm; r.end = rme; r.err = 0;
-		cnt = mp_r_arr(&r);
-		while (cnt-- > 0 && !r.err) {
-			mp_r_str(&r, &n, &nl);
-			if (!r.err)
-				op_remove(hp, n, nl);
-		}
+	apply_pairs(hp, s, se, op_set);
+	apply_pairs(hp, a, ae, op_add);
+	if (rm == NULL)
+		return;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		mp_r_str(&r, &n, &nl);
+		if (!r.err)
+			op_remove(hp, n, nl);
 	}
 }
 
