@@ -906,3 +906,19 @@ func TestWatchSymlinkToOtherDirectory(t *testing.T) {
 		t.Fatalf("after changing the symlink target routed to %q", got)
 	}
 }
+
+func TestUnknownKeysLoggedAtDebug(t *testing.T) {
+	cfg := `{"version":2,"default":{"backends":[]},"vhosts":{"a":{"routes":[{"timeout":"5s",` +
+		`"backends":[{"address":"10.0.0.1","port":80,"zone":"x"}]}]}}}`
+	d := startDaemon(t, cfg, "-watch=false")
+	d.status()
+	want := `keys="vhosts.*.routes[].backends[].zone, vhosts.*.routes[].timeout"`
+	if out := d.stderr.String(); !strings.Contains(out, "config keys ignored") || !strings.Contains(out, want) {
+		t.Fatalf("unknown keys not logged once at debug (want %s):\n%s", want, out)
+	}
+	quiet := startDaemon(t, cfg, "-watch=false", "-log-level", "info")
+	quiet.status()
+	if strings.Contains(quiet.stderr.String(), "ignored") {
+		t.Fatalf("unknown keys logged above debug level:\n%s", quiet.stderr.String())
+	}
+}

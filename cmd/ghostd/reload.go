@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +72,7 @@ func (l *loader) loadInitial() {
 		t0 := time.Now()
 		if t, err = parseConfig(l.name, data); err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
+			l.logUnknownKeys(data)
 			return
 		}
 	}
@@ -129,10 +132,22 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return l.failed(old, trigger, err.Error())
 	}
 	s := l.install(t, hash, trigger, time.Since(t0), true)
+	l.logUnknownKeys(data)
 	l.reloads.Add(1)
 	l.metrics.reloads.Inc()
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
+}
+
+// logUnknownKeys logs, once per loaded file and only at debug level (the
+// walk re-reads the JSON), the keys ghost.json had that ghost ignores.
+func (l *loader) logUnknownKeys(data []byte) {
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	if keys := route.UnknownKeys(data); len(keys) > 0 {
+		l.log.Debug("config keys ignored", "config", l.path, "keys", strings.Join(keys, ", "))
+	}
 }
 
 func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResult {
