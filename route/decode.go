@@ -7,14 +7,24 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // decodeFile decodes the JSON document. Syntax and type errors are reported
 // with their line and column and, where the error lies inside a vhost or a
 // route, with that vhost and route index.
 func decodeFile(name string, data []byte) (*fileJSON, error) {
+	// goccy/go-json decodes the same documents into the same values as
+	// encoding/json, about twice as fast (most of a large reload is JSON
+	// decoding). A document it rejects is decoded again by encoding/json,
+	// whose errors carry the offsets the messages below are built from.
 	var f fileJSON
-	err := json.Unmarshal(data, &f)
+	err := gojson.Unmarshal(data, &f)
+	if err != nil {
+		f = fileJSON{}
+		err = json.Unmarshal(data, &f)
+	}
 	if err == nil {
 		if f.Version == nil {
 			return nil, fmt.Errorf("%s: missing \"version\" (expected 2)", name)
