@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type loader struct {
 	lastErr  atomic.Pointer[string]
 	reloads  atomic.Uint64
 	failures atomic.Uint64
+
+	releasing atomic.Bool // a releaseMemory is under way
 }
 
 func newLoader(path string, log *slog.Logger, m *metrics) *loader {
@@ -133,10 +136,27 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	}
 	s := l.install(t, hash, trigger, time.Since(t0), true)
 	l.logUnknownKeys(data)
+	l.releaseMemory()
 	l.reloads.Add(1)
 	l.metrics.reloads.Inc()
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
+}
+
+// releaseMemory hands the garbage of a reload (parsing a large file
+// allocates several times the size of the table it builds, and the old
+// table is now unreferenced) back to the OS after the reply is sent, so
+// ghostd's RSS follows the live table instead of its largest reload.
+// Reloads that come while one release runs share it.
+func (l *loader) releaseMemory() {
+	if !l.releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer l.releasing.Store(false)
+		time.Sleep(10 * time.Millisecond) // let in-flight decisions drop the old table
+		debug.FreeOSMemory()
+	}()
 }
 
 // logUnknownKeys logs, once per loaded file and only at debug level (the
