@@ -1,6 +1,6 @@
 /*
- * Decision reuse: a bounded, direct-mapped memo per VCL with striped
- * locks, and ghostd's state file (generation + heartbeat), mapped read
+ * Decision reuse: a bounded, 4-way set-associative memo per VCL with
+ * striped locks (one stripe guards whole sets), and ghostd's state file (generation + heartbeat), mapped read
  * only. An entry is used only while its generation equals the state
  * file's and the heartbeat is at most 1 s old (docs/protocol.md).
  *
@@ -24,6 +24,7 @@
 #include "ghost.h"
 
 #define MEMO_STRIPES	64
+#define MEMO_WAYS	4	/* slots per set */
 #define MEMO_MAX_SLOTS	(1U << 22)
 #define STATE_SIZE	64
 #define STATE_MAGIC	"GHOSTST1"
@@ -79,7 +80,7 @@ ghost_memo_new(struct ghost_vcl *gv, unsigned slots)
 		return (0);
 	if (slots > MEMO_MAX_SLOTS)
 		slots = MEMO_MAX_SLOTS;
-	while (n < slots)
+	while (n < slots || n < MEMO_WAYS)
 		n <<= 1;
 	ALLOC_OBJ(m, GHOST_MEMO_MAGIC);
 	if (m == NULL)
@@ -116,28 +117,50 @@ ghost_memo_free(struct ghost_vcl *gv)
 	FREE_OBJ(m);
 }
 
+/* The set of hash h: its first slot, and the stripe lock that guards it. */
+static struct memo_slot *
+memo_set(struct ghost_memo *m, uint64_t h, pthread_mutex_t **mtx)
+{
+	unsigned i = (unsigned)h & m->mask & ~(MEMO_WAYS - 1U);
+
+	*mtx = &m->mtx[(i / MEMO_WAYS) % MEMO_STRIPES];
+	return (&m->slot[i]);
+}
+
+static int
+memo_same(const struct memo_slot *s, uint64_t h, const char *key,
+    size_t klen)
+{
+	return (s->data != NULL && s->hash == h && s->klen == klen &&
+	    !memcmp(s->data, key, klen));
+}
+
 int
 ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const char *key, size_t klen, const uint8_t **val, size_t *vlen)
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
+	pthread_mutex_t *mtx;
 	uint64_t h;
+	unsigned w;
 	int hit = 0;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	h = ghost_hash(key, klen, 0);
-	s = &m->slot[h & m->mask];
-	PTOK(pthread_mutex_lock(&m->mtx[h % MEMO_STRIPES]));
-	if (s->data != NULL && s->hash == h && s->gen == gen &&
-	    s->klen == klen && !memcmp(s->data, key, klen)) {
+	s = memo_set(m, h, &mtx);
+	PTOK(pthread_mutex_lock(mtx));
+	for (w = 0; w < MEMO_WAYS; w++, s++) {
+		if (s->gen != gen || !memo_same(s, h, key, klen))
+			continue;
 		*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
 		*vlen = s->vlen;
 		hit = (*val != NULL);
+		break;
 	}
-	PTOK(pthread_mutex_unlock(&m->mtx[h % MEMO_STRIPES]));
+	PTOK(pthread_mutex_unlock(mtx));
 	return (hit);
 }
 
@@ -146,9 +169,11 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
     size_t klen, const uint8_t *val, size_t vlen)
 {
 	struct ghost_memo *m;
-	struct memo_slot *s;
+	struct memo_slot *set, *s;
+	pthread_mutex_t *mtx;
 	uint8_t *d, *old;
 	uint64_t h;
+	unsigned w;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
@@ -161,15 +186,25 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	memcpy(d, key, klen);
 	memcpy(d + klen, val, vlen);
 	h = ghost_hash(key, klen, 0);
-	s = &m->slot[h & m->mask];
-	PTOK(pthread_mutex_lock(&m->mtx[h % MEMO_STRIPES]));
+	set = memo_set(m, h, &mtx);
+	PTOK(pthread_mutex_lock(mtx));
+	/* The same key, else an empty or outdated slot, else one by hash. */
+	s = NULL;
+	for (w = 0; w < MEMO_WAYS && s == NULL; w++)
+		if (memo_same(&set[w], h, key, klen))
+			s = &set[w];
+	for (w = 0; w < MEMO_WAYS && s == NULL; w++)
+		if (set[w].data == NULL || set[w].gen != gen)
+			s = &set[w];
+	if (s == NULL)
+		s = &set[(h >> 60) % MEMO_WAYS];
 	old = s->data;
 	s->data = d;
 	s->hash = h;
 	s->gen = gen;
 	s->klen = (uint32_t)klen;
 	s->vlen = (uint32_t)vlen;
-	PTOK(pthread_mutex_unlock(&m->mtx[h % MEMO_STRIPES]));
+	PTOK(pthread_mutex_unlock(mtx));
 	free(old);
 }
 
