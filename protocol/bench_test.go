@@ -15,53 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varnish/ghost/protocol/protocoltest"
 	"github.com/varnish/ghost/route"
 )
-
-// benchConfig is a 100-vhost x 10-route table (no regex).
-func benchConfig() []byte {
-	var b strings.Builder
-	b.WriteString(`{"version":2,"vhosts":{`)
-	for v := 0; v < 100; v++ {
-		if v > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"v%d.example.com":{"routes":[`, v)
-		for r := 0; r < 10; r++ {
-			if r > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/p%d"},"backends":[{"address":"10.0.%d.%d","port":8080,"weight":90},{"address":"10.1.%d.%d","port":8080,"weight":10}],`+
-				`"filters":{"request_header_modifier":{"set":[{"name":"x-route","value":"r%d"}],"remove":["x-debug"]},"response_header_modifier":{"add":[{"name":"x-served-by","value":"ghost"}]}}}`,
-				r, v, r, v, r, r)
-		}
-		b.WriteString(`]}`)
-	}
-	b.WriteString(`}}`)
-	return []byte(b.String())
-}
-
-// benchRequest is a realistic request: 11 headers including a 150-byte
-// Cookie and a 110-byte User-Agent (about 755 bytes framed).
-func benchRequest() *route.Request {
-	return &route.Request{
-		Host: "v42.example.com", Method: "GET", URL: "/p7/products/12345?color=blue&size=m",
-		Headers: []route.Header{
-			{Name: "Host", Value: "v42.example.com"},
-			{Name: "User-Agent", Value: strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) ", 3) + "Gecko/20100101 Fx/1"},
-			{Name: "Accept", Value: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-			{Name: "Accept-Language", Value: "en-US,en;q=0.5"},
-			{Name: "Accept-Encoding", Value: "gzip, deflate, br"},
-			{Name: "Cookie", Value: strings.Repeat("session=0123456789abcdef; ", 5) + "theme=dark; lang=en-US-x"},
-			{Name: "Referer", Value: "https://v42.example.com/p7/products"},
-			{Name: "X-Forwarded-For", Value: "203.0.113.7"},
-			{Name: "X-Request-Id", Value: "5f0c1e2d-3b4a-4c5d-8e9f-0a1b2c3d4e5f"},
-			{Name: "Cache-Control", Value: "no-cache"},
-			{Name: "Connection", Value: "keep-alive"},
-		},
-		Socket: "http-80",
-	}
-}
 
 // tableHandler is a Handler over one fixed table (what ghostd does, minus
 // metrics and reloads).
@@ -82,7 +38,7 @@ func (h *tableHandler) Live(eps []route.Endpoint, dead []int) ([]int, uint64) {
 }
 
 func newTableHandler(tb testing.TB) *tableHandler {
-	t, err := route.Parse("bench.json", benchConfig())
+	t, err := route.Parse("bench.json", protocoltest.Config())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -93,7 +49,7 @@ func newTableHandler(tb testing.TB) *tableHandler {
 // a route request, decide, pick, encode the answer.
 func BenchmarkServerCodec(b *testing.B) {
 	h := newTableHandler(b)
-	frame, err := NewEncoder().RouteRequest(benchRequest())
+	frame, err := NewEncoder().RouteRequest(protocoltest.Request())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -205,7 +161,7 @@ func BenchmarkUnixSocketRoute(b *testing.B) {
 				}
 				defer clients[i].Close()
 			}
-			req := benchRequest()
+			req := protocoltest.Request()
 			var next atomic.Int64
 			srv0, _ := procCPU(cmd.Process.Pid)
 			cli0 := selfCPU()

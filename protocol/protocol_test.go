@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/varnish/ghost/protocol/protocoltest"
 	"github.com/varnish/ghost/route"
 )
 
@@ -435,7 +436,7 @@ func TestServerRouteAllocations(t *testing.T) {
 	r.send(map[string]any{"t": "hello", "v": 1})
 	r.recv()
 	_ = r.nc.SetDeadline(time.Time{})
-	frame, err := NewEncoder().RouteRequest(benchRequest())
+	frame, err := NewEncoder().RouteRequest(protocoltest.Request())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,51 +12,9 @@ import (
 	"time"
 
 	"github.com/varnish/ghost/protocol"
+	"github.com/varnish/ghost/protocol/protocoltest"
 	"github.com/varnish/ghost/route"
 )
-
-// benchConfig is a 100-vhost x 10-route table (no regex).
-func benchConfig() string {
-	var b strings.Builder
-	b.WriteString(`{"version":2,"vhosts":{`)
-	for v := 0; v < 100; v++ {
-		if v > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"v%d.example.com":{"routes":[`, v)
-		for r := 0; r < 10; r++ {
-			if r > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `{"path_match":{"type":"PathPrefix","value":"/p%d"},"backends":[{"address":"10.0.%d.%d","port":8080,"weight":90},{"address":"10.1.%d.%d","port":8080,"weight":10}],`+
-				`"filters":{"request_header_modifier":{"set":[{"name":"x-route","value":"r%d"}],"remove":["x-debug"]}}}`,
-				r, v, r, v, r, r)
-		}
-		b.WriteString(`]}`)
-	}
-	b.WriteString(`}}`)
-	return b.String()
-}
-
-func benchRequest() *route.Request {
-	return &route.Request{
-		Host: "v42.example.com", Method: "GET", URL: "/p7/products/12345?color=blue&size=m",
-		Headers: []route.Header{
-			{Name: "Host", Value: "v42.example.com"},
-			{Name: "User-Agent", Value: strings.Repeat("Mozilla/5.0 (X11; Linux x86_64) ", 3) + "Gecko/20100101 Fx/1"},
-			{Name: "Accept", Value: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
-			{Name: "Accept-Language", Value: "en-US,en;q=0.5"},
-			{Name: "Accept-Encoding", Value: "gzip, deflate, br"},
-			{Name: "Cookie", Value: strings.Repeat("session=0123456789abcdef; ", 5) + "theme=dark; lang=en-US-x"},
-			{Name: "Referer", Value: "https://v42.example.com/p7/products"},
-			{Name: "X-Forwarded-For", Value: "203.0.113.7"},
-			{Name: "X-Request-Id", Value: "5f0c1e2d-3b4a-4c5d-8e9f-0a1b2c3d4e5f"},
-			{Name: "Cache-Control", Value: "no-cache"},
-			{Name: "Connection", Value: "keep-alive"},
-		},
-		Socket: "http-80",
-	}
-}
 
 func procCPU(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -80,7 +38,7 @@ func selfCPU() time.Duration {
 // metrics enabled, as in production) over its Unix socket, with 1 and 4
 // connections. Reports calls/s and CPU per call of ghostd and the client.
 func BenchmarkDaemonRoute(b *testing.B) {
-	d := startDaemon(b, benchConfig(), "-metrics", "127.0.0.1:0", "-log-level", "warn")
+	d := startDaemon(b, string(protocoltest.Config()), "-metrics", "127.0.0.1:0", "-log-level", "warn")
 	pid := d.cmd.Process.Pid
 	for _, conns := range []int{1, 4} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
@@ -88,7 +46,7 @@ func BenchmarkDaemonRoute(b *testing.B) {
 			for i := range clients {
 				clients[i] = d.dial()
 			}
-			req := benchRequest()
+			req := protocoltest.Request()
 			var next atomic.Int64
 			var failed atomic.Value
 			srv0, cli0, t0 := procCPU(pid), selfCPU(), time.Now()
