@@ -10,10 +10,12 @@
 # Your own code in the same subroutines runs after ghost's. See docs/vcl.md.
 #
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
-# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
-# repeated header lines, and records what the backend side needs (client
-# method, listener, https, the client's values of the headers varnishd
-# rewrites on a fetch: Accept-Encoding, conditionals, Range, ...).
+# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers and joins
+# repeated header lines; vcl_miss and vcl_pass (and vcl_hit, for the
+# background fetch of a stale object) record what the backend side needs
+# (client method, listener, the client's values of the headers varnishd
+# rewrites on a fetch: Accept-Encoding, conditionals, Range, ...), so a
+# cache hit pays for none of it.
 # Piped requests (WebSocket upgrades, non-standard methods) are routed in
 # vcl_recv, because a pipe has no vcl_backend_fetch.
 #
@@ -51,8 +53,12 @@ sub vcl_recv {
 	    client.ip ~ ghost_trusted_front) {
 		set req.http.X-Ghost-Proto = "https";
 	}
-	if (req.http.Upgrade ~ "(?i)websocket" || (req.method != "PRI" &&
-	    req.method !~ "^(GET|HEAD|PUT|POST|TRACE|OPTIONS|DELETE|PATCH)$")) {
+	if ((req.http.Upgrade && req.http.Upgrade ~ "(?i)websocket") ||
+	    !(req.method == "GET" || req.method == "HEAD" ||
+	    req.method == "POST" || req.method == "PUT" ||
+	    req.method == "DELETE" || req.method == "OPTIONS" ||
+	    req.method == "PATCH" || req.method == "TRACE" ||
+	    req.method == "PRI")) {
 		# Piped traffic never reaches vcl_backend_fetch: route it here,
 		# on the client side.
 		set req.backend_hint = ghost.route();
@@ -73,6 +79,22 @@ sub vcl_hash {
 	if (req.http.X-Ghost-Proto) {
 		hash_data(req.http.X-Ghost-Proto);
 	}
+}
+
+sub vcl_hit {
+	# A stale object (in grace) is refreshed by a background fetch that
+	# starts after vcl_hit, without vcl_miss.
+	if (obj.ttl <= 0s) {
+		ghost.prepare();
+	}
+}
+
+sub vcl_miss {
+	ghost.prepare();
+}
+
+sub vcl_pass {
+	ghost.prepare();
 }
 
 sub vcl_pipe {

@@ -38,36 +38,51 @@ ghost_hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
 	    t->b[nl] == ':' && strncasecmp(t->b, name, nl) == 0);
 }
 
+/* Log the removal of hd[u] the way http_Unset() does. */
+static void
+hdr_log_unset(const struct http *hp, unsigned u)
+{
+	if (hp->vsl != NULL)
+		VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
+		    HTTP_HDR_UNSET - HTTP_HDR_METHOD), hp->hd[u]);
+}
+
+static int
+is_x_ghost(const txt *t)
+{
+	return (t->b != NULL && (size_t)(t->e - t->b) >= 8 &&
+	    (t->b[0] == 'X' || t->b[0] == 'x') &&
+	    strncasecmp(t->b, "x-ghost-", 8) == 0);
+}
+
+/*
+ * Remove every X-Ghost-* line in one pass (http_Unset() would rescan the
+ * whole header array once per name), logged as unset like http_Unset().
+ */
 void
 ghost_strip_internal(struct http *hp)
 {
-	char hdr[128];
-	const char *c;
-	unsigned u;
+	unsigned u, w;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	u = HTTP_HDR_FIRST;
-	while (u < hp->nhd) {
-		const txt *t = &hp->hd[u];
-
-		if (t->b == NULL || (size_t)(t->e - t->b) < 8 ||
-		    strncasecmp(t->b, "x-ghost-", 8) != 0) {
-			u++;
+	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		if (is_x_ghost(&hp->hd[u])) {
+			hdr_log_unset(hp, u);
 			continue;
 		}
-		c = memchr(t->b, ':', (size_t)(t->e - t->b));
-		if (c == NULL || ghost_hdr_fmt(hdr, sizeof hdr, t->b,
-		    (size_t)(c - t->b))) {
-			/* too long to name: drop this line by hand */
-			memmove(&hp->hd[u], &hp->hd[u + 1],
-			    (hp->nhd - u - 1) * sizeof hp->hd[0]);
-			memmove(&hp->hdf[u], &hp->hdf[u + 1],
-			    (hp->nhd - u - 1) * sizeof hp->hdf[0]);
-			hp->nhd--;
-			continue;
+		if (w != u) {
+			hp->hd[w] = hp->hd[u];
+			hp->hdf[w] = hp->hdf[u];
 		}
-		http_Unset(hp, hdr);	/* every line of it; compacts hd[] */
+		w++;
 	}
+	hp->nhd = (uint16_t)w;
+}
+
+static unsigned
+lc(char c)
+{
+	return ((unsigned)(unsigned char)c | 0x20U);
 }
 
 /*
@@ -76,17 +91,36 @@ ghost_strip_internal(struct http *hp)
  * lines with "; " (RFC 6265 5.4; what varnishd does for HTTP/2). Varnish's
  * Vary compares only the first line of a header; after this it is the
  * whole value. Names too long for "\<len>Name:" (> 125) are left alone.
+ *
+ * This runs on every request, cache hits included, so a first pass only
+ * looks for candidates: a 256-bit filter on (name length, first and last
+ * character). Most requests repeat no header and stop there.
  */
 void
 ghost_merge_lines(struct http *hp)
 {
 	char hdr[128];
+	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t;
 	const char *c;
 	size_t nl;
-	unsigned u, w;
+	unsigned u, w, k, dup = 0;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	for (u = HTTP_HDR_FIRST; u < hp->nhd && !dup; u++) {
+		t = &hp->hd[u];
+		if (t->b == NULL)
+			continue;
+		c = memchr(t->b, ':', (size_t)(t->e - t->b));
+		if (c == NULL || c == t->b)
+			continue;
+		nl = (size_t)(c - t->b);
+		k = ((unsigned)nl * 31U + lc(t->b[0]) * 7U + lc(c[-1])) & 255U;
+		dup = (seen[k >> 6] >> (k & 63)) & 1;
+		seen[k >> 6] |= 1ULL << (k & 63);
+	}
+	if (!dup)
+		return;
 	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
 		t = &hp->hd[u];
 		if (t->b == NULL)
@@ -105,29 +139,92 @@ ghost_merge_lines(struct http *hp)
 	}
 }
 
+/* Add "<prefix><a><b>" as a header line, built in the workspace. */
+static void
+hdr_add3(struct http *hp, const char *pfx, size_t pl, const char *a,
+    size_t al, const char *b, size_t bl)
+{
+	char *l;
+
+	l = WS_Alloc(hp->ws, (unsigned)(pl + al + bl + 1));
+	if (l == NULL) {
+		if (hp->vsl != NULL)
+			VSLb(hp->vsl, SLT_LostHeader, "%.*s%.*s", (int)pl,
+			    pfx, (int)al, a);
+		return;
+	}
+	memcpy(l, pfx, pl);
+	memcpy(l + pl, a, al);
+	memcpy(l + pl + al, b, bl);
+	l[pl + al + bl] = '\0';
+	http_SetHeader(hp, l);
+}
+
 /*
- * Record the client's lines of the headers a fetch's bereq does not carry
- * as sent (ghost_hdr_recorded()) as X-Ghost-Req-<name>: <value>. A header
- * the client did not send gets no line (absent stays absent, an empty
- * value stays empty).
+ * Before a fetch (vcl_miss, vcl_pass, vcl_hit of a background fetch):
+ * record what the backend side routes on but a bereq does not carry as
+ * the client sent it: the client's method (X-Ghost-Method), the listener
+ * (X-Ghost-Socket) and the client's lines of the headers varnishd
+ * changes on a fetch (ghost_hdr_recorded(); Accept-Encoding was recorded
+ * in vcl_recv) as X-Ghost-Req-<name>: <value>, each the line as it came. A header the client did not send gets no line (absent stays
+ * absent, an empty value stays empty). Runs once per request: later
+ * calls see X-Ghost-Method and return.
+ */
+static int
+is_ae(const char *n, size_t nl)
+{
+	return (nl == 15 && !strncasecmp(n, "Accept-Encoding", 15));
+}
+
+/*
+ * In vcl_recv: record the client's Accept-Encoding now. varnishd rewrites
+ * it in the request itself (to "gzip", or unset) when vcl_recv returns
+ * hash with http_gzip_support, before vcl_miss. One line at most after
+ * ghost_merge_lines().
  */
 void
-ghost_record(struct http *hp)
+ghost_record_ae(struct http *hp)
 {
-	const char *n, *v;
+	const txt *t;
+	unsigned u;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		t = &hp->hd[u];
+		if (t->b != NULL && (size_t)(t->e - t->b) > 15 &&
+		    t->b[15] == ':' && is_ae(t->b, 15)) {
+			hdr_add3(hp, "X-Ghost-Req-", 12, t->b,
+			    (size_t)(t->e - t->b), "", 0);
+			return;
+		}
+	}
+}
+
+void
+ghost_record(struct http *hp, const char *sock)
+{
+	const char *n, *v, *m;
 	size_t nl, vl;
 	unsigned u, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	if (http_GetHdr(hp, "\017X-Ghost-Method:", NULL))
+		return;
 	nhd = hp->nhd;
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		if (hp->hd[u].b == NULL)
 			continue;
 		ghost_hdr_split(&hp->hd[u], &n, &nl, &v, &vl);
-		if (ghost_hdr_recorded(n, nl))
-			http_PrintfHeader(hp, "X-Ghost-Req-%.*s: %.*s",
-			    (int)nl, n, (int)vl, v);
+		if (ghost_hdr_recorded(n, nl) && !is_ae(n, nl))
+			hdr_add3(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
+			    (size_t)(hp->hd[u].e - hp->hd[u].b), "", 0);
 	}
+	m = hp->hd[HTTP_HDR_METHOD].b;
+	AN(m);
+	hdr_add3(hp, "X-Ghost-Method: ", 16, m, strlen(m), "", 0);
+	if (sock != NULL)
+		hdr_add3(hp, "X-Ghost-Socket: ", 16, sock, strlen(sock),
+		    "", 0);
 }
 
 static void

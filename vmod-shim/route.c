@@ -66,6 +66,7 @@ static struct {
 	size_t		l;
 } rec_tbl[GHOST_NREC];
 static unsigned rec_n;
+static uint64_t rec_len;	/* bit l: a name of length l is in rec_tbl */
 
 void
 ghost_hdr_init(void)
@@ -89,6 +90,8 @@ ghost_hdr_init(void)
 		assert(n < GHOST_NREC);
 		rec_tbl[n].n = tbl[i].n;
 		rec_tbl[n].l = strlen(tbl[i].n);
+		assert(rec_tbl[n].l < 64);
+		rec_len |= 1ULL << rec_tbl[n].l;
 		n++;
 	}
 	rec_n = n;
@@ -99,6 +102,8 @@ ghost_hdr_recorded(const char *n, size_t nl)
 {
 	unsigned i;
 
+	if (nl >= 64 || !((rec_len >> nl) & 1))
+		return (0);
 	for (i = 0; i < rec_n; i++)
 		if (rec_tbl[i].l == nl && !strncasecmp(rec_tbl[i].n, n, nl))
 			return (1);
@@ -287,6 +292,64 @@ hdr_or(const struct http *hp, hdr_t h, const char *dflt)
 	return (dflt);
 }
 
+/* ---- the decision's log line ---------------------------------------- */
+
+struct lb {
+	char		*p;
+	char		*e;
+};
+
+static void
+lb_str(struct lb *b, const char *s)
+{
+	size_t l = strlen(s);
+
+	if (l > (size_t)(b->e - b->p))
+		l = (size_t)(b->e - b->p);
+	memcpy(b->p, s, l);
+	b->p += l;
+}
+
+static void
+lb_uint(struct lb *b, uint64_t v)
+{
+	char d[20];
+	unsigned n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0 && b->p < b->e)
+		*b->p++ = d[--n];
+}
+
+/*
+ * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>)",
+ * built by hand: a VSLb() format costs more than the rest of a memoised
+ * decision.
+ */
+static void
+log_decision(VRT_CTX, int status, const char *what, const char *src,
+    uint64_t gen)
+{
+	char buf[256];
+	struct lb b = { buf, buf + sizeof buf };
+	txt t;
+
+	lb_str(&b, "ghost: ");
+	lb_uint(&b, (uint64_t)status);
+	lb_str(&b, " ");
+	lb_str(&b, what);
+	lb_str(&b, " (");
+	lb_str(&b, src);
+	lb_str(&b, ", gen ");
+	lb_uint(&b, gen);
+	lb_str(&b, ")");
+	t.b = buf;
+	t.e = b.p;
+	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+}
+
 VCL_BACKEND
 ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
@@ -418,8 +481,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		break;
 	}
 	ghost_strip_internal(hp);
-	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: %d %s (%s, gen %ju)", t->status,
-	    be != NULL ? VRT_BACKEND_string(be) : t->reason, src,
-	    (uintmax_t)t->ans.gen);
+	log_decision(ctx, t->status,
+	    be != NULL ? VRT_BACKEND_string(be) : t->reason, src, t->ans.gen);
 	return (be);
 }

@@ -254,20 +254,25 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 VCL_VOID
 vmod_recv(VRT_CTX)
 {
-	const char *s;
-
 	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
 		return;
 	}
 	ghost_strip_internal(ctx->http_req);
 	ghost_merge_lines(ctx->http_req);
-	ghost_record(ctx->http_req);
-	http_PrintfHeader(ctx->http_req, "X-Ghost-Method: %s",
-	    ctx->http_req->hd[HTTP_HDR_METHOD].b);
-	s = VRT_r_local_socket(ctx);
-	if (s != NULL)
-		http_PrintfHeader(ctx->http_req, "X-Ghost-Socket: %s", s);
+	ghost_record_ae(ctx->http_req);
+}
+
+VCL_VOID
+vmod_prepare(VRT_CTX)
+{
+	if (!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS | VCL_MET_HIT)) ||
+	    ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.prepare(): only in vcl_miss, vcl_pass "
+		    "or vcl_hit");
+		return;
+	}
+	ghost_record(ctx->http_req, VRT_r_local_socket(ctx));
 }
 
 VCL_BACKEND
