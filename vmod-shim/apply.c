@@ -79,12 +79,6 @@ ghost_strip_internal(struct http *hp)
 	hp->nhd = (uint16_t)w;
 }
 
-static unsigned
-lc(char c)
-{
-	return ((unsigned)(unsigned char)c | 0x20U);
-}
-
 /*
  * One line per request header: repeated lines of a name are joined into
  * the first, in order, with "," (no space: the join routing uses), Cookie
@@ -93,8 +87,9 @@ lc(char c)
  * whole value. Names too long for "\<len>Name:" (> 125) are left alone.
  *
  * This runs on every request, cache hits included, so a first pass only
- * looks for candidates: a 256-bit filter on (name length, first and last
- * character). Most requests repeat no header and stop there.
+ * looks for candidates: a 256-bit filter on (name length, first, middle
+ * and last character), checked exactly on a collision. Most requests
+ * repeat no header and stop there.
  */
 void
 ghost_merge_lines(struct http *hp)
@@ -115,8 +110,12 @@ ghost_merge_lines(struct http *hp)
 		if (c == NULL || c == t->b)
 			continue;
 		nl = (size_t)(c - t->b);
-		k = ((unsigned)nl * 31U + lc(t->b[0]) * 7U + lc(c[-1])) & 255U;
-		dup = (seen[k >> 6] >> (k & 63)) & 1;
+		k = ghost_name_hash(t->b, nl, 8);
+		if ((seen[k >> 6] >> (k & 63)) & 1) {
+			/* a candidate: is it really a name seen before? */
+			for (w = HTTP_HDR_FIRST; w < u && !dup; w++)
+				dup = ghost_hdr_is(hp, w, t->b, nl);
+		}
 		seen[k >> 6] |= 1ULL << (k & 63);
 	}
 	if (!dup)

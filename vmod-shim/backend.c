@@ -103,8 +103,11 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
     const char *addr, size_t al, unsigned port, uint64_t gen)
 {
 	struct ghost_be *e, *n;
-	char name[64], a[48];
+	char name[64], a[48], d[10];
 	uint64_t h;
+	size_t nl = 0;
+	unsigned v = port, dl = 0;
+	int v6;
 	VCL_BACKEND mine;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -113,11 +116,23 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		return (NULL);
 	memcpy(a, addr, al);
 	a[al] = '\0';
-	if (memchr(a, ':', al) != NULL)
-		snprintf(name, sizeof name, "[%s]:%u", a, port);
-	else
-		snprintf(name, sizeof name, "%s:%u", a, port);
-	h = ghost_hash(name, strlen(name), 0);
+	/* name: "addr:port" or "[v6]:port", built by hand (per request) */
+	v6 = memchr(a, ':', al) != NULL;
+	if (v6)
+		name[nl++] = '[';
+	memcpy(name + nl, a, al);
+	nl += al;
+	if (v6)
+		name[nl++] = ']';
+	name[nl++] = ':';
+	do
+		d[dl++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0 && dl < sizeof d);
+	while (dl > 0)
+		name[nl++] = d[--dl];
+	name[nl] = '\0';
+	assert(nl < sizeof name);
+	h = ghost_hash(name, nl, 0);
 
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	e = be_find(gv, name, h);

@@ -217,4 +217,21 @@ int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
 unsigned ghost_hdr_is(const struct http *, unsigned u, const char *name,
     size_t nl);
 
+/*
+ * Hash of a header name in [0, 2^bits) from its length and its first,
+ * middle and last characters, ASCII case-insensitive (nl > 0). Cheap
+ * enough for every header of every request.
+ */
+static inline unsigned
+ghost_name_hash(const char *n, size_t nl, unsigned bits)
+{
+	uint32_t k;
+
+	k = (uint32_t)(nl & 0xff) |
+	    ((uint32_t)((unsigned char)n[0] | 0x20U) << 8) |
+	    ((uint32_t)((unsigned char)n[nl / 2] | 0x20U) << 16) |
+	    ((uint32_t)((unsigned char)n[nl - 1] | 0x20U) << 24);
+	return ((k * 0x9e3779b1U) >> (32 - bits));
+}
+
 #endif /* GHOST_H */

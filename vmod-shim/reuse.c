@@ -126,66 +126,45 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 }
 
 /*
- * The deps record of a host: the answer's deps, kept as a tiny answer of
- * its own ({"t":"route","o":1,"deps":...}) so that it decodes with
- * ghost_ans_decode().
+ * The deps record of a host: one flags byte (DEP_*), then, with DEP_H,
+ * the answer's msgpack array of header names as it came.
  */
+#define DEP_P	0x01
+#define DEP_M	0x02
+#define DEP_Q	0x04
+#define DEP_S	0x08
+#define DEP_X	0x10
+#define DEP_H	0x20
+
 void
 ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
     const struct ghost_rq *q, const struct ghost_ans *a, const uint8_t *raw,
     size_t rawlen)
 {
 	const char *dk, *ak;
-	size_t dkl, akl;
+	size_t dkl, akl, hl = 0;
 	uint8_t *buf;
-	struct mp_w w;
-	struct mp_r r;
-	const char *s;
-	size_t sl;
-	uint32_t n;
 	unsigned sz;
 
 	dk = deps_key(ws, q, &dkl);
 	ak = memo_key(ws, q, a, &akl);
 	if (dk == NULL || ak == NULL)
 		return;
-	/* Re-encode only the deps map of the answer. */
+	if (a->deps.h != NULL)
+		hl = (size_t)(a->deps.h_end - a->deps.h);
 	sz = WS_ReserveAll(ws);
+	if (sz < 1 + hl) {
+		WS_Release(ws, 0);
+		return;
+	}
 	buf = WS_Reservation(ws);
-	w.p = buf;
-	w.end = buf + sz;
-	w.err = 0;
-	mp_w_map(&w, 3);
-	mp_w_cstr(&w, "t");
-	mp_w_cstr(&w, "route");
-	mp_w_cstr(&w, "o");
-	mp_w_uint(&w, 1);
-	mp_w_cstr(&w, "deps");
-	mp_w_map(&w, 6);
-	mp_w_cstr(&w, "p"); mp_w_bool(&w, a->deps.p);
-	mp_w_cstr(&w, "m"); mp_w_bool(&w, a->deps.m);
-	mp_w_cstr(&w, "q"); mp_w_bool(&w, a->deps.q);
-	mp_w_cstr(&w, "s"); mp_w_bool(&w, a->deps.s);
-	mp_w_cstr(&w, "x"); mp_w_bool(&w, a->deps.x);
-	mp_w_cstr(&w, "h");
-	if (a->deps.h == NULL)
-		mp_w_nil(&w);
-	else {
-		r.p = a->deps.h;
-		r.end = a->deps.h_end;
-		r.err = 0;
-		n = mp_r_arr(&r);
-		mp_w_arr(&w, n);
-		while (n-- > 0 && !r.err) {
-			mp_r_str(&r, &s, &sl);
-			mp_w_str(&w, s, sl);
-		}
-	}
-	if (!w.err) {
-		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
-		    (size_t)(w.p - buf));
-		ghost_memo_insert(gv, a->gen, ak, akl, raw, rawlen);
-	}
+	buf[0] = (uint8_t)((a->deps.p ? DEP_P : 0) | (a->deps.m ? DEP_M : 0) |
+	    (a->deps.q ? DEP_Q : 0) | (a->deps.s ? DEP_S : 0) |
+	    (a->deps.x ? DEP_X : 0) | (a->deps.h != NULL ? DEP_H : 0));
+	if (hl > 0)
+		memcpy(buf + 1, a->deps.h, hl);
+	ghost_memo_insert(gv, a->gen, dk, dkl, buf, 1 + hl);
+	ghost_memo_insert(gv, a->gen, ak, akl, raw, rawlen);
 	WS_Release(ws, 0);
 }
 
@@ -201,10 +180,19 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	char why[64];
 
 	k = deps_key(ws, q, &kl);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl))
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
+	    vl < 1)
 		return (0);
-	if (ghost_ans_decode(v, vl, &d, why, sizeof why))
-		return (0);
+	memset(&d, 0, sizeof d);
+	d.deps.p = (v[0] & DEP_P) != 0;
+	d.deps.m = (v[0] & DEP_M) != 0;
+	d.deps.q = (v[0] & DEP_Q) != 0;
+	d.deps.s = (v[0] & DEP_S) != 0;
+	d.deps.x = (v[0] & DEP_X) != 0;
+	if (v[0] & DEP_H) {
+		d.deps.h = v + 1;
+		d.deps.h_end = v + vl;
+	}
 	k = memo_key(ws, q, &d, &kl);
 	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl))
 		return (0);

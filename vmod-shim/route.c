@@ -66,7 +66,9 @@ static struct {
 	size_t		l;
 } rec_tbl[GHOST_NREC];
 static unsigned rec_n;
-static uint64_t rec_len;	/* bit l: a name of length l is in rec_tbl */
+#define REC_BITS	7
+static uint8_t rec_slot[1U << REC_BITS];	/* 1 + index in rec_tbl, 0 = free;
+						   open addressing by name hash */
 
 void
 ghost_hdr_init(void)
@@ -80,7 +82,7 @@ ghost_hdr_init(void)
 		{ "Accept-Encoding", HTTPH_R_FETCH },
 		{ "X-Varnish", HTTPH_R_FETCH },
 	};
-	unsigned i, n = 0;
+	unsigned i, k, n = 0;
 
 	if (rec_n != 0)
 		return;
@@ -90,8 +92,10 @@ ghost_hdr_init(void)
 		assert(n < GHOST_NREC);
 		rec_tbl[n].n = tbl[i].n;
 		rec_tbl[n].l = strlen(tbl[i].n);
-		assert(rec_tbl[n].l < 64);
-		rec_len |= 1ULL << rec_tbl[n].l;
+		k = ghost_name_hash(rec_tbl[n].n, rec_tbl[n].l, REC_BITS);
+		while (rec_slot[k] != 0)
+			k = (k + 1) & ((1U << REC_BITS) - 1);
+		rec_slot[k] = (uint8_t)(n + 1);
 		n++;
 	}
 	rec_n = n;
@@ -100,13 +104,16 @@ ghost_hdr_init(void)
 int
 ghost_hdr_recorded(const char *n, size_t nl)
 {
-	unsigned i;
+	unsigned k, i;
 
-	if (nl >= 64 || !((rec_len >> nl) & 1))
+	if (nl == 0)
 		return (0);
-	for (i = 0; i < rec_n; i++)
+	for (k = ghost_name_hash(n, nl, REC_BITS); rec_slot[k] != 0;
+	    k = (k + 1) & ((1U << REC_BITS) - 1)) {
+		i = rec_slot[k] - 1U;
 		if (rec_tbl[i].l == nl && !strncasecmp(rec_tbl[i].n, n, nl))
 			return (1);
+	}
 	return (0);
 }
 
@@ -282,14 +289,53 @@ redirect_reason(int st)
 	}
 }
 
+/* Value of line t if its name is the n bytes of name (with ':'), else NULL. */
 static const char *
-hdr_or(const struct http *hp, hdr_t h, const char *dflt)
+hdr_val(const txt *t, const char *name, size_t n)
 {
 	const char *v;
 
-	if (http_GetHdr(hp, h, &v))
-		return (v);
-	return (dflt);
+	if ((size_t)(t->e - t->b) < n || strncasecmp(t->b, name, n))
+		return (NULL);
+	for (v = t->b + n; *v == ' ' || *v == '\t'; v++)
+		continue;
+	return (v);
+}
+
+/*
+ * One pass over the request for Host and, on the backend side, what
+ * ghost.prepare() recorded (X-Ghost-Method: the client's method, and its
+ * presence says the X-Ghost-Req-* lines are there; X-Ghost-Socket) and
+ * X-Ghost-Proto (set in vcl_recv). First line of a name wins, as with
+ * http_GetHdr().
+ */
+static void
+rq_scan(struct ghost_rq *q, int bside)
+{
+	const txt *t;
+	const char *v;
+	unsigned u;
+
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
+		t = &q->hp->hd[u];
+		if (t->b == NULL)
+			continue;
+		if (q->host == NULL && (*t->b == 'H' || *t->b == 'h')) {
+			q->host = hdr_val(t, "host:", 5);
+			continue;
+		}
+		if (!is_internal(t))
+			continue;
+		if (!q->https && (v = hdr_val(t, "x-ghost-proto:", 14)) != NULL)
+			q->https = !strcasecmp(v, "https");
+		if (!bside)
+			continue;
+		if (!q->rec && (v = hdr_val(t, "x-ghost-method:", 15)) != NULL) {
+			q->method = v;
+			q->rec = 1;	/* ghost.prepare() ran */
+		} else if (q->sock == NULL)
+			q->sock = hdr_val(t, "x-ghost-socket:", 15);
+	}
 }
 
 /* ---- the decision's log line ---------------------------------------- */
@@ -392,19 +438,11 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 
 	INIT_OBJ(&q, GHOST_RQ_MAGIC);
 	q.hp = hp;
-	q.host = hdr_or(hp, H_Host, NULL);
 	q.url = hp->hd[HTTP_HDR_URL].b;
-	if (ctx->http_bereq != NULL) {
-		q.method = hdr_or(hp, "\017X-Ghost-Method:",
-		    hp->hd[HTTP_HDR_METHOD].b);
-		q.sock = hdr_or(hp, "\017X-Ghost-Socket:", NULL);
-		/* ghost.recv() ran: it recorded the client's values */
-		q.rec = http_GetHdr(hp, "\017X-Ghost-Method:", NULL);
-	} else {
-		q.method = hp->hd[HTTP_HDR_METHOD].b;
+	q.method = hp->hd[HTTP_HDR_METHOD].b;
+	rq_scan(&q, ctx->http_bereq != NULL);
+	if (ctx->http_bereq == NULL)
 		q.sock = VRT_r_local_socket(ctx);
-	}
-	q.https = http_HdrIs(hp, "\016X-Ghost-Proto:", "https");
 	AN(q.url);
 	AN(q.method);
 
