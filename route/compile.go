@@ -14,48 +14,85 @@ import (
 
 // compile validates a decoded file and builds the table. Vhosts are visited
 // in sorted key order and routes in file order, so a file with several
-// errors always reports the same one.
+// errors always reports the same one. compile consumes f: each vhost is
+// deleted from f.Vhosts once compiled, so that its decoded form is garbage
+// while the rest compiles.
 func compile(name string, f *fileJSON) (*Table, error) {
 	keys := make([]string, 0, len(f.Vhosts))
 	for k := range f.Vhosts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	seen := make(map[string]string, len(keys)) // lookup form → key as written
-	norms := make([]string, len(keys))
-	kinds := make([]hostKind, len(keys))
-	store := make([]vhost, len(keys)) // compiled here, then moved into the host tables
-	b := &builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}}
-	t := &Table{vhosts: make([]*vhost, len(keys))}
-	for i, k := range keys {
-		c := errCtx{file: name, inVhost: true, vhost: k, route: -1}
-		norm, kind, why := normVhostKey(k)
-		if why != "" {
-			return nil, c.errorf("invalid vhost key: %s", why)
-		}
-		if other, dup := seen[norm]; dup {
-			return nil, c.errorf("same host as vhost %q (keys are case-insensitive)", other)
-		}
-		seen[norm] = k
-		norms[i], kinds[i] = norm, kind
-		store[i].norm = norm // layout moves it into the vhost's own string
+	s := newVhostSet(name, len(keys))
+	for _, k := range keys {
 		vj := f.Vhosts[k]
-		if err := b.vhost(&store[i], c, k, &vj); err != nil {
+		delete(f.Vhosts, k)
+		if err := s.add(k, &vj); err != nil {
 			return nil, err
 		}
-		t.stats.Routes += len(vj.Routes)
 	}
+	return s.table(), nil
+}
+
+// vhostSet compiles vhosts one at a time, in key order, and then assembles
+// them into a Table. The decoded form of a vhost is not needed once it is
+// added, so that a caller can decode one vhost at a time.
+type vhostSet struct {
+	name   string
+	b      builder
+	seen   map[string]string // lookup form → key as written
+	kinds  []hostKind
+	store  []vhost // compiled here, then moved into the host tables
+	routes int
+}
+
+// newVhostSet returns an empty set for n vhosts.
+func newVhostSet(name string, n int) *vhostSet {
+	return &vhostSet{
+		name:  name,
+		b:     builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}},
+		seen:  make(map[string]string, n),
+		kinds: make([]hostKind, 0, n),
+		store: make([]vhost, 0, n),
+	}
+}
+
+// add validates and compiles vhost k, whose key sorts after the keys added
+// before. vj is not used after add returns.
+func (s *vhostSet) add(k string, vj *vhostJSON) error {
+	c := errCtx{file: s.name, inVhost: true, vhost: k, route: -1}
+	norm, kind, why := normVhostKey(k)
+	if why != "" {
+		return c.errorf("invalid vhost key: %s", why)
+	}
+	if other, dup := s.seen[norm]; dup {
+		return c.errorf("same host as vhost %q (keys are case-insensitive)", other)
+	}
+	s.seen[norm] = k
+	s.kinds = append(s.kinds, kind)
+	s.store = append(s.store, vhost{norm: norm}) // layout moves norm into the vhost's own string
+	if err := s.b.vhost(&s.store[len(s.store)-1], c, k, vj); err != nil {
+		return err
+	}
+	s.routes += len(vj.Routes)
+	return nil
+}
+
+// table builds the Table of the vhosts added. The set must not be used
+// afterwards.
+func (s *vhostSet) table() *Table {
+	n := len(s.store)
 	nw := 0
-	for _, k := range kinds {
+	for _, k := range s.kinds {
 		if k == hostWild {
 			nw++
 		}
 	}
-	t.exact, t.wild = newHostTable(len(keys)-nw), newHostTable(nw)
+	t := &Table{vhosts: make([]*vhost, n), exact: newHostTable(n - nw), wild: newHostTable(nw)}
 	// The vhosts move into the slots of the host tables.
-	for i := range norms {
-		vh := &store[i]
-		switch kinds[i] {
+	for i := range s.store {
+		vh := &s.store[i]
+		switch s.kinds[i] {
 		case hostExact:
 			t.vhosts[i] = t.exact.put(vh)
 		case hostWild:
@@ -66,10 +103,10 @@ func compile(name string, f *fileJSON) (*Table, error) {
 			t.vhosts[i] = t.catchAll
 		}
 	}
-	t.stats.Vhosts = len(t.vhosts)
-	t.refs = b.refs
-	t.stats.Endpoints = len(t.refs)
-	return t, nil
+	t.refs = s.b.refs
+	t.stats = Stats{Vhosts: n, Routes: s.routes, Endpoints: len(t.refs)}
+	*s = vhostSet{} // the store is garbage now
+	return t
 }
 
 // builder carries state shared across vhosts while compiling.
@@ -81,15 +118,17 @@ type builder struct {
 
 func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	vh.key = key
-	routes := make([]*croute, 0, len(vj.Routes))
+	// The routes are compiled into one array, which layout reorders in
+	// place and keeps.
+	crs := make([]croute, len(vj.Routes))
+	routes := make([]*croute, len(vj.Routes))
 	for i := range vj.Routes {
 		rc := c
 		rc.route = i
-		r, err := b.route(rc, i, &vj.Routes[i])
-		if err != nil {
+		if err := b.route(&crs[i], rc, i, &vj.Routes[i]); err != nil {
 			return err
 		}
-		routes = append(routes, r)
+		routes[i] = &crs[i]
 	}
 	if len(vj.DefaultBackends) > 0 {
 		groups, err := b.defaultBackends(vj.DefaultBackends)
@@ -100,13 +139,15 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	}
 	slices.SortStableFunc(routes, comparePrecedence)
 	vh.deps = computeDeps(routes)
-	vh.layout(routes)
+	vh.layout(crs, routes)
 	return nil
 }
 
 // layout stores the routes (sorted by precedence) by value, grouped into
-// buckets, and builds the bucket indexes.
-func (vh *vhost) layout(sorted []*croute) {
+// buckets, and builds the bucket indexes. crs is the array the routes were
+// compiled into (route i at crs[i], sorted points into it): it is reordered
+// in place and becomes vh.routes.
+func (vh *vhost) layout(crs []croute, sorted []*croute) {
 	// Bucket order: Exact by key; PathPrefix by key length (longest
 	// first), then key; then regex; then the rest. A stable sort keeps
 	// precedence order inside each bucket.
@@ -137,25 +178,31 @@ func (vh *vhost) layout(sorted []*croute) {
 		where[j] = int32(i)
 	}
 	// Buckets: runs of routes sharing an Exact value or a PathPrefix key.
+	// The order puts every Exact bucket before every PathPrefix bucket.
 	type ent struct {
 		key    string
+		off    int // of the key in the arena
 		lo, hi int32
 	}
-	var exact, prefix []ent
+	ents := make([]ent, 0, len(order))
+	nExact := 0
 	for i, r := range order {
 		n := int32(i)
 		switch r.kind {
 		case pathExact, pathPrefix:
-			k, list := r.value, &exact
+			k := r.value
 			if r.kind == pathPrefix {
-				k, list = r.prefix, &prefix
+				k = r.prefix
 				vh.maxPrefix = max(vh.maxPrefix, len(k))
 			}
-			if l := len(*list); l > 0 && (*list)[l-1].key == k {
-				(*list)[l-1].hi = n + 1
+			if l := len(ents); l > 0 && order[ents[l-1].lo].kind == r.kind && ents[l-1].key == k {
+				ents[l-1].hi = n + 1
 				continue
 			}
-			*list = append(*list, ent{key: k, lo: n, hi: n + 1})
+			ents = append(ents, ent{key: k, lo: n, hi: n + 1})
+			if r.kind == pathExact {
+				nExact++
+			}
 		case pathRegex:
 			if vh.regex.hi == 0 {
 				vh.regex.lo = n
@@ -168,24 +215,35 @@ func (vh *vhost) layout(sorted []*croute) {
 			vh.rest.hi = n + 1
 		}
 	}
-	ents := append(exact, prefix...)
+	nPrefix := len(ents) - nExact
 	// One string holds the vhost's lookup key (compared by the host lookup
 	// just before the buckets are read), every bucket key, the matcher
 	// strings and the bucket records (16 bytes each: key offset, key
 	// length, first and last+1 route), so that a decision reads one
 	// allocation for all of them.
-	var sb strings.Builder
-	sb.WriteString(vh.norm)
-	keyOff := make([]int, len(ents))
-	for i, e := range ents {
-		keyOff[i] = sb.Len()
-		sb.WriteString(e.key)
+	nh, nq, size := 0, 0, len(vh.norm)+16*len(ents)
+	for i := range ents {
+		size += len(ents[i].key)
 	}
-	matchers := sb.Len()
-	nh, nq := 0, 0
 	for _, r := range order {
 		nh += len(r.headers)
 		nq += len(r.query)
+		for _, h := range r.headers {
+			size += len(h.name) + len(h.value)
+		}
+		for _, q := range r.query {
+			size += len(q.name) + len(q.value)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	sb.WriteString(vh.norm)
+	for i := range ents {
+		ents[i].off = sb.Len()
+		sb.WriteString(ents[i].key)
+	}
+	matchers := sb.Len()
+	for _, r := range order {
 		for _, h := range r.headers {
 			sb.WriteString(h.name)
 			sb.WriteString(h.value)
@@ -197,16 +255,41 @@ func (vh *vhost) layout(sorted []*croute) {
 	}
 	vh.recBase = int32(sb.Len())
 	var rec [16]byte
-	for i, e := range ents {
-		binary.LittleEndian.PutUint32(rec[0:], uint32(keyOff[i]))
+	for _, e := range ents {
+		binary.LittleEndian.PutUint32(rec[0:], uint32(e.off))
 		binary.LittleEndian.PutUint32(rec[4:], uint32(len(e.key)))
 		binary.LittleEndian.PutUint32(rec[8:], uint32(e.lo))
 		binary.LittleEndian.PutUint32(rec[12:], uint32(e.hi))
 		sb.Write(rec[:])
 	}
 	vh.arena = sb.String()
-	vh.nExact, vh.nPrefix = int32(len(exact)), int32(len(prefix))
+	vh.nExact, vh.nPrefix = int32(nExact), int32(nPrefix)
 	vh.norm = vh.arena[:len(vh.norm)]
+	// Reorder crs in place into bucket order: routes[i] = *order[i], where
+	// order[i] is crs[order[i].index]. perm[i] is the index to move to i;
+	// it is set to i once i holds its route.
+	perm := idx // idx is not needed any more
+	for i, r := range order {
+		perm[i] = int32(r.index)
+	}
+	for i := range perm {
+		if int(perm[i]) == i {
+			continue
+		}
+		tmp := crs[i]
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = int32(j)
+			if k == i {
+				crs[j] = tmp
+				break
+			}
+			crs[j] = crs[k]
+			j = k
+		}
+	}
+	vh.routes = crs // order is stale from here on
 	off := matchers
 	take := func(s string) string {
 		out := vh.arena[off : off+len(s)]
@@ -215,9 +298,7 @@ func (vh *vhost) layout(sorted []*croute) {
 	}
 	hpool := make([]headerMatch, 0, nh)
 	qpool := make([]queryMatch, 0, nq)
-	vh.routes = make([]croute, len(order))
-	for i, r := range order {
-		vh.routes[i] = *r
+	for i := range vh.routes {
 		rt := &vh.routes[i]
 		if len(rt.headers) > 0 {
 			lo := len(hpool)
@@ -236,17 +317,16 @@ func (vh *vhost) layout(sorted []*croute) {
 			rt.query = qpool[lo:len(qpool):len(qpool)]
 		}
 	}
-	if len(exact) > smallVhost {
-		vh.exactM = make(map[string]int32, len(exact))
-		for i := range exact {
-			vh.exactM[vh.arena[keyOff[i]:keyOff[i]+len(exact[i].key)]] = int32(i)
+	if nExact > smallVhost {
+		vh.exactM = make(map[string]int32, nExact)
+		for i := range nExact {
+			vh.exactM[vh.arena[ents[i].off:ents[i].off+len(ents[i].key)]] = int32(i)
 		}
 	}
-	if len(prefix) > smallVhost {
-		vh.prefM = make(map[string]int32, len(prefix))
-		for i := range prefix {
-			j := len(exact) + i
-			vh.prefM[vh.arena[keyOff[j]:keyOff[j]+len(prefix[i].key)]] = int32(j)
+	if nPrefix > smallVhost {
+		vh.prefM = make(map[string]int32, nPrefix)
+		for j := nExact; j < len(ents); j++ {
+			vh.prefM[vh.arena[ents[j].off:ents[j].off+len(ents[j].key)]] = int32(j)
 		}
 	}
 	vh.ordered = make([]*croute, 0, len(sorted)+1)
@@ -323,10 +403,11 @@ func computeDeps(routes []*croute) Deps {
 	return d
 }
 
-func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
-	r := &croute{index: i, kind: pathAll}
+// route validates and compiles route i of a vhost into *r.
+func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
+	*r = croute{index: i, kind: pathAll}
 	if len(rj.RouteName) > MaxNameLen {
-		return nil, c.errorf("route_name longer than %d bytes", MaxNameLen)
+		return c.errorf("route_name longer than %d bytes", MaxNameLen)
 	}
 	r.name, r.priority, r.ruleIndex = rj.RouteName, rj.Priority, rj.RuleIndex
 	if pm := rj.PathMatch; pm != nil {
@@ -340,10 +421,10 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 			if pm.Value != nil {
 				v = *pm.Value
 			} else if typ == "Exact" {
-				return nil, c.errorf("path_match.value is required for Exact")
+				return c.errorf("path_match.value is required for Exact")
 			}
 			if err := checkPath("path", v, false); err != nil {
-				return nil, c.errorf("%s", err)
+				return c.errorf("%s", err)
 			}
 			r.value = v
 			if typ == "Exact" {
@@ -356,37 +437,37 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 			}
 		case "RegularExpression":
 			if pm.Value == nil {
-				return nil, c.errorf("path_match.value is required for RegularExpression")
+				return c.errorf("path_match.value is required for RegularExpression")
 			}
 			re, err := compileRegex(*pm.Value)
 			if err != nil {
-				return nil, c.errorf("path_match regex %s", err)
+				return c.errorf("path_match regex %s", err)
 			}
 			r.kind, r.value, r.re = pathRegex, *pm.Value, re
 		default:
-			return nil, c.errorf("path_match.type %q must be Exact, PathPrefix or RegularExpression", typ)
+			return c.errorf("path_match.type %q must be Exact, PathPrefix or RegularExpression", typ)
 		}
 	}
 	if rj.Method != nil {
 		if !validMethods[*rj.Method] {
-			return nil, c.errorf("method %q is not one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH", *rj.Method)
+			return c.errorf("method %q is not one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH", *rj.Method)
 		}
 		r.method = *rj.Method
 	}
 	if len(rj.Headers) > MaxMatchers {
-		return nil, c.errorf("more than %d header matchers", MaxMatchers)
+		return c.errorf("more than %d header matchers", MaxMatchers)
 	}
 	for j, h := range rj.Headers {
 		field := fieldIndex("headers", j)
 		if h.Name == nil {
-			return nil, c.errorf("%s.name is required", field)
+			return c.errorf("%s.name is required", field)
 		}
 		if err := checkHeaderName(field, *h.Name); err != nil {
-			return nil, c.errorf("%s", err)
+			return c.errorf("%s", err)
 		}
 		v, re, err := matchValue(field, h.Value, h.Type)
 		if err != nil {
-			return nil, c.errorf("%s", err)
+			return c.errorf("%s", err)
 		}
 		n := strings.ToLower(*h.Name)
 		if slices.ContainsFunc(r.headers, func(m headerMatch) bool { return m.name == n }) {
@@ -395,23 +476,23 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 		r.headers = append(r.headers, headerMatch{name: n, value: v, re: re})
 	}
 	if len(rj.QueryParams) > MaxMatchers {
-		return nil, c.errorf("more than %d query_params matchers", MaxMatchers)
+		return c.errorf("more than %d query_params matchers", MaxMatchers)
 	}
 	for j, q := range rj.QueryParams {
 		field := fieldIndex("query_params", j)
 		if q.Name == nil || *q.Name == "" {
-			return nil, c.errorf("%s.name is required", field)
+			return c.errorf("%s.name is required", field)
 		}
 		n := *q.Name
 		if len(n) > MaxNameLen {
-			return nil, c.errorf("%s.name longer than %d bytes", field, MaxNameLen)
+			return c.errorf("%s.name longer than %d bytes", field, MaxNameLen)
 		}
 		if strings.ContainsAny(n, "&=#") {
-			return nil, c.errorf("%s.name %q contains \"&\", \"=\" or \"#\"", field, n)
+			return c.errorf("%s.name %q contains \"&\", \"=\" or \"#\"", field, n)
 		}
 		v, re, err := matchValue(field, q.Value, q.Type)
 		if err != nil {
-			return nil, c.errorf("%s", err)
+			return c.errorf("%s", err)
 		}
 		if slices.ContainsFunc(r.query, func(m queryMatch) bool { return m.name == n }) {
 			continue
@@ -420,7 +501,7 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 	}
 	for j, l := range rj.Listeners {
 		if l == "" || len(l) > MaxNameLen {
-			return nil, c.errorf("listeners[%d]: name must be 1 to %d bytes", j, MaxNameLen)
+			return c.errorf("listeners[%d]: name must be 1 to %d bytes", j, MaxNameLen)
 		}
 		if !slices.Contains(r.listeners, l) {
 			r.listeners = append(r.listeners, l)
@@ -428,15 +509,15 @@ func (b *builder) route(c errCtx, i int, rj *routeJSON) (*croute, error) {
 	}
 	if rj.Filters != nil {
 		if err := r.filters(rj.Filters); err != nil {
-			return nil, c.errorf("%s", err)
+			return c.errorf("%s", err)
 		}
 	}
 	groups, err := b.routeBackends(rj)
 	if err != nil {
-		return nil, c.errorf("%s", err)
+		return c.errorf("%s", err)
 	}
 	r.groups = groups
-	return r, nil
+	return nil
 }
 
 // matchValue validates a header or query matcher's value and type.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,14 +15,18 @@ import (
 // decodeFile decodes the JSON document. Syntax and type errors are reported
 // with their line and column and, where the error lies inside a vhost or a
 // route, with that vhost and route index.
-func decodeFile(name string, data []byte) (*fileJSON, error) {
+//
+// stdOnly skips the fast decoder, for a document known not to decode.
+func decodeFile(name string, data []byte, stdOnly bool) (*fileJSON, error) {
 	// goccy/go-json decodes the same documents into the same values as
 	// encoding/json, about twice as fast (most of a large reload is JSON
 	// decoding). A document it rejects is decoded again by encoding/json,
-	// whose errors carry the offsets the messages below are built from.
+	// whose errors carry the offsets the messages below are built from
+	// (and which checks the syntax of the whole document before it
+	// decodes any of it).
 	var f fileJSON
-	err := gojson.Unmarshal(data, &f)
-	if err != nil {
+	var err error
+	if stdOnly || gojson.Unmarshal(data, &f) != nil {
 		f = fileJSON{}
 		err = json.Unmarshal(data, &f)
 	}
@@ -76,6 +81,323 @@ func decodeFile(name string, data []byte) (*fileJSON, error) {
 		return nil, fmt.Errorf("%s: %s is not %s (line %d column %d)", prefix, what, want, line, col)
 	default:
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// streamResult says what parseStream made of a document.
+type streamResult uint8
+
+const (
+	// streamDone: the table or the error parseStream returned is Parse's.
+	streamDone streamResult = iota
+	// streamShape: the document has a shape left to decodeFile, which
+	// reads it as encoding/json does.
+	streamShape
+	// streamInvalid: the document does not decode (a syntax or a type
+	// error): decodeFile has only the error message to make.
+	streamInvalid
+)
+
+// member is a vhost of the document: its key and where its value lies.
+type member struct {
+	key    string
+	lo, hi int
+}
+
+// parseStream is Parse for a document of the plain shape ghost.json files
+// have, which it reads without holding the decoded form of the whole file
+// (several times the size of the file and of the table): it finds where
+// each vhost's value lies, then decodes and compiles one vhost at a time,
+// in key order as compile does, so that the table, or the error, is the
+// one decodeFile and compile would give.
+//
+// It leaves to them (streamShape) what encoding/json reads in ways it does
+// not follow: a top level that is not an object, a key with an escape or
+// a byte that is not printable ASCII, a key that matches "version" or
+// "vhosts" only case-insensitively, a repeated key, a "vhosts" or vhost
+// value that is not an object (null included), a version not written "2",
+// values nested deeper than maxStreamDepth. A document that does not
+// decode is left to them too (streamInvalid), for its message.
+func parseStream(name string, data []byte) (*Table, streamResult, error) {
+	sc := scanner{data: data}
+	if !sc.consume('{') {
+		return nil, streamShape, nil
+	}
+	var vhosts []member
+	seenVersion, seenVhosts := false, false
+	if !sc.consume('}') {
+		for {
+			key, res := sc.plainKey()
+			if res != streamDone {
+				return nil, res, nil
+			}
+			if !sc.consume(':') {
+				return nil, streamInvalid, nil
+			}
+			switch {
+			case key == "version":
+				lo, hi, res := sc.value()
+				if res != streamDone {
+					return nil, res, nil
+				}
+				if seenVersion || string(data[lo:hi]) != "2" {
+					return nil, streamShape, nil
+				}
+				seenVersion = true
+			case key == "vhosts":
+				if seenVhosts {
+					return nil, streamShape, nil
+				}
+				seenVhosts = true
+				var res streamResult
+				if vhosts, res = sc.members(); res != streamDone {
+					return nil, res, nil
+				}
+			case strings.EqualFold(key, "version"), strings.EqualFold(key, "vhosts"):
+				return nil, streamShape, nil
+			default: // ignored, but the document must still be valid JSON
+				lo, hi, res := sc.value()
+				if res != streamDone {
+					return nil, res, nil
+				}
+				if !json.Valid(data[lo:hi]) {
+					return nil, streamInvalid, nil
+				}
+			}
+			if sc.consume(',') {
+				continue
+			}
+			if sc.consume('}') {
+				break
+			}
+			return nil, streamInvalid, nil
+		}
+	}
+	sc.space()
+	if sc.i != len(data) {
+		return nil, streamInvalid, nil
+	}
+	if !seenVersion {
+		return nil, streamShape, nil
+	}
+	return compileMembers(name, data, vhosts)
+}
+
+// compileMembers decodes and compiles the vhosts in key order, one at a
+// time, as compile does.
+func compileMembers(name string, data []byte, vhosts []member) (*Table, streamResult, error) {
+	slices.SortFunc(vhosts, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(vhosts); i++ {
+		if vhosts[i].key == vhosts[i-1].key {
+			return nil, streamShape, nil // the last one counts: left to decodeFile
+		}
+	}
+	set := newVhostSet(name, len(vhosts))
+	var vj vhostJSON
+	for i, m := range vhosts {
+		resetScratch(&vj)
+		if gojson.Unmarshal(data[m.lo:m.hi], &vj) != nil {
+			return nil, streamInvalid, nil
+		}
+		if err := set.add(m.key, &vj); err != nil {
+			// decodeFile reports a decoding error anywhere in the
+			// document first.
+			for _, m := range vhosts[i+1:] {
+				resetScratch(&vj)
+				if gojson.Unmarshal(data[m.lo:m.hi], &vj) != nil {
+					return nil, streamInvalid, nil
+				}
+			}
+			return nil, streamDone, err
+		}
+	}
+	return set.table(), streamDone, nil
+}
+
+// resetScratch makes vj, which compileMembers decodes every vhost into, a
+// zero value again but for the arrays of its route list and of each
+// route's backend list, which it keeps, emptied and zeroed: the decoder
+// decodes an array into the slice's own array when it has room, so these
+// arrays are not grown anew for every vhost (they would be most of the
+// garbage of a large reload). A vhost decoded into vj is then what it would
+// be decoded into a new value, but that these two lists, when absent or
+// null in the file, are empty instead of nil, which compile does not tell
+// apart (it reads their length). The elements past a list's length are
+// zero already: the decoder writes none past the length it leaves.
+func resetScratch(vj *vhostJSON) {
+	routes := vj.Routes
+	for i := range routes {
+		be := routes[i].Backends
+		clear(be)
+		routes[i] = routeJSON{Backends: be[:0]}
+	}
+	*vj = vhostJSON{Routes: routes[:0]}
+}
+
+// scanner walks the outer levels of a JSON document for parseStream. It
+// only finds where values start and end; the values are checked by a
+// decoder, and what lies between them by the scanner itself.
+type scanner struct {
+	data []byte
+	i    int
+}
+
+// space skips JSON white space.
+func (sc *scanner) space() {
+	for sc.i < len(sc.data) {
+		switch sc.data[sc.i] {
+		case ' ', '\t', '\n', '\r':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+// consume skips white space and then c, if c is next.
+func (sc *scanner) consume(c byte) bool {
+	sc.space()
+	if sc.i < len(sc.data) && sc.data[sc.i] == c {
+		sc.i++
+		return true
+	}
+	return false
+}
+
+// plainKey reads an object key made of printable ASCII without escapes,
+// which every decoder reads the same. Any other key is streamShape, and
+// something else than a string streamInvalid.
+func (sc *scanner) plainKey() (string, streamResult) {
+	sc.space()
+	d := sc.data
+	if sc.i >= len(d) || d[sc.i] != '"' {
+		return "", streamInvalid
+	}
+	for j := sc.i + 1; j < len(d); j++ {
+		switch c := d[j]; {
+		case c == '"':
+			k := string(d[sc.i+1 : j])
+			sc.i = j + 1
+			return k, streamDone
+		case c < 0x20, c >= 0x7f, c == '\\':
+			return "", streamShape
+		}
+	}
+	return "", streamInvalid
+}
+
+// members reads the members of the "vhosts" object, each an object.
+func (sc *scanner) members() ([]member, streamResult) {
+	if !sc.consume('{') {
+		return nil, streamShape
+	}
+	var out []member
+	if sc.consume('}') {
+		return out, streamDone
+	}
+	for {
+		key, res := sc.plainKey()
+		if res != streamDone {
+			return nil, res
+		}
+		if !sc.consume(':') {
+			return nil, streamInvalid
+		}
+		sc.space()
+		if sc.i >= len(sc.data) || sc.data[sc.i] != '{' {
+			return nil, streamShape // null and other types
+		}
+		lo, hi, vres := sc.value()
+		if vres != streamDone {
+			return nil, vres
+		}
+		out = append(out, member{key: key, lo: lo, hi: hi})
+		if sc.consume(',') {
+			continue
+		}
+		if sc.consume('}') {
+			return out, streamDone
+		}
+		return nil, streamInvalid
+	}
+}
+
+// maxStreamDepth bounds the nesting of a value parseStream hands to a
+// decoder. A ghost.json nests a handful of levels; a deeper value is left
+// to decodeFile, so that the decoders' depth limits, which count from the
+// document root, apply to it as they do to the whole document.
+const maxStreamDepth = 64
+
+// value skips white space and the value that follows, and returns where it
+// starts and ends. For an object or an array, the end is that of the
+// matching bracket; the value itself is not validated. A value that does
+// not end is streamInvalid, one nested deeper than maxStreamDepth
+// streamShape.
+func (sc *scanner) value() (lo, hi int, res streamResult) {
+	sc.space()
+	d := sc.data
+	lo = sc.i
+	i := lo
+	if i >= len(d) {
+		return 0, 0, streamInvalid
+	}
+	switch d[i] {
+	case '{', '[':
+		depth := 0
+		for i < len(d) {
+			switch d[i] {
+			case '"':
+				if i = stringEnd(d, i+1); i < 0 {
+					return 0, 0, streamInvalid
+				}
+				continue
+			case '{', '[':
+				if depth++; depth > maxStreamDepth {
+					return 0, 0, streamShape
+				}
+			case '}', ']':
+				if depth--; depth == 0 {
+					sc.i = i + 1
+					return lo, sc.i, streamDone
+				}
+			}
+			i++
+		}
+		return 0, 0, streamInvalid
+	case '"':
+		if i = stringEnd(d, i+1); i < 0 {
+			return 0, 0, streamInvalid
+		}
+	default: // a number, true, false or null
+		for i < len(d) && strings.IndexByte(",:{}[] \t\n\r\"", d[i]) < 0 {
+			i++
+		}
+		if i == lo {
+			return 0, 0, streamInvalid
+		}
+	}
+	sc.i = i
+	return lo, i, streamDone
+}
+
+// stringEnd returns the offset just past the closing quote of the string
+// whose content starts at i, or -1 when the string does not end.
+func stringEnd(d []byte, i int) int {
+	start := i
+	for {
+		j := bytes.IndexByte(d[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		j += i
+		k := j
+		for k > start && d[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 0 { // the quote is not escaped
+			return j + 1
+		}
+		i = j + 1
 	}
 }
 

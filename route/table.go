@@ -152,8 +152,18 @@ type redirect struct {
 
 // Parse parses, validates and compiles a ghost.json document. name (usually
 // the file's base name) starts every error message.
+//
+// A document of the usual shape is decoded one vhost at a time (see
+// parseStream), so that a large reload holds the file, the new table and
+// one decoded vhost rather than the decoded form of the whole file; any
+// other document is decoded whole first. Both give the same table or the
+// same error.
 func Parse(name string, data []byte) (*Table, error) {
-	f, err := decodeFile(name, data)
+	t, res, err := parseStream(name, data)
+	if res == streamDone {
+		return t, err
+	}
+	f, err := decodeFile(name, data, res == streamInvalid)
 	if err != nil {
 		return nil, err
 	}

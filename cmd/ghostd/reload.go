@@ -84,6 +84,7 @@ func (l *loader) loadInitial() {
 	l.failures.Add(1)
 	l.metrics.reloadFailures.Inc()
 	l.log.Error("config not loaded; serving an empty table (404) until it is fixed", "config", l.path, "err", msg)
+	l.releaseFailed(len(data))
 }
 
 // install makes t live. Callers hold l.mu (or run before serving).
@@ -132,7 +133,9 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	}
 	t, err := parseConfig(l.name, data)
 	if err != nil {
-		return l.failed(old, trigger, err.Error())
+		res := l.failed(old, trigger, err.Error())
+		l.releaseFailed(len(data))
+		return res
 	}
 	s := l.install(t, hash, trigger, time.Since(t0), true)
 	l.logUnknownKeys(data)
@@ -157,6 +160,19 @@ func (l *loader) releaseMemory() {
 		time.Sleep(10 * time.Millisecond) // let in-flight decisions drop the old table
 		debug.FreeOSMemory()
 	}()
+}
+
+// releaseFailedMin is the size of a file whose failed parse is followed by
+// a releaseMemory: a large file can fail late, after most of its table was
+// built. Smaller ones leave little garbage, and a release is a full GC of
+// the live table.
+const releaseFailedMin = 1 << 20
+
+// releaseFailed is releaseMemory after a failed parse of n bytes.
+func (l *loader) releaseFailed(n int) {
+	if n >= releaseFailedMin {
+		l.releaseMemory()
+	}
 }
 
 // logUnknownKeys logs, once per loaded file and only at debug level (the

@@ -1,0 +1,213 @@
+package route
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	gojson "github.com/goccy/go-json"
+)
+
+// canonicalParse is Parse without its streaming path: the whole document
+// decoded, then compiled in key order.
+func canonicalParse(name string, data []byte) (*Table, error) {
+	f, err := decodeFile(name, data, false)
+	if err != nil {
+		return nil, err
+	}
+	return compile(name, f)
+}
+
+// tableDiff describes how two tables differ, "" when they hold the same
+// vhosts, routes, indexes, endpoints and counts (host table hashes, which
+// have a random seed, are left out).
+func tableDiff(a, b *Table) string {
+	if a.stats != b.stats {
+		return fmt.Sprintf("stats %+v != %+v", a.stats, b.stats)
+	}
+	if !reflect.DeepEqual(a.refs, b.refs) {
+		return fmt.Sprintf("endpoints %v != %v", a.refs, b.refs)
+	}
+	if a.exact.size() != b.exact.size() || a.wild.size() != b.wild.size() || (a.catchAll == nil) != (b.catchAll == nil) {
+		return "host tables differ in size"
+	}
+	if len(a.vhosts) != len(b.vhosts) {
+		return fmt.Sprintf("%d vhosts != %d", len(a.vhosts), len(b.vhosts))
+	}
+	for i := range a.vhosts {
+		x, y := *a.vhosts[i], *b.vhosts[i]
+		x.hash, y.hash = 0, 0
+		if !reflect.DeepEqual(x, y) {
+			return fmt.Sprintf("vhost %d differs:\n%+v\n%+v", i, x, y)
+		}
+		got := b.catchAll
+		if x.norm != "*" {
+			got = b.exact.get(x.norm)
+			if strings.HasPrefix(x.norm, ".") {
+				got = b.wild.get(x.norm)
+			}
+		}
+		if got != b.vhosts[i] {
+			return fmt.Sprintf("vhost %q is not found under %q", x.key, x.norm)
+		}
+	}
+	return ""
+}
+
+// checkStream holds parseStream to the whole-document path: the table or
+// the error it answers with is the one that path gives, and a document it
+// finds invalid is one the fast decoder rejects. It returns what
+// parseStream made of the document.
+func checkStream(t *testing.T, data []byte) streamResult {
+	t.Helper()
+	st, res, serr := parseStream("ghost.json", data)
+	want, err := canonicalParse("ghost.json", data)
+	switch res {
+	case streamDone:
+		if serr != nil || err != nil {
+			if serr == nil || err == nil || serr.Error() != err.Error() {
+				t.Fatalf("parseStream and the whole-document path disagree on %q:\n%v\n%v", data, serr, err)
+			}
+			return res
+		}
+		if d := tableDiff(st, want); d != "" {
+			t.Fatalf("parseStream and the whole-document path disagree on %q: %s", data, d)
+		}
+	case streamInvalid:
+		var f fileJSON
+		if gojson.Unmarshal(data, &f) == nil {
+			t.Fatalf("parseStream found invalid a document that decodes: %q", data)
+		}
+	}
+	return res
+}
+
+// The streaming path takes well-formed files, whatever their vhost order,
+// and builds the same table as the whole-document path.
+func TestParseStreamSameTable(t *testing.T) {
+	docs := []string{
+		fuzzTable,
+		string(genFile(50, 12)),
+		`{"version":2}`,
+		`{"version":2,"vhosts":{}}`,
+		` {"vhosts" : { "b.com" : {"routes":[{` + be(1) + `}]} , "a.com":{"routes":[]}} , "version" : 2 } ` + "\n",
+		`{"default":{"x":[1,{"y":"}]\""}]},"version":2,"vhosts":{"a.com":{"routes":null,"default_backends":[{"address":"10.0.0.1","port":80}]}}}`,
+		`{"version":2,"vhosts":{"z.com":{"routes":[{"path_match":{"type":"Exact","value":"/a"},` + be(1) + `}]},` +
+			`"*.z.com":{"routes":[{"backends":[]}]},"*":{"default_backends":[{"backends":[{"address":"::1","port":1}]}]},` +
+			`"[::1]":{"routes":[{"path_match":{"type":"PathPrefix","value":"/\u0061\"b"}}]}}}`,
+	}
+	for _, d := range docs {
+		if checkStream(t, []byte(d)) != streamDone {
+			t.Errorf("parseStream did not take %q", d)
+		}
+	}
+}
+
+// Documents whose meaning depends on how encoding/json reads keys, nulls,
+// repeats and numbers, and documents that do not decode, are left to the
+// whole-document path, so that Parse returns what it returned before.
+func TestParseStreamLeaves(t *testing.T) {
+	const vh = `{"routes":[{"backends":[{"address":"10.0.0.1","port":80}]}]}`
+	cases := []struct {
+		doc  string
+		want streamResult
+	}{
+		{``, streamShape},
+		{`[]`, streamShape},
+		{`null`, streamShape},
+		{`{}`, streamShape},
+		{`{"version":1,"vhosts":{}}`, streamShape},
+		{`{"version":2.0}`, streamShape},
+		{`{"version":null}`, streamShape},
+		{`{"version":"2"}`, streamShape},
+		{`{"vhosts":{}}`, streamShape},
+		{`{"Version":2}`, streamShape},
+		{`{"version":2,"VHOSTS":{}}`, streamShape},
+		{`{"vers\u0069on":2}`, streamShape},
+		{`{"version":2,"version":2}`, streamShape},
+		{`{"version":2,"vhosts":{},"vhosts":{}}`, streamShape},
+		{`{"version":2,"vhosts":null}`, streamShape},
+		{`{"version":2,"vhosts":[]}`, streamShape},
+		{`{"version":2,"vhosts":{"a.com":null}}`, streamShape},
+		{`{"version":2,"vhosts":{"a.com":[]}}`, streamShape},
+		{`{"version":2,"vhosts":{"a.com":` + vh + `,"a.com":{}}}`, streamShape},
+		{`{"version":2,"vhosts":{"a\u002ecom":` + vh + `}}`, streamShape},
+		{"{\"version\":2,\"vhosts\":{\"\xff\":{}}}", streamShape},
+		{`{"version":2,"vhosts":{"a.com":{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}}}`, streamShape},
+		{`{"version":2`, streamInvalid},
+		{`{"version":2}x`, streamInvalid},
+		{`{"version":2,}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{},}}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com`, streamInvalid},
+		{`{"version" 2}`, streamInvalid},
+		{`{"version":2 "vhosts":{}}`, streamInvalid},
+		{`{"version":2,"default":[1,],"vhosts":{}}`, streamInvalid},
+		{`{"version":2,"default":,"vhosts":{}}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{"routes":[{"priority":"x"}]}}}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{"routes":[}]}}}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{"routes":[{"route_name":"\"}]}}}`, streamInvalid},
+		{`{"version":2,"vhosts":{"a.com":{"routes":[{"method":"x"}]},"b.com":{"routes":[{"method":1}]}}}`, streamInvalid},
+	}
+	for _, c := range cases {
+		if got := checkStream(t, []byte(c.doc)); got != c.want {
+			t.Errorf("parseStream made %d of %q, want %d", got, c.doc, c.want)
+		}
+	}
+}
+
+// Validation errors are the streaming path's to report, as compile reports
+// them: the first vhost in key order, whatever the order of the file.
+func TestParseStreamErrors(t *testing.T) {
+	cases := []struct{ doc, want string }{
+		{`{"version":2,"vhosts":{"b.com":{"routes":[{"method":"x"}]},"a.com":{"routes":[{"method":"y"}]}}}`,
+			`ghost.json: vhost "a.com" route 0: method "y" is not one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH`},
+		{`{"version":2,"vhosts":{"b.com":{},"a.com":{},"B.com":{"routes":[{"method":"y"}]}}}`,
+			`ghost.json: vhost "B.com" route 0: method "y" is not one of GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH`},
+		{`{"version":2,"vhosts":{"b.com":{},"B.com":{},"a b":{}}}`,
+			`ghost.json: vhost "a b": invalid vhost key: hostname contains an invalid character ' '`},
+		{`{"version":2,"vhosts":{"b.com":{"routes":[{"method":"x"}]},"B.com":{}}}`,
+			`ghost.json: vhost "b.com": same host as vhost "B.com" (keys are case-insensitive)`},
+	}
+	for _, c := range cases {
+		if got := checkStream(t, []byte(c.doc)); got != streamDone {
+			t.Errorf("parseStream made %d of %q, want streamDone", got, c.doc)
+		}
+		if _, err := Parse("ghost.json", []byte(c.doc)); err == nil || err.Error() != c.want {
+			t.Errorf("Parse(%q) = %v, want %s", c.doc, err, c.want)
+		}
+	}
+}
+
+// FuzzParseStream holds the streaming path to the whole-document path on
+// any input.
+func FuzzParseStream(f *testing.F) {
+	f.Add([]byte(fuzzTable))
+	f.Add([]byte(genFile(3, 5)))
+	f.Add([]byte(`{"version":2,"vhosts":{"a.com":{"routes":[{"headers":[{"name":"X","value":"1"}],"backends":[]}]},"b.com":{}}}`))
+	f.Add([]byte(`{"version":2,"default":{"a":"}"},"vhosts":{"a.com":{"routes":[{"backends":[{"address":"10.0.0.1","port":80},` +
+		`{"address":"10.0.0.2","port":80,"weight":0}]},{"path_match":{"type":"RegularExpression","value":"^/[a-z]+$"}}]}}}`))
+	f.Add([]byte(`{"version":2,"vhosts":{"b.com":{"routes":[{"method":"x"}]},"A.com":{},"a.com":{"routes":[{"port":1}]}}}`))
+	// FuzzParse's corpus too.
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParse", "*"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if q, ok := strings.CutPrefix(line, "[]byte("); ok {
+				if v, err := strconv.Unquote(strings.TrimSuffix(q, ")")); err == nil {
+					f.Add([]byte(v))
+				}
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkStream(t, data)
+	})
+}
