@@ -48,17 +48,10 @@ sub vcl_recv {
 		set req.http.X-Ghost-Reload-Error = ghost.last_error();
 		return (synth(500, "Reload failed"));
 	}
-	ghost.recv();
-	if (req.http.X-Forwarded-Proto == "https" &&
-	    client.ip ~ ghost_trusted_front) {
-		set req.http.X-Ghost-Proto = "https";
-	}
-	if ((req.http.Upgrade && req.http.Upgrade ~ "(?i)websocket") ||
-	    !(req.method == "GET" || req.method == "HEAD" ||
-	    req.method == "POST" || req.method == "PUT" ||
-	    req.method == "DELETE" || req.method == "OPTIONS" ||
-	    req.method == "PATCH" || req.method == "TRACE" ||
-	    req.method == "PRI")) {
+	# Strip client X-Ghost-*, join repeated lines, note https from a
+	# trusted front; true for what the builtin VCL pipes (WebSocket
+	# upgrades, non-standard methods).
+	if (ghost.recv(ghost_trusted_front)) {
 		# Piped traffic never reaches vcl_backend_fetch: route it here,
 		# on the client side.
 		set req.backend_hint = ghost.route();
@@ -72,13 +65,7 @@ sub vcl_recv {
 sub vcl_hash {
 	# A HEAD is fetched with GET on a miss but routes as HEAD: keep the
 	# two apart. Routes may also depend on the listener and on https.
-	if (req.method == "HEAD") {
-		hash_data("HEAD");
-	}
-	hash_data(local.socket);
-	if (req.http.X-Ghost-Proto) {
-		hash_data(req.http.X-Ghost-Proto);
-	}
+	ghost.hash();
 }
 
 sub vcl_hit {

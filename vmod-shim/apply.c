@@ -51,7 +51,8 @@ static int
 is_x_ghost(const txt *t)
 {
 	return (t->b != NULL && (size_t)(t->e - t->b) >= 8 &&
-	    (t->b[0] == 'X' || t->b[0] == 'x') &&
+	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
+	    (t->b[2] | 0x20) == 'g' &&
 	    strncasecmp(t->b, "x-ghost-", 8) == 0);
 }
 
@@ -175,26 +176,79 @@ is_ae(const char *n, size_t nl)
 	return (nl == 15 && !strncasecmp(n, "Accept-Encoding", 15));
 }
 
+/* Does [b, e) contain tok (lower case), ASCII case-insensitively? */
+static int
+has_ci(const char *b, const char *e, const char *tok, size_t tl)
+{
+	const char *p;
+	size_t i;
+
+	for (p = b; (size_t)(e - p) >= tl; p++) {
+		for (i = 0; i < tl; i++)
+			if (((unsigned char)p[i] | 0x20U) != (unsigned char)tok[i])
+				break;
+		if (i == tl)
+			return (1);
+	}
+	return (0);
+}
+
+/* Value of line t if its name is name (n bytes with ':'), else NULL. */
+static const char *
+line_val(const txt *t, const char *name, size_t n)
+{
+	const char *v;
+
+	if ((size_t)(t->e - t->b) < n || strncasecmp(t->b, name, n))
+		return (NULL);
+	for (v = t->b + n; v < t->e && (*v == ' ' || *v == '\t'); v++)
+		continue;
+	return (v);
+}
+
 /*
- * In vcl_recv: record the client's Accept-Encoding now. varnishd rewrites
- * it in the request itself (to "gzip", or unset) when vcl_recv returns
- * hash with http_gzip_support, before vcl_miss. One line at most after
- * ghost_merge_lines().
+ * In vcl_recv, after ghost_strip_internal() and ghost_merge_lines(), one
+ * pass over the request:
+ * - record the client's Accept-Encoding now: varnishd rewrites it in the
+ *   request itself (to "gzip", or unset) when vcl_recv returns hash with
+ *   http_gzip_support, before vcl_miss;
+ * - X-Forwarded-Proto "https" (exactly, as a front sends it): *xfp;
+ * - an Upgrade naming websocket: *ws.
  */
 void
-ghost_record_ae(struct http *hp)
+ghost_recv_scan(struct http *hp, int *xfp, int *ws)
 {
 	const txt *t;
-	unsigned u;
+	const char *v;
+	unsigned u, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+	*xfp = *ws = 0;
+	nhd = hp->nhd;
+	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
-		if (t->b != NULL && (size_t)(t->e - t->b) > 15 &&
-		    t->b[15] == ':' && is_ae(t->b, 15)) {
-			hdr_add3(hp, "X-Ghost-Req-", 12, t->b,
-			    (size_t)(t->e - t->b), "", 0);
-			return;
+		if (t->b == NULL || t->e - t->b < 8)
+			continue;
+		switch (*t->b | 0x20) {
+		case 'a':
+			if (t->e - t->b > 15 && t->b[15] == ':' &&
+			    is_ae(t->b, 15))
+				hdr_add3(hp, "X-Ghost-Req-", 12, t->b,
+				    (size_t)(t->e - t->b), "", 0);
+			break;
+		case 'u':
+			v = line_val(t, "upgrade:", 8);
+			if (v != NULL && has_ci(v, t->e, "websocket", 9))
+				*ws = 1;
+			break;
+		case 'x':
+			v = line_val(t, "x-forwarded-proto:", 18);
+			if (v != NULL && t->e - v == 5 &&
+			    !memcmp(v, "https", 5))
+				*xfp = 1;
+			break;
+		default:
+			break;
 		}
 	}
 }
@@ -202,8 +256,8 @@ ghost_record_ae(struct http *hp)
 void
 ghost_record(struct http *hp, const char *sock)
 {
-	const char *n, *v, *m;
-	size_t nl, vl;
+	const char *c, *m;
+	size_t nl;
 	unsigned u, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
@@ -213,8 +267,13 @@ ghost_record(struct http *hp, const char *sock)
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		if (hp->hd[u].b == NULL)
 			continue;
-		ghost_hdr_split(&hp->hd[u], &n, &nl, &v, &vl);
-		if (ghost_hdr_recorded(n, nl) && !is_ae(n, nl))
+		c = memchr(hp->hd[u].b, ':',
+		    (size_t)(hp->hd[u].e - hp->hd[u].b));
+		if (c == NULL)
+			continue;
+		nl = (size_t)(c - hp->hd[u].b);
+		if (ghost_hdr_recorded(hp->hd[u].b, nl) &&
+		    !is_ae(hp->hd[u].b, nl))
 			hdr_add3(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
 			    (size_t)(hp->hd[u].e - hp->hd[u].b), "", 0);
 	}

@@ -210,7 +210,7 @@ void ghost_apply_req(VRT_CTX, struct http *, struct ghost_task *);
 void ghost_strip_internal(struct http *);
 void ghost_merge_lines(struct http *);
 void ghost_record(struct http *, const char *sock);
-void ghost_record_ae(struct http *);
+void ghost_recv_scan(struct http *, int *xfp, int *ws);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);

@@ -25,6 +25,8 @@ static int
 is_internal(const txt *t)
 {
 	return ((size_t)(t->e - t->b) >= X_GHOST_LEN &&
+	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
+	    (t->b[2] | 0x20) == 'g' &&
 	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
 }
 

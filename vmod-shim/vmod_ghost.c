@@ -251,16 +251,87 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	gv->inited = 1;
 }
 
-VCL_VOID
-vmod_recv(VRT_CTX)
+/* Methods the builtin vcl_recv passes on to the cache (or to 405: PRI). */
+static int
+std_method(const char *m)
 {
+	switch (*m) {
+	case 'G': return (!strcmp(m, "GET"));
+	case 'H': return (!strcmp(m, "HEAD"));
+	case 'P': return (!strcmp(m, "POST") || !strcmp(m, "PUT") ||
+		    !strcmp(m, "PATCH") || !strcmp(m, "PRI"));
+	case 'D': return (!strcmp(m, "DELETE"));
+	case 'O': return (!strcmp(m, "OPTIONS"));
+	case 'T': return (!strcmp(m, "TRACE"));
+	default: return (0);
+	}
+}
+
+VCL_BOOL
+vmod_recv(VRT_CTX, VCL_ACL trusted_front)
+{
+	struct http *hp;
+	const char *m;
+	int xfp, ws;
+
 	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
+		return (0);
+	}
+	hp = ctx->http_req;
+	ghost_strip_internal(hp);
+	ghost_merge_lines(hp);
+	ghost_recv_scan(hp, &xfp, &ws);
+	if (xfp && trusted_front != NULL &&
+	    VRT_acl_match(ctx, trusted_front, VRT_r_client_ip(ctx)))
+		http_SetHeader(hp, "X-Ghost-Proto: https");
+	m = hp->hd[HTTP_HDR_METHOD].b;
+	AN(m);
+	return (ws || !std_method(m));
+}
+
+VCL_VOID
+vmod_hash(VRT_CTX)
+{
+	struct strands s;
+	const char *p[1];
+	char buf[256];
+	const char *sock, *m;
+	const txt *t;
+	size_t l;
+	unsigned u;
+	int https = 0;
+
+	if (ctx->method != VCL_MET_HASH || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
 		return;
 	}
-	ghost_strip_internal(ctx->http_req);
-	ghost_merge_lines(ctx->http_req);
-	ghost_record_ae(ctx->http_req);
+	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd; u++) {
+		t = &ctx->http_req->hd[u];
+		if (t->b != NULL && t->e - t->b >= 14 &&
+		    (*t->b | 0x20) == 'x' &&
+		    !strncasecmp(t->b, "x-ghost-proto:", 14)) {
+			https = 1;
+			break;
+		}
+	}
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	sock = VRT_r_local_socket(ctx);
+	if (sock == NULL)
+		sock = "";
+	l = strlen(sock);
+	if (l > sizeof buf - 4)
+		l = sizeof buf - 4;
+	/* fixed-width prefix, then the listener: unambiguous */
+	buf[0] = (m != NULL && !strcmp(m, "HEAD")) ? 'H' : '-';
+	buf[1] = https ? 's' : '-';
+	buf[2] = ':';
+	memcpy(buf + 3, sock, l);
+	buf[3 + l] = '\0';
+	p[0] = buf;
+	s.n = 1;
+	s.p = p;
+	VRT_hashdata(ctx, &s);
 }
 
 VCL_VOID
