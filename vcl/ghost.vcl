@@ -52,14 +52,19 @@ sub vcl_recv {
 	# trusted front; true for what the builtin VCL pipes (WebSocket
 	# upgrades, non-standard methods).
 	if (ghost.recv(ghost_trusted_front)) {
-		# Piped traffic never reaches vcl_backend_fetch: route it here,
-		# on the client side.
-		set req.backend_hint = ghost.route();
-		if (ghost.status() != 200) {
-			return (synth(ghost.status(), ghost.reason()));
-		}
-		return (pipe);
+		call ghost_route_pipe;
 	}
+}
+
+# Piped traffic never reaches vcl_backend_fetch: route it on the client
+# side. A sub of its own: VCL fetches a VMOD's task state at the top of
+# every sub that uses it, and vcl_recv runs for every cache hit.
+sub ghost_route_pipe {
+	set req.backend_hint = ghost.route();
+	if (ghost.status() != 200) {
+		return (synth(ghost.status(), ghost.reason()));
+	}
+	return (pipe);
 }
 
 sub vcl_hash {
