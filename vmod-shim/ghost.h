@@ -127,7 +127,6 @@ struct ghost_task {
 	int			status;		/* 0 = route() not called */
 	const char		*reason;	/* in ctx->ws */
 	const char		*location;	/* in ctx->ws, "" if none */
-	VCL_BACKEND		be;		/* counted reference */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */
 };

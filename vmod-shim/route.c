@@ -434,7 +434,6 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 			return (be);
 		}
 	}
-	VRT_Assign_Backend(&t->be, NULL);
 	t->have_ans = 0;
 	t->location = "";
 

@@ -144,22 +144,6 @@ ghost_vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 
 /* ---- per task ------------------------------------------------------- */
 
-static void
-task_fini(VRT_CTX, void *p)
-{
-	struct ghost_task *t;
-
-	(void)ctx;
-	CAST_OBJ_NOTNULL(t, p, GHOST_TASK_MAGIC);
-	VRT_Assign_Backend(&t->be, NULL);
-}
-
-static const struct vmod_priv_methods task_methods[1] = {{
-	.magic = VMOD_PRIV_METHODS_MAGIC,
-	.type = "vmod_ghost_task",
-	.fini = task_fini
-}};
-
 struct ghost_task *
 ghost_task_get(VRT_CTX, struct vmod_priv *priv, int create)
 {
@@ -181,7 +165,6 @@ ghost_task_get(VRT_CTX, struct vmod_priv *priv, int create)
 	t->reason = "";
 	t->location = "";
 	priv->priv = t;
-	priv->methods = task_methods;
 	return (t);
 }
 
@@ -191,7 +174,6 @@ ghost_unreachable(VRT_CTX, struct ghost_task *t, const char *why)
 	const char *r;
 
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	VRT_Assign_Backend(&t->be, NULL);
 	t->status = 503;
 	t->have_ans = 0;
 	r = WS_Printf(ctx->ws, "ghostd unreachable: %s", why);

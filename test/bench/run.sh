@@ -13,7 +13,8 @@
 #
 # Each variant runs in its own varnishd (all started once, side by side);
 # runs alternate V0 V1 V2 V3 for hits, then for pass, for BENCH_ROUNDS
-# rounds, so that drift on the machine hits every variant alike.
+# rounds, each round starting one variant further on (V1 V2 V3 V0, ...),
+# so that drift on the machine hits every variant alike.
 #
 # Environment:
 #   BENCH_DURATION=7       seconds per measured wrk run
@@ -52,7 +53,7 @@ for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
 for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))); do
-	if ss -Htan "sport = :$p" | grep -q .; then
+	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
 	fi
@@ -197,9 +198,15 @@ for mode in hit pass; do
 	for v in "${ACTIVE[@]}"; do warm "$v" "$mode"; done
 done
 log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {hit,pass} x ${DUR}s, wrk -t1 -c$CONNS"
+# Each round starts one variant further on (V0 V1 V2 V3, V1 V2 V3 V0,
+# ...): a variant's place in the round changes every round, so that an
+# effect of the place (the previous run's aftermath, drift within a
+# round) does not always fall on the same variant.
 for r in $(seq "$ROUNDS"); do
+	k=$(( (r - 1) % ${#ACTIVE[@]} ))
+	ORDER=("${ACTIVE[@]:$k}" "${ACTIVE[@]:0:$k}")
 	for mode in hit pass; do
-		for v in "${ACTIVE[@]}"; do
+		for v in "${ORDER[@]}"; do
 			run_wrk "$v" "$mode" "$DUR" "$RES/run-$r-$mode-$v.txt"
 			log "round $r $mode $v: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$RES/run-$r-$mode-$v.txt")"
 			sleep 0.5
