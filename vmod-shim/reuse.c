@@ -136,6 +136,26 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 #define DEP_X	0x10
 #define DEP_H	0x20
 
+/*
+ * An answer is kept decoded: the struct ghost_ans, the address its
+ * pointers were relative to, then the raw answer they point into. A
+ * lookup copies all three into the workspace and moves the pointers onto
+ * the copy (ghostd's answer is decoded once, not on every reuse).
+ */
+#define ANS_PTRS(X) X(deps.h) X(deps.h_end) X(g) X(g_end) X(rqs) \
+	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
+	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc)
+
+static void
+ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
+{
+#define X(f)								\
+	if (a->f != NULL)						\
+		a->f = (const void *)(to + ((uintptr_t)(const void *)a->f - from));
+	ANS_PTRS(X)
+#undef X
+}
+
 void
 ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
     const struct ghost_rq *q, const struct ghost_ans *a, const uint8_t *raw,
@@ -144,6 +164,7 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 	const char *dk, *ak;
 	size_t dkl, akl, hl = 0;
 	uint8_t *buf;
+	uintptr_t base;
 	unsigned sz;
 
 	dk = deps_key(ws, q, &dkl);
@@ -164,7 +185,14 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 	if (hl > 0)
 		memcpy(buf + 1, a->deps.h, hl);
 	ghost_memo_insert(gv, a->gen, dk, dkl, buf, 1 + hl);
-	ghost_memo_insert(gv, a->gen, ak, akl, raw, rawlen);
+	if (sz >= sizeof *a + sizeof base + rawlen) {
+		base = (uintptr_t)raw;
+		memcpy(buf, a, sizeof *a);
+		memcpy(buf + sizeof *a, &base, sizeof base);
+		memcpy(buf + sizeof *a + sizeof base, raw, rawlen);
+		ghost_memo_insert(gv, a->gen, ak, akl, buf,
+		    sizeof *a + sizeof base + rawlen);
+	}
 	WS_Release(ws, 0);
 }
 
@@ -177,7 +205,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	const uint8_t *v;
 	const char *k;
 	size_t kl, vl;
-	char why[64];
+	uintptr_t base;
 
 	k = deps_key(ws, q, &kl);
 	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
@@ -194,11 +222,13 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		d.deps.h_end = v + vl;
 	}
 	k = memo_key(ws, q, &d, &kl);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl))
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
+	    vl < sizeof *a + sizeof base)
 		return (0);
-	if (ghost_ans_decode(v, vl, a, why, sizeof why))
-		return (0);
-	*raw = v;
-	*rawlen = vl;
+	memcpy(a, v, sizeof *a);
+	memcpy(&base, v + sizeof *a, sizeof base);
+	*raw = v + sizeof *a + sizeof base;
+	*rawlen = vl - sizeof *a - sizeof base;
+	ans_rebase(a, base, *raw);
 	return (1);
 }

@@ -371,6 +371,9 @@ lb_uint(struct lb *b, uint64_t v)
 		*b->p++ = d[--n];
 }
 
+static __thread uint64_t tl_gen;
+static __thread char tl_gen_s[24];
+
 /*
  * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>)",
  * built by hand: a VSLb() format costs more than the rest of a memoised
@@ -391,7 +394,15 @@ log_decision(VRT_CTX, int status, const char *what, const char *src,
 	lb_str(&b, " (");
 	lb_str(&b, src);
 	lb_str(&b, ", gen ");
-	lb_uint(&b, gen);
+	/* the generation is the same for a long while: format it once */
+	if (gen != tl_gen || tl_gen_s[0] == '\0') {
+		struct lb g = { tl_gen_s, tl_gen_s + sizeof tl_gen_s - 1 };
+
+		lb_uint(&g, gen);
+		*g.p = '\0';
+		tl_gen = gen;
+	}
+	lb_str(&b, tl_gen_s);
 	lb_str(&b, ")");
 	t.b = buf;
 	t.e = b.p;
