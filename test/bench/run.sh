@@ -18,7 +18,8 @@
 #
 # Environment:
 #   BENCH_DURATION=7       seconds per measured wrk run
-#   BENCH_ROUNDS=5         rounds (each: every variant, hits and pass)
+#   BENCH_ROUNDS=9         rounds (each: every variant, hits and pass; fewer
+#                          rounds gave medians 5-10 % apart between runs)
 #   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
 #   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
 #                          (keep them below the ephemeral range, 32768+)
@@ -37,7 +38,7 @@ export PATH="$PATH:/usr/local/go/bin"
 GO=${GO:-go}
 
 DUR=${BENCH_DURATION:-7}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-9}
 CONNS=${BENCH_CONNECTIONS:-16}
 BASE=${BENCH_PORT_BASE:-29300}
 VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
