@@ -47,15 +47,6 @@ hdr_log_unset(const struct http *hp, unsigned u)
 		    HTTP_HDR_UNSET - HTTP_HDR_METHOD), hp->hd[u]);
 }
 
-static int
-is_x_ghost(const txt *t)
-{
-	return (t->b != NULL && (size_t)(t->e - t->b) >= 8 &&
-	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
-	    (t->b[2] | 0x20) == 'g' &&
-	    strncasecmp(t->b, "x-ghost-", 8) == 0);
-}
-
 /*
  * Remove every X-Ghost-* line in one pass (http_Unset() would rescan the
  * whole header array once per name), logged as unset like http_Unset().
@@ -67,7 +58,7 @@ ghost_strip_internal(struct http *hp)
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		if (is_x_ghost(&hp->hd[u])) {
+		if (ghost_is_internal(&hp->hd[u])) {
 			hdr_log_unset(hp, u);
 			continue;
 		}
@@ -139,14 +130,14 @@ ghost_merge_lines(struct http *hp)
 	}
 }
 
-/* Add "<prefix><a><b>" as a header line, built in the workspace. */
+/* Add "<prefix><a>" as a header line, built in the workspace. */
 static void
-hdr_add3(struct http *hp, const char *pfx, size_t pl, const char *a,
-    size_t al, const char *b, size_t bl)
+hdr_add(struct http *hp, const char *pfx, size_t pl, const char *a,
+    size_t al)
 {
 	char *l;
 
-	l = WS_Alloc(hp->ws, (unsigned)(pl + al + bl + 1));
+	l = WS_Alloc(hp->ws, (unsigned)(pl + al + 1));
 	if (l == NULL) {
 		if (hp->vsl != NULL)
 			VSLb(hp->vsl, SLT_LostHeader, "%.*s%.*s", (int)pl,
@@ -155,21 +146,10 @@ hdr_add3(struct http *hp, const char *pfx, size_t pl, const char *a,
 	}
 	memcpy(l, pfx, pl);
 	memcpy(l + pl, a, al);
-	memcpy(l + pl + al, b, bl);
-	l[pl + al + bl] = '\0';
+	l[pl + al] = '\0';
 	http_SetHeader(hp, l);
 }
 
-/*
- * Before a fetch (vcl_miss, vcl_pass, vcl_hit of a background fetch):
- * record what the backend side routes on but a bereq does not carry as
- * the client sent it: the client's method (X-Ghost-Method), the listener
- * (X-Ghost-Socket) and the client's lines of the headers varnishd
- * changes on a fetch (ghost_hdr_recorded(); Accept-Encoding was recorded
- * in vcl_recv) as X-Ghost-Req-<name>: <value>, each the line as it came. A header the client did not send gets no line (absent stays
- * absent, an empty value stays empty). Runs once per request: later
- * calls see X-Ghost-Method and return.
- */
 static int
 is_ae(const char *n, size_t nl)
 {
@@ -191,19 +171,6 @@ has_ci(const char *b, const char *e, const char *tok, size_t tl)
 			return (1);
 	}
 	return (0);
-}
-
-/* Value of line t if its name is name (n bytes with ':'), else NULL. */
-static const char *
-line_val(const txt *t, const char *name, size_t n)
-{
-	const char *v;
-
-	if ((size_t)(t->e - t->b) < n || strncasecmp(t->b, name, n))
-		return (NULL);
-	for (v = t->b + n; v < t->e && (*v == ' ' || *v == '\t'); v++)
-		continue;
-	return (v);
 }
 
 /*
@@ -233,16 +200,16 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws)
 		case 'a':
 			if (t->e - t->b > 15 && t->b[15] == ':' &&
 			    is_ae(t->b, 15))
-				hdr_add3(hp, "X-Ghost-Req-", 12, t->b,
-				    (size_t)(t->e - t->b), "", 0);
+				hdr_add(hp, "X-Ghost-Req-", 12, t->b,
+				    (size_t)(t->e - t->b));
 			break;
 		case 'u':
-			v = line_val(t, "upgrade:", 8);
+			v = ghost_line_val(t, "upgrade:", 8);
 			if (v != NULL && has_ci(v, t->e, "websocket", 9))
 				*ws = 1;
 			break;
 		case 'x':
-			v = line_val(t, "x-forwarded-proto:", 18);
+			v = ghost_line_val(t, "x-forwarded-proto:", 18);
 			if (v != NULL && t->e - v == 5 &&
 			    !memcmp(v, "https", 5))
 				*xfp = 1;
@@ -274,15 +241,14 @@ ghost_record(struct http *hp, const char *sock)
 		nl = (size_t)(c - hp->hd[u].b);
 		if (ghost_hdr_recorded(hp->hd[u].b, nl) &&
 		    !is_ae(hp->hd[u].b, nl))
-			hdr_add3(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
-			    (size_t)(hp->hd[u].e - hp->hd[u].b), "", 0);
+			hdr_add(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
+			    (size_t)(hp->hd[u].e - hp->hd[u].b));
 	}
 	m = hp->hd[HTTP_HDR_METHOD].b;
 	AN(m);
-	hdr_add3(hp, "X-Ghost-Method: ", 16, m, strlen(m), "", 0);
+	hdr_add(hp, "X-Ghost-Method: ", 16, m, strlen(m));
 	if (sock != NULL)
-		hdr_add3(hp, "X-Ghost-Socket: ", 16, sock, strlen(sock),
-		    "", 0);
+		hdr_add(hp, "X-Ghost-Socket: ", 16, sock, strlen(sock));
 }
 
 static void

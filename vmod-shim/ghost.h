@@ -192,6 +192,8 @@ void ghost_hdr_split(const txt *, const char **n, size_t *nl,
     const char **v, size_t *vl);
 void ghost_hdr_init(void);
 int ghost_hdr_recorded(const char *n, size_t nl);
+const char *ghost_line_val(const txt *, const char *name, size_t n);
+int ghost_is_internal(const txt *);
 int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
     size_t *nl, const char **v, size_t *vl);
 

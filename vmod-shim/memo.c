@@ -1,7 +1,7 @@
 /*
  * Decision reuse: a bounded, 4-way set-associative memo per VCL with
- * striped locks (one stripe guards whole sets), and ghostd's state file (generation + heartbeat), mapped read
- * only. An entry is used only while its generation equals the state
+ * striped locks (one stripe guards whole sets), and ghostd's state file
+ * (generation + heartbeat), mapped read only. An entry is used only while its generation equals the state
  * file's and the heartbeat is at most 1 s old (docs/protocol.md).
  *
  * Values are copied into the task workspace under the stripe lock, so an

@@ -44,6 +44,31 @@ kb_cstr(struct kb *k, const char *s)
 		kb_put(k, s, strlen(s));
 }
 
+/* Build a key in the rest of the workspace (kb_end() keeps it). */
+static void
+kb_begin(struct ws *ws, struct kb *k)
+{
+	unsigned sz;
+
+	sz = WS_ReserveAll(ws);
+	k->b = k->p = WS_Reservation(ws);
+	k->e = k->b + sz;
+	k->err = 0;
+}
+
+/* Keep the key built since kb_begin(); NULL (nothing kept) on overflow. */
+static const char *
+kb_end(struct ws *ws, struct kb *k, size_t *klen)
+{
+	if (k->err) {
+		WS_Release(ws, 0);
+		return (NULL);
+	}
+	*klen = (size_t)(k->p - k->b);
+	WS_Release(ws, (unsigned)*klen);
+	return (k->b);
+}
+
 /*
  * Key of an answer: the raw host and exactly the inputs in deps (the
  * whole query string, every line of a header separately, as routing saw
@@ -58,12 +83,9 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	const char *qm, *n, *v, *hn;
 	size_t nl, vl, hl;
 	uint32_t cnt;
-	unsigned u, sz;
+	unsigned u;
 
-	sz = WS_ReserveAll(ws);
-	k.b = k.p = WS_Reservation(ws);
-	k.e = k.b + sz;
-	k.err = 0;
+	kb_begin(ws, &k);
 	kb_put(&k, "A", 1);
 	kb_cstr(&k, q->host);
 	qm = strchr(q->url, '?');
@@ -95,34 +117,18 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		if (r.err)
 			k.err = 1;
 	}
-	if (k.err) {
-		WS_Release(ws, 0);
-		return (NULL);
-	}
-	*klen = (size_t)(k.p - k.b);
-	WS_Release(ws, (unsigned)*klen);
-	return (k.b);
+	return (kb_end(ws, &k, klen));
 }
 
 static const char *
 deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 {
 	struct kb k;
-	unsigned sz;
 
-	sz = WS_ReserveAll(ws);
-	k.b = k.p = WS_Reservation(ws);
-	k.e = k.b + sz;
-	k.err = 0;
+	kb_begin(ws, &k);
 	kb_put(&k, "D", 1);
 	kb_cstr(&k, q->host);
-	if (k.err) {
-		WS_Release(ws, 0);
-		return (NULL);
-	}
-	*klen = (size_t)(k.p - k.b);
-	WS_Release(ws, (unsigned)*klen);
-	return (k.b);
+	return (kb_end(ws, &k, klen));
 }
 
 /*

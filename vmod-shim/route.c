@@ -21,10 +21,11 @@
 #define X_GHOST_REQ	"x-ghost-req-"
 #define X_GHOST_REQ_LEN	12
 
-static int
-is_internal(const txt *t)
+/* Is header line t one of ours (X-Ghost-*, any case)? */
+int
+ghost_is_internal(const txt *t)
 {
-	return ((size_t)(t->e - t->b) >= X_GHOST_LEN &&
+	return (t->b != NULL && (size_t)(t->e - t->b) >= X_GHOST_LEN &&
 	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
 	    (t->b[2] | 0x20) == 'g' &&
 	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
@@ -137,7 +138,7 @@ ghost_rq_hdr(const struct ghost_rq *q, unsigned *u, const char **n,
 		if (t->b == NULL)
 			continue;
 		ghost_hdr_split(t, n, nl, v, vl);
-		if (is_internal(t)) {
+		if (ghost_is_internal(t)) {
 			if (!q->rec || *nl <= X_GHOST_REQ_LEN ||
 			    strncasecmp(*n, X_GHOST_REQ, X_GHOST_REQ_LEN))
 				continue;
@@ -291,15 +292,18 @@ redirect_reason(int st)
 	}
 }
 
-/* Value of line t if its name is the n bytes of name (with ':'), else NULL. */
-static const char *
-hdr_val(const txt *t, const char *name, size_t n)
+/*
+ * Value of header line t (after the blanks) if its name is name, given
+ * lower case with its ':' in n bytes; NULL otherwise.
+ */
+const char *
+ghost_line_val(const txt *t, const char *name, size_t n)
 {
 	const char *v;
 
 	if ((size_t)(t->e - t->b) < n || strncasecmp(t->b, name, n))
 		return (NULL);
-	for (v = t->b + n; *v == ' ' || *v == '\t'; v++)
+	for (v = t->b + n; v < t->e && (*v == ' ' || *v == '\t'); v++)
 		continue;
 	return (v);
 }
@@ -323,20 +327,22 @@ rq_scan(struct ghost_rq *q, int bside)
 		if (t->b == NULL)
 			continue;
 		if (q->host == NULL && (*t->b == 'H' || *t->b == 'h')) {
-			q->host = hdr_val(t, "host:", 5);
+			q->host = ghost_line_val(t, "host:", 5);
 			continue;
 		}
-		if (!is_internal(t))
+		if (!ghost_is_internal(t))
 			continue;
-		if (!q->https && (v = hdr_val(t, "x-ghost-proto:", 14)) != NULL)
+		if (!q->https &&
+		    (v = ghost_line_val(t, "x-ghost-proto:", 14)) != NULL)
 			q->https = !strcasecmp(v, "https");
 		if (!bside)
 			continue;
-		if (!q->rec && (v = hdr_val(t, "x-ghost-method:", 15)) != NULL) {
+		if (!q->rec &&
+		    (v = ghost_line_val(t, "x-ghost-method:", 15)) != NULL) {
 			q->method = v;
 			q->rec = 1;	/* ghost.prepare() ran */
 		} else if (q->sock == NULL)
-			q->sock = hdr_val(t, "x-ghost-socket:", 15);
+			q->sock = ghost_line_val(t, "x-ghost-socket:", 15);
 	}
 }
 
