@@ -127,20 +127,7 @@ func BenchmarkDecide(b *testing.B) {
 	})
 	for _, n := range []int{10, 1000} {
 		b.Run(fmt.Sprintf("prefix-routes=%d", n), func(b *testing.B) {
-			var routes []string
-			for j := 0; j < n; j++ {
-				routes = append(routes, fmt.Sprintf(`{"path_match":{"type":"PathPrefix","value":"/team%d/svc"},%s}`, j, be(j%250)))
-			}
-			routes = append(routes, `{"path_match":{"type":"PathPrefix","value":"/"},`+be(1)+`}`)
-			tb := mustParse(b, file(map[string][]string{"p.example.com": routes}))
-			reqs := make([]Request, 64)
-			for k := range reqs {
-				u := fmt.Sprintf("/team%d/svc/x/%d", k*7919%n, k)
-				if k%4 == 3 {
-					u = "/other/path/deep/below"
-				}
-				reqs[k] = Request{Host: "p.example.com", Method: "GET", URL: u}
-			}
+			tb, reqs := prefixBenchTable(b, n)
 			runDecide(b, tb, reqs)
 		})
 	}
@@ -235,29 +222,32 @@ func minNsPerOp(tb *Table, reqs []Request, rounds, per int) float64 {
 	return best
 }
 
+// prefixBenchTable is one vhost with n PathPrefix routes (/teamJ/svc) and "/",
+// and 64 requests: three of four under a route, one falling through to "/".
+func prefixBenchTable(b *testing.B, n int) (*Table, []Request) {
+	var routes []string
+	for j := 0; j < n; j++ {
+		routes = append(routes, fmt.Sprintf(`{"path_match":{"type":"PathPrefix","value":"/team%d/svc"},%s}`, j, be(j%250)))
+	}
+	routes = append(routes, `{"path_match":{"type":"PathPrefix","value":"/"},`+be(1)+`}`)
+	tb := mustParse(b, file(map[string][]string{"p.example.com": routes}))
+	reqs := make([]Request, 64)
+	for k := range reqs {
+		u := fmt.Sprintf("/team%d/svc/x/%d", k*7919%n, k)
+		if k%4 == 3 {
+			u = "/other/path/deep/below"
+		}
+		reqs[k] = Request{Host: "p.example.com", Method: "GET", URL: u}
+	}
+	return tb, reqs
+}
+
 // BenchmarkDecideRatio measures two tables in alternating rounds in the
 // same process and reports each one's best ns per decision and their
 // ratio: 100,000 vs 1,000 vhosts (20 routes each, traffic over 1,000 or
 // 100 hot vhosts), and one vhost with 1,000 vs 10 PathPrefix routes. b.N scales
 // the number of rounds; the reported figures are the metrics, not ns/op.
 func BenchmarkDecideRatio(b *testing.B) {
-	prefixTable := func(n int) (*Table, []Request) {
-		var routes []string
-		for j := 0; j < n; j++ {
-			routes = append(routes, fmt.Sprintf(`{"path_match":{"type":"PathPrefix","value":"/team%d/svc"},%s}`, j, be(j%250)))
-		}
-		routes = append(routes, `{"path_match":{"type":"PathPrefix","value":"/"},`+be(1)+`}`)
-		tb := mustParse(b, file(map[string][]string{"p.example.com": routes}))
-		reqs := make([]Request, 64)
-		for k := range reqs {
-			u := fmt.Sprintf("/team%d/svc/x/%d", k*7919%n, k)
-			if k%4 == 3 {
-				u = "/other/path/deep/below"
-			}
-			reqs[k] = Request{Host: "p.example.com", Method: "GET", URL: u}
-		}
-		return tb, reqs
-	}
 	type side struct {
 		tb   *Table
 		reqs []Request
@@ -270,8 +260,8 @@ func BenchmarkDecideRatio(b *testing.B) {
 			func() side { return side{benchTable(b, 100000, 20), genRequests(4096, 100000, 20, 1000)} }},
 		{"vhosts=100000/1000/hot=100", func() side { return side{benchTable(b, 1000, 20), genRequests(4096, 1000, 20, 100)} },
 			func() side { return side{benchTable(b, 100000, 20), genRequests(4096, 100000, 20, 100)} }},
-		{"prefix-routes=1000/10", func() side { t, r := prefixTable(10); return side{t, r} },
-			func() side { t, r := prefixTable(1000); return side{t, r} }},
+		{"prefix-routes=1000/10", func() side { t, r := prefixBenchTable(b, 10); return side{t, r} },
+			func() side { t, r := prefixBenchTable(b, 1000); return side{t, r} }},
 	}
 	for _, p := range pairs {
 		b.Run(p.name, func(b *testing.B) {
