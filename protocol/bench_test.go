@@ -49,13 +49,13 @@ func newTableHandler(tb testing.TB) *tableHandler {
 // a route request, decide, pick, encode the answer.
 func BenchmarkServerCodec(b *testing.B) {
 	h := newTableHandler(b)
-	frame, err := NewEncoder().RouteRequest(protocoltest.Request())
+	frame, err := newEncoder().RouteRequest(protocoltest.Request())
 	if err != nil {
 		b.Fatal(err)
 	}
 	body := frame[4:]
-	dec, enc := NewRequestDecoder(), NewEncoder()
-	var req Request
+	dec, enc := newRequestDecoder(), newEncoder()
+	var req request
 	var d route.Decision
 	var out []byte
 	b.SetBytes(int64(len(frame)))

@@ -23,7 +23,7 @@ type Client struct {
 	mu      sync.Mutex
 	nc      net.Conn
 	br      *bufio.Reader
-	enc     *Encoder
+	enc     *encoder
 	rd      bytes.Reader
 	dec     *msgpack.Decoder
 	body    []byte
@@ -49,13 +49,13 @@ func Dial(path string, timeout time.Duration) (*Client, error) {
 	c := &Client{
 		nc:      nc,
 		br:      bufio.NewReaderSize(nc, 8<<10),
-		enc:     NewEncoder(),
+		enc:     newEncoder(),
 		timeout: timeout,
 	}
 	c.dec = msgpack.NewDecoder(&c.rd)
 	var v int64
 	var server string
-	head, err := c.call(TypeHello, func(e *Encoder) ([]byte, error) { return e.Hello(Version, ClientName) }, func(key string) (err error) {
+	head, err := c.call(TypeHello, func(e *encoder) ([]byte, error) { return e.Hello(Version, ClientName) }, func(key string) (err error) {
 		switch key {
 		case "v":
 			v, err = c.dec.DecodeInt64()
@@ -72,7 +72,7 @@ func Dial(path string, timeout time.Duration) (*Client, error) {
 	}
 	if v != Version {
 		nc.Close()
-		return nil, &Error{Gen: head.gen, Code: CodeVersion, Msg: VersionMismatch(v, Version)}
+		return nil, &Error{Gen: head.gen, Code: CodeVersion, Msg: versionMismatch(v, Version)}
 	}
 	c.gen, c.server = head.gen, server
 	return c, nil
@@ -90,7 +90,7 @@ func (c *Client) HelloGen() uint64 { return c.gen }
 // call encodes a request with build, sends it and decodes the answer: the
 // common keys go into the returned head, every other key is handed to fn,
 // positioned on its value. An error answer is returned as *Error.
-func (c *Client) call(want string, build func(*Encoder) ([]byte, error), fn func(key string) error) (answerHead, error) {
+func (c *Client) call(want string, build func(*encoder) ([]byte, error), fn func(key string) error) (answerHead, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var head answerHead
@@ -176,7 +176,7 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 	if i := strings.IndexByte(r.URL, '?'); i >= 0 {
 		d.Query = r.URL[i:]
 	}
-	head, err := c.call(TypeRoute, func(e *Encoder) ([]byte, error) { return e.RouteRequest(r) }, func(key string) (err error) {
+	head, err := c.call(TypeRoute, func(e *encoder) ([]byte, error) { return e.RouteRequest(r) }, func(key string) (err error) {
 		var i int64
 		switch key {
 		case "o":
@@ -227,7 +227,7 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 // Go error: see ReloadResult.OK and Err.
 func (c *Client) Reload() (*ReloadResult, error) {
 	ok := false
-	head, err := c.call(TypeReload, func(e *Encoder) ([]byte, error) { return e.Simple(TypeReload) }, func(key string) (err error) {
+	head, err := c.call(TypeReload, func(e *encoder) ([]byte, error) { return e.Simple(TypeReload) }, func(key string) (err error) {
 		if key == "ok" {
 			ok, err = c.dec.DecodeBool()
 			return err
@@ -243,7 +243,7 @@ func (c *Client) Reload() (*ReloadResult, error) {
 // Status asks ghostd for its status.
 func (c *Client) Status() (*Status, error) {
 	s := &Status{}
-	head, err := c.call(TypeStatus, func(e *Encoder) ([]byte, error) { return e.Simple(TypeStatus) }, func(key string) (err error) {
+	head, err := c.call(TypeStatus, func(e *encoder) ([]byte, error) { return e.Simple(TypeStatus) }, func(key string) (err error) {
 		var i int64
 		var u uint64
 		switch key {
@@ -288,7 +288,7 @@ func (c *Client) Status() (*Status, error) {
 // those the current table no longer references.
 func (c *Client) Live(eps []route.Endpoint) (*LiveAnswer, error) {
 	a := &LiveAnswer{}
-	head, err := c.call(TypeLive, func(e *Encoder) ([]byte, error) { return e.LiveRequest(eps) }, func(key string) (err error) {
+	head, err := c.call(TypeLive, func(e *encoder) ([]byte, error) { return e.LiveRequest(eps) }, func(key string) (err error) {
 		if key != "dead" {
 			return c.dec.Skip()
 		}

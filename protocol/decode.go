@@ -26,18 +26,18 @@ var (
 	errShort    = errors.New("value runs past the end of the frame")
 )
 
-// RequestDecoder decodes request frames without allocating: the strings it
+// requestDecoder decodes request frames without allocating: the strings it
 // produces point into the frame it was given. One per connection; not safe
 // for concurrent use.
-type RequestDecoder struct {
+type requestDecoder struct {
 	rd   bytes.Reader
 	dec  *msgpack.Decoder
 	body []byte
 }
 
-// NewRequestDecoder returns a decoder ready for use.
-func NewRequestDecoder() *RequestDecoder {
-	d := &RequestDecoder{}
+// newRequestDecoder returns a decoder ready for use.
+func newRequestDecoder() *requestDecoder {
+	d := &requestDecoder{}
 	d.dec = msgpack.NewDecoder(&d.rd)
 	return d
 }
@@ -45,7 +45,7 @@ func NewRequestDecoder() *RequestDecoder {
 // Decode decodes one frame body into req (which is reset first, keeping its
 // slices' storage). The strings in req are valid only as long as body is
 // not modified.
-func (d *RequestDecoder) Decode(body []byte, req *Request) error {
+func (d *requestDecoder) Decode(body []byte, req *request) error {
 	req.reset()
 	d.body = body
 	d.rd.Reset(body)
@@ -57,7 +57,7 @@ func (d *RequestDecoder) Decode(body []byte, req *Request) error {
 	return nil
 }
 
-func (d *RequestDecoder) decode(req *Request) error {
+func (d *requestDecoder) decode(req *request) error {
 	c, err := d.dec.PeekCode()
 	if err != nil {
 		return err
@@ -87,7 +87,7 @@ func (d *RequestDecoder) decode(req *Request) error {
 	return nil
 }
 
-func (d *RequestDecoder) field(key string, req *Request) (err error) {
+func (d *requestDecoder) field(key string, req *request) (err error) {
 	switch key {
 	case "t":
 		req.Type, err = d.str()
@@ -117,7 +117,7 @@ func (d *RequestDecoder) field(key string, req *Request) (err error) {
 }
 
 // pairLen reads the length of a 2-element array.
-func (d *RequestDecoder) pairLen() error {
+func (d *requestDecoder) pairLen() error {
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func (d *RequestDecoder) pairLen() error {
 	return nil
 }
 
-func (d *RequestDecoder) headers(hs []route.Header) ([]route.Header, error) {
+func (d *requestDecoder) headers(hs []route.Header) ([]route.Header, error) {
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
 		return hs, err
@@ -149,7 +149,7 @@ func (d *RequestDecoder) headers(hs []route.Header) ([]route.Header, error) {
 	return hs, nil
 }
 
-func (d *RequestDecoder) endpoints(eps []route.Endpoint) ([]route.Endpoint, error) {
+func (d *requestDecoder) endpoints(eps []route.Endpoint) ([]route.Endpoint, error) {
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
 		return eps, err
@@ -176,7 +176,7 @@ func (d *RequestDecoder) endpoints(eps []route.Endpoint) ([]route.Endpoint, erro
 }
 
 // str reads a string (or bin, or nil = "") without copying it.
-func (d *RequestDecoder) str() (string, error) {
+func (d *requestDecoder) str() (string, error) {
 	n, err := d.dec.DecodeBytesLen()
 	if err != nil {
 		return "", err
@@ -196,7 +196,7 @@ func (d *RequestDecoder) str() (string, error) {
 }
 
 // skip skips one value of any type, refusing deep nesting.
-func (d *RequestDecoder) skip(depth int) error {
+func (d *requestDecoder) skip(depth int) error {
 	if depth > maxDepth {
 		return errTooDeep
 	}
@@ -237,7 +237,7 @@ func (d *RequestDecoder) skip(depth int) error {
 }
 
 // skipExt skips an ext value without buffering its payload.
-func (d *RequestDecoder) skipExt() error {
+func (d *requestDecoder) skipExt() error {
 	c, err := d.rd.ReadByte()
 	if err != nil {
 		return err

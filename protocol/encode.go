@@ -16,42 +16,42 @@ func (w *frameBuf) Write(p []byte) (int, error) { w.b = append(w.b, p...); retur
 // WriteByte appends c.
 func (w *frameBuf) WriteByte(c byte) error { w.b = append(w.b, c); return nil }
 
-// Encoder builds complete frames (length header included) for requests and
+// encoder builds complete frames (length header included) for requests and
 // answers into one reused buffer. The returned slice is valid until the next
 // call. One per connection; not safe for concurrent use.
-type Encoder struct {
+type encoder struct {
 	w   frameBuf
 	enc *msgpack.Encoder
 }
 
-// NewEncoder returns an encoder ready for use.
-func NewEncoder() *Encoder {
-	e := &Encoder{}
+// newEncoder returns an encoder ready for use.
+func newEncoder() *encoder {
+	e := &encoder{}
 	e.enc = msgpack.NewEncoder(&e.w)
 	e.enc.UseCompactInts(true)
 	return e
 }
 
-func (e *Encoder) begin(nkeys int, t string) {
+func (e *encoder) begin(nkeys int, t string) {
 	e.w.b = append(e.w.b[:0], 0, 0, 0, 0)
 	_ = e.enc.EncodeMapLen(nkeys)
 	e.str("t", t)
 }
 
-func (e *Encoder) end() ([]byte, error) {
+func (e *encoder) end() ([]byte, error) {
 	if err := finishFrame(e.w.b); err != nil {
 		return nil, err
 	}
 	return e.w.b, nil
 }
 
-func (e *Encoder) key(k string)            { _ = e.enc.EncodeString(k) }
-func (e *Encoder) str(k, v string)         { e.key(k); _ = e.enc.EncodeString(v) }
-func (e *Encoder) uint(k string, v uint64) { e.key(k); _ = e.enc.EncodeUint(v) }
-func (e *Encoder) int(k string, v int64)   { e.key(k); _ = e.enc.EncodeInt(v) }
-func (e *Encoder) bool(k string, v bool)   { e.key(k); _ = e.enc.EncodeBool(v) }
+func (e *encoder) key(k string)            { _ = e.enc.EncodeString(k) }
+func (e *encoder) str(k, v string)         { e.key(k); _ = e.enc.EncodeString(v) }
+func (e *encoder) uint(k string, v uint64) { e.key(k); _ = e.enc.EncodeUint(v) }
+func (e *encoder) int(k string, v int64)   { e.key(k); _ = e.enc.EncodeInt(v) }
+func (e *encoder) bool(k string, v bool)   { e.key(k); _ = e.enc.EncodeBool(v) }
 
-func (e *Encoder) pairs(k string, hs []route.Header) {
+func (e *encoder) pairs(k string, hs []route.Header) {
 	e.key(k)
 	_ = e.enc.EncodeArrayLen(len(hs))
 	for _, h := range hs {
@@ -61,7 +61,7 @@ func (e *Encoder) pairs(k string, hs []route.Header) {
 	}
 }
 
-func (e *Encoder) strs(k string, ss []string) {
+func (e *encoder) strs(k string, ss []string) {
 	e.key(k)
 	_ = e.enc.EncodeArrayLen(len(ss))
 	for _, s := range ss {
@@ -69,7 +69,7 @@ func (e *Encoder) strs(k string, ss []string) {
 	}
 }
 
-func (e *Encoder) endpoints(k string, eps []route.Endpoint) {
+func (e *encoder) endpoints(k string, eps []route.Endpoint) {
 	e.key(k)
 	_ = e.enc.EncodeArrayLen(len(eps))
 	for _, ep := range eps {
@@ -80,7 +80,7 @@ func (e *Encoder) endpoints(k string, eps []route.Endpoint) {
 }
 
 // Hello encodes a hello request.
-func (e *Encoder) Hello(version int64, client string) ([]byte, error) {
+func (e *encoder) Hello(version int64, client string) ([]byte, error) {
 	e.begin(3, TypeHello)
 	e.int("v", version)
 	e.str("client", client)
@@ -89,13 +89,13 @@ func (e *Encoder) Hello(version int64, client string) ([]byte, error) {
 
 // Simple encodes a request that has no fields besides its type (reload,
 // status).
-func (e *Encoder) Simple(t string) ([]byte, error) {
+func (e *encoder) Simple(t string) ([]byte, error) {
 	e.begin(1, t)
 	return e.end()
 }
 
 // RouteRequest encodes a route request.
-func (e *Encoder) RouteRequest(r *route.Request) ([]byte, error) {
+func (e *encoder) RouteRequest(r *route.Request) ([]byte, error) {
 	n := 5
 	if r.Socket != "" {
 		n++
@@ -118,14 +118,14 @@ func (e *Encoder) RouteRequest(r *route.Request) ([]byte, error) {
 }
 
 // LiveRequest encodes a live request.
-func (e *Encoder) LiveRequest(eps []route.Endpoint) ([]byte, error) {
+func (e *encoder) LiveRequest(eps []route.Endpoint) ([]byte, error) {
 	e.begin(2, TypeLive)
 	e.endpoints("eps", eps)
 	return e.end()
 }
 
 // HelloAnswer encodes the server's hello.
-func (e *Encoder) HelloAnswer(gen uint64, server string) ([]byte, error) {
+func (e *encoder) HelloAnswer(gen uint64, server string) ([]byte, error) {
 	e.begin(4, TypeHello)
 	e.int("v", Version)
 	e.uint("gen", gen)
@@ -134,7 +134,7 @@ func (e *Encoder) HelloAnswer(gen uint64, server string) ([]byte, error) {
 }
 
 // ErrorAnswer encodes an error answer.
-func (e *Encoder) ErrorAnswer(gen uint64, code, msg string) ([]byte, error) {
+func (e *encoder) ErrorAnswer(gen uint64, code, msg string) ([]byte, error) {
 	e.begin(4, TypeError)
 	e.uint("gen", gen)
 	e.str("code", code)
@@ -143,7 +143,7 @@ func (e *Encoder) ErrorAnswer(gen uint64, code, msg string) ([]byte, error) {
 }
 
 // ReloadAnswer encodes the answer to a reload.
-func (e *Encoder) ReloadAnswer(r *ReloadResult) ([]byte, error) {
+func (e *encoder) ReloadAnswer(r *ReloadResult) ([]byte, error) {
 	e.begin(4, TypeReload)
 	e.uint("gen", r.Gen)
 	e.bool("ok", r.OK)
@@ -156,7 +156,7 @@ func (e *Encoder) ReloadAnswer(r *ReloadResult) ([]byte, error) {
 }
 
 // StatusAnswer encodes the answer to a status request.
-func (e *Encoder) StatusAnswer(s *Status) ([]byte, error) {
+func (e *encoder) StatusAnswer(s *Status) ([]byte, error) {
 	n := 11
 	if s.LastError != "" {
 		n++
@@ -179,7 +179,7 @@ func (e *Encoder) StatusAnswer(s *Status) ([]byte, error) {
 }
 
 // LiveAnswer encodes the answer to a live request.
-func (e *Encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
+func (e *encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
 	e.begin(3, TypeLive)
 	e.uint("gen", gen)
 	e.key("dead")
@@ -193,7 +193,7 @@ func (e *Encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
 // RouteAnswer encodes the answer to a route request: t, gen, o, st, ri and
 // deps are always present, the other keys only when they are not empty.
 // pick is written when picked is true.
-func (e *Encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndpoint int, picked bool) ([]byte, error) {
+func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndpoint int, picked bool) ([]byte, error) {
 	n := 6
 	cond := func(b bool) bool {
 		if b {

@@ -14,7 +14,7 @@ import (
 // decodes must survive an encode/decode round trip unchanged. The seed
 // corpus is in testdata/fuzz/FuzzDecodeRequest.
 func FuzzDecodeRequest(f *testing.F) {
-	e := NewEncoder()
+	e := newEncoder()
 	add := func(b []byte, err error) {
 		if err != nil {
 			f.Fatal(err)
@@ -31,8 +31,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0, 0, 0, 3, 0x92, 0x01, 0x02})
 
-	dec := NewRequestDecoder()
-	var req, again Request
+	dec := newRequestDecoder()
+	var req, again request
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br := bufio.NewReader(bytes.NewReader(data))
 		for {
@@ -46,12 +46,12 @@ func FuzzDecodeRequest(f *testing.F) {
 			if req.Type != TypeRoute {
 				continue
 			}
-			frame, err := NewEncoder().RouteRequest(&req.Route)
+			frame, err := newEncoder().RouteRequest(&req.Route)
 			if err != nil {
 				// A decoded request always fits: it came from a frame.
 				t.Fatalf("re-encoding: %v", err)
 			}
-			if err := NewRequestDecoder().Decode(frame[4:], &again); err != nil {
+			if err := newRequestDecoder().Decode(frame[4:], &again); err != nil {
 				t.Fatalf("decoding the re-encoded request: %v", err)
 			}
 			if !equalRequest(&req.Route, &again.Route) {

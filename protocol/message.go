@@ -37,16 +37,16 @@ type Error struct {
 // Error returns the message as ghostd sent it.
 func (e *Error) Error() string { return e.Msg }
 
-// VersionMismatch returns the exact message both sides use when the
+// versionMismatch returns the exact message both sides use when the
 // protocol versions differ.
-func VersionMismatch(server, client int64) string {
+func versionMismatch(server, client int64) string {
 	return fmt.Sprintf("protocol version mismatch: ghostd speaks %d, client sent %d", server, client)
 }
 
-// Request is a decoded request of any type. The server decodes every known
+// request is a decoded request of any type. The server decodes every known
 // key regardless of the type, so that a wrongly typed field is always a
 // decode error. Strings point into the connection's read buffer.
-type Request struct {
+type request struct {
 	Type    string
 	Version int64  // hello: "v"
 	Client  string // hello: "client"
@@ -56,9 +56,9 @@ type Request struct {
 }
 
 // reset clears r but keeps its slices' storage.
-func (r *Request) reset() {
+func (r *request) reset() {
 	hdrs, eps := r.Route.Headers[:0], r.Eps[:0]
-	*r = Request{}
+	*r = request{}
 	r.Route.Headers, r.Eps = hdrs, eps
 }
 

@@ -436,7 +436,7 @@ func TestServerRouteAllocations(t *testing.T) {
 	r.send(map[string]any{"t": "hello", "v": 1})
 	r.recv()
 	_ = r.nc.SetDeadline(time.Time{})
-	frame, err := NewEncoder().RouteRequest(protocoltest.Request())
+	frame, err := newEncoder().RouteRequest(protocoltest.Request())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,9 +170,9 @@ type conn struct {
 	br          *bufio.Reader
 	body        []byte // for frames larger than the read buffer
 	consumed    int    // bytes of br to discard after the current frame
-	dec         *RequestDecoder
-	enc         *Encoder
-	req         Request
+	dec         *requestDecoder
+	enc         *encoder
+	req         request
 	decision    route.Decision
 	dead        []int
 	idle, frame time.Duration
@@ -189,8 +189,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		s:          s,
 		nc:         nc,
 		br:         bufio.NewReaderSize(nc, readBufSize),
-		dec:        NewRequestDecoder(),
-		enc:        NewEncoder(),
+		dec:        newRequestDecoder(),
+		enc:        newEncoder(),
 		idle:       s.IdleTimeout,
 		frame:      s.FrameTimeout,
 		serverName: s.Name,
@@ -393,7 +393,7 @@ func (c *conn) handle(body []byte) bool {
 			return c.fail(CodeHello, "expected hello first")
 		}
 		if req.Version != Version {
-			return c.fail(CodeVersion, VersionMismatch(Version, req.Version))
+			return c.fail(CodeVersion, versionMismatch(Version, req.Version))
 		}
 		c.helloDone = true
 		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
@@ -410,7 +410,7 @@ func (c *conn) handle(body []byte) bool {
 		return c.write(c.enc.RouteAnswer(gen, d, pg, pe, picked))
 	case TypeHello:
 		if req.Version != Version {
-			return c.fail(CodeVersion, VersionMismatch(Version, req.Version))
+			return c.fail(CodeVersion, versionMismatch(Version, req.Version))
 		}
 		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
 	case TypeReload:
