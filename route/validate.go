@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -189,4 +190,9 @@ func normVhostKey(k string) (string, hostKind, string) {
 		return "", 0, "hostname " + why
 	}
 	return strings.TrimSuffix(strings.ToLower(k), "."), hostExact, ""
+}
+
+// fieldIndex names element j of a list field: "headers[2]".
+func fieldIndex(field string, j int) string {
+	return field + "[" + strconv.Itoa(j) + "]"
 }

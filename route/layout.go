@@ -1,0 +1,207 @@
+package route
+
+// The byte layout of a compiled vhost: routes grouped into buckets by path
+// key, and one string arena holding the lookup key, the bucket keys, the
+// matcher strings and the bucket records, so that a decision touches few
+// allocations.
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+)
+
+// layout stores the routes (sorted by precedence) by value, grouped into
+// buckets, and builds the bucket indexes. crs is the array the routes were
+// compiled into (route i at crs[i], sorted points into it): it is reordered
+// in place and becomes vh.routes.
+func (vh *vhost) layout(crs []croute, sorted []*croute) {
+	// Bucket order: Exact by key; PathPrefix by key length (longest
+	// first), then key; then regex; then the rest. A stable sort keeps
+	// precedence order inside each bucket.
+	idx := make([]int32, len(sorted)) // order[i] = sorted[idx[i]]
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(x, y int32) int {
+		a, b := sorted[x], sorted[y]
+		if a.kind != b.kind {
+			return int(a.kind) - int(b.kind)
+		}
+		switch a.kind {
+		case pathExact:
+			return strings.Compare(a.value, b.value)
+		case pathPrefix:
+			if len(a.prefix) != len(b.prefix) {
+				return len(b.prefix) - len(a.prefix)
+			}
+			return strings.Compare(a.prefix, b.prefix)
+		}
+		return 0
+	})
+	order := make([]*croute, len(sorted))
+	where := make([]int32, len(sorted)) // sorted[j] is stored at routes[where[j]]
+	for i, j := range idx {
+		order[i] = sorted[j]
+		where[j] = int32(i)
+	}
+	// Buckets: runs of routes sharing an Exact value or a PathPrefix key.
+	// The order puts every Exact bucket before every PathPrefix bucket.
+	type ent struct {
+		key    string
+		off    int // of the key in the arena
+		lo, hi int32
+	}
+	ents := make([]ent, 0, len(order))
+	nExact := 0
+	for i, r := range order {
+		n := int32(i)
+		switch r.kind {
+		case pathExact, pathPrefix:
+			k := r.value
+			if r.kind == pathPrefix {
+				k = r.prefix
+				vh.maxPrefix = max(vh.maxPrefix, len(k))
+			}
+			if l := len(ents); l > 0 && order[ents[l-1].lo].kind == r.kind && ents[l-1].key == k {
+				ents[l-1].hi = n + 1
+				continue
+			}
+			ents = append(ents, ent{key: k, lo: n, hi: n + 1})
+			if r.kind == pathExact {
+				nExact++
+			}
+		case pathRegex:
+			if vh.regex.hi == 0 {
+				vh.regex.lo = n
+			}
+			vh.regex.hi = n + 1
+		default:
+			if vh.rest.hi == 0 {
+				vh.rest.lo = n
+			}
+			vh.rest.hi = n + 1
+		}
+	}
+	nPrefix := len(ents) - nExact
+	// One string holds the vhost's lookup key (compared by the host lookup
+	// just before the buckets are read), every bucket key, the matcher
+	// strings and the bucket records (16 bytes each: key offset, key
+	// length, first and last+1 route), so that a decision reads one
+	// allocation for all of them.
+	nh, nq, size := 0, 0, len(vh.norm)+16*len(ents)
+	for i := range ents {
+		size += len(ents[i].key)
+	}
+	for _, r := range order {
+		nh += len(r.headers)
+		nq += len(r.query)
+		for _, h := range r.headers {
+			size += len(h.name) + len(h.value)
+		}
+		for _, q := range r.query {
+			size += len(q.name) + len(q.value)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	sb.WriteString(vh.norm)
+	for i := range ents {
+		ents[i].off = sb.Len()
+		sb.WriteString(ents[i].key)
+	}
+	matchers := sb.Len()
+	for _, r := range order {
+		for _, h := range r.headers {
+			sb.WriteString(h.name)
+			sb.WriteString(h.value)
+		}
+		for _, q := range r.query {
+			sb.WriteString(q.name)
+			sb.WriteString(q.value)
+		}
+	}
+	vh.recBase = int32(sb.Len())
+	var rec [16]byte
+	for _, e := range ents {
+		binary.LittleEndian.PutUint32(rec[0:], uint32(e.off))
+		binary.LittleEndian.PutUint32(rec[4:], uint32(len(e.key)))
+		binary.LittleEndian.PutUint32(rec[8:], uint32(e.lo))
+		binary.LittleEndian.PutUint32(rec[12:], uint32(e.hi))
+		sb.Write(rec[:])
+	}
+	vh.arena = sb.String()
+	vh.nExact, vh.nPrefix = int32(nExact), int32(nPrefix)
+	vh.norm = vh.arena[:len(vh.norm)]
+	// Reorder crs in place into bucket order: routes[i] = *order[i], where
+	// order[i] is crs[order[i].index]. perm[i] is the index to move to i;
+	// it is set to i once i holds its route.
+	perm := idx // idx is not needed any more
+	for i, r := range order {
+		perm[i] = int32(r.index)
+	}
+	for i := range perm {
+		if int(perm[i]) == i {
+			continue
+		}
+		tmp := crs[i]
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = int32(j)
+			if k == i {
+				crs[j] = tmp
+				break
+			}
+			crs[j] = crs[k]
+			j = k
+		}
+	}
+	vh.routes = crs // order is stale from here on
+	off := matchers
+	take := func(s string) string {
+		out := vh.arena[off : off+len(s)]
+		off += len(s)
+		return out
+	}
+	hpool := make([]headerMatch, 0, nh)
+	qpool := make([]queryMatch, 0, nq)
+	for i := range vh.routes {
+		rt := &vh.routes[i]
+		if len(rt.headers) > 0 {
+			lo := len(hpool)
+			for _, h := range rt.headers {
+				h.name, h.value = take(h.name), take(h.value)
+				hpool = append(hpool, h)
+			}
+			rt.headers = hpool[lo:len(hpool):len(hpool)]
+		}
+		if len(rt.query) > 0 {
+			lo := len(qpool)
+			for _, q := range rt.query {
+				q.name, q.value = take(q.name), take(q.value)
+				qpool = append(qpool, q)
+			}
+			rt.query = qpool[lo:len(qpool):len(qpool)]
+		}
+	}
+	if nExact > smallVhost {
+		vh.exactM = make(map[string]int32, nExact)
+		for i := range nExact {
+			vh.exactM[vh.arena[ents[i].off:ents[i].off+len(ents[i].key)]] = int32(i)
+		}
+	}
+	if nPrefix > smallVhost {
+		vh.prefM = make(map[string]int32, nPrefix)
+		for j := nExact; j < len(ents); j++ {
+			vh.prefM[vh.arena[ents[j].off:ents[j].off+len(ents[j].key)]] = int32(j)
+		}
+	}
+	vh.ordered = make([]*croute, 0, len(sorted)+1)
+	for j := range sorted {
+		vh.ordered = append(vh.ordered, &vh.routes[where[j]])
+	}
+	if vh.def != nil {
+		vh.ordered = append(vh.ordered, vh.def)
+	}
+}
