@@ -15,27 +15,27 @@ import (
 
 // endpoint validates one backend entry's address and port. On error it
 // returns the message to append to the entry's field name.
-func (b *builder) endpoint(e *backendJSON) ([]Endpoint, string) {
-	if e.Address == "" {
+func (b *builder) endpoint(address string, port int64) ([]Endpoint, string) {
+	if address == "" {
 		return nil, ".address is required"
 	}
-	a, err := netip.ParseAddr(e.Address)
+	a, err := netip.ParseAddr(address)
 	if err != nil || a.Zone() != "" {
-		return nil, fmt.Sprintf(": address %q is not an IP literal", e.Address)
+		return nil, fmt.Sprintf(": address %q is not an IP literal", address)
 	}
-	if e.Port < 1 || e.Port > 65535 {
-		return nil, fmt.Sprintf(": port %d out of range 1-65535", e.Port)
+	if port < 1 || port > 65535 {
+		return nil, fmt.Sprintf(": port %d out of range 1-65535", port)
 	}
-	ap := netip.AddrPortFrom(a, uint16(e.Port))
+	ap := netip.AddrPortFrom(a, uint16(port))
 	if s, ok := b.refs[ap]; ok {
 		return s, ""
 	}
-	text := e.Address
+	text := address
 	var buf [64]byte
 	if t := a.AppendTo(buf[:0]); string(t) != text {
 		text = string(t) // canonical form
 	}
-	s := []Endpoint{{Address: text, Port: uint16(e.Port)}}
+	s := []Endpoint{{Address: text, Port: uint16(port)}}
 	b.refs[ap] = s
 	return s, ""
 }
@@ -59,7 +59,7 @@ func (b *builder) endpointGroups(field string, list []backendJSON) ([]Group, err
 		if list[j].Backends != nil {
 			return nil, fmt.Errorf("%s: a group entry in a list of endpoints", fieldIndex(field, j))
 		}
-		ep, bad := b.endpoint(&list[j])
+		ep, bad := b.endpoint(list[j].Address, list[j].Port)
 		if bad != "" {
 			return nil, errors.New(fieldIndex(field, j) + bad)
 		}
@@ -79,14 +79,14 @@ func (b *builder) endpointGroups(field string, list []backendJSON) ([]Group, err
 
 // group compiles one weighted group; ok is false when it can never be
 // picked (weight 0 or no endpoints) but is valid. field names the group.
-func (b *builder) group(field string, w *int64, list []backendJSON) (Group, bool, error) {
+func (b *builder) group(field string, w *int64, list []endpointJSON) (Group, bool, error) {
 	gw, bad := weight(w)
 	if bad != "" {
 		return Group{}, false, errors.New(field + bad)
 	}
 	eps := make([]Endpoint, 0, len(list))
 	for j := range list {
-		ep, bad := b.endpoint(&list[j])
+		ep, bad := b.endpoint(list[j].Address, list[j].Port)
 		if bad == "" {
 			_, bad = weight(list[j].Weight)
 		}

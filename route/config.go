@@ -3,7 +3,9 @@ package route
 // The ghost.json (version 2) schema as the varnish/gateway chaperone writes
 // it. Every field is optional at the JSON level: JSON null and absence are
 // the same (pointers and slices stay nil), unknown keys are ignored, and
-// validate.go decides what is required.
+// the validate*.go files decide what is required. These types are the one
+// statement of the schema: UnknownKeys derives the keys it knows from their
+// json tags.
 
 type fileJSON struct {
 	Version *int64               `json:"version"`
@@ -79,13 +81,22 @@ type redirectJSON struct {
 // backendJSON is one entry of "backends" or "default_backends". An entry of
 // "default_backends" may instead be a group (it then has "backends").
 type backendJSON struct {
-	Address  string        `json:"address"`
-	Port     int64         `json:"port"` // absent = 0 = invalid
-	Weight   *int64        `json:"weight"`
-	Backends []backendJSON `json:"backends"` // group shape (default_backends only)
+	Address  string         `json:"address"`
+	Port     int64          `json:"port"` // absent = 0 = invalid
+	Weight   *int64         `json:"weight"`
+	Backends []endpointJSON `json:"backends"` // group shape (default_backends only)
 }
 
+// groupJSON is one entry of "backend_groups".
 type groupJSON struct {
-	Weight   *int64        `json:"weight"`
-	Backends []backendJSON `json:"backends"`
+	Weight   *int64         `json:"weight"`
+	Backends []endpointJSON `json:"backends"`
+}
+
+// endpointJSON is one endpoint inside a group. Its weight is validated but
+// not used: endpoints inside a group are equal.
+type endpointJSON struct {
+	Address string `json:"address"`
+	Port    int64  `json:"port"`
+	Weight  *int64 `json:"weight"`
 }

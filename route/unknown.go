@@ -3,7 +3,9 @@ package route
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"sort"
+	"strings"
 )
 
 // schemaNode describes the keys Parse reads from one JSON object. A nil
@@ -15,42 +17,50 @@ type schemaNode struct {
 	any    bool                   // anything goes (top-level "default")
 }
 
-func obj(fields map[string]*schemaNode) *schemaNode { return &schemaNode{fields: fields} }
-func list(elem *schemaNode) *schemaNode             { return &schemaNode{elem: elem} }
-
+// schema is derived from the decoding types in config.go, so that the keys
+// UnknownKeys knows are exactly the keys Parse reads. The top-level
+// "default" object that some chaperones write is not decoded but is
+// expected: it and everything inside it are known.
 var schema = func() *schemaNode {
-	endpoint := obj(map[string]*schemaNode{"address": nil, "port": nil, "weight": nil})
-	group := obj(map[string]*schemaNode{"weight": nil, "backends": list(endpoint)})
-	either := obj(map[string]*schemaNode{"address": nil, "port": nil, "weight": nil, "backends": list(endpoint)})
-	match := obj(map[string]*schemaNode{"name": nil, "value": nil, "type": nil})
-	kv := obj(map[string]*schemaNode{"name": nil, "value": nil})
-	hm := obj(map[string]*schemaNode{"set": list(kv), "add": list(kv), "remove": list(nil)})
-	route := obj(map[string]*schemaNode{
-		"path_match":   obj(map[string]*schemaNode{"type": nil, "value": nil}),
-		"method":       nil,
-		"headers":      list(match),
-		"query_params": list(match),
-		"filters": obj(map[string]*schemaNode{
-			"request_header_modifier":  hm,
-			"response_header_modifier": hm,
-			"url_rewrite":              obj(map[string]*schemaNode{"hostname": nil, "path_type": nil, "replace_full_path": nil, "replace_prefix_match": nil}),
-			"request_redirect": obj(map[string]*schemaNode{"scheme": nil, "hostname": nil, "port": nil, "path_type": nil,
-				"replace_full_path": nil, "replace_prefix_match": nil, "status_code": nil}),
-		}),
-		"backends":       list(endpoint),
-		"backend_groups": list(group),
-		"priority":       nil,
-		"rule_index":     nil,
-		"listeners":      list(nil),
-		"route_name":     nil,
-	})
-	vhost := obj(map[string]*schemaNode{"routes": list(route), "default_backends": list(either)})
-	return obj(map[string]*schemaNode{
-		"version": nil,
-		"vhosts":  {isMap: true, elem: vhost},
-		"default": {any: true},
-	})
+	n := schemaOf(reflect.TypeFor[fileJSON](), map[reflect.Type]*schemaNode{})
+	n.fields["default"] = &schemaNode{any: true}
+	return n
 }()
+
+// schemaOf describes the JSON that encoding/json reads into a value of type
+// t: a struct is an object of its json-tagged exported fields, a slice a
+// list, a map with string keys an object with arbitrary keys; anything else
+// is a scalar (nil). seen holds the node of each struct type already
+// described, so that a recursive type ends.
+func schemaOf(t reflect.Type, seen map[reflect.Type]*schemaNode) *schemaNode {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return schemaOf(t.Elem(), seen)
+	case reflect.Slice:
+		return &schemaNode{elem: schemaOf(t.Elem(), seen)}
+	case reflect.Map:
+		return &schemaNode{isMap: true, elem: schemaOf(t.Elem(), seen)}
+	case reflect.Struct:
+		if n, ok := seen[t]; ok {
+			return n
+		}
+		n := &schemaNode{fields: map[string]*schemaNode{}}
+		seen[t] = n
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			n.fields[name] = schemaOf(f.Type, seen)
+		}
+		return n
+	}
+	return nil
+}
 
 // UnknownKeys lists the object keys of a ghost.json document that Parse
 // ignores, as distinct sorted paths such as "vhosts.*.routes[].timeout".

@@ -1,0 +1,105 @@
+package route
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sort"
+	"testing"
+)
+
+// fill sets every field reachable from v: pointers point to a value, lists
+// and maps hold one element, strings and numbers are non-zero.
+func fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem())
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+		fill(v.Index(0))
+	case reflect.Map:
+		e := reflect.New(v.Type().Elem()).Elem()
+		fill(e)
+		v.Set(reflect.MakeMap(v.Type()))
+		v.SetMapIndex(reflect.ValueOf("example.com"), e)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i))
+			}
+		}
+	case reflect.String:
+		v.SetString("x")
+	case reflect.Int64:
+		v.SetInt(1)
+	}
+}
+
+// addUnknown adds the key "zz" to every object of a decoded JSON document
+// but the vhosts map and the "default" object, and returns the paths
+// UnknownKeys should report for them.
+func addUnknown(v any, path string, mapLevel bool) []string {
+	var out []string
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			switch {
+			case mapLevel:
+				out = append(out, addUnknown(c, join("*"), false)...)
+			case path == "" && k == "default":
+			default:
+				out = append(out, addUnknown(c, join(k), path == "" && k == "vhosts")...)
+			}
+		}
+		if !mapLevel {
+			x["zz"] = 1
+			out = append(out, join("zz"))
+		}
+	case []any:
+		for _, c := range x {
+			out = append(out, addUnknown(c, path+"[]", false)...)
+		}
+	}
+	return out
+}
+
+// TestSchemaMatchesDecoder checks that the schema UnknownKeys uses is the
+// one Parse decodes: a document with every field of the decoding types set
+// has no unknown key, and a key added to any of its objects is reported
+// with its path.
+func TestSchemaMatchesDecoder(t *testing.T) {
+	var f fileJSON
+	fill(reflect.ValueOf(&f).Elem())
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := UnknownKeys(data); len(got) != 0 {
+		t.Errorf("fully populated document: unknown keys %q", got)
+	}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.(map[string]any)["default"] = map[string]any{"anything": map[string]any{"goes": 1}}
+	want := addUnknown(doc, "", false)
+	sort.Strings(want)
+	want = slices.Compact(want)
+	if len(want) < 15 {
+		t.Fatalf("only %d objects in the populated document: %q", len(want), want)
+	}
+	data, err = json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := UnknownKeys(data); !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
