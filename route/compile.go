@@ -140,6 +140,11 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	}
 	slices.SortStableFunc(routes, comparePrecedence)
 	vh.deps = computeDeps(routes)
+	if n := len(vh.deps.Headers); n > MaxVaryHeaders {
+		// each one goes into Vary (and Varnish compares them on
+		// every hit of the vhost's objects)
+		return c.errorf("routes match on %d distinct header names, more than %d", n, MaxVaryHeaders)
+	}
 	vh.layout(crs, routes)
 	return nil
 }

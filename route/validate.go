@@ -14,14 +14,23 @@ const (
 	MaxPathLen      = 1024    // Exact/PathPrefix values, rewrite/redirect paths
 	MaxRegexLen     = 1024    // any RegularExpression (path, header, query)
 	MaxHostnameLen  = 253     // vhost keys, rewrite/redirect hostnames
-	MaxHeaderName   = 256     // header names (matchers and filters)
+	MaxHeaderName   = 126     // header names (matchers and filters): see below
 	MaxValueLen     = 4096    // header/query matcher values, filter header values
 	MaxMatchers     = 64      // header matchers, and query matchers, per route
+	MaxVaryHeaders  = 64      // distinct header names the routes of one vhost match on
 	MaxNameLen      = 1024    // route_name, listener names, query parameter names
 	MaxWeight       = 1000000 // backend and group weights
 	DefaultWeight   = 100
 	DefaultRedirect = 302
 )
+
+// MaxHeaderName is what Varnish 7.1 can handle: its header helpers
+// (http_GetHdr, http_Unset, ...) take a name as "\<len>Name:" whose
+// length byte, name plus colon, is a signed char, at most 127; VRY_Create
+// refuses Vary names longer than 127 bytes and asserts (panics the child)
+// on exactly 127. The shim joins repeated request lines and applies header
+// filters through the same form, so a longer name would be routed on but
+// not joined, filtered or varied on.
 
 // errCtx names where a validation error is: the file, a vhost, a route.
 type errCtx struct {
@@ -69,7 +78,7 @@ func isToken(s string) bool {
 // checkHeaderName validates a header name of a matcher or filter.
 func checkHeaderName(field, n string) error {
 	if len(n) > MaxHeaderName {
-		return fmt.Errorf("%s: header name longer than %d bytes", field, MaxHeaderName)
+		return fmt.Errorf("%s: header name is %d bytes, longer than %d (the most Varnish handles)", field, len(n), MaxHeaderName)
 	}
 	if !isToken(n) {
 		return fmt.Errorf("%s: header name %q is not an RFC 7230 token", field, n)

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,11 @@ func TestValidationErrors(t *testing.T) {
 		{route0(`{"headers":[{"name":"x y","value":"1"}]}`), V + `headers[0]: header name "x y" is not an RFC 7230 token`},
 		{route0(`{"headers":[{"name":"ok","value":"1"},{"name":"","value":"1"}]}`), V + `headers[1]: header name "" is not an RFC 7230 token`},
 		{route0(`{"headers":[{"value":"1"}]}`), V + `headers[0].name is required`},
+		// Varnish 7.1 handles header names up to 126 bytes (127 panics it)
+		{route0(`{"headers":[{"name":"` + strings.Repeat("n", 127) + `","value":"1"}]}`), V + `headers[0]: header name is 127 bytes, longer than 126 (the most Varnish handles)`},
+		{route0(`{"filters":{"request_header_modifier":{"set":[{"name":"` + strings.Repeat("n", 127) + `","value":"1"}]}}}`), V + `filters.request_header_modifier.set[0]: header name is 127 bytes, longer than 126 (the most Varnish handles)`},
+		{route0(`{"filters":{"response_header_modifier":{"remove":["` + strings.Repeat("n", 300) + `"]}}}`), V + `filters.response_header_modifier.remove[0]: header name is 300 bytes, longer than 126 (the most Varnish handles)`},
+		{`{"version":2,"vhosts":{"h":{"routes":[` + manyHeaderRoutes(65) + `]}}}`, `ghost.json: vhost "h": routes match on 65 distinct header names, more than 64`},
 		{route0(`{"headers":[{"name":"a"}]}`), V + `headers[0].value is required`},
 		{route0(`{"headers":[{"name":"a","value":"1","type":"Prefix"}]}`), V + `headers[0].type "Prefix" must be Exact or RegularExpression`},
 		{route0(`{"headers":[{"name":"a","value":"[","type":"RegularExpression"}]}`), V + `headers[0] regex "[" does not compile: missing closing ]: ` + "`[`"},
@@ -116,6 +122,15 @@ func TestValidationErrors(t *testing.T) {
 	}
 }
 
+// manyHeaderRoutes returns n routes, each matching on its own header name.
+func manyHeaderRoutes(n int) string {
+	rs := make([]string, n)
+	for i := range rs {
+		rs[i] = fmt.Sprintf(`{"headers":[{"name":"x-h%d","value":"1"}]}`, i)
+	}
+	return strings.Join(rs, ",")
+}
+
 // The same bad file always gives the same message: vhosts in sorted order.
 func TestValidationDeterministic(t *testing.T) {
 	doc := `{"version":2,"vhosts":{
@@ -152,6 +167,8 @@ func TestValidationAccepts(t *testing.T) {
 		`{"version":2,"vhosts":{"h":{"routes":[{"method":"CONNECT"},{"method":"TRACE"},{"method":"PATCH"},{"method":"OPTIONS"},{"method":"DELETE"},{"method":"PUT"},{"method":"HEAD"},{"method":"POST"},{"method":"GET"}]}}}`,
 		`{"version":2,"vhosts":{"h":{"routes":[{"filters":{"request_redirect":{"path_type":"ReplacePrefixMatch","replace_prefix_match":""}}}]}}}`,
 		`{"version":2,"vhosts":{"h":{"default_backends":[{"weight":5,"backends":[{"address":"10.0.0.1","port":1}]},{"weight":0,"backends":[]}]}}}`,
+		`{"version":2,"vhosts":{"h":{"routes":[{"headers":[{"name":"` + strings.Repeat("n", 126) + `","value":"1"}],"filters":{"request_header_modifier":{"add":[{"name":"` + strings.Repeat("a", 126) + `","value":"1"}]}}}]}}}`,
+		`{"version":2,"vhosts":{"h":{"routes":[` + manyHeaderRoutes(64) + `]}}}`,
 	}
 	for _, d := range docs {
 		if _, err := Parse("ghost.json", []byte(d)); err != nil {

@@ -16,11 +16,14 @@
 #include "msgpack.h"
 #include "ghost.h"
 
-/* Build the "\<len>Name:" form; -1 if the name is too long. */
+/*
+ * Build the "\<len>Name:" form; -1 if the name is too long. The length
+ * byte is a (signed) char: names up to GHOST_HDR_MAX (126) bytes.
+ */
 int
 ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
 {
-	if (nl == 0 || nl + 1 > 126 || nl + 3 > bl)
+	if (nl == 0 || nl > GHOST_HDR_MAX || nl + 3 > bl)
 		return (-1);
 	buf[0] = (char)(nl + 1);
 	memcpy(buf + 1, name, nl);
@@ -76,7 +79,8 @@ ghost_strip_internal(struct http *hp)
  * the first, in order, with "," (no space: the join routing uses), Cookie
  * lines with "; " (RFC 6265 5.4; what varnishd does for HTTP/2). Varnish's
  * Vary compares only the first line of a header; after this it is the
- * whole value. Names too long for "\<len>Name:" (> 125) are left alone.
+ * whole value. Names too long for "\<len>Name:" (> 126) are left alone:
+ * ghostd refuses to route on such names.
  *
  * This runs on every request, cache hits included, so a first pass only
  * looks for candidates: a 256-bit filter on (name length, first, middle
@@ -86,7 +90,7 @@ ghost_strip_internal(struct http *hp)
 void
 ghost_merge_lines(struct http *hp)
 {
-	char hdr[128];
+	char hdr[GHOST_HDR_BUF];
 	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t;
 	const char *c;
@@ -254,7 +258,7 @@ ghost_record(struct http *hp, const char *sock)
 static void
 op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {
-	char hdr[128];
+	char hdr[GHOST_HDR_BUF];
 
 	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
@@ -265,7 +269,7 @@ op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 static void
 op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {
-	char hdr[128];
+	char hdr[GHOST_HDR_BUF];
 	const char *old, *line;
 
 	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
@@ -289,7 +293,7 @@ op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 static void
 op_remove(struct http *hp, const char *n, size_t nl)
 {
-	char hdr[128];
+	char hdr[GHOST_HDR_BUF];
 
 	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
@@ -389,37 +393,64 @@ has_token(const char *v, const char *tok, size_t tl)
 	return (0);
 }
 
-static void
+/*
+ * Add the routed header names to Vary, in one workspace reservation (the
+ * line is built once, not once per name). 0 on success; -1 when it does
+ * not fit: the caller must not let the object be shared then.
+ */
+static int
 merge_vary(struct http *hp, const struct ghost_ans *a)
 {
 	struct mp_r r;
-	const char *old, *n, *nv;
-	size_t nl;
+	const char *old, *n;
+	char *b;
+	size_t nl, l, sz, ol;
 	uint32_t cnt;
 
 	if (a->deps.h == NULL)
-		return;
+		return (0);
 	http_CollectHdrSep(hp, H_Vary, ", ");
 	if (!http_GetHdr(hp, H_Vary, &old))
 		old = "";
 	if (has_token(old, "*", 1))
-		return;
-	nv = old;
+		return (0);
+	ol = strlen(old);
+	sz = WS_ReserveAll(hp->ws);
+	b = WS_Reservation(hp->ws);
+	if (sz < sizeof "Vary: " + ol) {
+		WS_Release(hp->ws, 0);
+		return (-1);
+	}
+	memcpy(b, "Vary: ", 6);
+	memcpy(b + 6, old, ol);
+	l = 6 + ol;
+	b[l] = '\0';
 	r.p = a->deps.h; r.end = a->deps.h_end; r.err = 0;
 	cnt = mp_r_arr(&r);
 	while (cnt-- > 0 && !r.err) {
 		mp_r_str(&r, &n, &nl);
-		if (r.err || has_token(nv, n, nl))
+		if (r.err || has_token(b + 6, n, nl))
 			continue;
-		nv = WS_Printf(hp->ws, "%s%s%.*s", nv, *nv ? ", " : "",
-		    (int)nl, n);
-		if (nv == NULL)
-			return;
+		if (l + 2 + nl + 1 > sz) {
+			WS_Release(hp->ws, 0);
+			return (-1);
+		}
+		if (l > 6) {
+			memcpy(b + l, ", ", 2);
+			l += 2;
+		}
+		memcpy(b + l, n, nl);
+		l += nl;
+		b[l] = '\0';
 	}
-	if (nv == old)
-		return;
+	if (l == 6 + ol) {
+		WS_Release(hp->ws, 0);
+		return (0);
+	}
+	WS_Release(hp->ws, (unsigned)(l + 1));
 	http_Unset(hp, H_Vary);
-	http_PrintfHeader(hp, "Vary: %s", nv);
+	http_SetHeader(hp, b);
+	return (0);
 }
 
 /* Does the request header op list (pairs: [[n, v]..], else [n..]) name n? */
@@ -500,7 +531,13 @@ ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	a = &t->ans;
 	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
 	    a->rsr_end);
-	merge_vary(hp, a);
+	if (merge_vary(hp, a) != 0) {
+		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow "
+		    "adding routed headers to Vary");
+		if (hp == ctx->http_beresp)
+			VRT_l_beresp_uncacheable(ctx, 1);
+		return;
+	}
 	if (hp == ctx->http_beresp)
 		vary_guard(ctx, a);
 }

@@ -214,6 +214,12 @@ void ghost_record(struct http *, const char *sock);
 void ghost_recv_scan(struct http *, int *xfp, int *ws);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
+/*
+ * Varnish 7.1 header names as "\<len>Name:": the length byte (name + 1) is
+ * a signed char, so at most 126 bytes (route.MaxHeaderName in ghostd).
+ */
+#define GHOST_HDR_MAX	126
+#define GHOST_HDR_BUF	(GHOST_HDR_MAX + 3)
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
 unsigned ghost_hdr_is(const struct http *, unsigned u, const char *name,
     size_t nl);
