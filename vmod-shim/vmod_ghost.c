@@ -278,7 +278,7 @@ vmod_hash(VRT_CTX)
 	struct strands s;
 	const char *p[1];
 	char buf[256];
-	const char *sock, *m;
+	const char *sock, *m, *host;
 	const txt *t;
 	size_t l;
 	unsigned u;
@@ -304,10 +304,18 @@ vmod_hash(VRT_CTX)
 	l = strlen(sock);
 	if (l > sizeof buf - 4)
 		l = sizeof buf - 4;
+	/*
+	 * Without a Host (or with an empty one) the builtin vcl_hash hashes
+	 * server.ip where it would hash the Host: a request without Host
+	 * (routed to "*") must not share objects with "Host: <listener IP>"
+	 * (routed to that vhost).
+	 */
+	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
+		host = NULL;
 	/* fixed-width prefix, then the listener: unambiguous */
 	buf[0] = (m != NULL && !strcmp(m, "HEAD")) ? 'H' : '-';
 	buf[1] = https ? 's' : '-';
-	buf[2] = ':';
+	buf[2] = host != NULL ? ':' : '!';
 	memcpy(buf + 3, sock, l);
 	buf[3 + l] = '\0';
 	p[0] = buf;
