@@ -93,15 +93,24 @@ func (c *Client) HelloGen() uint64 { return c.gen }
 func (c *Client) call(want string, build func(*encoder) ([]byte, error), fn func(key string) error) (answerHead, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.callLocked(want, build, fn)
+}
+
+// callLocked is call with c.mu held. A nil build reads one more answer
+// frame without sending anything.
+func (c *Client) callLocked(want string, build func(*encoder) ([]byte, error), fn func(key string) error) (answerHead, error) {
 	var head answerHead
 	if c.broken != nil {
 		return head, c.broken
 	}
-	frame, err := build(c.enc)
-	if err != nil {
-		return head, err
+	var frame []byte
+	if build != nil {
+		var err error
+		if frame, err = build(c.enc); err != nil {
+			return head, err
+		}
 	}
-	head, err = c.exchange(frame, fn)
+	head, err := c.exchange(frame, fn)
 	if err != nil {
 		c.broken = fmt.Errorf("connection unusable after earlier error: %w", err)
 		return head, err
@@ -125,8 +134,10 @@ func (c *Client) exchange(frame []byte, fn func(key string) error) (head answerH
 			return head, fmt.Errorf("setting deadline: %w", err)
 		}
 	}
-	if _, err := c.nc.Write(frame); err != nil {
-		return head, fmt.Errorf("sending request: %w", err)
+	if frame != nil {
+		if _, err := c.nc.Write(frame); err != nil {
+			return head, fmt.Errorf("sending request: %w", err)
+		}
 	}
 	body, err := ReadFrame(c.br, c.body)
 	if err != nil {
@@ -304,6 +315,48 @@ func (c *Client) Live(eps []route.Endpoint) (*LiveAnswer, error) {
 	}
 	a.Gen = head.gen
 	return a, nil
+}
+
+// Dump asks ghostd for a JSON description of its live table and returns
+// it with the generation it describes.
+func (c *Client) Dump() (uint64, []byte, error) {
+	return c.inspect(TypeDump, func(e *encoder) ([]byte, error) { return e.Simple(TypeDump) })
+}
+
+// Explain asks ghostd to explain, in JSON, how its live table decides r.
+func (c *Client) Explain(r *route.Request) (uint64, []byte, error) {
+	return c.inspect(TypeExplain, func(e *encoder) ([]byte, error) { return e.ExplainRequest(r) })
+}
+
+// inspect sends a dump or explain request and joins the document of the
+// answer's frames.
+func (c *Client) inspect(t string, build func(*encoder) ([]byte, error)) (uint64, []byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var doc []byte
+	more := false
+	fn := func(key string) (err error) {
+		switch key {
+		case "data":
+			var b []byte
+			b, err = c.dec.DecodeBytes()
+			doc = append(doc, b...)
+		case "more":
+			more, err = c.dec.DecodeBool()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	}
+	head, err := c.callLocked(t, build, fn)
+	for err == nil && more {
+		more = false
+		head, err = c.callLocked(t, nil, fn)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", t, err)
+	}
+	return head.gen, doc, nil
 }
 
 func (c *Client) ints() ([]int64, error) {

@@ -96,6 +96,26 @@ func (e *encoder) Simple(t string) ([]byte, error) {
 
 // RouteRequest encodes a route request.
 func (e *encoder) RouteRequest(r *route.Request) ([]byte, error) {
+	return e.routeRequest(TypeRoute, r)
+}
+
+// ExplainRequest encodes an explain request: the fields of a route request.
+func (e *encoder) ExplainRequest(r *route.Request) ([]byte, error) {
+	return e.routeRequest(TypeExplain, r)
+}
+
+// DataAnswer encodes one frame of a dump or explain answer: a piece of a
+// JSON document, with more set when further frames follow.
+func (e *encoder) DataAnswer(t string, gen uint64, data []byte, more bool) ([]byte, error) {
+	e.begin(4, t)
+	e.uint("gen", gen)
+	e.key("data")
+	_ = e.enc.EncodeBytes(data)
+	e.bool("more", more)
+	return e.end()
+}
+
+func (e *encoder) routeRequest(t string, r *route.Request) ([]byte, error) {
 	n := 5
 	if r.Socket != "" {
 		n++
@@ -103,7 +123,7 @@ func (e *encoder) RouteRequest(r *route.Request) ([]byte, error) {
 	if r.HTTPS {
 		n++
 	}
-	e.begin(n, TypeRoute)
+	e.begin(n, t)
 	e.str("host", r.Host)
 	e.str("method", r.Method)
 	e.str("url", r.URL)

@@ -14,6 +14,10 @@ const (
 	TypeStatus = "status"
 	TypeLive   = "live"
 	TypeError  = "error"
+	// TypeDump and TypeExplain are operator requests (ghostd dump, ghostd
+	// route -socket): the answer is a JSON document in one or more frames.
+	TypeDump    = "dump"
+	TypeExplain = "explain"
 )
 
 // Error codes of an error answer. CodeType keeps the connection open; every

@@ -38,6 +38,18 @@ type Handler interface {
 	Live(eps []route.Endpoint, dead []int) ([]int, uint64)
 }
 
+// Inspector is implemented by a Handler that can describe its live table
+// to operators. Both return the generation described and a JSON document.
+type Inspector interface {
+	// Dump describes the whole live table.
+	Dump() (uint64, []byte)
+	// Explain describes how the live table decides r.
+	Explain(r *route.Request) (uint64, []byte)
+}
+
+// dumpChunk is the largest piece of a JSON document sent in one frame.
+const dumpChunk = 512 << 10
+
 // Default timeouts of a Server.
 const (
 	DefaultIdleTimeout  = 5 * time.Minute
@@ -423,6 +435,27 @@ func (c *conn) handle(body []byte) bool {
 		var gen uint64
 		c.dead, gen = h.Live(req.Eps, c.dead[:0])
 		return c.write(c.enc.LiveAnswer(gen, c.dead))
+	case TypeDump, TypeExplain:
+		in, ok := h.(Inspector)
+		if !ok {
+			return c.fail(CodeType, fmt.Sprintf("request type %q is not supported by this server", req.Type))
+		}
+		var gen uint64
+		var doc []byte
+		if req.Type == TypeDump {
+			gen, doc = in.Dump()
+		} else {
+			gen, doc = in.Explain(&req.Route)
+		}
+		for {
+			n := min(len(doc), dumpChunk)
+			if !c.write(c.enc.DataAnswer(req.Type, gen, doc[:n], n < len(doc))) {
+				return false
+			}
+			if doc = doc[n:]; len(doc) == 0 {
+				return true
+			}
+		}
 	}
 	return c.fail(CodeType, fmt.Sprintf("unknown request type %q", req.Type))
 }

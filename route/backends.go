@@ -15,7 +15,7 @@ import (
 
 // endpoint validates one backend entry's address and port. On error it
 // returns the message to append to the entry's field name.
-func (b *builder) endpoint(address string, port int64) ([]Endpoint, string) {
+func (b *builder) endpoint(address string, portp *int64) ([]Endpoint, string) {
 	if address == "" {
 		return nil, ".address is required"
 	}
@@ -23,6 +23,10 @@ func (b *builder) endpoint(address string, port int64) ([]Endpoint, string) {
 	if err != nil || a.Zone() != "" {
 		return nil, fmt.Sprintf(": address %q is not an IP literal", address)
 	}
+	if portp == nil {
+		return nil, ".port is required"
+	}
+	port := *portp
 	if port < 1 || port > 65535 {
 		return nil, fmt.Sprintf(": port %d out of range 1-65535", port)
 	}
@@ -134,7 +138,7 @@ func (b *builder) defaultBackends(list []backendJSON) ([]Group, error) {
 		if !isGroup {
 			continue
 		}
-		if list[j].Port != 0 {
+		if list[j].Port != nil {
 			return nil, fmt.Errorf("[%d]: a group entry has no port", j)
 		}
 		grp, ok, err := b.group(fieldIndex("", j), list[j].Weight, list[j].Backends)

@@ -82,7 +82,7 @@ type redirectJSON struct {
 // "default_backends" may instead be a group (it then has "backends").
 type backendJSON struct {
 	Address  string         `json:"address"`
-	Port     int64          `json:"port"` // absent = 0 = invalid
+	Port     *int64         `json:"port"` // required for an endpoint entry
 	Weight   *int64         `json:"weight"`
 	Backends []endpointJSON `json:"backends"` // group shape (default_backends only)
 }
@@ -97,6 +97,6 @@ type groupJSON struct {
 // not used: endpoints inside a group are equal.
 type endpointJSON struct {
 	Address string `json:"address"`
-	Port    int64  `json:"port"`
+	Port    *int64 `json:"port"`
 	Weight  *int64 `json:"weight"`
 }

@@ -40,6 +40,15 @@ func checkAgainstLinear(t *testing.T, tb *Table, r *Request) {
 	if d.RouteIndex != wantIdx {
 		t.Fatalf("request %+v: indexed route %d, linear route %d", r, d.RouteIndex, wantIdx)
 	}
+	// Explain walks the same order and must name the same winner.
+	x := tb.Explain(r)
+	explIdx := RouteNone
+	if len(x.Matched) > 0 {
+		explIdx = x.Matched[0].Index
+	}
+	if explIdx != wantIdx || x.Vhost != d.Vhost {
+		t.Fatalf("request %+v: Explain says vhost %q route %d, Decide vhost %q route %d", r, x.Vhost, explIdx, d.Vhost, wantIdx)
+	}
 	if d.Outcome == OutcomeBackend {
 		if _, _, ok := d.Pick(uint64(len(r.URL)) * 0x9e3779b97f4a7c15); !ok {
 			t.Fatalf("backend outcome without a pick: %+v", d)

@@ -3,6 +3,7 @@ package route
 import (
 	"net/netip"
 	"regexp"
+	"sort"
 )
 
 // Table is a compiled, immutable routing table. It is safe for concurrent
@@ -206,5 +207,25 @@ func (t *Table) Vhosts() []string {
 	for i, v := range t.vhosts {
 		out[i] = v.key
 	}
+	return out
+}
+
+// RouteNames returns the distinct non-empty route_name values of the
+// table, sorted.
+func (t *Table) RouteNames() []string {
+	if t == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, vh := range t.vhosts {
+		for i := range vh.routes {
+			if n := vh.routes[i].name; n != "" && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
 	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +58,8 @@ func usageError(fs *flag.FlagSet, msg string) int {
 }
 
 func cmdCheck(args []string) int {
-	fs := subFlags("check", "check FILE\n\nValidates FILE; prints what it holds, or the error (exit 1).")
+	fs := subFlags("check", "check [-strict] FILE\n\nValidates FILE; prints what it holds and any warnings, or the error (exit 1).")
+	strict := fs.Bool("strict", false, "unknown keys are errors (exit 1), as ghostd -strict would refuse the file")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -66,19 +67,31 @@ func cmdCheck(args []string) int {
 		return usageError(fs, "need exactly one FILE")
 	}
 	path := fs.Arg(0)
-	data, err := os.ReadFile(path)
+	t, data, err := loadFile(path, *strict)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	t, err := parseConfig(filepath.Base(path), data)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	for _, w := range configWarnings(path, data, t) {
+		fmt.Fprintln(os.Stderr, w)
 	}
 	st := t.Stats()
 	fmt.Printf("%s: ok: %d vhosts, %d routes, %d endpoints\n", path, st.Vhosts, st.Routes, st.Endpoints)
 	return 0
+}
+
+// loadFile reads and compiles a config file for a subcommand. Errors name
+// the file by the path given.
+func loadFile(path string, strict bool) (*route.Table, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := parseConfig(path, data, strict)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, data, nil
 }
 
 // headerFlag collects repeated -H 'name: value' flags.
@@ -98,9 +111,12 @@ func (h *headerFlag) Set(s string) error {
 }
 
 func cmdRoute(args []string) int {
-	fs := subFlags("route", "route -config FILE -host H [-method M] [-H 'k: v']... [-socket-name N] [-https] URL\n\n"+
-		"Prints the decision ghostd would take for one request, without a daemon.")
+	fs := subFlags("route", "route [-config FILE | -socket PATH] -host H [-method M] [-H 'k: v']... [-socket-name N] [-https] URL\n\n"+
+		"Prints the decision for one request and why: the routes that matched, in precedence\n"+
+		"order, and the rule that chose the winner. With -socket, the running daemon decides\n"+
+		"on its live table; otherwise FILE is read.")
 	config := fs.String("config", "/etc/varnish/ghost.json", "configuration file")
+	daemonSock := fs.String("socket", "", "ask the running daemon on this socket instead of reading -config")
 	host := fs.String("host", "", "Host header (required; may include a port)")
 	method := fs.String("method", "GET", "the client's request method")
 	sock := fs.String("socket-name", "", "listener socket name (Varnish local.socket)")
@@ -113,22 +129,58 @@ func cmdRoute(args []string) int {
 	if fs.NArg() != 1 || *host == "" {
 		return usageError(fs, "need -host and exactly one URL (path[?query])")
 	}
-	data, err := os.ReadFile(*config)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	t, err := parseConfig(filepath.Base(*config), data)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	req := &route.Request{Host: *host, Method: strings.ToUpper(*method), URL: fs.Arg(0),
 		Headers: hdrs, Socket: *sock, HTTPS: *https}
+	if *daemonSock != "" {
+		return routeLive(*daemonSock, req)
+	}
+	t, _, err := loadFile(*config, false)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	var d route.Decision
 	t.Decide(req, &d)
-	printDecision(os.Stdout, req, &d, rand.Uint64())
+	fmt.Printf("%-12s %s\n", "table:", *config)
+	printDecision(os.Stdout, req, &d, func() (int, int, bool) { return d.Pick(rand.Uint64()) })
+	x := t.Explain(req)
+	printExplanation(os.Stdout, &x)
 	return 0
+}
+
+// routeLive asks the daemon for its decision and the explanation, both
+// from the same generation (retried when a reload comes in between).
+func routeLive(sock string, req *route.Request) int {
+	c, err := dial(sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ghostd route:", err)
+		return 1
+	}
+	defer c.Close()
+	for attempt := 0; ; attempt++ {
+		a, err := c.Route(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ghostd route:", err)
+			return 1
+		}
+		_, doc, err := c.Explain(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ghostd route:", err)
+			return 1
+		}
+		var x explainDoc
+		if err := json.Unmarshal(doc, &x); err != nil {
+			fmt.Fprintln(os.Stderr, "ghostd route: bad explanation from the daemon:", err)
+			return 1
+		}
+		if x.Generation != a.Gen && attempt < 3 {
+			continue // a reload came in between
+		}
+		fmt.Printf("%-12s live, generation %d (%s)\n", "table:", a.Gen, sock)
+		printDecision(os.Stdout, req, &a.Decision, func() (int, int, bool) { return a.PickGroup, a.PickEndpoint, a.Picked })
+		printExplanation(os.Stdout, &x.Explanation)
+		return 0
+	}
 }
 
 var outcomeText = map[route.Outcome]string{
@@ -143,7 +195,7 @@ func endpointString(e route.Endpoint) string {
 }
 
 // printDecision writes a readable description of a decision.
-func printDecision(w io.Writer, r *route.Request, d *route.Decision, u uint64) {
+func printDecision(w io.Writer, r *route.Request, d *route.Decision, pick func() (int, int, bool)) {
 	p := func(label, format string, a ...any) {
 		fmt.Fprintf(w, "%-12s %s\n", label+":", fmt.Sprintf(format, a...))
 	}
@@ -179,7 +231,7 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision, u uint64) {
 			}
 			fmt.Fprintf(w, "  group %d  weight %-8d %s\n", i, g.Weight, strings.Join(eps, ", "))
 		}
-		if gi, ei, ok := d.Pick(u); ok {
+		if gi, ei, ok := pick(); ok {
 			p("pick", "%s (group %d, endpoint %d; random, weighted)", endpointString(d.Groups[gi].Endpoints[ei]), gi, ei)
 		} else {
 			p("pick", "(nothing can be picked)")
@@ -226,16 +278,24 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision, u uint64) {
 	p("depends on", "%s", strings.Join(deps, ", "))
 }
 
-func dialFlags(name string, args []string) (*protocol.Client, int) {
+// dial connects to the daemon for a subcommand.
+func dial(sock string) (*protocol.Client, error) {
+	return protocol.Dial(sock, clientTimeout)
+}
+
+func dialFlags(name string, args []string, extra func(*flag.FlagSet)) (*protocol.Client, int) {
 	fs := subFlags(name, name+" [-socket PATH]")
 	sock := fs.String("socket", "/run/ghostd/ghostd.sock", "the daemon's socket")
+	if extra != nil {
+		extra(fs)
+	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return nil, code
 	}
 	if fs.NArg() != 0 {
 		return nil, usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
-	c, err := protocol.Dial(*sock, clientTimeout)
+	c, err := dial(*sock)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ghostd "+name+":", err)
 		return nil, 1
@@ -244,7 +304,7 @@ func dialFlags(name string, args []string) (*protocol.Client, int) {
 }
 
 func cmdReload(args []string) int {
-	c, rc := dialFlags("reload", args)
+	c, rc := dialFlags("reload", args, nil)
 	if c == nil {
 		return rc
 	}
@@ -262,8 +322,27 @@ func cmdReload(args []string) int {
 	return 0
 }
 
+// statusJSON is ghostd status -json.
+type statusJSON struct {
+	Server         string `json:"server"`
+	Config         string `json:"config"`
+	Generation     uint64 `json:"generation"`
+	Loaded         string `json:"loaded,omitempty"`
+	Vhosts         int    `json:"vhosts"`
+	Routes         int    `json:"routes"`
+	Endpoints      int    `json:"endpoints"`
+	Reloads        uint64 `json:"reloads"`
+	ReloadFailures uint64 `json:"reload_failures"`
+	LastError      string `json:"last_error,omitempty"`
+	UptimeSeconds  int64  `json:"uptime_seconds"`
+	Ready          bool   `json:"ready"`
+}
+
 func cmdStatus(args []string) int {
-	c, rc := dialFlags("status", args)
+	asJSON := false
+	c, rc := dialFlags("status", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	})
 	if c == nil {
 		return rc
 	}
@@ -273,9 +352,26 @@ func cmdStatus(args []string) int {
 		fmt.Fprintln(os.Stderr, "ghostd status:", err)
 		return 1
 	}
-	loaded := "never"
+	// Usable as a probe: exit 1 when no file was ever loaded or the last
+	// reload failed (the previous table still serves).
+	ready := s.Loaded > 0 && s.LastError == ""
+	code := 0
+	if !ready {
+		code = 1
+	}
+	loaded := ""
 	if s.Loaded > 0 {
 		loaded = time.Unix(s.Loaded, 0).UTC().Format(time.RFC3339)
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(statusJSON{Server: s.Server, Config: s.Config, Generation: s.Gen, Loaded: loaded,
+			Vhosts: s.Vhosts, Routes: s.Routes, Endpoints: s.Endpoints, Reloads: s.Reloads, ReloadFailures: s.ReloadFailures,
+			LastError: s.LastError, UptimeSeconds: s.Uptime, Ready: ready}, "", "  ")
+		fmt.Println(string(b))
+		return code
+	}
+	if loaded == "" {
+		loaded = "never"
 	}
 	lastErr := "none"
 	if s.LastError != "" {
@@ -289,5 +385,5 @@ func cmdStatus(args []string) int {
 	fmt.Printf("reloads:         %d ok, %d failed\n", s.Reloads, s.ReloadFailures)
 	fmt.Printf("last error:      %s\n", lastErr)
 	fmt.Printf("uptime:          %s\n", time.Duration(s.Uptime)*time.Second)
-	return 0
+	return code
 }

@@ -19,11 +19,17 @@ const usageText = `ghostd — ghost's routing daemon for Varnish
 
 Usage:
   ghostd [flags]                   run the daemon
-  ghostd check FILE                validate FILE; exit 0, or 1 with the error
-  ghostd route -config FILE -host H [-method M] [-H 'k: v']... [-socket-name N] [-https] URL
-                                   print the decision for one request (offline)
+  ghostd check [-strict] FILE       validate FILE; exit 0, or 1 with the error
+  ghostd route [-config FILE | -socket PATH] -host H [-method M] [-H 'k: v']... URL
+                                   print the decision for one request and why
+  ghostd dump [-socket PATH | -config FILE]
+                                   print the live table (JSON)
   ghostd reload [-socket PATH]     ask the running daemon to reload its config
-  ghostd status [-socket PATH]     print the running daemon's status
+  ghostd status [-socket PATH] [-json]
+                                   print the running daemon's status (exit 1:
+                                   nothing loaded or the last reload failed)
+  ghostd version                   print the version
+  ghostd help                      print this text
 
 Daemon flags:
 `
@@ -56,15 +62,16 @@ type daemonConfig struct {
 	state        string
 	metrics      string
 	logLevel     string
+	logFormat    string
+	strict       bool
+	showVersion  bool
 	watch        bool
 	idleTimeout  time.Duration
 	frameTimeout time.Duration
 }
 
-// parseDaemonFlags parses the daemon's command line; ok is false when
-// ghostd must exit with code (after -h, or a usage error already printed).
-func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
-	c = &daemonConfig{socketMode: 0o660}
+// daemonFlags returns the daemon's flag set, writing into c.
+func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("ghostd", flag.ContinueOnError)
 	fs.StringVar(&c.config, "config", "/etc/varnish/ghost.json", "routing configuration (ghost.json)")
 	fs.StringVar(&c.socket, "socket", "/run/ghostd/ghostd.sock", "Unix socket to serve the protocol on (when socket-activated, only the base of the -state default)")
@@ -73,6 +80,9 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
 	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9192", "address for Prometheus /metrics (\"\" disables)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (logfmt) or json")
+	fs.BoolVar(&c.strict, "strict", false, "reject a config with keys ghost does not know (default: load it and warn)")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&c.watch, "watch", true, "reload when the config file changes")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", protocol.DefaultIdleTimeout, "close connections idle this long")
 	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
@@ -80,11 +90,31 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// printHelp writes the usage text and the daemon flags to stdout.
+func printHelp() {
+	fs := daemonFlags(&daemonConfig{socketMode: 0o660})
+	fs.SetOutput(os.Stdout)
+	fs.Usage()
+}
+
+// parseDaemonFlags parses the daemon's command line; ok is false when
+// ghostd must exit with code (after -h or -version, or a usage error
+// already printed).
+func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
+	c = &daemonConfig{socketMode: 0o660}
+	fs := daemonFlags(c)
 	if code, ok := parseFlags(fs, args); !ok {
 		return nil, code, false
 	}
+	if c.showVersion {
+		fmt.Println(readBuildInfo())
+		return nil, 0, false
+	}
 	if fs.NArg() > 0 {
-		return nil, usageError(fs, fmt.Sprintf("unexpected argument %q (subcommands: check, route, reload, status)", fs.Arg(0))), false
+		return nil, usageError(fs, fmt.Sprintf("unexpected argument %q (subcommands: check, route, dump, reload, status, version, help)", fs.Arg(0))), false
 	}
 	if c.state == "" {
 		c.state = c.socket + ".state"
@@ -94,6 +124,9 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return nil, usageError(fs, err.Error()), false
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return nil, usageError(fs, fmt.Sprintf("bad -log-format %q (want text or json)", c.logFormat)), false
 	}
 	return c, 0, true
 }
@@ -113,7 +146,12 @@ func runDaemon(args []string) int {
 		return code
 	}
 	level, _ := parseLevel(cfg.logLevel)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.logFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	log := slog.New(h)
 	if err := serve(cfg, log); err != nil {
 		fmt.Fprintln(os.Stderr, "ghostd:", err)
 		return 1
@@ -130,7 +168,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	defer signal.Stop(sigs)
 
 	m := newMetrics()
-	l := newLoader(cfg.config, log, m)
+	l := newLoader(cfg.config, cfg.strict, log, m)
 
 	// The socket first: a second ghostd on the same socket stops here.
 	ln, err := activationListener()
@@ -158,7 +196,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	l.state = state
 
 	if cfg.metrics != "" {
-		stop, err := serveMetrics(ctx, cfg.metrics, m, log)
+		stop, err := serveMetrics(ctx, cfg.metrics, m, l, log)
 		if err != nil {
 			return err
 		}
@@ -168,17 +206,25 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	l.loadInitial()
 	state.SetGen(l.snapshot().gen) // the first table is live
 	state.Heartbeat(time.Now().UnixMilli())
+	// The heartbeat also feeds systemd's watchdog (WatchdogSec=): a ghostd
+	// whose heartbeat stops is restarted.
+	wd := watchdogInterval()
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
 		t := time.NewTicker(heartbeatEvery)
 		defer t.Stop()
+		var lastPing time.Time
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
 				state.Heartbeat(now.UnixMilli())
+				if wd > 0 && now.Sub(lastPing) >= wd/2 {
+					_ = sdNotify("WATCHDOG=1")
+					lastPing = now
+				}
 			}
 		}
 	}()

@@ -24,7 +24,7 @@ func (h *handler) Route(r *route.Request, d *route.Decision) uint64 {
 	s := h.l.snapshot()
 	t0 := time.Now()
 	s.table.Decide(r, d)
-	h.m.decided(d.Vhost, d.Outcome, time.Since(t0))
+	h.m.decided(d.Vhost, d.RouteName, d.Outcome, time.Since(t0))
 	return s.gen
 }
 

@@ -5,15 +5,17 @@
 // Usage:
 //
 //	ghostd [flags]                 run the daemon (ghostd -h lists the flags)
-//	ghostd check FILE              validate a configuration file
-//	ghostd route -config FILE -host H [-method M] [-H 'k: v']... URL
-//	                               print the decision for one request, offline
+//	ghostd check [-strict] FILE    validate a configuration file
+//	ghostd route [-config FILE | -socket PATH] -host H [-method M] [-H 'k: v']... URL
+//	                               print the decision for one request and why
+//	ghostd dump [-socket PATH | -config FILE]
+//	                               print the live table as JSON
 //	ghostd reload [-socket PATH]   ask a running daemon to reload
 //	ghostd status [-socket PATH]   print a running daemon's status
+//	ghostd version                 print the version
 package main
 
 import (
-	"fmt"
 	"os"
 )
 
@@ -34,8 +36,12 @@ func run(args []string) int {
 			return cmdReload(args[1:])
 		case "status":
 			return cmdStatus(args[1:])
+		case "dump":
+			return cmdDump(args[1:])
+		case "version":
+			return cmdVersion(args[1:])
 		case "help":
-			fmt.Fprint(os.Stdout, usageText)
+			printHelp()
 			return 0
 		}
 	}

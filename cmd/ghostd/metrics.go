@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +19,10 @@ import (
 
 // outcomeNames are the "outcome" label values, indexed by route.Outcome.
 var outcomeNames = [...]string{
-	route.OutcomeBackend:    "backend",
-	route.OutcomeNotFound:   "not_found",
-	route.OutcomeNoBackends: "no_backends",
-	route.OutcomeRedirect:   "redirect",
+	route.OutcomeBackend:    route.OutcomeName(route.OutcomeBackend),
+	route.OutcomeNotFound:   route.OutcomeName(route.OutcomeNotFound),
+	route.OutcomeNoBackends: route.OutcomeName(route.OutcomeNoBackends),
+	route.OutcomeRedirect:   route.OutcomeName(route.OutcomeRedirect),
 }
 
 // vhostCounters caches one vhost's decision counters so that the hot path
@@ -38,9 +37,12 @@ type metrics struct {
 	latency        prometheus.Histogram
 	reloads        prometheus.Counter
 	reloadFailures prometheus.Counter
+	byRoute        *xsync.MapOf[string, prometheus.Counter]
+	routeDecisions *prometheus.CounterVec
 	generation     prometheus.Gauge
-	configInfo     *prometheus.GaugeVec
-	lastLoad       prometheus.Gauge
+	lastReloadOK   prometheus.Gauge
+	lastReloadTime prometheus.Gauge
+	buildInfo      *prometheus.GaugeVec
 	vhosts         prometheus.Gauge
 	routes         prometheus.Gauge
 	endpoints      prometheus.Gauge
@@ -74,14 +76,23 @@ func newMetrics() *metrics {
 			Name: "ghost_config_generation",
 			Help: "Config generation of the live table (float64: the last digits are rounded; ghost_config_info has it exactly).",
 		}),
-		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ghost_config_info",
-			Help: "Always 1; the generation label is the live table's exact generation.",
-		}, []string{"generation"}),
-		lastLoad: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ghost_config_last_load_timestamp_seconds",
-			Help: "Unix time the live table was loaded (0 = nothing loaded from the file yet).",
+		byRoute: xsync.NewMapOf[string, prometheus.Counter](),
+		routeDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ghost_route_decisions_total",
+			Help: "Decisions that selected a route with a route_name, by route_name (the HTTPRoute; bounded by the config, dropped when it leaves the config).",
+		}, []string{"route_name"}),
+		lastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ghost_config_last_reload_successful",
+			Help: "1 when the last load or reload of the config succeeded (or found it unchanged), 0 when it failed and an older table (or none) serves.",
 		}),
+		lastReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ghost_config_last_reload_success_timestamp_seconds",
+			Help: "Unix time of the last successful load or reload (0 = none yet).",
+		}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ghost_build_info",
+			Help: "Always 1; labels describe the ghostd binary.",
+		}, []string{"version", "revision", "goversion"}),
 		vhosts: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ghost_table_vhosts", Help: "Vhosts in the live table.",
 		}),
@@ -102,8 +113,10 @@ func newMetrics() *metrics {
 			Help: "Protocol errors by code (frame covers bad lengths, truncated and stalled frames).",
 		}, []string{"code"}),
 	}
+	bi := readBuildInfo()
+	m.buildInfo.WithLabelValues(bi.Version, bi.Revision, bi.GoVersion).Set(1)
 	m.reg.MustRegister(m.decisions, m.latency, m.reloads, m.reloadFailures, m.generation,
-		m.configInfo, m.lastLoad, m.vhosts, m.routes, m.endpoints, m.connsOpen, m.connsTotal,
+		m.routeDecisions, m.lastReloadOK, m.lastReloadTime, m.buildInfo, m.vhosts, m.routes, m.endpoints, m.connsOpen, m.connsTotal,
 		m.protoErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -111,7 +124,7 @@ func newMetrics() *metrics {
 }
 
 // decided counts one decision.
-func (m *metrics) decided(vhost string, o route.Outcome, took time.Duration) {
+func (m *metrics) decided(vhost, routeName string, o route.Outcome, took time.Duration) {
 	cs, ok := m.byVhost.Load(vhost)
 	if !ok {
 		cs, _ = m.byVhost.LoadOrCompute(vhost, func() *vhostCounters {
@@ -125,30 +138,94 @@ func (m *metrics) decided(vhost string, o route.Outcome, took time.Duration) {
 	if int(o) < len(cs) {
 		cs[o].Inc()
 	}
+	if routeName != "" {
+		c, ok := m.byRoute.Load(routeName)
+		if !ok {
+			c, _ = m.byRoute.LoadOrCompute(routeName, func() prometheus.Counter {
+				return m.routeDecisions.WithLabelValues(routeName)
+			})
+		}
+		c.Inc()
+	}
 	m.latency.Observe(took.Seconds())
+}
+
+// reloadResult records whether the last load or reload worked.
+func (m *metrics) reloadResult(ok bool) {
+	if ok {
+		m.lastReloadOK.Set(1)
+		m.lastReloadTime.Set(float64(time.Now().UnixNano()) / 1e9)
+	} else {
+		m.lastReloadOK.Set(0)
+	}
+}
+
+// forget drops the decision series of vhosts and route names the new
+// table no longer has, so that a removed vhost does not leave frozen
+// series behind. The "" vhost (no match) stays.
+func (m *metrics) forget(t *route.Table) {
+	keep := map[string]bool{"": true}
+	for _, v := range t.Vhosts() {
+		keep[v] = true
+	}
+	m.byVhost.Range(func(v string, _ *vhostCounters) bool {
+		if !keep[v] {
+			m.byVhost.Delete(v)
+			for _, name := range outcomeNames {
+				m.decisions.DeleteLabelValues(v, name)
+			}
+		}
+		return true
+	})
+	names := map[string]bool{}
+	for _, n := range t.RouteNames() {
+		names[n] = true
+	}
+	m.byRoute.Range(func(n string, _ prometheus.Counter) bool {
+		if !names[n] {
+			m.byRoute.Delete(n)
+			m.routeDecisions.DeleteLabelValues(n)
+		}
+		return true
+	})
 }
 
 // setTable publishes the live table's generation and size.
 func (m *metrics) setTable(s *snapshot) {
 	m.generation.Set(float64(s.gen))
-	m.configInfo.Reset()
-	m.configInfo.WithLabelValues(strconv.FormatUint(s.gen, 10)).Set(1)
-	if !s.loaded.IsZero() {
-		m.lastLoad.Set(float64(s.loaded.UnixNano()) / 1e9)
-	}
+	m.forget(s.table)
 	m.vhosts.Set(float64(s.stats.Vhosts))
 	m.routes.Set(float64(s.stats.Routes))
 	m.endpoints.Set(float64(s.stats.Endpoints))
 }
 
-// serveMetrics listens on addr and serves /metrics until ctx is done.
-func serveMetrics(ctx context.Context, addr string, m *metrics, log *slog.Logger) (func(), error) {
+// serveMetrics listens on addr and serves /metrics, /healthz (alive) and
+// /readyz (a table loaded from the file serves) until ctx is done.
+func serveMetrics(ctx context.Context, addr string, m *metrics, l *loader, log *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		s := l.snapshot()
+		if s.loaded.IsZero() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			msg := "no config loaded yet"
+			if e := l.lastErr.Load(); e != nil {
+				msg += ": " + *e
+			}
+			fmt.Fprintln(w, msg)
+			return
+		}
+		fmt.Fprintf(w, "ok: generation %d, %d vhosts\n", s.gen, s.stats.Vhosts)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -32,7 +30,8 @@ type snapshot struct {
 // loader owns the live table and reloads it from the config file.
 type loader struct {
 	path    string
-	name    string // file base name, first word of every validation error
+	strict  bool // unknown keys are errors
+	name    string // the path as given, first word of every validation error
 	log     *slog.Logger
 	metrics *metrics
 	state   *stateFile // nil until opened
@@ -48,8 +47,8 @@ type loader struct {
 	releasing atomic.Bool // a releaseMemory is under way
 }
 
-func newLoader(path string, log *slog.Logger, m *metrics) *loader {
-	l := &loader{path: path, name: filepath.Base(path), log: log, metrics: m, start: time.Now()}
+func newLoader(path string, strict bool, log *slog.Logger, m *metrics) *loader {
+	l := &loader{path: path, strict: strict, name: path, log: log, metrics: m, start: time.Now()}
 	empty := route.Empty()
 	l.cur.Store(&snapshot{table: empty, gen: uint64(time.Now().UnixNano()), stats: empty.Stats()})
 	l.metrics.setTable(l.cur.Load())
@@ -68,12 +67,13 @@ func (l *loader) loadInitial() {
 		l.log.Warn("config file missing; serving an empty table (404) until it appears", "config", l.path)
 		msg := err.Error()
 		l.lastErr.Store(&msg)
+		l.metrics.reloadResult(false)
 		return
 	}
 	if err == nil {
 		var t *route.Table
 		t0 := time.Now()
-		if t, err = parseConfig(l.name, data); err == nil {
+		if t, err = parseConfig(l.name, data, l.strict); err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
 			l.logUnknownKeys(data)
 			return
@@ -83,6 +83,7 @@ func (l *loader) loadInitial() {
 	l.lastErr.Store(&msg)
 	l.failures.Add(1)
 	l.metrics.reloadFailures.Inc()
+	l.metrics.reloadResult(false)
 	l.log.Error("config not loaded; serving an empty table (404) until it is fixed", "config", l.path, "err", msg)
 	l.releaseFailed(len(data))
 }
@@ -99,12 +100,28 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 	if l.state != nil {
 		l.state.SetGen(gen) // after the table is live
 	}
-	l.lastErr.Store(nil)
 	l.metrics.setTable(s)
+	l.metrics.reloadResult(true)
 	l.log.Info("config loaded", "trigger", trigger, "config", l.path, "gen", gen,
 		"vhosts", s.stats.Vhosts, "routes", s.stats.Routes, "endpoints", s.stats.Endpoints,
 		"duration", took.Round(time.Microsecond))
+	l.clearError(gen)
+	notifyStatus(s)
 	return s
+}
+
+// clearError forgets the last reload error, saying so at info level when
+// there was one: the file is good again.
+func (l *loader) clearError(gen uint64) {
+	if prev := l.lastErr.Swap(nil); prev != nil {
+		l.log.Info("config error cleared", "config", l.path, "gen", gen, "previous_err", *prev)
+	}
+}
+
+// notifyStatus tells systemd (when it supervises us) what is serving.
+func notifyStatus(s *snapshot) {
+	_ = sdNotify(fmt.Sprintf("STATUS=serving generation %d: %d vhosts, %d routes, %d endpoints",
+		s.gen, s.stats.Vhosts, s.stats.Routes, s.stats.Endpoints))
 }
 
 // reload re-reads the file and, when it changed and is valid, swaps in a
@@ -120,9 +137,8 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	}
 	hash := sha256.Sum256(data)
 	if hash == old.hash {
-		if l.lastErr.Load() != nil {
-			l.lastErr.Store(nil)
-		}
+		l.metrics.reloadResult(true)
+		l.clearError(old.gen)
 		if trigger == "watch" {
 			l.log.Debug("config unchanged", "trigger", trigger, "config", l.path, "gen", old.gen)
 		} else {
@@ -131,7 +147,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
 	}
-	t, err := parseConfig(l.name, data)
+	t, err := parseConfig(l.name, data, l.strict)
 	if err != nil {
 		res := l.failed(old, trigger, err.Error())
 		l.releaseFailed(len(data))
@@ -175,14 +191,13 @@ func (l *loader) releaseFailed(n int) {
 	}
 }
 
-// logUnknownKeys logs, once per loaded file and only at debug level (the
-// walk re-reads the JSON), the keys ghost.json had that ghost ignores.
+// logUnknownKeys warns, once per load and after the new table is live,
+// about the keys of the file that ghost does not know (a misspelt key
+// silently changes routing). -strict refuses such a file instead.
 func (l *loader) logUnknownKeys(data []byte) {
-	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
-		return
-	}
-	if keys := route.UnknownKeys(data); len(keys) > 0 {
-		l.log.Debug("config keys ignored", "config", l.path, "keys", strings.Join(keys, ", "))
+	if keys := unknownKeys(l.name, data); len(keys) > 0 {
+		l.log.Warn("config has unknown keys; they are ignored (-strict refuses them)", "config", l.path,
+			"count", len(keys), "keys", strings.Join(keys, "; "))
 	}
 }
 
@@ -190,20 +205,49 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 	l.lastErr.Store(&msg)
 	l.failures.Add(1)
 	l.metrics.reloadFailures.Inc()
+	l.metrics.reloadResult(false)
 	l.log.Error("reload failed; keeping the current table", "trigger", trigger, "config", l.path,
 		"gen", old.gen, "err", msg)
 	return protocol.ReloadResult{Gen: old.gen, OK: false, Err: msg}
 }
 
 // parseConfig is route.Parse that turns a panic in the compiler into an
-// error, so that no file can bring the daemon down.
-func parseConfig(name string, data []byte) (t *route.Table, err error) {
+// error, so that no file can bring the daemon down. With strict, a key
+// ghost does not know is an error too.
+func parseConfig(name string, data []byte, strict bool) (t *route.Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			t, err = nil, fmt.Errorf("%s: internal error while compiling the configuration: %v", name, p)
 		}
 	}()
-	return route.Parse(name, data)
+	if t, err = route.Parse(name, data); err != nil || !strict {
+		return t, err
+	}
+	if keys := unknownKeys(name, data); len(keys) > 0 {
+		return nil, fmt.Errorf("%s (strict: unknown keys are errors)", keys[0])
+	}
+	return t, nil
+}
+
+// unknownKeys describes each key of data that ghost does not know, as
+// "FILE: unknown key PATH".
+func unknownKeys(name string, data []byte) []string {
+	var out []string
+	for _, k := range route.UnknownKeys(data) {
+		out = append(out, fmt.Sprintf("%s: unknown key %s", name, k))
+	}
+	return out
+}
+
+// configWarnings lists what ghostd check warns about in a valid file:
+// unknown keys, then the table's warnings (shadowed routes, routes without
+// usable backends).
+func configWarnings(name string, data []byte, t *route.Table) []string {
+	out := unknownKeys(name, data)
+	for _, w := range t.Warnings() {
+		out = append(out, name+": warning: "+w)
+	}
+	return out
 }
 
 // status describes the daemon for the status request.

@@ -142,3 +142,16 @@ func sdNotify(state string) error {
 	}
 	return nil
 }
+
+// watchdogInterval returns systemd's watchdog interval for this process
+// (WATCHDOG_USEC, when WATCHDOG_PID is unset or ours), or 0.
+func watchdogInterval() time.Duration {
+	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || usec <= 0 {
+		return 0
+	}
+	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	return time.Duration(usec) * time.Microsecond
+}
