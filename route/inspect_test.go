@@ -9,18 +9,18 @@ import (
 func TestExplainNamesTheDecidingRule(t *testing.T) {
 	tb := mustParse(t, `{"version":2,"vhosts":{
  "a.com":{"routes":[
-  {"route_name":"prefix","path_match":{"type":"PathPrefix","value":"/api"},` + be(1) + `},
-  {"route_name":"longer","path_match":{"type":"PathPrefix","value":"/api/v2"},` + be(2) + `},
-  {"route_name":"exact","path_match":{"type":"Exact","value":"/api/v2/x"},` + be(3) + `},
-  {"route_name":"hdr","path_match":{"type":"PathPrefix","value":"/api"},"headers":[{"name":"x-env","value":"canary"}],` + be(4) + `},
-  {"route_name":"get","path_match":{"type":"PathPrefix","value":"/m"},"method":"GET",` + be(5) + `},
-  {"route_name":"any","path_match":{"type":"PathPrefix","value":"/m"},` + be(6) + `},
-  {"route_name":"first","path_match":{"type":"PathPrefix","value":"/d"},` + be(7) + `},
-  {"route_name":"second","path_match":{"type":"PathPrefix","value":"/d"},` + be(8) + `},
-  {"route_name":"lowprio","path_match":{"type":"PathPrefix","value":"/p"},"priority":1,` + be(9) + `},
-  {"route_name":"highprio","path_match":{"type":"PathPrefix","value":"/p"},"priority":2,` + be(10) + `}
+  {"route_name":"prefix","path_match":{"type":"PathPrefix","value":"/api"},`+be(1)+`},
+  {"route_name":"longer","path_match":{"type":"PathPrefix","value":"/api/v2"},`+be(2)+`},
+  {"route_name":"exact","path_match":{"type":"Exact","value":"/api/v2/x"},`+be(3)+`},
+  {"route_name":"hdr","path_match":{"type":"PathPrefix","value":"/api"},"headers":[{"name":"x-env","value":"canary"}],`+be(4)+`},
+  {"route_name":"get","path_match":{"type":"PathPrefix","value":"/m"},"method":"GET",`+be(5)+`},
+  {"route_name":"any","path_match":{"type":"PathPrefix","value":"/m"},`+be(6)+`},
+  {"route_name":"first","path_match":{"type":"PathPrefix","value":"/d"},`+be(7)+`},
+  {"route_name":"second","path_match":{"type":"PathPrefix","value":"/d"},`+be(8)+`},
+  {"route_name":"lowprio","path_match":{"type":"PathPrefix","value":"/p"},"priority":1,`+be(9)+`},
+  {"route_name":"highprio","path_match":{"type":"PathPrefix","value":"/p"},"priority":2,`+be(10)+`}
  ],"default_backends":[{"address":"10.0.9.9","port":80}]},
- "*.b.com":{"routes":[{"path_match":{"type":"PathPrefix","value":"/only"},` + be(11) + `}]}}}`)
+ "*.b.com":{"routes":[{"path_match":{"type":"PathPrefix","value":"/only"},`+be(11)+`}]}}}`)
 	for _, c := range []struct {
 		r        *Request
 		vhost    string

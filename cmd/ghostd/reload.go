@@ -30,7 +30,7 @@ type snapshot struct {
 // loader owns the live table and reloads it from the config file.
 type loader struct {
 	path    string
-	strict  bool // unknown keys are errors
+	strict  bool   // unknown keys are errors
 	name    string // the path as given, first word of every validation error
 	log     *slog.Logger
 	metrics *metrics
