@@ -1,10 +1,12 @@
 package route
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -15,6 +17,24 @@ type schemaNode struct {
 	elem   *schemaNode            // list: element schema; map: value schema
 	isMap  bool                   // object with arbitrary keys (vhosts)
 	any    bool                   // anything goes (top-level "default")
+	// unsupported holds keys of the varnish/gateway format that ghost
+	// reads past: key → why (see unsupportedKeys).
+	unsupported map[string]string
+}
+
+// unsupportedKeys are keys the varnish/gateway chaperone writes for
+// features ghost does not implement. They are reported like unknown keys
+// (check warns, -strict refuses), with the reason instead of "unknown".
+// The top-level "default" object, which ghost deliberately ignores, is
+// known and quiet (see schema).
+var unsupportedKeys = map[reflect.Type]map[string]string{
+	reflect.TypeFor[groupJSON]():   groupUnsupported,
+	reflect.TypeFor[backendJSON](): groupUnsupported, // default_backends entries may be groups
+}
+
+var groupUnsupported = map[string]string{
+	"backend_tls":    "TLS to backends is not supported: the group's endpoints are fetched over plain HTTP",
+	"external_proxy": "ExternalName backends are not supported: the group has no endpoints of its own",
 }
 
 // schema is derived from the decoding types in config.go, so that the keys
@@ -57,6 +77,14 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]*schemaNode) *schemaNode {
 			}
 			n.fields[name] = schemaOf(f.Type, seen)
 		}
+		for k, why := range unsupportedKeys[t] {
+			if _, decoded := n.fields[k]; !decoded {
+				if n.unsupported == nil {
+					n.unsupported = map[string]string{}
+				}
+				n.unsupported[k] = why
+			}
+		}
 		return n
 	}
 	return nil
@@ -64,12 +92,11 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]*schemaNode) *schemaNode {
 
 // UnknownKeys lists the object keys of a ghost.json document that Parse
 // ignores, as distinct sorted paths such as "vhosts.*.routes[].timeout".
-// ghostd may log them (once, at debug level). It returns nil for a
-// document that is not valid JSON; Parse reports that.
+// It returns nil for a document it cannot walk (not JSON); Parse reports
+// what is wrong with it.
 func UnknownKeys(data []byte) []string {
-	dec := json.NewDecoder(bytes.NewReader(data))
 	found := map[string]bool{}
-	if walkUnknown(dec, schema, "", found) != nil {
+	if walkDocument(data, func(path, _, _ string, _ int64) { found[path] = true }) != nil {
 		return nil
 	}
 	out := make([]string, 0, len(found))
@@ -80,55 +107,286 @@ func UnknownKeys(data []byte) []string {
 	return out
 }
 
-// walkUnknown reads one value from dec and records unknown keys under it.
-func walkUnknown(dec *json.Decoder, n *schemaNode, path string, found map[string]bool) error {
-	tok, err := dec.Token()
+// UnknownKey is one occurrence of a key that Parse ignores.
+type UnknownKey struct {
+	Path   string // jq-style path: .vhosts["a.com"].routes[0].path_mach
+	Line   int    // 1-based, of the key's opening quote
+	Column int    // 1-based, in bytes
+	Reason string // "" for an unknown key; why ghost ignores a known but unsupported one
+}
+
+// String is "unknown key PATH (line L column C)", or "unsupported key
+// PATH (line L column C): REASON".
+func (k UnknownKey) String() string {
+	if k.Reason != "" {
+		return fmt.Sprintf("unsupported key %s (line %d column %d): %s", k.Path, k.Line, k.Column, k.Reason)
+	}
+	return fmt.Sprintf("unknown key %s (line %d column %d)", k.Path, k.Line, k.Column)
+}
+
+// UnknownKeyPositions lists every occurrence of a key Parse ignores, in
+// document order, with its path and position, for ghostd check and the
+// load-time warning. It returns nil for a document it cannot walk (not
+// JSON).
+func UnknownKeyPositions(data []byte) []UnknownKey {
+	var out []UnknownKey
+	err := walkDocument(data, func(_, jq, why string, off int64) {
+		line, col := lineCol(data, off)
+		out = append(out, UnknownKey{Path: jq, Line: line, Column: col, Reason: why})
+	})
 	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// walkDocument walks a whole document and calls report for every unknown
+// key with its schema path, its jq path, why it is unsupported ("" when
+// unknown) and the offset of its opening quote. It is a small scanner of
+// its own: it runs on every load, and encoding/json's token API is several
+// times slower than parsing the file.
+func walkDocument(data []byte, report func(path, jq, why string, off int64)) error {
+	w := unknownWalker{data: data, report: report}
+	if err := w.value(schema); err != nil {
 		return err
 	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return nil // a scalar
+	if w.ws(); w.i != len(w.data) {
+		return errBadJSON
 	}
-	switch d {
+	return nil
+}
+
+var errBadJSON = errors.New("invalid JSON")
+
+// pathStep is one step of the path to the value being walked.
+type pathStep struct {
+	key   string // object key ("" for a list element)
+	index int    // list index
+	list  bool
+	any   bool // the key is a vhost key: "*" in the schema path
+}
+
+type unknownWalker struct {
+	data   []byte
+	i      int
+	path   []pathStep
+	report func(path, jq, why string, off int64)
+}
+
+func (w *unknownWalker) ws() {
+	for w.i < len(w.data) {
+		switch w.data[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string at w.i and returns its raw content (still escaped)
+// and whether it has escapes.
+func (w *unknownWalker) str() ([]byte, bool, error) {
+	if w.i >= len(w.data) || w.data[w.i] != '"' {
+		return nil, false, errBadJSON
+	}
+	start, esc := w.i+1, false
+	for j := start; j < len(w.data); j++ {
+		switch w.data[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			w.i = j + 1
+			return w.data[start:j], esc, nil
+		}
+	}
+	return nil, false, errBadJSON
+}
+
+// value walks one value whose schema is n.
+func (w *unknownWalker) value(n *schemaNode) error {
+	w.ws()
+	if w.i >= len(w.data) {
+		return errBadJSON
+	}
+	switch w.data[w.i] {
+	case '"':
+		_, _, err := w.str()
+		return err
 	case '[':
+		w.i++
 		var elem *schemaNode
 		if n != nil && !n.any {
 			elem = n.elem
 		}
-		for dec.More() {
-			if err := walkUnknown(dec, elem, path+"[]", found); err != nil {
+		w.ws()
+		if w.i < len(w.data) && w.data[w.i] == ']' {
+			w.i++
+			return nil
+		}
+		for k := 0; ; k++ {
+			w.path = append(w.path, pathStep{list: true, index: k})
+			err := w.value(elem)
+			w.path = w.path[:len(w.path)-1]
+			if err != nil {
+				return err
+			}
+			if done, err := w.next(']'); done || err != nil {
 				return err
 			}
 		}
 	case '{':
-		for dec.More() {
-			kt, err := dec.Token()
+		w.i++
+		w.ws()
+		if w.i < len(w.data) && w.data[w.i] == '}' {
+			w.i++
+			return nil
+		}
+		for {
+			w.ws()
+			off := w.i
+			raw, esc, err := w.str()
 			if err != nil {
 				return err
 			}
-			k, _ := kt.(string)
-			var child *schemaNode
-			sub := path
-			if sub != "" {
-				sub += "."
+			key := ""
+			if esc {
+				if err := json.Unmarshal(w.data[off:w.i], &key); err != nil {
+					return errBadJSON
+				}
 			}
+			var child *schemaNode
+			step := pathStep{}
 			switch {
 			case n == nil || n.any:
 			case n.isMap:
-				child, sub = n.elem, sub+"*"
+				child, step.any = n.elem, true
 			default:
-				c, known := n.fields[k]
-				if !known {
-					found[sub+k] = true
+				var known bool
+				if esc {
+					child, known = n.fields[key]
+				} else {
+					child, known = n.fields[string(raw)]
 				}
-				child, sub = c, sub+k
+				if !known {
+					child, known = n.foldField(key, raw, esc)
+				}
+				if !known {
+					if !esc {
+						key = string(raw)
+					}
+					w.path = append(w.path, pathStep{key: key})
+					p, jq := w.paths()
+					w.path = w.path[:len(w.path)-1]
+					w.report(p, jq, n.unsupported[key], int64(off))
+				}
 			}
-			if err := walkUnknown(dec, child, sub, found); err != nil {
+			w.ws()
+			if w.i >= len(w.data) || w.data[w.i] != ':' {
+				return errBadJSON
+			}
+			w.i++
+			if child != nil || step.any {
+				// Only keys that can lead to unknown keys need their name.
+				if !esc {
+					key = string(raw)
+				}
+			}
+			step.key = key
+			w.path = append(w.path, step)
+			err = w.value(child)
+			w.path = w.path[:len(w.path)-1]
+			if err != nil {
+				return err
+			}
+			if done, err := w.next('}'); done || err != nil {
 				return err
 			}
 		}
+	default:
+		// A number, true, false or null: up to the next delimiter.
+		start := w.i
+		for w.i < len(w.data) {
+			c := w.data[w.i]
+			if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+				break
+			}
+			w.i++
+		}
+		if w.i == start {
+			return errBadJSON
+		}
+		return nil
 	}
-	_, err = dec.Token() // the closing delimiter
-	return err
+}
+
+// foldField looks a key up case-insensitively, as Parse's decoder
+// matches keys when there is no exact match ("Version" is read as
+// "version").
+func (n *schemaNode) foldField(key string, raw []byte, esc bool) (*schemaNode, bool) {
+	if !esc {
+		key = string(raw)
+	}
+	for k, c := range n.fields {
+		if strings.EqualFold(k, key) {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// next consumes "," (more to come) or the closing delimiter (done).
+func (w *unknownWalker) next(end byte) (bool, error) {
+	w.ws()
+	if w.i >= len(w.data) {
+		return false, errBadJSON
+	}
+	switch w.data[w.i] {
+	case ',':
+		w.i++
+		return false, nil
+	case end:
+		w.i++
+		return true, nil
+	}
+	return false, errBadJSON
+}
+
+// paths renders the current path as a schema path
+// ("vhosts.*.routes[].timeout") and a jq path
+// (.vhosts["a.com"].routes[0].timeout).
+func (w *unknownWalker) paths() (string, string) {
+	var p, jq strings.Builder
+	for _, s := range w.path {
+		if s.list {
+			p.WriteString("[]")
+			jq.WriteString("[" + strconv.Itoa(s.index) + "]")
+			continue
+		}
+		if p.Len() > 0 {
+			p.WriteByte('.')
+		}
+		if s.any {
+			p.WriteByte('*')
+		} else {
+			p.WriteString(s.key)
+		}
+		jq.WriteString(jqKey(s.key))
+	}
+	return p.String(), jq.String()
+}
+
+// jqKey is the jq path step for an object key: .name, or ["key"] when the
+// key is not an identifier.
+func jqKey(k string) string {
+	ident := k != ""
+	for i := 0; i < len(k) && ident; i++ {
+		c := k[i]
+		ident = c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9'
+	}
+	if ident {
+		return "." + k
+	}
+	return "[" + strconv.Quote(k) + "]"
 }

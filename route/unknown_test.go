@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,45 @@ func TestSchemaMatchesDecoder(t *testing.T) {
 	}
 	if got := UnknownKeys(data); !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestUnknownKeyPositions(t *testing.T) {
+	doc := `{"version":2,"vhost":{},
+ "vhosts":{"a.com":{"routes":[
+   {"path_mach":{"type":"Exact","value":"/x"},"backends":[{"address":"10.0.0.1","port":80}]},
+   {"backend_groups":[{"weight":1,"backends":[],"backend_tls":{"hostname":"x"}}],
+    "filters":{"url_rewrite":{"hostname":"b","timeout":1}}}],
+  "default_backends":[{"external_proxy":{"hostname":"e","port":80,"tls":false},"weight":1}]},
+  "b-c":{"routes":[],"0x":1}},
+ "default":{"anything":{"goes":1}}}`
+	var got []string
+	for _, k := range UnknownKeyPositions([]byte(doc)) {
+		got = append(got, k.String())
+	}
+	want := []string{
+		`unknown key .vhost (line 1 column 14)`,
+		`unknown key .vhosts["a.com"].routes[0].path_mach (line 3 column 5)`,
+		`unsupported key .vhosts["a.com"].routes[1].backend_groups[0].backend_tls (line 4 column 49): ` + groupUnsupported["backend_tls"],
+		`unknown key .vhosts["a.com"].routes[1].filters.url_rewrite.timeout (line 5 column 46)`,
+		`unsupported key .vhosts["a.com"].default_backends[0].external_proxy (line 6 column 24): ` + groupUnsupported["external_proxy"],
+		`unknown key .vhosts["b-c"]["0x"] (line 7 column 22)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if UnknownKeyPositions([]byte(`{"version":`)) != nil {
+		t.Fatal("positions for invalid JSON")
+	}
+}
+
+func TestUnknownKeysFoldCaseLikeParse(t *testing.T) {
+	doc := `{"Version":2,"VHOSTS":{"a":{"Routes":[{"Backends":[{"ADDRESS":"10.0.0.1","Port":80}]}]}}}`
+	tb, err := Parse("ghost.json", []byte(doc))
+	if err != nil || tb.Stats().Routes != 1 {
+		t.Fatalf("Parse does not fold case: %v", err)
+	}
+	if got := UnknownKeyPositions([]byte(doc)); len(got) != 0 {
+		t.Fatalf("keys Parse reads reported as unknown: %v", got)
 	}
 }

@@ -195,10 +195,17 @@ func (l *loader) releaseFailed(n int) {
 // about the keys of the file that ghost does not know (a misspelt key
 // silently changes routing). -strict refuses such a file instead.
 func (l *loader) logUnknownKeys(data []byte) {
-	if keys := unknownKeys(l.name, data); len(keys) > 0 {
-		l.log.Warn("config has unknown keys; they are ignored (-strict refuses them)", "config", l.path,
-			"count", len(keys), "keys", strings.Join(keys, "; "))
+	keys := route.UnknownKeyPositions(data)
+	if len(keys) == 0 {
+		return
 	}
+	const most = 20 // one line per load, bounded
+	list := make([]string, 0, min(len(keys), most))
+	for _, k := range keys[:min(len(keys), most)] {
+		list = append(list, k.String())
+	}
+	l.log.Warn("config has keys ghost ignores (-strict refuses them)", "config", l.path,
+		"count", len(keys), "keys", strings.Join(list, "; "))
 }
 
 func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResult {
@@ -224,17 +231,21 @@ func parseConfig(name string, data []byte, strict bool) (t *route.Table, err err
 		return t, err
 	}
 	if keys := unknownKeys(name, data); len(keys) > 0 {
-		return nil, fmt.Errorf("%s (strict: unknown keys are errors)", keys[0])
+		more := ""
+		if len(keys) > 1 {
+			more = fmt.Sprintf(", and %d more", len(keys)-1)
+		}
+		return nil, fmt.Errorf("%s (strict: unknown keys are errors%s)", keys[0], more)
 	}
 	return t, nil
 }
 
-// unknownKeys describes each key of data that ghost does not know, as
-// "FILE: unknown key PATH".
+// unknownKeys describes each key of data that ghost does not read, as
+// "FILE: unknown key PATH (line L column C)".
 func unknownKeys(name string, data []byte) []string {
 	var out []string
-	for _, k := range route.UnknownKeys(data) {
-		out = append(out, fmt.Sprintf("%s: unknown key %s", name, k))
+	for _, k := range route.UnknownKeyPositions(data) {
+		out = append(out, name+": "+k.String())
 	}
 	return out
 }
