@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -307,9 +308,11 @@ func TestBadConfigWhileServing(t *testing.T) {
 		case bc.names != "" && !strings.Contains(msg, bc.names):
 			t.Errorf("%s: x-ghost-error %q does not name the vhost %q", bc.name, msg, bc.names)
 		}
+		// status shows the error and exits 1 while the last reload failed.
 		out, err := ghostdStatusCLI(e.sock)
-		if err != nil || !containsAny(out, []string{"last_error", "last error"}) {
-			t.Errorf("%s: `ghostd status` does not show last_error (%v):\n%s", bc.name, err, out)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !containsAny(out, []string{"last_error", "last error"}) {
+			t.Errorf("%s: `ghostd status` does not show last_error and exit 1 (%v):\n%s", bc.name, err, out)
 		}
 		if s, err := e.status(); err != nil || asInt(s["gen"]) != gen0 || asString(s["last_error"]) == "" {
 			t.Errorf("%s: after the failed reload, status gen %d (want %d unchanged), last_error %q, err %v",
