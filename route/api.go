@@ -67,6 +67,21 @@ type Deps struct {
 	Socket  bool
 	HTTPS   bool
 	Headers []string // lower-case header names
+	// HeaderValues, when not nil, is parallel to Headers: the values a
+	// header's Exact matches compare with (the lines of a name joined
+	// with ","), so that the decision depends on the header only through
+	// which one it equals, if any; nil for a header a RegularExpression
+	// match reads (its raw value is the input).
+	HeaderValues [][]string
+	// QueryValues, when Query is true and every query match of the vhost
+	// is Exact: the parameters and values they compare with (the first
+	// "name=value" pair of a name counts), so that the decision depends
+	// on the query only through which value each parameter has, if any.
+	QueryValues []ParamValues
+	// ScopeLens are the scope lengths decisions of this vhost may declare
+	// (Decision.Scope), ascending; nil when every decision is for its
+	// own path only (RegularExpression path routes).
+	ScopeLens []int
 }
 
 // Decision is the result of Table.Decide. Slices and pointers in it are
@@ -87,6 +102,15 @@ type Decision struct {
 
 	RedirectBase string // redirect: scheme://host[:port]path, without the query
 	Query        string // the request's raw query including the leading "?", "" when none
+
+	// Scope: every request whose path starts with the first Scope bytes
+	// of this one, and that agrees on the other inputs in Deps, gets this
+	// decision (with NewPath and RedirectBase's path recomputed by
+	// PathEdit); ScopeExact: only requests with this very path.
+	Scope int
+	// PathEdit, when not nil, is how NewPath (a URLRewrite) or the path at
+	// the end of RedirectBase was computed from the request's path.
+	PathEdit *PathEdit
 
 	Deps Deps
 }

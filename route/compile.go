@@ -145,6 +145,10 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 		// every hit of the vhost's objects)
 		return c.errorf("routes match on %d distinct header names, more than %d", n, MaxVaryHeaders)
 	}
+	vh.scope = newScopeIndex(routes)
+	vh.deps.ScopeLens = vh.scope.lens
+	valueClasses(routes, &vh.deps)
+	setPathEdits(routes)
 	vh.layout(crs, routes)
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 // Decide computes the routing decision for r into d. d is overwritten; it
 // may be reused between calls to avoid allocations.
 func (t *Table) Decide(r *Request, d *Decision) {
-	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone}
+	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone, Scope: ScopeExact}
 	if t == nil || r == nil {
 		return
 	}
@@ -20,6 +20,7 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	d.Deps = vh.deps
 
 	path, query, rawQuery := splitURL(r.URL)
+	d.Scope = vh.scope.of(path)
 	m := matcher{r: r, path: path, query: query}
 	rt := vh.match(&m)
 	if rt == nil {
@@ -32,6 +33,7 @@ func (t *Table) Decide(r *Request, d *Decision) {
 		d.Status = rt.redirect.status
 		d.RedirectBase = rt.redirect.base(r, host, port, path, rt)
 		d.Query = rawQuery
+		d.PathEdit = rt.redirect.edit
 		return
 	}
 	if len(rt.groups) == 0 {
@@ -51,6 +53,7 @@ func (t *Table) Decide(r *Request, d *Decision) {
 			d.NewPath = rw.value
 		case modPrefix:
 			d.NewPath = replacePrefix(path, rt.prefix, rw.value)
+			d.PathEdit = rw.edit
 		}
 	}
 }

@@ -53,6 +53,7 @@ type vhost struct {
 
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
+	scope   scopeIndex
 }
 
 // ent returns bucket i: its key (the Exact value, or the PathPrefix value
@@ -140,6 +141,7 @@ type urlRewrite struct {
 	hostname string
 	mod      pathModKind
 	value    string
+	edit     *PathEdit // modPrefix: how the new path derives from the request's
 }
 
 type redirect struct {
@@ -149,6 +151,7 @@ type redirect struct {
 	mod      pathModKind
 	value    string
 	status   int
+	edit     *PathEdit // modNone, modPrefix: how the path derives from the request's
 }
 
 // Parse parses, validates and compiles a ghost.json document. name (usually
