@@ -265,10 +265,10 @@ func TestScopeExamples(t *testing.T) {
 		path  string
 		scope string // "" = ScopeExact
 	}{
-		{"/api/items/1", "/api/"},     // under /api, away from /api/v2/
+		{"/api/items/1", "/api/"},       // under /api, away from /api/v2/
 		{"/api/v2/items-9", "/api/v2/"}, // under /api/v2/
-		{"/api/v2/adm", ""},          // a prefix of the Exact value
-		{"/api/v2/admin", ""},        // the Exact value
+		{"/api/v2/adm", ""},             // a prefix of the Exact value
+		{"/api/v2/admin", ""},           // the Exact value
 		{"/api/v2/admin/x", "/api/v2/"},
 		{"/api", ""}, // equals the key: /api-x would not match
 		{"/static/css/a.css", "/static/"},
