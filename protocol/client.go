@@ -184,6 +184,7 @@ func (c *Client) exchange(frame []byte, fn func(key string) error) (head answerH
 func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 	a := &RouteAnswer{}
 	d := &a.Decision
+	d.Scope = route.ScopeExact
 	if i := strings.IndexByte(r.URL, '?'); i >= 0 {
 		d.Query = r.URL[i:]
 	}
@@ -211,6 +212,11 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.RedirectBase, err = c.dec.DecodeString()
 		case "deps":
 			err = c.deps(&d.Deps)
+		case "sc":
+			i, err = c.dec.DecodeInt64()
+			d.Scope = int(i)
+		case "pe":
+			d.PathEdit, err = c.pathEdit()
 		case "g":
 			d.Groups, err = c.groups()
 		case "pick":
@@ -452,6 +458,17 @@ func (c *Client) deps(dp *route.Deps) error {
 			dp.HTTPS, err = c.dec.DecodeBool()
 		case "h":
 			dp.Headers, err = c.strs()
+		case "hv":
+			dp.HeaderValues, err = c.headerValues()
+		case "qv":
+			dp.QueryValues, err = c.queryValues()
+		case "sl":
+			var ls []int64
+			ls, err = c.ints()
+			dp.ScopeLens = make([]int, len(ls))
+			for j, l := range ls {
+				dp.ScopeLens[j] = int(l)
+			}
 		default:
 			err = c.dec.Skip()
 		}
@@ -460,6 +477,54 @@ func (c *Client) deps(dp *route.Deps) error {
 		}
 	}
 	return nil
+}
+
+func (c *Client) pathEdit() (*route.PathEdit, error) {
+	if n, err := c.dec.DecodeArrayLen(); err != nil || n != 2 {
+		return nil, fmt.Errorf("want [cut, with] (%v)", err)
+	}
+	cut, err := c.dec.DecodeInt64()
+	if err != nil {
+		return nil, err
+	}
+	with, err := c.dec.DecodeString()
+	return &route.PathEdit{Cut: int(cut), With: with}, err
+}
+
+// headerValues decodes deps "hv": an array of nil or string arrays.
+func (c *Client) headerValues() ([][]string, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, n)
+	for i := range out {
+		if out[i], err = c.strs(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// queryValues decodes deps "qv": [[name, [values]], ...].
+func (c *Client) queryValues() ([]route.ParamValues, error) {
+	n, err := c.dec.DecodeArrayLen()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]route.ParamValues, n)
+	for i := range out {
+		if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
+			return nil, fmt.Errorf("qv %d: want [name, values] (%v)", i, err)
+		}
+		if out[i].Name, err = c.dec.DecodeString(); err != nil {
+			return nil, err
+		}
+		if out[i].Values, err = c.strs(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (c *Client) groups() ([]route.Group, error) {

@@ -63,6 +63,10 @@ func (e *encoder) pairs(k string, hs []route.Header) {
 
 func (e *encoder) strs(k string, ss []string) {
 	e.key(k)
+	e.strList(ss)
+}
+
+func (e *encoder) strList(ss []string) {
 	_ = e.enc.EncodeArrayLen(len(ss))
 	for _, s := range ss {
 		_ = e.enc.EncodeString(s)
@@ -241,6 +245,8 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 	cond(len(rs.Add) > 0)
 	cond(len(rs.Remove) > 0)
 	cond(d.RedirectBase != "")
+	cond(d.Scope != route.ScopeExact)
+	cond(d.PathEdit != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -256,8 +262,10 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 	e.key("deps")
 	dp := &d.Deps
 	dn := 5
-	if len(dp.Headers) > 0 {
-		dn++
+	for _, b := range []bool{len(dp.Headers) > 0, dp.HeaderValues != nil, dp.QueryValues != nil, dp.ScopeLens != nil} {
+		if b {
+			dn++
+		}
 	}
 	_ = e.enc.EncodeMapLen(dn)
 	e.bool("p", dp.Path)
@@ -267,6 +275,33 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 	e.bool("x", dp.HTTPS)
 	if len(dp.Headers) > 0 {
 		e.strs("h", dp.Headers)
+	}
+	if dp.HeaderValues != nil {
+		e.key("hv")
+		_ = e.enc.EncodeArrayLen(len(dp.HeaderValues))
+		for _, vs := range dp.HeaderValues {
+			if vs == nil {
+				_ = e.enc.EncodeNil()
+				continue
+			}
+			e.strList(vs)
+		}
+	}
+	if dp.QueryValues != nil {
+		e.key("qv")
+		_ = e.enc.EncodeArrayLen(len(dp.QueryValues))
+		for _, p := range dp.QueryValues {
+			_ = e.enc.EncodeArrayLen(2)
+			_ = e.enc.EncodeString(p.Name)
+			e.strList(p.Values)
+		}
+	}
+	if dp.ScopeLens != nil {
+		e.key("sl")
+		_ = e.enc.EncodeArrayLen(len(dp.ScopeLens))
+		for _, l := range dp.ScopeLens {
+			_ = e.enc.EncodeInt(int64(l))
+		}
 	}
 	if hasG {
 		e.key("g")
@@ -315,6 +350,15 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 	}
 	if d.RedirectBase != "" {
 		e.str("loc", d.RedirectBase)
+	}
+	if d.Scope != route.ScopeExact {
+		e.int("sc", int64(d.Scope))
+	}
+	if pe := d.PathEdit; pe != nil {
+		e.key("pe")
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeInt(int64(pe.Cut))
+		_ = e.enc.EncodeString(pe.With)
 	}
 	return e.end()
 }

@@ -71,7 +71,12 @@ func richDecision() route.Decision {
 		ResponseHeaders: &route.HeaderOps{Set: []route.Header{{Name: "x-r", Value: "3"}}, Remove: []string{"server"}},
 		NewPath:         "/new",
 		NewHost:         "upstream.example",
-		Deps:            route.Deps{Path: true, Method: true, Headers: []string{"x-env"}},
+		Scope:           5,
+		PathEdit:        &route.PathEdit{Cut: 4, With: "/new"},
+		Deps: route.Deps{Path: true, Method: true, Query: true, Headers: []string{"ua", "x-env"},
+			HeaderValues: [][]string{nil, {"beta", "canary"}},
+			QueryValues:  []route.ParamValues{{Name: "v", Values: []string{"1", "2"}}},
+			ScopeLens:    []int{1, 3, 5}},
 	}
 }
 

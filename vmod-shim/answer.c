@@ -77,29 +77,97 @@ arr_groups(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 	*e = r->p;
 }
 
+/* Validate deps "hv": [nil | [str, ...], ...]. */
 static void
-deps(struct mp_r *r, struct ghost_ans *a)
+arr_hv(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const uint8_t *x, *y;
+	uint32_t n;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err)
+		if (!mp_r_nil(r))
+			arr_str(r, &x, &y);
+	*e = r->p;
+}
+
+/* Validate deps "qv": [[name, [str, ...]], ...]. */
+static void
+arr_qv(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const uint8_t *x, *y;
+	const char *s;
+	size_t l;
+	uint32_t n;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err) {
+		if (mp_r_arr(r) != 2)
+			r->err = 1;
+		mp_r_str(r, &s, &l);
+		arr_str(r, &x, &y);
+	}
+	*e = r->p;
+}
+
+/* Validate deps "sl": ascending lengths below 2^31. */
+static void
+arr_sl(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	int64_t v, last = -1;
+	uint32_t n;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	while (n-- > 0 && !r->err) {
+		v = mp_r_int(r);
+		if (v <= last || v > INT32_MAX)
+			r->err = 1;
+		last = v;
+	}
+	*e = r->p;
+}
+
+static void
+deps(struct mp_r *r, struct ghost_deps *d)
 {
 	const char *k;
 	size_t kl;
 	uint32_t n;
 	int *flag;
 
+	d->raw = r->p;
 	n = mp_r_map(r);
 	while (n-- > 0 && !r->err) {
 		mp_r_str(r, &k, &kl);
 		flag = NULL;
+		if (kl == 2 && k[1] == 'v' && (k[0] == 'h' || k[0] == 'q')) {
+			if (mp_r_nil(r))
+				continue;
+			if (k[0] == 'h')
+				arr_hv(r, &d->hv, &d->hv_end);
+			else
+				arr_qv(r, &d->qv, &d->qv_end);
+			continue;
+		}
+		if (kl == 2 && k[0] == 's' && k[1] == 'l') {
+			if (!mp_r_nil(r))
+				arr_sl(r, &d->sl, &d->sl_end);
+			continue;
+		}
 		if (kl == 1) {
 			switch (*k) {
-			case 'p': flag = &a->deps.p; break;
-			case 'm': flag = &a->deps.m; break;
-			case 'q': flag = &a->deps.q; break;
-			case 's': flag = &a->deps.s; break;
-			case 'x': flag = &a->deps.x; break;
+			case 'p': flag = &d->p; break;
+			case 'm': flag = &d->m; break;
+			case 'q': flag = &d->q; break;
+			case 's': flag = &d->s; break;
+			case 'x': flag = &d->x; break;
 			case 'h':
 				if (mp_r_nil(r))
 					continue;
-				arr_str(r, &a->deps.h, &a->deps.h_end);
+				arr_str(r, &d->h, &d->h_end);
 				continue;
 			default: break;
 			}
@@ -109,6 +177,34 @@ deps(struct mp_r *r, struct ghost_ans *a)
 		else
 			mp_skip(r);
 	}
+	d->raw_end = r->p;
+}
+
+/* Decode a deps map on its own (a memoised deps record). */
+int
+ghost_deps_decode(const uint8_t *p, size_t len, struct ghost_deps *d)
+{
+	struct mp_r r = { p, p + len, 0 };
+
+	memset(d, 0, sizeof *d);
+	deps(&r, d);
+	return (r.err || r.p != r.end ? -1 : 0);
+}
+
+/* Validate "pe": [cut, with]. */
+static void
+path_edit(struct mp_r *r, struct ghost_ans *a)
+{
+	int64_t cut;
+
+	if (mp_r_arr(r) != 2)
+		r->err = 1;
+	cut = mp_r_int(r);
+	mp_r_str(r, &a->pe_with, &a->pe_with_len);
+	if (cut < 0 || cut > INT32_MAX)
+		r->err = 1;
+	a->pe_cut = (size_t)cut;
+	a->pe = !r->err;
 }
 
 int
@@ -122,6 +218,7 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	int have_o = 0;
 
 	memset(a, 0, sizeof *a);
+	a->sc = -1;
 	n = mp_r_map(&r);
 	while (n-- > 0 && !r.err) {
 		mp_r_str(&r, &k, &kl);
@@ -139,7 +236,13 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 		} else if (mp_streq(k, kl, "st"))
 			a->st = (int)mp_r_int(&r);
 		else if (mp_streq(k, kl, "deps"))
-			deps(&r, a);
+			deps(&r, &a->deps);
+		else if (mp_streq(k, kl, "sc")) {
+			a->sc = mp_r_int(&r);
+			if (a->sc < 0 || a->sc > INT32_MAX)
+				a->sc = -1;
+		} else if (mp_streq(k, kl, "pe"))
+			path_edit(&r, a);
 		else if (mp_streq(k, kl, "g"))
 			arr_groups(&r, &a->g, &a->g_end);
 		else if (mp_streq(k, kl, "rqs"))

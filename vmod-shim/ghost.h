@@ -90,6 +90,7 @@ struct ghost_vcl {
 	uint64_t		st_ino;
 	uint64_t		st_dev;
 	uint64_t		st_next_try;	/* atomic, Unix ms */
+	uint64_t		seen_gen;	/* atomic: gen of the newest answer */
 
 	/* reload() */
 	pthread_mutex_t		err_mtx;
@@ -98,16 +99,31 @@ struct ghost_vcl {
 	uint64_t		rng;		/* atomic counter for splitmix64 */
 };
 
+/*
+ * What a decision depends on (docs/protocol.md "deps"); arrays point into
+ * the answer (or a memoised deps record) and were validated on decoding.
+ */
+struct ghost_deps {
+	int			p, m, q, s, x;
+	const uint8_t		*h, *h_end;	/* [name, ...] */
+	const uint8_t		*hv, *hv_end;	/* [nil | [value, ...], ...] */
+	const uint8_t		*qv, *qv_end;	/* [[name, [value, ...]], ...] */
+	const uint8_t		*sl, *sl_end;	/* [scope length, ...] */
+	const uint8_t		*raw, *raw_end;	/* the whole deps map */
+};
+
 /* A decoded route answer; strings and arrays point into `raw`. */
 struct ghost_ans {
 	uint64_t		gen;
 	int			o;		/* outcome */
 	int			st;		/* status */
-	struct {
-		int		p, m, q, s, x;
-		const uint8_t	*h;		/* msgpack array of names */
-		const uint8_t	*h_end;
-	}			deps;
+	struct ghost_deps	deps;
+	int64_t			sc;		/* scope length, -1: this path */
+	int			pe;		/* path edit [pe_cut, pe_with] */
+	size_t			pe_cut;
+	const char		*pe_with;
+	size_t			pe_with_len;
+	int			loc_base;	/* loc lacks the edited path */
 	const uint8_t		*g, *g_end;	/* groups */
 	const uint8_t		*rqs, *rqs_end, *rqa, *rqa_end,
 				*rqr, *rqr_end;
@@ -174,6 +190,7 @@ uint64_t ghost_hash(const void *, size_t, uint64_t seed);
 /* answer.c */
 int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
     char *why, size_t whylen);
+int ghost_deps_decode(const uint8_t *, size_t, struct ghost_deps *);
 
 /* route.c: the inputs of a decision */
 struct ghost_rq {
@@ -198,12 +215,16 @@ int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
     size_t *nl, const char **v, size_t *vl);
 
 /* reuse.c */
+void ghost_rq_path(const struct ghost_rq *, const char **p, size_t *l);
 int ghost_memo_find(struct ghost_vcl *, struct ws *, uint64_t gen,
     const struct ghost_rq *, struct ghost_ans *, const uint8_t **raw,
     size_t *rawlen);
 void ghost_memo_store(struct ghost_vcl *, struct ws *,
     const struct ghost_rq *, const struct ghost_ans *, const uint8_t *raw,
     size_t rawlen);
+void ghost_ans_fit(const struct ghost_rq *, struct ghost_ans *);
+int ghost_ans_resolve(struct ws *, const struct ghost_rq *,
+    struct ghost_ans *);
 
 /* apply.c */
 struct http;

@@ -249,14 +249,18 @@ st_open(struct ghost_vcl *gv)
 }
 
 /*
- * Current generation, if the state file is mapped and its heartbeat is
- * fresh (returns 1). Otherwise 0: decisions must come from ghostd.
+ * The generation memoised decisions are trusted under: the state file's,
+ * and 1 when its heartbeat is fresh. With a stale heartbeat (ghostd dead,
+ * hung or restarting) the newer of the file's generation and that of the
+ * last answer from any ghostd (gv->seen_gen), and 0: warm traffic keeps
+ * its decisions while no ghostd can change the table. -1 when the state
+ * file was never mapped: no reuse.
  */
 int
 ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
 {
-	uint64_t hb = 0, nowms = (uint64_t)(now * 1e3);
-	int mapped, tries;
+	uint64_t hb = 0, seen, nowms = (uint64_t)(now * 1e3);
+	int mapped = 0, tries;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	for (tries = 0; tries < 2; tries++) {
@@ -272,7 +276,7 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
 			return (1);
 		if (tries > 0 || nowms < __atomic_load_n(&gv->st_next_try,
 		    __ATOMIC_RELAXED))
-			return (0);
+			break;
 		PTOK(pthread_rwlock_wrlock(&gv->st_lock));
 		if (nowms >= gv->st_next_try) {
 			__atomic_store_n(&gv->st_next_try, nowms + 1000,
@@ -281,6 +285,11 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
 		}
 		PTOK(pthread_rwlock_unlock(&gv->st_lock));
 	}
+	if (!mapped)
+		return (-1);
+	seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
+	if (seen > *gen)
+		*gen = seen;
 	return (0);
 }
 

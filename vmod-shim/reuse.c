@@ -14,6 +14,9 @@
 #include "msgpack.h"
 #include "ghost.h"
 
+/* Scope lengths probed per request at most (route.MaxScopeLens). */
+#define MEMO_MAX_SCOPES	16
+
 struct kb {
 	char		*p;
 	char		*b;
@@ -69,55 +72,227 @@ kb_end(struct ws *ws, struct kb *k, size_t *klen)
 	return (k->b);
 }
 
+/* The request's path: the URL up to the first '?', "/" when empty. */
+void
+ghost_rq_path(const struct ghost_rq *q, const char **p, size_t *l)
+{
+	const char *qm;
+
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	qm = strchr(q->url, '?');
+	*p = q->url;
+	*l = qm != NULL ? (size_t)(qm - q->url) : strlen(q->url);
+	if (*l == 0) {
+		*p = "/";
+		*l = 1;
+	}
+}
+
+/* Index of the string s in the msgpack array of strings at *r, or -1. */
+static int32_t
+str_index(struct mp_r *r, const char *s, size_t l)
+{
+	const char *v;
+	size_t vl;
+	uint32_t n, i;
+	int32_t found = -1;
+
+	n = mp_r_arr(r);
+	for (i = 0; i < n && !r->err; i++) {
+		mp_r_str(r, &v, &vl);
+		if (found < 0 && vl == l && !memcmp(v, s, l))
+			found = (int32_t)i;
+	}
+	return (found);
+}
+
+static void
+kb_class(struct kb *k, int32_t c)
+{
+	char b[5];
+
+	b[0] = 'c';
+	memcpy(b + 1, &c, 4);
+	kb_put(k, b, sizeof b);
+}
+
 /*
- * Key of an answer: the raw host and exactly the inputs in deps (the
- * whole query string, every line of a header separately, as routing saw
- * it: recorded client values on the backend side, see ghost_rq_hdr()).
+ * One header of deps.h in the key. With declared values (hv) and at most
+ * one line of it, its class: the index of the value it equals, or -1 for
+ * none (absent included); otherwise every raw line as routing saw it.
  */
-static const char *
+static void
+key_header(struct kb *k, const struct ghost_rq *q, const char *hn,
+    size_t hl, struct mp_r *hv)
+{
+	const char *n, *v, *v1 = NULL;
+	size_t nl, vl, v1l = 0;
+	unsigned u, lines = 0;
+
+	kb_put(k, hn, hl);
+	if (hv != NULL && !mp_r_nil(hv)) {
+		u = HTTP_HDR_FIRST;
+		while (lines < 2 && ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
+			if (nl == hl && !strncasecmp(n, hn, hl)) {
+				v1 = v;
+				v1l = vl;
+				lines++;
+			}
+		if (lines == 0) {
+			mp_skip(hv);
+			kb_class(k, -1);
+			return;
+		}
+		if (lines == 1) {
+			kb_class(k, str_index(hv, v1, v1l));
+			return;
+		}
+		mp_skip(hv);
+	}
+	kb_put(k, "r", 1);
+	u = HTTP_HDR_FIRST;
+	while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
+		if (nl == hl && !strncasecmp(n, hn, hl))
+			kb_put(k, v, vl);
+	kb_put(k, "", 0);	/* end of this header */
+}
+
+/*
+ * Value of the first "name=value" pair of the query q (without its '?')
+ * whose name is name: pairs split at '&', a pair without '=' has no
+ * name, nothing decoded (as route.queryValue).
+ */
+static int
+query_param(const char *q, const char *name, size_t nl, const char **v,
+    size_t *vl)
+{
+	const char *e = q + strlen(q), *amp, *pe, *eq;
+
+	while (q < e) {
+		amp = memchr(q, '&', (size_t)(e - q));
+		pe = amp != NULL ? amp : e;
+		eq = memchr(q, '=', (size_t)(pe - q));
+		if (eq != NULL && (size_t)(eq - q) == nl && !memcmp(q, name, nl)) {
+			*v = eq + 1;
+			*vl = (size_t)(pe - eq - 1);
+			return (1);
+		}
+		q = amp != NULL ? amp + 1 : e;
+	}
+	return (0);
+}
+
+/* The query in the key: each qv parameter's class, else the raw query. */
+static void
+key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
+{
+	struct mp_r r;
+	const char *n, *v;
+	size_t nl, vl;
+	uint32_t cnt;
+
+	if (d->qv == NULL) {
+		kb_cstr(k, qm);
+		return;
+	}
+	kb_put(k, "c", 1);
+	r.p = d->qv;
+	r.end = d->qv_end;
+	r.err = 0;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		(void)mp_r_arr(&r);
+		mp_r_str(&r, &n, &nl);
+		if (qm != NULL && query_param(qm + 1, n, nl, &v, &vl))
+			kb_class(k, str_index(&r, v, vl));
+		else {
+			mp_skip(&r);
+			kb_class(k, -1);
+		}
+	}
+	if (r.err)
+		k->err = 1;
+}
+
+/*
+ * Key of an answer: the raw host and exactly the inputs in deps (headers
+ * and query by value class where declared, see key_header()), the path
+ * part last: 'S' + the first sc bytes for a scoped answer, else 'E' + the
+ * whole path. Room is left for the whole path whatever the part, so that
+ * memo_find() can probe every scope length in place; *base is where the
+ * path part starts.
+ */
+static char *
 memo_key(struct ws *ws, const struct ghost_rq *q,
-    const struct ghost_ans *d, size_t *klen)
+    const struct ghost_deps *d, size_t *base, size_t *klen)
 {
 	struct kb k;
-	struct mp_r r;
-	const char *qm, *n, *v, *hn;
-	size_t nl, vl, hl;
+	struct mp_r r, hv, *hvp;
+	const char *qm, *hn, *path;
+	size_t hl, pl;
 	uint32_t cnt;
-	unsigned u;
 
 	kb_begin(ws, &k);
 	kb_put(&k, "A", 1);
 	kb_cstr(&k, q->host);
-	qm = strchr(q->url, '?');
-	if (d->deps.p)
-		kb_put(&k, q->url, qm != NULL ? (size_t)(qm - q->url) :
-		    strlen(q->url));
-	if (d->deps.q)
-		kb_cstr(&k, qm);
-	if (d->deps.m)
+	if (d->m)
 		kb_cstr(&k, q->method);
-	if (d->deps.s)
+	if (d->s)
 		kb_cstr(&k, q->sock);
-	if (d->deps.x)
+	if (d->x)
 		kb_put(&k, q->https ? "1" : "0", 1);
-	if (d->deps.h != NULL) {
-		r.p = d->deps.h;
-		r.end = d->deps.h_end;
+	if (d->h != NULL) {
+		r.p = d->h;
+		r.end = d->h_end;
 		r.err = 0;
+		hvp = NULL;
+		if (d->hv != NULL) {
+			hv.p = d->hv;
+			hv.end = d->hv_end;
+			hv.err = 0;
+			(void)mp_r_arr(&hv);
+			hvp = &hv;
+		}
 		cnt = mp_r_arr(&r);
 		while (cnt-- > 0 && !r.err) {
 			mp_r_str(&r, &hn, &hl);
-			kb_put(&k, hn, hl);
-			u = HTTP_HDR_FIRST;
-			while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
-				if (nl == hl && !strncasecmp(n, hn, hl))
-					kb_put(&k, v, vl);
-			kb_put(&k, "", 0);	/* end of this header */
+			if (hvp != NULL && hvp->p >= hvp->end)
+				hvp = NULL;	/* hv shorter than h: raw */
+			key_header(&k, q, hn, hl, hvp);
 		}
-		if (r.err)
+		if (r.err || (hvp != NULL && hvp->err))
 			k.err = 1;
 	}
-	return (kb_end(ws, &k, klen));
+	if (d->q) {
+		qm = strchr(q->url, '?');
+		key_query(&k, qm, d);
+	}
+	*base = (size_t)(k.p - k.b);
+	if (d->p) {
+		ghost_rq_path(q, &path, &pl);
+		kb_put(&k, "E", 1);
+		kb_put(&k, path, pl);
+	}
+	if (kb_end(ws, &k, klen) == NULL)
+		return (NULL);
+	return (k.b);
+}
+
+/*
+ * Turn the path part of a key built by memo_key() (with deps.p; pl is the
+ * path's length) into the scope of length l (0 <= l <= pl), or into the
+ * whole path (l < 0). Returns the key's length.
+ */
+static size_t
+key_scope(char *key, size_t base, size_t pl, int64_t l)
+{
+	uint32_t l32;
+
+	assert(l <= (int64_t)pl);
+	key[base + 4] = l < 0 ? 'E' : 'S';
+	l32 = (uint32_t)(l < 0 ? pl : (size_t)l);
+	memcpy(key + base + 5, &l32, 4);
+	return (base + 9 + l32);
 }
 
 static const char *
@@ -132,25 +307,18 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 }
 
 /*
- * The deps record of a host: one flags byte (DEP_*), then, with DEP_H,
- * the answer's msgpack array of header names as it came.
- */
-#define DEP_P	0x01
-#define DEP_M	0x02
-#define DEP_Q	0x04
-#define DEP_S	0x08
-#define DEP_X	0x10
-#define DEP_H	0x20
-
-/*
+ * The deps record of a host is the answer's deps map as ghostd sent it.
+ *
  * An answer is kept decoded: the struct ghost_ans, the address its
  * pointers were relative to, then the raw answer they point into. A
  * lookup copies all three into the workspace and moves the pointers onto
  * the copy (ghostd's answer is decoded once, not on every reuse).
  */
-#define ANS_PTRS(X) X(deps.h) X(deps.h_end) X(g) X(g_end) X(rqs) \
+#define ANS_PTRS(X) X(deps.h) X(deps.h_end) X(deps.hv) X(deps.hv_end) \
+	X(deps.qv) X(deps.qv_end) X(deps.sl) X(deps.sl_end) X(deps.raw) \
+	X(deps.raw_end) X(g) X(g_end) X(rqs) \
 	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
-	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc)
+	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc) X(pe_with)
 
 static void
 ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
@@ -162,74 +330,138 @@ ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 #undef X
 }
 
+/*
+ * Check a fresh answer's scope and path edit against the request it
+ * answers, and make a redirect's loc the part before the edited path, so
+ * that the answer can serve other paths (docs/protocol.md "Scopes"). An
+ * answer that does not add up keeps the values ghostd computed for this
+ * path and is reused for this path only.
+ */
+void
+ghost_ans_fit(const struct ghost_rq *q, struct ghost_ans *a)
+{
+	const char *path, *e;
+	size_t pl, el;
+
+	ghost_rq_path(q, &path, &pl);
+	if (a->sc > (int64_t)pl)
+		a->sc = -1;
+	if (!a->pe)
+		return;
+	if (a->pe_cut > pl || (a->sc >= 0 && (int64_t)a->pe_cut > a->sc)) {
+		a->pe = 0;
+		a->sc = -1;
+		return;
+	}
+	if (a->o != 3) {
+		/* URLRewrite: the path is made from pe for each request */
+		a->path = NULL;
+		a->path_len = 0;
+		return;
+	}
+	/* loc ends with the edited path, "/" when that is empty */
+	el = a->pe_with_len + pl - a->pe_cut;
+	e = a->loc + a->loc_len;
+	if (el == 0 ? (a->loc_len < 1 || e[-1] != '/') :
+	    (a->loc_len < el || memcmp(e - el, a->pe_with, a->pe_with_len) ||
+	    memcmp(e - el + a->pe_with_len, path + a->pe_cut,
+	    pl - a->pe_cut))) {
+		a->pe = 0;
+		a->sc = -1;
+		return;
+	}
+	a->loc_len -= el == 0 ? 1 : el;
+	a->loc_base = 1;
+}
+
+/*
+ * Apply the path edit of an answer to this request's path: the URLRewrite
+ * path, or the redirect location (base + edited path). The results live
+ * in the workspace. Returns -1 on workspace overflow.
+ */
+int
+ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
+    struct ghost_ans *a)
+{
+	const char *path, *p;
+	size_t pl;
+
+	if (!a->pe || (a->o != 0 && a->o != 3))
+		return (0);
+	ghost_rq_path(q, &path, &pl);
+	if (a->pe_cut > pl)
+		return (-1);
+	path += a->pe_cut;
+	pl -= a->pe_cut;
+	if (a->pe_with_len + pl == 0) {
+		path = "/";
+		pl = 1;
+	}
+	if (a->o == 0)
+		p = WS_Printf(ws, "%.*s%.*s", (int)a->pe_with_len, a->pe_with,
+		    (int)pl, path);
+	else
+		p = WS_Printf(ws, "%.*s%.*s%.*s", (int)a->loc_len, a->loc,
+		    (int)a->pe_with_len, a->pe_with, (int)pl, path);
+	if (p == NULL)
+		return (-1);
+	if (a->o == 0) {
+		a->path = p;
+		a->path_len = strlen(p);
+	} else {
+		a->loc = p;
+		a->loc_len = strlen(p);
+		a->loc_base = 0;
+	}
+	a->pe = 0;
+	return (0);
+}
+
 void
 ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
     const struct ghost_rq *q, const struct ghost_ans *a, const uint8_t *raw,
     size_t rawlen)
 {
-	const char *dk, *ak;
-	size_t dkl, akl, hl = 0;
+	const char *dk, *path;
+	char *ak;
+	size_t dkl, akl, base, pl;
 	uint8_t *buf;
-	uintptr_t base;
+	uintptr_t base_addr;
 	unsigned sz;
 
+	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
+		return;
 	dk = deps_key(ws, q, &dkl);
-	ak = memo_key(ws, q, a, &akl);
+	ak = memo_key(ws, q, &a->deps, &base, &akl);
 	if (dk == NULL || ak == NULL)
 		return;
-	if (a->deps.h != NULL)
-		hl = (size_t)(a->deps.h_end - a->deps.h);
-	sz = WS_ReserveAll(ws);
-	if (sz < 1 + hl) {
-		WS_Release(ws, 0);
-		return;
+	if (a->deps.p) {
+		ghost_rq_path(q, &path, &pl);
+		akl = key_scope(ak, base, pl, a->sc);
 	}
-	buf = WS_Reservation(ws);
-	buf[0] = (uint8_t)((a->deps.p ? DEP_P : 0) | (a->deps.m ? DEP_M : 0) |
-	    (a->deps.q ? DEP_Q : 0) | (a->deps.s ? DEP_S : 0) |
-	    (a->deps.x ? DEP_X : 0) | (a->deps.h != NULL ? DEP_H : 0));
-	if (hl > 0)
-		memcpy(buf + 1, a->deps.h, hl);
-	ghost_memo_insert(gv, a->gen, dk, dkl, buf, 1 + hl);
-	if (sz >= sizeof *a + sizeof base + rawlen) {
-		base = (uintptr_t)raw;
+	ghost_memo_insert(gv, a->gen, dk, dkl, a->deps.raw,
+	    (size_t)(a->deps.raw_end - a->deps.raw));
+	sz = WS_ReserveAll(ws);
+	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
+		buf = WS_Reservation(ws);
+		base_addr = (uintptr_t)raw;
 		memcpy(buf, a, sizeof *a);
-		memcpy(buf + sizeof *a, &base, sizeof base);
-		memcpy(buf + sizeof *a + sizeof base, raw, rawlen);
+		memcpy(buf + sizeof *a, &base_addr, sizeof base_addr);
+		memcpy(buf + sizeof *a + sizeof base_addr, raw, rawlen);
 		ghost_memo_insert(gv, a->gen, ak, akl, buf,
-		    sizeof *a + sizeof base + rawlen);
+		    sizeof *a + sizeof base_addr + rawlen);
 	}
 	WS_Release(ws, 0);
 }
 
-int
-ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen)
+/* Copy a memoised answer (value v) into *a, pointers onto the copy. */
+static int
+memo_answer(const uint8_t *v, size_t vl, struct ghost_ans *a,
+    const uint8_t **raw, size_t *rawlen)
 {
-	struct ghost_ans d;
-	const uint8_t *v;
-	const char *k;
-	size_t kl, vl;
 	uintptr_t base;
 
-	k = deps_key(ws, q, &kl);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
-	    vl < 1)
-		return (0);
-	memset(&d, 0, sizeof d);
-	d.deps.p = (v[0] & DEP_P) != 0;
-	d.deps.m = (v[0] & DEP_M) != 0;
-	d.deps.q = (v[0] & DEP_Q) != 0;
-	d.deps.s = (v[0] & DEP_S) != 0;
-	d.deps.x = (v[0] & DEP_X) != 0;
-	if (v[0] & DEP_H) {
-		d.deps.h = v + 1;
-		d.deps.h_end = v + vl;
-	}
-	k = memo_key(ws, q, &d, &kl);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
-	    vl < sizeof *a + sizeof base)
+	if (vl < sizeof *a + sizeof base)
 		return (0);
 	memcpy(a, v, sizeof *a);
 	memcpy(&base, v + sizeof *a, sizeof base);
@@ -237,4 +469,55 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	*rawlen = vl - sizeof *a - sizeof base;
 	ans_rebase(a, base, *raw);
 	return (1);
+}
+
+/*
+ * Find a memoised answer for q under generation gen: the host's deps
+ * record, then the answer key, with the path part probed at each scope
+ * length of deps.sl that fits in the path (longest first), then as the
+ * whole path. At most 1 + 16 + 1 lookups; no routing rule here.
+ */
+int
+ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
+    size_t *rawlen)
+{
+	struct ghost_deps d;
+	struct mp_r r;
+	const uint8_t *v;
+	const char *k, *path;
+	char *ak;
+	size_t kl, vl, base, pl;
+	int64_t sl[MEMO_MAX_SCOPES];
+	uint32_t n, i;
+
+	k = deps_key(ws, q, &kl);
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
+	    ghost_deps_decode(v, vl, &d))
+		return (0);
+	ak = memo_key(ws, q, &d, &base, &kl);
+	if (ak == NULL)
+		return (0);
+	if (!d.p)
+		return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
+		    memo_answer(v, vl, a, raw, rawlen));
+	ghost_rq_path(q, &path, &pl);
+	if (d.sl != NULL) {
+		r.p = d.sl;
+		r.end = d.sl_end;
+		r.err = 0;
+		n = mp_r_arr(&r);
+		for (i = 0; i < n && i < MEMO_MAX_SCOPES && !r.err; i++)
+			sl[i] = mp_r_int(&r);
+		while (i-- > 0) {
+			if (sl[i] < 0 || sl[i] > (int64_t)pl)
+				continue;
+			kl = key_scope(ak, base, pl, sl[i]);
+			if (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl))
+				return (memo_answer(v, vl, a, raw, rawlen));
+		}
+	}
+	kl = key_scope(ak, base, pl, -1);
+	return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
+	    memo_answer(v, vl, a, raw, rawlen));
 }

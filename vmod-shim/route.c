@@ -426,7 +426,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	const char *addr, *qm, *src = "ghostd";
 	char why[256];
 	unsigned port;
-	uint64_t sgen = 0;
+	uint64_t sgen = 0, seen;
 	int fresh;
 	VCL_BACKEND be;
 
@@ -465,9 +465,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	AN(q.method);
 
 	fresh = ghost_state_read(gv, ctx->now, &sgen);
-	if (gv->memo != NULL && fresh &&
+	if (gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, &q, &t->ans, &raw, &rawlen))
-		src = "memo";
+		src = fresh ? "memo" : "memo, ghostd silent";
 	else {
 		memset(&rt, 0, sizeof rt);
 		rt.enc = enc_route;
@@ -483,8 +483,19 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		}
 		raw = rt.ans;
 		rawlen = rt.ans_len;
+		seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
+		while (t->ans.gen > seen && !__atomic_compare_exchange_n(
+		    &gv->seen_gen, &seen, t->ans.gen, 0, __ATOMIC_RELAXED,
+		    __ATOMIC_RELAXED))
+			continue;
+		ghost_ans_fit(&q, &t->ans);
 		if (gv->memo != NULL)
 			ghost_memo_store(gv, ctx->ws, &q, &t->ans, raw, rawlen);
+	}
+	if (ghost_ans_resolve(ctx->ws, &q, &t->ans)) {
+		ghost_strip_internal(hp);
+		ghost_unreachable(ctx, t, "workspace overflow");
+		return (NULL);
 	}
 	t->have_ans = 1;
 
