@@ -204,6 +204,9 @@ struct ghost_rq {
 	int			https;
 	int			rec;		/* use X-Ghost-Req-* lines */
 };
+void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);
+int ghost_decide(VRT_CTX, struct ghost_vcl *, const struct ghost_rq *,
+    struct ghost_ans *, const char **src, char *why, size_t whylen);
 VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
 void ghost_hdr_split(const txt *, const char **n, size_t *nl,
     const char **v, size_t *vl);

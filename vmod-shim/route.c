@@ -415,19 +415,88 @@ log_decision(VRT_CTX, int status, const char *what, const char *src,
 	VSLbt(ctx->vsl, SLT_VCL_Log, t);
 }
 
+/* The inputs of a decision for hp (req or bereq, per ctx). */
+void
+ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	INIT_OBJ(q, GHOST_RQ_MAGIC);
+	q->hp = hp;
+	q->url = hp->hd[HTTP_HDR_URL].b;
+	q->method = hp->hd[HTTP_HDR_METHOD].b;
+	rq_scan(q, ctx->http_bereq != NULL);
+	if (ctx->http_bereq == NULL)
+		q->sock = VRT_r_local_socket(ctx);
+	AN(q->url);
+	AN(q->method);
+}
+
+/*
+ * The decision for the request q, in *a: from the memo (docs/protocol.md
+ * "Reuse"), else from a round trip to ghostd, then memoised; a path edit
+ * is applied to q's own path. Only reads q (req on the client side, bereq
+ * on the backend side), so any task may call it; nothing is applied.
+ * Returns 0 with *src "memo", "memo, ghostd silent" or "ghostd", or -1
+ * with why when ghostd did not give a usable answer.
+ */
+int
+ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
+    struct ghost_ans *a, const char **src, char *why, size_t wl)
+{
+	struct ghost_rt rt;
+	const uint8_t *raw = NULL;
+	size_t rawlen = 0;
+	uint64_t sgen = 0, seen;
+	int fresh;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	fresh = ghost_state_read(gv, ctx->now, &sgen);
+	if (gv->memo != NULL && fresh >= 0 &&
+	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen))
+		*src = fresh ? "memo" : "memo, ghostd silent";
+	else {
+		*src = "ghostd";
+		memset(&rt, 0, sizeof rt);
+		rt.enc = enc_route;
+		rt.arg = TRUST_ME(q);
+		rt.enc_max = enc_max(q);
+		rt.timeout = gv->timeout;
+		if (ghost_roundtrip(gv, ctx->ws, &rt) ||
+		    ghost_ans_decode(rt.ans, rt.ans_len, a, rt.why,
+		    sizeof rt.why)) {
+			snprintf(why, wl, "%s", rt.why);
+			return (-1);
+		}
+		raw = rt.ans;
+		rawlen = rt.ans_len;
+		seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
+		while (a->gen > seen && !__atomic_compare_exchange_n(
+		    &gv->seen_gen, &seen, a->gen, 0, __ATOMIC_RELAXED,
+		    __ATOMIC_RELAXED))
+			continue;
+		ghost_ans_fit(q, a);
+		if (gv->memo != NULL)
+			ghost_memo_store(gv, ctx->ws, q, a, raw, rawlen);
+	}
+	if (ghost_ans_resolve(ctx->ws, q, a)) {
+		snprintf(why, wl, "workspace overflow");
+		return (-1);
+	}
+	return (0);
+}
+
 VCL_BACKEND
 ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
 	struct ghost_rq q;
-	struct ghost_rt rt;
-	const uint8_t *raw = NULL;
-	size_t rawlen = 0, al;
+	size_t al;
 	const char *addr, *qm, *src = "ghostd";
 	char why[256];
 	unsigned port;
-	uint64_t sgen = 0, seen;
-	int fresh;
 	VCL_BACKEND be;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -454,47 +523,11 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->have_ans = 0;
 	t->location = "";
 
-	INIT_OBJ(&q, GHOST_RQ_MAGIC);
-	q.hp = hp;
-	q.url = hp->hd[HTTP_HDR_URL].b;
-	q.method = hp->hd[HTTP_HDR_METHOD].b;
-	rq_scan(&q, ctx->http_bereq != NULL);
-	if (ctx->http_bereq == NULL)
-		q.sock = VRT_r_local_socket(ctx);
-	AN(q.url);
-	AN(q.method);
+	ghost_rq_init(ctx, &q, hp);
 
-	fresh = ghost_state_read(gv, ctx->now, &sgen);
-	if (gv->memo != NULL && fresh >= 0 &&
-	    ghost_memo_find(gv, ctx->ws, sgen, &q, &t->ans, &raw, &rawlen))
-		src = fresh ? "memo" : "memo, ghostd silent";
-	else {
-		memset(&rt, 0, sizeof rt);
-		rt.enc = enc_route;
-		rt.arg = &q;
-		rt.enc_max = enc_max(&q);
-		rt.timeout = gv->timeout;
-		if (ghost_roundtrip(gv, ctx->ws, &rt) ||
-		    ghost_ans_decode(rt.ans, rt.ans_len, &t->ans, rt.why,
-		    sizeof rt.why)) {
-			ghost_strip_internal(hp);
-			ghost_unreachable(ctx, t, rt.why);
-			return (NULL);
-		}
-		raw = rt.ans;
-		rawlen = rt.ans_len;
-		seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
-		while (t->ans.gen > seen && !__atomic_compare_exchange_n(
-		    &gv->seen_gen, &seen, t->ans.gen, 0, __ATOMIC_RELAXED,
-		    __ATOMIC_RELAXED))
-			continue;
-		ghost_ans_fit(&q, &t->ans);
-		if (gv->memo != NULL)
-			ghost_memo_store(gv, ctx->ws, &q, &t->ans, raw, rawlen);
-	}
-	if (ghost_ans_resolve(ctx->ws, &q, &t->ans)) {
+	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
 		ghost_strip_internal(hp);
-		ghost_unreachable(ctx, t, "workspace overflow");
+		ghost_unreachable(ctx, t, why);
 		return (NULL);
 	}
 	t->have_ans = 1;
