@@ -1,7 +1,11 @@
 # ghost — every entry point. `make run` and `make test` are the two a
 # newcomer needs; both install what is missing first.
 SHELL      := /bin/bash
+# Deferred (?=): evaluated when used, after make deps may have installed Go.
 GO         ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO_LDFLAGS := -X main.version=$(VERSION)
+RST2MAN    ?= rst2man
 BUILD      := build
 VMODTOOL   ?= /usr/share/varnish/vmodtool.py
 VARNISHINC ?= /usr/include/varnish
@@ -17,21 +21,29 @@ VMOD_SRC := $(wildcard vmod-shim/*.c)
 VMOD_HDR := $(wildcard vmod-shim/*.h)
 GO_SRC   := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all deps build test test-go test-fuzz test-vtc test-e2e test-fault fault \
+.PHONY: all deps deps-run deps-test deps-bench build test test-go test-fuzz test-vtc test-e2e test-fault fault \
         run bench install uninstall fmt vet clean
 
 all: build
 
-## deps: install what is missing (Debian packages; Go modules come with the build)
+## deps: install what is missing to build (Debian packages; Go modules come
+## with the build). deps-run, deps-test and deps-bench add what make run,
+## make test and make bench need (dist/deps.sh lists them).
 deps:
-	@bash dist/deps.sh
+	@bash dist/deps.sh build
+deps-run:
+	@bash dist/deps.sh run
+deps-test:
+	@bash dist/deps.sh test
+deps-bench:
+	@bash dist/deps.sh bench
 
-## build: build/ghostd and build/libvmod_ghost.so
-build: deps $(BUILD)/ghostd $(BUILD)/upstream $(if $(VMOD_SRC),$(BUILD)/libvmod_ghost.so)
+## build: build/ghostd, build/libvmod_ghost.so and its man page
+build: deps $(BUILD)/ghostd $(BUILD)/upstream $(if $(VMOD_SRC),$(BUILD)/libvmod_ghost.so $(BUILD)/vmod_ghost.3)
 
 $(BUILD)/ghostd: $(GO_SRC)
 	@mkdir -p $(BUILD)
-	$(GO) build -o $@ ./cmd/ghostd
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $@ ./cmd/ghostd
 
 $(BUILD)/upstream: $(GO_SRC)
 	@mkdir -p $(BUILD)
@@ -42,11 +54,14 @@ $(BUILD)/vmod/vcc_ghost_if.c: vmod-shim/vmod_ghost.vcc
 	cd $(BUILD)/vmod && python3 $(VMODTOOL) -o vcc_ghost_if $(CURDIR)/vmod-shim/vmod_ghost.vcc
 	: > $(BUILD)/vmod/config.h
 
+$(BUILD)/vmod_ghost.3: $(BUILD)/vmod/vcc_ghost_if.c
+	$(RST2MAN) $(BUILD)/vmod/vmod_ghost.man.rst > $@
+
 $(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC) $(VMOD_HDR)
 	$(CC) $(VMOD_CFLAGS) -shared -o $@ $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC)
 
-## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short)
-test: build
+## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short), dist
+test: deps-test build
 	@bash test/run-all.sh
 
 fmt:
@@ -72,24 +87,30 @@ fault: build
 	GHOST_FAULT_LONG=1 $(GO) test -count=1 -v -timeout 1200s ./test/fault/
 
 ## run: demo — varnishd + ghostd + demo upstreams on loopback
-run: build
+run: deps-run build
 	@bash dist/demo/run.sh
 
 ## bench: ghost against static, if-chain and vmod_selector VCL
-bench: build
+bench: deps-bench build
 	@bash test/bench/run.sh
 
+## install: ghostd in $(PREFIX)/bin, the VMOD in Varnish's vmoddir, its man
+## page, ghost.vcl, and the systemd units (ExecStart= pointing at $(PREFIX))
+VMODDIR = $$(pkg-config --variable=vmoddir varnishapi)
 install: build
 	install -D -m 0755 $(BUILD)/ghostd $(DESTDIR)$(PREFIX)/bin/ghostd
-	install -D -m 0644 $(BUILD)/libvmod_ghost.so $(DESTDIR)$$(pkg-config --variable=vmoddir varnishapi)/libvmod_ghost.so
+	install -D -m 0644 $(BUILD)/libvmod_ghost.so $(DESTDIR)$(VMODDIR)/libvmod_ghost.so
+	install -D -m 0644 $(BUILD)/vmod_ghost.3 $(DESTDIR)$(PREFIX)/share/man/man3/vmod_ghost.3
 	install -D -m 0644 vcl/ghost.vcl $(DESTDIR)/etc/varnish/ghost.vcl
-	install -D -m 0644 dist/systemd/ghostd.service $(DESTDIR)/etc/systemd/system/ghostd.service
-	install -D -m 0644 dist/systemd/ghostd.socket $(DESTDIR)/etc/systemd/system/ghostd.socket
+	@mkdir -p $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local/bin/ghostd|$(PREFIX)/bin/ghostd|g' dist/systemd/ghostd.service > $(DESTDIR)/etc/systemd/system/ghostd.service
+	install -m 0644 dist/systemd/ghostd.socket $(DESTDIR)/etc/systemd/system/ghostd.socket
 	@test -e $(DESTDIR)/etc/varnish/ghost.json || install -D -m 0644 dist/ghost.json $(DESTDIR)/etc/varnish/ghost.json
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ghostd \
-	      $(DESTDIR)$$(pkg-config --variable=vmoddir varnishapi)/libvmod_ghost.so \
+	      $(DESTDIR)$(VMODDIR)/libvmod_ghost.so \
+	      $(DESTDIR)$(PREFIX)/share/man/man3/vmod_ghost.3 \
 	      $(DESTDIR)/etc/varnish/ghost.vcl \
 	      $(DESTDIR)/etc/systemd/system/ghostd.service $(DESTDIR)/etc/systemd/system/ghostd.socket
 

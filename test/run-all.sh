@@ -21,6 +21,7 @@ step fuzz bash test/fuzz.sh "${FUZZTIME:-5s}"
 [ -d test/vtc ] && ls test/vtc/*.vtc >/dev/null 2>&1 && step vtc bash test/vtc/run.sh
 ls test/e2e/*_test.go >/dev/null 2>&1 && step e2e $GO test -count=1 -timeout 400s ./test/e2e/
 ls test/fault/*_test.go >/dev/null 2>&1 && step fault $GO test -count=1 -timeout 400s ./test/fault/
+[ -x test/dist/check.sh ] && step dist bash test/dist/check.sh
 echo
 [ ${#failed[@]} -gt 0 ] && echo "failed suites: ${failed[*]}"
 echo "suites: $pass passed, $fail failed"
