@@ -149,6 +149,9 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	vh.deps.ScopeLens = vh.scope.lens
 	valueClasses(routes, &vh.deps)
 	setPathEdits(routes)
+	if err := checkAnswers(c, vh, crs); err != nil {
+		return err
+	}
 	vh.layout(crs, routes)
 	return nil
 }

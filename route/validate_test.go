@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // route0 wraps one route object into a file with vhost "api.example.com".
@@ -234,5 +235,62 @@ func TestUnknownKeys(t *testing.T) {
 	}
 	if UnknownKeys([]byte(`{"version":`)) != nil {
 		t.Errorf("invalid JSON should give nil")
+	}
+}
+
+// MaxAnswer: a route whose decision could not fit varnishd's workspace is
+// refused (20 request header adds of 4 KB made every request 503); one
+// just under the bound loads.
+func TestValidationAnswerSize(t *testing.T) {
+	adds := func(n int) string {
+		hs := make([]string, n)
+		for i := range hs {
+			hs[i] = fmt.Sprintf(`{"name":"x-a%d","value":"%s"}`, i, strings.Repeat("v", 4000))
+		}
+		return `{"filters":{"request_header_modifier":{"add":[` + strings.Join(hs, ",") + `]}}}`
+	}
+	_, err := Parse("ghost.json", []byte(route0(adds(20))))
+	const want = `ghost.json: vhost "api.example.com" route 2: a decision would be up to `
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "more than 16384") {
+		t.Fatalf("got %v, want %s... more than 16384", err, want)
+	}
+	if _, err := Parse("ghost.json", []byte(route0(adds(4)))); err != nil {
+		t.Fatal(err)
+	}
+	eps := make([]string, 1200)
+	for i := range eps {
+		eps[i] = fmt.Sprintf(`{"address":"10.0.%d.%d","port":8080}`, i/256, i%256)
+	}
+	doc := `{"version":2,"vhosts":{"h":{"default_backends":[` + strings.Join(eps, ",") + `]}}}`
+	if _, err := Parse("ghost.json", []byte(doc)); err == nil || !strings.HasPrefix(err.Error(), `ghost.json: vhost "h": default_backends: a decision would be up to `) {
+		t.Fatalf("1200 endpoints: got %v", err)
+	}
+	doc = `{"version":2,"vhosts":{"h":{"default_backends":[` + strings.Join(eps[:900], ",") + `]}}}`
+	if _, err := Parse("ghost.json", []byte(doc)); err != nil {
+		t.Fatalf("900 endpoints: %v", err)
+	}
+}
+
+// Error messages are bounded (a 100,000-digit version made the reload
+// answer a bare 500): start and end are kept.
+func TestValidationErrorLength(t *testing.T) {
+	docs := []string{
+		`{"version":` + strings.Repeat("9", 100000) + `,"vhosts":{}}`,
+		`{"version":2,"vhosts":{"` + strings.Repeat("é", 50000) + `":{}}}`,
+		`{"version":2,"vhosts":{"h":{"routes":[{"method":"` + strings.Repeat("x", 100000) + `"}]}}}`,
+	}
+	for _, d := range docs {
+		_, err := Parse("ghost.json", []byte(d))
+		if err == nil {
+			t.Fatalf("no error for %.40s", d)
+		}
+		msg := err.Error()
+		if len(msg) > MaxErrorLen || !utf8.ValidString(msg) || !strings.HasPrefix(msg, "ghost.json: ") || !strings.Contains(msg, " bytes]… ") {
+			t.Errorf("%d bytes: %.200s ... %s", len(msg), msg, msg[max(0, len(msg)-200):])
+		}
+	}
+	_, err := Parse("ghost.json", []byte(docs[0]))
+	if !strings.Contains(err.Error(), "99 is not an integer (line 1 column ") {
+		t.Errorf("the end (what is wrong) is lost: %s", err.Error()[len(err.Error())-100:])
 	}
 }

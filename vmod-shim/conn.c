@@ -409,7 +409,17 @@ ghost_roundtrip(struct ghost_vcl *gv, struct ws *ws, struct ghost_rt *rt)
 		xr = conn_xfer(c, frame(c, (size_t)(w.p - c->wbuf - 4)),
 		    deadline, rt->timeout, &alen, rt->why, sizeof rt->why);
 		if (xr == XFER_OK) {
-			rt->ans = WS_Copy(ws, c->rbuf + 4, (int)alen);
+			/*
+			 * Not WS_Copy(): an answer that does not fit must not
+			 * mark the workspace overflowed, so that VCL can still
+			 * answer with the reason.
+			 */
+			if (WS_ReserveAll(ws) >= alen) {
+				memcpy(WS_Reservation(ws), c->rbuf + 4, alen);
+				rt->ans = WS_Reservation(ws);
+				WS_Release(ws, (unsigned)alen);
+			} else
+				WS_Release(ws, 0);
 			rt->ans_len = alen;
 			pool_push(gv, c);
 			if (rt->ans == NULL) {
