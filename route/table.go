@@ -162,7 +162,14 @@ type redirect struct {
 // one decoded vhost rather than the decoded form of the whole file; any
 // other document is decoded whole first. Both give the same table or the
 // same error.
+//
+// An error message is at most MaxErrorLen bytes (see clipError).
 func Parse(name string, data []byte) (*Table, error) {
+	t, err := parse(name, data)
+	return t, clipError(err)
+}
+
+func parse(name string, data []byte) (*Table, error) {
 	t, res, err := parseStream(name, data)
 	if res == streamDone {
 		return t, err

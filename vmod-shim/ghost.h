@@ -46,7 +46,7 @@
 					   > backend_idle_timeout (60 s) */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
-#define GHOST_ERRLEN		512
+#define GHOST_ERRLEN		1088	/* > route.MaxErrorLen (1024): whole */
 
 struct ghost_conn;
 struct ghost_memo;
