@@ -50,11 +50,35 @@ type Inspector interface {
 // dumpChunk is the largest piece of a JSON document sent in one frame.
 const dumpChunk = 512 << 10
 
-// Default timeouts of a Server.
+// Defaults of a Server's limits.
 const (
-	DefaultIdleTimeout  = 5 * time.Minute
+	// DefaultIdleTimeout: the shim keeps at most a few idle connections
+	// per VCL and reconnects (retrying once) when one was closed, so
+	// idle connections need not live long.
+	DefaultIdleTimeout  = 60 * time.Second
 	DefaultFrameTimeout = 10 * time.Second
+	// DefaultHelloTimeout: a new connection must complete hello within
+	// it (the shim sends hello as soon as it connects).
+	DefaultHelloTimeout = 5 * time.Second
+	// DefaultMaxConns: connections beyond it are closed as soon as they
+	// are accepted. The shim holds one per request being routed plus a
+	// few idle ones per VCL.
+	DefaultMaxConns = 4096
 )
+
+// MaxHelloFrame is the largest frame accepted before hello (a hello is
+// some 40 bytes): a connection that has not said hello costs at most its
+// read buffer.
+const MaxHelloFrame = 4 << 10
+
+// MaxBodyMemory bounds the memory all connections together hold for frames
+// larger than their read buffer (route requests with long URLs): a
+// connection whose frame would take more is dropped.
+const MaxBodyMemory = 64 << 20
+
+// growStep is how much a large frame's buffer grows at a time: memory
+// follows the bytes actually received, not the length announced.
+const growStep = 64 << 10
 
 // readBufSize is the per-connection read buffer: frames that fit are
 // decoded in place, larger ones are copied into a separate buffer.
@@ -69,6 +93,8 @@ type Server struct {
 	Logger       *slog.Logger  // nil: slog.Default()
 	IdleTimeout  time.Duration // between frames; 0: DefaultIdleTimeout
 	FrameTimeout time.Duration // to receive a started frame or send an answer; 0: DefaultFrameTimeout
+	HelloTimeout time.Duration // from accept to a complete hello; 0: DefaultHelloTimeout
+	MaxConns     int           // open connections; 0: DefaultMaxConns
 	Name         string        // server name in hello; "": ServerName
 
 	// OnConn, when set, is called with +1 when a connection opens and -1
@@ -77,6 +103,12 @@ type Server struct {
 	// OnError, when set, is called once per protocol error with its code
 	// (CodeFrame also covers bad lengths, stalls and truncated frames).
 	OnError func(code string)
+	// OnRefused, when set, is called for each connection closed at
+	// accept because MaxConns were open.
+	OnRefused func()
+
+	refusedLog time.Time    // last "too many connections" log (Serve's goroutine)
+	bodyMem    atomic.Int64 // bytes held in conn.body buffers
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -121,10 +153,35 @@ func (s *Server) Serve(l net.Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
+		if max := s.maxConns(); len(s.conns) >= max {
+			s.mu.Unlock()
+			nc.Close()
+			s.refused(max)
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.serve()
+	}
+}
+
+func (s *Server) maxConns() int {
+	if s.MaxConns > 0 {
+		return s.MaxConns
+	}
+	return DefaultMaxConns
+}
+
+// refused counts a connection closed at accept, and logs it at most once a
+// second.
+func (s *Server) refused(max int) {
+	if s.OnRefused != nil {
+		s.OnRefused()
+	}
+	if now := time.Now(); now.Sub(s.refusedLog) >= time.Second {
+		s.refusedLog = now
+		s.logger().Warn("too many connections, closing new ones", "max", max)
 	}
 }
 
@@ -180,7 +237,7 @@ type conn struct {
 	s           *Server
 	nc          net.Conn
 	br          *bufio.Reader
-	body        []byte // for frames larger than the read buffer
+	body        []byte // for frames larger than the read buffer (accounted in Server.bodyMem)
 	consumed    int    // bytes of br to discard after the current frame
 	dec         *requestDecoder
 	enc         *encoder
@@ -188,8 +245,9 @@ type conn struct {
 	decision    route.Decision
 	dead        []int
 	idle, frame time.Duration
-	rdlIdle     bool // the read deadline is an idle deadline
-	inFrame     bool // the read deadline is this frame's deadline
+	idleAfter   time.Duration // idle timeout once hello is done (idle is the hello timeout until then)
+	rdlIdle     bool          // the read deadline is an idle deadline
+	inFrame     bool          // the read deadline is this frame's deadline
 	rdlSet      time.Time
 	wdlSet      time.Time
 	helloDone   bool
@@ -203,12 +261,16 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		br:         bufio.NewReaderSize(nc, readBufSize),
 		dec:        newRequestDecoder(),
 		enc:        newEncoder(),
-		idle:       s.IdleTimeout,
+		idle:       s.HelloTimeout,
+		idleAfter:  s.IdleTimeout,
 		frame:      s.FrameTimeout,
 		serverName: s.Name,
 	}
 	if c.idle <= 0 {
-		c.idle = DefaultIdleTimeout
+		c.idle = DefaultHelloTimeout
+	}
+	if c.idleAfter <= 0 {
+		c.idleAfter = DefaultIdleTimeout
 	}
 	if c.frame <= 0 {
 		c.frame = DefaultFrameTimeout
@@ -230,6 +292,7 @@ func (c *conn) serve() {
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 		c.nc.Close()
+		c.setBody(nil)
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
@@ -251,7 +314,7 @@ func (c *conn) serve() {
 			return
 		}
 		if cap(c.body) > keepBuf {
-			c.body = nil
+			c.setBody(nil)
 		}
 	}
 }
@@ -318,6 +381,9 @@ func (c *conn) readFrame() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !c.helloDone && n > MaxHelloFrame {
+		return nil, fmt.Errorf("%w %d before hello (must be 1..%d)", ErrFrameSize, n, MaxHelloFrame)
+	}
 	if 4+n <= c.br.Size() {
 		if c.br.Buffered() < 4+n {
 			if err := c.frameDeadline(); err != nil {
@@ -337,15 +403,42 @@ func (c *conn) readFrame() ([]byte, error) {
 	if _, err := c.br.Discard(4); err != nil {
 		return nil, err
 	}
-	if cap(c.body) < n {
-		c.body = make([]byte, n)
+	// Grown as the body arrives: a peer announcing 1 MiB and sending
+	// nothing costs nothing.
+	b := c.body[:0]
+	for len(b) < n {
+		if len(b) == cap(b) {
+			size := min(n, max(2*cap(b), growStep))
+			if c.s.bodyMem.Load()+int64(size-cap(b)) > MaxBodyMemory {
+				c.setBody(nil)
+				return nil, fmt.Errorf("%d-byte frame: frame buffers of all connections would exceed %d bytes", n, MaxBodyMemory)
+			}
+			nb := make([]byte, len(b), size)
+			copy(nb, b)
+			c.setBody(nb)
+			b = nb
+		}
+		m, err := c.br.Read(b[len(b):min(n, cap(b))])
+		b = b[:len(b)+m]
+		if err != nil && len(b) < n {
+			c.setBody(nil)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
+		}
 	}
-	c.body = c.body[:n]
-	if _, err := io.ReadFull(c.br, c.body); err != nil {
-		return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
-	}
+	c.body = b
 	c.consumed = 0
 	return c.body, nil
+}
+
+// setBody replaces the frame buffer, keeping Server.bodyMem in step.
+func (c *conn) setBody(b []byte) {
+	if d := cap(b) - cap(c.body); d != 0 {
+		c.s.bodyMem.Add(int64(d))
+	}
+	c.body = b
 }
 
 // frameDeadline bounds the rest of a frame that has begun: a client that
@@ -408,6 +501,7 @@ func (c *conn) handle(body []byte) bool {
 			return c.fail(CodeVersion, versionMismatch(Version, req.Version))
 		}
 		c.helloDone = true
+		c.idle, c.rdlIdle = c.idleAfter, false // set the longer deadline next
 		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
 	}
 	switch req.Type {

@@ -68,6 +68,8 @@ type daemonConfig struct {
 	watch        bool
 	idleTimeout  time.Duration
 	frameTimeout time.Duration
+	helloTimeout time.Duration
+	maxConns     int
 }
 
 // daemonFlags returns the daemon's flag set, writing into c.
@@ -86,6 +88,8 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.BoolVar(&c.watch, "watch", true, "reload when the config file changes")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", protocol.DefaultIdleTimeout, "close connections idle this long")
 	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
+	fs.DurationVar(&c.helloTimeout, "hello-timeout", protocol.DefaultHelloTimeout, "close new connections that have not said hello within this")
+	fs.IntVar(&c.maxConns, "max-conns", protocol.DefaultMaxConns, "close new connections while this many are open")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -119,8 +123,11 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	if c.state == "" {
 		c.state = c.socket + ".state"
 	}
-	if c.idleTimeout <= 0 || c.frameTimeout <= 0 {
-		return nil, usageError(fs, "-idle-timeout and -frame-timeout must be positive"), false
+	if c.idleTimeout <= 0 || c.frameTimeout <= 0 || c.helloTimeout <= 0 {
+		return nil, usageError(fs, "-idle-timeout, -frame-timeout and -hello-timeout must be positive"), false
+	}
+	if c.maxConns < 1 {
+		return nil, usageError(fs, "-max-conns must be at least 1"), false
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return nil, usageError(fs, err.Error()), false
@@ -234,13 +241,16 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 		Logger:       log,
 		IdleTimeout:  cfg.idleTimeout,
 		FrameTimeout: cfg.frameTimeout,
+		HelloTimeout: cfg.helloTimeout,
+		MaxConns:     cfg.maxConns,
 		OnConn: func(d int) {
 			m.connsOpen.Add(float64(d))
 			if d > 0 {
 				m.connsTotal.Inc()
 			}
 		},
-		OnError: func(code string) { m.protoErrors.WithLabelValues(code).Inc() },
+		OnError:   func(code string) { m.protoErrors.WithLabelValues(code).Inc() },
+		OnRefused: func() { m.protoErrors.WithLabelValues("max_conns").Inc() },
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
