@@ -1,6 +1,7 @@
 /*
- * Decoding of a `route` answer (docs/protocol.md). Zero copy: the decoded
- * struct points into the answer bytes, which live in the task workspace.
+ * Layer 1: decoding of a `route` answer (docs/protocol.md). Zero copy:
+ * the decoded struct points into the answer bytes, which live in the task
+ * workspace.
  * Arrays (groups, header ops, deps.h) are validated here once and walked
  * again where they are used.
  */
@@ -14,6 +15,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "answer.h"
 
 /* Validate an array of strings; remember where it starts and ends. */
 static void
@@ -130,53 +132,47 @@ arr_sl(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 	*e = r->p;
 }
 
+static int v_matchproto_(mp_field_f)
+deps_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_deps *d = priv;
+	int *flag;
+
+	if (kl == 2 && k[1] == 'v' && (k[0] == 'h' || k[0] == 'q')) {
+		if (k[0] == 'h')
+			arr_hv(r, &d->hv, &d->hv_end);
+		else
+			arr_qv(r, &d->qv, &d->qv_end);
+		return (1);
+	}
+	if (kl == 2 && k[0] == 's' && k[1] == 'l') {
+		arr_sl(r, &d->sl, &d->sl_end);
+		return (1);
+	}
+	if (kl != 1)
+		return (0);
+	switch (*k) {
+	case 'p': flag = &d->p; break;
+	case 'm': flag = &d->m; break;
+	case 'q': flag = &d->q; break;
+	case 's': flag = &d->s; break;
+	case 'x': flag = &d->x; break;
+	case 'h':
+		arr_str(r, &d->h, &d->h_end);
+		return (1);
+	default: return (0);
+	}
+	if (mp_peek(r) != MP_BOOL)
+		return (0);
+	*flag = mp_r_bool(r);
+	return (1);
+}
+
 static void
 deps(struct mp_r *r, struct ghost_deps *d)
 {
-	const char *k;
-	size_t kl;
-	uint32_t n;
-	int *flag;
-
 	d->raw = r->p;
-	n = mp_r_map(r);
-	while (n-- > 0 && !r->err) {
-		mp_r_str(r, &k, &kl);
-		flag = NULL;
-		if (kl == 2 && k[1] == 'v' && (k[0] == 'h' || k[0] == 'q')) {
-			if (mp_r_nil(r))
-				continue;
-			if (k[0] == 'h')
-				arr_hv(r, &d->hv, &d->hv_end);
-			else
-				arr_qv(r, &d->qv, &d->qv_end);
-			continue;
-		}
-		if (kl == 2 && k[0] == 's' && k[1] == 'l') {
-			if (!mp_r_nil(r))
-				arr_sl(r, &d->sl, &d->sl_end);
-			continue;
-		}
-		if (kl == 1) {
-			switch (*k) {
-			case 'p': flag = &d->p; break;
-			case 'm': flag = &d->m; break;
-			case 'q': flag = &d->q; break;
-			case 's': flag = &d->s; break;
-			case 'x': flag = &d->x; break;
-			case 'h':
-				if (mp_r_nil(r))
-					continue;
-				arr_str(r, &d->h, &d->h_end);
-				continue;
-			default: break;
-			}
-		}
-		if (flag != NULL && mp_peek(r) == MP_BOOL)
-			*flag = mp_r_bool(r);
-		else
-			mp_skip(r);
-	}
+	mp_r_fields(r, deps_field, d);
 	d->raw_end = r->p;
 }
 
@@ -207,87 +203,99 @@ path_edit(struct mp_r *r, struct ghost_ans *a)
 	a->pe = !r->err;
 }
 
+/* The fields of a route (or error) answer. */
+struct ans_dec {
+	struct ghost_ans	*a;
+	const char		*t, *msg;
+	size_t			tl, ml;
+	int64_t			o;
+	int			have_o;
+};
+
+static int v_matchproto_(mp_field_f)
+ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ans_dec *d = priv;
+	struct ghost_ans *a = d->a;
+
+	if (mp_streq(k, kl, "t"))
+		mp_r_str(r, &d->t, &d->tl);
+	else if (mp_streq(k, kl, "gen"))
+		a->gen = mp_r_uint(r);
+	else if (mp_streq(k, kl, "o")) {
+		d->o = mp_r_int(r);
+		d->have_o = 1;
+	} else if (mp_streq(k, kl, "st"))
+		a->st = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "deps"))
+		deps(r, &a->deps);
+	else if (mp_streq(k, kl, "sc")) {
+		a->sc = mp_r_int(r);
+		if (a->sc < 0 || a->sc > INT32_MAX)
+			a->sc = -1;
+	} else if (mp_streq(k, kl, "pe"))
+		path_edit(r, a);
+	else if (mp_streq(k, kl, "g"))
+		arr_groups(r, &a->g, &a->g_end);
+	else if (mp_streq(k, kl, "rqs"))
+		arr_pairs(r, &a->rqs, &a->rqs_end);
+	else if (mp_streq(k, kl, "rqa"))
+		arr_pairs(r, &a->rqa, &a->rqa_end);
+	else if (mp_streq(k, kl, "rqr"))
+		arr_str(r, &a->rqr, &a->rqr_end);
+	else if (mp_streq(k, kl, "rss"))
+		arr_pairs(r, &a->rss, &a->rss_end);
+	else if (mp_streq(k, kl, "rsa"))
+		arr_pairs(r, &a->rsa, &a->rsa_end);
+	else if (mp_streq(k, kl, "rsr"))
+		arr_str(r, &a->rsr, &a->rsr_end);
+	else if (mp_streq(k, kl, "path"))
+		mp_r_str(r, &a->path, &a->path_len);
+	else if (mp_streq(k, kl, "hst"))
+		mp_r_str(r, &a->hst, &a->hst_len);
+	else if (mp_streq(k, kl, "loc"))
+		mp_r_str(r, &a->loc, &a->loc_len);
+	else if (mp_streq(k, kl, "msg"))
+		mp_r_str(r, &d->msg, &d->ml);
+	else
+		return (0);
+	return (1);
+}
+
 int
 ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
     char *why, size_t wl)
 {
 	struct mp_r r = { p, p + len, 0 };
-	const char *k, *t = NULL, *msg = NULL;
-	size_t kl, tl = 0, ml = 0;
-	uint32_t n;
-	int have_o = 0;
+	struct ans_dec d;
 
 	memset(a, 0, sizeof *a);
 	a->sc = -1;
-	n = mp_r_map(&r);
-	while (n-- > 0 && !r.err) {
-		mp_r_str(&r, &k, &kl);
-		if (r.err)
-			break;
-		if (mp_r_nil(&r))
-			continue;
-		if (mp_streq(k, kl, "t"))
-			mp_r_str(&r, &t, &tl);
-		else if (mp_streq(k, kl, "gen"))
-			a->gen = mp_r_uint(&r);
-		else if (mp_streq(k, kl, "o")) {
-			a->o = (int)mp_r_int(&r);
-			have_o = 1;
-		} else if (mp_streq(k, kl, "st"))
-			a->st = (int)mp_r_int(&r);
-		else if (mp_streq(k, kl, "deps"))
-			deps(&r, &a->deps);
-		else if (mp_streq(k, kl, "sc")) {
-			a->sc = mp_r_int(&r);
-			if (a->sc < 0 || a->sc > INT32_MAX)
-				a->sc = -1;
-		} else if (mp_streq(k, kl, "pe"))
-			path_edit(&r, a);
-		else if (mp_streq(k, kl, "g"))
-			arr_groups(&r, &a->g, &a->g_end);
-		else if (mp_streq(k, kl, "rqs"))
-			arr_pairs(&r, &a->rqs, &a->rqs_end);
-		else if (mp_streq(k, kl, "rqa"))
-			arr_pairs(&r, &a->rqa, &a->rqa_end);
-		else if (mp_streq(k, kl, "rqr"))
-			arr_str(&r, &a->rqr, &a->rqr_end);
-		else if (mp_streq(k, kl, "rss"))
-			arr_pairs(&r, &a->rss, &a->rss_end);
-		else if (mp_streq(k, kl, "rsa"))
-			arr_pairs(&r, &a->rsa, &a->rsa_end);
-		else if (mp_streq(k, kl, "rsr"))
-			arr_str(&r, &a->rsr, &a->rsr_end);
-		else if (mp_streq(k, kl, "path"))
-			mp_r_str(&r, &a->path, &a->path_len);
-		else if (mp_streq(k, kl, "hst"))
-			mp_r_str(&r, &a->hst, &a->hst_len);
-		else if (mp_streq(k, kl, "loc"))
-			mp_r_str(&r, &a->loc, &a->loc_len);
-		else if (mp_streq(k, kl, "msg"))
-			mp_r_str(&r, &msg, &ml);
-		else
-			mp_skip(&r);
-	}
+	memset(&d, 0, sizeof d);
+	d.a = a;
+	mp_r_fields(&r, ans_field, &d);
 	if (!r.err && r.p != r.end)
 		r.err = 1;
 	if (r.err) {
 		snprintf(why, wl, "bad answer (msgpack)");
 		return (-1);
 	}
-	if (t != NULL && mp_streq(t, tl, "error")) {
-		snprintf(why, wl, "ghostd error: %.*s", (int)ml,
-		    msg != NULL ? msg : "");
+	if (d.t != NULL && mp_streq(d.t, d.tl, "error")) {
+		snprintf(why, wl, "ghostd error: %.*s", (int)d.ml,
+		    d.msg != NULL ? d.msg : "");
 		return (-1);
 	}
-	if (t == NULL || !mp_streq(t, tl, "route") || !have_o) {
+	if (d.t == NULL || !mp_streq(d.t, d.tl, "route") || !d.have_o) {
 		snprintf(why, wl, "bad answer (not a route answer)");
 		return (-1);
 	}
-	if (a->o < 0 || a->o > 3 || (a->o == 3 && a->loc == NULL) ||
-	    (a->o == 3 && (a->st < 300 || a->st > 399))) {
+	if (d.o < GHOST_ROUTE || d.o > GHOST_REDIRECT ||
+	    (d.o == GHOST_REDIRECT && a->loc == NULL) ||
+	    (d.o == GHOST_REDIRECT && (a->st < 300 || a->st > 399))) {
 		snprintf(why, wl, "bad answer (outcome %d, status %d)",
-		    a->o, a->st);
+		    (int)d.o, a->st);
 		return (-1);
 	}
+	a->o = (enum ghost_outcome)d.o;
 	return (0);
 }

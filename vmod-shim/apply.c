@@ -1,7 +1,8 @@
 /*
- * Applying a decision to HTTP headers: request and response header
- * modifiers (set / add / remove), URLRewrite, Vary, removal of the
- * internal X-Ghost-* headers, and the synthetic responses.
+ * Layer 2: applying a decision to HTTP headers: request and response
+ * header modifiers (set / add / remove), URLRewrite, Vary, removal of the
+ * internal X-Ghost-* headers, the client side's recording, and the
+ * synthetic responses.
  */
 
 #include "config.h"
@@ -15,13 +16,15 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "hdr.h"
+#include "apply.h"
 
 /*
  * Build the "\<len>Name:" form; -1 if the name is too long. The length
  * byte is a (signed) char: names up to GHOST_HDR_MAX (126) bytes.
  */
-int
-ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
+static int
+hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
 {
 	if (nl == 0 || nl > GHOST_HDR_MAX || nl + 3 > bl)
 		return (-1);
@@ -32,8 +35,8 @@ ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
 	return (0);
 }
 
-unsigned
-ghost_hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
+static unsigned
+hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
 {
 	const txt *t = &hp->hd[u];
 
@@ -110,7 +113,7 @@ ghost_merge_lines(struct http *hp)
 		if ((seen[k >> 6] >> (k & 63)) & 1) {
 			/* a candidate: is it really a name seen before? */
 			for (w = HTTP_HDR_FIRST; w < u && !dup; w++)
-				dup = ghost_hdr_is(hp, w, t->b, nl);
+				dup = hdr_is(hp, w, t->b, nl);
 		}
 		seen[k >> 6] |= 1ULL << (k & 63);
 	}
@@ -125,9 +128,9 @@ ghost_merge_lines(struct http *hp)
 			continue;
 		nl = (size_t)(c - t->b);
 		for (w = u + 1; w < hp->nhd; w++)
-			if (ghost_hdr_is(hp, w, t->b, nl))
+			if (hdr_is(hp, w, t->b, nl))
 				break;
-		if (w == hp->nhd || ghost_hdr_fmt(hdr, sizeof hdr, t->b, nl))
+		if (w == hp->nhd || hdr_fmt(hdr, sizeof hdr, t->b, nl))
 			continue;
 		http_CollectHdrSep(hp, hdr,
 		    nl == 6 && !strncasecmp(hdr + 1, "cookie", 6) ? "; " : ",");
@@ -260,7 +263,7 @@ op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {
 	char hdr[GHOST_HDR_BUF];
 
-	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+	if (hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
 	http_Unset(hp, hdr);
 	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
@@ -272,7 +275,7 @@ op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 	char hdr[GHOST_HDR_BUF];
 	const char *old, *line;
 
-	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+	if (hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
 	if (nl == 10 && !strncasecmp(n, "set-cookie", 10)) {
 		http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
@@ -295,7 +298,7 @@ op_remove(struct http *hp, const char *n, size_t nl)
 {
 	char hdr[GHOST_HDR_BUF];
 
-	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+	if (hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
 	http_Unset(hp, hdr);
 }
@@ -348,14 +351,13 @@ apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
 }
 
 void
-ghost_apply_req(VRT_CTX, struct http *hp, struct ghost_task *t)
+ghost_apply_req(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 {
-	const struct ghost_ans *a;
 	const char *url, *qm, *nu;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	a = &t->ans;
+	AN(a);
 	apply_ops(hp, a->rqs, a->rqs_end, a->rqa, a->rqa_end, a->rqr,
 	    a->rqr_end);
 	if (a->path != NULL && a->path_len > 0) {
@@ -522,13 +524,11 @@ vary_guard(VRT_CTX, const struct ghost_ans *a)
 }
 
 void
-ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_task *t)
+ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 {
-	const struct ghost_ans *a;
-
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	a = &t->ans;
+	AN(a);
 	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
 	    a->rsr_end);
 	if (merge_vary(hp, a) != 0) {
@@ -545,6 +545,7 @@ ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_task *t)
 void
 ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 {
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	http_SetStatus(hp, (uint16_t)t->status, t->reason);

@@ -1,5 +1,5 @@
 /*
- * Native backends, one per endpoint per VCL, created on demand with
+ * Layer 2: native backends, one per endpoint per VCL, created on demand with
  * VRT_new_backend and named "ghost.<addr>:<port>" ("ghost.[<v6>]:<port>").
  *
  * The map holds the creator's reference, and it is the only one the VMOD
@@ -35,6 +35,9 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "conn.h"
+#include "memo.h"
+#include "backend.h"
 
 struct ghost_be {
 	unsigned		magic;
@@ -105,8 +108,8 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port)
 }
 
 VCL_BACKEND
-ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
-    const char *addr, size_t al, unsigned port, uint64_t gen)
+ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint64_t gen)
 {
 	struct ghost_be *e, *n;
 	char name[64], a[48], d[10];
@@ -116,8 +119,8 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	int v6;
 	VCL_BACKEND mine, be = NULL;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (al == 0 || al >= sizeof a)
 		return (NULL);
 	memcpy(a, addr, al);
@@ -213,41 +216,52 @@ enc_live(struct mp_w *w, void *arg)
 	}
 }
 
+/* The fields of a live answer. */
+struct live_ans {
+	const char		*t;
+	size_t			tl;
+	uint64_t		*gen;
+	const uint8_t		*dead, *dead_end;
+};
+
+static int v_matchproto_(mp_field_f)
+live_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct live_ans *a = priv;
+
+	if (mp_streq(k, kl, "t"))
+		mp_r_str(r, &a->t, &a->tl);
+	else if (mp_streq(k, kl, "gen"))
+		*a->gen = mp_r_uint(r);
+	else if (mp_streq(k, kl, "dead")) {
+		a->dead = r->p;
+		mp_skip(r);
+		a->dead_end = r->p;
+	} else
+		return (0);
+	return (1);
+}
+
 /* Decode {"t":"live","gen":G,"dead":[i..]}; mark the dead. */
 static int
 live_answer(struct ghost_vcl *gv, const struct live_arg *la,
     const uint8_t *p, size_t l, uint64_t *gen, double now)
 {
 	struct mp_r r = { p, p + l, 0 };
-	const char *k, *t = NULL;
-	size_t kl, tl = 0;
-	const uint8_t *dead = NULL, *dead_end = NULL;
+	struct live_ans a;
 	uint32_t n;
 	int64_t i;
 	unsigned ndead = 0;
 
-	n = mp_r_map(&r);
-	while (n-- > 0 && !r.err) {
-		mp_r_str(&r, &k, &kl);
-		if (mp_r_nil(&r))
-			continue;
-		if (mp_streq(k, kl, "t"))
-			mp_r_str(&r, &t, &tl);
-		else if (mp_streq(k, kl, "gen"))
-			*gen = mp_r_uint(&r);
-		else if (mp_streq(k, kl, "dead")) {
-			dead = r.p;
-			mp_skip(&r);
-			dead_end = r.p;
-		} else
-			mp_skip(&r);
-	}
-	if (r.err || t == NULL || !mp_streq(t, tl, "live"))
+	memset(&a, 0, sizeof a);
+	a.gen = gen;
+	mp_r_fields(&r, live_field, &a);
+	if (r.err || a.t == NULL || !mp_streq(a.t, a.tl, "live"))
 		return (-1);
-	if (dead == NULL)
+	if (a.dead == NULL)
 		return (0);
-	r.p = dead;
-	r.end = dead_end;
+	r.p = a.dead;
+	r.end = a.dead_end;
 	n = mp_r_arr(&r);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	while (n-- > 0 && !r.err) {

@@ -1,5 +1,5 @@
 /*
- * Connections to ghostd: a mutex-protected LIFO pool per VCL, connect on
+ * Layer 1: connections to ghostd: a mutex-protected LIFO pool per VCL, connect on
  * demand with the hello handshake, length-framed msgpack round trips with
  * a bound on the total time, one retry when a pooled connection turns out
  * to be dead (never after a timeout).
@@ -21,6 +21,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "conn.h"
 
 #define CONN_RBUF_INIT	(16U * 1024U)
 #define CONN_WBUF_INIT	(8U * 1024U)
@@ -194,46 +195,57 @@ frame(struct ghost_conn *c, size_t body)
 	return (body + 4);
 }
 
+/* The fields of a hello answer. */
+struct hello_ans {
+	const char		*t, *msg;
+	size_t			tl, ml;
+	int64_t			v;
+};
+
+static int v_matchproto_(mp_field_f)
+hello_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct hello_ans *a = priv;
+
+	if (mp_streq(k, kl, "t") && mp_peek(r) == MP_STR)
+		mp_r_str(r, &a->t, &a->tl);
+	else if (mp_streq(k, kl, "v") && mp_peek(r) == MP_INT)
+		a->v = mp_r_int(r);
+	else if (mp_streq(k, kl, "msg") && mp_peek(r) == MP_STR)
+		mp_r_str(r, &a->msg, &a->ml);
+	else
+		return (0);
+	return (1);
+}
+
 /* Check a hello answer: {"t":"hello","v":1,...} or {"t":"error",...}. */
 static int
 hello_check(const uint8_t *p, size_t l, char *why, size_t wl)
 {
 	struct mp_r r = { p, p + l, 0 };
-	const char *k, *s, *t = NULL, *msg = NULL;
-	size_t kl, sl, tl = 0, ml = 0;
-	uint32_t n;
-	int64_t v = -1;
+	struct hello_ans a;
 
-	n = mp_r_map(&r);
-	while (n-- > 0 && !r.err) {
-		mp_r_str(&r, &k, &kl);
-		if (mp_streq(k, kl, "t") && mp_peek(&r) == MP_STR) {
-			mp_r_str(&r, &t, &tl);
-		} else if (mp_streq(k, kl, "v") && mp_peek(&r) == MP_INT) {
-			v = mp_r_int(&r);
-		} else if (mp_streq(k, kl, "msg") && mp_peek(&r) == MP_STR) {
-			mp_r_str(&r, &s, &sl);
-			msg = s;
-			ml = sl;
-		} else
-			mp_skip(&r);
-	}
-	if (r.err || t == NULL) {
+	memset(&a, 0, sizeof a);
+	a.v = -1;
+	mp_r_fields(&r, hello_field, &a);
+	if (r.err || a.t == NULL) {
 		snprintf(why, wl, "bad hello answer");
 		return (-1);
 	}
-	if (mp_streq(t, tl, "error")) {
-		snprintf(why, wl, "%.*s", (int)ml,
-		    msg != NULL ? msg : "hello refused");
+	if (mp_streq(a.t, a.tl, "error")) {
+		snprintf(why, wl, "%.*s", (int)a.ml,
+		    a.msg != NULL ? a.msg : "hello refused");
 		return (-1);
 	}
-	if (!mp_streq(t, tl, "hello")) {
-		snprintf(why, wl, "bad hello answer (t=%.*s)", (int)tl, t);
+	if (!mp_streq(a.t, a.tl, "hello")) {
+		snprintf(why, wl, "bad hello answer (t=%.*s)", (int)a.tl,
+		    a.t);
 		return (-1);
 	}
-	if (v != GHOST_PROTO_VERSION) {
+	if (a.v != GHOST_PROTO_VERSION) {
 		snprintf(why, wl, "protocol version mismatch: ghostd speaks "
-		    "%jd, client speaks %d", (intmax_t)v, GHOST_PROTO_VERSION);
+		    "%jd, client speaks %d", (intmax_t)a.v,
+		    GHOST_PROTO_VERSION);
 		return (-1);
 	}
 	return (0);

@@ -1,14 +1,39 @@
 /*
- * vmod ghost: shared declarations.
+ * vmod ghost: the types every file shares. Per VCL state (PRIV_VCL) is
+ * one struct ghost_vcl, per task state (PRIV_TASK, WS_Alloc'ed) one
+ * struct ghost_task, a decoded answer one struct ghost_ans.
  *
- * Per VCL state (PRIV_VCL) is one struct ghost_vcl. Per task state
- * (PRIV_TASK, WS_Alloc'ed) is one struct ghost_task.
+ * LAYERS. Each .c file below the top has a header of the same name
+ * declaring what it offers; a file includes ghost.h and the headers of
+ * layers below its own, never of its own layer or above, so calls only
+ * go down and there are no cycles (test/shim-layers.sh checks this, in
+ * make test):
+ *
+ *   4  vmod_ghost.c   the VCL interface: events, ghost.*() functions
+ *   3  route.c        one decision: inputs, memo or ghostd, endpoint,
+ *                     outcome
+ *   2  reuse.c        memo keys and lookup/store of decisions
+ *      apply.c        a decision applied to HTTP headers, synth
+ *      backend.c      native backends per endpoint, their retirement
+ *   1  rq.c           the inputs of a decision (struct ghost_rq) and
+ *                     the route request
+ *      conn.c         connections and round trips to ghostd
+ *      answer.c       decoding of a route answer
+ *      memo.c         the memo table and ghostd's state file
+ *      pick.c         weighted selection of an endpoint
+ *   0  hdr.c          header line helpers
+ *      msgpack.h      the msgpack codec (header only)
+ *
+ * A helper used by one file is static in it; one used by two files goes
+ * in the lowest layer both may include. A new concern (counters, say) is
+ * a new file, entered in this table at the lowest layer its calls allow.
  *
  * LOCK ORDER (a thread holding a lock may only take locks further down
  * this list; most code paths hold one lock at a time):
  *
- *   1. gv->live_mtx    (trylock only; held across the `live` round trip
- *                       and the deletion of dead backends)
+ *   1. gv->live_mtx    (requests only try it, and skip the `live` round
+ *                       trip when it is busy; the reaper blocks on it to
+ *                       sweep; held across the `live` round trip)
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
  *   3. gv->pool_mtx    (connection pool; never held during I/O)
  *   4. memo stripe     (one of gv->memo->mtx[]; never held during I/O)
@@ -18,9 +43,9 @@
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
- * another lock. No path
- * takes be_lock and then a memo stripe, or a memo stripe and then
- * anything else. Nothing is locked while VRT_delete_backend() runs.
+ * another lock. No path takes be_lock and then a memo stripe, or a memo
+ * stripe and then anything else. Nothing is locked while
+ * VRT_delete_backend() runs.
  */
 
 #ifndef GHOST_H
@@ -112,10 +137,18 @@ struct ghost_deps {
 	const uint8_t		*raw, *raw_end;	/* the whole deps map */
 };
 
+/* Outcome of a decision (the answer's "o", docs/protocol.md). */
+enum ghost_outcome {
+	GHOST_ROUTE = 0,	/* to a backend of the groups */
+	GHOST_NO_ROUTE = 1,	/* 404 */
+	GHOST_NO_BACKEND = 2,	/* 500 */
+	GHOST_REDIRECT = 3,	/* st, loc */
+};
+
 /* A decoded route answer; strings and arrays point into `raw`. */
 struct ghost_ans {
 	uint64_t		gen;
-	int			o;		/* outcome */
+	enum ghost_outcome	o;
 	int			st;		/* status */
 	struct ghost_deps	deps;
 	int64_t			sc;		/* scope length, -1: this path */
@@ -147,122 +180,8 @@ struct ghost_task {
 	struct ghost_ans	ans;		/* points into ctx->ws */
 };
 
-/* vmod_ghost.c */
-struct ghost_task *ghost_task_get(VRT_CTX, struct vmod_priv *, int create);
-struct ghost_vcl *ghost_vcl_get(VRT_CTX, struct vmod_priv *, const char *fn);
-void ghost_unreachable(VRT_CTX, struct ghost_task *, const char *why);
-
-/* conn.c */
-struct ghost_rt {
-	/* in: encoder callback fills the request into w */
-	void			(*enc)(struct mp_w *w, void *arg);
-	void			*arg;
-	size_t			enc_max;	/* upper bound of encoded size */
-	double			timeout;
-	int			fresh;		/* do not use a pooled connection */
-	/* out */
-	const uint8_t		*ans;		/* copied into ws when ws != NULL */
-	size_t			ans_len;
-	char			why[256];
-};
-int ghost_roundtrip(struct ghost_vcl *, struct ws *, struct ghost_rt *);
-void ghost_pool_flush(struct ghost_vcl *);
-
-/* backend.c */
-VCL_BACKEND ghost_be_get(VRT_CTX, struct ghost_vcl *, struct ghost_task *,
-    const char *addr, size_t addr_len, unsigned port, uint64_t gen);
-int ghost_reaper_start(struct ghost_vcl *);
-void ghost_reaper_stop(struct ghost_vcl *);
-void ghost_be_live(VRT_CTX, struct ghost_vcl *, uint64_t gen);
-void ghost_be_fini(VRT_CTX, struct ghost_vcl *);
-
-/* memo.c */
-int ghost_memo_new(struct ghost_vcl *, unsigned slots);
-void ghost_memo_free(struct ghost_vcl *);
-int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen);
-void ghost_state_unmap(struct ghost_vcl *);
-int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
-    const char *key, size_t klen, const uint8_t **val, size_t *vlen);
-void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen);
-uint64_t ghost_hash(const void *, size_t, uint64_t seed);
-
-/* answer.c */
-int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
-    char *why, size_t whylen);
-int ghost_deps_decode(const uint8_t *, size_t, struct ghost_deps *);
-
-/* route.c: the inputs of a decision */
-struct ghost_rq {
-	unsigned		magic;
-#define GHOST_RQ_MAGIC		0x5e17c0a2
-	const struct http	*hp;
-	const char		*host;		/* NULL when absent */
-	const char		*url;
-	const char		*method;
-	const char		*sock;		/* NULL when unknown */
-	int			https;
-	int			rec;		/* use X-Ghost-Req-* lines */
-};
-void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);
-int ghost_decide(VRT_CTX, struct ghost_vcl *, const struct ghost_rq *,
-    struct ghost_ans *, const char **src, char *why, size_t whylen);
-VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
-void ghost_hdr_split(const txt *, const char **n, size_t *nl,
-    const char **v, size_t *vl);
-void ghost_hdr_init(void);
-int ghost_hdr_recorded(const char *n, size_t nl);
-const char *ghost_line_val(const txt *, const char *name, size_t n);
-int ghost_is_internal(const txt *);
-int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
-    size_t *nl, const char **v, size_t *vl);
-
-/* reuse.c */
-void ghost_rq_path(const struct ghost_rq *, const char **p, size_t *l);
-int ghost_memo_find(struct ghost_vcl *, struct ws *, uint64_t gen,
-    const struct ghost_rq *, struct ghost_ans *, const uint8_t **raw,
-    size_t *rawlen);
-void ghost_memo_store(struct ghost_vcl *, struct ws *,
-    const struct ghost_rq *, const struct ghost_ans *, const uint8_t *raw,
-    size_t rawlen);
-void ghost_ans_fit(const struct ghost_rq *, struct ghost_ans *);
-int ghost_ans_resolve(struct ws *, const struct ghost_rq *,
-    struct ghost_ans *);
-
-/* apply.c */
-struct http;
-void ghost_apply_req(VRT_CTX, struct http *, struct ghost_task *);
-void ghost_strip_internal(struct http *);
-void ghost_merge_lines(struct http *);
-void ghost_record(struct http *, const char *sock);
-void ghost_recv_scan(struct http *, int *xfp, int *ws);
-void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_task *);
-void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
-/*
- * Varnish 7.1 header names as "\<len>Name:": the length byte (name + 1) is
- * a signed char, so at most 126 bytes (route.MaxHeaderName in ghostd).
- */
-#define GHOST_HDR_MAX	126
-#define GHOST_HDR_BUF	(GHOST_HDR_MAX + 3)
-int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
-unsigned ghost_hdr_is(const struct http *, unsigned u, const char *name,
-    size_t nl);
-
-/*
- * Hash of a header name in [0, 2^bits) from its length and its first,
- * middle and last characters, ASCII case-insensitive (nl > 0). Cheap
- * enough for every header of every request.
- */
-static inline unsigned
-ghost_name_hash(const char *n, size_t nl, unsigned bits)
-{
-	uint32_t k;
-
-	k = (uint32_t)(nl & 0xff) |
-	    ((uint32_t)((unsigned char)n[0] | 0x20U) << 8) |
-	    ((uint32_t)((unsigned char)n[nl / 2] | 0x20U) << 16) |
-	    ((uint32_t)((unsigned char)n[nl - 1] | 0x20U) << 24);
-	return ((k * 0x9e3779b1U) >> (32 - bits));
-}
+/* Encodes a request to ghostd into w (conn.c sizes w from an upper
+ * bound first). */
+typedef void ghost_enc_f(struct mp_w *w, void *arg);
 
 #endif /* GHOST_H */

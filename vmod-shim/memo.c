@@ -1,5 +1,5 @@
 /*
- * Decision reuse: a bounded, 4-way set-associative memo per VCL with
+ * Layer 1: decision reuse: a bounded, 4-way set-associative memo per VCL with
  * striped locks (one stripe guards whole sets), and ghostd's state file
  * (generation + heartbeat), mapped read only. An entry is used only while its generation equals the state
  * file's and the heartbeat is at most 1 s old (docs/protocol.md).
@@ -22,6 +22,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "memo.h"
 
 #define MEMO_STRIPES	64
 #define MEMO_WAYS	4	/* slots per set */

@@ -117,6 +117,16 @@ mp_w_cstr(struct mp_w *w, const char *s)
 	mp_w_str(w, s, strlen(s));
 }
 
+/* A string, or nil for NULL (absent). */
+static inline void
+mp_w_cstr_nil(struct mp_w *w, const char *s)
+{
+	if (s != NULL)
+		mp_w_cstr(w, s);
+	else
+		mp_w_nil(w);
+}
+
 static inline void
 mp_w_arr(struct mp_w *w, uint32_t n)
 {
@@ -406,6 +416,33 @@ static inline int
 mp_streq(const char *s, size_t l, const char *c)
 {
 	return (strlen(c) == l && memcmp(s, c, l) == 0);
+}
+
+/*
+ * A map of string keys (every message of the protocol, and the maps in
+ * them): f is called for each key whose value is not nil (nil means
+ * absent) and reads the value, or returns 0 to have it skipped. Stops at
+ * the first error (r->err).
+ */
+typedef int mp_field_f(struct mp_r *r, const char *k, size_t kl, void *priv);
+
+static inline void
+mp_r_fields(struct mp_r *r, mp_field_f *f, void *priv)
+{
+	const char *k;
+	size_t kl;
+	uint32_t n;
+
+	n = mp_r_map(r);
+	while (n-- > 0 && !r->err) {
+		mp_r_str(r, &k, &kl);
+		if (r->err)
+			return;
+		if (mp_r_nil(r))
+			continue;
+		if (!f(r, k, kl, priv))
+			mp_skip(r);
+	}
 }
 
 #endif /* GHOST_MSGPACK_H */

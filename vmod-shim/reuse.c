@@ -1,5 +1,5 @@
 /*
- * Decision reuse, request side: memo keys built from exactly the inputs
+ * Layer 2: decision reuse, request side: memo keys built from exactly the inputs
  * an answer depends on (docs/protocol.md "Reuse"), lookup and insertion
  * of answers and of each host's deps. The table itself is in memo.c.
  */
@@ -13,6 +13,10 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "answer.h"
+#include "memo.h"
+#include "rq.h"
+#include "reuse.h"
 
 /* Scope lengths probed per request at most (route.MaxScopeLens). */
 #define MEMO_MAX_SCOPES	16
@@ -73,8 +77,8 @@ kb_end(struct ws *ws, struct kb *k, size_t *klen)
 }
 
 /* The request's path: the URL up to the first '?', "/" when empty. */
-void
-ghost_rq_path(const struct ghost_rq *q, const char **p, size_t *l)
+static void
+rq_path(const struct ghost_rq *q, const char **p, size_t *l)
 {
 	const char *qm;
 
@@ -269,7 +273,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	}
 	*base = (size_t)(k.p - k.b);
 	if (d->p) {
-		ghost_rq_path(q, &path, &pl);
+		rq_path(q, &path, &pl);
 		kb_put(&k, "E", 1);
 		kb_put(&k, path, pl);
 	}
@@ -343,7 +347,7 @@ ghost_ans_fit(const struct ghost_rq *q, struct ghost_ans *a)
 	const char *path, *e;
 	size_t pl, el;
 
-	ghost_rq_path(q, &path, &pl);
+	rq_path(q, &path, &pl);
 	if (a->sc > (int64_t)pl)
 		a->sc = -1;
 	if (!a->pe)
@@ -388,7 +392,7 @@ ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
 
 	if (!a->pe || (a->o != 0 && a->o != 3))
 		return (0);
-	ghost_rq_path(q, &path, &pl);
+	rq_path(q, &path, &pl);
 	if (a->pe_cut > pl)
 		return (-1);
 	path += a->pe_cut;
@@ -436,7 +440,7 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 	if (dk == NULL || ak == NULL)
 		return;
 	if (a->deps.p) {
-		ghost_rq_path(q, &path, &pl);
+		rq_path(q, &path, &pl);
 		akl = key_scope(ak, base, pl, a->sc);
 	}
 	ghost_memo_insert(gv, a->gen, dk, dkl, a->deps.raw,
@@ -501,7 +505,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	if (!d.p)
 		return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
 		    memo_answer(v, vl, a, raw, rawlen));
-	ghost_rq_path(q, &path, &pl);
+	rq_path(q, &path, &pl);
 	if (d.sl != NULL) {
 		r.p = d.sl;
 		r.end = d.sl_end;

@@ -1,7 +1,6 @@
 /*
- * vmod ghost: VCL events, per-VCL and per-task state, and the VCL
- * functions. Routing is in route.c, I/O in conn.c, backends in
- * backend.c, reuse in memo.c, header work in apply.c.
+ * Layer 4, the top: VCL events, per-VCL and per-task state, and the VCL
+ * functions (vmod_ghost.vcc). Everything else is below; see ghost.h.
  */
 
 #include "config.h"
@@ -18,11 +17,17 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "hdr.h"
+#include "conn.h"
+#include "memo.h"
+#include "apply.h"
+#include "backend.h"
+#include "route.h"
 #include "vcc_ghost_if.h"
 
 /* ---- per VCL -------------------------------------------------------- */
 
-static void
+static void v_matchproto_(vmod_priv_fini_f)
 gv_free(VRT_CTX, void *p)
 {
 	struct ghost_vcl *gv;
@@ -77,6 +82,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 {
 	struct ghost_vcl *gv;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	switch (e) {
 	case VCL_EVENT_LOAD:
 		ghost_hdr_init();	/* CLI thread: serialised */
@@ -124,8 +130,8 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 	}
 }
 
-struct ghost_vcl *
-ghost_vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
+static struct ghost_vcl *
+vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 {
 	struct ghost_vcl *gv;
 
@@ -144,8 +150,8 @@ ghost_vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 
 /* ---- per task ------------------------------------------------------- */
 
-struct ghost_task *
-ghost_task_get(VRT_CTX, struct vmod_priv *priv, int create)
+static struct ghost_task *
+task_get(VRT_CTX, struct vmod_priv *priv, int create)
 {
 	struct ghost_task *t;
 
@@ -168,28 +174,16 @@ ghost_task_get(VRT_CTX, struct vmod_priv *priv, int create)
 	return (t);
 }
 
-void
-ghost_unreachable(VRT_CTX, struct ghost_task *t, const char *why)
-{
-	const char *r;
-
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	t->status = 503;
-	t->have_ans = 0;
-	r = WS_Printf(ctx->ws, "ghostd unreachable: %s", why);
-	t->reason = r != NULL ? r : "ghostd unreachable";
-	VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
-}
-
 /* ---- functions ------------------------------------------------------ */
 
-VCL_VOID
+VCL_VOID v_matchproto_()
 vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
     VCL_DURATION timeout, VCL_INT memo)
 {
 	struct ghost_vcl *gv;
 	size_t l;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & VCL_MET_INIT)) {
 		VRT_fail(ctx, "ghost.init(): only in vcl_init");
 		return;
@@ -249,13 +243,14 @@ std_method(const char *m)
 	}
 }
 
-VCL_BOOL
+VCL_BOOL v_matchproto_()
 vmod_recv(VRT_CTX, VCL_ACL trusted_front)
 {
 	struct http *hp;
 	const char *m;
 	int xfp, ws;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
 		return (0);
@@ -272,7 +267,7 @@ vmod_recv(VRT_CTX, VCL_ACL trusted_front)
 	return (ws || !std_method(m));
 }
 
-VCL_VOID
+VCL_VOID v_matchproto_()
 vmod_hash(VRT_CTX)
 {
 	struct strands s;
@@ -284,6 +279,7 @@ vmod_hash(VRT_CTX)
 	unsigned u;
 	int https = 0;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_HASH || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
 		return;
@@ -324,9 +320,10 @@ vmod_hash(VRT_CTX)
 	VRT_hashdata(ctx, &s);
 }
 
-VCL_VOID
+VCL_VOID v_matchproto_()
 vmod_prepare(VRT_CTX)
 {
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS | VCL_MET_HIT)) ||
 	    ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.prepare(): only in vcl_miss, vcl_pass "
@@ -336,56 +333,64 @@ vmod_prepare(VRT_CTX)
 	ghost_record(ctx->http_req, VRT_r_local_socket(ctx));
 }
 
-VCL_BACKEND
+VCL_BACKEND v_matchproto_()
 vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & (VCL_MET_RECV | VCL_MET_BACKEND_FETCH))) {
 		VRT_fail(ctx, "ghost.route(): only in vcl_recv or "
 		    "vcl_backend_fetch");
 		return (NULL);
 	}
-	gv = ghost_vcl_get(ctx, pv, "route");
+	gv = vcl_get(ctx, pv, "route");
 	if (gv == NULL)
 		return (NULL);
-	t = ghost_task_get(ctx, pt, 1);
+	t = task_get(ctx, pt, 1);
 	if (t == NULL)
 		return (NULL);
 	return (ghost_route(ctx, gv, t));
 }
 
-VCL_INT
+VCL_INT v_matchproto_()
 vmod_status(VRT_CTX, struct vmod_priv *pt)
 {
-	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+	struct ghost_task *t;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	t = task_get(ctx, pt, 0);
 	return (t != NULL ? t->status : 0);
 }
 
-VCL_STRING
+VCL_STRING v_matchproto_()
 vmod_reason(VRT_CTX, struct vmod_priv *pt)
 {
-	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+	struct ghost_task *t;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	t = task_get(ctx, pt, 0);
 	return (t != NULL ? t->reason : "");
 }
 
-VCL_STRING
+VCL_STRING v_matchproto_()
 vmod_location(VRT_CTX, struct vmod_priv *pt)
 {
-	struct ghost_task *t = ghost_task_get(ctx, pt, 0);
+	struct ghost_task *t;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	t = task_get(ctx, pt, 0);
 	return (t != NULL ? t->location : "");
 }
 
-VCL_VOID
+VCL_VOID v_matchproto_()
 vmod_synth(VRT_CTX, struct vmod_priv *pt)
 {
 	struct ghost_task *t;
 	struct http *hp;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method == VCL_MET_BACKEND_ERROR)
 		hp = ctx->http_beresp;
 	else if (ctx->method == VCL_MET_SYNTH)
@@ -395,18 +400,19 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 		    "vcl_synth");
 		return;
 	}
-	t = ghost_task_get(ctx, pt, 0);
+	t = task_get(ctx, pt, 0);
 	if (t == NULL || t->status == 0 || t->status == 200)
 		return;
 	ghost_synth(ctx, hp, t);
 }
 
-VCL_VOID
+VCL_VOID v_matchproto_()
 vmod_response(VRT_CTX, struct vmod_priv *pt)
 {
 	struct ghost_task *t;
 	struct http *hp;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method == VCL_MET_BACKEND_RESPONSE)
 		hp = ctx->http_beresp;
 	else if (ctx->method == VCL_MET_DELIVER)
@@ -416,15 +422,15 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 		    "or vcl_deliver");
 		return;
 	}
-	t = ghost_task_get(ctx, pt, 0);
+	t = task_get(ctx, pt, 0);
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
-	ghost_apply_resp(ctx, hp, t);
+	ghost_apply_resp(ctx, hp, &t->ans);
 }
 
 /* ---- reload --------------------------------------------------------- */
 
-static void
+static void v_matchproto_(ghost_enc_f)
 enc_reload(struct mp_w *w, void *arg)
 {
 	(void)arg;
@@ -444,19 +450,46 @@ set_error(struct ghost_vcl *gv, const char *msg, size_t l)
 	PTOK(pthread_mutex_unlock(&gv->err_mtx));
 }
 
-VCL_BOOL
+/* The fields of a reload answer. */
+struct reload_ans {
+	const char	*t;
+	size_t		tl;
+	int		ok;
+	const char	*err;		/* "err", else "msg" */
+	size_t		el;
+	int		have_err;
+};
+
+static int v_matchproto_(mp_field_f)
+reload_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct reload_ans *a = priv;
+
+	if (mp_streq(k, kl, "t"))
+		mp_r_str(r, &a->t, &a->tl);
+	else if (mp_streq(k, kl, "ok"))
+		a->ok = mp_r_bool(r);
+	else if (mp_streq(k, kl, "err")) {
+		mp_r_str(r, &a->err, &a->el);
+		a->have_err = 1;
+	} else if (mp_streq(k, kl, "msg") && !a->have_err && a->err == NULL)
+		mp_r_str(r, &a->err, &a->el);
+	else
+		return (0);
+	return (1);
+}
+
+VCL_BOOL v_matchproto_()
 vmod_reload(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_rt rt;
 	struct mp_r r;
-	const char *k, *t = NULL, *err = NULL;
-	size_t kl, tl = 0, el = 0;
-	uint32_t n;
-	int ok = 0;
+	struct reload_ans a;
 	char buf[GHOST_ERRLEN];
 
-	gv = ghost_vcl_get(ctx, pv, "reload");
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	gv = vcl_get(ctx, pv, "reload");
 	if (gv == NULL)
 		return (0);
 	memset(&rt, 0, sizeof rt);
@@ -474,53 +507,40 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 	r.p = rt.ans;
 	r.end = rt.ans + rt.ans_len;
 	r.err = 0;
-	n = mp_r_map(&r);
-	while (n-- > 0 && !r.err) {
-		mp_r_str(&r, &k, &kl);
-		if (mp_r_nil(&r))
-			continue;
-		if (mp_streq(k, kl, "t"))
-			mp_r_str(&r, &t, &tl);
-		else if (mp_streq(k, kl, "ok"))
-			ok = mp_r_bool(&r);
-		else if (mp_streq(k, kl, "err") || mp_streq(k, kl, "msg")) {
-			if (mp_streq(k, kl, "err") || err == NULL)
-				mp_r_str(&r, &err, &el);
-			else
-				mp_skip(&r);
-		} else
-			mp_skip(&r);
-	}
-	if (r.err || t == NULL || !mp_streq(t, tl, "reload")) {
+	memset(&a, 0, sizeof a);
+	mp_r_fields(&r, reload_field, &a);
+	if (r.err || a.t == NULL || !mp_streq(a.t, a.tl, "reload")) {
 		snprintf(buf, sizeof buf, "ghostd: bad reload answer%s%.*s",
-		    err != NULL ? ": " : "", (int)el, err != NULL ? err : "");
+		    a.err != NULL ? ": " : "", (int)a.el,
+		    a.err != NULL ? a.err : "");
 		set_error(gv, buf, strlen(buf));
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
 		return (0);
 	}
-	if (!ok) {
-		if (err == NULL) {
-			err = "reload failed";
-			el = strlen(err);
+	if (!a.ok) {
+		if (a.err == NULL) {
+			a.err = "reload failed";
+			a.el = strlen(a.err);
 		}
-		set_error(gv, err, el);
+		set_error(gv, a.err, a.el);
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload failed: %.*s",
-		    (int)el, err);
+		    (int)a.el, a.err);
 		return (0);
 	}
 	set_error(gv, "", 0);
-	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: reload: %.*s", (int)el,
-	    err != NULL ? err : "ok");
+	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: reload: %.*s", (int)a.el,
+	    a.err != NULL ? a.err : "ok");
 	return (1);
 }
 
-VCL_STRING
+VCL_STRING v_matchproto_()
 vmod_last_error(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	const char *s;
 
-	gv = ghost_vcl_get(ctx, pv, "last_error");
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	gv = vcl_get(ctx, pv, "last_error");
 	if (gv == NULL)
 		return ("");
 	PTOK(pthread_mutex_lock(&gv->err_mtx));

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The shim's files form layers without cycles (vmod-shim/ghost.h, LAYERS):
+# every vmod-shim/*.c is in the table, includes its own header, and
+# includes the headers of other files only from lower layers.
+set -euo pipefail
+cd "$(dirname "$0")/../vmod-shim"
+declare -A layer
+cur=
+while IFS=: read -r n f; do
+	[ -n "$n" ] && cur=$n
+	layer[$f]=$cur
+done < <(sed -n '/^ \* LAYERS/,/^ \* LOCK ORDER/p' ghost.h |
+	sed -nE 's/^ \*   ([0-9])  ([a-z_]+\.[ch]) .*/\1:\2/p; s/^ \*      ([a-z_]+\.[ch]) .*/:\1/p')
+rc=0
+for c in *.c; do
+	l=${layer[$c]:-}
+	if [ -z "$l" ]; then echo "shim-layers: $c is not in ghost.h's LAYERS table"; rc=1; continue; fi
+	own=${c%.c}.h
+	if [ -f "$own" ] && ! grep -q "^#include \"$own\"" "$c"; then
+		echo "shim-layers: $c does not include $own"; rc=1
+	fi
+	for h in $(sed -nE 's/^#include "([a-z_]+)\.h"/\1/p' "$c"); do
+		[ "$h.h" = "$own" ] && continue
+		[ -f "$h.c" ] || continue		# ghost.h, msgpack.h, vcc
+		hl=${layer[$h.c]:-}
+		if [ -z "$hl" ] || [ "$hl" -ge "$l" ]; then
+			echo "shim-layers: $c (layer $l) includes $h.h (layer ${hl:-?}): calls must go down"
+			rc=1
+		fi
+	done
+done
+[ $rc -eq 0 ] && echo "shim-layers: ok (${#layer[@]} files)"
+exit $rc

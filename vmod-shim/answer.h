@@ -1,0 +1,12 @@
+/*
+ * Layer 1: decoding of a route answer (answer.c). See ghost.h.
+ */
+
+#ifndef GHOST_ANSWER_H
+#define GHOST_ANSWER_H
+
+int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
+    char *why, size_t whylen);
+int ghost_deps_decode(const uint8_t *, size_t, struct ghost_deps *);
+
+#endif /* GHOST_ANSWER_H */

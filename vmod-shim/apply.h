@@ -1,0 +1,17 @@
+/*
+ * Layer 2: a decision applied to HTTP headers, and the synthetic
+ * responses (apply.c). See ghost.h.
+ */
+
+#ifndef GHOST_APPLY_H
+#define GHOST_APPLY_H
+
+void ghost_strip_internal(struct http *);
+void ghost_merge_lines(struct http *);
+void ghost_recv_scan(struct http *, int *xfp, int *ws);
+void ghost_record(struct http *, const char *sock);
+void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);
+void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
+void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
+
+#endif /* GHOST_APPLY_H */

@@ -1,0 +1,108 @@
+/*
+ * Layer 0: header line helpers, and the table of the request headers a
+ * fetch does not carry as the client sent them.
+ */
+
+#include "config.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "cache/cache.h"
+
+#include "ghost.h"
+#include "hdr.h"
+
+/* Is header line t one of ours (X-Ghost-*, any case)? */
+int
+ghost_is_internal(const txt *t)
+{
+	return (t->b != NULL && (size_t)(t->e - t->b) >= X_GHOST_LEN &&
+	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
+	    (t->b[2] | 0x20) == 'g' &&
+	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
+}
+
+/*
+ * Value of header line t (after the blanks) if its name is name, given
+ * lower case with its ':' in n bytes; NULL otherwise.
+ */
+const char *
+ghost_line_val(const txt *t, const char *name, size_t n)
+{
+	const char *v;
+
+	if ((size_t)(t->e - t->b) < n || strncasecmp(t->b, name, n))
+		return (NULL);
+	for (v = t->b + n; v < t->e && (*v == ' ' || *v == '\t'); v++)
+		continue;
+	return (v);
+}
+
+/* ---- the recorded headers ------------------------------------------ */
+
+/*
+ * Request headers a fetch's backend request does not carry as the client
+ * sent them: every header varnishd filters from a fetch (HTTPH_R_FETCH in
+ * its own table: conditionals, Range, If-Range, hop-by-hop headers, ...),
+ * Accept-Encoding (forced to gzip, or unset, with http_gzip_support) and
+ * X-Varnish (varnishd adds its own). ghost.recv() records the client's
+ * lines of these as X-Ghost-Req-<name>; a backend-side route() reads the
+ * recorded lines instead of the bereq's.
+ */
+#define GHOST_NREC	48
+static struct {
+	const char	*n;
+	size_t		l;
+} rec_tbl[GHOST_NREC];
+static unsigned rec_n;
+#define REC_BITS	7
+static uint8_t rec_slot[1U << REC_BITS];	/* 1 + index in rec_tbl, 0 = free;
+						   open addressing by name hash */
+
+void
+ghost_hdr_init(void)
+{
+	static const struct {
+		const char	*n;
+		unsigned	f;
+	} tbl[] = {
+#define HTTPH(s, e, f)	{ s, f },
+#include "tbl/http_headers.h"
+		{ "Accept-Encoding", HTTPH_R_FETCH },
+		{ "X-Varnish", HTTPH_R_FETCH },
+	};
+	unsigned i, k, n = 0;
+
+	if (rec_n != 0)
+		return;
+	for (i = 0; i < sizeof tbl / sizeof tbl[0]; i++) {
+		if (!(tbl[i].f & HTTPH_R_FETCH))
+			continue;
+		assert(n < GHOST_NREC);
+		rec_tbl[n].n = tbl[i].n;
+		rec_tbl[n].l = strlen(tbl[i].n);
+		k = ghost_name_hash(rec_tbl[n].n, rec_tbl[n].l, REC_BITS);
+		while (rec_slot[k] != 0)
+			k = (k + 1) & ((1U << REC_BITS) - 1);
+		rec_slot[k] = (uint8_t)(n + 1);
+		n++;
+	}
+	rec_n = n;
+}
+
+int
+ghost_hdr_recorded(const char *n, size_t nl)
+{
+	unsigned k, i;
+
+	if (nl == 0)
+		return (0);
+	for (k = ghost_name_hash(n, nl, REC_BITS); rec_slot[k] != 0;
+	    k = (k + 1) & ((1U << REC_BITS) - 1)) {
+		i = rec_slot[k] - 1U;
+		if (rec_tbl[i].l == nl && !strncasecmp(rec_tbl[i].n, n, nl))
+			return (1);
+	}
+	return (0);
+}

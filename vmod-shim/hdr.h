@@ -1,0 +1,42 @@
+/*
+ * Layer 0: header line helpers (hdr.c). See ghost.h for the layers.
+ */
+
+#ifndef GHOST_HDR_H
+#define GHOST_HDR_H
+
+#define X_GHOST		"x-ghost-"
+#define X_GHOST_LEN	8
+#define X_GHOST_REQ	"x-ghost-req-"
+#define X_GHOST_REQ_LEN	12
+
+/*
+ * Varnish 7.1 header names as "\<len>Name:": the length byte (name + 1) is
+ * a signed char, so at most 126 bytes (route.MaxHeaderName in ghostd).
+ */
+#define GHOST_HDR_MAX	126
+#define GHOST_HDR_BUF	(GHOST_HDR_MAX + 3)
+
+/*
+ * Hash of a header name in [0, 2^bits) from its length and its first,
+ * middle and last characters, ASCII case-insensitive (nl > 0). Cheap
+ * enough for every header of every request.
+ */
+static inline unsigned
+ghost_name_hash(const char *n, size_t nl, unsigned bits)
+{
+	uint32_t k;
+
+	k = (uint32_t)(nl & 0xff) |
+	    ((uint32_t)((unsigned char)n[0] | 0x20U) << 8) |
+	    ((uint32_t)((unsigned char)n[nl / 2] | 0x20U) << 16) |
+	    ((uint32_t)((unsigned char)n[nl - 1] | 0x20U) << 24);
+	return ((k * 0x9e3779b1U) >> (32 - bits));
+}
+
+int ghost_is_internal(const txt *);
+const char *ghost_line_val(const txt *, const char *name, size_t n);
+void ghost_hdr_init(void);
+int ghost_hdr_recorded(const char *n, size_t nl);
+
+#endif /* GHOST_HDR_H */

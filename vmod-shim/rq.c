@@ -1,0 +1,179 @@
+/*
+ * Layer 1: the inputs of a decision (struct ghost_rq): the header lines
+ * routing sees, Host, method, listener, https, and the route request
+ * that carries them to ghostd.
+ */
+
+#include "config.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "cache/cache.h"
+#include "vrt_obj.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+#include "hdr.h"
+#include "rq.h"
+
+/* Split "Name: value" into name and value. */
+static void
+hdr_split(const txt *t, const char **n, size_t *nl, const char **v,
+    size_t *vl)
+{
+	const char *c = memchr(t->b, ':', (size_t)(t->e - t->b));
+
+	*n = t->b;
+	if (c == NULL) {
+		*nl = (size_t)(t->e - t->b);
+		*v = t->e;
+		*vl = 0;
+		return;
+	}
+	*nl = (size_t)(c - t->b);
+	for (c++; c < t->e && (*c == ' ' || *c == '\t'); c++)
+		continue;
+	*v = c;
+	*vl = (size_t)(t->e - c);
+}
+
+/*
+ * Next header line routing sees, from *u on: the request's own lines,
+ * except internal ones; on the backend side after ghost.recv() (q->rec),
+ * the recorded X-Ghost-Req-<name> lines replace the bereq's lines of
+ * those names (absent on the client = absent here).
+ */
+int
+ghost_rq_hdr(const struct ghost_rq *q, unsigned *u, const char **n,
+    size_t *nl, const char **v, size_t *vl)
+{
+	const txt *t;
+
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	for (; *u < q->hp->nhd; (*u)++) {
+		t = &q->hp->hd[*u];
+		if (t->b == NULL)
+			continue;
+		hdr_split(t, n, nl, v, vl);
+		if (ghost_is_internal(t)) {
+			if (!q->rec || *nl <= X_GHOST_REQ_LEN ||
+			    strncasecmp(*n, X_GHOST_REQ, X_GHOST_REQ_LEN))
+				continue;
+			*n += X_GHOST_REQ_LEN;
+			*nl -= X_GHOST_REQ_LEN;
+		} else if (q->rec && ghost_hdr_recorded(*n, *nl))
+			continue;
+		(*u)++;
+		return (1);
+	}
+	return (0);
+}
+
+void v_matchproto_(ghost_enc_f)
+ghost_rq_enc(struct mp_w *w, void *arg)
+{
+	const struct ghost_rq *q;
+	const char *n, *v;
+	size_t nl, vl;
+	unsigned u, cnt = 0;
+
+	CAST_OBJ_NOTNULL(q, arg, GHOST_RQ_MAGIC);
+	mp_w_map(w, 7);
+	mp_w_cstr(w, "t");
+	mp_w_cstr(w, "route");
+	mp_w_cstr(w, "host");
+	mp_w_cstr_nil(w, q->host);
+	mp_w_cstr(w, "method");
+	mp_w_cstr(w, q->method);
+	mp_w_cstr(w, "url");
+	mp_w_cstr(w, q->url);
+	mp_w_cstr(w, "sock");
+	mp_w_cstr_nil(w, q->sock);
+	mp_w_cstr(w, "https");
+	mp_w_bool(w, q->https);
+	mp_w_cstr(w, "hdrs");
+	u = HTTP_HDR_FIRST;
+	while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl))
+		cnt++;
+	mp_w_arr(w, cnt);
+	u = HTTP_HDR_FIRST;
+	while (ghost_rq_hdr(q, &u, &n, &nl, &v, &vl)) {
+		mp_w_arr(w, 2);
+		mp_w_str(w, n, nl);
+		mp_w_str(w, v, vl);
+	}
+}
+
+size_t
+ghost_rq_enc_max(const struct ghost_rq *q)
+{
+	size_t s = 128;
+	unsigned u;
+
+	s += MP_STR_MAX(q->host != NULL ? strlen(q->host) : 0);
+	s += MP_STR_MAX(strlen(q->url)) + MP_STR_MAX(strlen(q->method));
+	s += MP_STR_MAX(q->sock != NULL ? strlen(q->sock) : 0);
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++)
+		if (q->hp->hd[u].b != NULL)
+			s += 12 + (size_t)(q->hp->hd[u].e - q->hp->hd[u].b);
+	return (s);
+}
+
+/*
+ * One pass over the request for Host and, on the backend side, what
+ * ghost.prepare() recorded (X-Ghost-Method: the client's method, and its
+ * presence says the X-Ghost-Req-* lines are there; X-Ghost-Socket) and
+ * X-Ghost-Proto (set in vcl_recv). First line of a name wins, as with
+ * http_GetHdr().
+ */
+static void
+rq_scan(struct ghost_rq *q, int bside)
+{
+	const txt *t;
+	const char *v;
+	unsigned u;
+
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
+		t = &q->hp->hd[u];
+		if (t->b == NULL)
+			continue;
+		if (q->host == NULL && (*t->b == 'H' || *t->b == 'h')) {
+			q->host = ghost_line_val(t, "host:", 5);
+			continue;
+		}
+		if (!ghost_is_internal(t))
+			continue;
+		if (!q->https &&
+		    (v = ghost_line_val(t, "x-ghost-proto:", 14)) != NULL)
+			q->https = !strcasecmp(v, "https");
+		if (!bside)
+			continue;
+		if (!q->rec &&
+		    (v = ghost_line_val(t, "x-ghost-method:", 15)) != NULL) {
+			q->method = v;
+			q->rec = 1;	/* ghost.prepare() ran */
+		} else if (q->sock == NULL)
+			q->sock = ghost_line_val(t, "x-ghost-socket:", 15);
+	}
+}
+
+/*
+ * The inputs of a decision on request hp (ctx->http_req, or the bereq on
+ * the backend side).
+ */
+void
+ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	INIT_OBJ(q, GHOST_RQ_MAGIC);
+	q->hp = hp;
+	q->url = hp->hd[HTTP_HDR_URL].b;
+	q->method = hp->hd[HTTP_HDR_METHOD].b;
+	rq_scan(q, ctx->http_bereq != NULL);
+	if (ctx->http_bereq == NULL)
+		q->sock = VRT_r_local_socket(ctx);
+	AN(q->url);
+	AN(q->method);
+}

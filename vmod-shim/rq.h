@@ -1,0 +1,27 @@
+/*
+ * Layer 1: the inputs of a decision and the route request (rq.c). See
+ * ghost.h.
+ */
+
+#ifndef GHOST_RQ_H
+#define GHOST_RQ_H
+
+struct ghost_rq {
+	unsigned		magic;
+#define GHOST_RQ_MAGIC		0x5e17c0a2
+	const struct http	*hp;
+	const char		*host;		/* NULL when absent */
+	const char		*url;
+	const char		*method;
+	const char		*sock;		/* NULL when unknown */
+	int			https;
+	int			rec;		/* use X-Ghost-Req-* lines */
+};
+
+void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);
+int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
+    size_t *nl, const char **v, size_t *vl);
+ghost_enc_f ghost_rq_enc;
+size_t ghost_rq_enc_max(const struct ghost_rq *);
+
+#endif /* GHOST_RQ_H */
