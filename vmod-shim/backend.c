@@ -282,9 +282,9 @@ live_answer(struct ghost_vcl *gv, const struct live_arg *la,
 		    (uint64_t)((now + GHOST_DEAD_GRACE) * 1e3), __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (ndead > 0) {
-		PTOK(pthread_mutex_lock(&gv->reap_mtx));
+		Lck_Lock(&gv->reap_mtx);
 		PTOK(pthread_cond_signal(&gv->reap_cond));
-		PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+		Lck_Unlock(&gv->reap_mtx);
 	}
 	return (0);
 }
@@ -311,7 +311,7 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 	unsigned b;
 
 	(void)ctx;
-	PTOK(pthread_mutex_lock(&gv->live_mtx));
+	Lck_Lock(&gv->live_mtx);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
 		pp = &gv->be_hash[b];
@@ -328,7 +328,7 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 	}
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	PTOK(pthread_mutex_unlock(&gv->live_mtx));
+	Lck_Unlock(&gv->live_mtx);
 	while ((e = gone) != NULL) {
 		gone = e->next;
 		VSL(SLT_VCL_Log, 0, "ghost: retiring backend ghost.%s (%s)",
@@ -362,13 +362,12 @@ reaper(void *priv)
 {
 	struct ghost_vcl *gv;
 	struct vrt_ctx ctx[1];
-	struct timespec ts;
 	double now, wake;
 	int due;
 
 	CAST_OBJ_NOTNULL(gv, priv, GHOST_VCL_MAGIC);
 	INIT_OBJ(ctx, VRT_CTX_MAGIC);
-	PTOK(pthread_mutex_lock(&gv->reap_mtx));
+	Lck_Lock(&gv->reap_mtx);
 	while (!gv->reap_stop) {
 		now = VTIM_real();
 		due = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) > 0;
@@ -377,19 +376,16 @@ reaper(void *priv)
 		if (gv->drain != NULL && gv->drain->drop_at < wake)
 			wake = gv->drain->drop_at;
 		if (now >= wake) {
-			PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+			Lck_Unlock(&gv->reap_mtx);
 			if (due)
 				sweep(ctx, gv, now);
 			drain(ctx, gv, now, 0);
-			PTOK(pthread_mutex_lock(&gv->reap_mtx));
+			Lck_Lock(&gv->reap_mtx);
 			continue;
 		}
-		ts.tv_sec = (time_t)wake;
-		ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
-		(void)pthread_cond_timedwait(&gv->reap_cond, &gv->reap_mtx,
-		    &ts);
+		(void)Lck_CondWaitUntil(&gv->reap_cond, &gv->reap_mtx, wake);
 	}
-	PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+	Lck_Unlock(&gv->reap_mtx);
 	return (NULL);
 }
 
@@ -412,10 +408,10 @@ ghost_reaper_stop(struct ghost_vcl *gv)
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	if (!gv->reap_running)
 		return;
-	PTOK(pthread_mutex_lock(&gv->reap_mtx));
+	Lck_Lock(&gv->reap_mtx);
 	gv->reap_stop = 1;
 	PTOK(pthread_cond_signal(&gv->reap_cond));
-	PTOK(pthread_mutex_unlock(&gv->reap_mtx));
+	Lck_Unlock(&gv->reap_mtx);
 	PTOK(pthread_join(gv->reap_thr, NULL));
 	gv->reap_running = 0;
 }
@@ -431,10 +427,10 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 	double now = VTIM_real();
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	if (pthread_mutex_trylock(&gv->live_mtx))
+	if (Lck_Trylock(&gv->live_mtx))
 		return;
 	if (gen <= __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE)) {
-		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		Lck_Unlock(&gv->live_mtx);
 		return;
 	}
 
@@ -457,12 +453,12 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (cap > 0 && la.eps == NULL) {
 		VSLb(ctx->vsl, SLT_Error, "ghost: live: workspace overflow");
-		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		Lck_Unlock(&gv->live_mtx);
 		return;
 	}
 	if (la.n == 0) {
 		__atomic_store_n(&gv->live_gen, gen, __ATOMIC_RELEASE);
-		PTOK(pthread_mutex_unlock(&gv->live_mtx));
+		Lck_Unlock(&gv->live_mtx);
 		return;
 	}
 	memset(&rt, 0, sizeof rt);
@@ -480,7 +476,7 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 			agen = gen;
 		__atomic_store_n(&gv->live_gen, agen, __ATOMIC_RELEASE);
 	}
-	PTOK(pthread_mutex_unlock(&gv->live_mtx));
+	Lck_Unlock(&gv->live_mtx);
 }
 
 /* VCL_EVENT_DISCARD: delete every backend this VCL created. */

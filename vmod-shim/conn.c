@@ -329,10 +329,10 @@ pool_pop(struct ghost_vcl *gv)
 {
 	struct ghost_conn *c = NULL;
 
-	PTOK(pthread_mutex_lock(&gv->pool_mtx));
+	Lck_Lock(&gv->pool_mtx);
 	if (gv->npool > 0)
 		c = gv->pool[--gv->npool];
-	PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+	Lck_Unlock(&gv->pool_mtx);
 	return (c);
 }
 
@@ -340,12 +340,12 @@ static void
 pool_push(struct ghost_vcl *gv, struct ghost_conn *c)
 {
 	CHECK_OBJ_NOTNULL(c, GHOST_CONN_MAGIC);
-	PTOK(pthread_mutex_lock(&gv->pool_mtx));
+	Lck_Lock(&gv->pool_mtx);
 	if (gv->warm && gv->npool < GHOST_POOL_MAX) {
 		gv->pool[gv->npool++] = c;
 		c = NULL;
 	}
-	PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+	Lck_Unlock(&gv->pool_mtx);
 	if (c != NULL)
 		conn_close(c);
 }
@@ -357,11 +357,11 @@ ghost_pool_flush(struct ghost_vcl *gv)
 	unsigned n, i;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	PTOK(pthread_mutex_lock(&gv->pool_mtx));
+	Lck_Lock(&gv->pool_mtx);
 	n = gv->npool;
 	memcpy(c, gv->pool, n * sizeof c[0]);
 	gv->npool = 0;
-	PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+	Lck_Unlock(&gv->pool_mtx);
 	for (i = 0; i < n; i++)
 		conn_close(c[i]);
 }

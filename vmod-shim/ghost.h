@@ -29,17 +29,21 @@
  * a new file, entered in this table at the lowest layer its calls allow.
  *
  * LOCK ORDER (a thread holding a lock may only take locks further down
- * this list; most code paths hold one lock at a time):
+ * this list; most code paths hold one lock at a time). The mutexes are
+ * varnishd's Lck_* (ownership asserted on unlock, statistics in
+ * varnishstat as LCK.ghost.<name>.*); the rwlocks are pthread's:
  *
- *   1. gv->live_mtx    (requests only try it, and skip the `live` round
+ *   1. gv->live_mtx    (LCK.ghost.live; requests only try it, and skip the `live` round
  *                       trip when it is busy; the reaper blocks on it to
  *                       sweep; held across the `live` round trip)
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
- *   3. gv->pool_mtx    (connection pool; never held during I/O)
- *   4. memo stripe     (one of gv->memo->mtx[]; never held during I/O)
+ *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held during I/O)
+ *   4. memo stripe     (LCK.ghost.memo; one of gv->memo->mtx[]; never
+ *                       held during I/O)
  *   5. gv->st_lock     (rwlock: state file mapping)
- *   6. gv->reap_mtx    (reaper thread's condition variable)
- *   7. gv->err_mtx     (last reload error text)
+ *   6. gv->reap_mtx    (LCK.ghost.reap; reaper thread's condition
+ *                       variable)
+ *   7. gv->err_mtx     (LCK.ghost.err; last reload error text)
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
@@ -88,7 +92,7 @@ struct ghost_vcl {
 	const char		*vcl_name;
 
 	/* connection pool (conn.c) */
-	pthread_mutex_t		pool_mtx;
+	struct lock		pool_mtx;
 	struct ghost_conn	*pool[GHOST_POOL_MAX];
 	unsigned		npool;
 
@@ -99,8 +103,8 @@ struct ghost_vcl {
 	unsigned		n_dead;		/* atomic */
 	uint64_t		dead_deadline;	/* atomic, Unix ms */
 	uint64_t		live_gen;	/* atomic */
-	pthread_mutex_t		live_mtx;
-	pthread_mutex_t		reap_mtx;
+	struct lock		live_mtx;
+	struct lock		reap_mtx;
 	pthread_cond_t		reap_cond;
 	pthread_t		reap_thr;
 	int			reap_running;
@@ -118,10 +122,12 @@ struct ghost_vcl {
 	uint64_t		seen_gen;	/* atomic: gen of the newest answer */
 
 	/* reload() */
-	pthread_mutex_t		err_mtx;
+	struct lock		err_mtx;
 	char			last_error[GHOST_ERRLEN];
 
 	uint64_t		rng;		/* atomic counter for splitmix64 */
+
+	struct VSC_lck		*lck_memo;	/* lock class of the memo */
 };
 
 /*

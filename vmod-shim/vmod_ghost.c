@@ -25,6 +25,50 @@
 #include "route.h"
 #include "vcc_ghost_if.h"
 
+/* ---- lock classes ---------------------------------------------------- */
+
+/*
+ * varnishd lock classes, LCK.ghost.<name>.* in varnishstat, shared by
+ * every VCL of this VMOD: created with the first struct ghost_vcl,
+ * destroyed with the last (both on the CLI thread).
+ */
+enum { LCK_POOL, LCK_LIVE, LCK_REAP, LCK_ERR, LCK_MEMO, LCK_N };
+static const char * const lck_name[LCK_N] = {
+	"ghost.pool", "ghost.live", "ghost.reap", "ghost.err", "ghost.memo"
+};
+static struct vsc_seg *lck_seg[LCK_N];
+static struct VSC_lck *lck_cls[LCK_N];
+static unsigned lck_refs;
+
+static void
+lck_hold(void)
+{
+	unsigned i;
+
+	ASSERT_CLI();
+	if (lck_refs++ > 0)
+		return;
+	for (i = 0; i < LCK_N; i++) {
+		lck_cls[i] = Lck_CreateClass(&lck_seg[i], lck_name[i]);
+		AN(lck_cls[i]);
+	}
+}
+
+static void
+lck_release(void)
+{
+	unsigned i;
+
+	ASSERT_CLI();
+	assert(lck_refs > 0);
+	if (--lck_refs > 0)
+		return;
+	for (i = 0; i < LCK_N; i++) {
+		Lck_DestroyClass(&lck_seg[i]);
+		lck_cls[i] = NULL;
+	}
+}
+
 /* ---- per VCL -------------------------------------------------------- */
 
 static void v_matchproto_(vmod_priv_fini_f)
@@ -38,16 +82,17 @@ gv_free(VRT_CTX, void *p)
 	ghost_pool_flush(gv);
 	ghost_memo_free(gv);
 	ghost_state_unmap(gv);
-	PTOK(pthread_mutex_destroy(&gv->pool_mtx));
+	Lck_Delete(&gv->pool_mtx);
 	PTOK(pthread_rwlock_destroy(&gv->be_lock));
-	PTOK(pthread_mutex_destroy(&gv->live_mtx));
-	PTOK(pthread_mutex_destroy(&gv->reap_mtx));
+	Lck_Delete(&gv->live_mtx);
+	Lck_Delete(&gv->reap_mtx);
 	PTOK(pthread_cond_destroy(&gv->reap_cond));
 	PTOK(pthread_rwlock_destroy(&gv->st_lock));
-	PTOK(pthread_mutex_destroy(&gv->err_mtx));
+	Lck_Delete(&gv->err_mtx);
 	free(gv->sock);
 	free(gv->state_path);
 	FREE_OBJ(gv);
+	lck_release();
 }
 
 static const struct vmod_priv_methods gv_methods[1] = {{
@@ -64,13 +109,15 @@ gv_new(void)
 	ALLOC_OBJ(gv, GHOST_VCL_MAGIC);
 	if (gv == NULL)
 		return (NULL);
-	PTOK(pthread_mutex_init(&gv->pool_mtx, NULL));
+	lck_hold();
+	Lck__New(&gv->pool_mtx, lck_cls[LCK_POOL], lck_name[LCK_POOL]);
 	PTOK(pthread_rwlock_init(&gv->be_lock, NULL));
-	PTOK(pthread_mutex_init(&gv->live_mtx, NULL));
-	PTOK(pthread_mutex_init(&gv->reap_mtx, NULL));
+	Lck__New(&gv->live_mtx, lck_cls[LCK_LIVE], lck_name[LCK_LIVE]);
+	Lck__New(&gv->reap_mtx, lck_cls[LCK_REAP], lck_name[LCK_REAP]);
 	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
-	PTOK(pthread_mutex_init(&gv->err_mtx, NULL));
+	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
+	gv->lck_memo = lck_cls[LCK_MEMO];
 	gv->timeout = 0.1;
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
@@ -99,9 +146,9 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		return (0);
 	case VCL_EVENT_WARM:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
-		PTOK(pthread_mutex_lock(&gv->pool_mtx));
+		Lck_Lock(&gv->pool_mtx);
 		gv->warm = 1;
-		PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+		Lck_Unlock(&gv->pool_mtx);
 		if (ghost_reaper_start(gv)) {
 			VSB_cat(ctx->msg, "vmod ghost: cannot start thread\n");
 			return (1);
@@ -109,9 +156,9 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		return (0);
 	case VCL_EVENT_COLD:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
-		PTOK(pthread_mutex_lock(&gv->pool_mtx));
+		Lck_Lock(&gv->pool_mtx);
 		gv->warm = 0;
-		PTOK(pthread_mutex_unlock(&gv->pool_mtx));
+		Lck_Unlock(&gv->pool_mtx);
 		ghost_pool_flush(gv);
 		return (0);
 	case VCL_EVENT_DISCARD:
@@ -442,12 +489,12 @@ enc_reload(struct mp_w *w, void *arg)
 static void
 set_error(struct ghost_vcl *gv, const char *msg, size_t l)
 {
-	PTOK(pthread_mutex_lock(&gv->err_mtx));
+	Lck_Lock(&gv->err_mtx);
 	if (l >= sizeof gv->last_error)
 		l = sizeof gv->last_error - 1;
 	memcpy(gv->last_error, msg, l);
 	gv->last_error[l] = '\0';
-	PTOK(pthread_mutex_unlock(&gv->err_mtx));
+	Lck_Unlock(&gv->err_mtx);
 }
 
 /* The fields of a reload answer. */
@@ -543,8 +590,8 @@ vmod_last_error(VRT_CTX, struct vmod_priv *pv)
 	gv = vcl_get(ctx, pv, "last_error");
 	if (gv == NULL)
 		return ("");
-	PTOK(pthread_mutex_lock(&gv->err_mtx));
+	Lck_Lock(&gv->err_mtx);
 	s = WS_Copy(ctx->ws, gv->last_error, -1);
-	PTOK(pthread_mutex_unlock(&gv->err_mtx));
+	Lck_Unlock(&gv->err_mtx);
 	return (s != NULL ? s : "");
 }
