@@ -1,76 +1,76 @@
 /*
- * Layer 1: weighted selection of an endpoint among an answer's groups.
+ * Layer 1: weighted selection of an endpoint among an answer's groups,
+ * exactly route.Pick (route/pick.go documents the algorithm). The shim
+ * picks per request, so a memoised answer spreads its requests over the
+ * endpoints by weight. route/testdata/pick_vectors.txt holds the
+ * vectors Go generates; test/cshim/pick_test.c checks this file against
+ * them. Needs nothing of varnishd: the C test links it alone.
  */
 
-#include "config.h"
-
-#include "cache/cache.h"
+#include <stddef.h>
+#include <stdint.h>
 
 #include "msgpack.h"
-#include "ghost.h"
 #include "pick.h"
 
-static uint64_t
-rng(struct ghost_vcl *gv)
+/* Skip the next m values. */
+static void
+skip(struct mp_r *r, uint32_t m)
 {
-	uint64_t z;
-
-	z = __atomic_add_fetch(&gv->rng, 0x9e3779b97f4a7c15ULL,
-	    __ATOMIC_RELAXED);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31));
+	while (m-- > 0 && !r->err)
+		mp_skip(r);
 }
 
 int
-ghost_pick(struct ghost_vcl *gv, const struct ghost_ans *a, const char **addr,
-    size_t *al, unsigned *port)
+ghost_pick(const uint8_t *g, const uint8_t *g_end, uint64_t u,
+    const char **addr, size_t *al, unsigned *port)
 {
-	struct mp_r r;
-	uint64_t total = 0, wt, x;
+	struct mp_r r = { g, g_end, 0 };
+	unsigned __int128 x;
+	uint64_t total = 0, wt, point, frac, e;
 	uint32_t n, m, i;
-	const char *s;
-	size_t sl;
 
-	if (a->g == NULL)
+	if (g == NULL)
 		return (-1);
-	r.p = a->g;
-	r.end = a->g_end;
-	r.err = 0;
+	/* total weight of the groups that have endpoints */
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {
 		(void)mp_r_arr(&r);
 		wt = mp_r_uint(&r);
 		m = mp_r_arr(&r);
-		if (m > 0 && total + wt >= total)
+		if (m > 0)
 			total += wt;
-		while (m-- > 0 && !r.err)
-			mp_skip(&r);
+		skip(&r, m);
 	}
 	if (r.err || total == 0)
 		return (-1);
-	x = rng(gv) % total;
-	r.p = a->g;
-	r.err = 0;
+	/* a point uniform in [0, total): the high word of u * total */
+	x = (unsigned __int128)u * total;
+	point = (uint64_t)(x >> 64);
+	frac = (uint64_t)x;
+	r.p = g;
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {
 		(void)mp_r_arr(&r);
 		wt = mp_r_uint(&r);
 		m = mp_r_arr(&r);
-		if (m == 0 || x >= wt) {
+		if (m == 0 || wt == 0 || point >= wt) {
 			if (m > 0)
-				x -= wt;
-			while (m-- > 0 && !r.err)
-				mp_skip(&r);
+				point -= wt;
+			skip(&r, m);
 			continue;
 		}
-		x = rng(gv) % m;
-		while (x-- > 0)
-			mp_skip(&r);
+		/*
+		 * The point's position inside this group's share, refined by
+		 * the low word, scaled to m endpoints:
+		 * e = floor(m * (point + frac / 2^64) / wt) < m.
+		 */
+		x = (unsigned __int128)point * m +
+		    (uint64_t)(((unsigned __int128)frac * m) >> 64);
+		e = (uint64_t)(x / wt);
+		skip(&r, (uint32_t)e);
 		(void)mp_r_arr(&r);
-		mp_r_str(&r, &s, &sl);
-		*addr = s;
-		*al = sl;
+		mp_r_str(&r, addr, al);
 		*port = (unsigned)mp_r_int(&r);
 		return (r.err ? -1 : 0);
 	}

@@ -38,6 +38,27 @@ unreachable(VRT_CTX, struct ghost_task *t, const char *why)
 	VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
 }
 
+/* One draw of this VCL's random sequence (splitmix64 of a counter). */
+static uint64_t
+rng(struct ghost_vcl *gv)
+{
+	uint64_t z;
+
+	z = __atomic_add_fetch(&gv->rng, 0x9e3779b97f4a7c15ULL,
+	    __ATOMIC_RELAXED);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31));
+}
+
+/* This request's endpoint among the answer's groups. */
+static int
+pick(struct ghost_vcl *gv, const struct ghost_ans *a, const char **addr,
+    size_t *al, unsigned *port)
+{
+	return (ghost_pick(a->g, a->g_end, rng(gv), addr, al, port));
+}
+
 static const char *
 redirect_reason(int st)
 {
@@ -138,7 +159,7 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, const struct ghost_task *t)
 
 	if (ctx->http_bereq == NULL || !t->have_ans || t->status != 200 ||
 	    t->ans.o != GHOST_ROUTE ||
-	    ghost_pick(gv, &t->ans, &addr, &al, &port))
+	    pick(gv, &t->ans, &addr, &al, &port))
 		return (NULL);
 	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
 	if (be != NULL)
@@ -214,7 +235,7 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	unsigned port;
 	VCL_BACKEND be;
 
-	if (ghost_pick(gv, &t->ans, &addr, &al, &port)) {
+	if (pick(gv, &t->ans, &addr, &al, &port)) {
 		t->status = 500;
 		t->reason = "no backends available";
 		return (NULL);
