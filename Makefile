@@ -21,7 +21,7 @@ VMOD_SRC := $(wildcard vmod-shim/*.c)
 VMOD_HDR := $(wildcard vmod-shim/*.h)
 GO_SRC   := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all deps deps-run deps-test deps-bench build test test-go test-fuzz test-vtc test-e2e test-fault fault \
+.PHONY: all deps deps-run deps-test deps-bench build test test-go test-c test-fuzz test-vtc test-e2e test-fault fault \
         run bench install uninstall fmt vet clean
 
 all: build
@@ -59,6 +59,17 @@ $(BUILD)/vmod_ghost.3: $(BUILD)/vmod/vcc_ghost_if.c
 
 $(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC) $(VMOD_HDR)
 	$(CC) $(VMOD_CFLAGS) -shared -o $@ $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC)
+
+# C tests of the shim's parts that need no varnishd (test/cshim/)
+CSHIM_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Ivmod-shim
+
+$(BUILD)/cshim/pick_test: test/cshim/pick_test.c vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/pick_test.c vmod-shim/pick.c
+
+## test-c: the shim's C tests (weighted pick against route/'s vectors)
+test-c: $(BUILD)/cshim/pick_test
+	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt
 
 ## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short), dist
 test: deps-test build

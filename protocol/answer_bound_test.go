@@ -63,7 +63,7 @@ func TestAnswerWithinMaxAnswer(t *testing.T) {
 		r := route.Request{Host: "h.test", Method: "GET", URL: path,
 			Headers: []route.Header{{Name: "x-tenant", Value: "nobody"}}}
 		last.Decide(&r, &d)
-		b, err := newEncoder().RouteAnswer(1<<62, &d, 0, 0, len(d.Groups) > 0)
+		b, err := newEncoder().RouteAnswer(1<<62, &d)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

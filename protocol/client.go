@@ -219,11 +219,6 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.PathEdit, err = c.pathEdit()
 		case "g":
 			d.Groups, err = c.groups()
-		case "pick":
-			var p []int64
-			if p, err = c.ints(); err == nil && len(p) == 2 {
-				a.PickGroup, a.PickEndpoint, a.Picked = int(p[0]), int(p[1]), true
-			}
 		case "rqs", "rqa", "rqr":
 			err = c.ops(&d.RequestHeaders, key[2])
 		case "rss", "rsa", "rsr":

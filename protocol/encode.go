@@ -216,8 +216,9 @@ func (e *encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
 
 // RouteAnswer encodes the answer to a route request: t, gen, o, st, ri and
 // deps are always present, the other keys only when they are not empty.
-// pick is written when picked is true.
-func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndpoint int, picked bool) ([]byte, error) {
+// The weighted pick among the groups is the client's, per request
+// (route.Pick).
+func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	n := 6
 	cond := func(b bool) bool {
 		if b {
@@ -228,7 +229,6 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 	hasVh := cond(d.Vhost != "")
 	hasRn := cond(d.RouteName != "")
 	hasG := cond(len(d.Groups) > 0)
-	cond(picked)
 	rq, rs := d.RequestHeaders, d.ResponseHeaders
 	if rq == nil {
 		rq = &route.HeaderOps{}
@@ -317,12 +317,6 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision, pickGroup, pickEndp
 				_ = e.enc.EncodeUint(uint64(ep.Port))
 			}
 		}
-	}
-	if picked {
-		e.key("pick")
-		_ = e.enc.EncodeArrayLen(2)
-		_ = e.enc.EncodeInt(int64(pickGroup))
-		_ = e.enc.EncodeInt(int64(pickEndpoint))
 	}
 	if len(rq.Set) > 0 {
 		e.pairs("rqs", rq.Set)

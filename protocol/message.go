@@ -93,10 +93,6 @@ type Status struct {
 type RouteAnswer struct {
 	Gen      uint64
 	Decision route.Decision // Query is filled in from the request's URL
-	// PickGroup and PickEndpoint are ghostd's weighted pick (valid when
-	// Picked).
-	PickGroup, PickEndpoint int
-	Picked                  bool
 }
 
 // LiveAnswer is the answer to a live request.

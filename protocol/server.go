@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"runtime/debug"
@@ -508,12 +507,7 @@ func (c *conn) handle(body []byte) bool {
 	case TypeRoute:
 		d := &c.decision
 		gen := h.Route(&req.Route, d)
-		var pg, pe int
-		var picked bool
-		if d.Outcome == route.OutcomeBackend && len(d.Groups) > 0 {
-			pg, pe, picked = d.Pick(rand.Uint64())
-		}
-		return c.write(c.enc.RouteAnswer(gen, d, pg, pe, picked))
+		return c.write(c.enc.RouteAnswer(gen, d))
 	case TypeHello:
 		if req.Version != Version {
 			return c.fail(CodeVersion, versionMismatch(Version, req.Version))

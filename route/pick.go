@@ -10,6 +10,11 @@ import "math/bits"
 // The group is chosen by the high word of u × total (a point uniform in
 // [0, total)); the point's position inside the group's share, refined by
 // the low word, chooses the endpoint, so one random number serves both.
+//
+// This is the one weighted-selection algorithm of ghost: vmod-shim/pick.c
+// does the same per request (ghostd sends the groups, not a pick), and is
+// tested against the vectors TestPickVectors keeps in
+// testdata/pick_vectors.txt. Change both, and regenerate the vectors.
 func (d *Decision) Pick(u uint64) (group, endpoint int, ok bool) {
 	var total uint64
 	for i := range d.Groups {

@@ -17,6 +17,7 @@ unit_pkgs=$($GO list ./... | grep -v -e /test/e2e -e /test/fault -e /test/bench)
 step gofmt make -s fmt
 step vet $GO vet ./...
 step shim-layers bash test/shim-layers.sh
+step shim-c make -s test-c
 step unit $GO test -race -count=1 $unit_pkgs
 step fuzz bash test/fuzz.sh "${FUZZTIME:-5s}"
 [ -d test/vtc ] && ls test/vtc/*.vtc >/dev/null 2>&1 && step vtc bash test/vtc/run.sh

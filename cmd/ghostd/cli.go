@@ -142,7 +142,7 @@ func cmdRoute(args []string) int {
 	var d route.Decision
 	t.Decide(req, &d)
 	fmt.Printf("%-12s %s\n", "table:", *config)
-	printDecision(os.Stdout, req, &d, func() (int, int, bool) { return d.Pick(rand.Uint64()) })
+	printDecision(os.Stdout, req, &d)
 	x := t.Explain(req)
 	printExplanation(os.Stdout, &x)
 	return 0
@@ -177,7 +177,7 @@ func routeLive(sock string, req *route.Request) int {
 			continue // a reload came in between
 		}
 		fmt.Printf("%-12s live, generation %d (%s)\n", "table:", a.Gen, sock)
-		printDecision(os.Stdout, req, &a.Decision, func() (int, int, bool) { return a.PickGroup, a.PickEndpoint, a.Picked })
+		printDecision(os.Stdout, req, &a.Decision)
 		printExplanation(os.Stdout, &x.Explanation)
 		return 0
 	}
@@ -195,7 +195,7 @@ func endpointString(e route.Endpoint) string {
 }
 
 // printDecision writes a readable description of a decision.
-func printDecision(w io.Writer, r *route.Request, d *route.Decision, pick func() (int, int, bool)) {
+func printDecision(w io.Writer, r *route.Request, d *route.Decision) {
 	p := func(label, format string, a ...any) {
 		fmt.Fprintf(w, "%-12s %s\n", label+":", fmt.Sprintf(format, a...))
 	}
@@ -231,7 +231,7 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision, pick func()
 			}
 			fmt.Fprintf(w, "  group %d  weight %-8d %s\n", i, g.Weight, strings.Join(eps, ", "))
 		}
-		if gi, ei, ok := pick(); ok {
+		if gi, ei, ok := d.Pick(rand.Uint64()); ok { // as the shim picks, per request
 			p("pick", "%s (group %d, endpoint %d; random, weighted)", endpointString(d.Groups[gi].Endpoints[ei]), gi, ei)
 		} else {
 			p("pick", "(nothing can be picked)")
