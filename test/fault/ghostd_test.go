@@ -144,9 +144,11 @@ func (e *env) checkChild(c childCheck) {
 // own breathing room.
 func threadBound(base int64, conc int) int64 { return base + int64(2*conc) + 16 }
 
-// Scenario 1: ghostd killed -9, restarted by hand.
+// Scenario 1: ghostd killed -9, restarted by hand. The memo is off, so
+// every request needs ghostd: this is the path of a decision never seen
+// (scenario 1b has the memo on).
 func TestGhostdKilled(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{initArgs: ", memo = 0"})
 	e.start()
 	began := time.Now()
 	child := e.childState()
@@ -262,7 +264,10 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 		"%d restarts (SIGTERM and kill -9 alternately, then a new ghostd on the same inherited socket), stop-to-ready gaps %s ms", restarts, strings.Join(gaps, "/")))
 }
 
-// Scenario 3: ghostd hung with SIGSTOP.
+// Scenario 3: ghostd hung with SIGSTOP. Hot URLs seen before the hang
+// keep being served from the memo (0 failures); hot URLs never seen
+// (whole-path decisions of the regex vhost), wanted by several clients at
+// once from the moment ghostd stops, get 503 within the timeout.
 func TestGhostdHung(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.start()
@@ -274,15 +279,20 @@ func TestGhostdHung(t *testing.T) {
 	lo := defaultLoad()
 	lo.conc, lo.interval = 24, 20*time.Millisecond
 	ts := e.v.sampleThreads(250 * time.Millisecond)
-	// A few hot URLs, each wanted by several clients at once: one whose
-	// no-store answers leave a hit-for-miss marker, one answered 404 by
-	// ghost itself, and one cacheable for 1 s without grace, so that its
-	// object expires (and misses coalesce) while ghostd hangs.
 	hot := []target{
 		{Host: "a.test", Path: "/a0", Want: "u0"},
 		{Host: "nowhere.test", Path: "/", WantStatus: 404},
 		{Host: "a.test", Path: "/x", Hdr: [][2]string{{"X-Want-Cache-Control", "max-age=1, stale-while-revalidate=0"}}, Want: "u2"},
 		{Host: "b.test", Path: "/anything", Want: "u4"},
+	}
+	// Unseen, each wanted by several clients at once: one whose no-store
+	// answers leave a hit-for-miss marker, one cacheable for 1 s without
+	// grace (misses coalesce), and two plain ones.
+	unseen := []target{
+		{Host: "a.test", Path: "/r/7001", Want: "u1"},
+		{Host: "a.test", Path: "/r/7002", Hdr: [][2]string{{"X-Want-Cache-Control", "max-age=1, stale-while-revalidate=0"}}, Want: "u1"},
+		{Host: "a.test", Path: "/r/7003", Want: "u1"},
+		{Host: "never.test", Path: "/", WantStatus: 404},
 	}
 	l := e.startLoad(hot, lo)
 
@@ -290,19 +300,27 @@ func TestGhostdHung(t *testing.T) {
 	hang := pick(3*time.Second, 5*time.Second)
 	stopAt := time.Now()
 	_ = e.gd.signal(syscall.SIGSTOP)
+	lu := lo
+	lu.conc = 12
+	l2 := e.startLoad(unseen, lu)
 	time.Sleep(hang)
 	_ = e.gd.signal(syscall.SIGCONT)
 	contAt := time.Now()
 	time.Sleep(pick(2*time.Second, 4*time.Second))
 
+	st2 := l2.stop()
 	st := l.stop()
 	maxThr := ts.stop()
 	logText := e.vl5xx.stop()
-	n503 := checkReasons(t, logText, st.failed)
+	n503 := checkReasons(t, logText, st.failed+st2.failed)
+	if st.failed > 0 {
+		t.Errorf("%d of %d requests for decisions seen before the hang failed (want 0)", st.failed, st.sent)
+		st.logSome(t, "failed", st.failures, 10)
+	}
 	slack := 500 * time.Millisecond
-	checkFailuresIn(t, st, stopAt, contAt.Add(shimTimeout+slack))
+	checkFailuresIn(t, st2, stopAt, contAt.Add(shimTimeout+slack))
 	var maxLat, sumLat time.Duration
-	for _, f := range st.failures {
+	for _, f := range st2.failures {
 		d := f.end.Sub(f.start)
 		maxLat = max(maxLat, d)
 		sumLat += d
@@ -312,21 +330,29 @@ func TestGhostdHung(t *testing.T) {
 		t.Errorf("slowest failed request took %s; bound is the shim timeout %s + %s. Longest wait on varnish's waiting list among the 503s: %.3f s; that request:\n%s",
 			maxLat, shimTimeout, slack, wl, ex)
 	}
-	if st.misrouted > 0 {
-		t.Errorf("%d misrouted requests", st.misrouted)
+	if st2.failed == 0 {
+		t.Errorf("no unseen decision failed while ghostd hung: the scenario did not test the hang")
 	}
-	if maxThr > threadBound(thr0, lo.conc) {
-		t.Errorf("MAIN.threads grew from %d to %d while ghostd hung (bound %d)", thr0, maxThr, threadBound(thr0, lo.conc))
+	if st.misrouted+st2.misrouted > 0 {
+		t.Errorf("%d misrouted requests", st.misrouted+st2.misrouted)
+		st2.logSome(t, "misrouted", st2.misroutes, 10)
+	}
+	if bound := threadBound(thr0, lo.conc+lu.conc); maxThr > bound {
+		t.Errorf("MAIN.threads grew from %d to %d while ghostd hung (bound %d)", thr0, maxThr, bound)
 	}
 	if _, err := e.status(); err != nil || !e.gd.alive() {
 		t.Errorf("ghostd not answering after SIGCONT: %v", err)
 	}
 	e.checkChild(child)
 	avg := time.Duration(0)
-	if st.failed > 0 {
-		avg = sumLat / time.Duration(st.failed)
+	if st2.failed > 0 {
+		avg = sumLat / time.Duration(st2.failed)
 	}
-	e.summarize("3 ghostd hung (SIGSTOP)", st, began, fmt.Sprintf(
-		"hung %s, 24 workers on 4 hot URLs; %d 503s logged, reasons: %s; failed latency avg %s max %s (timeout %s, bar %s); threads %d→max %d",
-		hang, n503, reasonCounts(logText, e.sock), avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, shimTimeout+slack, thr0, maxThr))
+	all := st
+	all.sent += st2.sent
+	all.failed += st2.failed
+	all.misrouted += st2.misrouted
+	e.summarize("3 ghostd hung (SIGSTOP)", all, began, fmt.Sprintf(
+		"hung %s; 24 workers on 4 hot URLs seen before: %d sent, %d failed (want 0); 12 workers on 4 hot URLs never seen, from the STOP on: %d sent, %d 503s; %d 503s logged, reasons: %s; failed latency avg %s max %s (timeout %s, bar %s); threads %d→max %d",
+		hang, st.sent, st.failed, st2.sent, st2.failed, n503, reasonCounts(logText, e.sock), avg.Round(time.Millisecond), maxLat.Round(time.Millisecond), shimTimeout, shimTimeout+slack, thr0, maxThr))
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -549,6 +550,8 @@ type env struct {
 	client *http.Client
 	nlog   int
 	vl5xx  *vlog // varnishlog of every 5xx request group since varnishd started
+	// initArgs: see envOpts
+	initArgs string
 	// summarized is set once the scenario recorded its figures; a scenario
 	// that stops earlier is recorded as aborted.
 	summarized bool
@@ -557,6 +560,9 @@ type env struct {
 type envOpts struct {
 	upstreams map[string]int                  // name -> number of ports; default baseUpstreams
 	config    func(*upstreams) map[string]any // the initial ghost.json; default baseConfig
+	// initArgs are more ghost.init() arguments, e.g. ", memo = 0" for a
+	// scenario about decisions the memo has never seen.
+	initArgs string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -569,7 +575,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "g.sock"), cfg: filepath.Join(dir, "ghost.json")}
+	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "g.sock"), cfg: filepath.Join(dir, "ghost.json"), initArgs: o.initArgs}
 	began := time.Now()
 	t.Cleanup(func() {
 		if !e.summarized {
@@ -726,8 +732,8 @@ func (e *env) status() (map[string]any, error) {
 }
 
 func (e *env) mainVCL() string {
-	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init { ghost.init(%q); }\n",
-		filepath.Join(e.dir, "libvmod_ghost.so"), filepath.Join(e.dir, "ghost.vcl"), e.sock)
+	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init { ghost.init(%q%s); }\n",
+		filepath.Join(e.dir, "libvmod_ghost.so"), filepath.Join(e.dir, "ghost.vcl"), e.sock, e.initArgs)
 }
 
 func copyFile(dst, src string) error {
@@ -880,6 +886,19 @@ type target struct {
 	Hdr                [][2]string
 	Want               string // expected X-Upstream ("" when a status without upstream is expected)
 	WantStatus         int    // 0 = 200
+	// Tail: every request is a new URL, "-<n>" appended to the path
+	// (before the query), n counting across the load.
+	Tail bool
+}
+
+// tailPath appends "-<n>" to the path part of p.
+func tailPath(p string, n int64) string {
+	path, q, _ := strings.Cut(p, "?")
+	out := path + "-" + strconv.FormatInt(n, 10)
+	if q != "" || strings.Contains(p, "?") {
+		out += "?" + q
+	}
+	return out
 }
 
 func (tg target) String() string {
@@ -989,6 +1008,7 @@ type loadGen struct {
 	wg      sync.WaitGroup
 	res     [][]sample
 	once    sync.Once
+	seq     atomic.Int64 // Tail targets
 }
 
 type loadOpts struct {
@@ -1019,7 +1039,11 @@ func (e *env) startLoad(targets []target, o loadOpts) *loadGen {
 				default:
 				}
 				ti := (w + i) % len(targets)
-				s := e.do(targets[ti])
+				tg := targets[ti]
+				if tg.Tail {
+					tg.Path = tailPath(tg.Path, l.seq.Add(1))
+				}
+				s := e.do(tg)
 				s.target = ti
 				l.res[w] = append(l.res[w], s)
 				next = next.Add(o.interval)
