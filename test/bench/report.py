@@ -15,7 +15,10 @@ import sys
 SECTION_VARIANTS = "## make bench: Varnish variants"
 SECTION_RELOAD = "## reload time and RSS"
 NAMES = {"V0": "V0 static", "V1": "V1 if-chain", "V2": "V2 selector", "V3": "V3 ghost"}
-MODES = {"hit": "cache hits", "pass": "pass"}
+MODES = {"hit": "cache hits", "pass": "pass",
+         "ltpass": "long tail, pass (every request a new URL under the routed prefixes)",
+         "ltmiss": "long tail, cache misses (every request a new URL, stored)",
+         "rxpass": "long tail, pass, on the vhost with regex path routes"}
 
 
 def meta(res):
@@ -56,6 +59,7 @@ def parse_wrk(path):
         r["errors"] = sum(int(x) for x in m.groups())
     cpu = open(path + ".cpu").read().split()
     r["vticks"], r["gticks"], r["ms"] = int(cpu[0]), int(cpu[1]), int(cpu[2])
+    r["calls"] = int(cpu[3]) if len(cpu) > 3 else None  # ghostd decisions (V3)
     return r
 
 
@@ -83,11 +87,11 @@ def variants_section(res, m):
         runs.setdefault((mode, v), {})[int(r)] = parse_wrk(path)
     summary = {}
     lines = []
-    for mode in ("hit", "pass"):
-        lines.append("\n### %s\n\n" % MODES[mode].capitalize())
+    for mode in [m_ for m_ in MODES if any(k[0] == m_ for k in runs)]:
+        lines.append("\n### %s\n\n" % (MODES[mode][0].upper() + MODES[mode][1:]))
         lines.append("| variant | req/s (median) | min–max | vs V0 | p50 | p99 | varnishd CPU/req "
-                     "| ghostd CPU/req | non-2xx / errors |\n")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+                     "| ghostd CPU/req | sum CPU/req | ghostd calls/req | non-2xx / errors |\n")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
         base = runs.get((mode, "V0"), {})
         for v in active:
             rr = runs.get((mode, v), {})
@@ -104,12 +108,16 @@ def variants_section(res, m):
                  "bad": sum(x["bad"] for x in rr.values()),
                  "errors": sum(x["errors"] for x in rr.values()), "n": len(rps)}
             s["per_round"] = {r: x["rps"] for r, x in rr.items() if x["rps"]}
+            calls = [x["calls"] / x["reqs"] for x in rr.values() if x["reqs"] and x["calls"] is not None]
+            s["calls"] = med(calls) if v == "V3" else None
             summary[(mode, v)] = s
-            lines.append("| %s | **%s** | %s–%s | %s | %s | %s | %s | %s | %d / %d |\n" % (
+            total = None if s["vcpu"] is None else s["vcpu"] + (s["gcpu"] or 0)
+            lines.append("| %s | **%s** | %s–%s | %s | %s | %s | %s | %s | %s | %s | %d / %d |\n" % (
                 NAMES[v], "{:,.0f}".format(s["rps"]) if s["rps"] else "–",
                 "{:,.0f}".format(min(rps)) if rps else "–", "{:,.0f}".format(max(rps)) if rps else "–",
                 "–" if v == "V0" or s["ratio"] is None else "%.1f %%" % (100 * s["ratio"]),
                 fmt_ms(s["p50"]), fmt_ms(s["p99"]), fmt_us(s["vcpu"]), fmt_us(s["gcpu"]),
+                fmt_us(total), "–" if s["calls"] is None else "%.4f" % s["calls"],
                 s["bad"], s["errors"]))
     return lines, summary
 
@@ -122,23 +130,42 @@ def targets(summary):
     def verdict(ok):
         return "–" if ok is None else ("**met**" if ok else "**missed**")
 
-    rows = []
-    r = get("hit", "V3", "ratio")
-    rows.append(("cache hits: V3 ≥ 95 % of V0", "%.1f %%" % (100 * r) if r else "–",
-                 verdict(None if r is None else r >= 0.95)))
-    r = get("pass", "V3", "ratio")
-    rows.append(("pass: V3 ≥ 90 % of V0", "%.1f %%" % (100 * r) if r else "–",
-                 verdict(None if r is None else r >= 0.90)))
-    for other in ("V1", "V2"):
+    def vs(mode, other):
         # judged like the V0 ratios: the median of the per-round ratios
         # (both variants measured in the same round)
-        a, b = get("pass", "V3", "rps"), get("pass", other, "rps")
-        pa, pb = get("pass", "V3", "per_round") or {}, get("pass", other, "per_round") or {}
+        a, b = get(mode, "V3", "rps"), get(mode, other, "rps")
+        pa, pb = get(mode, "V3", "per_round") or {}, get(mode, other, "per_round") or {}
         rr = med([pa[r] / pb[r] for r in pa if r in pb])
-        rows.append(("pass: V3 ≥ %s" % NAMES[other],
-                     "{:,.0f} vs {:,.0f} req/s (medians); per round {:.1f} %".format(a, b, 100 * rr)
-                     if a and b and rr else "–",
-                     verdict(None if not rr else rr >= 1.0)))
+        return ("%s: V3 ≥ %s" % (mode, NAMES[other]),
+                "{:,.0f} vs {:,.0f} req/s (medians); per round {:.1f} %".format(a, b, 100 * rr)
+                if a and b and rr else "–",
+                verdict(None if not rr else rr >= 1.0))
+
+    rows = []
+    # issue 16: the long tail
+    for mode in ("ltpass", "ltmiss"):
+        r = get(mode, "V3", "ratio")
+        if r is None:
+            continue
+        rows.append(("%s: V3 ≥ 97 %% of V0" % mode, "%.1f %%" % (100 * r), verdict(r >= 0.97)))
+        rows.append(vs(mode, "V1"))
+        rows.append(vs(mode, "V2"))
+        c = get(mode, "V3", "calls")
+        rows.append(("%s: ghostd asked on < 1 %% of requests (warm)" % mode,
+                     "–" if c is None else "%.2f %%" % (100 * c), verdict(None if c is None else c < 0.01)))
+    r = get("hit", "V3", "ratio")
+    if r is not None:
+        rows.append(("cache hits: V3 ≥ 97 % of V0 (issue 16: hit path unchanged)", "%.1f %%" % (100 * r),
+                     verdict(r >= 0.97)))
+    r = get("hit", "V3", "ratio")
+    if r is not None:
+        rows.append(("cache hits: V3 ≥ 95 % of V0", "%.1f %%" % (100 * r), verdict(r >= 0.95)))
+    r = get("pass", "V3", "ratio")
+    if r is not None:
+        rows.append(("pass: V3 ≥ 90 % of V0", "%.1f %%" % (100 * r), verdict(r >= 0.90)))
+    for other in ("V1", "V2"):
+        if get("pass", "V3", "rps") is not None:
+            rows.append(vs("pass", other))
     return rows
 
 
@@ -252,7 +279,13 @@ def render(res):
          "after the variant's own vcl_recv. CPU/req = utime+stime of the varnishd child "
          "(cache-main, all threads) or of ghostd during the run, divided by the requests wrk "
          "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
-         "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no ghost call.\n"
+         "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no ghost call. "
+         "Long tail: every request is a URL never seen before (`/r<k>/item-<run>-<n>` over the "
+         "same 1,000 vhost × route pairs), so V3's memo can only help through path scopes; sum "
+         "CPU/req = varnishd + ghostd, the fair cost; ghostd calls/req = ghostd's decisions "
+         "(`ghost_decisions_total`) over the requests, after the same warm-up. The regex row "
+         "routes one vhost (`rx.bench.test`, 10 `^/r<k>(/|$)` routes; an if-chain in V1 and V2) "
+         "whose decisions can only be memoised per full path.\n"
          % (m["conns"], m["duration"], m["rounds"])]
     if m.get("ghost_memo"):
         a.append("\n**Experiment: V3 ran with `ghost.init(..., memo=%s)` instead of the default.**\n"

@@ -12,9 +12,13 @@
 #                vcl/ghost.vcl (routing on the backend side)
 #
 # Each variant runs in its own varnishd (all started once, side by side);
-# runs alternate V0 V1 V2 V3 for hits, then for pass, for BENCH_ROUNDS
-# rounds, each round starting one variant further on (V1 V2 V3 V0, ...),
-# so that drift on the machine hits every variant alike.
+# runs alternate V0 V1 V2 V3 for each workload (hits, pass, the long
+# tail: every request a new URL, in pass mode and as cache misses, and the
+# long tail on a vhost with regex path routes), for BENCH_ROUNDS rounds,
+# each round starting one variant further on (V1 V2 V3 V0, ...), so that
+# drift on the machine hits every variant alike. V3's ghostd counts its
+# decisions (Prometheus on a loopback port), so the report gives ghostd
+# calls per request.
 #
 # Environment:
 #   BENCH_DURATION=7       seconds per measured wrk run
@@ -24,6 +28,9 @@
 #   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
 #                          (keep them below the ephemeral range, 32768+)
 #   BENCH_VARIANTS="V0 V1 V2 V3"
+#   BENCH_MODES="hit pass ltpass ltmiss rxpass"   workloads (a subset for a
+#                          short run, e.g. BENCH_MODES=ltpass BENCH_ROUNDS=3)
+#   BENCH_SOCKLOAD=1       ghostd's socket throughput after the runs (0 = skip)
 #   BENCH_RELOAD_SIZES="1000 10000 100000"   vhosts per reload test ("" = skip)
 #   BENCH_RELOAD_ROUTES="10 2"   routes per vhost in the reload configs (one test per value)
 #   BENCH_SOCK_DURATION=5  seconds per connection count of test/bench/sockload
@@ -42,6 +49,9 @@ ROUNDS=${BENCH_ROUNDS:-9}
 CONNS=${BENCH_CONNECTIONS:-16}
 BASE=${BENCH_PORT_BASE:-29300}
 VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
+MODES=${BENCH_MODES:-hit pass ltpass ltmiss rxpass}
+SOCKLOAD=${BENCH_SOCKLOAD:-1}
+METRICS_PORT=$((BASE + 40))
 RELOAD_SIZES=${BENCH_RELOAD_SIZES-1000 10000 100000}
 RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10 2}
 GOBENCH=${BENCH_GOBENCH:-1}
@@ -53,7 +63,7 @@ UP=$((BASE + 1))
 for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
-for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))); do
+for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))) $METRICS_PORT; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
@@ -110,7 +120,7 @@ start_ghostd() {
 	[ -f vcl/ghost.vcl ] || { log "V3: vcl/ghost.vcl missing"; return 1; }
 	install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$STAGE/"
 	build/ghostd -config "$STAGE/ghost.json" -socket "$STAGE/g.sock" -socket-mode 0666 \
-		-metrics "" -log-level warn -watch=false 2>"$STAGE/ghostd.log" &
+		-metrics "127.0.0.1:$METRICS_PORT" -log-level warn -watch=false 2>"$STAGE/ghostd.log" &
 	GHOSTD_PID=$!
 	PIDS+=("$GHOSTD_PID")
 	for i in $(seq 100); do [ -S "$STAGE/g.sock" ] && return 0; sleep 0.05; done
@@ -168,17 +178,25 @@ for v in $VARIANTS; do
 done
 [ ${#ACTIVE[@]} -gt 0 ] || { log "no variant works"; exit 1; }
 
-# run_wrk V MODE SECONDS OUT: one wrk run; CPU deltas go to OUT.cpu.
+# decisions: ghostd's decision count (every route request it answered).
+decisions() {
+	curl -s -m 2 "http://127.0.0.1:$METRICS_PORT/metrics" |
+		awk '/^ghost_decisions_total/ { s += $NF } END { printf "%d\n", s }'
+}
+
+# run_wrk V MODE SECONDS OUT: one wrk run; CPU deltas (and V3's ghostd
+# decisions) go to OUT.cpu. BENCH_RUN makes the long-tail URLs unique.
 run_wrk() {
-	local v=$1 mode=$2 secs=$3 out=$4 vc0 vc1 gc0=0 gc1=0 t0 t1
+	local v=$1 mode=$2 secs=$3 out=$4 vc0 vc1 gc0=0 gc1=0 d0=0 d1=0 t0 t1
+	if [ "$v" = V3 ]; then gc0=$(cpu_ticks "$GHOSTD_PID"); d0=$(decisions); fi
 	vc0=$(cpu_ticks "${VCHILD[$v]}")
-	[ "$v" = V3 ] && gc0=$(cpu_ticks "$GHOSTD_PID")
 	t0=$(now_ns)
-	wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" "http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
+	BENCH_RUN="$t0" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
+		"http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
 	t1=$(now_ns)
 	vc1=$(cpu_ticks "${VCHILD[$v]}")
-	[ "$v" = V3 ] && gc1=$(cpu_ticks "$GHOSTD_PID")
-	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 ))" >"$out.cpu"
+	if [ "$v" = V3 ]; then gc1=$(cpu_ticks "$GHOSTD_PID"); d1=$(decisions); fi
+	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 )) $((d1 - d0))" >"$out.cpu"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -195,10 +213,10 @@ warm() {
 	done
 	log "$v $mode: warm-up sent only $total requests"
 }
-for mode in hit pass; do
+for mode in $MODES; do
 	for v in "${ACTIVE[@]}"; do warm "$v" "$mode"; done
 done
-log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {hit,pass} x ${DUR}s, wrk -t1 -c$CONNS"
+log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {$MODES} x ${DUR}s, wrk -t1 -c$CONNS"
 # Each round starts one variant further on (V0 V1 V2 V3, V1 V2 V3 V0,
 # ...): a variant's place in the round changes every round, so that an
 # effect of the place (the previous run's aftermath, drift within a
@@ -206,7 +224,7 @@ log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {hit,pass} x ${DUR}s, 
 for r in $(seq "$ROUNDS"); do
 	k=$(( (r - 1) % ${#ACTIVE[@]} ))
 	ORDER=("${ACTIVE[@]:$k}" "${ACTIVE[@]:0:$k}")
-	for mode in hit pass; do
+	for mode in $MODES; do
 		for v in "${ORDER[@]}"; do
 			run_wrk "$v" "$mode" "$DUR" "$RES/run-$r-$mode-$v.txt"
 			log "round $r $mode $v: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$RES/run-$r-$mode-$v.txt")"
@@ -219,7 +237,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Memo diagnostic (not measured): one more V3 pass run with varnishlog
 # counting where the shim's decisions came from ("ghost: 200 ... (memo|ghostd").
-if [ -n "$GHOSTD_PID" ] && [ -n "${VCHILD[V3]:-}" ]; then
+if [ -n "$GHOSTD_PID" ] && [ -n "${VCHILD[V3]:-}" ] && [[ " $MODES " == *" pass "* ]]; then
 	varnishlog -n "$STAGE/vn3" -g raw -i VCL_Log >"$RES/memo-vsl.txt" 2>/dev/null &
 	VSLPID=$!
 	PIDS+=("$VSLPID")
@@ -233,7 +251,7 @@ fi
 
 # ghostd's decision throughput over its socket (the V3 ghostd and table,
 # varnishd idle): test/bench/sockload, 1 and 4 connections.
-if [ -n "$GHOSTD_PID" ]; then
+if [ -n "$GHOSTD_PID" ] && [ "$SOCKLOAD" = 1 ]; then
 	log "ghostd over its socket: sockload -conns 1,4 -duration ${SOCK_DUR}s"
 	if $GO build -o "$STAGE/sockload" ./test/bench/sockload 2>"$RES/sockload.txt"; then
 		"$STAGE/sockload" -socket "$STAGE/g.sock" -pid "$GHOSTD_PID" -conns 1,4 -duration "${SOCK_DUR}s" \
@@ -312,7 +330,8 @@ if [ -n "$RELOAD_SIZES" ]; then
 fi
 
 cat >"$RES/meta" <<EOF
-command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS)
+command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS$([ "$MODES" = "hit pass ltpass ltmiss rxpass" ] || echo " BENCH_MODES=\"$MODES\""))
+modes=$MODES
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes in the tree)')
 nproc=$(nproc)
