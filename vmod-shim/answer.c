@@ -176,17 +176,6 @@ deps(struct mp_r *r, struct ghost_deps *d)
 	d->raw_end = r->p;
 }
 
-/* Decode a deps map on its own (a memoised deps record). */
-int
-ghost_deps_decode(const uint8_t *p, size_t len, struct ghost_deps *d)
-{
-	struct mp_r r = { p, p + len, 0 };
-
-	memset(d, 0, sizeof *d);
-	deps(&r, d);
-	return (r.err || r.p != r.end ? -1 : 0);
-}
-
 /* Validate "pe": [cut, with]. */
 static void
 path_edit(struct mp_r *r, struct ghost_ans *a)

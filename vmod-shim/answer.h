@@ -7,6 +7,5 @@
 
 int ghost_ans_decode(const uint8_t *, size_t, struct ghost_ans *,
     char *why, size_t whylen);
-int ghost_deps_decode(const uint8_t *, size_t, struct ghost_deps *);
 
 #endif /* GHOST_ANSWER_H */

@@ -311,8 +311,24 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 }
 
 /*
- * The deps record of a host is the answer's deps map as ghostd sent it.
- *
+ * The deps record of a host is kept decoded too: the struct ghost_deps,
+ * the address its pointers were relative to, then the deps map as ghostd
+ * sent it.
+ */
+#define DEPS_PTRS(X) X(h) X(h_end) X(hv) X(hv_end) X(qv) X(qv_end) X(sl) \
+	X(sl_end) X(raw) X(raw_end)
+
+static void
+deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
+{
+#define X(f)								\
+	if (d->f != NULL)						\
+		d->f = (const void *)(to + ((uintptr_t)(const void *)d->f - from));
+	DEPS_PTRS(X)
+#undef X
+}
+
+/*
  * An answer is kept decoded: the struct ghost_ans, the address its
  * pointers were relative to, then the raw answer they point into. A
  * lookup copies all three into the workspace and moves the pointers onto
@@ -428,7 +444,7 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 {
 	const char *dk, *path;
 	char *ak;
-	size_t dkl, akl, base, pl;
+	size_t dkl, akl, base, pl, dl;
 	uint8_t *buf;
 	uintptr_t base_addr;
 	unsigned sz;
@@ -443,9 +459,17 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 		rq_path(q, &path, &pl);
 		akl = key_scope(ak, base, pl, a->sc);
 	}
-	ghost_memo_insert(gv, a->gen, dk, dkl, a->deps.raw,
-	    (size_t)(a->deps.raw_end - a->deps.raw));
+	dl = (size_t)(a->deps.raw_end - a->deps.raw);
 	sz = WS_ReserveAll(ws);
+	if (sz >= sizeof a->deps + sizeof base_addr + dl) {
+		buf = WS_Reservation(ws);
+		base_addr = (uintptr_t)a->deps.raw;
+		memcpy(buf, &a->deps, sizeof a->deps);
+		memcpy(buf + sizeof a->deps, &base_addr, sizeof base_addr);
+		memcpy(buf + sizeof a->deps + sizeof base_addr, a->deps.raw, dl);
+		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
+		    sizeof a->deps + sizeof base_addr + dl);
+	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
 		base_addr = (uintptr_t)raw;
@@ -493,12 +517,16 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	char *ak;
 	size_t kl, vl, base, pl;
 	int64_t sl[MEMO_MAX_SCOPES];
+	uintptr_t dbase;
 	uint32_t n, i;
 
 	k = deps_key(ws, q, &kl);
 	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
-	    ghost_deps_decode(v, vl, &d))
+	    vl < sizeof d + sizeof dbase)
 		return (0);
+	memcpy(&d, v, sizeof d);
+	memcpy(&dbase, v + sizeof d, sizeof dbase);
+	deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
 	ak = memo_key(ws, q, &d, &base, &kl);
 	if (ak == NULL)
 		return (0);
