@@ -26,27 +26,29 @@ command -v curl >/dev/null || die "curl not installed"
 # port_free PORT: nothing accepts connections on 127.0.0.1:PORT
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 taken=" "
-# free_port START: the first free port from START on that we have not handed out
+# free_port VAR START: set VAR to the first free port from START on that we
+# have not handed out (not in a $(...) subshell: `taken` must be updated)
 free_port() {
-	local p=$1
+	local -n out=$1
+	local p=$2
 	while ! port_free "$p" || [[ $taken == *" $p "* ]]; do p=$((p + 1)); done
 	taken+="$p "
-	echo "$p"
+	out=$p
 }
 
 if ! port_free "$PORT"; then
 	old=$PORT
-	PORT=$(free_port 16081)
+	free_port PORT 16081
 	echo "demo: port $old is busy, using $PORT"
 fi
 taken+="$PORT "
-ADMIN=$(free_port $((PORT + 1000)))
-METRICS=$(free_port 19192)
-P_API=$(free_port 19101)
-P_STABLE=$(free_port 19102)
-P_CANARY=$(free_port 19103)
-P_BETA=$(free_port 19104)
-P_LEGACY=$(free_port 19105)
+free_port ADMIN $((PORT + 1000))
+free_port METRICS 19192
+free_port P_API 19101
+free_port P_STABLE 19102
+free_port P_CANARY 19103
+free_port P_BETA 19104
+free_port P_LEGACY 19105
 
 if [ -e "$DIR/upstream.pid" ] && kill -0 "$(cat "$DIR/upstream.pid")" 2>/dev/null; then
 	die "another demo is running with $DIR (stop it, or set DEMO_DIR)"
