@@ -210,6 +210,12 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.NewHost, err = c.dec.DecodeString()
 		case "loc":
 			d.RedirectBase, err = c.dec.DecodeString()
+		case "rs":
+			d.Reason, err = c.dec.DecodeString()
+		case "bd":
+			d.Body, err = c.dec.DecodeString()
+		case "nc":
+			d.Uncacheable, err = c.dec.DecodeString()
 		case "deps":
 			err = c.deps(&d.Deps)
 		case "sc":

@@ -247,6 +247,9 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.RedirectBase != "")
 	cond(d.Scope != route.ScopeExact)
 	cond(d.PathEdit != nil)
+	cond(d.Reason != "")
+	cond(d.Body != "")
+	cond(d.Uncacheable != "")
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -353,6 +356,15 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 		_ = e.enc.EncodeArrayLen(2)
 		_ = e.enc.EncodeInt(int64(pe.Cut))
 		_ = e.enc.EncodeString(pe.With)
+	}
+	if d.Reason != "" {
+		e.str("rs", d.Reason)
+	}
+	if d.Body != "" {
+		e.str("bd", d.Body)
+	}
+	if d.Uncacheable != "" {
+		e.str("nc", d.Uncacheable)
 	}
 	return e.end()
 }

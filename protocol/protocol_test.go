@@ -77,6 +77,8 @@ func richDecision() route.Decision {
 			HeaderValues: [][]string{nil, {"beta", "canary"}},
 			QueryValues:  []route.ParamValues{{Name: "v", Values: []string{"1", "2"}}},
 			ScopeLens:    []int{1, 3, 5}},
+		Reason:      "OK",
+		Uncacheable: "request filter changes routed header x-env",
 	}
 }
 

@@ -57,8 +57,20 @@ func mpUint(v uint64) int {
 // with the largest array header (5 bytes).
 func answerSize(vhostKey string, d *Deps, r *croute) int {
 	const arr = 5
-	n := 160 // keys, generation, outcome, status, route index, deps flags, pick
+	n := 152 // keys, generation, outcome, status, route index, deps flags
 	n += mpStr(len(vhostKey)) + mpStr(len(r.name)) + arr
+	// reason phrase, synthetic body, why not cacheable (keys: 3 bytes)
+	switch {
+	case r.redirect != nil:
+		n += 3 + mpStr(len(redirectReason(r.redirect.status)))
+	case len(r.groups) == 0:
+		n += 6 + mpStr(len(reasonNoBackends)) + mpStr(len(bodyNoBackends))
+	default:
+		n += 3 + mpStr(len(reasonOK))
+		if r.uncacheable != "" {
+			n += 3 + mpStr(len(r.uncacheable))
+		}
+	}
 	for _, h := range d.Headers {
 		n += mpStr(len(h))
 	}

@@ -112,6 +112,16 @@ type Decision struct {
 	// the end of RedirectBase was computed from the request's path.
 	PathEdit *PathEdit
 
+	// Reason is the reason phrase of Status ("OK", "no route", "no
+	// backends available", the redirect's standard phrase); Body the body
+	// of the response a data plane makes itself for a decision that is
+	// not a fetch ("" for redirects and fetches).
+	Reason string
+	Body   string
+	// Uncacheable says why a fetched response must not be cached ("" when
+	// routing does not forbid it): see uncacheable.
+	Uncacheable string
+
 	Deps Deps
 }
 

@@ -149,6 +149,12 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	vh.deps.ScopeLens = vh.scope.lens
 	valueClasses(routes, &vh.deps)
 	setPathEdits(routes)
+	for _, rt := range routes {
+		rt.uncacheable = uncacheable(vh.deps.Headers, rt.reqOps)
+	}
+	if vh.def != nil {
+		vh.def.uncacheable = uncacheable(vh.deps.Headers, nil)
+	}
 	if err := checkAnswers(c, vh, crs); err != nil {
 		return err
 	}

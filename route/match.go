@@ -7,7 +7,8 @@ import (
 // Decide computes the routing decision for r into d. d is overwritten; it
 // may be reused between calls to avoid allocations.
 func (t *Table) Decide(r *Request, d *Decision) {
-	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone, Scope: ScopeExact}
+	*d = Decision{Outcome: OutcomeNotFound, Status: 404, RouteIndex: RouteNone, Scope: ScopeExact,
+		Reason: reasonNotFound, Body: bodyNotFound}
 	if t == nil || r == nil {
 		return
 	}
@@ -31,6 +32,8 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	if rt.redirect != nil {
 		d.Outcome = OutcomeRedirect
 		d.Status = rt.redirect.status
+		d.Reason = redirectReason(d.Status)
+		d.Body = ""
 		d.RedirectBase = rt.redirect.base(r, host, port, path, rt)
 		d.Query = rawQuery
 		d.PathEdit = rt.redirect.edit
@@ -39,10 +42,15 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	if len(rt.groups) == 0 {
 		d.Outcome = OutcomeNoBackends
 		d.Status = 500
+		d.Reason = reasonNoBackends
+		d.Body = bodyNoBackends
 		return
 	}
 	d.Outcome = OutcomeBackend
 	d.Status = 200
+	d.Reason = reasonOK
+	d.Body = ""
+	d.Uncacheable = rt.uncacheable
 	d.Groups = rt.groups
 	d.RequestHeaders = rt.reqOps
 	d.ResponseHeaders = rt.respOps

@@ -115,6 +115,8 @@ type croute struct {
 	respOps  *HeaderOps
 	rewrite  *urlRewrite
 	redirect *redirect
+
+	uncacheable string // why a fetched response must not be cached
 }
 
 type headerMatch struct {

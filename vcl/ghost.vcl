@@ -118,20 +118,9 @@ sub vcl_backend_response {
 }
 
 sub vcl_backend_error {
-	if (ghost.status() != 0 && ghost.status() != 200) {
-		ghost.synth();
-		if (ghost.status() == 404) {
-			set beresp.body = {"no route
-"};
-		} elsif (ghost.status() == 500) {
-			set beresp.body = {"no backends available
-"};
-		} elsif (ghost.status() == 503) {
-			set beresp.body = ghost.reason() + {"
-"};
-		} else {
-			set beresp.body = "";
-		}
+	# The response of a decision that is not a fetch: status, reason,
+	# Location, body, all as decided.
+	if (ghost.synth()) {
 		return (deliver);
 	}
 }
@@ -155,21 +144,8 @@ sub vcl_synth {
 		}
 		return (deliver);
 	}
-	if (ghost.status() != 0 && ghost.status() != 200) {
-		# routed client side (ghost.route() in vcl_recv)
-		ghost.synth();
-		if (ghost.status() == 404) {
-			set resp.body = {"no route
-"};
-		} elsif (ghost.status() == 500) {
-			set resp.body = {"no backends available
-"};
-		} elsif (ghost.status() == 503) {
-			set resp.body = ghost.reason() + {"
-"};
-		} else {
-			set resp.body = "";
-		}
+	# routed client side (ghost.route() in vcl_recv)
+	if (ghost.synth()) {
 		return (deliver);
 	}
 }

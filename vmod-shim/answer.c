@@ -244,6 +244,12 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->hst, &a->hst_len);
 	else if (mp_streq(k, kl, "loc"))
 		mp_r_str(r, &a->loc, &a->loc_len);
+	else if (mp_streq(k, kl, "rs"))
+		mp_r_str(r, &a->rs, &a->rs_len);
+	else if (mp_streq(k, kl, "bd"))
+		mp_r_str(r, &a->bd, &a->bd_len);
+	else if (mp_streq(k, kl, "nc"))
+		mp_r_str(r, &a->nc, &a->nc_len);
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
@@ -278,7 +284,9 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 		snprintf(why, wl, "bad answer (not a route answer)");
 		return (-1);
 	}
-	if (d.o < GHOST_ROUTE || d.o > GHOST_REDIRECT ||
+	if (d.o < GHOST_ROUTE || d.o > GHOST_REDIRECT || a->rs == NULL ||
+	    a->st < 200 || a->st > 599 ||
+	    (d.o == GHOST_ROUTE && a->st != 200) ||
 	    (d.o == GHOST_REDIRECT && a->loc == NULL) ||
 	    (d.o == GHOST_REDIRECT && (a->st < 300 || a->st > 399))) {
 		snprintf(why, wl, "bad answer (outcome %d, status %d)",

@@ -455,74 +455,6 @@ merge_vary(struct http *hp, const struct ghost_ans *a)
 	return (0);
 }
 
-/* Does the request header op list (pairs: [[n, v]..], else [n..]) name n? */
-static int
-ops_name(const uint8_t *p, const uint8_t *e, int pairs, const char *n,
-    size_t nl)
-{
-	struct mp_r r;
-	const char *s;
-	size_t sl;
-	uint32_t cnt;
-
-	if (p == NULL)
-		return (0);
-	r.p = p; r.end = e; r.err = 0;
-	cnt = mp_r_arr(&r);
-	while (cnt-- > 0 && !r.err) {
-		if (pairs)
-			(void)mp_r_arr(&r);
-		mp_r_str(&r, &s, &sl);
-		if (pairs)
-			mp_skip(&r);
-		if (!r.err && sl == nl && !strncasecmp(s, n, nl))
-			return (1);
-	}
-	return (0);
-}
-
-/*
- * Vary cannot keep apart what the vhost routes on when varnishd stores a
- * different value for it than the request had: it takes an object's Vary
- * values from the bereq after vcl_backend_fetch. That is so for the
- * recorded headers (Range, the conditionals, ... are missing or its own
- * there; with http_gzip_support it also washes the request's
- * Accept-Encoding and never compares it) and for a routed header this
- * route's request filters set, add to or remove. Such an object must not
- * be served from cache at all: make it uncacheable (a hit-for-miss, every
- * request routed by itself).
- */
-static void
-vary_guard(VRT_CTX, const struct ghost_ans *a)
-{
-	struct mp_r r;
-	const char *n, *why;
-	size_t nl;
-	uint32_t cnt;
-
-	if (a->deps.h == NULL)
-		return;
-	r.p = a->deps.h; r.end = a->deps.h_end; r.err = 0;
-	cnt = mp_r_arr(&r);
-	while (cnt-- > 0 && !r.err) {
-		mp_r_str(&r, &n, &nl);
-		if (r.err)
-			break;
-		if (ghost_hdr_recorded(n, nl))
-			why = "routes on";
-		else if (ops_name(a->rqs, a->rqs_end, 1, n, nl) ||
-		    ops_name(a->rqa, a->rqa_end, 1, n, nl) ||
-		    ops_name(a->rqr, a->rqr_end, 0, n, nl))
-			why = "request filter changes routed header";
-		else
-			continue;
-		VRT_l_beresp_uncacheable(ctx, 1);
-		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: uncacheable: %s %.*s",
-		    why, (int)nl, n);
-		return;
-	}
-}
-
 void
 ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 {
@@ -538,8 +470,64 @@ ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 			VRT_l_beresp_uncacheable(ctx, 1);
 		return;
 	}
+	/*
+	 * ghostd says when Vary cannot keep this response apart from the
+	 * routes it must not reach (docs/protocol.md, "nc"): then it is
+	 * not cached at all (a hit-for-miss, every request routed by
+	 * itself).
+	 */
+	if (hp == ctx->http_beresp && a->nc != NULL) {
+		VRT_l_beresp_uncacheable(ctx, 1);
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: uncacheable: %.*s",
+		    (int)a->nc_len, a->nc);
+	}
+}
+
+/* The reason phrase of t's status: the shim's own, or the answer's. */
+const char *
+ghost_reason(VRT_CTX, const struct ghost_task *t)
+{
+	const char *r;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	if (t->reason != NULL)
+		return (t->reason);
+	if (!t->have_ans || t->ans.rs == NULL)
+		return ("");
+	r = WS_Printf(ctx->ws, "%.*s", (int)t->ans.rs_len, t->ans.rs);
+	return (r != NULL ? r : "");
+}
+
+/*
+ * The body of t's synthetic response: the answer's, or for the shim's
+ * own 503 its reason and a newline.
+ */
+static void
+synth_body(VRT_CTX, struct http *hp, const struct ghost_task *t)
+{
+	struct vrt_blob b;
+	struct strands s;
+	const char *p[2];
+
+	if (t->reason == NULL) {
+		b.type = 0;
+		b.len = t->ans.bd_len;
+		b.blob = t->ans.bd != NULL ? t->ans.bd : "";
+		if (hp == ctx->http_beresp)
+			VRT_l_beresp_body(ctx, LBODY_SET_BLOB, NULL, &b);
+		else
+			VRT_l_resp_body(ctx, LBODY_SET_BLOB, NULL, &b);
+		return;
+	}
+	p[0] = t->reason;
+	p[1] = "\n";
+	s.n = 2;
+	s.p = p;
 	if (hp == ctx->http_beresp)
-		vary_guard(ctx, a);
+		VRT_l_beresp_body(ctx, LBODY_SET_STRING, NULL, &s);
+	else
+		VRT_l_resp_body(ctx, LBODY_SET_STRING, NULL, &s);
 }
 
 void
@@ -548,7 +536,7 @@ ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	http_SetStatus(hp, (uint16_t)t->status, t->reason);
+	http_SetStatus(hp, (uint16_t)t->status, ghost_reason(ctx, t));
 	http_Unset(hp, H_Location);
 	if (t->location != NULL && *t->location != '\0')
 		http_PrintfHeader(hp, "Location: %s", t->location);
@@ -569,4 +557,5 @@ ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		VRT_l_beresp_keep(ctx, 0);
 		VRT_l_beresp_uncacheable(ctx, 1);
 	}
+	synth_body(ctx, hp, t);
 }

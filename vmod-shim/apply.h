@@ -13,5 +13,6 @@ void ghost_record(struct http *, const char *sock);
 void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
+const char *ghost_reason(VRT_CTX, const struct ghost_task *);
 
 #endif /* GHOST_APPLY_H */

@@ -174,13 +174,20 @@ struct ghost_ans {
 	size_t			hst_len;
 	const char		*loc;
 	size_t			loc_len;
+	const char		*rs;		/* reason phrase of st */
+	size_t			rs_len;
+	const char		*bd;		/* body of a synthetic response */
+	size_t			bd_len;
+	const char		*nc;		/* why not cacheable, or NULL */
+	size_t			nc_len;
 };
 
 struct ghost_task {
 	unsigned		magic;
 #define GHOST_TASK_MAGIC	0x9a3c41d7
 	int			status;		/* 0 = route() not called */
-	const char		*reason;	/* in ctx->ws */
+	const char		*reason;	/* the shim's own (503), in
+						   ctx->ws; NULL: the answer's */
 	const char		*location;	/* in ctx->ws, "" if none */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */

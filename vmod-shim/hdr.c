@@ -39,6 +39,19 @@ ghost_line_val(const txt *t, const char *name, size_t n)
 	return (v);
 }
 
+/*
+ * Does line t say https: "X-Ghost-Proto: https", as ghost.recv() sets it
+ * for a trusted front? The one https rule of routing and the hash.
+ */
+int
+ghost_is_https(const txt *t)
+{
+	const char *v;
+
+	v = ghost_line_val(t, "x-ghost-proto:", 14);
+	return (v != NULL && !strcasecmp(v, "https"));
+}
+
 /* ---- the recorded headers ------------------------------------------ */
 
 /*

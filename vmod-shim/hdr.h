@@ -36,6 +36,7 @@ ghost_name_hash(const char *n, size_t nl, unsigned bits)
 
 int ghost_is_internal(const txt *);
 const char *ghost_line_val(const txt *, const char *name, size_t n);
+int ghost_is_https(const txt *);
 void ghost_hdr_init(void);
 int ghost_hdr_recorded(const char *n, size_t nl);
 

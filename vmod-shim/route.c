@@ -59,19 +59,6 @@ pick(struct ghost_vcl *gv, const struct ghost_ans *a, const char **addr,
 	return (ghost_pick(a->g, a->g_end, rng(gv), addr, al, port));
 }
 
-static const char *
-redirect_reason(int st)
-{
-	switch (st) {
-	case 301: return ("Moved Permanently");
-	case 302: return ("Found");
-	case 303: return ("See Other");
-	case 307: return ("Temporary Redirect");
-	case 308: return ("Permanent Redirect");
-	default: return ("Redirect");
-	}
-}
-
 /* ---- the decision's log line ---------------------------------------- */
 
 struct lb {
@@ -80,14 +67,18 @@ struct lb {
 };
 
 static void
-lb_str(struct lb *b, const char *s)
+lb_mem(struct lb *b, const char *s, size_t l)
 {
-	size_t l = strlen(s);
-
 	if (l > (size_t)(b->e - b->p))
 		l = (size_t)(b->e - b->p);
 	memcpy(b->p, s, l);
 	b->p += l;
+}
+
+static void
+lb_str(struct lb *b, const char *s)
+{
+	lb_mem(b, s, strlen(s));
 }
 
 static void
@@ -107,13 +98,14 @@ static __thread uint64_t tl_gen;
 static __thread char tl_gen_s[24];
 
 /*
- * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>)",
+ * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>)"
+ * (the reason: wl bytes, not NUL terminated),
  * built by hand: a VSLb() format costs more than the rest of a memoised
  * decision.
  */
 static void
-log_decision(VRT_CTX, int status, const char *what, const char *src,
-    uint64_t gen)
+log_decision(VRT_CTX, int status, const char *what, size_t wl,
+    const char *src, uint64_t gen)
 {
 	char buf[256];
 	struct lb b = { buf, buf + sizeof buf };
@@ -122,7 +114,7 @@ log_decision(VRT_CTX, int status, const char *what, const char *src,
 	lb_str(&b, "ghost: ");
 	lb_uint(&b, (uint64_t)status);
 	lb_str(&b, " ");
-	lb_str(&b, what);
+	lb_mem(&b, what, wl);
 	lb_str(&b, " (");
 	lb_str(&b, src);
 	lb_str(&b, ", gen ");
@@ -236,8 +228,8 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	VCL_BACKEND be;
 
 	if (pick(gv, &t->ans, &addr, &al, &port)) {
-		t->status = 500;
-		t->reason = "no backends available";
+		/* ghostd sends outcome 0 only with an endpoint to pick */
+		unreachable(ctx, t, "bad answer (no endpoint to pick)");
 		return (NULL);
 	}
 	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
@@ -253,20 +245,16 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
 		return (NULL);
 	}
-	t->status = 200;
-	t->reason = "OK";
 	ghost_apply_req(ctx, hp, &t->ans);
 	return (be);
 }
 
-/* Outcome GHOST_REDIRECT: status, reason, Location with the query. */
+/* Outcome GHOST_REDIRECT: Location, with the request's query. */
 static void
 route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 {
 	const char *qm;
 
-	t->status = t->ans.st;
-	t->reason = redirect_reason(t->ans.st);
 	qm = strchr(q->url, '?');
 	t->location = WS_Printf(ctx->ws, "%.*s%s",
 	    (int)t->ans.loc_len, t->ans.loc, qm != NULL ? qm : "");
@@ -281,9 +269,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
 	struct ghost_rq q;
-	const char *src;
+	const char *src, *what = NULL;
 	char why[256];
-	VCL_BACKEND be;
+	VCL_BACKEND be = NULL;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -308,26 +296,32 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))
 		ghost_be_live(ctx, gv, t->ans.gen);
 
+	/* status and reason phrase are the answer's (ghostd decides) */
+	t->status = t->ans.st;
+	t->reason = NULL;
 	switch (t->ans.o) {
 	case GHOST_ROUTE:
 		be = route_to_backend(ctx, gv, t, hp);
 		break;
-	case GHOST_NO_ROUTE:
-		t->status = 404;
-		t->reason = "no route";
-		break;
-	case GHOST_NO_BACKEND:
-		t->status = 500;
-		t->reason = "no backends available";
-		break;
 	case GHOST_REDIRECT:
 		route_redirect(ctx, t, &q);
+		break;
+	case GHOST_NO_ROUTE:
+	case GHOST_NO_BACKEND:
 		break;
 	default:
 		WRONG("answer outcome");
 	}
 	ghost_strip_internal(hp);
-	log_decision(ctx, t->status,
-	    be != NULL ? VRT_BACKEND_string(be) : t->reason, src, t->ans.gen);
+	if (be != NULL)
+		what = VRT_BACKEND_string(be);
+	else if (t->reason != NULL)
+		what = t->reason;
+	if (what != NULL)
+		log_decision(ctx, t->status, what, strlen(what), src,
+		    t->ans.gen);
+	else
+		log_decision(ctx, t->status, t->ans.rs, t->ans.rs_len, src,
+		    t->ans.gen);
 	return (be);
 }

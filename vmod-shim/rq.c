@@ -144,9 +144,8 @@ rq_scan(struct ghost_rq *q, int bside)
 		}
 		if (!ghost_is_internal(t))
 			continue;
-		if (!q->https &&
-		    (v = ghost_line_val(t, "x-ghost-proto:", 14)) != NULL)
-			q->https = !strcasecmp(v, "https");
+		if (!q->https && ghost_is_https(t))
+			q->https = 1;
 		if (!bside)
 			continue;
 		if (!q->rec &&

@@ -331,14 +331,10 @@ vmod_hash(VRT_CTX)
 		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
 		return;
 	}
-	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd; u++) {
+	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd && !https; u++) {
 		t = &ctx->http_req->hd[u];
-		if (t->b != NULL && t->e - t->b >= 14 &&
-		    (*t->b | 0x20) == 'x' &&
-		    !strncasecmp(t->b, "x-ghost-proto:", 14)) {
-			https = 1;
-			break;
-		}
+		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
+		    ghost_is_https(t);
 	}
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
 	sock = VRT_r_local_socket(ctx);
@@ -418,7 +414,7 @@ vmod_reason(VRT_CTX, struct vmod_priv *pt)
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	t = task_get(ctx, pt, 0);
-	return (t != NULL ? t->reason : "");
+	return (t != NULL && t->status != 0 ? ghost_reason(ctx, t) : "");
 }
 
 VCL_STRING v_matchproto_()
@@ -431,7 +427,7 @@ vmod_location(VRT_CTX, struct vmod_priv *pt)
 	return (t != NULL ? t->location : "");
 }
 
-VCL_VOID v_matchproto_()
+VCL_BOOL v_matchproto_()
 vmod_synth(VRT_CTX, struct vmod_priv *pt)
 {
 	struct ghost_task *t;
@@ -445,12 +441,13 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 	else {
 		VRT_fail(ctx, "ghost.synth(): only in vcl_backend_error or "
 		    "vcl_synth");
-		return;
+		return (0);
 	}
 	t = task_get(ctx, pt, 0);
 	if (t == NULL || t->status == 0 || t->status == 200)
-		return;
+		return (0);
 	ghost_synth(ctx, hp, t);
+	return (1);
 }
 
 VCL_VOID v_matchproto_()
