@@ -67,9 +67,14 @@ $(BUILD)/cshim/pick_test: test/cshim/pick_test.c vmod-shim/pick.c vmod-shim/pick
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/pick_test.c vmod-shim/pick.c
 
-## test-c: the shim's C tests (weighted pick against route/'s vectors)
-test-c: $(BUILD)/cshim/pick_test
+$(BUILD)/cshim/query_test: test/cshim/query_test.c vmod-shim/query.c vmod-shim/query.h
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c
+
+## test-c: the shim's C tests (weighted pick, query parameters against route/'s vectors)
+test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/query_test
 	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt
+	$(BUILD)/cshim/query_test route/testdata/query_vectors.txt
 
 ## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short), dist
 test: deps-test build

@@ -22,6 +22,7 @@
  *      memo.c         the memo table and ghostd's state file
  *      pick.c         weighted selection of an endpoint
  *   0  hdr.c          header line helpers
+ *      query.c        query string parameters
  *      msgpack.h      the msgpack codec (header only)
  *
  * A helper used by one file is static in it; one used by two files goes

@@ -13,6 +13,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "query.h"
 #include "answer.h"
 #include "memo.h"
 #include "rq.h"
@@ -161,31 +162,6 @@ key_header(struct kb *k, const struct ghost_rq *q, const char *hn,
 	kb_put(k, "", 0);	/* end of this header */
 }
 
-/*
- * Value of the first "name=value" pair of the query q (without its '?')
- * whose name is name: pairs split at '&', a pair without '=' has no
- * name, nothing decoded (as route.queryValue).
- */
-static int
-query_param(const char *q, const char *name, size_t nl, const char **v,
-    size_t *vl)
-{
-	const char *e = q + strlen(q), *amp, *pe, *eq;
-
-	while (q < e) {
-		amp = memchr(q, '&', (size_t)(e - q));
-		pe = amp != NULL ? amp : e;
-		eq = memchr(q, '=', (size_t)(pe - q));
-		if (eq != NULL && (size_t)(eq - q) == nl && !memcmp(q, name, nl)) {
-			*v = eq + 1;
-			*vl = (size_t)(pe - eq - 1);
-			return (1);
-		}
-		q = amp != NULL ? amp + 1 : e;
-	}
-	return (0);
-}
-
 /* The query in the key: each qv parameter's class, else the raw query. */
 static void
 key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
@@ -207,7 +183,8 @@ key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
 	while (cnt-- > 0 && !r.err) {
 		(void)mp_r_arr(&r);
 		mp_r_str(&r, &n, &nl);
-		if (qm != NULL && query_param(qm + 1, n, nl, &v, &vl))
+		if (qm != NULL && ghost_query_param(qm + 1, strlen(qm + 1), n,
+		    nl, &v, &vl))
 			kb_class(k, str_index(&r, v, vl));
 		else {
 			mp_skip(&r);
@@ -310,6 +287,12 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 	return (kb_end(ws, &k, klen));
 }
 
+/* Move pointer field f of *o from an object at from onto one at to. */
+#define REBASE(o, f)							\
+	if ((o)->f != NULL)						\
+		(o)->f = (const void *)(to +				\
+		    ((uintptr_t)(const void *)(o)->f - from));
+
 /*
  * The deps record of a host is kept decoded too: the struct ghost_deps,
  * the address its pointers were relative to, then the deps map as ghostd
@@ -321,9 +304,7 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
 static void
 deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
 {
-#define X(f)								\
-	if (d->f != NULL)						\
-		d->f = (const void *)(to + ((uintptr_t)(const void *)d->f - from));
+#define X(f)	REBASE(d, f)
 	DEPS_PTRS(X)
 #undef X
 }
@@ -334,9 +315,7 @@ deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
  * lookup copies all three into the workspace and moves the pointers onto
  * the copy (ghostd's answer is decoded once, not on every reuse).
  */
-#define ANS_PTRS(X) X(deps.h) X(deps.h_end) X(deps.hv) X(deps.hv_end) \
-	X(deps.qv) X(deps.qv_end) X(deps.sl) X(deps.sl_end) X(deps.raw) \
-	X(deps.raw_end) X(g) X(g_end) X(rqs) \
+#define ANS_PTRS(X) X(g) X(g_end) X(rqs) \
 	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
 	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc) X(pe_with) \
 	X(rs) X(bd) X(nc)
@@ -344,9 +323,8 @@ deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
 static void
 ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 {
-#define X(f)								\
-	if (a->f != NULL)						\
-		a->f = (const void *)(to + ((uintptr_t)(const void *)a->f - from));
+	deps_rebase(&a->deps, from, to);
+#define X(f)	REBASE(a, f)
 	ANS_PTRS(X)
 #undef X
 }

@@ -550,8 +550,6 @@ type env struct {
 	client *http.Client
 	nlog   int
 	vl5xx  *vlog // varnishlog of every 5xx request group since varnishd started
-	// initArgs: see envOpts
-	initArgs string
 	// summarized is set once the scenario recorded its figures; a scenario
 	// that stops earlier is recorded as aborted.
 	summarized bool
@@ -560,9 +558,6 @@ type env struct {
 type envOpts struct {
 	upstreams map[string]int                  // name -> number of ports; default baseUpstreams
 	config    func(*upstreams) map[string]any // the initial ghost.json; default baseConfig
-	// initArgs are more ghost.init() arguments, e.g. ", memo = 0" for a
-	// scenario about decisions the memo has never seen.
-	initArgs string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -575,7 +570,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "g.sock"), cfg: filepath.Join(dir, "ghost.json"), initArgs: o.initArgs}
+	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "g.sock"), cfg: filepath.Join(dir, "ghost.json")}
 	began := time.Now()
 	t.Cleanup(func() {
 		if !e.summarized {
@@ -732,8 +727,8 @@ func (e *env) status() (map[string]any, error) {
 }
 
 func (e *env) mainVCL() string {
-	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init { ghost.init(%q%s); }\n",
-		filepath.Join(e.dir, "libvmod_ghost.so"), filepath.Join(e.dir, "ghost.vcl"), e.sock, e.initArgs)
+	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init { ghost.init(%q); }\n",
+		filepath.Join(e.dir, "libvmod_ghost.so"), filepath.Join(e.dir, "ghost.vcl"), e.sock)
 }
 
 func copyFile(dst, src string) error {

@@ -1,0 +1,82 @@
+/*
+ * vmod-shim/query.c against the vectors route/ generates
+ * (route/testdata/query_vectors.txt, see route/query_vectors_test.go):
+ * for every line, ghost_query_param() must find the parameter exactly
+ * when route.queryValue does, with the same value.
+ *
+ *   query_test route/testdata/query_vectors.txt
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "query.h"
+
+/* Decode hex (or "-" for empty) into b; the length, or -1. */
+static int
+unhex(const char *s, char *b, size_t bl)
+{
+	size_t n = 0;
+	unsigned x;
+
+	if (!strcmp(s, "-"))
+		return (0);
+	while (s[0] != '\0' && s[1] != '\0' && n < bl) {
+		if (sscanf(s, "%2x", &x) != 1)
+			return (-1);
+		b[n++] = (char)x;
+		s += 2;
+	}
+	return (*s == '\0' ? (int)n : -1);
+}
+
+int
+main(int argc, char **argv)
+{
+	char line[8192], hq[4096], hn[4096], hv[4096];
+	char q[2048], n[2048], v[2048];
+	unsigned lineno = 0, checked = 0, bad = 0;
+	int ql, nl, vl, found, got;
+	const char *gv;
+	size_t gvl;
+	FILE *f;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: query_test VECTORS\n");
+		return (2);
+	}
+	f = fopen(argv[1], "r");
+	if (f == NULL) {
+		perror(argv[1]);
+		return (2);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "%4095s %4095s %d %4095s", hq, hn, &found,
+		    hv) != 4 || (ql = unhex(hq, q, sizeof q)) < 0 ||
+		    (nl = unhex(hn, n, sizeof n)) < 0 ||
+		    (vl = unhex(hv, v, sizeof v)) < 0) {
+			fprintf(stderr, "%s:%u: bad line\n", argv[1], lineno);
+			return (2);
+		}
+		checked++;
+		got = ghost_query_param(q, (size_t)ql, n, (size_t)nl, &gv, &gvl);
+		if (got != found || (got && (gvl != (size_t)vl ||
+		    memcmp(gv, v, gvl)))) {
+			fprintf(stderr, "%s:%u: query \"%.*s\" name \"%.*s\": "
+			    "found %d \"%.*s\", want %d \"%.*s\"\n", argv[1],
+			    lineno, ql, q, nl, n, got, got ? (int)gvl : 0,
+			    got ? gv : "", found, vl, v);
+			bad++;
+		}
+	}
+	fclose(f);
+	if (checked == 0) {
+		fprintf(stderr, "%s: no vectors\n", argv[1]);
+		return (2);
+	}
+	printf("query_test: %u vectors, %u wrong\n", checked, bad);
+	return (bad != 0);
+}
