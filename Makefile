@@ -71,6 +71,20 @@ $(BUILD)/cshim/query_test: test/cshim/query_test.c vmod-shim/query.c vmod-shim/q
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c
 
+# libFuzzer targets of the shim's answer decoder and memo key builder
+# (test/fuzz.sh runs them; clang and libclang-rt-dev from make deps-test)
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -Wall -Wextra -Werror -Wno-unused-parameter -I$(VARNISHINC) -I$(BUILD)/vmod -Ivmod-shim
+
+$(BUILD)/cshim/fuzz_answer: test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shim/pick.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shim/pick.c -lvarnishapi
+
+$(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
+
 ## test-c: the shim's C tests (weighted pick, query parameters against route/'s vectors)
 test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/query_test
 	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt

@@ -9,7 +9,8 @@
 #   run    build + curl (make run prints and runs curl commands).
 #   test   run + systemd-socket-activate and systemd-analyze (systemd),
 #          prometheus-varnish-exporter (the counters test), python3-yaml
-#          (the Kubernetes example is checked as YAML).
+#          (the Kubernetes example is checked as YAML), clang with its
+#          libFuzzer runtime (libclang-rt-dev: the shim's C fuzz targets).
 #   bench  test + wrk, nginx (benchmark upstream) and vmod_selector
 #          (benchmark comparison). Only make bench installs these.
 #
@@ -50,6 +51,9 @@ if at_least test; then
 	command -v systemd-socket-activate >/dev/null || need+=(systemd)
 	command -v prometheus-varnish-exporter >/dev/null || need+=(prometheus-varnish-exporter)
 	python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+	command -v clang >/dev/null || need+=(clang)
+	ls "$(clang -print-resource-dir 2>/dev/null || echo /none)"/lib/linux/libclang_rt.fuzzer-*.a \
+		>/dev/null 2>&1 || need+=(libclang-rt-dev)
 fi
 if at_least bench; then
 	command -v wrk >/dev/null || need+=(wrk)

@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 )
@@ -59,28 +60,16 @@ func checkAgainstLinear(t *testing.T, tb *Table, r *Request) {
 
 // fuzzTable is the fixed table FuzzDecide routes against: every path
 // class, overlapping prefixes, trailing slashes, headers, query, methods,
-// listeners, filters, redirects and defaults.
-const fuzzTable = `{"version":2,"vhosts":{
- "a.example.com":{"routes":[
-  {"path_match":{"type":"Exact","value":"/a/b"},"backends":[{"address":"10.0.0.1","port":80}]},
-  {"path_match":{"type":"Exact","value":"/a/b"},"method":"POST","backends":[{"address":"10.0.0.2","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/a"},"backends":[{"address":"10.0.0.3","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/a/"},"headers":[{"name":"x","value":"1"}],"backends":[{"address":"10.0.0.4","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/a/b"},"query_params":[{"name":"q","value":"1"}],"backends":[{"address":"10.0.0.5","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/a//"},"backends":[{"address":"10.0.0.6","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/a/b/c/"},"listeners":["s1"],"backends":[{"address":"10.0.0.7","port":80}]},
-  {"path_match":{"type":"RegularExpression","value":"^/a.*z$"},"backends":[{"address":"10.0.0.8","port":80}]},
-  {"path_match":{"type":"RegularExpression","value":"[0-9]"},"headers":[{"name":"y","value":"^v","type":"RegularExpression"}],"backends":[{"address":"10.0.0.9","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/"},"method":"GET","backends":[{"address":"10.0.0.10","port":80}]},
-  {"headers":[{"name":"x","value":"1"},{"name":"X","value":"2"}],"backends":[{"address":"10.0.0.11","port":80}]},
-  {"path_match":{"type":"PathPrefix","value":"/r"},"filters":{"request_redirect":{"path_type":"ReplacePrefixMatch","replace_prefix_match":"/n"}}},
-  {"path_match":{"type":"PathPrefix","value":"/w/"},"filters":{"url_rewrite":{"path_type":"ReplacePrefixMatch","replace_prefix_match":""}},"backends":[{"address":"10.0.0.12","port":80}]},
-  {"path_match":{"type":"Exact","value":"/"},"priority":3,"backends":[]},
-  {"path_match":{"type":"Exact","value":"/"},"priority":4,"query_params":[{"name":"a","value":"b"}],"backend_groups":[{"weight":0,"backends":[{"address":"10.0.0.13","port":80}]},{"backends":[{"address":"10.0.0.14","port":80},{"address":"10.0.0.15","port":80}]}]}
- ],"default_backends":[{"address":"10.0.9.9","port":80}]},
- "*.example.com":{"routes":[{"filters":{"request_redirect":{"scheme":"https"}}}]},
- "*":{"routes":[{"path_match":{"type":"PathPrefix","value":"/x"},"backends":[{"address":"::1","port":80}]}]}
-}}`
+// listeners, filters, redirects and defaults. It is a file so that the
+// seeds of the shim's C fuzz targets are decided on it too
+// (protocol/cshim_seeds_test.go).
+var fuzzTable = func() string {
+	b, err := os.ReadFile("testdata/fuzz_table.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func FuzzDecide(f *testing.F) {
 	tb, err := Parse("ghost.json", []byte(fuzzTable))

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Short runs of every Go fuzz target (FUZZTIME each, default 5s).
+# Short runs of every Go fuzz target and of the shim's C fuzz targets
+# (libFuzzer, test/cshim/fuzz_*.c, seeds from Go in test/cshim/corpus),
+# FUZZTIME each (default 5s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-5s}
@@ -14,4 +16,37 @@ for pkg in $($GO list ./...); do
 	done
 done
 rm -f /tmp/ghost-fuzz.$$
+
+# The C targets: seconds from FUZZTIME (5s, 2m, ...).
+case $t in
+*m) secs=$((${t%m} * 60)) ;;
+*s) secs=${t%s} ;;
+*) secs=5 ;;
+esac
+if ! command -v "${FUZZ_CC:-clang}" >/dev/null; then
+	echo "fuzz vmod-shim: ${FUZZ_CC:-clang} not found (make deps-test installs clang and libclang-rt-dev)"
+	exit 1
+fi
+work=$(mktemp -d /tmp/ghost-cfuzz.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+for f in answer key; do
+	if ! make -s "build/cshim/fuzz_$f" >"$work/build.log" 2>&1; then
+		cat "$work/build.log"
+		rc=1
+		continue
+	fi
+	echo "fuzz vmod-shim fuzz_$f (${secs}s)"
+	mkdir -p "$work/$f"
+	# new inputs go to the scratch corpus; test/cshim/corpus stays as Go made it
+	if build/cshim/fuzz_$f -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$work/" "$work/$f" "test/cshim/corpus/$f" >"$work/$f.log" 2>&1; then
+		grep -E "^stat::number_of_executed_units" "$work/$f.log" | sed 's/^/  /'
+	else
+		tail -40 "$work/$f.log"
+		for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-*; do
+			[ -e "$a" ] && cp "$a" build/cshim/ && echo "  input kept: build/cshim/$(basename "$a")"
+		done
+		rc=1
+	fi
+done
 exit $rc
