@@ -32,9 +32,10 @@ arr_str(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 	*e = r->p;
 }
 
-/* Validate an array of [name, value] pairs. */
+/* Validate [[name, value], ...], each value checked by val. */
 static void
-arr_pairs(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+arr_named(struct mp_r *r, const uint8_t **b, const uint8_t **e,
+    void (*val)(struct mp_r *))
 {
 	const char *s;
 	size_t l;
@@ -46,9 +47,33 @@ arr_pairs(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 		if (mp_r_arr(r) != 2)
 			r->err = 1;
 		mp_r_str(r, &s, &l);
-		mp_r_str(r, &s, &l);
+		val(r);
 	}
 	*e = r->p;
+}
+
+static void
+val_str(struct mp_r *r)
+{
+	const char *s;
+	size_t l;
+
+	mp_r_str(r, &s, &l);
+}
+
+static void
+val_strs(struct mp_r *r)
+{
+	const uint8_t *b, *e;
+
+	arr_str(r, &b, &e);
+}
+
+/* Validate an array of [name, value] pairs (header ops). */
+static void
+arr_pairs(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	arr_named(r, b, e, val_str);
 }
 
 /* Validate [[weight, [[addr, port], ...]], ...]. */
@@ -98,20 +123,7 @@ arr_hv(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 static void
 arr_qv(struct mp_r *r, const uint8_t **b, const uint8_t **e)
 {
-	const uint8_t *x, *y;
-	const char *s;
-	size_t l;
-	uint32_t n;
-
-	*b = r->p;
-	n = mp_r_arr(r);
-	while (n-- > 0 && !r->err) {
-		if (mp_r_arr(r) != 2)
-			r->err = 1;
-		mp_r_str(r, &s, &l);
-		arr_str(r, &x, &y);
-	}
-	*e = r->p;
+	arr_named(r, b, e, val_strs);
 }
 
 /* Validate deps "sl": ascending lengths below 2^31. */

@@ -427,6 +427,26 @@ vmod_location(VRT_CTX, struct vmod_priv *pt)
 	return (t != NULL ? t->location : "");
 }
 
+/*
+ * This task's state and the response a function works on: beresp in the
+ * backend method be, resp in the client method cl (the VCL fails in any
+ * other); NULL when there is none.
+ */
+static struct ghost_task *
+resp_task(VRT_CTX, struct vmod_priv *pt, unsigned be, unsigned cl,
+    const char *fail, struct http **hp)
+{
+	if (ctx->method == be)
+		*hp = ctx->http_beresp;
+	else if (ctx->method == cl)
+		*hp = ctx->http_resp;
+	else {
+		VRT_fail(ctx, "%s", fail);
+		return (NULL);
+	}
+	return (task_get(ctx, pt, 0));
+}
+
 VCL_BOOL v_matchproto_()
 vmod_synth(VRT_CTX, struct vmod_priv *pt)
 {
@@ -434,16 +454,8 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 	struct http *hp;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method == VCL_MET_BACKEND_ERROR)
-		hp = ctx->http_beresp;
-	else if (ctx->method == VCL_MET_SYNTH)
-		hp = ctx->http_resp;
-	else {
-		VRT_fail(ctx, "ghost.synth(): only in vcl_backend_error or "
-		    "vcl_synth");
-		return (0);
-	}
-	t = task_get(ctx, pt, 0);
+	t = resp_task(ctx, pt, VCL_MET_BACKEND_ERROR, VCL_MET_SYNTH,
+	    "ghost.synth(): only in vcl_backend_error or vcl_synth", &hp);
 	if (t == NULL || t->status == 0 || t->status == 200)
 		return (0);
 	ghost_synth(ctx, hp, t);
@@ -457,16 +469,9 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 	struct http *hp;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method == VCL_MET_BACKEND_RESPONSE)
-		hp = ctx->http_beresp;
-	else if (ctx->method == VCL_MET_DELIVER)
-		hp = ctx->http_resp;
-	else {
-		VRT_fail(ctx, "ghost.response(): only in vcl_backend_response "
-		    "or vcl_deliver");
-		return;
-	}
-	t = task_get(ctx, pt, 0);
+	t = resp_task(ctx, pt, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
+	    "ghost.response(): only in vcl_backend_response or vcl_deliver",
+	    &hp);
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
 	ghost_apply_resp(ctx, hp, &t->ans);
