@@ -8,6 +8,7 @@ GO_LDFLAGS := -X main.version=$(VERSION)
 RST2MAN    ?= rst2man
 BUILD      := build
 VMODTOOL   ?= /usr/share/varnish/vmodtool.py
+VSCTOOL    ?= /usr/share/varnish/vsctool.py
 VARNISHINC ?= /usr/include/varnish
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -57,8 +58,15 @@ $(BUILD)/vmod/vcc_ghost_if.c: vmod-shim/vmod_ghost.vcc
 $(BUILD)/vmod_ghost.3: $(BUILD)/vmod/vcc_ghost_if.c
 	$(RST2MAN) $(BUILD)/vmod/vmod_ghost.man.rst > $@
 
-$(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC) $(VMOD_HDR)
-	$(CC) $(VMOD_CFLAGS) -shared -o $@ $(BUILD)/vmod/vcc_ghost_if.c $(VMOD_SRC)
+# The VMOD's counters: Varnish's vsctool.py turns ghost.vsc into the
+# segment's struct and its New/Destroy functions, as for varnishd's own.
+$(BUILD)/vmod/VSC_ghost.c: vmod-shim/ghost.vsc
+	@mkdir -p $(BUILD)/vmod
+	cd $(BUILD)/vmod && python3 $(VSCTOOL) -ch $(CURDIR)/vmod-shim/ghost.vsc
+	@test -e $(BUILD)/vmod/config.h || : > $(BUILD)/vmod/config.h
+
+$(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c $(VMOD_SRC) $(VMOD_HDR)
+	$(CC) $(VMOD_CFLAGS) -shared -o $@ $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c $(VMOD_SRC)
 
 # C tests of the shim's parts that need no varnishd (test/cshim/)
 CSHIM_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Ivmod-shim

@@ -262,6 +262,8 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->bd, &a->bd_len);
 	else if (mp_streq(k, kl, "nc"))
 		mp_r_str(r, &a->nc, &a->nc_len);
+	else if (mp_streq(k, kl, "rn"))
+		mp_r_str(r, &a->rn, &a->rn_len);
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else

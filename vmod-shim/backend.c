@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "memo.h"
 #include "backend.h"
+#include "stats.h"
 
 struct ghost_be {
 	unsigned		magic;
@@ -175,6 +176,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		n->next = gv->be_hash[h % GHOST_BE_BUCKETS];
 		gv->be_hash[h % GHOST_BE_BUCKETS] = n;
 		gv->n_be++;
+		GHOST_STAT(be_created);
 		e = n;
 		n = NULL;
 		mine = NULL;
@@ -353,6 +355,7 @@ drain(VRT_CTX, struct ghost_vcl *gv, double now, int force)
 		if (gv->drain == NULL)
 			gv->drain_tail = &gv->drain;
 		VRT_delete_backend(ctx, &e->dir);
+		GHOST_STAT(be_retired);
 		FREE_OBJ(e);
 	}
 }
@@ -494,6 +497,7 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 		while ((e = gv->be_hash[b]) != NULL) {
 			gv->be_hash[b] = e->next;
 			VRT_delete_backend(ctx, &e->dir);
+			GHOST_STAT(be_retired);
 			FREE_OBJ(e);
 		}
 	}

@@ -23,6 +23,7 @@
  *      pick.c         weighted selection of an endpoint
  *   0  hdr.c          header line helpers
  *      query.c        query string parameters
+ *      stats.c        the VSC counters (varnishstat GHOST.*, ghost.vsc)
  *      msgpack.h      the msgpack codec (header only)
  *
  * A helper used by one file is static in it; one used by two files goes
@@ -77,6 +78,7 @@
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
 #define GHOST_ERRLEN		1088	/* > route.MaxErrorLen (1024): whole */
+#define GHOST_503_REASON	"Service Unavailable"	/* what clients see */
 
 struct ghost_conn;
 struct ghost_memo;
@@ -181,6 +183,8 @@ struct ghost_ans {
 	size_t			bd_len;
 	const char		*nc;		/* why not cacheable, or NULL */
 	size_t			nc_len;
+	const char		*rn;		/* route_name, for the log */
+	size_t			rn_len;
 };
 
 struct ghost_task {

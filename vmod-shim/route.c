@@ -23,19 +23,19 @@
 #include "backend.h"
 #include "reuse.h"
 #include "route.h"
+#include "stats.h"
 
 /* The decision when ghostd cannot give one: 503, why in the log. */
 static void
 unreachable(VRT_CTX, struct ghost_task *t, const char *why)
 {
-	const char *r;
-
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	t->status = 503;
 	t->have_ans = 0;
-	r = WS_Printf(ctx->ws, "ghostd unreachable: %s", why);
-	t->reason = r != NULL ? r : "ghostd unreachable";
-	VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
+	/* The client sees a plain 503; why goes to the log and counters. */
+	t->reason = GHOST_503_REASON;
+	VSLb(ctx->vsl, SLT_Error, "ghost: ghostd unreachable: %s", why);
+	GHOST_STAT(dec_failed);
 }
 
 /* One draw of this VCL's random sequence (splitmix64 of a counter). */
@@ -98,15 +98,16 @@ static __thread uint64_t tl_gen;
 static __thread char tl_gen_s[24];
 
 /*
- * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>)"
- * (the reason: wl bytes, not NUL terminated),
- * built by hand: a VSLb() format costs more than the rest of a memoised
- * decision.
+ * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>[,
+ * route <route_name>])" (the reason: wl bytes, not NUL terminated; the
+ * route name, a's rn, when ghostd sent one), built by hand: a VSLb()
+ * format costs more than the rest of a memoised decision.
  */
 static void
 log_decision(VRT_CTX, int status, const char *what, size_t wl,
-    const char *src, uint64_t gen)
+    const char *src, const struct ghost_ans *a)
 {
+	uint64_t gen = a->gen;
 	char buf[256];
 	struct lb b = { buf, buf + sizeof buf };
 	txt t;
@@ -127,6 +128,10 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
 		tl_gen = gen;
 	}
 	lb_str(&b, tl_gen_s);
+	if (a->rn_len > 0) {
+		lb_str(&b, ", route ");
+		lb_mem(&b, a->rn, a->rn_len);
+	}
 	lb_str(&b, ")");
 	t.b = buf;
 	t.e = b.p;
@@ -183,10 +188,14 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
 	fresh = ghost_state_read(gv, ctx->now, &sgen);
 	if (gv->memo != NULL && fresh >= 0 &&
-	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen))
+	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen)) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
-	else {
+		GHOST_STAT(memo_hit);
+	} else {
 		*src = "ghostd";
+		if (gv->memo != NULL)
+			GHOST_STAT(memo_miss);
+		GHOST_STAT(ghostd_req);
 		memset(&rt, 0, sizeof rt);
 		rt.enc = ghost_rq_enc;
 		rt.arg = TRUST_ME(q);
@@ -195,6 +204,7 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		if (ghost_roundtrip(gv, ctx->ws, &rt) ||
 		    ghost_ans_decode(rt.ans, rt.ans_len, a, rt.why,
 		    sizeof rt.why)) {
+			ghost_stats_error(rt.why);
 			snprintf(why, wl, "%s", rt.why);
 			return (-1);
 		}
@@ -239,13 +249,13 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		    "cannot create a backend for %.*s port %u",
 		    (int)al, addr, port);
 		t->status = 503;
-		t->reason = WS_Copy(ctx->ws, why, -1);
-		if (t->reason == NULL)
-			t->reason = "cannot create a backend";
-		VSLb(ctx->vsl, SLT_Error, "ghost: %s", t->reason);
+		t->reason = GHOST_503_REASON;	/* the detail: log only */
+		VSLb(ctx->vsl, SLT_Error, "ghost: %s", why);
+		GHOST_STAT(dec_failed);
 		return (NULL);
 	}
 	ghost_apply_req(ctx, hp, &t->ans);
+	GHOST_STAT(dec_backend);
 	return (be);
 }
 
@@ -255,6 +265,7 @@ route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 {
 	const char *qm;
 
+	GHOST_STAT(dec_redirect);
 	qm = strchr(q->url, '?');
 	t->location = WS_Printf(ctx->ws, "%.*s%s",
 	    (int)t->ans.loc_len, t->ans.loc, qm != NULL ? qm : "");
@@ -307,7 +318,10 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		route_redirect(ctx, t, &q);
 		break;
 	case GHOST_NO_ROUTE:
+		GHOST_STAT(dec_not_found);
+		break;
 	case GHOST_NO_BACKEND:
+		GHOST_STAT(dec_no_backends);
 		break;
 	default:
 		WRONG("answer outcome");
@@ -318,10 +332,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	else if (t->reason != NULL)
 		what = t->reason;
 	if (what != NULL)
-		log_decision(ctx, t->status, what, strlen(what), src,
-		    t->ans.gen);
+		log_decision(ctx, t->status, what, strlen(what), src, &t->ans);
 	else
 		log_decision(ctx, t->status, t->ans.rs, t->ans.rs_len, src,
-		    t->ans.gen);
+		    &t->ans);
 	return (be);
 }

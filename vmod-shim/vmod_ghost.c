@@ -23,6 +23,7 @@
 #include "apply.h"
 #include "backend.h"
 #include "route.h"
+#include "stats.h"
 #include "vcc_ghost_if.h"
 
 /* ---- lock classes ---------------------------------------------------- */
@@ -143,6 +144,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		gv->vcl_name = VCL_Name(ctx->vcl);
 		priv->priv = gv;
 		priv->methods = gv_methods;
+		ghost_stats_load();
 		return (0);
 	case VCL_EVENT_WARM:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
@@ -171,6 +173,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		ghost_be_fini(ctx, gv);
 		ghost_memo_free(gv);
 		ghost_state_unmap(gv);
+		ghost_stats_discard();
 		return (0);
 	default:
 		return (0);
@@ -548,6 +551,8 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 	    GHOST_RELOAD_TMO;
 	rt.fresh = 1;
 	if (ghost_roundtrip(gv, ctx->ws, &rt)) {
+		ghost_stats_error(rt.why);
+		GHOST_STAT(reload_failed);
 		snprintf(buf, sizeof buf, "ghostd unreachable: %s", rt.why);
 		set_error(gv, buf, strlen(buf));
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
@@ -559,6 +564,8 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 	memset(&a, 0, sizeof a);
 	mp_r_fields(&r, reload_field, &a);
 	if (r.err || a.t == NULL || !mp_streq(a.t, a.tl, "reload")) {
+		GHOST_STAT(err_answer);
+		GHOST_STAT(reload_failed);
 		snprintf(buf, sizeof buf, "ghostd: bad reload answer%s%.*s",
 		    a.err != NULL ? ": " : "", (int)a.el,
 		    a.err != NULL ? a.err : "");
@@ -572,11 +579,13 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 			a.el = strlen(a.err);
 		}
 		set_error(gv, a.err, a.el);
+		GHOST_STAT(reload_failed);
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload failed: %.*s",
 		    (int)a.el, a.err);
 		return (0);
 	}
 	set_error(gv, "", 0);
+	GHOST_STAT(reload);
 	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: reload: %.*s", (int)a.el,
 	    a.err != NULL ? a.err : "ok");
 	return (1);

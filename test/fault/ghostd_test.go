@@ -39,15 +39,16 @@ func checkReasons(t *testing.T, logText string, clientFailures int) int {
 	return n
 }
 
-// reasonCounts tallies the client-side RespReason of the logged 5xx
-// groups, most frequent first, with the socket path shortened.
+// reasonCounts tallies the reasons the VMOD logged (its "ghost: ..."
+// Error records; clients only see "Service Unavailable") of the logged
+// 5xx groups, most frequent first, with the socket path shortened.
 func reasonCounts(logText, sock string) string {
 	n := map[string]int{}
 	for _, g := range logGroups(logText) {
 		for _, l := range strings.Split(g, "\n") {
 			f := strings.Fields(l)
-			if len(f) >= 3 && f[0] == "-" && f[1] == "RespReason" {
-				n[strings.ReplaceAll(strings.Join(f[2:], " "), sock, "g.sock")]++
+			if len(f) >= 3 && strings.Trim(f[0], "-") == "" && f[1] == "Error" && f[2] == "ghost:" {
+				n[strings.ReplaceAll(strings.Join(f[3:], " "), sock, "g.sock")]++
 				break
 			}
 		}
