@@ -71,11 +71,11 @@ $(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.
 # C tests of the shim's parts that need no varnishd (test/cshim/)
 CSHIM_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Ivmod-shim
 
-$(BUILD)/cshim/pick_test: test/cshim/pick_test.c vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
+$(BUILD)/cshim/pick_test: test/cshim/pick_test.c test/cshim/vectors.h vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/pick_test.c vmod-shim/pick.c
 
-$(BUILD)/cshim/query_test: test/cshim/query_test.c vmod-shim/query.c vmod-shim/query.h
+$(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shim/query.c vmod-shim/query.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c
 

@@ -1,8 +1,10 @@
 package route
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -72,4 +74,24 @@ func backendOf(d Decision) string {
 	}
 	e := d.Groups[0].Endpoints[0]
 	return fmt.Sprintf("%s:%d", e.Address, e.Port)
+}
+
+// vectorFile checks that path holds want: vectors Go computes and a C test
+// of the shim (test/cshim/) checks the shim against. With
+// GHOST_UPDATE_VECTORS=1 it writes want there first. what names the Go
+// function the vectors come from, test the test that regenerates them.
+func vectorFile(t *testing.T, path string, want []byte, what, test string) {
+	t.Helper()
+	if os.Getenv("GHOST_UPDATE_VECTORS") != "" {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (GHOST_UPDATE_VECTORS=1 writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is not what %s computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route -run %s", path, what, test)
+	}
 }

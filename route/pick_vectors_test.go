@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,17 +103,5 @@ func groupsText(c [][2]uint64) string {
 // to Pick changes the file (regenerate it), and with it what the C test
 // demands of the shim.
 func TestPickVectors(t *testing.T) {
-	want := pickVectorText()
-	if os.Getenv("GHOST_UPDATE_VECTORS") != "" {
-		if err := os.WriteFile(pickVectors, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(pickVectors)
-	if err != nil {
-		t.Fatalf("%v (GHOST_UPDATE_VECTORS=1 writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is not what Pick computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route -run TestPickVectors", pickVectors)
-	}
+	vectorFile(t, pickVectors, pickVectorText(), "Pick", "TestPickVectors")
 }

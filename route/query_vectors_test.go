@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 )
@@ -69,17 +68,5 @@ func queryVectorText() []byte {
 
 // TestQueryVectors: the vector file is what queryValue computes today.
 func TestQueryVectors(t *testing.T) {
-	want := queryVectorText()
-	if os.Getenv("GHOST_UPDATE_VECTORS") != "" {
-		if err := os.WriteFile(queryVectors, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(queryVectors)
-	if err != nil {
-		t.Fatalf("%v (GHOST_UPDATE_VECTORS=1 writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is not what queryValue computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route -run TestQueryVectors", queryVectors)
-	}
+	vectorFile(t, queryVectors, queryVectorText(), "queryValue", "TestQueryVectors")
 }

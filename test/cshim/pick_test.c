@@ -14,6 +14,7 @@
 
 #include "msgpack.h"
 #include "pick.h"
+#include "vectors.h"
 
 #define MAXG	128
 
@@ -23,30 +24,20 @@ main(int argc, char **argv)
 	static uint8_t buf[1 << 20];
 	char line[8192], groups[8192], want[64], addr[64];
 	uint64_t u, w[MAXG];
-	unsigned n[MAXG], ng, gi, e, port, lineno = 0, checked = 0, bad = 0;
+	unsigned n[MAXG], ng, gi, e, port;
 	int wg, we;
 	const char *a;
 	char *p;
 	size_t al;
 	struct mp_w mw;
-	FILE *f;
+	struct vectors vf;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: pick_test VECTORS\n");
+	if (vec_open(&vf, argc, argv))
 		return (2);
-	}
-	f = fopen(argv[1], "r");
-	if (f == NULL) {
-		perror(argv[1]);
-		return (2);
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
-			continue;
+	while (vec_next(&vf, line, sizeof line)) {
 		if (sscanf(line, "%" SCNu64 " %8191s %d %d", &u, groups, &wg,
 		    &we) != 4) {
-			fprintf(stderr, "%s:%u: bad line\n", argv[1], lineno);
+			fprintf(stderr, "%s:%u: bad line\n", vf.path, vf.lineno);
 			return (2);
 		}
 		ng = 0;
@@ -56,7 +47,7 @@ main(int argc, char **argv)
 				if (ng == MAXG ||
 				    sscanf(p, "%" SCNu64 "/%u", &w[ng], &n[ng]) != 2) {
 					fprintf(stderr, "%s:%u: bad groups\n",
-					    argv[1], lineno);
+					    vf.path, vf.lineno);
 					return (2);
 				}
 				ng++;
@@ -79,8 +70,8 @@ main(int argc, char **argv)
 			}
 		}
 		if (mw.err) {
-			fprintf(stderr, "%s:%u: groups too large\n", argv[1],
-			    lineno);
+			fprintf(stderr, "%s:%u: groups too large\n", vf.path,
+			    vf.lineno);
 			return (2);
 		}
 		if (wg < 0)
@@ -91,21 +82,11 @@ main(int argc, char **argv)
 			snprintf(addr, sizeof addr, "none");
 		else
 			snprintf(addr, sizeof addr, "%.*s", (int)al, a);
-		checked++;
-		if (strcmp(addr, want) != 0) {
-			if (bad++ < 10)
-				fprintf(stderr, "%s:%u: u=%" PRIu64 " groups %s: "
-				    "picked %s, route.Pick picks %s\n", argv[1],
-				    lineno, u, strtok(line + strcspn(line, " ") + 1,
-				    " "), addr, want);
-		}
+		if (strcmp(addr, want) != 0 && vf.bad++ < 10)
+			fprintf(stderr, "%s:%u: u=%" PRIu64 " groups %s: picked "
+			    "%s, route.Pick picks %s\n", vf.path, vf.lineno, u,
+			    strtok(line + strcspn(line, " ") + 1, " "), addr,
+			    want);
 	}
-	fclose(f);
-	if (checked == 0) {
-		fprintf(stderr, "%s: no vectors\n", argv[1]);
-		return (1);
-	}
-	printf("pick_test: %u vectors, %u differ from route.Pick\n", checked,
-	    bad);
-	return (bad != 0);
+	return (vec_done(&vf, "pick_test", "differ from route.Pick"));
 }

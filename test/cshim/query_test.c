@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "query.h"
+#include "vectors.h"
 
 /* Decode hex (or "-" for empty) into b; the length, or -1. */
 static int
@@ -35,48 +36,31 @@ main(int argc, char **argv)
 {
 	char line[8192], hq[4096], hn[4096], hv[4096];
 	char q[2048], n[2048], v[2048];
-	unsigned lineno = 0, checked = 0, bad = 0;
+	struct vectors vf;
 	int ql, nl, vl, found, got;
 	const char *gv;
 	size_t gvl;
-	FILE *f;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: query_test VECTORS\n");
+	if (vec_open(&vf, argc, argv))
 		return (2);
-	}
-	f = fopen(argv[1], "r");
-	if (f == NULL) {
-		perror(argv[1]);
-		return (2);
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
-		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
-			continue;
+	while (vec_next(&vf, line, sizeof line)) {
 		if (sscanf(line, "%4095s %4095s %d %4095s", hq, hn, &found,
 		    hv) != 4 || (ql = unhex(hq, q, sizeof q)) < 0 ||
 		    (nl = unhex(hn, n, sizeof n)) < 0 ||
 		    (vl = unhex(hv, v, sizeof v)) < 0) {
-			fprintf(stderr, "%s:%u: bad line\n", argv[1], lineno);
+			fprintf(stderr, "%s:%u: bad line\n", vf.path,
+			    vf.lineno);
 			return (2);
 		}
-		checked++;
 		got = ghost_query_param(q, (size_t)ql, n, (size_t)nl, &gv, &gvl);
 		if (got != found || (got && (gvl != (size_t)vl ||
 		    memcmp(gv, v, gvl)))) {
 			fprintf(stderr, "%s:%u: query \"%.*s\" name \"%.*s\": "
-			    "found %d \"%.*s\", want %d \"%.*s\"\n", argv[1],
-			    lineno, ql, q, nl, n, got, got ? (int)gvl : 0,
+			    "found %d \"%.*s\", want %d \"%.*s\"\n", vf.path,
+			    vf.lineno, ql, q, nl, n, got, got ? (int)gvl : 0,
 			    got ? gv : "", found, vl, v);
-			bad++;
+			vf.bad++;
 		}
 	}
-	fclose(f);
-	if (checked == 0) {
-		fprintf(stderr, "%s: no vectors\n", argv[1]);
-		return (2);
-	}
-	printf("query_test: %u vectors, %u wrong\n", checked, bad);
-	return (bad != 0);
+	return (vec_done(&vf, "query_test", "wrong"));
 }
