@@ -79,7 +79,7 @@ func (t *Table) Dump() []VhostDump {
 	}
 	out := make([]VhostDump, 0, len(t.vhosts))
 	for _, vh := range t.vhosts {
-		v := VhostDump{Key: vh.key, Kind: vhostKind(vh), Deps: depNames(vh.deps), Routes: make([]RouteDump, 0, len(vh.ordered))}
+		v := VhostDump{Key: vh.key, Kind: vhostKind(vh), Deps: vh.deps.Names(), Routes: make([]RouteDump, 0, len(vh.ordered))}
 		for i, rt := range vh.ordered {
 			v.Routes = append(v.Routes, rt.dump(i+1))
 		}
@@ -98,8 +98,9 @@ func vhostKind(vh *vhost) string {
 	return "exact"
 }
 
-// depNames lists the request inputs a vhost's decisions depend on.
-func depNames(d Deps) []string {
+// Names lists the request inputs in d, the Host header first: "host",
+// "path", "method", "query", "socket", "https", "header NAME".
+func (d Deps) Names() []string {
 	out := []string{"host"}
 	for _, x := range []struct {
 		on   bool

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,15 +143,15 @@ func UnknownKeyPositions(data []byte) []UnknownKey {
 
 // walkDocument walks a whole document and calls report for every unknown
 // key with its schema path, its jq path, why it is unsupported ("" when
-// unknown) and the offset of its opening quote. It is a small scanner of
-// its own: it runs on every load, and encoding/json's token API is several
+// unknown) and the offset of its opening quote. It walks with parseStream's
+// scanner: it runs on every load, and encoding/json's token API is several
 // times slower than parsing the file.
 func walkDocument(data []byte, report func(path, jq, why string, off int64)) error {
-	w := unknownWalker{data: data, report: report}
-	if err := w.value(schema); err != nil {
+	w := unknownWalker{scanner: scanner{data: data}, report: report}
+	if err := w.walk(schema); err != nil {
 		return err
 	}
-	if w.ws(); w.i != len(w.data) {
+	if w.space(); w.i != len(w.data) {
 		return errBadJSON
 	}
 	return nil
@@ -167,67 +168,30 @@ type pathStep struct {
 }
 
 type unknownWalker struct {
-	data   []byte
-	i      int
+	scanner
 	path   []pathStep
 	report func(path, jq, why string, off int64)
 }
 
-func (w *unknownWalker) ws() {
-	for w.i < len(w.data) {
-		switch w.data[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
-// str reads a string at w.i and returns its raw content (still escaped)
-// and whether it has escapes.
-func (w *unknownWalker) str() ([]byte, bool, error) {
-	if w.i >= len(w.data) || w.data[w.i] != '"' {
-		return nil, false, errBadJSON
-	}
-	start, esc := w.i+1, false
-	for j := start; j < len(w.data); j++ {
-		switch w.data[j] {
-		case '\\':
-			esc = true
-			j++
-		case '"':
-			w.i = j + 1
-			return w.data[start:j], esc, nil
-		}
-	}
-	return nil, false, errBadJSON
-}
-
-// value walks one value whose schema is n.
-func (w *unknownWalker) value(n *schemaNode) error {
-	w.ws()
+// walk walks one value whose schema is n.
+func (w *unknownWalker) walk(n *schemaNode) error {
+	w.space()
 	if w.i >= len(w.data) {
 		return errBadJSON
 	}
 	switch w.data[w.i] {
-	case '"':
-		_, _, err := w.str()
-		return err
 	case '[':
 		w.i++
 		var elem *schemaNode
 		if n != nil && !n.any {
 			elem = n.elem
 		}
-		w.ws()
-		if w.i < len(w.data) && w.data[w.i] == ']' {
-			w.i++
+		if w.consume(']') {
 			return nil
 		}
 		for k := 0; ; k++ {
 			w.path = append(w.path, pathStep{list: true, index: k})
-			err := w.value(elem)
+			err := w.walk(elem)
 			w.path = w.path[:len(w.path)-1]
 			if err != nil {
 				return err
@@ -238,87 +202,82 @@ func (w *unknownWalker) value(n *schemaNode) error {
 		}
 	case '{':
 		w.i++
-		w.ws()
-		if w.i < len(w.data) && w.data[w.i] == '}' {
-			w.i++
+		if w.consume('}') {
 			return nil
 		}
 		for {
-			w.ws()
-			off := w.i
-			raw, esc, err := w.str()
-			if err != nil {
-				return err
-			}
-			key := ""
-			if esc {
-				if err := json.Unmarshal(w.data[off:w.i], &key); err != nil {
-					return errBadJSON
-				}
-			}
-			var child *schemaNode
-			step := pathStep{}
-			switch {
-			case n == nil || n.any:
-			case n.isMap:
-				child, step.any = n.elem, true
-			default:
-				var known bool
-				if esc {
-					child, known = n.fields[key]
-				} else {
-					child, known = n.fields[string(raw)]
-				}
-				if !known {
-					child, known = n.foldField(key, raw, esc)
-				}
-				if !known {
-					if !esc {
-						key = string(raw)
-					}
-					w.path = append(w.path, pathStep{key: key})
-					p, jq := w.paths()
-					w.path = w.path[:len(w.path)-1]
-					w.report(p, jq, n.unsupported[key], int64(off))
-				}
-			}
-			w.ws()
-			if w.i >= len(w.data) || w.data[w.i] != ':' {
-				return errBadJSON
-			}
-			w.i++
-			if child != nil || step.any {
-				// Only keys that can lead to unknown keys need their name.
-				if !esc {
-					key = string(raw)
-				}
-			}
-			step.key = key
-			w.path = append(w.path, step)
-			err = w.value(child)
-			w.path = w.path[:len(w.path)-1]
-			if err != nil {
+			if err := w.member(n); err != nil {
 				return err
 			}
 			if done, err := w.next('}'); done || err != nil {
 				return err
 			}
 		}
-	default:
-		// A number, true, false or null: up to the next delimiter.
-		start := w.i
-		for w.i < len(w.data) {
-			c := w.data[w.i]
-			if c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-				break
-			}
-			w.i++
-		}
-		if w.i == start {
+	default: // a string, number, true, false or null
+		if _, _, res := w.value(); res != streamDone {
 			return errBadJSON
 		}
 		return nil
 	}
+}
+
+// member walks one "key": value of an object whose schema is n.
+func (w *unknownWalker) member(n *schemaNode) error {
+	w.space()
+	off := w.i
+	if off >= len(w.data) || w.data[off] != '"' {
+		return errBadJSON
+	}
+	end := stringEnd(w.data, off+1)
+	if end < 0 {
+		return errBadJSON
+	}
+	w.i = end
+	raw := w.data[off+1 : end-1]
+	key := ""
+	esc := bytes.IndexByte(raw, '\\') >= 0
+	if esc {
+		if err := json.Unmarshal(w.data[off:end], &key); err != nil {
+			return errBadJSON
+		}
+	}
+	var child *schemaNode
+	step := pathStep{}
+	switch {
+	case n == nil || n.any:
+	case n.isMap:
+		child, step.any = n.elem, true
+	default:
+		var known bool
+		if esc {
+			child, known = n.fields[key]
+		} else {
+			child, known = n.fields[string(raw)]
+		}
+		if !known {
+			child, known = n.foldField(key, raw, esc)
+		}
+		if !known {
+			if !esc {
+				key = string(raw)
+			}
+			w.path = append(w.path, pathStep{key: key})
+			p, jq := w.paths()
+			w.path = w.path[:len(w.path)-1]
+			w.report(p, jq, n.unsupported[key], int64(off))
+		}
+	}
+	if !w.consume(':') {
+		return errBadJSON
+	}
+	if (child != nil || step.any) && !esc {
+		key = string(raw) // only keys that can lead to unknown keys need it
+	}
+	step.key = key
+	w.path = append(w.path, step)
+	err := w.walk(child)
+	w.path = w.path[:len(w.path)-1]
+	return err
 }
 
 // foldField looks a key up case-insensitively, as Parse's decoder
@@ -338,16 +297,10 @@ func (n *schemaNode) foldField(key string, raw []byte, esc bool) (*schemaNode, b
 
 // next consumes "," (more to come) or the closing delimiter (done).
 func (w *unknownWalker) next(end byte) (bool, error) {
-	w.ws()
-	if w.i >= len(w.data) {
-		return false, errBadJSON
-	}
-	switch w.data[w.i] {
-	case ',':
-		w.i++
+	if w.consume(',') {
 		return false, nil
-	case end:
-		w.i++
+	}
+	if w.consume(end) {
 		return true, nil
 	}
 	return false, errBadJSON

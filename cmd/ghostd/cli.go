@@ -262,20 +262,7 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision) {
 	if d.Outcome == route.OutcomeRedirect {
 		p("location", "%s", d.Location())
 	}
-	deps := []string{"host"}
-	dp := d.Deps
-	for _, x := range []struct {
-		on   bool
-		name string
-	}{{dp.Path, "path"}, {dp.Method, "method"}, {dp.Query, "query"}, {dp.Socket, "socket"}, {dp.HTTPS, "https"}} {
-		if x.on {
-			deps = append(deps, x.name)
-		}
-	}
-	for _, h := range dp.Headers {
-		deps = append(deps, "header "+h)
-	}
-	p("depends on", "%s", strings.Join(deps, ", "))
+	p("depends on", "%s", strings.Join(d.Deps.Names(), ", "))
 }
 
 // dial connects to the daemon for a subcommand.

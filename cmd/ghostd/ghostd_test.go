@@ -856,16 +856,7 @@ func TestSubcommands(t *testing.T) {
 	writeFile(t, good, configA)
 	bad := filepath.Join(dir, "bad.json")
 	writeFile(t, bad, configBad)
-	run := func(args ...string) (string, int) {
-		out, err := exec.Command(ghostdBin, args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
+	run := func(args ...string) (string, int) { return runGhostd(t, args...) }
 	if out, code := run("check", good); code != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("check good: %d %q", code, out)
 	}

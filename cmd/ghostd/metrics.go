@@ -74,7 +74,7 @@ func newMetrics() *metrics {
 		}),
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ghost_config_generation",
-			Help: "Config generation of the live table (float64: the last digits are rounded; ghost_config_info has it exactly).",
+			Help: "Config generation of the live table (float64: the last digits are rounded; ghostd status and ghostd dump show it exactly).",
 		}),
 		byRoute: xsync.NewMapOf[string, prometheus.Counter](),
 		routeDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
