@@ -279,3 +279,17 @@ func BenchmarkDecideRatio(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUnknownKeys is the walk ghostd does on every load to report
+// unknown keys, on the 10,000-vhost file of BenchmarkCompile (20 routes
+// per vhost): compare its ns/op with BenchmarkCompile/vhosts=10000/routes=20.
+func BenchmarkUnknownKeys(b *testing.B) {
+	data := genFile(10000, 20)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if k := UnknownKeyPositions(data); len(k) != 0 {
+			b.Fatalf("unknown keys in the benchmark file: %v", k[0])
+		}
+	}
+}

@@ -161,7 +161,8 @@ var errBadJSON = errors.New("invalid JSON")
 
 // pathStep is one step of the path to the value being walked.
 type pathStep struct {
-	key   string // object key ("" for a list element)
+	raw   []byte // object key as written (nil for a list element)
+	key   string // the key unescaped, when it has escapes
 	index int    // list index
 	list  bool
 	any   bool // the key is a vhost key: "*" in the schema path
@@ -237,7 +238,8 @@ func (w *unknownWalker) member(n *schemaNode) error {
 	key := ""
 	esc := bytes.IndexByte(raw, '\\') >= 0
 	if esc {
-		if err := json.Unmarshal(w.data[off:end], &key); err != nil {
+		var err error
+		if key, err = unquote(w.data[off:end]); err != nil {
 			return errBadJSON
 		}
 	}
@@ -261,7 +263,7 @@ func (w *unknownWalker) member(n *schemaNode) error {
 			if !esc {
 				key = string(raw)
 			}
-			w.path = append(w.path, pathStep{key: key})
+			w.path = append(w.path, pathStep{key: key, raw: raw})
 			p, jq := w.paths()
 			w.path = w.path[:len(w.path)-1]
 			w.report(p, jq, n.unsupported[key], int64(off))
@@ -270,14 +272,19 @@ func (w *unknownWalker) member(n *schemaNode) error {
 	if !w.consume(':') {
 		return errBadJSON
 	}
-	if (child != nil || step.any) && !esc {
-		key = string(raw) // only keys that can lead to unknown keys need it
-	}
-	step.key = key
+	step.raw, step.key = raw, key // key: set only for escaped keys
 	w.path = append(w.path, step)
 	err := w.walk(child)
 	w.path = w.path[:len(w.path)-1]
 	return err
+}
+
+// unquote decodes a JSON string with escapes. (A function of its own, so
+// that the key of every member does not escape to the heap.)
+func unquote(q []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(q, &s)
+	return s, err
 }
 
 // foldField looks a key up case-insensitively, as Parse's decoder
@@ -320,12 +327,16 @@ func (w *unknownWalker) paths() (string, string) {
 		if p.Len() > 0 {
 			p.WriteByte('.')
 		}
+		k := s.key
+		if k == "" {
+			k = string(s.raw)
+		}
 		if s.any {
 			p.WriteByte('*')
 		} else {
-			p.WriteString(s.key)
+			p.WriteString(k)
 		}
-		jq.WriteString(jqKey(s.key))
+		jq.WriteString(jqKey(k))
 	}
 	return p.String(), jq.String()
 }

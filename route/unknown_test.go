@@ -144,3 +144,12 @@ func TestUnknownKeysFoldCaseLikeParse(t *testing.T) {
 		t.Fatalf("keys Parse reads reported as unknown: %v", got)
 	}
 }
+
+func TestUnknownKeysEscaped(t *testing.T) {
+	// "\u0076hosts" is "vhosts": known, walked into; "a\"b" is unknown.
+	doc := `{"version":2,"\u0076hosts":{"h":{"routes":[{"a\"b":1,"backends":[{"address":"10.0.0.1","port":80}]}]}}}`
+	got := UnknownKeyPositions([]byte(doc))
+	if len(got) != 1 || got[0].String() != `unknown key .vhosts.h.routes[0]["a\"b"] (line 1 column 45)` {
+		t.Fatalf("got %v", got)
+	}
+}
