@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/varnish/ghost/test/stack"
 )
 
 // obj is a JSON object of ghost.json.
@@ -265,9 +265,5 @@ func (e *Env) WriteConfig(cfg any) error {
 			return err
 		}
 	}
-	tmp := filepath.Join(filepath.Dir(e.Conf), ".ghost.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, e.Conf)
+	return stack.ReplaceFile(e.Conf, b)
 }

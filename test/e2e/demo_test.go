@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/test/stack"
 )
 
 // TestDemo runs `make run`'s demo in smoke mode (DEMO_SMOKE=1): it starts
@@ -15,7 +17,7 @@ import (
 // prints, checks each answer and stops everything.
 func TestDemo(t *testing.T) {
 	e := need(t)
-	ports, err := freePorts(1)
+	ports, err := stack.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

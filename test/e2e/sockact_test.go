@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/test/stack"
 )
 
 // saMix forces a ghostd round trip on (nearly) every request: sa.test
@@ -52,8 +54,7 @@ func (e *Env) runMix(mix []loadCase, workers int, stop <-chan struct{}, s *loadS
 // ghostdServeArgs is the ghostd command line for socket activation (file
 // watching on, the default).
 func (e *Env) ghostdServeArgs() []string {
-	return []string{e.Ghost, "-config", e.Conf, "-socket", e.Sock, "-socket-mode", "0666",
-		"-metrics", e.Metrics, "-log-level", "debug"}
+	return stack.GhostdArgs(e.Root, e.Conf, e.Sock, e.Metrics, "debug")
 }
 
 // stopGhostd stops the current ghostd.
@@ -65,16 +66,6 @@ func (e *Env) stopGhostd(t *testing.T) {
 		}
 		e.ghostd = nil
 	}
-}
-
-func procEnviron(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	return strings.ReplaceAll(string(b), "\x00", " ")
-}
-
-func procComm(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return strings.TrimSpace(string(b))
 }
 
 // TestSocketActivation runs ghostd socket-activated (SPEC §6): first under
@@ -99,7 +90,7 @@ func TestSocketActivation(t *testing.T) {
 		e.stopGhostd(t)
 		_ = os.Remove(e.Sock)
 		argv := append([]string{"systemd-socket-activate", "-l", e.Sock}, e.ghostdServeArgs()...)
-		p, err := e.start("ghostd-ssa", nil, nil, false, argv...)
+		p, err := e.start("ghostd-ssa", stack.Opts{}, argv...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,11 +113,11 @@ func TestSocketActivation(t *testing.T) {
 		e.expectUpstream(t, get("sa.test", "/first?v=1"), "sa-1")
 		e.expectUpstream(t, get("sa.test", "/first?v=2"), "sa-any")
 		e.expectUpstream(t, get("exact.test", "/ssa"), "exact")
-		pid := p.Cmd.Process.Pid
-		if c := procComm(pid); c != "ghostd" {
+		pid := p.Pid()
+		if c := stack.Comm(pid); c != "ghostd" {
 			t.Errorf("pid %d is %q, want ghostd exec'd by systemd-socket-activate", pid, c)
 		}
-		if env := procEnviron(pid); !strings.Contains(env, "LISTEN_FDS=1") {
+		if env := stack.Environ(pid); !strings.Contains(env, "LISTEN_FDS=1") {
 			t.Errorf("ghostd environment lacks LISTEN_FDS=1: %s", env)
 		}
 		e.stopGhostd(t)
@@ -149,13 +140,10 @@ func TestSocketActivation(t *testing.T) {
 		}
 		defer lf.Close()
 		n := 0
-		startOne := func() *Proc {
+		startOne := func() *stack.Proc {
 			n++
-			// LISTEN_PID must be the pid of ghostd itself: the shell
-			// exports its own pid and execs ghostd in its place.
-			argv := append([]string{"/bin/sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=ghostd.socket; exec "$0" "$@"`},
-				e.ghostdServeArgs()...)
-			p, err := e.start(fmt.Sprintf("ghostd-sa-%d", n), nil, []*os.File{lf}, false, argv...)
+			// LISTEN_PID must be the pid of ghostd itself.
+			p, err := e.start(fmt.Sprintf("ghostd-sa-%d", n), stack.Opts{Extra: []*os.File{lf}}, stack.Activated(e.ghostdServeArgs())...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,11 +151,11 @@ func TestSocketActivation(t *testing.T) {
 			return p
 		}
 		startOne()
-		if err := waitUnix(e.Sock, nil, 5*time.Second); err != nil {
+		if err := stack.WaitDial("unix", e.Sock, nil, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		e.expectUpstream(t, get("sa.test", "/warm?v=1"), "sa-1")
-		if env := procEnviron(e.ghostd.Cmd.Process.Pid); !strings.Contains(env, "LISTEN_PID="+strconv.Itoa(e.ghostd.Cmd.Process.Pid)) {
+		if env := stack.Environ(e.ghostd.Pid()); !strings.Contains(env, "LISTEN_PID="+strconv.Itoa(e.ghostd.Pid())) {
 			t.Fatalf("ghostd does not see its own LISTEN_PID: %s", env)
 		}
 
@@ -190,7 +178,7 @@ func TestSocketActivation(t *testing.T) {
 			p := startOne()
 			gaps = append(gaps, time.Since(t0))
 			if p.Exited() {
-				t.Errorf("%s exited at once: %v", p.Name, p.err)
+				t.Errorf("%s exited at once: %v", p.Name, p.Err())
 			}
 		}
 		time.Sleep(600 * time.Millisecond)

@@ -1,0 +1,102 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clkTck is USER_HZ on Linux, the unit of /proc/<pid>/stat's times.
+const clkTck = 100
+
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name: field 3 (state) is [0].
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	return strings.Fields(s[i+1:]), nil
+}
+
+// CPU returns the user plus system CPU time pid has used.
+func CPU(pid int) (time.Duration, error) {
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
+	}
+	return time.Duration(ut+st) * time.Second / clkTck, nil
+}
+
+// RSSKB returns VmRSS (or another "Vm" line of /proc/<pid>/status, such
+// as "VmHWM") in KiB, or -1.
+func RSSKB(pid int, field ...string) int {
+	name := "VmRSS:"
+	if len(field) > 0 {
+		name = field[0] + ":"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == name {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return -1
+}
+
+// ChildPID returns a child process of ppid (varnishd's cache-main for its
+// manager), or 0.
+func ChildPID(ppid int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f, err := statFields(pid); err == nil && len(f) >= 2 && f[1] == strconv.Itoa(ppid) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// Environ returns the environment of pid, space separated.
+func Environ(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+// Comm returns the command name of pid.
+func Comm(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(b))
+}
+
+// LoadAvg is the first three fields of /proc/loadavg.
+func LoadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
