@@ -7,11 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -103,25 +98,6 @@ func benchServe(sock string) int {
 	return 0
 }
 
-// procCPU returns the user+system CPU time a process used.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100), nil // USER_HZ = 100
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkUnixSocketRoute: route round trips over a real Unix socket to a
 // server in another process, with 1 and 4 connections (one request
 // outstanding each, like the VMOD). Reports calls/s and CPU per call on
@@ -153,49 +129,23 @@ func BenchmarkUnixSocketRoute(b *testing.B) {
 	}
 	for _, conns := range []int{1, 4} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			clients := make([]*Client, conns)
-			for i := range clients {
-				if clients[i], err = Dial(sock, 5*time.Second); err != nil {
+			req := protocoltest.Request()
+			calls := make([]func() error, conns)
+			for i := range calls {
+				c, err := Dial(sock, 5*time.Second)
+				if err != nil {
 					b.Fatal(err)
 				}
-				defer clients[i].Close()
-			}
-			req := protocoltest.Request()
-			var next atomic.Int64
-			srv0, _ := procCPU(cmd.Process.Pid)
-			cli0 := selfCPU()
-			t0 := time.Now()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			var failed atomic.Value
-			for _, c := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						a, err := c.Route(req)
-						if err == nil && a.Decision.Outcome != route.OutcomeBackend {
-							err = errors.New("not routed")
-						}
-						if err != nil {
-							failed.Store(err)
-							return
-						}
+				defer c.Close()
+				calls[i] = func() error {
+					a, err := c.Route(req)
+					if err == nil && a.Decision.Outcome != route.OutcomeBackend {
+						err = errors.New("not routed")
 					}
-				}()
+					return err
+				}
 			}
-			wg.Wait()
-			b.StopTimer()
-			if err, _ := failed.Load().(error); err != nil {
-				b.Fatal(err)
-			}
-			el := time.Since(t0)
-			srv1, _ := procCPU(cmd.Process.Pid)
-			cli1 := selfCPU()
-			n := float64(b.N)
-			b.ReportMetric(n/el.Seconds(), "calls/s")
-			b.ReportMetric(float64((srv1-srv0).Microseconds())/n, "server-µs/call")
-			b.ReportMetric(float64((cli1-cli0).Microseconds())/n, "client-µs/call")
+			protocoltest.RunCalls(b, calls, cmd.Process.Pid, "server")
 		})
 	}
 }

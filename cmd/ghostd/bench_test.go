@@ -5,34 +5,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/varnish/ghost/protocol"
 	"github.com/varnish/ghost/protocol/protocoltest"
 	"github.com/varnish/ghost/route"
 )
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ = 100
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkDaemonRoute: route round trips to the real ghostd binary (with
 // metrics enabled, as in production) over its Unix socket, with 1 and 4
@@ -42,41 +19,19 @@ func BenchmarkDaemonRoute(b *testing.B) {
 	pid := d.cmd.Process.Pid
 	for _, conns := range []int{1, 4} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			clients := make([]*protocol.Client, conns)
-			for i := range clients {
-				clients[i] = d.dial()
-			}
 			req := protocoltest.Request()
-			var next atomic.Int64
-			var failed atomic.Value
-			srv0, cli0, t0 := procCPU(pid), selfCPU(), time.Now()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for _, c := range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						a, err := c.Route(req)
-						if err == nil && a.Decision.Outcome != route.OutcomeBackend {
-							err = fmt.Errorf("not routed: %+v", a.Decision)
-						}
-						if err != nil {
-							failed.Store(err)
-							return
-						}
+			calls := make([]func() error, conns)
+			for i := range calls {
+				c := d.dial()
+				calls[i] = func() error {
+					a, err := c.Route(req)
+					if err == nil && a.Decision.Outcome != route.OutcomeBackend {
+						err = fmt.Errorf("not routed: %+v", a.Decision)
 					}
-				}()
+					return err
+				}
 			}
-			wg.Wait()
-			b.StopTimer()
-			if err, _ := failed.Load().(error); err != nil {
-				b.Fatal(err)
-			}
-			el, n := time.Since(t0), float64(b.N)
-			b.ReportMetric(n/el.Seconds(), "calls/s")
-			b.ReportMetric(float64((procCPU(pid)-srv0).Microseconds())/n, "ghostd-µs/call")
-			b.ReportMetric(float64((selfCPU()-cli0).Microseconds())/n, "client-µs/call")
+			protocoltest.RunCalls(b, calls, pid, "ghostd")
 		})
 	}
 }

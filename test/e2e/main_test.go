@@ -165,7 +165,7 @@ func setup(root string) (*Env, error) {
 	if err := os.Mkdir(e.Logs, 0o755); err != nil {
 		return e, err
 	}
-	if _, err := stack.StageVCL(root, dir, "", e.Sock); err != nil {
+	if _, err := stack.StageVCL(root, dir, "", e.Sock, ""); err != nil {
 		return e, err
 	}
 	if err := e.startUpstreams(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varnish/ghost/test/stack"
+	"github.com/varnish/ghost/test/stack/procfs"
 )
 
 // saMix forces a ghostd round trip on (nearly) every request: sa.test
@@ -114,10 +115,10 @@ func TestSocketActivation(t *testing.T) {
 		e.expectUpstream(t, get("sa.test", "/first?v=2"), "sa-any")
 		e.expectUpstream(t, get("exact.test", "/ssa"), "exact")
 		pid := p.Pid()
-		if c := stack.Comm(pid); c != "ghostd" {
+		if c := procfs.Comm(pid); c != "ghostd" {
 			t.Errorf("pid %d is %q, want ghostd exec'd by systemd-socket-activate", pid, c)
 		}
-		if env := stack.Environ(pid); !strings.Contains(env, "LISTEN_FDS=1") {
+		if env := procfs.Environ(pid); !strings.Contains(env, "LISTEN_FDS=1") {
 			t.Errorf("ghostd environment lacks LISTEN_FDS=1: %s", env)
 		}
 		e.stopGhostd(t)
@@ -155,7 +156,7 @@ func TestSocketActivation(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.expectUpstream(t, get("sa.test", "/warm?v=1"), "sa-1")
-		if env := stack.Environ(e.ghostd.Pid()); !strings.Contains(env, "LISTEN_PID="+strconv.Itoa(e.ghostd.Pid())) {
+		if env := procfs.Environ(e.ghostd.Pid()); !strings.Contains(env, "LISTEN_PID="+strconv.Itoa(e.ghostd.Pid())) {
 			t.Fatalf("ghostd does not see its own LISTEN_PID: %s", env)
 		}
 

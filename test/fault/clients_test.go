@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/test/stack/procfs"
 )
 
 type rawCase struct {
@@ -136,7 +138,7 @@ func TestHostileClients(t *testing.T) {
 	e.start()
 	began := time.Now()
 	child := e.childState()
-	rss0 := rssKB(e.gd.pid)
+	rss0 := procfs.RSSKB(e.gd.Pid())
 	l := e.startLoad(baseTargets(), defaultLoad())
 
 	// Raw requests varnish or the shim may refuse; a 200 must be right.
@@ -207,9 +209,9 @@ func TestHostileClients(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	st := l.stop()
-	rss1 := rssKB(e.gd.pid)
+	rss1 := procfs.RSSKB(e.gd.Pid())
 
-	if !e.gd.alive() {
+	if e.gd.Exited() {
 		t.Fatalf("ghostd died")
 	}
 	if _, err := e.status(); err != nil {
@@ -262,7 +264,7 @@ func TestGhostdSocketAbuse(t *testing.T) {
 	e.start()
 	began := time.Now()
 	child := e.childState()
-	rss0 := rssKB(e.gd.pid)
+	rss0 := procfs.RSSKB(e.gd.Pid())
 	l := e.startLoad(baseTargets(), defaultLoad())
 	rng := rand.New(rand.NewSource(42))
 	dial := func() net.Conn {
@@ -444,8 +446,8 @@ func TestGhostdSocketAbuse(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	st := l.stop()
-	rss1 := rssKB(e.gd.pid)
-	if !e.gd.alive() {
+	rss1 := procfs.RSSKB(e.gd.Pid())
+	if e.gd.Exited() {
 		t.Fatalf("ghostd died")
 	}
 	if st.failed > 0 {
@@ -477,7 +479,7 @@ func TestVCLLifecycle(t *testing.T) {
 	var cold []string // set cold, not yet discarded, oldest first
 	loads, discards := 0, 0
 	discard := func(name string) bool {
-		out, err := e.v.adm("vcl.discard", name)
+		out, err := e.v.Adm("vcl.discard", name)
 		if err != nil {
 			t.Logf("vcl.discard %s: %v %s", name, err, strings.TrimSpace(out))
 			return false
@@ -488,16 +490,16 @@ func TestVCLLifecycle(t *testing.T) {
 	for i := 1; i <= int(dur/time.Second)+1 && time.Now().Before(end); i++ {
 		tick := time.Now()
 		name := fmt.Sprintf("f%d", i)
-		if out, err := e.v.adm("vcl.load", name, vclPath); err != nil {
+		if out, err := e.v.Adm("vcl.load", name, vclPath); err != nil {
 			t.Errorf("vcl.load %s: %v\n%s", name, err, out)
 			break
 		}
-		if out, err := e.v.adm("vcl.use", name); err != nil {
+		if out, err := e.v.Adm("vcl.use", name); err != nil {
 			t.Errorf("vcl.use %s: %v\n%s", name, err, out)
 			break
 		}
 		loads++
-		if out, err := e.v.adm("vcl.state", active, "cold"); err != nil {
+		if out, err := e.v.Adm("vcl.state", active, "cold"); err != nil {
 			t.Errorf("vcl.state %s cold: %v\n%s", active, err, out)
 		}
 		cold = append(cold, active)
@@ -532,7 +534,7 @@ func TestVCLLifecycle(t *testing.T) {
 	var list string
 	var avail, disc int
 	for deadline := time.Now().Add(wait); ; {
-		list, _ = e.v.adm("vcl.list")
+		list, _ = e.v.Adm("vcl.list")
 		avail, disc = 0, 0
 		for _, ln := range strings.Split(list, "\n") {
 			f := strings.Fields(ln)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/test/stack"
 )
 
 func churnUpstreams() map[string]int {
@@ -39,13 +41,13 @@ func churnTargets() []target {
 // answer as c) and change shape, plus a varying number of extra routes and
 // vhosts nobody requests. final=true gives the settled table: only c[0]
 // and d[0].
-func churnConfig(u *upstreams, i int, rng *rand.Rand, final bool) map[string]any {
+func churnConfig(u *stack.Upstreams, i int, rng *rand.Rand, final bool) map[string]any {
 	cfg := baseConfig(u)
 	vh := cfg["vhosts"].(map[string]any)
 	if final {
 		vh["churn.test"] = map[string]any{"routes": []any{
-			rt(pm("PathPrefix", "/c"), u.port("c", 0)),
-			rt(pm("PathPrefix", "/d"), u.port("d", 0)),
+			rt(pm("PathPrefix", "/c"), u.Port("c", 0)),
+			rt(pm("PathPrefix", "/d"), u.Port("d", 0)),
 		}}
 		return cfg
 	}
@@ -53,7 +55,7 @@ func churnConfig(u *upstreams, i int, rng *rand.Rand, final bool) map[string]any
 	routes := a["routes"].([]any)
 	rng.Shuffle(len(routes), func(x, y int) { routes[x], routes[y] = routes[y], routes[x] })
 	subset := func(name string) []any {
-		ports := u.ports[name]
+		ports := u.Ports[name]
 		n := 1 + rng.Intn(len(ports))
 		off := i % len(ports)
 		var out []any
@@ -89,7 +91,7 @@ func churnConfig(u *upstreams, i int, rng *rand.Rand, final bool) map[string]any
 			}},
 		}
 	}
-	all := append(append([]int{}, u.ports["c"]...), u.ports["d"]...)
+	all := append(append([]int{}, u.Ports["c"]...), u.Ports["d"]...)
 	for j := range rng.Intn(20) {
 		cr = append(cr, rt(pm("PathPrefix", fmt.Sprintf("/extra/%d/%d", i, j)), all[rng.Intn(len(all))]))
 	}
@@ -105,7 +107,7 @@ func churnConfig(u *upstreams, i int, rng *rand.Rand, final bool) map[string]any
 // `varnishadm backend.list`; the shim names its backends
 // "ghost.<addr>:<port>".
 func (e *env) backendsWithPorts(ports []int) (string, []int) {
-	out, _ := e.v.adm("backend.list")
+	out, _ := e.v.Adm("backend.list")
 	var found []int
 	for _, p := range ports {
 		ps := strconv.Itoa(p)
@@ -123,7 +125,7 @@ func (e *env) backendsWithPorts(ports []int) (string, []int) {
 // Scenario 4: routes and endpoints change every 50 ms while serving.
 func TestConfigChurn(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
-	e := newEnv(t, envOpts{upstreams: churnUpstreams(), config: func(u *upstreams) map[string]any {
+	e := newEnv(t, envOpts{upstreams: churnUpstreams(), config: func(u *stack.Upstreams) map[string]any {
 		return churnConfig(u, 0, rand.New(rand.NewSource(1)), false)
 	}})
 	e.start()
@@ -133,11 +135,11 @@ func TestConfigChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen0 := asInt(st0["gen"])
+	gen0 := st0.Gen
 	l := e.startLoad(churnTargets(), defaultLoad())
 
 	dur := pick(10*time.Second, 60*time.Second)
-	stale := append(append([]int{}, e.ups.ports["c"][1:]...), e.ups.ports["d"][1:]...)
+	stale := append(append([]int{}, e.ups.Ports["c"][1:]...), e.ups.Ports["d"][1:]...)
 	end := time.Now().Add(dur)
 	writes, seenStale := 0, 0
 	for i := 1; i <= int(dur/(50*time.Millisecond))+1 && time.Now().Before(end); i++ {
@@ -150,12 +152,13 @@ func TestConfigChurn(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.writeConfig(churnConfig(e.ups, 0, rng, true))
-	rl, err := ghostdCall(e.sock, map[string]any{"t": "reload"}, 5*time.Second)
-	if err != nil || rl["ok"] != true {
-		t.Errorf("reload of the final config: %v %v", err, rl)
+	if rl, err := stack.GhostdReload(e.sock, 5*time.Second); err != nil || !rl.OK {
+		t.Errorf("reload of the final config: %v %+v", err, rl)
 	}
-	st1, _ := e.status()
-	gen1 := asInt(st1["gen"])
+	var gen1 uint64
+	if st1, err := e.status(); err == nil {
+		gen1 = st1.Gen
+	}
 	time.Sleep(1500 * time.Millisecond) // load keeps running on the final table
 	st := l.stop()
 
@@ -197,14 +200,14 @@ func TestConfigChurn(t *testing.T) {
 type badConfig struct {
 	name     string
 	inPlace  bool // write without rename (a truncated write as a watcher sees it)
-	body     func(good []byte, u *upstreams) []byte
+	body     func(good []byte, u *stack.Upstreams) []byte
 	keywords []string // the error must mention one of these (case-insensitive)
 	names    string   // and this (vhost), when set
 }
 
 func badConfigs() []badConfig {
-	mutate := func(f func(cfg map[string]any)) func([]byte, *upstreams) []byte {
-		return func(good []byte, u *upstreams) []byte {
+	mutate := func(f func(cfg map[string]any)) func([]byte, *stack.Upstreams) []byte {
+		return func(good []byte, u *stack.Upstreams) []byte {
 			var cfg map[string]any
 			_ = json.Unmarshal(good, &cfg)
 			f(cfg)
@@ -216,7 +219,7 @@ func badConfigs() []badConfig {
 		return cfg["vhosts"].(map[string]any)[host].(map[string]any)["routes"].([]any)[0].(map[string]any)
 	}
 	return []badConfig{
-		{name: "syntax error", body: func([]byte, *upstreams) []byte {
+		{name: "syntax error", body: func([]byte, *stack.Upstreams) []byte {
 			return []byte(`{"version": 2, "vhosts": {"a.test": {"routes": [}}}`)
 		}, keywords: []string{"json", "syntax", "invalid character", "parse"}},
 		{name: "bad regex", body: mutate(func(cfg map[string]any) {
@@ -227,9 +230,9 @@ func badConfigs() []badConfig {
 		}), keywords: []string{"address", "999.1.1.1"}, names: "b.test"},
 		{name: "wrong version", body: mutate(func(cfg map[string]any) { cfg["version"] = 3 }),
 			keywords: []string{"version"}},
-		{name: "empty file", inPlace: true, body: func([]byte, *upstreams) []byte { return nil },
+		{name: "empty file", inPlace: true, body: func([]byte, *stack.Upstreams) []byte { return nil },
 			keywords: []string{"empty", "eof", "end of", "unexpected end"}},
-		{name: "truncated write", inPlace: true, body: func(good []byte, _ *upstreams) []byte { return good[:len(good)/2] },
+		{name: "truncated write", inPlace: true, body: func(good []byte, _ *stack.Upstreams) []byte { return good[:len(good)/2] },
 			keywords: []string{"unexpected end", "eof", "end of", "json", "truncated"}},
 	}
 }
@@ -278,7 +281,7 @@ func TestBadConfigWhileServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen0 := asInt(st0["gen"])
+	gen0 := st0.Gen
 	l := e.startLoad(baseTargets(), defaultLoad())
 	time.Sleep(500 * time.Millisecond)
 
@@ -314,9 +317,11 @@ func TestBadConfigWhileServing(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !containsAny(out, []string{"last_error", "last error"}) {
 			t.Errorf("%s: `ghostd status` does not show last_error and exit 1 (%v):\n%s", bc.name, err, out)
 		}
-		if s, err := e.status(); err != nil || asInt(s["gen"]) != gen0 || asString(s["last_error"]) == "" {
-			t.Errorf("%s: after the failed reload, status gen %d (want %d unchanged), last_error %q, err %v",
-				bc.name, asInt(s["gen"]), gen0, asString(s["last_error"]), err)
+		if s, err := e.status(); err != nil {
+			t.Errorf("%s: status after the failed reload: %v", bc.name, err)
+		} else if s.Gen != gen0 || s.LastError == "" {
+			t.Errorf("%s: after the failed reload, status gen %d (want %d unchanged), last_error %q",
+				bc.name, s.Gen, gen0, s.LastError)
 		}
 		lines = append(lines, fmt.Sprintf("%s → %d %q", bc.name, code, msg))
 		t.Logf("%s: /.varnish-ghost/reload → %d, x-ghost-error: %s", bc.name, code, msg)
@@ -369,8 +374,8 @@ func TestBackendRetiredInFlight(t *testing.T) {
 	const delay = 4 * time.Second
 	portA := startSlowUpstream(t, "slow", delay)
 	portB := startSlowUpstream(t, "slow", delay)
-	withSlow := func(port int) func(*upstreams) map[string]any {
-		return func(u *upstreams) map[string]any {
+	withSlow := func(port int) func(*stack.Upstreams) map[string]any {
+		return func(u *stack.Upstreams) map[string]any {
 			cfg := baseConfig(u)
 			cfg["vhosts"].(map[string]any)["slow.test"] = map[string]any{"default_backends": []any{be(port)}}
 			return cfg
@@ -394,8 +399,8 @@ func TestBackendRetiredInFlight(t *testing.T) {
 		t.Errorf("backend for port %d not in backend.list while fetches use it", portA)
 	}
 	e.writeConfig(withSlow(portB)(e.ups))
-	if rl, err := ghostdCall(e.sock, map[string]any{"t": "reload"}, 5*time.Second); err != nil || rl["ok"] != true {
-		t.Errorf("reload: %v %v", err, rl)
+	if rl, err := stack.GhostdReload(e.sock, 5*time.Second); err != nil || !rl.OK {
+		t.Errorf("reload: %v %+v", err, rl)
 	}
 	reloadAt := time.Now()
 	var goneAt time.Time
@@ -408,7 +413,7 @@ func TestBackendRetiredInFlight(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if goneAt.IsZero() {
-		list, _ := e.v.adm("backend.list")
+		list, _ := e.v.Adm("backend.list")
 		t.Errorf("backend for port %d still in backend.list 10 s after it left the config:\n%s", portA, list)
 	}
 	bad := 0

@@ -119,7 +119,7 @@ type childCheck struct {
 }
 
 func (e *env) childState() childCheck {
-	return childCheck{pid: e.v.childPid(), uptime: e.v.stats("MAIN.uptime")["MAIN.uptime"], at: time.Now()}
+	return childCheck{pid: e.v.ChildPID(), uptime: e.v.Stats("MAIN.uptime")["MAIN.uptime"], at: time.Now()}
 }
 
 // checkChild asserts the varnishd child was not restarted since c.
@@ -132,10 +132,10 @@ func (e *env) checkChild(c childCheck) {
 	if want := c.uptime + int64(time.Since(c.at).Seconds()) - 2; now.uptime < want {
 		e.t.Errorf("MAIN.uptime went from %d to %d over %s: child restarted", c.uptime, now.uptime, time.Since(c.at).Round(time.Second))
 	}
-	if out, err := e.v.adm("status"); err != nil || !strings.Contains(out, "running") {
+	if out, err := e.v.Adm("status"); err != nil || !strings.Contains(out, "running") {
 		e.t.Errorf("varnishadm status: %v %q", err, out)
 	}
-	if out, _ := e.v.adm("panic.show"); !strings.Contains(out, "has not panicked") {
+	if out, _ := e.v.Adm("panic.show"); !strings.Contains(out, "has not panicked") {
 		e.t.Errorf("varnishd panicked:\n%s", out)
 	}
 }
@@ -162,8 +162,8 @@ func TestGhostdKilled(t *testing.T) {
 
 	time.Sleep(pick(time.Second, 3*time.Second))
 	killAt := time.Now()
-	_ = e.gd.signal(syscall.SIGKILL)
-	e.gd.waitExit(5 * time.Second)
+	_ = e.gd.Signal(syscall.SIGKILL)
+	e.gd.Wait(5 * time.Second)
 	time.Sleep(pick(2500*time.Millisecond, 5*time.Second))
 	e.startGhostd(nil)
 	backAt := time.Now()
@@ -240,11 +240,11 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 		if i%2 == 1 {
 			sig = syscall.SIGKILL
 		}
-		_ = old.signal(sig)
-		old.waitExit(10 * time.Second)
+		_ = old.Signal(sig)
+		old.Wait(10 * time.Second)
 		if fi, err := os.Lstat(e.sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 			l.stop()
-			t.Fatalf("after ghostd (pid %d) exited, the socket-activated socket path %s is gone (%v): ghostd must not unlink a socket it inherited", old.pid, e.sock, err)
+			t.Fatalf("after ghostd (pid %d) exited, the socket-activated socket path %s is gone (%v): ghostd must not unlink a socket it inherited", old.Pid(), e.sock, err)
 		}
 		e.startGhostd(lf)
 		if got := sockInode(e.sock); got != ino {
@@ -302,12 +302,12 @@ func TestGhostdHung(t *testing.T) {
 	time.Sleep(pick(time.Second, 2*time.Second))
 	hang := pick(3*time.Second, 5*time.Second)
 	stopAt := time.Now()
-	_ = e.gd.signal(syscall.SIGSTOP)
+	_ = e.gd.Signal(syscall.SIGSTOP)
 	lu := lo
 	lu.conc = 12
 	l2 := e.startLoad(unseen, lu)
 	time.Sleep(hang)
-	_ = e.gd.signal(syscall.SIGCONT)
+	_ = e.gd.Signal(syscall.SIGCONT)
 	contAt := time.Now()
 	time.Sleep(pick(2*time.Second, 4*time.Second))
 
@@ -343,7 +343,7 @@ func TestGhostdHung(t *testing.T) {
 	if bound := threadBound(thr0, lo.conc+lu.conc); maxThr > bound {
 		t.Errorf("MAIN.threads grew from %d to %d while ghostd hung (bound %d)", thr0, maxThr, bound)
 	}
-	if _, err := e.status(); err != nil || !e.gd.alive() {
+	if _, err := e.status(); err != nil || e.gd.Exited() {
 		t.Errorf("ghostd not answering after SIGCONT: %v", err)
 	}
 	e.checkChild(child)

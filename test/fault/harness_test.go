@@ -3,10 +3,7 @@ package fault
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/varnish/ghost/protocol"
+	"github.com/varnish/ghost/test/stack"
+	"github.com/varnish/ghost/test/stack/procfs"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 	repoRoot = root
 	raiseNofile()
 	started := time.Now()
-	load0 := loadAvg()
+	load0 := procfs.LoadAvg()
 	code := m.Run()
 	writeReport(started, load0)
 	os.Exit(code)
@@ -90,210 +90,39 @@ func requireParts(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------- upstreams
-
-type upstreams struct {
-	cmd   *exec.Cmd
-	done  chan struct{}
-	ports map[string][]int // name -> ports, in order
-}
-
-func (u *upstreams) port(name string, i int) int { return u.ports[name][i] }
-
-// freePorts returns n loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			_ = l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+// ---------------------------------------------------------------- processes
 
 // startUpstreams runs one build/upstream process serving count[name]
-// loopback ports for every name.
-func startUpstreams(t *testing.T, dir string, count map[string]int) *upstreams {
+// loopback ports for every name; the test stops it.
+func startUpstreams(t *testing.T, dir string, count map[string]int) *stack.Upstreams {
 	t.Helper()
-	names := make([]string, 0, len(count))
-	total := 0
-	for n, c := range count {
-		names = append(names, n)
-		total += c
-	}
-	sort.Strings(names)
-	var lastErr error
-	for attempt := range 3 {
-		ports, err := freePorts(total)
-		if err != nil {
-			t.Fatalf("free ports: %v", err)
-		}
-		u := &upstreams{ports: map[string][]int{}, done: make(chan struct{})}
-		var args []string
-		i := 0
-		for _, n := range names {
-			for range count[n] {
-				u.ports[n] = append(u.ports[n], ports[i])
-				args = append(args, "-listen", fmt.Sprintf("127.0.0.1:%d=%s", ports[i], n))
-				i++
-			}
-		}
-		logf, _ := os.Create(filepath.Join(dir, fmt.Sprintf("upstream-%d.log", attempt)))
-		u.cmd = exec.Command(filepath.Join(repoRoot, "build/upstream"), args...)
-		u.cmd.Stdout, u.cmd.Stderr = logf, logf
-		if err := u.cmd.Start(); err != nil {
-			t.Fatalf("start upstream: %v", err)
-		}
-		go func() { _ = u.cmd.Wait(); _ = logf.Close(); close(u.done) }()
-		if lastErr = u.waitReady(5 * time.Second); lastErr == nil {
-			t.Cleanup(u.stop)
-			return u
-		}
-		u.stop()
-	}
-	t.Fatalf("upstreams did not start: %v", lastErr)
-	return nil
-}
-
-func (u *upstreams) waitReady(d time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(d)
-	for name, ports := range u.ports {
-		for _, p := range ports {
-			for {
-				select {
-				case <-u.done:
-					return errors.New("upstream process exited")
-				default:
-				}
-				resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", p))
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					if got := resp.Header.Get("X-Upstream"); got != name {
-						return fmt.Errorf("port %d answers as %q, want %q", p, got, name)
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("port %d: %v", p, err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}
-	return nil
-}
-
-func (u *upstreams) stop() {
-	_ = u.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-u.done:
-	case <-time.After(3 * time.Second):
-		_ = u.cmd.Process.Kill()
-		<-u.done
-	}
-}
-
-// ---------------------------------------------------------------- ghostd
-
-type ghostd struct {
-	cmd     *exec.Cmd
-	pid     int
-	done    chan struct{}
-	logPath string
-}
-
-func (g *ghostd) alive() bool {
-	select {
-	case <-g.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (g *ghostd) signal(s syscall.Signal) error { return g.cmd.Process.Signal(s) }
-
-// waitExit waits for the process to exit, killing it after d.
-func (g *ghostd) waitExit(d time.Duration) {
-	select {
-	case <-g.done:
-	case <-time.After(d):
-		_ = g.cmd.Process.Kill()
-		<-g.done
-	}
-}
-
-// rssKB reads VmRSS from /proc/<pid>/status.
-func rssKB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	u, err := stack.StartUpstreams(repoRoot, dir, count)
 	if err != nil {
-		return -1
+		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return -1
-}
-
-// stateFile is ghostd's 64-byte state file (docs/protocol.md).
-type stateFile struct {
-	gen, heartbeatMS uint64
-	pid              int
-}
-
-func readState(path string) (stateFile, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return stateFile{}, err
-	}
-	if len(b) < 32 || string(b[:8]) != "GHOSTST1" {
-		return stateFile{}, fmt.Errorf("state file %s: bad magic or size %d", path, len(b))
-	}
-	return stateFile{
-		gen:         binary.LittleEndian.Uint64(b[8:]),
-		heartbeatMS: binary.LittleEndian.Uint64(b[16:]),
-		pid:         int(binary.LittleEndian.Uint64(b[24:])),
-	}, nil
+	t.Cleanup(func() { _ = u.Stop(3 * time.Second) })
+	return u
 }
 
 // ---------------------------------------------------------------- wire
+
+// The protocol abuse tests write frames the Go client would never send
+// (wrong versions, unknown types, stalls): they build messages as maps and
+// frame them with protocol's own framing. Everything else uses
+// protocol.Client through test/stack.
 
 func writeFrame(c io.Writer, v any) error {
 	b, err := msgpack.Marshal(v)
 	if err != nil {
 		return err
 	}
-	hdr := make([]byte, 4, 4+len(b))
-	binary.BigEndian.PutUint32(hdr, uint32(len(b)))
-	_, err = c.Write(append(hdr, b...))
+	_, err = c.Write(protocol.AppendFrame(nil, b))
 	return err
 }
 
 func readFrame(c net.Conn) (map[string]any, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
-		return nil, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > 1<<20 {
-		return nil, fmt.Errorf("bad frame length %d", n)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(c, body); err != nil {
+	body, err := protocol.ReadFrame(bufio.NewReader(c), nil)
+	if err != nil {
 		return nil, err
 	}
 	var m map[string]any
@@ -301,30 +130,6 @@ func readFrame(c net.Conn) (map[string]any, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int8:
-		return int64(x)
-	case int16:
-		return int64(x)
-	case int32:
-		return int64(x)
-	case int64:
-		return x
-	case uint8:
-		return int64(x)
-	case uint16:
-		return int64(x)
-	case uint32:
-		return int64(x)
-	case uint64:
-		return int64(x)
-	case int:
-		return int64(x)
-	}
-	return 0
 }
 
 func asString(v any) string {
@@ -356,103 +161,14 @@ func dialGhostd(sock string, timeout time.Duration) (net.Conn, error) {
 	return c, nil
 }
 
-// ghostdCall asks one question on a fresh connection.
-func ghostdCall(sock string, req map[string]any, timeout time.Duration) (map[string]any, error) {
-	c, err := dialGhostd(sock, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if err := writeFrame(c, req); err != nil {
-		return nil, err
-	}
-	return readFrame(c)
-}
-
 // ---------------------------------------------------------------- varnishd
 
 type varnish struct {
-	ndir string
-	pid  int // manager
-	addr string
+	*stack.Varnishd
+	addr string // the client listener
 }
 
-func (v *varnish) adm(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "varnishadm", append([]string{"-n", v.ndir}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-// stats returns the named counters from varnishstat -1.
-func (v *varnish) stats(names ...string) map[string]int64 {
-	args := []string{"-n", v.ndir, "-1"}
-	for _, n := range names {
-		args = append(args, "-f", n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, "varnishstat", args...).Output()
-	m := map[string]int64{}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 {
-			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				m[f[0]] = n
-			}
-		}
-	}
-	return m
-}
-
-func (v *varnish) threads() int64 { return v.stats("MAIN.threads")["MAIN.threads"] }
-
-// childPid finds the cache-main process (the manager's child).
-func (v *varnish) childPid() int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) >= 2 {
-			if pp, _ := strconv.Atoi(f[1]); pp == v.pid {
-				return pid
-			}
-		}
-	}
-	return 0
-}
-
-func (v *varnish) stop() {
-	if v.pid <= 0 {
-		return
-	}
-	child := v.childPid()
-	_ = syscall.Kill(v.pid, syscall.SIGTERM)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(v.pid, 0) != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = syscall.Kill(v.pid, syscall.SIGKILL)
-	if child > 0 {
-		_ = syscall.Kill(child, syscall.SIGKILL)
-	}
-}
+func (v *varnish) threads() int64 { return v.Stats("MAIN.threads")["MAIN.threads"] }
 
 // vlog is a varnishlog process writing to a file.
 type vlog struct {
@@ -467,7 +183,7 @@ func (v *varnish) startLog(path string, args ...string) (*vlog, error) {
 		return nil, err
 	}
 	l := &vlog{path: path, done: make(chan struct{})}
-	l.cmd = exec.Command("varnishlog", append([]string{"-n", v.ndir}, args...)...)
+	l.cmd = exec.Command("varnishlog", append([]string{"-n", v.WorkDir}, args...)...)
 	l.cmd.Stdout, l.cmd.Stderr = f, f
 	if err := l.cmd.Start(); err != nil {
 		_ = f.Close()
@@ -543,9 +259,9 @@ type env struct {
 	dir    string // staged, 0755
 	sock   string
 	cfg    string
-	ups    *upstreams
-	gd     *ghostd
-	all    []*ghostd
+	ups    *stack.Upstreams
+	gd     *stack.Proc
+	all    []*stack.Proc
 	v      *varnish
 	client *http.Client
 	nlog   int
@@ -556,18 +272,15 @@ type env struct {
 }
 
 type envOpts struct {
-	upstreams map[string]int                  // name -> number of ports; default baseUpstreams
-	config    func(*upstreams) map[string]any // the initial ghost.json; default baseConfig
+	upstreams map[string]int                        // name -> number of ports; default baseUpstreams
+	config    func(*stack.Upstreams) map[string]any // the initial ghost.json; default baseConfig
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	requireParts(t)
-	dir, err := os.MkdirTemp("/tmp", "ghost-fault-")
+	dir, err := stack.StageDir("ghost-fault-")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "g.sock"), cfg: filepath.Join(dir, "ghost.json")}
@@ -610,12 +323,7 @@ func (e *env) start() {
 
 func (e *env) dumpLogs() {
 	for _, g := range e.all {
-		b, _ := os.ReadFile(g.logPath)
-		s := string(b)
-		if len(s) > 4000 {
-			s = "..." + s[len(s)-4000:]
-		}
-		e.t.Logf("%s (pid %d):\n%s", filepath.Base(g.logPath), g.pid, s)
+		e.t.Logf("%s (pid %d):\n%s", filepath.Base(g.Log), g.Pid(), g.LogTail(60))
 	}
 }
 
@@ -631,159 +339,51 @@ func (e *env) writeConfig(cfg map[string]any) {
 // writeConfigBytes writes the file with write-then-rename.
 func (e *env) writeConfigBytes(b []byte) {
 	e.t.Helper()
-	tmp := e.cfg + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := stack.ReplaceFile(e.cfg, b); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.Rename(tmp, e.cfg); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-func (e *env) ghostdArgs() []string {
-	return []string{"-config", e.cfg, "-socket", e.sock, "-socket-mode", "0666",
-		"-metrics", "", "-log-level", "info"}
 }
 
 // startGhostd starts a ghostd; with a listener file it is socket-activated
-// (fd 3, LISTEN_FDS=1, LISTEN_PID set by a sh wrapper before exec). It
-// returns once the state file names the new process and it answers status.
-func (e *env) startGhostd(listener *os.File) *ghostd {
+// (fd 3). It returns once the state file names the new process and it
+// answers status.
+func (e *env) startGhostd(listener *os.File) *stack.Proc {
 	e.t.Helper()
 	e.nlog++
-	g := &ghostd{done: make(chan struct{}), logPath: filepath.Join(e.dir, fmt.Sprintf("ghostd-%d.log", e.nlog))}
-	logf, err := os.Create(g.logPath)
+	name := fmt.Sprintf("ghostd-%d", e.nlog)
+	argv := stack.GhostdArgs(repoRoot, e.cfg, e.sock, "", "info")
+	o := stack.Opts{CleanEnv: true}
+	if listener != nil {
+		argv = stack.Activated(argv)
+		o.Extra = []*os.File{listener}
+	}
+	g, err := stack.StartGhostd(name, filepath.Join(e.dir, name+".log"), e.sock, o, argv...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	bin := filepath.Join(repoRoot, "build/ghostd")
-	if listener != nil {
-		args := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, bin}, e.ghostdArgs()...)
-		g.cmd = exec.Command("/bin/sh", args...)
-		g.cmd.ExtraFiles = []*os.File{listener}
-		g.cmd.Env = append(cleanEnv(), "LISTEN_FDS=1")
-	} else {
-		g.cmd = exec.Command(bin, e.ghostdArgs()...)
-		g.cmd.Env = cleanEnv()
-	}
-	g.cmd.Stdout, g.cmd.Stderr = logf, logf
-	if err := g.cmd.Start(); err != nil {
-		e.t.Fatalf("start ghostd: %v", err)
-	}
-	g.pid = g.cmd.Process.Pid
-	go func() { _ = g.cmd.Wait(); _ = logf.Close(); close(g.done) }()
 	e.all = append(e.all, g)
 	e.gd = g
-	e.t.Cleanup(func() {
-		if g.alive() {
-			_ = g.signal(syscall.SIGCONT)
-			_ = g.signal(syscall.SIGTERM)
-			g.waitExit(5 * time.Second)
-		}
-	})
-	if err := e.waitGhostd(g, 10*time.Second); err != nil {
-		e.t.Fatalf("ghostd (pid %d) not ready: %v", g.pid, err)
-	}
+	e.t.Cleanup(func() { _ = g.Stop(5 * time.Second) })
 	return g
 }
 
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LISTEN_") && !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func (e *env) waitGhostd(g *ghostd, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	var last error
-	for time.Now().Before(deadline) {
-		if !g.alive() {
-			return fmt.Errorf("exited: %s", g.cmd.ProcessState)
-		}
-		st, err := readState(e.sock + ".state")
-		switch {
-		case err != nil:
-			last = err
-		case st.pid != g.pid:
-			last = fmt.Errorf("state file names pid %d", st.pid)
-		default:
-			if _, err := ghostdCall(e.sock, map[string]any{"t": "status"}, time.Second); err != nil {
-				last = err
-			} else {
-				return nil
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return last
-}
-
-func (e *env) status() (map[string]any, error) {
-	return ghostdCall(e.sock, map[string]any{"t": "status"}, 2*time.Second)
-}
-
-func (e *env) mainVCL() string {
-	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init { ghost.init(%q); }\n",
-		filepath.Join(e.dir, "libvmod_ghost.so"), filepath.Join(e.dir, "ghost.vcl"), e.sock)
-}
-
-func copyFile(dst, src string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
-}
+func (e *env) status() (*protocol.Status, error) { return stack.GhostdStatus(e.sock, 2*time.Second) }
 
 func (e *env) startVarnish() {
 	e.t.Helper()
-	ghostVCL := filepath.Join(repoRoot, "vcl/ghost.vcl")
-	if p := os.Getenv("GHOST_FAULT_VCL"); p != "" { // try a candidate ghost.vcl
-		ghostVCL = p
-	}
-	for _, f := range [][2]string{{"libvmod_ghost.so", filepath.Join(repoRoot, "build/libvmod_ghost.so")}, {"ghost.vcl", ghostVCL}} {
-		if err := copyFile(filepath.Join(e.dir, f[0]), f[1]); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	vclPath := filepath.Join(e.dir, "main.vcl")
-	if err := os.WriteFile(vclPath, []byte(e.mainVCL()), 0o644); err != nil {
+	ghostVCL := os.Getenv("GHOST_FAULT_VCL") // try a candidate ghost.vcl
+	main, err := stack.StageVCL(repoRoot, e.dir, ghostVCL, e.sock, "")
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	v := &varnish{ndir: filepath.Join(e.dir, "n")}
-	pidFile := filepath.Join(e.dir, "varnishd.pid")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "varnishd", "-n", v.ndir, "-a", "127.0.0.1:0", "-T", "127.0.0.1:0",
-		"-f", vclPath, "-s", "malloc,64m", "-P", pidFile,
-		"-p", "thread_pool_min=20", "-p", "thread_pool_max=1000").CombinedOutput()
+	sv, err := stack.StartVarnishd(stack.VarnishdOpts{Dir: e.dir, VCL: main, Listen: []string{"http"},
+		Params: []string{"thread_pool_min=20", "thread_pool_max=1000"}})
 	if err != nil {
-		e.t.Fatalf("varnishd: %v\n%s", err, out)
+		e.t.Fatal(err)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		e.t.Fatalf("varnishd pid file: %v", err)
-	}
-	v.pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	v := &varnish{Varnishd: sv, addr: sv.Listen["http"]}
 	e.v = v
-	e.t.Cleanup(v.stop)
-	la, err := v.adm("debug.listen_address")
-	if err != nil {
-		e.t.Fatalf("debug.listen_address: %v %s", err, la)
-	}
-	for _, l := range strings.Split(la, "\n") {
-		if f := strings.Fields(l); len(f) == 3 {
-			v.addr = net.JoinHostPort(f[1], f[2])
-			break
-		}
-	}
-	if v.addr == "" {
-		e.t.Fatalf("no listen address in %q", la)
-	}
+	e.t.Cleanup(func() { _ = v.Stop(10 * time.Second) })
 	e.client = &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
@@ -832,8 +432,8 @@ func rt(path map[string]any, port int, extra ...any) map[string]any {
 }
 
 // baseConfig is the table every scenario's load is checked against.
-func baseConfig(u *upstreams) map[string]any {
-	p := func(n string) int { return u.port(n, 0) }
+func baseConfig(u *stack.Upstreams) map[string]any {
+	p := func(n string) int { return u.Port(n, 0) }
 	return map[string]any{
 		"version": 2,
 		"vhosts": map[string]any{
@@ -1190,17 +790,6 @@ func (e *env) summarize(name string, st loadStats, began time.Time, notes string
 			failed: st.failed, misrouted: st.misrouted, notes: notes, elapsed: time.Since(began)})
 	})
 }
-
-// loadAvg is the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func writeReport(started time.Time, load0 string) {
 	report.Lock()
 	defer report.Unlock()
@@ -1221,7 +810,7 @@ func writeReport(started time.Time, load0 string) {
 	vv, _ := exec.Command("varnishd", "-V").CombinedOutput()
 	vline, _, _ := strings.Cut(string(vv), "\n")
 	fmt.Fprintf(&b, "Machine: nproc %d, %s, %s; load average %s at start, %s at end\n\n```\n%s```\n\n",
-		runtime.NumCPU(), runtime.GOARCH, strings.TrimSpace(vline), load0, loadAvg(), free)
+		runtime.NumCPU(), runtime.GOARCH, strings.TrimSpace(vline), load0, procfs.LoadAvg(), free)
 	sort.SliceStable(report.list, func(i, j int) bool { return report.list[i].name < report.list[j].name })
 	b.WriteString("| scenario | result | sent | failed | misrouted | time | notes |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range report.list {

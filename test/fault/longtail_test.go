@@ -5,14 +5,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/test/stack"
 )
 
 // longTailConfig is baseConfig plus lt.test, a vhost of PathPrefix and
 // Exact routes only (so its decisions have path scopes), with a header
 // route, a query route, a rewrite and a redirect.
-func longTailConfig(u *upstreams) map[string]any {
+func longTailConfig(u *stack.Upstreams) map[string]any {
 	cfg := baseConfig(u)
-	p := func(n string) int { return u.port(n, 0) }
+	p := func(n string) int { return u.Port(n, 0) }
 	cfg["vhosts"].(map[string]any)["lt.test"] = map[string]any{
 		"routes": []any{
 			rt(pm("PathPrefix", "/p0"), p("u0")),
@@ -71,8 +73,8 @@ func TestGhostdKilledLongTail(t *testing.T) {
 
 	time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
 	killAt := time.Now()
-	_ = e.gd.signal(syscall.SIGKILL)
-	e.gd.waitExit(5 * time.Second)
+	_ = e.gd.Signal(syscall.SIGKILL)
+	e.gd.Wait(5 * time.Second)
 	time.Sleep(1200 * time.Millisecond) // the heartbeat is stale now
 	var unseen []sample
 	for i, tg := range []target{

@@ -9,18 +9,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/varnish/ghost/test/stack/procfs"
 )
 
 // MainVCL is the VCL the suites load: the staged shim and ghost.vcl from
-// dir, and ghost.init on ghostd's socket.
-func MainVCL(dir, sock string) string {
-	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init {\n\tghost.init(%q);\n}\n",
-		filepath.Join(dir, "libvmod_ghost.so"), filepath.Join(dir, "ghost.vcl"), sock)
+// dir, and ghost.init on ghostd's socket, with more arguments when
+// initArgs is not "" (", memo = 0").
+func MainVCL(dir, sock, initArgs string) string {
+	return fmt.Sprintf("vcl 4.1;\nimport ghost from %q;\ninclude %q;\nsub vcl_init {\n\tghost.init(%q%s);\n}\n",
+		filepath.Join(dir, "libvmod_ghost.so"), filepath.Join(dir, "ghost.vcl"), sock, initArgs)
 }
 
 // StageVCL copies build/libvmod_ghost.so and ghostVCL (vcl/ghost.vcl when
 // "") into dir, writes dir/main.vcl (MainVCL) and returns its path.
-func StageVCL(root, dir, ghostVCL, sock string) (string, error) {
+func StageVCL(root, dir, ghostVCL, sock, initArgs string) (string, error) {
 	if ghostVCL == "" {
 		ghostVCL = filepath.Join(root, "vcl/ghost.vcl")
 	}
@@ -33,7 +36,7 @@ func StageVCL(root, dir, ghostVCL, sock string) (string, error) {
 		}
 	}
 	main := filepath.Join(dir, "main.vcl")
-	return main, os.WriteFile(main, []byte(MainVCL(dir, sock)), 0o644)
+	return main, os.WriteFile(main, []byte(MainVCL(dir, sock, initArgs)), 0o644)
 }
 
 // VarnishdOpts describe a varnishd to start.
@@ -138,4 +141,4 @@ func (v *Varnishd) Stats(names ...string) map[string]int64 {
 }
 
 // ChildPID is the pid of the cache child (0 when there is none).
-func (v *Varnishd) ChildPID() int { return ChildPID(v.Pid()) }
+func (v *Varnishd) ChildPID() int { return procfs.ChildPID(v.Pid()) }

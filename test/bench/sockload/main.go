@@ -20,9 +20,8 @@ import (
 
 	"github.com/varnish/ghost/protocol"
 	"github.com/varnish/ghost/route"
+	"github.com/varnish/ghost/test/stack/procfs"
 )
-
-const clkTck = 100 // USER_HZ on Linux
 
 func requests() []route.Request {
 	var out []route.Request
@@ -48,29 +47,6 @@ func requests() []route.Request {
 		}
 	}
 	return out
-}
-
-// cpuTicks returns utime+stime of pid in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no comm", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
-	}
-	return u + st, nil
 }
 
 type result struct {
@@ -143,13 +119,13 @@ func main() {
 			fmt.Fprintf(os.Stderr, "sockload: bad connection count %q\n", cs)
 			os.Exit(2)
 		}
-		c0, err := cpuTicks(*pid)
+		c0, err := procfs.CPU(*pid)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sockload:", err)
 			os.Exit(1)
 		}
 		res, took := run(*socket, conns, *d, reqs)
-		c1, _ := cpuTicks(*pid)
+		c1, _ := procfs.CPU(*pid)
 		var lat []time.Duration
 		calls := 0
 		for _, r := range res {
@@ -166,7 +142,7 @@ func main() {
 		}
 		slices.Sort(lat)
 		pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-		cpu := float64(c1-c0) / clkTck / float64(calls) * 1e6
+		cpu := float64((c1 - c0).Microseconds()) / float64(calls)
 		fmt.Printf("| %d | %.0f | %.0f µs | %.0f µs | %.1f µs |\n", conns, float64(calls)/took.Seconds(),
 			float64(pct(0.50).Microseconds()), float64(pct(0.99).Microseconds()), cpu)
 	}

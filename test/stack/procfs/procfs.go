@@ -1,10 +1,14 @@
-package stack
+// Package procfs reads what the tests and benchmarks measure of a process
+// from /proc: CPU time, resident memory, its children, its environment.
+// It imports nothing of ghost, so that any package's tests can use it.
+package procfs
 
 import (
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -99,4 +103,11 @@ func LoadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// SelfCPU returns the user plus system CPU time this process has used.
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
