@@ -9,6 +9,20 @@
 # varnishd's child runs as user vcache (default jail), so the VMOD and
 # ghost.vcl are staged into a 0755 directory it can read; every suite
 # makes its ${tmpdir} traversable so vcache reaches ghostd's socket.
+#
+# The preamble every suite with a ghostd shares (varnishtest 7.1 has no
+# include; the macros point at test/vtc/ghostd.sh):
+#
+#   shell {chmod 755 ${tmpdir}}
+#   shell {cat > ${tmpdir}/ghost.json <<EOT ... EOT}
+#   process p1 {exec ${ghostd_run} ${tmpdir}} -start
+#   shell {${ghostd_wait} ${tmpdir}}
+#   varnish v1 -vcl {
+#   	vcl 4.1;
+#   	import ghost from "${vmod}";
+#   	include "${ghost_vcl}";
+#   	sub vcl_init { ghost.init("${tmpdir}/g.sock"); }
+#   } -start
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -35,5 +49,7 @@ exec varnishtest "${args[@]}" \
 	-Dstage="$stage" \
 	-Dvmod_path="$stage:$vmoddir" \
 	-Dghostd="$PWD/build/ghostd" \
+	-Dghostd_run="$PWD/test/vtc/ghostd.sh run" \
+	-Dghostd_wait="$PWD/test/vtc/ghostd.sh wait" \
 	-Dghost_upstream="$PWD/build/upstream" \
 	"$@"
