@@ -179,8 +179,8 @@ func BenchmarkCompile(b *testing.B) {
 }
 
 // TestDecideAllocs pins the 0-allocation promise for non-regex,
-// non-rewrite decisions (SPEC §9), including upper-case hosts, ports and
-// repeated headers compared Exact.
+// non-rewrite decisions (docs/benchmarks.md), including upper-case hosts,
+// ports and repeated headers compared Exact.
 func TestDecideAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// replacePrefix implements ReplacePrefixMatch (SPEC §4.5,
-// gateway-api-rules.md §9.4). prefix is the matched PathPrefix value
+// replacePrefix implements ReplacePrefixMatch (docs/routing.md,
+// "ReplacePrefixMatch"). prefix is the matched PathPrefix value
 // without its trailing "/" ("" for "/" or no path_match), so path equals
 // prefix or continues with "/" after it.
 func replacePrefix(path, prefix, repl string) string {
@@ -21,7 +21,8 @@ func replacePrefix(path, prefix, repl string) string {
 	return out
 }
 
-// base builds the redirect Location without the query (SPEC §4.6):
+// base builds the redirect Location without the query (docs/routing.md,
+// "Redirects"):
 // scheme://host[:port]path. host and port are the request's Host header
 // split by splitHostPort; path is the request path.
 func (x *redirect) base(r *Request, host, hostPort, path string, rt *croute) string {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// gateway-api-rules.md §9.4: every row of the ReplacePrefixMatch table plus
+// docs/routing.md, "ReplacePrefixMatch": every row of its table plus
 // the pinned extra cases, for both URLRewrite and RequestRedirect.
 var prefixTable = []struct {
 	path, prefix, repl, want string
@@ -105,7 +105,7 @@ func TestRewrite(t *testing.T) {
 	}
 }
 
-// SPEC §4.6: redirect scheme, host, port and path.
+// Redirect scheme, host, port and path (docs/routing.md, "Redirects").
 func TestRedirect(t *testing.T) {
 	cases := []struct {
 		filter string

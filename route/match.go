@@ -169,9 +169,10 @@ type matcher struct {
 }
 
 // match returns the winning route of the vhost, or nil. Buckets are
-// visited in SPEC §4.3 order: the Exact bucket of the path; the PathPrefix
-// buckets whose key is a segment prefix of the path, longest first; the
-// regexes; the PathPrefix "/" and no-path routes; then default_backends.
+// visited in precedence order (precedence.go): the Exact bucket of the
+// path; the PathPrefix buckets whose key is a segment prefix of the path,
+// longest first; the regexes; the PathPrefix "/" and no-path routes; then
+// default_backends.
 // Inside a bucket the first route whose conditions hold wins.
 func (vh *vhost) match(m *matcher) *croute {
 	path := m.path

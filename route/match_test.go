@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// SPEC §4.1: host normalisation and vhost selection.
+// Host normalisation and vhost selection (docs/routing.md, "Host").
 func TestHostSelection(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{
 		"a.example.com":     {`{` + be(1) + `}`},
@@ -60,7 +60,7 @@ func TestHostSelection(t *testing.T) {
 	}
 }
 
-// SPEC §4.1: only the selected vhost is tried — no fallback.
+// Only the selected vhost is tried — no fallback (docs/routing.md, "Host").
 func TestNoFallback(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{
 		"bar.example.com": {`{"path_match":{"type":"Exact","value":"/bar"},` + be(1) + `}`},
@@ -81,7 +81,7 @@ func TestNoFallback(t *testing.T) {
 	}
 }
 
-// SPEC §4.2: path conditions.
+// Path conditions (docs/routing.md, "Conditions").
 func TestPathMatching(t *testing.T) {
 	type pc struct {
 		typ, value, path string
@@ -140,7 +140,7 @@ func TestPathMatching(t *testing.T) {
 	}
 }
 
-// SPEC §4.2: method against the client's method.
+// Method against the client's method (docs/routing.md, "Conditions").
 func TestMethod(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{"h": {
 		`{"method":"GET",` + be(1) + `}`,
@@ -162,7 +162,7 @@ func TestMethod(t *testing.T) {
 	}
 }
 
-// SPEC §4.2: header conditions.
+// Header conditions (docs/routing.md, "Conditions").
 func TestHeaders(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{"h": {
 		`{"path_match":{"type":"Exact","value":"/exact"},"headers":[{"name":"X-Env","value":"canary","type":"Exact"}],` + be(1) + `}`,
@@ -215,7 +215,7 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
-// SPEC §4.2: query conditions.
+// Query conditions (docs/routing.md, "Conditions").
 func TestQuery(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{"h": {
 		`{"path_match":{"type":"Exact","value":"/q"},"query_params":[{"name":"a","value":"1"}],` + be(1) + `}`,
@@ -254,7 +254,7 @@ func TestQuery(t *testing.T) {
 	}
 }
 
-// SPEC §3: listeners.
+// Listeners (docs/routing.md, "Conditions").
 func TestListeners(t *testing.T) {
 	tb := mustParse(t, file(map[string][]string{"h": {
 		`{"path_match":{"type":"Exact","value":"/x"},"listeners":["http-80","alt"],` + be(1) + `}`,
@@ -280,7 +280,8 @@ func TestListeners(t *testing.T) {
 	}
 }
 
-// SPEC §4.3: precedence, independent of file order and priorities.
+// Precedence, independent of file order and priorities (docs/routing.md,
+// "Precedence").
 func TestPrecedence(t *testing.T) {
 	// Each route is tagged by its backend number. Requests and the route
 	// that must win.
@@ -369,7 +370,8 @@ func TestPrecedence(t *testing.T) {
 	run("same-prefix", routesB, casesB)
 }
 
-// SPEC §4.3: file order is the last tie-breaker; default_backends last.
+// File order is the last tie-breaker; default_backends last
+// (docs/routing.md, "Precedence").
 func TestFileOrderAndDefault(t *testing.T) {
 	doc := `{"version":2,"vhosts":{"h":{"routes":[
 		{"path_match":{"type":"PathPrefix","value":"/x"},` + be(1) + `},
@@ -396,7 +398,7 @@ func TestFileOrderAndDefault(t *testing.T) {
 	}
 }
 
-// SPEC §4.4: outcomes.
+// Outcomes (docs/routing.md, "Outcomes").
 func TestOutcomes(t *testing.T) {
 	doc := `{"version":2,"vhosts":{"h":{"routes":[
 		{"path_match":{"type":"Exact","value":"/none"},"backends":[]},

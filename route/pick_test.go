@@ -44,7 +44,7 @@ func TestPickEdges(t *testing.T) {
 	}
 }
 
-// SPEC §4.4: weighted random, weight 0 never chosen, uniform inside a
+// docs/routing.md, "Outcomes": weighted random, weight 0 never chosen, uniform inside a
 // group. The distribution stays within tight bounds of the weights.
 func TestPickDistribution(t *testing.T) {
 	tb := mustParse(t, `{"version":2,"vhosts":{"h":{"routes":[

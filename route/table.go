@@ -149,7 +149,7 @@ type urlRewrite struct {
 type redirect struct {
 	scheme   string // "" = the request's
 	hostname string // "" = the request's
-	port     int    // 0 = per SPEC §4.6
+	port     int    // 0 = per docs/routing.md, "Redirects"
 	mod      pathModKind
 	value    string
 	status   int

@@ -12,7 +12,8 @@ func route0(r string) string {
 	return `{"version":2,"vhosts":{"api.example.com":{"routes":[{"backends":[]},{},` + r + `]}}}`
 }
 
-// SPEC §3: a bad file is rejected as a whole with one precise message.
+// A bad file is rejected as a whole with one precise message
+// (docs/configuration.md, "General rules").
 func TestValidationErrors(t *testing.T) {
 	const V = `ghost.json: vhost "api.example.com" route 2: `
 	cases := []struct{ doc, want string }{
@@ -149,7 +150,7 @@ func TestValidationDeterministic(t *testing.T) {
 	}
 }
 
-// SPEC §3: what is accepted.
+// What is accepted (docs/configuration.md).
 func TestValidationAccepts(t *testing.T) {
 	docs := []string{
 		`{"version":2}`,

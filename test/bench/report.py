@@ -293,7 +293,7 @@ def render(res):
     if failed:
         a.append("\n**Left out of this run (did not start or misrouted): %s.**\n" % failed)
     a += vlines
-    a.append("\n### Targets (SPEC §9)\n\n| target | measured | |\n|---|---:|---|\n")
+    a.append("\n### Targets\n\n| target | measured | |\n|---|---:|---|\n")
     a += ["| %s | %s | %s |\n" % t for t in tgt]
     mp = os.path.join(res, "memo.txt")
     if os.path.exists(mp):

@@ -207,7 +207,7 @@ func (e *Env) expectUpstream(t *testing.T, q Req, want string) *Resp {
 	return r
 }
 
-// expectNoRoute checks the SPEC §4.4 404 answer.
+// expectNoRoute checks ghost's 404 answer (docs/routing.md, "Outcomes").
 func (e *Env) expectNoRoute(t *testing.T, q Req) *Resp {
 	t.Helper()
 	r := e.do(t, q)
@@ -219,7 +219,7 @@ func (e *Env) expectNoRoute(t *testing.T, q Req) *Resp {
 	return r
 }
 
-// expectNoBackends checks the SPEC §4.4 500 answer.
+// expectNoBackends checks ghost's 500 answer (docs/routing.md, "Outcomes").
 func (e *Env) expectNoBackends(t *testing.T, q Req) *Resp {
 	t.Helper()
 	r := e.do(t, q)
@@ -244,7 +244,7 @@ func checkSynthHeaders(t *testing.T, q Req, r *Resp) {
 	}
 }
 
-// expectRedirect checks a SPEC §4.6 redirect.
+// expectRedirect checks a redirect (docs/routing.md, "Redirects").
 func (e *Env) expectRedirect(t *testing.T, q Req, status int, location string) *Resp {
 	t.Helper()
 	r := e.do(t, q)

@@ -45,7 +45,7 @@ func withVhosts(e *Env, extra obj) obj {
 	return obj{"version": 2, "vhosts": v}
 }
 
-// TestReloadEndpoint checks /.varnish-ghost/reload (SPEC §5) and the
+// TestReloadEndpoint checks /.varnish-ghost/reload (docs/vcl.md) and the
 // outcomes that need a different table (no vhost at all, empty file).
 // ghostd runs with -watch=false here, so only an explicit reload can
 // change the table.
@@ -290,7 +290,7 @@ func (s *loadStats) check(c loadCase, i int, r *Resp, err error) {
 
 // TestReloadUnderLoad alternates two equivalent configs every 100 ms while
 // several goroutines send requests: no request may fail or be misrouted
-// (SPEC §8).
+// (docs/reliability.md).
 func TestReloadUnderLoad(t *testing.T) {
 	e := need(t)
 	t.Cleanup(func() { e.restoreBase(t) })
@@ -398,7 +398,7 @@ func (e *Env) reloadUnderLoad(t *testing.T, cfgA, cfgB obj) {
 
 // checkRetired puts cfg live and checks that backend.list shows the
 // backends of its endpoints only: the ones only the other config used
-// were retired (SPEC §8).
+// were retired (docs/protocol.md, "live").
 func (e *Env) checkRetired(t *testing.T, cfg obj) {
 	t.Helper()
 	if err := e.WriteConfig(cfg); err != nil {

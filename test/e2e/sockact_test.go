@@ -69,10 +69,10 @@ func (e *Env) stopGhostd(t *testing.T) {
 	}
 }
 
-// TestSocketActivation runs ghostd socket-activated (SPEC §6): first under
-// systemd-socket-activate, then restarted repeatedly under load while the
-// listening socket stays open in this process (which is what systemd's
-// ghostd.socket does), with no failed request.
+// TestSocketActivation runs ghostd socket-activated (docs/operations.md):
+// first under systemd-socket-activate, then restarted repeatedly under load
+// while the listening socket stays open in this process (which is what
+// systemd's ghostd.socket does), with no failed request.
 func TestSocketActivation(t *testing.T) {
 	e := need(t)
 	if _, err := exec.LookPath("systemd-socket-activate"); err != nil {

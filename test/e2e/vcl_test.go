@@ -9,8 +9,8 @@ import (
 )
 
 // TestVCLReload loads a second VCL that uses ghost, switches to it,
-// discards the first one and keeps routing (SPEC §8: "vcl.discard of a
-// VCL that used ghost is clean. Loading a second VCL works.").
+// discards the first one and keeps routing: discarding a VCL that used
+// ghost is clean, and a second VCL works.
 func TestVCLReload(t *testing.T) {
 	e := need(t)
 	name := fmt.Sprintf("e2e%d", time.Now().UnixNano()%1_000_000)

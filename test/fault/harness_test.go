@@ -27,7 +27,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// shimTimeout is the ghost.init() default timeout (docs/design.md); the
+// shimTimeout is the ghost.init() default timeout (vmod_ghost.vcc); the
 // staged VCL does not override it.
 const shimTimeout = 100 * time.Millisecond
 
