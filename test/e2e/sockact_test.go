@@ -151,8 +151,10 @@ func TestSocketActivation(t *testing.T) {
 			e.ghostd = p
 			return p
 		}
-		startOne()
-		if err := stack.WaitDial("unix", e.Sock, nil, 5*time.Second); err != nil {
+		// The listening socket accepts before ghostd runs, and the shim may
+		// answer from its memo: wait until the state file names this ghostd
+		// and it answers.
+		if err := stack.WaitGhostd(e.Sock, startOne(), 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		e.expectUpstream(t, get("sa.test", "/warm?v=1"), "sa-1")
