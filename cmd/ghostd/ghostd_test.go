@@ -922,3 +922,38 @@ func TestWatchSymlinkToOtherDirectory(t *testing.T) {
 		t.Fatalf("after changing the symlink target routed to %q", got)
 	}
 }
+
+// A restart with the same binary and configuration keeps the generation
+// (the VMOD's memoised decisions stay valid: the table is the same); a
+// changed configuration gets a newer one; a state file without the magic
+// is ignored.
+func TestRestartKeepsGeneration(t *testing.T) {
+	d := newDaemon(t, configA)
+	run := func() uint64 {
+		t.Helper()
+		d.exited = make(chan error, 1)
+		d.start(exec.Command(ghostdBin, "-config", d.config, "-socket", d.sock, "-metrics", ""))
+		gen := readState(t, d.sock+".state").gen
+		if err := d.stop(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		return gen
+	}
+	g1 := run()
+	if g2 := run(); g2 != g1 {
+		t.Errorf("same file, same binary: generation %d after restart, want %d", g2, g1)
+	}
+	writeFile(t, d.config, configB)
+	g3 := run()
+	if g3 <= g1 {
+		t.Errorf("changed file: generation %d after restart, want > %d", g3, g1)
+	}
+	writeFile(t, d.config, configA) // the same content as the first run
+	if g4 := run(); g4 <= g3 {
+		t.Errorf("file changed back: generation %d, want > %d (only the last table counts)", g4, g3)
+	}
+	writeFile(t, d.sock+".state", strings.Repeat("x", 64))
+	if g5 := run(); g5 >= 0x7878787878787878 || g5 < g1 {
+		t.Errorf("state file without magic: generation %d taken from its garbage", g5)
+	}
+}

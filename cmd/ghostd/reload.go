@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/varnish/ghost/protocol"
@@ -24,6 +26,7 @@ type snapshot struct {
 	gen    uint64
 	stats  route.Stats
 	hash   [sha256.Size]byte // of the file content; zero for the empty start table
+	ident  uint64            // tableIdent(hash); 0 for the empty start table
 	loaded time.Time         // zero when nothing was ever loaded from the file
 }
 
@@ -88,17 +91,63 @@ func (l *loader) loadInitial() {
 	l.releaseFailed(len(data))
 }
 
+// binaryID identifies this ghostd binary: its build information and the
+// executable file's size, modification time and inode, so that a rebuilt
+// or reinstalled binary (which might route differently) never shares a
+// generation with its predecessor.
+var binaryID = sync.OnceValue(func() string {
+	var b strings.Builder
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		b.WriteString(bi.String())
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Sprintf("unknown %d", time.Now().UnixNano()) // never matches
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return fmt.Sprintf("unknown %d", time.Now().UnixNano())
+	}
+	fmt.Fprintf(&b, "\n%s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		fmt.Fprintf(&b, " %d %d", st.Dev, st.Ino)
+	}
+	return b.String()
+})
+
+// tableIdent identifies the table a file's content (hash) compiles to
+// with this binary; never 0.
+func tableIdent(hash [sha256.Size]byte) uint64 {
+	h := sha256.New()
+	h.Write([]byte(binaryID()))
+	h.Write(hash[:])
+	var sum [sha256.Size]byte
+	v := binary.LittleEndian.Uint64(h.Sum(sum[:0]))
+	return max(v, 1)
+}
+
 // install makes t live. Callers hold l.mu (or run before serving).
 func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string, took time.Duration, bump bool) *snapshot {
 	old := l.cur.Load()
-	gen := old.gen
+	gen, ident := old.gen, tableIdent(hash)
 	if bump {
 		gen++
+	} else if st := l.state; st != nil && trigger == "start" {
+		// The first table: the previous ghostd's generation when it
+		// served the same file with the same binary (the table is the
+		// same, so every decision the VMOD memoised stays valid and a
+		// restart costs warm traffic nothing), else a newer one.
+		if st.prevIdent == ident && st.prevGen != 0 {
+			gen = st.prevGen
+			l.log.Info("generation kept: same configuration and binary as the previous ghostd", "gen", gen)
+		} else {
+			gen = max(gen, st.prevGen+1)
+		}
 	}
-	s := &snapshot{table: t, gen: gen, stats: t.Stats(), hash: hash, loaded: time.Now()}
+	s := &snapshot{table: t, gen: gen, stats: t.Stats(), hash: hash, ident: ident, loaded: time.Now()}
 	l.cur.Store(s)
 	if l.state != nil {
-		l.state.SetGen(gen) // after the table is live
+		l.state.SetGen(gen, ident) // after the table is live
 	}
 	l.metrics.setTable(s)
 	l.metrics.reloadResult(true)

@@ -18,6 +18,7 @@ const (
 	offGen        = 8
 	offHeartbeat  = 16
 	offPid        = 24
+	offIdent      = 32 // identity of the live table (tableIdent), 0 = none
 	stateFileMode = 0o644
 )
 
@@ -27,6 +28,10 @@ type stateFile struct {
 	path string
 	f    *os.File
 	mem  []byte
+	// What the previous ghostd left (valid magic only): its generation
+	// and the identity of its table, so that a restart with the same
+	// binary and configuration keeps the generation.
+	prevGen, prevIdent uint64
 }
 
 // openState opens (creating it if needed) and maps the state file, and
@@ -61,6 +66,10 @@ func openState(path string) (*stateFile, error) {
 		return fail("mmap", err)
 	}
 	s := &stateFile{path: path, f: f, mem: mem}
+	if string(mem[offMagic:offMagic+8]) == stateMagic {
+		s.prevGen = s.load(offGen)
+		s.prevIdent = s.load(offIdent)
+	}
 	s.store(offMagic, binary.LittleEndian.Uint64([]byte(stateMagic)))
 	s.store(offPid, uint64(os.Getpid()))
 	return s, nil
@@ -74,8 +83,20 @@ func (s *stateFile) store(off int, v uint64) {
 	atomic.StoreUint64(p, binary.NativeEndian.Uint64(le[:]))
 }
 
-// SetGen publishes the generation of the table that is now live.
-func (s *stateFile) SetGen(gen uint64) { s.store(offGen, gen) }
+// load reads the little-endian value at off with one atomic aligned load.
+func (s *stateFile) load(off int) uint64 {
+	v := atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.mem[off])))
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], v)
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// SetGen publishes the generation of the table that is now live and the
+// table's identity (tableIdent; 0 for a table not loaded from the file).
+func (s *stateFile) SetGen(gen, ident uint64) {
+	s.store(offIdent, ident)
+	s.store(offGen, gen)
+}
 
 // Heartbeat publishes a Unix time in milliseconds (0 = ghostd stopped).
 func (s *stateFile) Heartbeat(ms int64) { s.store(offHeartbeat, uint64(ms)) }
