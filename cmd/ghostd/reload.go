@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/varnish/ghost/protocol"
@@ -92,9 +91,10 @@ func (l *loader) loadInitial() {
 }
 
 // binaryID identifies this ghostd binary: its build information and the
-// executable file's size, modification time and inode, so that a rebuilt
+// executable file's path, size and modification time, so that a rebuilt
 // or reinstalled binary (which might route differently) never shares a
-// generation with its predecessor.
+// generation with its predecessor. Not the inode: a container restarted
+// from the same image may see the same file under another inode.
 var binaryID = sync.OnceValue(func() string {
 	var b strings.Builder
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -109,9 +109,6 @@ var binaryID = sync.OnceValue(func() string {
 		return fmt.Sprintf("unknown %d", time.Now().UnixNano())
 	}
 	fmt.Fprintf(&b, "\n%s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		fmt.Fprintf(&b, " %d %d", st.Dev, st.Ino)
-	}
 	return b.String()
 })
 
