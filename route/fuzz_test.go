@@ -181,7 +181,7 @@ func TestIndexMatchesLinear(t *testing.T) {
 			routes = append(routes, "{"+strings.Join(parts, ",")+"}")
 		}
 		tb := mustParse(t, file(map[string][]string{"h": routes}))
-		vh := tb.exact.get("h")
+		vh := getHost(tb.exact, "h")
 		if vh.exactM != nil {
 			sawExactMap = true
 		}

@@ -49,29 +49,22 @@ func (h *hostTable) size() int {
 	return h.n
 }
 
-// get returns the vhost stored under key, or nil.
-func (h *hostTable) get(key string) *vhost {
-	if h.size() == 0 {
-		return nil
-	}
-	hash := maphash.String(h.seed, key)
-	for i := hash & h.mask; ; i = (i + 1) & h.mask {
-		s := &h.slots[i]
-		if s.key == "" {
-			return nil
-		}
-		if s.hash == hash && s.norm == key {
-			return s
-		}
-	}
-}
+// hostKey is a host to look up: a string, or a byte buffer holding a host
+// lower-cased in place, which is looked up without allocating.
+type hostKey interface{ string | []byte }
 
-// getBytes is get for a key in a byte buffer, without allocating.
-func (h *hostTable) getBytes(key []byte) *vhost {
+// getHost returns the vhost stored under key in h, or nil.
+func getHost[K hostKey](h *hostTable, key K) *vhost {
 	if h.size() == 0 {
 		return nil
 	}
-	hash := maphash.Bytes(h.seed, key)
+	var hash uint64
+	switch k := any(key).(type) {
+	case string:
+		hash = maphash.String(h.seed, k)
+	case []byte:
+		hash = maphash.Bytes(h.seed, k)
+	}
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
 		s := &h.slots[i]
 		if s.key == "" {

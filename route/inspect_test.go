@@ -74,7 +74,7 @@ func TestDumpIsPrecedenceOrder(t *testing.T) {
 	a := d[2]
 	// Ranks follow vh.ordered, which the linear oracle proves is the
 	// order Decide applies; the first ones are the Exact routes.
-	vh := tb.exact.get("a.example.com")
+	vh := getHost(tb.exact, "a.example.com")
 	if len(a.Routes) != len(vh.ordered) {
 		t.Fatalf("%d routes dumped, %d compiled", len(a.Routes), len(vh.ordered))
 	}

@@ -120,19 +120,7 @@ func (t *Table) lookup(host string) *vhost {
 		}
 	}
 	if lower {
-		if vh := t.exact.get(host); vh != nil {
-			return vh
-		}
-		if t.wild.size() > 0 {
-			for i := 1; i < len(host); i++ {
-				if host[i] == '.' {
-					if vh := t.wild.get(host[i:]); vh != nil {
-						return vh
-					}
-				}
-			}
-		}
-		return t.catchAll
+		return selectVhost(t, host)
 	}
 	if len(host) <= len(buf) {
 		h = buf[:len(host)]
@@ -146,13 +134,19 @@ func (t *Table) lookup(host string) *vhost {
 		}
 		h[i] = c
 	}
-	if vh := t.exact.getBytes(h); vh != nil {
+	return selectVhost(t, h)
+}
+
+// selectVhost selects the vhost of a lower-case host: the exact key, else
+// the wildcard with the longest suffix, else "*".
+func selectVhost[K hostKey](t *Table, host K) *vhost {
+	if vh := getHost(t.exact, host); vh != nil {
 		return vh
 	}
 	if t.wild.size() > 0 {
-		for i := 1; i < len(h); i++ {
-			if h[i] == '.' {
-				if vh := t.wild.getBytes(h[i:]); vh != nil {
+		for i := 1; i < len(host); i++ {
+			if host[i] == '.' {
+				if vh := getHost(t.wild, host[i:]); vh != nil {
 					return vh
 				}
 			}

@@ -46,9 +46,9 @@ func tableDiff(a, b *Table) string {
 		}
 		got := b.catchAll
 		if x.norm != "*" {
-			got = b.exact.get(x.norm)
+			got = getHost(b.exact, x.norm)
 			if strings.HasPrefix(x.norm, ".") {
-				got = b.wild.get(x.norm)
+				got = getHost(b.wild, x.norm)
 			}
 		}
 		if got != b.vhosts[i] {
