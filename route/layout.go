@@ -168,22 +168,12 @@ func (vh *vhost) layout(crs []croute, sorted []*croute) {
 	qpool := make([]queryMatch, 0, nq)
 	for i := range vh.routes {
 		rt := &vh.routes[i]
-		if len(rt.headers) > 0 {
-			lo := len(hpool)
-			for _, h := range rt.headers {
-				h.name, h.value = take(h.name), take(h.value)
-				hpool = append(hpool, h)
-			}
-			rt.headers = hpool[lo:len(hpool):len(hpool)]
-		}
-		if len(rt.query) > 0 {
-			lo := len(qpool)
-			for _, q := range rt.query {
-				q.name, q.value = take(q.name), take(q.value)
-				qpool = append(qpool, q)
-			}
-			rt.query = qpool[lo:len(qpool):len(qpool)]
-		}
+		hpool, rt.headers = moveMatchers(hpool, rt.headers, func(h *headerMatch) {
+			h.name, h.value = take(h.name), take(h.value)
+		})
+		qpool, rt.query = moveMatchers(qpool, rt.query, func(q *queryMatch) {
+			q.name, q.value = take(q.name), take(q.value)
+		})
 	}
 	if nExact > smallVhost {
 		vh.exactM = make(map[string]int32, nExact)
@@ -204,4 +194,19 @@ func (vh *vhost) layout(crs []croute, sorted []*croute) {
 	if vh.def != nil {
 		vh.ordered = append(vh.ordered, vh.def)
 	}
+}
+
+// moveMatchers appends a route's matchers ms to the vhost's pool, each with
+// its strings moved into the arena by move, and returns the pool and the
+// matchers' place in it (ms itself when it is empty).
+func moveMatchers[M any](pool, ms []M, move func(*M)) ([]M, []M) {
+	if len(ms) == 0 {
+		return pool, ms
+	}
+	lo := len(pool)
+	for _, m := range ms {
+		move(&m)
+		pool = append(pool, m)
+	}
+	return pool, pool[lo:len(pool):len(pool)]
 }
