@@ -61,21 +61,25 @@ type headerModJSON struct {
 	Remove []string       `json:"remove"`
 }
 
-type urlRewriteJSON struct {
+// pathModJSON is what url_rewrite and request_redirect share: a new
+// hostname and a path modifier. Embedded, its fields are read as fields of
+// the object that embeds it.
+type pathModJSON struct {
 	Hostname           *string `json:"hostname"`
 	PathType           *string `json:"path_type"`
 	ReplaceFullPath    *string `json:"replace_full_path"`
 	ReplacePrefixMatch *string `json:"replace_prefix_match"`
 }
 
+type urlRewriteJSON struct {
+	pathModJSON
+}
+
 type redirectJSON struct {
-	Scheme             *string `json:"scheme"`
-	Hostname           *string `json:"hostname"`
-	Port               *int64  `json:"port"`
-	PathType           *string `json:"path_type"`
-	ReplaceFullPath    *string `json:"replace_full_path"`
-	ReplacePrefixMatch *string `json:"replace_prefix_match"`
-	StatusCode         *int64  `json:"status_code"`
+	pathModJSON
+	Scheme     *string `json:"scheme"`
+	Port       *int64  `json:"port"`
+	StatusCode *int64  `json:"status_code"`
 }
 
 // backendJSON is one entry of "backends" or "default_backends". An entry of

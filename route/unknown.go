@@ -49,9 +49,9 @@ var schema = func() *schemaNode {
 }()
 
 // schemaOf describes the JSON that encoding/json reads into a value of type
-// t: a struct is an object of its json-tagged exported fields, a slice a
-// list, a map with string keys an object with arbitrary keys; anything else
-// is a scalar (nil). seen holds the node of each struct type already
+// t: a struct is an object of its json-tagged exported fields (those of
+// embedded structs included), a slice a list, a map with string keys an
+// object with arbitrary keys; anything else is a scalar (nil). seen holds the node of each struct type already
 // described, so that a recursive type ends.
 func schemaOf(t reflect.Type, seen map[reflect.Type]*schemaNode) *schemaNode {
 	switch t.Kind() {
@@ -67,11 +67,10 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]*schemaNode) *schemaNode {
 		}
 		n := &schemaNode{fields: map[string]*schemaNode{}}
 		seen[t] = n
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for _, f := range reflect.VisibleFields(t) {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if !f.IsExported() || name == "-" {
-				continue
+			if !f.IsExported() || name == "-" || f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				continue // an embedded struct: its fields are listed
 			}
 			if name == "" {
 				name = f.Name

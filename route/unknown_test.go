@@ -26,7 +26,7 @@ func fill(v reflect.Value) {
 		v.SetMapIndex(reflect.ValueOf("example.com"), e)
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
+			if f := v.Type().Field(i); f.IsExported() || f.Anonymous {
 				fill(v.Field(i))
 			}
 		}
