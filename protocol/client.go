@@ -366,58 +366,52 @@ func (c *Client) inspect(t string, build func(*encoder) ([]byte, error)) (uint64
 	return head.gen, doc, nil
 }
 
-func (c *Client) ints() ([]int64, error) {
+// list decodes an array, each element with elem (given its index). An
+// empty or nil array gives a nil slice.
+func list[T any](c *Client, elem func(i int) (T, error)) ([]T, error) {
 	n, err := c.dec.DecodeArrayLen()
 	if err != nil {
 		return nil, err
 	}
-	var out []int64
+	var out []T
 	for i := 0; i < n; i++ {
-		v, err := c.dec.DecodeInt64()
+		v, err := elem(i)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// pairLen decodes the length of a 2-element array; what names the array
+// in the error.
+func (c *Client) pairLen(what string) error {
+	if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
+		return fmt.Errorf("%s: want 2 elements (%v)", what, err)
+	}
+	return nil
+}
+
+func (c *Client) ints() ([]int64, error) {
+	return list(c, func(int) (int64, error) { return c.dec.DecodeInt64() })
 }
 
 func (c *Client) strs() ([]string, error) {
-	n, err := c.dec.DecodeArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for i := 0; i < n; i++ {
-		v, err := c.dec.DecodeString()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
+	return list(c, func(int) (string, error) { return c.dec.DecodeString() })
 }
 
 func (c *Client) pairs() ([]route.Header, error) {
-	n, err := c.dec.DecodeArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	var out []route.Header
-	for i := 0; i < n; i++ {
-		if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
-			return nil, fmt.Errorf("header pair %d: want 2 elements (%v)", i, err)
+	return list(c, func(i int) (h route.Header, err error) {
+		if err = c.pairLen(fmt.Sprintf("header pair %d", i)); err != nil {
+			return h, err
 		}
-		var h route.Header
 		if h.Name, err = c.dec.DecodeString(); err != nil {
-			return nil, err
+			return h, err
 		}
-		if h.Value, err = c.dec.DecodeString(); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, nil
+		h.Value, err = c.dec.DecodeString()
+		return h, err
+	})
 }
 
 // ops decodes one of set ('s'), add ('a') or remove ('r') into *p.
@@ -529,39 +523,27 @@ func (c *Client) queryValues() ([]route.ParamValues, error) {
 }
 
 func (c *Client) groups() ([]route.Group, error) {
-	n, err := c.dec.DecodeArrayLen()
-	if err != nil {
-		return nil, err
-	}
-	var out []route.Group
-	for i := 0; i < n; i++ {
-		if m, err := c.dec.DecodeArrayLen(); err != nil || m != 2 {
-			return nil, fmt.Errorf("group %d: want [weight, endpoints] (%v)", i, err)
+	return list(c, func(i int) (g route.Group, err error) {
+		if err = c.pairLen(fmt.Sprintf("group %d [weight, endpoints]", i)); err != nil {
+			return g, err
 		}
-		var g route.Group
 		if g.Weight, err = c.dec.DecodeUint64(); err != nil {
-			return nil, fmt.Errorf("group %d weight: %w", i, err)
+			return g, fmt.Errorf("group %d weight: %w", i, err)
 		}
-		m, err := c.dec.DecodeArrayLen()
-		if err != nil {
-			return nil, fmt.Errorf("group %d endpoints: %w", i, err)
-		}
-		for j := 0; j < m; j++ {
-			if k, err := c.dec.DecodeArrayLen(); err != nil || k != 2 {
-				return nil, fmt.Errorf("group %d endpoint %d: want [addr, port] (%v)", i, j, err)
+		g.Endpoints, err = list(c, func(j int) (ep route.Endpoint, err error) {
+			if err = c.pairLen(fmt.Sprintf("group %d endpoint %d [addr, port]", i, j)); err != nil {
+				return ep, err
 			}
-			var ep route.Endpoint
 			if ep.Address, err = c.dec.DecodeString(); err != nil {
-				return nil, err
+				return ep, err
 			}
 			p, err := c.dec.DecodeUint64()
-			if err != nil {
-				return nil, err
-			}
 			ep.Port = uint16(p)
-			g.Endpoints = append(g.Endpoints, ep)
+			return ep, err
+		})
+		if err != nil {
+			return g, fmt.Errorf("group %d endpoints: %w", i, err)
 		}
-		out = append(out, g)
-	}
-	return out, nil
+		return g, nil
+	})
 }

@@ -61,6 +61,30 @@ func (e *encoder) pairs(k string, hs []route.Header) {
 	}
 }
 
+// ops writes a header modifier's non-empty lists under the keys set, add
+// and remove; opsKeys counts them.
+func (e *encoder) ops(set, add, remove string, o *route.HeaderOps) {
+	if len(o.Set) > 0 {
+		e.pairs(set, o.Set)
+	}
+	if len(o.Add) > 0 {
+		e.pairs(add, o.Add)
+	}
+	if len(o.Remove) > 0 {
+		e.strs(remove, o.Remove)
+	}
+}
+
+func opsKeys(o *route.HeaderOps) int {
+	n := 0
+	for _, l := range []int{len(o.Set), len(o.Add), len(o.Remove)} {
+		if l > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *encoder) strs(k string, ss []string) {
 	e.key(k)
 	e.strList(ss)
@@ -236,14 +260,10 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if rs == nil {
 		rs = &route.HeaderOps{}
 	}
-	cond(len(rq.Set) > 0)
-	cond(len(rq.Add) > 0)
-	cond(len(rq.Remove) > 0)
+	n += opsKeys(rq)
 	cond(d.NewPath != "")
 	cond(d.NewHost != "")
-	cond(len(rs.Set) > 0)
-	cond(len(rs.Add) > 0)
-	cond(len(rs.Remove) > 0)
+	n += opsKeys(rs)
 	cond(d.RedirectBase != "")
 	cond(d.Scope != route.ScopeExact)
 	cond(d.PathEdit != nil)
@@ -321,30 +341,14 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 			}
 		}
 	}
-	if len(rq.Set) > 0 {
-		e.pairs("rqs", rq.Set)
-	}
-	if len(rq.Add) > 0 {
-		e.pairs("rqa", rq.Add)
-	}
-	if len(rq.Remove) > 0 {
-		e.strs("rqr", rq.Remove)
-	}
+	e.ops("rqs", "rqa", "rqr", rq)
 	if d.NewPath != "" {
 		e.str("path", d.NewPath)
 	}
 	if d.NewHost != "" {
 		e.str("hst", d.NewHost)
 	}
-	if len(rs.Set) > 0 {
-		e.pairs("rss", rs.Set)
-	}
-	if len(rs.Add) > 0 {
-		e.pairs("rsa", rs.Add)
-	}
-	if len(rs.Remove) > 0 {
-		e.strs("rsr", rs.Remove)
-	}
+	e.ops("rss", "rsa", "rsr", rs)
 	if d.RedirectBase != "" {
 		e.str("loc", d.RedirectBase)
 	}

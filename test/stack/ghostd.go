@@ -72,22 +72,23 @@ func WaitGhostd(sock string, p *Proc, d time.Duration) error {
 
 // GhostdStatus asks the ghostd on sock for its status on a new connection.
 func GhostdStatus(sock string, timeout time.Duration) (*protocol.Status, error) {
-	c, err := protocol.Dial(sock, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return c.Status()
+	return call(sock, timeout, (*protocol.Client).Status)
 }
 
 // GhostdReload asks the ghostd on sock to reload, on a new connection.
 func GhostdReload(sock string, timeout time.Duration) (*protocol.ReloadResult, error) {
+	return call(sock, timeout, (*protocol.Client).Reload)
+}
+
+// call makes one request on a new connection to the ghostd on sock.
+func call[T any](sock string, timeout time.Duration, req func(*protocol.Client) (T, error)) (T, error) {
 	c, err := protocol.Dial(sock, timeout)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	defer c.Close()
-	return c.Reload()
+	return req(c)
 }
 
 // State is ghostd's state file (docs/protocol.md).
