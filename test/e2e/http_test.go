@@ -117,7 +117,11 @@ func Do(c *http.Client, addr string, q Req) (*Resp, error) {
 	for _, h := range q.Hdr {
 		hr.Header[http.CanonicalHeaderKey(h[0])] = append(hr.Header[http.CanonicalHeaderKey(h[0])], h[1])
 	}
-	resp, err := c.Do(hr)
+	return readResp(c.Do(hr))
+}
+
+// readResp reads a response's body and parses it.
+func readResp(resp *http.Response, err error) (*Resp, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +163,6 @@ func (e *Env) do(t *testing.T, q Req) *Resp {
 // DoProxy sends q over the PROXY-protocol listener, claiming the client
 // address src (IPv4), on a fresh connection.
 func (e *Env) DoProxy(q Req, src string) (*Resp, error) {
-	c, err := net.DialTimeout("tcp", e.Proxy, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, port, _ := net.SplitHostPort(e.Proxy)
 	method := q.Method
 	if method == "" {
@@ -177,20 +175,7 @@ func (e *Env) DoProxy(q Req, src string) (*Resp, error) {
 		fmt.Fprintf(&sb, "%s: %s\r\n", h[0], h[1])
 	}
 	sb.WriteString("\r\n")
-	if _, err := io.WriteString(c, sb.String()); err != nil {
-		return nil, err
-	}
-	hr, _ := http.NewRequest(method, "http://"+q.Host+q.URL, nil)
-	resp, err := http.ReadResponse(bufio.NewReader(c), hr)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return parseResp(resp, b), nil
+	return RawDo(e.Proxy, sb.String(), method)
 }
 
 // expectUpstream checks that q is answered 200 by the upstream named want.
@@ -286,14 +271,5 @@ func RawDo(addr, raw, method string) (*Resp, error) {
 		return nil, err
 	}
 	hr, _ := http.NewRequest(method, "http://"+addr+"/", nil)
-	resp, err := http.ReadResponse(bufio.NewReader(c), hr)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return parseResp(resp, b), nil
+	return readResp(http.ReadResponse(bufio.NewReader(c), hr))
 }

@@ -95,15 +95,7 @@ func TestRouting(t *testing.T) {
 	})
 	t.Run("weights/canary-90-10", func(t *testing.T) {
 		const n = 1000
-		counts := map[string]int{}
-		for i := 0; i < n; i++ {
-			r := e.do(t, get("canary.test", fmt.Sprintf("/w?i=%d", i)))
-			if r.Status != 200 {
-				t.Fatalf("request %d: %s", i, r)
-			}
-			counts[r.Upstream()]++
-		}
-		t.Logf("canary.test over %d requests: %v", n, counts)
+		counts := e.countUpstreams(t, "canary.test", n)
 		if counts["never"] != 0 {
 			t.Errorf("weight-0 backend chosen %d times", counts["never"])
 		}
@@ -116,15 +108,7 @@ func TestRouting(t *testing.T) {
 	})
 	t.Run("weights/groups", func(t *testing.T) {
 		const n = 400
-		counts := map[string]int{}
-		for i := 0; i < n; i++ {
-			r := e.do(t, get("groups.test", fmt.Sprintf("/g?i=%d", i)))
-			if r.Status != 200 {
-				t.Fatalf("request %d: %s", i, r)
-			}
-			counts[r.Upstream()]++
-		}
-		t.Logf("groups.test over %d requests: %v", n, counts)
+		counts := e.countUpstreams(t, "groups.test", n)
 		if counts["gnever"] != 0 {
 			t.Errorf("weight-0 group chosen %d times", counts["gnever"])
 		}
@@ -372,6 +356,22 @@ func TestRouting(t *testing.T) {
 			t.Errorf("metrics output has no ghost metric:\n%.500s", body)
 		}
 	})
+}
+
+// countUpstreams sends n requests for distinct URLs to host and counts the
+// upstreams that answered them.
+func (e *Env) countUpstreams(t *testing.T, host string, n int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		r := e.do(t, get(host, fmt.Sprintf("/w?i=%d", i)))
+		if r.Status != 200 {
+			t.Fatalf("request %d: %s", i, r)
+		}
+		counts[r.Upstream()]++
+	}
+	t.Logf("%s over %d requests: %v", host, n, counts)
+	return counts
 }
 
 // expectRewrite checks that q reaches upstream f with Host host and URL url.

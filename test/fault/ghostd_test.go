@@ -151,10 +151,7 @@ func threadBound(base int64, conc int) int64 { return base + int64(2*conc) + 16 
 // Decisions never seen are scenario 1b's probes and scenario 3's second
 // load.
 func TestGhostdKilled(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	e.start()
-	began := time.Now()
-	child := e.childState()
+	e, began, child := scenario(t, envOpts{})
 	thr0 := e.v.threads()
 	lo := defaultLoad()
 	ts := e.v.sampleThreads(250 * time.Millisecond)
@@ -254,15 +251,7 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 	}
 	time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
 	st := l.stop()
-	if st.failed > 0 {
-		t.Errorf("%d failed requests across socket-activated restarts (want 0)", st.failed)
-		st.logSome(t, "failed", st.failures, 10)
-		e.explain5xx(5)
-	}
-	if st.misrouted > 0 {
-		t.Errorf("%d misrouted requests", st.misrouted)
-	}
-	e.checkChild(child)
+	e.checkLoad(st, "across socket-activated restarts", child)
 	e.summarize("2 socket-activated restart", st, began, fmt.Sprintf(
 		"%d restarts (SIGTERM and kill -9 alternately, then a new ghostd on the same inherited socket), stop-to-ready gaps %s ms", restarts, strings.Join(gaps, "/")))
 }
@@ -272,10 +261,7 @@ func TestGhostdSocketActivatedRestart(t *testing.T) {
 // (whole-path decisions of the regex vhost), wanted by several clients at
 // once from the moment ghostd stops, get 503 within the timeout.
 func TestGhostdHung(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	e.start()
-	began := time.Now()
-	child := e.childState()
+	e, began, child := scenario(t, envOpts{})
 	thr0 := e.v.threads()
 	// More workers than elsewhere, so that a pile-up of threads blocked on
 	// ghostd would show in MAIN.threads.

@@ -314,6 +314,15 @@ func newEnv(t *testing.T, o envOpts) *env {
 	return e
 }
 
+// scenario sets up a scenario: the stack of o with ghostd and varnishd
+// started, when it began, and varnishd's child as it was.
+func scenario(t *testing.T, o envOpts) (*env, time.Time, childCheck) {
+	t.Helper()
+	e := newEnv(t, o)
+	e.start()
+	return e, time.Now(), e.childState()
+}
+
 // start brings up ghostd (bound by itself) and varnishd.
 func (e *env) start() {
 	e.t.Helper()
@@ -776,6 +785,23 @@ type scenarioResult struct {
 var report struct {
 	sync.Mutex
 	list []scenarioResult
+}
+
+// checkLoad fails the test for any failed or misrouted request of the
+// background load (what says when it ran), logging the first failures and
+// the reasons varnishlog recorded, and checks that varnishd's child did
+// not restart.
+func (e *env) checkLoad(st loadStats, what string, child childCheck) {
+	e.t.Helper()
+	if st.failed > 0 {
+		e.t.Errorf("%d failed requests %s (want 0)", st.failed, what)
+		st.logSome(e.t, "failed", st.failures, 10)
+		e.explain5xx(5)
+	}
+	if st.misrouted > 0 {
+		e.t.Errorf("%d misrouted requests %s", st.misrouted, what)
+	}
+	e.checkChild(child)
 }
 
 // summarize logs the one-line summary and records it for the report.

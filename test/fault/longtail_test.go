@@ -64,10 +64,7 @@ func longTailTargets() []target {
 // (a regex vhost's new path, an unknown host) gets 503 meanwhile, which
 // proves ghostd was really gone.
 func TestGhostdKilledLongTail(t *testing.T) {
-	e := newEnv(t, envOpts{config: longTailConfig})
-	e.start()
-	began := time.Now()
-	child := e.childState()
+	e, began, child := scenario(t, envOpts{config: longTailConfig})
 	lo := defaultLoad()
 	l := e.startLoad(longTailTargets(), lo)
 
