@@ -189,17 +189,13 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 		d.Query = r.URL[i:]
 	}
 	head, err := c.call(TypeRoute, func(e *encoder) ([]byte, error) { return e.RouteRequest(r) }, func(key string) (err error) {
-		var i int64
 		switch key {
 		case "o":
-			i, err = c.dec.DecodeInt64()
-			d.Outcome = route.Outcome(i)
+			err = intInto(c, &d.Outcome)
 		case "st":
-			i, err = c.dec.DecodeInt64()
-			d.Status = int(i)
+			err = intInto(c, &d.Status)
 		case "ri":
-			i, err = c.dec.DecodeInt64()
-			d.RouteIndex = int(i)
+			err = intInto(c, &d.RouteIndex)
 		case "vh":
 			d.Vhost, err = c.dec.DecodeString()
 		case "rn":
@@ -219,8 +215,7 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 		case "deps":
 			err = c.deps(&d.Deps)
 		case "sc":
-			i, err = c.dec.DecodeInt64()
-			d.Scope = int(i)
+			err = intInto(c, &d.Scope)
 		case "pe":
 			d.PathEdit, err = c.pathEdit()
 		case "g":
@@ -262,18 +257,13 @@ func (c *Client) Reload() (*ReloadResult, error) {
 func (c *Client) Status() (*Status, error) {
 	s := &Status{}
 	head, err := c.call(TypeStatus, func(e *encoder) ([]byte, error) { return e.Simple(TypeStatus) }, func(key string) (err error) {
-		var i int64
-		var u uint64
 		switch key {
 		case "vhosts":
-			i, err = c.dec.DecodeInt64()
-			s.Vhosts = int(i)
+			err = intInto(c, &s.Vhosts)
 		case "routes":
-			i, err = c.dec.DecodeInt64()
-			s.Routes = int(i)
+			err = intInto(c, &s.Routes)
 		case "endpoints":
-			i, err = c.dec.DecodeInt64()
-			s.Endpoints = int(i)
+			err = intInto(c, &s.Endpoints)
 		case "config":
 			s.Config, err = c.dec.DecodeString()
 		case "loaded":
@@ -281,11 +271,9 @@ func (c *Client) Status() (*Status, error) {
 		case "last_error":
 			s.LastError, err = c.dec.DecodeString()
 		case "reloads":
-			u, err = c.dec.DecodeUint64()
-			s.Reloads = u
+			s.Reloads, err = c.dec.DecodeUint64()
 		case "reload_failures":
-			u, err = c.dec.DecodeUint64()
-			s.ReloadFailures = u
+			s.ReloadFailures, err = c.dec.DecodeUint64()
 		case "uptime":
 			s.Uptime, err = c.dec.DecodeInt64()
 		case "server":
@@ -391,6 +379,13 @@ func (c *Client) pairLen(what string) error {
 		return fmt.Errorf("%s: want 2 elements (%v)", what, err)
 	}
 	return nil
+}
+
+// intInto decodes an integer into *p.
+func intInto[T ~int | ~uint8](c *Client, p *T) error {
+	i, err := c.dec.DecodeInt64()
+	*p = T(i)
+	return err
 }
 
 func (c *Client) ints() ([]int64, error) {
