@@ -33,15 +33,20 @@
  * LOCK ORDER (a thread holding a lock may only take locks further down
  * this list; most code paths hold one lock at a time). The mutexes are
  * varnishd's Lck_* (ownership asserted on unlock, statistics in
- * varnishstat as LCK.ghost.<name>.*); the rwlocks are pthread's:
+ * varnishstat as LCK.ghost.<name>.*), except the memo stripes: they are
+ * taken two or three times per routed fetch, and Lck_* (an error-checking
+ * mutex, owner bookkeeping, a shared counter) cost ~400 instructions per
+ * pass request there under callgrind. The rwlocks are pthread's (7.1 has
+ * no Lck rwlock):
  *
- *   1. gv->live_mtx    (LCK.ghost.live; requests only try it, and skip the `live` round
- *                       trip when it is busy; the reaper blocks on it to
- *                       sweep; held across the `live` round trip)
+ *   1. gv->live_mtx    (LCK.ghost.live; requests only try it, and skip
+ *                       the `live` round trip when it is busy; the reaper
+ *                       blocks on it to sweep; held across the round trip)
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
- *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held during I/O)
- *   4. memo stripe     (LCK.ghost.memo; one of gv->memo->mtx[]; never
- *                       held during I/O)
+ *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held
+ *                       during I/O)
+ *   4. memo stripe     (pthread: one of gv->memo->mtx[]; never held
+ *                       during I/O)
  *   5. gv->st_lock     (rwlock: state file mapping)
  *   6. gv->reap_mtx    (LCK.ghost.reap; reaper thread's condition
  *                       variable)
@@ -130,7 +135,6 @@ struct ghost_vcl {
 
 	uint64_t		rng;		/* atomic counter for splitmix64 */
 
-	struct VSC_lck		*lck_memo;	/* lock class of the memo */
 };
 
 /*

@@ -44,7 +44,7 @@ struct ghost_memo {
 #define GHOST_MEMO_MAGIC	0x3e30a11c
 	unsigned		mask;
 	struct memo_slot	*slot;
-	struct lock		mtx[MEMO_STRIPES];
+	pthread_mutex_t		mtx[MEMO_STRIPES];
 };
 
 /* 64-bit hash, 8 bytes at a time (multiply-xorshift). */
@@ -93,7 +93,7 @@ ghost_memo_new(struct ghost_vcl *gv, unsigned slots)
 	}
 	m->mask = n - 1;
 	for (i = 0; i < MEMO_STRIPES; i++)
-		Lck__New(&m->mtx[i], gv->lck_memo, "ghost.memo");
+		PTOK(pthread_mutex_init(&m->mtx[i], NULL));
 	gv->memo = m;
 	return (0);
 }
@@ -113,14 +113,14 @@ ghost_memo_free(struct ghost_vcl *gv)
 	for (i = 0; i <= m->mask; i++)
 		free(m->slot[i].data);
 	for (i = 0; i < MEMO_STRIPES; i++)
-		Lck_Delete(&m->mtx[i]);
+		PTOK(pthread_mutex_destroy(&m->mtx[i]));
 	free(m->slot);
 	FREE_OBJ(m);
 }
 
 /* The set of hash h: its first slot, and the stripe lock that guards it. */
 static struct memo_slot *
-memo_set(struct ghost_memo *m, uint64_t h, struct lock **mtx)
+memo_set(struct ghost_memo *m, uint64_t h, pthread_mutex_t **mtx)
 {
 	unsigned i = (unsigned)h & m->mask & ~(MEMO_WAYS - 1U);
 
@@ -142,7 +142,7 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
-	struct lock *mtx;
+	pthread_mutex_t *mtx;
 	uint64_t h;
 	unsigned w;
 	int hit = 0;
@@ -152,7 +152,7 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	h = ghost_hash(key, klen, 0);
 	s = memo_set(m, h, &mtx);
-	Lck_Lock(mtx);
+	PTOK(pthread_mutex_lock(mtx));
 	for (w = 0; w < MEMO_WAYS; w++, s++) {
 		if (s->gen != gen || !memo_same(s, h, key, klen))
 			continue;
@@ -161,7 +161,7 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		hit = (*val != NULL);
 		break;
 	}
-	Lck_Unlock(mtx);
+	PTOK(pthread_mutex_unlock(mtx));
 	return (hit);
 }
 
@@ -171,7 +171,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 {
 	struct ghost_memo *m;
 	struct memo_slot *set, *s;
-	struct lock *mtx;
+	pthread_mutex_t *mtx;
 	uint8_t *d, *old;
 	uint64_t h;
 	unsigned w;
@@ -188,7 +188,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	memcpy(d + klen, val, vlen);
 	h = ghost_hash(key, klen, 0);
 	set = memo_set(m, h, &mtx);
-	Lck_Lock(mtx);
+	PTOK(pthread_mutex_lock(mtx));
 	/* The same key, else an empty or outdated slot, else one by hash. */
 	s = NULL;
 	for (w = 0; w < MEMO_WAYS && s == NULL; w++)
@@ -205,7 +205,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	s->gen = gen;
 	s->klen = (uint32_t)klen;
 	s->vlen = (uint32_t)vlen;
-	Lck_Unlock(mtx);
+	PTOK(pthread_mutex_unlock(mtx));
 	free(old);
 }
 

@@ -33,9 +33,9 @@
  * every VCL of this VMOD: created with the first struct ghost_vcl,
  * destroyed with the last (both on the CLI thread).
  */
-enum { LCK_POOL, LCK_LIVE, LCK_REAP, LCK_ERR, LCK_MEMO, LCK_N };
+enum { LCK_POOL, LCK_LIVE, LCK_REAP, LCK_ERR, LCK_N };
 static const char * const lck_name[LCK_N] = {
-	"ghost.pool", "ghost.live", "ghost.reap", "ghost.err", "ghost.memo"
+	"ghost.pool", "ghost.live", "ghost.reap", "ghost.err"
 };
 static struct vsc_seg *lck_seg[LCK_N];
 static struct VSC_lck *lck_cls[LCK_N];
@@ -118,7 +118,6 @@ gv_new(void)
 	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
-	gv->lck_memo = lck_cls[LCK_MEMO];
 	gv->timeout = 0.1;
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
