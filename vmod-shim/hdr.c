@@ -48,6 +48,9 @@ ghost_is_https(const txt *t)
 {
 	const char *v;
 
+	/* cheap rejects first: the hash asks for every X- line of a hit */
+	if (t->b == NULL || t->e - t->b < 14 + 5 || (t->b[8] | 0x20) != 'p')
+		return (0);
 	v = ghost_line_val(t, "x-ghost-proto:", 14);
 	return (v != NULL && !strcasecmp(v, "https"));
 }
