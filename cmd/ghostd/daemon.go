@@ -283,7 +283,7 @@ loop:
 	_ = sdNotify("STOPPING=1")
 	cancel()
 	<-hbDone
-	state.Heartbeat(0) // tell the VMOD not to trust memoised decisions any more
+	state.Heartbeat(0) // tell the VMOD ghostd is gone (it keeps what it memoised until a ghostd is back)
 	sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
