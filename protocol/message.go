@@ -20,14 +20,17 @@ const (
 	TypeExplain = "explain"
 )
 
-// Error codes of an error answer. CodeType keeps the connection open; every
-// other code is followed by a close.
+// Error codes of an error answer. CodeType and CodeBusy keep the connection
+// open; every other code is followed by a close.
 const (
 	CodeDecode  = "decode"
 	CodeVersion = "version"
 	CodeHello   = "hello"
 	CodeType    = "type"
 	CodeFrame   = "frame"
+	// CodeBusy: a route request shed because too many expensive
+	// decisions were running (see Admitter); the connection stays open.
+	CodeBusy = "busy"
 )
 
 // Error is an error answer from ghostd, or a protocol violation detected by

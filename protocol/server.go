@@ -37,6 +37,16 @@ type Handler interface {
 	Live(eps []route.Endpoint, dead []int) ([]int, uint64)
 }
 
+// Admitter is implemented by a Handler that limits how many expensive
+// decisions run at once, so that they cannot starve the others. Admit is
+// called before Route: held says Done must be called after it; when ok is
+// false the request is answered with a CodeBusy error instead (the
+// connection stays open) and Route is not called.
+type Admitter interface {
+	Admit(r *route.Request) (held, ok bool)
+	Done()
+}
+
 // Inspector is implemented by a Handler that can describe its live table
 // to operators. Both return the generation described and a JSON document.
 type Inspector interface {
@@ -478,7 +488,7 @@ func (c *conn) write(b []byte, err error) bool {
 func (c *conn) fail(code, msg string) bool {
 	c.protoError(code)
 	ok := c.write(c.enc.ErrorAnswer(c.s.Handler.Generation(), code, msg))
-	if code != CodeType {
+	if code != CodeType && code != CodeBusy {
 		c.s.logger().Warn("protocol error, closing connection", "code", code, "msg", msg)
 		return false
 	}
@@ -505,6 +515,15 @@ func (c *conn) handle(body []byte) bool {
 	}
 	switch req.Type {
 	case TypeRoute:
+		if a, ok := h.(Admitter); ok {
+			held, ok := a.Admit(&req.Route)
+			if !ok {
+				return c.fail(CodeBusy, "busy: too many expensive decisions waiting")
+			}
+			if held {
+				defer a.Done()
+			}
+		}
 		d := &c.decision
 		gen := h.Route(&req.Route, d)
 		return c.write(c.enc.RouteAnswer(gen, d))

@@ -159,5 +159,6 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 		return err
 	}
 	vh.layout(crs, routes)
+	vh.scanInputs()
 	return nil
 }

@@ -2,7 +2,6 @@ package route
 
 import (
 	"net/netip"
-	"regexp"
 	"sort"
 )
 
@@ -54,6 +53,12 @@ type vhost struct {
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
 	scope   scopeIndex
+
+	// for ScanCost: header names read by RegularExpression header
+	// matchers (one entry per matcher), and the number of
+	// RegularExpression query matchers
+	rxHeaders []string
+	rxQueries int
 }
 
 // ent returns bucket i: its key (the Exact value, or the PathPrefix value
@@ -99,7 +104,7 @@ type croute struct {
 	kind   pathKind
 	value  string // configured path value (Exact, PathPrefix, regex source)
 	prefix string // PathPrefix: value without one trailing "/" ("/" → "")
-	re     *regexp.Regexp
+	re     *regex
 
 	method    string
 	headers   []headerMatch // first entry per name only
@@ -122,13 +127,13 @@ type croute struct {
 type headerMatch struct {
 	name  string // lower case
 	value string
-	re    *regexp.Regexp // nil for Exact
+	re    *regex // nil for Exact
 }
 
 type queryMatch struct {
 	name  string
 	value string
-	re    *regexp.Regexp // nil for Exact
+	re    *regex // nil for Exact
 }
 
 type pathModKind uint8

@@ -5,7 +5,6 @@ package route
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -128,7 +127,7 @@ func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
 }
 
 // matchValue validates a header or query matcher's value and type.
-func matchValue(field string, value, typ *string) (string, *regexp.Regexp, error) {
+func matchValue(field string, value, typ *string) (string, *regex, error) {
 	if value == nil {
 		return "", nil, fmt.Errorf("%s.value is required", field)
 	}
@@ -151,16 +150,4 @@ func matchValue(field string, value, typ *string) (string, *regexp.Regexp, error
 	default:
 		return "", nil, fmt.Errorf("%s.type %q must be Exact or RegularExpression", field, t)
 	}
-}
-
-// compileRegex compiles an RE2 pattern within the length limit.
-func compileRegex(p string) (*regexp.Regexp, error) {
-	if len(p) > MaxRegexLen {
-		return nil, fmt.Errorf("is longer than %d bytes", MaxRegexLen)
-	}
-	re, err := regexp.Compile(p)
-	if err != nil {
-		return nil, fmt.Errorf("%q does not compile: %s", p, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-	}
-	return re, nil
 }

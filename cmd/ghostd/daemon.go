@@ -237,7 +237,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	}()
 
 	srv := &protocol.Server{
-		Handler:      &handler{l: l, m: m},
+		Handler:      &handler{l: l, m: m, heavy: newLane()},
 		Logger:       log,
 		IdleTimeout:  cfg.idleTimeout,
 		FrameTimeout: cfg.frameTimeout,

@@ -9,11 +9,15 @@ import (
 
 // handler answers protocol requests from the live table.
 type handler struct {
-	l *loader
-	m *metrics
+	l     *loader
+	m     *metrics
+	heavy *lane
 }
 
-var _ protocol.Handler = (*handler)(nil)
+var (
+	_ protocol.Handler  = (*handler)(nil)
+	_ protocol.Admitter = (*handler)(nil)
+)
 
 // Generation returns the live table's generation.
 func (h *handler) Generation() uint64 { return h.l.snapshot().gen }
@@ -27,6 +31,18 @@ func (h *handler) Route(r *route.Request, d *route.Decision) uint64 {
 	h.m.decided(d.Vhost, d.RouteName, d.Outcome, time.Since(t0))
 	return s.gen
 }
+
+// Admit runs expensive decisions (route.ScanCost above route.HeavyScan)
+// in the heavy lane, shedding those that wait too long for it.
+func (h *handler) Admit(r *route.Request) (held, ok bool) {
+	if h.heavy == nil {
+		return false, true
+	}
+	return h.heavy.admit(h.l.snapshot().table, r)
+}
+
+// Done ends an admitted expensive decision.
+func (h *handler) Done() { h.heavy.done() }
 
 // Reload reloads the config file.
 func (h *handler) Reload() protocol.ReloadResult { return h.l.reload("socket") }
