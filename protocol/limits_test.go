@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/varnish/ghost/route"
 )
 
 // Before hello a frame is at most MaxHelloFrame: a peer cannot make ghostd
@@ -117,5 +119,41 @@ func TestFrameMemoryFollowsBytes(t *testing.T) {
 	}
 	if got := s.bodyMem.Load(); got != 0 {
 		t.Fatalf("%d bytes still held after the connections closed", got)
+	}
+}
+
+// busyHandler sheds every route request for host "heavy.test".
+type busyHandler struct {
+	stubHandler
+	done atomic.Int32
+}
+
+func (h *busyHandler) Admit(r *route.Request) (held, ok bool) {
+	if r.Host == "heavy.test" {
+		return false, false
+	}
+	return true, true
+}
+
+func (h *busyHandler) Done() { h.done.Add(1) }
+
+// An Admitter's refusal is a "busy" error answer on a connection that stays
+// open; an admitted request is followed by Done.
+func TestAdmitterBusy(t *testing.T) {
+	h := &busyHandler{stubHandler: stubHandler{decision: richDecision()}}
+	sock, _ := startServer(t, h, nil)
+	r := dialRaw(t, sock)
+	r.send(map[string]any{"t": "hello", "v": 1})
+	r.recv()
+	r.send(map[string]any{"t": "route", "host": "heavy.test", "method": "GET", "url": "/"})
+	if m := r.recv(); m["t"] != "error" || m["code"] != CodeBusy {
+		t.Fatalf("shed request: %v", m)
+	}
+	r.send(map[string]any{"t": "route", "host": "a.test", "method": "GET", "url": "/"})
+	if m := r.recv(); m["t"] != "route" {
+		t.Fatalf("after a shed request: %v", m)
+	}
+	if h.done.Load() != 1 {
+		t.Fatalf("Done called %d times, want 1", h.done.Load())
 	}
 }
