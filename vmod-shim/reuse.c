@@ -416,8 +416,14 @@ ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
 	return (0);
 }
 
-void
-ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
+/*
+ * The keys hold a copy of the path (up to http_req_size): ghost_memo_store()
+ * and a missing ghost_memo_find() give their workspace back, so that a
+ * long URL does not cost it two or three times over (a 31.5 KB URL with a
+ * 14 KB answer overflowed workspace_backend).
+ */
+static void
+memo_store(struct ghost_vcl *gv, struct ws *ws,
     const struct ghost_rq *q, const struct ghost_ans *a, const uint8_t *raw,
     size_t rawlen)
 {
@@ -484,8 +490,8 @@ memo_answer(const uint8_t *v, size_t vl, struct ghost_ans *a,
  * length of deps.sl that fits in the path (longest first), then as the
  * whole path. At most 1 + 16 + 1 lookups; no routing rule here.
  */
-int
-ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+static int
+memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
     size_t *rawlen)
 {
@@ -531,4 +537,30 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	kl = key_scope(ak, base, pl, -1);
 	return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
 	    memo_answer(v, vl, a, raw, rawlen));
+}
+
+void
+ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
+    const struct ghost_rq *q, const struct ghost_ans *a, const uint8_t *raw,
+    size_t rawlen)
+{
+	uintptr_t snap;
+
+	snap = WS_Snapshot(ws);
+	memo_store(gv, ws, q, a, raw, rawlen);
+	WS_Reset(ws, snap);
+}
+
+int
+ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
+    size_t *rawlen)
+{
+	uintptr_t snap;
+
+	snap = WS_Snapshot(ws);
+	if (memo_find(gv, ws, gen, q, a, raw, rawlen))
+		return (1);
+	WS_Reset(ws, snap);
+	return (0);
 }
