@@ -90,20 +90,10 @@ sub vcl_pass {
 }
 
 sub vcl_pipe {
-	# Hop-by-hop headers are filtered from bereq: carry the upgrade over.
-	# A pipe is a raw tunnel for the rest of the client connection:
-	# whatever the client sends after this request reaches the backend
-	# unrouted. varnishd sends "Connection: close" so that the backend
-	# ends it after its response; an upgrade keeps that "close": a
-	# backend that switches protocols (101) is no longer speaking HTTP,
-	# one that does not closes the tunnel after answering.
-	if (req.http.Upgrade) {
-		set bereq.http.Upgrade = req.http.Upgrade;
-		set bereq.http.Connection = "Upgrade, close";
-	}
-	unset bereq.http.X-Ghost-Method;
-	unset bereq.http.X-Ghost-Socket;
-	unset bereq.http.X-Ghost-Proto;
+	# A pipe is a raw tunnel for the rest of the client connection: the
+	# backend gets "Connection: close" (first line) and, for an upgrade,
+	# Upgrade and a second "Connection: Upgrade" line; no X-Ghost-*.
+	ghost.pipe();
 }
 
 sub vcl_backend_fetch {

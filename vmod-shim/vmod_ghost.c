@@ -378,6 +378,29 @@ vmod_prepare(VRT_CTX)
 	ghost_record(ctx->http_req, VRT_r_local_socket(ctx));
 }
 
+VCL_VOID v_matchproto_()
+vmod_pipe(VRT_CTX)
+{
+	struct http *hp;
+	const char *u;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_PIPE || ctx->http_bereq == NULL ||
+	    ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.pipe(): only in vcl_pipe");
+		return;
+	}
+	hp = ctx->http_bereq;
+	ghost_strip_internal(hp);
+	http_Unset(hp, H_Connection);
+	http_Unset(hp, H_Upgrade);
+	http_SetHeader(hp, "Connection: close");
+	if (http_GetHdr(ctx->http_req, H_Upgrade, &u) && *u != '\0') {
+		http_PrintfHeader(hp, "Upgrade: %s", u);
+		http_SetHeader(hp, "Connection: Upgrade");
+	}
+}
+
 VCL_BACKEND v_matchproto_()
 vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 {
