@@ -164,8 +164,8 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		if max := s.maxConns(); len(s.conns) >= max {
 			s.mu.Unlock()
+			s.refused(max) // counted before the peer can see the close
 			nc.Close()
-			s.refused(max)
 			continue
 		}
 		s.conns[c] = struct{}{}

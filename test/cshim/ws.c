@@ -2,7 +2,8 @@
  * A task workspace for the C tests, with the semantics of varnishd's
  * cache_ws.c that the shim relies on (the shim is linked into varnishd,
  * these tests are not): allocations from the front, one reservation of
- * all that is left at a time, released by the bytes kept.
+ * all that is left at a time, released by the bytes kept; snapshots to
+ * reset to.
  */
 
 #include "config.h"
@@ -48,6 +49,25 @@ WS_Release(struct ws *ws, unsigned bytes)
 	assert(bytes <= (unsigned)(ws->r - ws->f));
 	ws->f += bytes;
 	ws->r = NULL;
+}
+
+uintptr_t
+WS_Snapshot(struct ws *ws)
+{
+	WS_Assert(ws);
+	AZ(ws->r);
+	return ((uintptr_t)ws->f);
+}
+
+void
+WS_Reset(struct ws *ws, uintptr_t pp)
+{
+	char *p = (char *)pp;
+
+	WS_Assert(ws);
+	AZ(ws->r);
+	assert(p >= ws->s && p <= ws->f);
+	ws->f = p;
 }
 
 void *
