@@ -20,12 +20,7 @@ type regex struct {
 
 // MatchString reports whether s matches, trying the literals first.
 func (x *regex) MatchString(s string) bool {
-	for _, l := range x.lits {
-		if !strings.Contains(s, l) {
-			return false
-		}
-	}
-	return x.Regexp.MatchString(s)
+	return x.mayMatch(s) && x.Regexp.MatchString(s)
 }
 
 // mayMatch reports whether the prefilter lets s through (the regex would
