@@ -153,6 +153,10 @@ func TestAdmitterBusy(t *testing.T) {
 	if m := r.recv(); m["t"] != "route" {
 		t.Fatalf("after a shed request: %v", m)
 	}
+	// Done runs once the answer is written: wait for it
+	for i := 0; h.done.Load() != 1 && i < 300; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h.done.Load() != 1 {
 		t.Fatalf("Done called %d times, want 1", h.done.Load())
 	}
