@@ -13,12 +13,20 @@
  * CPU per pass request on two cores, most of it in Lck__Lock and futex
  * wakeups).
  *
- * Retirement: when a newer config generation shows up, one request
- * (trylock on live_mtx) sends `live` with every endpoint held; those
- * ghostd calls dead are marked, and retired GHOST_DEAD_GRACE seconds later
- * by this VCL's reaper thread (requests that picked them from an older
- * answer get that long to connect); see sweep(). A request whose answer
- * is newer than the `live` that condemned an endpoint takes it back.
+ * Retirement: a request that sees a newer config generation only records
+ * it (gv->live_want) and wakes this VCL's reaper thread; the reaper sends
+ * `live` with every endpoint held, in pages of gv->live_page endpoints
+ * (one request each, answers in its own malloc'ed workspace), so neither
+ * a request's workspace nor the frame limit bounds how many backends can
+ * be retired, and no request waits for it. Those ghostd calls dead are
+ * marked, and retired GHOST_DEAD_GRACE seconds later by the reaper
+ * (requests that picked them from an older answer get that long to
+ * connect); see sweep(). A request whose answer is newer than the `live`
+ * that condemned an endpoint takes it back.
+ *
+ * The map is a chained hash table that doubles when it holds more than
+ * two entries per bucket (under be_lock's write side), so lookups stay
+ * O(1) at any number of backends.
  */
 
 #include "config.h"
@@ -59,12 +67,45 @@ be_find(const struct ghost_vcl *gv, const char *name, uint64_t h)
 {
 	struct ghost_be *e;
 
-	for (e = gv->be_hash[h % GHOST_BE_BUCKETS]; e != NULL; e = e->next) {
+	if (gv->be_nb == 0)
+		return (NULL);
+	for (e = gv->be_hash[h & (gv->be_nb - 1)]; e != NULL; e = e->next) {
 		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
 		if (e->hash == h && !strcmp(e->name, name))
 			return (e);
 	}
 	return (NULL);
+}
+
+/*
+ * Make room for one more entry: double the bucket array when the map
+ * holds two entries per bucket. Under be_lock's write side. Returns -1
+ * only when there is no array at all and none can be allocated (a failed
+ * doubling keeps the old array: longer chains, still correct).
+ */
+static int
+be_grow(struct ghost_vcl *gv)
+{
+	struct ghost_be **nh, *e, *n;
+	unsigned nb, b;
+
+	if (gv->be_nb != 0 && gv->n_be < 2 * gv->be_nb)
+		return (0);
+	nb = gv->be_nb == 0 ? GHOST_BE_BUCKETS : 2 * gv->be_nb;
+	nh = calloc(nb, sizeof *nh);
+	if (nh == NULL)
+		return (gv->be_nb == 0 ? -1 : 0);
+	for (b = 0; b < gv->be_nb; b++) {
+		for (e = gv->be_hash[b]; e != NULL; e = n) {
+			n = e->next;
+			e->next = nh[e->hash & (nb - 1)];
+			nh[e->hash & (nb - 1)] = e;
+		}
+	}
+	free(gv->be_hash);
+	gv->be_hash = nh;
+	gv->be_nb = nb;
+	return (0);
 }
 
 static VCL_BACKEND
@@ -167,23 +208,23 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	}
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	e = be_find(gv, name, h);
-	if (e == NULL) {
+	if (e == NULL && be_grow(gv) == 0) {
 		n->hash = h;
 		n->dir = mine;
 		n->port = port;
 		strcpy(n->addr, a);
 		strcpy(n->name, name);
-		n->next = gv->be_hash[h % GHOST_BE_BUCKETS];
-		gv->be_hash[h % GHOST_BE_BUCKETS] = n;
+		n->next = gv->be_hash[h & (gv->be_nb - 1)];
+		gv->be_hash[h & (gv->be_nb - 1)] = n;
 		gv->n_be++;
 		GHOST_STAT(be_created);
 		e = n;
 		n = NULL;
 		mine = NULL;
 	}
-	be = e->dir;
+	be = e != NULL ? e->dir : NULL;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	if (mine != NULL)	/* lost a race: someone else created it */
+	if (mine != NULL)	/* lost a race, or out of memory */
 		VRT_delete_backend(ctx, &mine);
 	if (n != NULL)
 		FREE_OBJ(n);
@@ -315,7 +356,7 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 	(void)ctx;
 	Lck_Lock(&gv->live_mtx);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
-	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
+	for (b = 0; b < gv->be_nb; b++) {
 		pp = &gv->be_hash[b];
 		while ((e = *pp) != NULL) {
 			if (!__atomic_load_n(&e->dead, __ATOMIC_RELAXED)) {
@@ -360,24 +401,113 @@ drain(VRT_CTX, struct ghost_vcl *gv, double now, int force)
 	}
 }
 
+/*
+ * The `live` check of generation gen, on the reaper thread: every held
+ * endpoint, gv->live_page at a time, each page one round trip whose
+ * answer goes to ws (reset after each page). Returns 0 when every page
+ * was answered. Entries only leave the map under live_mtx (sweep(), held
+ * here) or at DISCARD (after the reaper stopped): the snapshot is stable.
+ */
+static int
+live_pass(struct ghost_vcl *gv, struct ws *ws, uint64_t gen, double now)
+{
+	struct live_arg la;
+	struct ghost_rt rt;
+	struct ghost_be **all = NULL, *e;
+	uintptr_t snap;
+	uint64_t agen;
+	unsigned b, n = 0, off, page;
+	int err = 0;
+
+	INIT_OBJ(&la, LIVE_ARG_MAGIC);
+	Lck_Lock(&gv->live_mtx);
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	if (gv->n_be > 0)
+		all = malloc(gv->n_be * sizeof *all);
+	if (all != NULL)
+		for (b = 0; b < gv->be_nb; b++)
+			for (e = gv->be_hash[b]; e != NULL; e = e->next)
+				all[n++] = e;
+	else if (gv->n_be > 0)
+		err = 1;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (err) {
+		VSL(SLT_Error, 0, "ghost: live: out of memory (%s)",
+		    gv->vcl_name != NULL ? gv->vcl_name : "");
+		Lck_Unlock(&gv->live_mtx);
+		return (-1);
+	}
+	page = gv->live_page;
+	if (page == 0 || page > GHOST_LIVE_PAGE_MAX)
+		page = GHOST_LIVE_PAGE;
+	snap = WS_Snapshot(ws);
+	for (off = 0; off < n && !err; off += la.n) {
+		la.eps = all + off;
+		la.n = n - off < page ? n - off : page;
+		memset(&rt, 0, sizeof rt);
+		rt.enc = enc_live;
+		rt.arg = &la;
+		rt.enc_max = 64 + (size_t)la.n * 64;
+		rt.timeout = gv->timeout > GHOST_LIVE_TMO ?
+		    gv->timeout : GHOST_LIVE_TMO;
+		agen = gen;
+		if (ghost_roundtrip(gv, ws, &rt) ||
+		    live_answer(gv, &la, rt.ans, rt.ans_len, &agen, now)) {
+			VSL(SLT_Error, 0,
+			    "ghost: live: %s (%s, endpoints %u-%u of %u)",
+			    rt.why[0] ? rt.why : "bad answer",
+			    gv->vcl_name != NULL ? gv->vcl_name : "",
+			    off, off + la.n - 1, n);
+			err = 1;
+		}
+		WS_Reset(ws, snap);
+	}
+	free(all);
+	if (!err)
+		__atomic_store_n(&gv->live_gen, gen, __ATOMIC_RELEASE);
+	Lck_Unlock(&gv->live_mtx);
+	return (err ? -1 : 0);
+}
+
 static void *
 reaper(void *priv)
 {
 	struct ghost_vcl *gv;
 	struct vrt_ctx ctx[1];
-	double now, wake;
+	struct ws ws[1];
+	void *wsmem;
+	double now, wake, retry = 0;
+	uint64_t want;
 	int due;
 
 	CAST_OBJ_NOTNULL(gv, priv, GHOST_VCL_MAGIC);
 	INIT_OBJ(ctx, VRT_CTX_MAGIC);
+	/* answers of `live`: at most one frame */
+	wsmem = malloc(GHOST_MAX_FRAME + 4096);
+	if (wsmem != NULL)
+		WS_Init(ws, "glv", wsmem, GHOST_MAX_FRAME + 4096);
 	Lck_Lock(&gv->reap_mtx);
 	while (!gv->reap_stop) {
 		now = VTIM_real();
+		want = __atomic_load_n(&gv->live_want, __ATOMIC_ACQUIRE);
+		if (want > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE) &&
+		    now >= retry) {
+			Lck_Unlock(&gv->reap_mtx);
+			if (wsmem == NULL) {
+				VSL(SLT_Error, 0, "ghost: live: out of memory");
+				retry = now + GHOST_LIVE_RETRY;
+			} else if (live_pass(gv, ws, want, now))
+				retry = now + GHOST_LIVE_RETRY;
+			Lck_Lock(&gv->reap_mtx);
+			continue;
+		}
 		due = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) > 0;
 		wake = due ? 1e-3 * (double)__atomic_load_n(
 		    &gv->dead_deadline, __ATOMIC_RELAXED) : now + 5.0;
 		if (gv->drain != NULL && gv->drain->drop_at < wake)
 			wake = gv->drain->drop_at;
+		if (retry > now && retry < wake)
+			wake = retry;
 		if (now >= wake) {
 			Lck_Unlock(&gv->reap_mtx);
 			if (due)
@@ -389,6 +519,7 @@ reaper(void *priv)
 		(void)Lck_CondWaitUntil(&gv->reap_cond, &gv->reap_mtx, wake);
 	}
 	Lck_Unlock(&gv->reap_mtx);
+	free(wsmem);
 	return (NULL);
 }
 
@@ -419,67 +550,27 @@ ghost_reaper_stop(struct ghost_vcl *gv)
 	gv->reap_running = 0;
 }
 
+/*
+ * A request saw generation gen: have the reaper check which backends it
+ * no longer references. Costs a request two atomics and, once per
+ * generation, a signal.
+ */
 void
 ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 {
-	struct live_arg la;
-	struct ghost_rt rt;
-	struct ghost_be *e;
-	uint64_t agen;
-	unsigned b, cap, sz;
-	double now = VTIM_real();
+	uint64_t want;
 
+	(void)ctx;
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	if (Lck_Trylock(&gv->live_mtx))
-		return;
-	if (gen <= __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE)) {
-		Lck_Unlock(&gv->live_mtx);
-		return;
-	}
-
-	/* Entries only go away under live_mtx (or at DISCARD): stable. */
-	INIT_OBJ(&la, LIVE_ARG_MAGIC);
-	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	cap = gv->n_be;
-	if (cap > 0) {
-		sz = WS_ReserveAll(ctx->ws);
-		if (sz >= cap * sizeof *la.eps) {
-			la.eps = WS_Reservation(ctx->ws);
-			for (b = 0; b < GHOST_BE_BUCKETS; b++)
-				for (e = gv->be_hash[b]; e != NULL;
-				    e = e->next)
-					la.eps[la.n++] = e;
-			WS_Release(ctx->ws, la.n * sizeof *la.eps);
-		} else
-			WS_Release(ctx->ws, 0);
-	}
-	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	if (cap > 0 && la.eps == NULL) {
-		VSLb(ctx->vsl, SLT_Error, "ghost: live: workspace overflow");
-		Lck_Unlock(&gv->live_mtx);
-		return;
-	}
-	if (la.n == 0) {
-		__atomic_store_n(&gv->live_gen, gen, __ATOMIC_RELEASE);
-		Lck_Unlock(&gv->live_mtx);
-		return;
-	}
-	memset(&rt, 0, sizeof rt);
-	rt.enc = enc_live;
-	rt.arg = &la;
-	rt.enc_max = 64 + (size_t)la.n * 64;
-	rt.timeout = gv->timeout;
-	agen = gen;
-	if (ghost_roundtrip(gv, ctx->ws, &rt) ||
-	    live_answer(gv, &la, rt.ans, rt.ans_len, &agen, now)) {
-		VSLb(ctx->vsl, SLT_Error, "ghost: live: %s",
-		    rt.why[0] ? rt.why : "bad answer");
-	} else {
-		if (agen < gen)
-			agen = gen;
-		__atomic_store_n(&gv->live_gen, agen, __ATOMIC_RELEASE);
-	}
-	Lck_Unlock(&gv->live_mtx);
+	want = __atomic_load_n(&gv->live_want, __ATOMIC_RELAXED);
+	do {
+		if (gen <= want)
+			return;
+	} while (!__atomic_compare_exchange_n(&gv->live_want, &want, gen, 0,
+	    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	Lck_Lock(&gv->reap_mtx);
+	PTOK(pthread_cond_signal(&gv->reap_cond));
+	Lck_Unlock(&gv->reap_mtx);
 }
 
 /* VCL_EVENT_DISCARD: delete every backend this VCL created. */
@@ -493,7 +584,7 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 	AZ(gv->reap_running);
 	drain(ctx, gv, 0, 1);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
-	for (b = 0; b < GHOST_BE_BUCKETS; b++) {
+	for (b = 0; b < gv->be_nb; b++) {
 		while ((e = gv->be_hash[b]) != NULL) {
 			gv->be_hash[b] = e->next;
 			VRT_delete_backend(ctx, &e->dir);
@@ -501,6 +592,9 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 			FREE_OBJ(e);
 		}
 	}
+	free(gv->be_hash);
+	gv->be_hash = NULL;
+	gv->be_nb = 0;
 	gv->n_be = 0;
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));

@@ -39,9 +39,9 @@
  * pass request there under callgrind. The rwlocks are pthread's (7.1 has
  * no Lck rwlock):
  *
- *   1. gv->live_mtx    (LCK.ghost.live; requests only try it, and skip
- *                       the `live` round trip when it is busy; the reaper
- *                       blocks on it to sweep; held across the round trip)
+ *   1. gv->live_mtx    (LCK.ghost.live; taken by the reaper thread
+ *                       only: held across the `live` round trips and
+ *                       while sweeping)
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
  *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held
  *                       during I/O)
@@ -76,7 +76,11 @@
 #define GHOST_CLIENT		"vmod-ghost 0.1"
 #define GHOST_MAX_FRAME		(1024U * 1024U)
 #define GHOST_POOL_MAX		32
-#define GHOST_BE_BUCKETS	256
+#define GHOST_BE_BUCKETS	2	/* initial; doubles past 2 per bucket */
+#define GHOST_LIVE_PAGE		4096	/* endpoints per `live` request */
+#define GHOST_LIVE_PAGE_MAX	8192	/* x 64 bytes < GHOST_MAX_FRAME */
+#define GHOST_LIVE_TMO		1.0	/* s, minimum timeout of one page */
+#define GHOST_LIVE_RETRY	1.0	/* s between failed live passes */
 #define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
 #define GHOST_DRAIN		65.0	/* s from retiring to the final release,
 					   > backend_idle_timeout (60 s) */
@@ -106,11 +110,14 @@ struct ghost_vcl {
 
 	/* native backends (backend.c) */
 	pthread_rwlock_t	be_lock;
-	struct ghost_be		*be_hash[GHOST_BE_BUCKETS];
+	struct ghost_be		**be_hash;	/* malloc'ed, be_nb buckets */
+	unsigned		be_nb;		/* 0 or a power of 2; grows */
 	unsigned		n_be;
 	unsigned		n_dead;		/* atomic */
 	uint64_t		dead_deadline;	/* atomic, Unix ms */
-	uint64_t		live_gen;	/* atomic */
+	uint64_t		live_gen;	/* atomic: last gen checked */
+	uint64_t		live_want;	/* atomic: newest gen seen */
+	unsigned		live_page;	/* endpoints per live request */
 	struct lock		live_mtx;
 	struct lock		reap_mtx;
 	pthread_cond_t		reap_cond;

@@ -92,6 +92,7 @@ gv_free(VRT_CTX, void *p)
 	Lck_Delete(&gv->err_mtx);
 	free(gv->sock);
 	free(gv->state_path);
+	free(gv->be_hash);
 	FREE_OBJ(gv);
 	lck_release();
 }
@@ -119,6 +120,7 @@ gv_new(void)
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
 	gv->timeout = 0.1;
+	gv->live_page = GHOST_LIVE_PAGE;
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
 	return (gv);
@@ -227,7 +229,7 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 
 VCL_VOID v_matchproto_()
 vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
-    VCL_DURATION timeout, VCL_INT memo)
+    VCL_DURATION timeout, VCL_INT memo, VCL_INT live_page)
 {
 	struct ghost_vcl *gv;
 	size_t l;
@@ -259,6 +261,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 		VRT_fail(ctx, "ghost.init(): memo must be >= 0");
 		return;
 	}
+	if (live_page < 1 || live_page > GHOST_LIVE_PAGE_MAX) {
+		VRT_fail(ctx, "ghost.init(): live_page must be in [1, %u]",
+		    GHOST_LIVE_PAGE_MAX);
+		return;
+	}
 	free(gv->sock);
 	free(gv->state_path);
 	gv->sock = strdup(sock);
@@ -271,6 +278,7 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	memcpy(gv->state_path, sock, l);
 	memcpy(gv->state_path + l, ".state", sizeof ".state");
 	gv->timeout = timeout;
+	gv->live_page = (unsigned)live_page;
 	gv->st_next_try = 0;
 	ghost_pool_flush(gv);
 	gv->inited = 1;
