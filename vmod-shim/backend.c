@@ -24,12 +24,22 @@
  * connect); see sweep(). A request whose answer is newer than the `live`
  * that condemned an endpoint takes it back.
  *
+ * Ceiling (gv->max_be, ghost.init's max_backends): a request that would
+ * create a backend while the map holds max_be or more marks the least
+ * recently used idle ones (unused for GHOST_IDLE s), up to max_be/16 + 1
+ * at a time, dead as above (a request that uses one in the meantime takes
+ * it back). The map may hold up to max_be + max_be/16 + 1 live ones
+ * (plus those marked, for about a second); past that, or with nothing idle, the request gets no backend (503, the
+ * reason in VSL) rather than an unbounded number of backends.
+ *
  * The map is a chained hash table that doubles when it holds more than
  * two entries per bucket (under be_lock's write side), so lookups stay
  * O(1) at any number of backends.
  */
 
 #include "config.h"
+
+#include <sys/resource.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -39,6 +49,7 @@
 
 #include "cache/cache.h"
 #include "vsa.h"
+#include "vsb.h"
 #include "vtim.h"
 
 #include "msgpack.h"
@@ -56,6 +67,7 @@ struct ghost_be {
 	VCL_BACKEND		dir;
 	unsigned		port;
 	int			dead;		/* atomic */
+	unsigned		used;		/* atomic: last use, mono s */
 	uint64_t		dead_gen;
 	double			drop_at;	/* draining: final release */
 	char			addr[48];
@@ -149,6 +161,93 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port)
 	return (be);
 }
 
+static int
+be_used_cmp(const void *a, const void *b)
+{
+	const struct ghost_be *x = *(struct ghost_be * const *)a;
+	const struct ghost_be *y = *(struct ghost_be * const *)b;
+
+	return (x->used < y->used ? -1 : x->used > y->used);
+}
+
+/*
+ * The map is at the ceiling: mark the least recently used idle backends
+ * dead (at most max_be/16 + 1), for the reaper to retire. Returns -1 when
+ * this request must not create one: the map is past the hard limit, or
+ * nothing could be marked and no one else is marking.
+ */
+static int
+be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
+{
+	struct ghost_be **idle, *e;
+	unsigned b, n = 0, want, hard, nbe, marked = 0;
+
+	hard = gv->max_be + gv->max_be / 16 + 1;
+	if (Lck_Trylock(&gv->live_mtx)) {
+		/* the reaper or another request is at it: within headroom */
+		PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+		nbe = gv->n_be;
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		if (nbe < hard)
+			return (0);
+		GHOST_STAT(be_ceiling);
+		VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
+		    "backends, max_backends %u", nbe, gv->max_be);
+		return (-1);
+	}
+	/* entries leave the map only under live_mtx: stable until unlock */
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	nbe = gv->n_be;
+	idle = malloc((nbe + 1) * sizeof *idle);
+	if (idle != NULL)
+		for (b = 0; b < gv->be_nb; b++)
+			for (e = gv->be_hash[b]; e != NULL; e = e->next)
+				if (!__atomic_load_n(&e->dead,
+				    __ATOMIC_RELAXED) &&
+				    __atomic_load_n(&e->used,
+				    __ATOMIC_RELAXED) + GHOST_IDLE <= now_s)
+					idle[n++] = e;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (n > 0) {
+		want = gv->max_be / 16 + 1;
+		if (n > want)
+			qsort(idle, n, sizeof *idle, be_used_cmp);
+		PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+		for (b = 0; b < n && marked < want; b++) {
+			e = idle[b];
+			/* not used since the scan: still idle */
+			if (e->dead || __atomic_load_n(&e->used,
+			    __ATOMIC_RELAXED) + GHOST_IDLE > now_s)
+				continue;
+			__atomic_store_n(&e->dead, 1, __ATOMIC_RELAXED);
+			e->dead_gen = 0;	/* any use takes it back */
+			__atomic_add_fetch(&gv->n_dead, 1, __ATOMIC_RELAXED);
+			marked++;
+		}
+		if (marked > 0)
+			__atomic_store_n(&gv->dead_deadline, (uint64_t)(
+			    (VTIM_real() + GHOST_DEAD_GRACE) * 1e3),
+			    __ATOMIC_RELAXED);
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	}
+	Lck_Unlock(&gv->live_mtx);
+	free(idle);
+	if (marked > 0) {
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: %u native backends, "
+		    "max_backends %u: retiring the %u least recently used",
+		    nbe, gv->max_be, marked);
+		Lck_Lock(&gv->reap_mtx);
+		PTOK(pthread_cond_signal(&gv->reap_cond));
+		Lck_Unlock(&gv->reap_mtx);
+	}
+	if (nbe - marked < hard)
+		return (0);
+	GHOST_STAT(be_ceiling);
+	VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
+	    "backends, max_backends %u, none idle", nbe, gv->max_be);
+	return (-1);
+}
+
 VCL_BACKEND
 ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
     unsigned port, uint64_t gen)
@@ -157,8 +256,8 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	char name[64], a[48], d[10];
 	uint64_t h;
 	size_t nl = 0;
-	unsigned v = port, dl = 0;
-	int v6;
+	unsigned v = port, dl = 0, now_s;
+	int v6, full;
 	VCL_BACKEND mine, be = NULL;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -185,17 +284,23 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	assert(nl < sizeof name);
 	h = ghost_hash(name, nl, 0);
 
+	now_s = (unsigned)VTIM_mono();
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	e = be_find(gv, name, h);
 	if (e != NULL) {
 		if (__atomic_load_n(&e->dead, __ATOMIC_RELAXED) &&
 		    gen > e->dead_gen)
 			__atomic_store_n(&e->dead, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
+			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
 		be = e->dir;
 	}
+	full = gv->max_be > 0 && gv->n_be >= gv->max_be;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (e != NULL)
 		return (be);
+	if (full && be_evict(ctx, gv, now_s))
+		return (NULL);
 
 	/* Create outside the lock (it takes ~0.5 ms), then publish. */
 	mine = be_create(ctx, a, name, port);
@@ -212,6 +317,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		n->hash = h;
 		n->dir = mine;
 		n->port = port;
+		n->used = now_s;
 		strcpy(n->addr, a);
 		strcpy(n->name, name);
 		n->next = gv->be_hash[h & (gv->be_nb - 1)];
@@ -598,4 +704,69 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 	gv->n_be = 0;
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+}
+
+/* The machine's vm.max_map_count, or 0 when it cannot be read. */
+static unsigned long
+max_map_count(void)
+{
+	unsigned long v = 0;
+	FILE *f;
+
+	f = fopen("/proc/sys/vm/max_map_count", "r");
+	if (f == NULL)
+		return (0);
+	if (fscanf(f, "%lu", &v) != 1)
+		v = 0;
+	(void)fclose(f);
+	return (v);
+}
+
+/*
+ * vcl_init: warn when max_backends does not fit the machine's limits
+ * (docs/operations.md "Native backends"): a memory map per backend per
+ * warm VCL (2 while a VCL reload goes on) plus ~10000 for varnishd's own,
+ * and up to an idle descriptor per backend plus ~1000. A warning, not a
+ * failure: the ceiling is what keeps the child alive, the limits only
+ * decide whether it is reachable.
+ */
+void
+ghost_be_limits(VRT_CTX, const struct ghost_vcl *gv)
+{
+	struct rlimit rl;
+	unsigned long maps, need;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (gv->max_be == 0) {
+		VSL(SLT_Error, 0, "ghost: warning: max_backends 0 (%s): no "
+		    "ceiling; past vm.max_map_count or the descriptor limit "
+		    "the child panics", gv->vcl_name != NULL ?
+		    gv->vcl_name : "");
+		return;
+	}
+	maps = max_map_count();
+	need = 2UL * gv->max_be + 10000;
+	if (maps > 0 && need > maps) {
+		VSL(SLT_Error, 0, "ghost: warning: max_backends %u needs "
+		    "vm.max_map_count >= %lu (2 warm VCLs), it is %lu: raise "
+		    "it (sysctl -w vm.max_map_count=%lu) or lower max_backends",
+		    gv->max_be, need, maps, 2 * need);
+		if (ctx->msg != NULL)
+			VSB_printf(ctx->msg, "vmod ghost: warning: max_backends "
+			    "%u needs vm.max_map_count >= %lu, it is %lu\n",
+			    gv->max_be, need, maps);
+	}
+	need = (unsigned long)gv->max_be + 1000;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    need > rl.rlim_cur) {
+		VSL(SLT_Error, 0, "ghost: warning: max_backends %u needs up "
+		    "to %lu descriptors with keep-alive upstreams, the limit "
+		    "is %lu: raise it (LimitNOFILE=%lu) or lower max_backends",
+		    gv->max_be, need, (unsigned long)rl.rlim_cur, 2 * need);
+		if (ctx->msg != NULL)
+			VSB_printf(ctx->msg, "vmod ghost: warning: max_backends "
+			    "%u needs %lu descriptors, the limit is %lu\n",
+			    gv->max_be, need, (unsigned long)rl.rlim_cur);
+	}
 }

@@ -12,5 +12,6 @@ void ghost_be_live(VRT_CTX, struct ghost_vcl *, uint64_t gen);
 int ghost_reaper_start(struct ghost_vcl *);
 void ghost_reaper_stop(struct ghost_vcl *);
 void ghost_be_fini(VRT_CTX, struct ghost_vcl *);
+void ghost_be_limits(VRT_CTX, const struct ghost_vcl *);
 
 #endif /* GHOST_BACKEND_H */

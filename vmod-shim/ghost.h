@@ -81,6 +81,8 @@
 #define GHOST_LIVE_PAGE_MAX	8192	/* x 64 bytes < GHOST_MAX_FRAME */
 #define GHOST_LIVE_TMO		1.0	/* s, minimum timeout of one page */
 #define GHOST_LIVE_RETRY	1.0	/* s between failed live passes */
+#define GHOST_MAX_BE		16384	/* default ceiling of native backends */
+#define GHOST_IDLE		2	/* s unused before LRU may retire */
 #define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
 #define GHOST_DRAIN		65.0	/* s from retiring to the final release,
 					   > backend_idle_timeout (60 s) */
@@ -118,6 +120,7 @@ struct ghost_vcl {
 	uint64_t		live_gen;	/* atomic: last gen checked */
 	uint64_t		live_want;	/* atomic: newest gen seen */
 	unsigned		live_page;	/* endpoints per live request */
+	unsigned		max_be;		/* ceiling of n_be, 0: none */
 	struct lock		live_mtx;
 	struct lock		reap_mtx;
 	pthread_cond_t		reap_cond;

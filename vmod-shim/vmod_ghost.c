@@ -121,6 +121,7 @@ gv_new(void)
 	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
 	gv->timeout = 0.1;
 	gv->live_page = GHOST_LIVE_PAGE;
+	gv->max_be = GHOST_MAX_BE;
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
 	return (gv);
@@ -229,7 +230,8 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 
 VCL_VOID v_matchproto_()
 vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
-    VCL_DURATION timeout, VCL_INT memo, VCL_INT live_page)
+    VCL_DURATION timeout, VCL_INT memo, VCL_INT live_page,
+    VCL_INT max_backends)
 {
 	struct ghost_vcl *gv;
 	size_t l;
@@ -266,6 +268,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 		    GHOST_LIVE_PAGE_MAX);
 		return;
 	}
+	if (max_backends < 0 || max_backends > 1000000) {
+		VRT_fail(ctx, "ghost.init(): max_backends must be in "
+		    "[0, 1000000]");
+		return;
+	}
 	free(gv->sock);
 	free(gv->state_path);
 	gv->sock = strdup(sock);
@@ -279,9 +286,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	memcpy(gv->state_path + l, ".state", sizeof ".state");
 	gv->timeout = timeout;
 	gv->live_page = (unsigned)live_page;
+	gv->max_be = (unsigned)max_backends;
 	gv->st_next_try = 0;
 	ghost_pool_flush(gv);
 	gv->inited = 1;
+	ghost_be_limits(ctx, gv);
 }
 
 /* Methods the builtin vcl_recv passes on to the cache (or to 405: PRI). */
