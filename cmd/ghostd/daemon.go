@@ -61,6 +61,7 @@ type daemonConfig struct {
 	socketGroup  string
 	state        string
 	metrics      string
+	metricsVh    int
 	logLevel     string
 	logFormat    string
 	strict       bool
@@ -81,6 +82,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.socketGroup, "socket-group", "", "group of the socket, name or gid (\"\" = keep ghostd's group)")
 	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
 	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9192", "address for Prometheus /metrics (\"\" disables)")
+	fs.IntVar(&c.metricsVh, "metrics-vhosts", DefaultMetricsVhosts, "at most this many vhosts (and route names) get metric series of their own; the rest count as vhost=\"~other\" (0: none, every decision counts as ~other)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (logfmt) or json")
 	fs.BoolVar(&c.strict, "strict", false, "reject a config with keys ghost does not know (default: load it and warn)")
@@ -129,6 +131,9 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	if c.maxConns < 1 {
 		return nil, usageError(fs, "-max-conns must be at least 1"), false
 	}
+	if c.metricsVh < 0 {
+		return nil, usageError(fs, "-metrics-vhosts must not be negative"), false
+	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return nil, usageError(fs, err.Error()), false
 	}
@@ -174,7 +179,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
 
-	m := newMetrics()
+	m := newMetrics(cfg.metricsVh)
 	l := newLoader(cfg.config, cfg.strict, log, m)
 
 	// The socket first: a second ghostd on the same socket stops here.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,11 +30,23 @@ var outcomeNames = [...]string{
 // does no label lookup.
 type vhostCounters [len(outcomeNames)]prometheus.Counter
 
+// OtherLabel is the vhost and route_name label value that counts the
+// decisions of every vhost (route name) past the -metrics-vhosts cap. A
+// vhost key never contains "~" (hostnames), so it cannot collide there.
+const OtherLabel = "~other"
+
+// DefaultMetricsVhosts is the default of -metrics-vhosts: at most this
+// many vhost (and route_name) label values, so that /metrics stays well
+// under 1 MB at any table size (4 series per vhost, ~80 bytes each).
+const DefaultMetricsVhosts = 1000
+
 // metrics holds every ghostd metric.
 type metrics struct {
 	reg            *prometheus.Registry
 	decisions      *prometheus.CounterVec
 	byVhost        *xsync.MapOf[string, *vhostCounters]
+	maxLabels      int64        // label values per label before OtherLabel
+	nVhost, nRoute atomic.Int64 // label values in use (approximate)
 	latency        prometheus.Histogram
 	reloads        prometheus.Counter
 	reloadFailures prometheus.Counter
@@ -51,9 +64,13 @@ type metrics struct {
 	protoErrors    *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the registry with every metric; maxLabels caps the
+// distinct vhost and route_name label values (0: every decision counts
+// under OtherLabel).
+func newMetrics(maxLabels int) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		maxLabels: int64(maxLabels),
+		reg:       prometheus.NewRegistry(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ghost_decisions_total",
 			Help: "Routing decisions by selected vhost (\"\" = none) and outcome.",
@@ -123,11 +140,19 @@ func newMetrics() *metrics {
 	return m
 }
 
-// decided counts one decision.
+// decided counts one decision. The first maxLabels vhosts (route names)
+// seen since they entered the table get series of their own, the rest
+// count under OtherLabel; a reload that removes some frees their places.
 func (m *metrics) decided(vhost, routeName string, o route.Outcome, took time.Duration) {
 	cs, ok := m.byVhost.Load(vhost)
 	if !ok {
+		if vhost != "" && m.nVhost.Load() >= m.maxLabels {
+			vhost = OtherLabel
+		}
 		cs, _ = m.byVhost.LoadOrCompute(vhost, func() *vhostCounters {
+			if vhost != "" && vhost != OtherLabel {
+				m.nVhost.Add(1)
+			}
 			var c vhostCounters
 			for i, name := range outcomeNames {
 				c[i] = m.decisions.WithLabelValues(vhost, name)
@@ -141,7 +166,13 @@ func (m *metrics) decided(vhost, routeName string, o route.Outcome, took time.Du
 	if routeName != "" {
 		c, ok := m.byRoute.Load(routeName)
 		if !ok {
+			if m.nRoute.Load() >= m.maxLabels {
+				routeName = OtherLabel
+			}
 			c, _ = m.byRoute.LoadOrCompute(routeName, func() prometheus.Counter {
+				if routeName != OtherLabel {
+					m.nRoute.Add(1)
+				}
 				return m.routeDecisions.WithLabelValues(routeName)
 			})
 		}
@@ -164,26 +195,28 @@ func (m *metrics) reloadResult(ok bool) {
 // table no longer has, so that a removed vhost does not leave frozen
 // series behind. The "" vhost (no match) stays.
 func (m *metrics) forget(t *route.Table) {
-	keep := map[string]bool{"": true}
+	keep := map[string]bool{"": true, OtherLabel: true}
 	for _, v := range t.Vhosts() {
 		keep[v] = true
 	}
 	m.byVhost.Range(func(v string, _ *vhostCounters) bool {
 		if !keep[v] {
 			m.byVhost.Delete(v)
+			m.nVhost.Add(-1)
 			for _, name := range outcomeNames {
 				m.decisions.DeleteLabelValues(v, name)
 			}
 		}
 		return true
 	})
-	names := map[string]bool{}
+	names := map[string]bool{OtherLabel: true}
 	for _, n := range t.RouteNames() {
 		names[n] = true
 	}
 	m.byRoute.Range(func(n string, _ prometheus.Counter) bool {
 		if !names[n] {
 			m.byRoute.Delete(n)
+			m.nRoute.Add(-1)
 			m.routeDecisions.DeleteLabelValues(n)
 		}
 		return true
