@@ -224,6 +224,11 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			err = c.ops(&d.RequestHeaders, key[2])
 		case "rss", "rsa", "rsr":
 			err = c.ops(&d.ResponseHeaders, key[2])
+		case "cm":
+			i, err = c.dec.DecodeInt64()
+			d.Cache = route.CacheMode(i)
+		case "cp":
+			d.Policy, err = c.policy()
 		default:
 			err = c.dec.Skip()
 		}
@@ -515,6 +520,43 @@ func (c *Client) queryValues() ([]route.ParamValues, error) {
 		}
 	}
 	return out, nil
+}
+
+// policy decodes "cp", a route's cache_policy.
+func (c *Client) policy() (*route.CachePolicy, error) {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	p := &route.CachePolicy{TTL: -1, Grace: -1, Keep: -1}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case "ttl":
+			p.TTL, err = c.dec.DecodeInt64()
+		case "f":
+			p.Forced, err = c.dec.DecodeBool()
+		case "gr":
+			p.Grace, err = c.dec.DecodeInt64()
+		case "kp":
+			p.Keep, err = c.dec.DecodeInt64()
+		case "kh":
+			p.KeyHeaders, err = c.strs()
+		case "qi":
+			p.QueryInclude, err = c.strs()
+		case "qx":
+			p.QueryExclude, err = c.strs()
+		default:
+			err = c.dec.Skip()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cp %q: %w", k, err)
+		}
+	}
+	return p, nil
 }
 
 func (c *Client) groups() ([]route.Group, error) {

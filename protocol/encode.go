@@ -270,6 +270,8 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Reason != "")
 	cond(d.Body != "")
 	cond(d.Uncacheable != "")
+	cond(d.Cache != route.CacheOrigin)
+	cond(d.Policy != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -370,5 +372,46 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if d.Uncacheable != "" {
 		e.str("nc", d.Uncacheable)
 	}
+	if d.Cache != route.CacheOrigin {
+		e.int("cm", int64(d.Cache))
+	}
+	if d.Policy != nil {
+		e.policy(d.Policy)
+	}
 	return e.end()
+}
+
+// policy encodes a route's cache_policy as the map "cp": keys only for
+// what is set (ttl, f, gr, kp, kh, qi, qx).
+func (e *encoder) policy(p *route.CachePolicy) {
+	n := 0
+	for _, b := range []bool{p.TTL >= 0, p.Forced, p.Grace >= 0, p.Keep >= 0,
+		len(p.KeyHeaders) > 0, len(p.QueryInclude) > 0, len(p.QueryExclude) > 0} {
+		if b {
+			n++
+		}
+	}
+	e.key("cp")
+	_ = e.enc.EncodeMapLen(n)
+	if p.TTL >= 0 {
+		e.int("ttl", p.TTL)
+	}
+	if p.Forced {
+		e.bool("f", true)
+	}
+	if p.Grace >= 0 {
+		e.int("gr", p.Grace)
+	}
+	if p.Keep >= 0 {
+		e.int("kp", p.Keep)
+	}
+	if len(p.KeyHeaders) > 0 {
+		e.strs("kh", p.KeyHeaders)
+	}
+	if len(p.QueryInclude) > 0 {
+		e.strs("qi", p.QueryInclude)
+	}
+	if len(p.QueryExclude) > 0 {
+		e.strs("qx", p.QueryExclude)
+	}
 }

@@ -79,6 +79,9 @@ func richDecision() route.Decision {
 			ScopeLens:    []int{1, 3, 5}},
 		Reason:      "OK",
 		Uncacheable: "request filter changes routed header x-env",
+		Cache:       route.CacheLookup,
+		Policy: &route.CachePolicy{TTL: 60, Forced: true, Grace: -1, Keep: 3600,
+			KeyHeaders: []string{"accept-language"}, QueryExclude: []string{"utm_source"}},
 	}
 }
 

@@ -4,6 +4,8 @@
 // filter decisions. It is pure Go and does no I/O.
 package route
 
+import "regexp"
+
 // Request is what a routing decision is computed from.
 type Request struct {
 	Host    string   // raw Host header value ("" when absent)
@@ -123,6 +125,67 @@ type Decision struct {
 	Uncacheable string
 
 	Deps Deps
+
+	// Cache is what the data plane does before the cache lookup, and
+	// Policy the route's cache_policy (nil when it has none). Both are set
+	// for every outcome; only OutcomeBackend requests reach a backend.
+	Cache  CacheMode
+	Policy *CachePolicy
+}
+
+// CacheMode is the decision made before the cache lookup (vcl_recv).
+type CacheMode uint8
+
+// Cache modes.
+const (
+	// CacheOrigin: the route has no cache_policy and ghostd runs with
+	// -cache-default origin: Varnish's own rules decide (the builtin VCL
+	// and the origin's Cache-Control), as without ghost.
+	CacheOrigin CacheMode = iota
+	// CachePass: never served from nor stored in the cache (a bypass
+	// header matched, a method other than GET/HEAD, a request with
+	// Authorization, or no cache_policy under -cache-default pass).
+	CachePass
+	// CacheLookup: look the request up under the policy's cache key and
+	// store the response with its TTLs. The builtin VCL's "Cookie or
+	// Authorization → pass" rule does not apply: the policy's
+	// bypass_headers say what is passed (Authorization always is).
+	CacheLookup
+)
+
+// String returns "origin", "pass" or "lookup".
+func (m CacheMode) String() string {
+	switch m {
+	case CachePass:
+		return "pass"
+	case CacheLookup:
+		return "lookup"
+	}
+	return "origin"
+}
+
+// CachePolicy is a route's compiled cache_policy. Durations are whole
+// seconds; -1 means "not set".
+type CachePolicy struct {
+	TTL    int64 // default_ttl_seconds or forced_ttl_seconds, -1 when neither
+	Forced bool  // TTL is forced_ttl_seconds: it overrides the origin
+	Grace  int64 // beresp.grace, -1 = Varnish's default_grace
+	Keep   int64 // beresp.keep, -1 = Varnish's default_keep
+
+	// KeyHeaders are request headers (lower case) whose values join the
+	// cache key; an absent header differs from an empty one.
+	KeyHeaders []string
+	// QueryInclude (allowlist) or QueryExclude (denylist) normalise the
+	// query in the cache key (see CacheURL); at most one is set.
+	QueryInclude []string
+	QueryExclude []string
+
+	bypass []bypassMatch
+}
+
+type bypassMatch struct {
+	name string // lower case
+	re   *regexp.Regexp
 }
 
 // Location returns the complete redirect Location header value.

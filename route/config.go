@@ -19,17 +19,40 @@ type vhostJSON struct {
 }
 
 type routeJSON struct {
-	PathMatch     *pathMatchJSON `json:"path_match"`
-	Method        *string        `json:"method"`
-	Headers       []matchJSON    `json:"headers"`
-	QueryParams   []matchJSON    `json:"query_params"`
-	Filters       *filtersJSON   `json:"filters"`
-	Backends      []backendJSON  `json:"backends"`
-	BackendGroups []groupJSON    `json:"backend_groups"`
-	Priority      int64          `json:"priority"`
-	RuleIndex     int64          `json:"rule_index"`
-	Listeners     []string       `json:"listeners"`
-	RouteName     string         `json:"route_name"`
+	PathMatch     *pathMatchJSON   `json:"path_match"`
+	Method        *string          `json:"method"`
+	Headers       []matchJSON      `json:"headers"`
+	QueryParams   []matchJSON      `json:"query_params"`
+	Filters       *filtersJSON     `json:"filters"`
+	Backends      []backendJSON    `json:"backends"`
+	BackendGroups []groupJSON      `json:"backend_groups"`
+	Priority      int64            `json:"priority"`
+	RuleIndex     int64            `json:"rule_index"`
+	Listeners     []string         `json:"listeners"`
+	RouteName     string           `json:"route_name"`
+	CachePolicy   *cachePolicyJSON `json:"cache_policy"`
+}
+
+// cachePolicyJSON is a route's "cache_policy" as the varnish/gateway
+// chaperone (v0.23) writes it from a VarnishCachePolicy.
+type cachePolicyJSON struct {
+	DefaultTTLSeconds *int64        `json:"default_ttl_seconds"`
+	ForcedTTLSeconds  *int64        `json:"forced_ttl_seconds"`
+	GraceSeconds      *int64        `json:"grace_seconds"`
+	KeepSeconds       *int64        `json:"keep_seconds"`
+	CacheKey          *cacheKeyJSON `json:"cache_key"`
+	BypassHeaders     []bypassJSON  `json:"bypass_headers"`
+}
+
+type cacheKeyJSON struct {
+	Headers            []string `json:"headers"`
+	QueryParamsInclude []string `json:"query_params_include"`
+	QueryParamsExclude []string `json:"query_params_exclude"`
+}
+
+type bypassJSON struct {
+	Name       *string `json:"name"`
+	ValueRegex *string `json:"value_regex"`
 }
 
 type pathMatchJSON struct {

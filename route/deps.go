@@ -27,6 +27,7 @@ func computeDeps(routes []*croute) Deps {
 			hs = append(hs, h.name)
 		}
 	}
+	hs = cacheDeps(routes, &d, hs)
 	if len(hs) > 0 {
 		sort.Strings(hs)
 		d.Headers = slices.Compact(hs)

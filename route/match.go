@@ -12,6 +12,9 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	if t == nil || r == nil {
 		return
 	}
+	if t.passDefault {
+		d.Cache = CachePass
+	}
 	host, port := splitHostPort(r.Host)
 	vh := t.lookup(host)
 	if vh == nil {
@@ -29,6 +32,8 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	}
 	d.RouteIndex = rt.index
 	d.RouteName = rt.name
+	d.Cache = t.cacheMode(rt, r)
+	d.Policy = rt.cache
 	if rt.redirect != nil {
 		d.Outcome = OutcomeRedirect
 		d.Status = rt.redirect.status

@@ -14,6 +14,8 @@ type Table struct {
 	vhosts   []*vhost                      // sorted by key
 	refs     map[netip.AddrPort][]Endpoint // every referenced endpoint
 	stats    Stats
+
+	passDefault bool // SetCacheDefault(true): routes without cache_policy pass
 }
 
 // Stats counts what a table holds.
@@ -121,7 +123,8 @@ type croute struct {
 	rewrite  *urlRewrite
 	redirect *redirect
 
-	uncacheable string // why a fetched response must not be cached
+	uncacheable string       // why a fetched response must not be cached
+	cache       *CachePolicy // nil: no cache_policy
 }
 
 type headerMatch struct {

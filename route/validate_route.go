@@ -123,6 +123,11 @@ func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
 		return c.errorf("%s", err)
 	}
 	r.groups = groups
+	if rj.CachePolicy != nil {
+		if r.cache, err = cachePolicy(rj.CachePolicy); err != nil {
+			return c.errorf("%s", err)
+		}
+	}
 	return nil
 }
 

@@ -121,6 +121,7 @@ func cmdRoute(args []string) int {
 	method := fs.String("method", "GET", "the client's request method")
 	sock := fs.String("socket-name", "", "listener socket name (Varnish local.socket)")
 	https := fs.Bool("https", false, "the request came over TLS via a trusted front")
+	cacheDefault := fs.String("cache-default", "origin", "as ghostd's -cache-default: origin or pass")
 	var hdrs headerFlag
 	fs.Var(&hdrs, "H", "request header 'name: value' (repeatable)")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -139,6 +140,7 @@ func cmdRoute(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	t.SetCacheDefault(*cacheDefault == "pass")
 	var d route.Decision
 	t.Decide(req, &d)
 	fmt.Printf("%-12s %s\n", "table:", *config)
@@ -222,6 +224,10 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision) {
 		}
 	}
 	p("outcome", "%s, status %d", outcomeText[d.Outcome], d.Status)
+	p("cache", "%s", d.Cache)
+	if c := d.Policy; c != nil {
+		p("policy", "%s", policyText(c))
+	}
 	if len(d.Groups) > 0 {
 		fmt.Fprintln(w, "candidates:")
 		for i, g := range d.Groups {
@@ -373,4 +379,34 @@ func cmdStatus(args []string) int {
 	fmt.Printf("last error:      %s\n", lastErr)
 	fmt.Printf("uptime:          %s\n", time.Duration(s.Uptime)*time.Second)
 	return code
+}
+
+// policyText describes a cache_policy in one line.
+func policyText(c *route.CachePolicy) string {
+	var parts []string
+	secs := func(name string, v int64) {
+		if v >= 0 {
+			parts = append(parts, fmt.Sprintf("%s %ds", name, v))
+		}
+	}
+	if c.Forced {
+		secs("forced ttl", c.TTL)
+	} else {
+		secs("default ttl", c.TTL)
+	}
+	secs("grace", c.Grace)
+	secs("keep", c.Keep)
+	if len(c.KeyHeaders) > 0 {
+		parts = append(parts, "key headers "+strings.Join(c.KeyHeaders, ","))
+	}
+	if len(c.QueryInclude) > 0 {
+		parts = append(parts, "key query only "+strings.Join(c.QueryInclude, ","))
+	}
+	if len(c.QueryExclude) > 0 {
+		parts = append(parts, "key query without "+strings.Join(c.QueryExclude, ","))
+	}
+	if len(parts) == 0 {
+		return "(all defaults)"
+	}
+	return strings.Join(parts, "; ")
 }

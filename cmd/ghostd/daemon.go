@@ -71,6 +71,7 @@ type daemonConfig struct {
 	frameTimeout time.Duration
 	helloTimeout time.Duration
 	maxConns     int
+	cacheDefault string // "origin" or "pass"
 }
 
 // daemonFlags returns the daemon's flag set, writing into c.
@@ -88,6 +89,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.BoolVar(&c.strict, "strict", false, "reject a config with keys ghost does not know (default: load it and warn)")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&c.watch, "watch", true, "reload when the config file changes")
+	fs.StringVar(&c.cacheDefault, "cache-default", "origin", "routes without cache_policy: origin (Varnish caches as the origin's headers allow) or pass (never cached, as varnish/gateway does)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", protocol.DefaultIdleTimeout, "close connections idle this long")
 	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", protocol.DefaultHelloTimeout, "close new connections that have not said hello within this")
@@ -124,6 +126,9 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	}
 	if c.state == "" {
 		c.state = c.socket + ".state"
+	}
+	if c.cacheDefault != "origin" && c.cacheDefault != "pass" {
+		return nil, usageError(fs, fmt.Sprintf("bad -cache-default %q (want origin or pass)", c.cacheDefault)), false
 	}
 	if c.idleTimeout <= 0 || c.frameTimeout <= 0 || c.helloTimeout <= 0 {
 		return nil, usageError(fs, "-idle-timeout, -frame-timeout and -hello-timeout must be positive"), false
@@ -180,7 +185,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	defer signal.Stop(sigs)
 
 	m := newMetrics(cfg.metricsVh)
-	l := newLoader(cfg.config, cfg.strict, log, m)
+	l := newLoader(cfg.config, cfg.strict, log, m, cfg.cacheDefault == "pass")
 
 	// The socket first: a second ghostd on the same socket stops here.
 	ln, err := activationListener()

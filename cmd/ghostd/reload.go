@@ -47,11 +47,14 @@ type loader struct {
 	failures atomic.Uint64
 
 	releasing atomic.Bool // a releaseMemory is under way
+
+	cachePass bool // -cache-default pass: routes without cache_policy pass
 }
 
-func newLoader(path string, strict bool, log *slog.Logger, m *metrics) *loader {
-	l := &loader{path: path, strict: strict, name: path, log: log, metrics: m, start: time.Now()}
+func newLoader(path string, strict bool, log *slog.Logger, m *metrics, cachePass bool) *loader {
+	l := &loader{path: path, strict: strict, name: path, log: log, metrics: m, start: time.Now(), cachePass: cachePass}
 	empty := route.Empty()
+	empty.SetCacheDefault(cachePass)
 	l.cur.Store(&snapshot{table: empty, gen: uint64(time.Now().UnixNano()), stats: empty.Stats()})
 	l.metrics.setTable(l.cur.Load())
 	return l
@@ -75,7 +78,7 @@ func (l *loader) loadInitial() {
 	if err == nil {
 		var t *route.Table
 		t0 := time.Now()
-		if t, err = parseConfig(l.name, data, l.strict); err == nil {
+		if t, err = l.parse(data); err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
 			l.logUnknownKeys(data)
 			return
@@ -193,7 +196,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
 	}
-	t, err := parseConfig(l.name, data, l.strict)
+	t, err := l.parse(data)
 	if err != nil {
 		res := l.failed(old, trigger, err.Error())
 		l.releaseFailed(len(data))
@@ -262,6 +265,15 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 	l.log.Error("reload failed; keeping the current table", "trigger", trigger, "config", l.path,
 		"gen", old.gen, "err", msg)
 	return protocol.ReloadResult{Gen: old.gen, OK: false, Err: msg}
+}
+
+// parse compiles the file's content with the daemon's cache default.
+func (l *loader) parse(data []byte) (*route.Table, error) {
+	t, err := parseConfig(l.name, data, l.strict)
+	if err == nil {
+		t.SetCacheDefault(l.cachePass)
+	}
+	return t, err
 }
 
 // parseConfig is route.Parse that turns a panic in the compiler into an
