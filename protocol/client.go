@@ -464,6 +464,8 @@ func (c *Client) deps(dp *route.Deps) error {
 			for j, l := range ls {
 				dp.ScopeLens[j] = int(l)
 			}
+		case "c":
+			dp.CacheHeaders, err = c.strs()
 		default:
 			err = c.dec.Skip()
 		}

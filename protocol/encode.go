@@ -292,6 +292,9 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 			dn++
 		}
 	}
+	if len(dp.CacheHeaders) > 0 {
+		dn++
+	}
 	_ = e.enc.EncodeMapLen(dn)
 	e.bool("p", dp.Path)
 	e.bool("m", dp.Method)
@@ -327,6 +330,9 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 		for _, l := range dp.ScopeLens {
 			_ = e.enc.EncodeInt(int64(l))
 		}
+	}
+	if len(dp.CacheHeaders) > 0 {
+		e.strs("c", dp.CacheHeaders)
 	}
 	if hasG {
 		e.key("g")

@@ -76,7 +76,7 @@ func richDecision() route.Decision {
 		Deps: route.Deps{Path: true, Method: true, Query: true, Headers: []string{"ua", "x-env"},
 			HeaderValues: [][]string{nil, {"beta", "canary"}},
 			QueryValues:  []route.ParamValues{{Name: "v", Values: []string{"1", "2"}}},
-			ScopeLens:    []int{1, 3, 5}},
+			ScopeLens:    []int{1, 3, 5}, CacheHeaders: []string{"authorization"}},
 		Reason:      "OK",
 		Uncacheable: "request filter changes routed header x-env",
 		Cache:       route.CacheLookup,

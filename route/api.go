@@ -68,7 +68,7 @@ type Deps struct {
 	Query   bool
 	Socket  bool
 	HTTPS   bool
-	Headers []string // lower-case header names
+	Headers []string // lower-case header names routes match on
 	// HeaderValues, when not nil, is parallel to Headers: the values a
 	// header's Exact matches compare with (the lines of a name joined
 	// with ","), so that the decision depends on the header only through
@@ -84,6 +84,10 @@ type Deps struct {
 	// (Decision.Scope), ascending; nil when every decision is for its
 	// own path only (RegularExpression path routes).
 	ScopeLens []int
+	// CacheHeaders are the other request headers the cache decision
+	// (Decision.Cache) reads: Authorization and bypass_headers names.
+	// They key reuse like Headers, but are not routed on (no Vary).
+	CacheHeaders []string
 }
 
 // Decision is the result of Table.Decide. Slices and pointers in it are

@@ -110,8 +110,10 @@ func queryNames(field string, names []string) ([]string, error) {
 
 // cacheDeps adds to d what the cache decision of a vhost's routes reads:
 // the method and the bypass headers (plus Authorization) of every route
-// with a cache_policy.
-func cacheDeps(routes []*croute, d *Deps, hs []string) []string {
+// with a cache_policy, those not routed on already (d.Headers) in
+// d.CacheHeaders.
+func cacheDeps(routes []*croute, d *Deps) {
+	var hs []string
 	for _, r := range routes {
 		if r.cache == nil {
 			continue
@@ -122,7 +124,11 @@ func cacheDeps(routes []*croute, d *Deps, hs []string) []string {
 			hs = append(hs, b.name)
 		}
 	}
-	return hs
+	hs = slices.DeleteFunc(hs, func(h string) bool { return slices.Contains(d.Headers, h) })
+	if len(hs) > 0 {
+		sort.Strings(hs)
+		d.CacheHeaders = slices.Compact(hs)
+	}
 }
 
 // cacheMode is the decision before the cache lookup for a request that

@@ -28,7 +28,7 @@ func TestCachePolicyCompiles(t *testing.T) {
 		t.Fatalf("cache %v, want lookup", d.Cache)
 	}
 	// What the cache decision reads joins the vhost's deps.
-	if !d.Deps.Method || !reflect.DeepEqual(d.Deps.Headers, []string{"authorization", "cookie"}) {
+	if !d.Deps.Method || d.Deps.Headers != nil || !reflect.DeepEqual(d.Deps.CacheHeaders, []string{"authorization", "cookie"}) {
 		t.Fatalf("deps %+v", d.Deps)
 	}
 	f := mustParse(t, one(`{`+be(1)+`,"cache_policy":{"forced_ttl_seconds":0}}`))

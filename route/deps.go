@@ -27,10 +27,10 @@ func computeDeps(routes []*croute) Deps {
 			hs = append(hs, h.name)
 		}
 	}
-	hs = cacheDeps(routes, &d, hs)
 	if len(hs) > 0 {
 		sort.Strings(hs)
 		d.Headers = slices.Compact(hs)
 	}
+	cacheDeps(routes, &d)
 	return d
 }

@@ -19,13 +19,32 @@
 # Piped requests (WebSocket upgrades, non-standard methods) are routed in
 # vcl_recv, because a pipe has no vcl_backend_fetch.
 #
+# Caching: ghost.cache() in vcl_recv says what this request's route wants
+# before the lookup (a memoised decision: a warm cache hit makes no round
+# trip): Varnish's own rules (no cache_policy, ghostd -cache-default
+# origin: nothing is returned and your vcl_recv and the builtin run), pass,
+# or lookup under the route's cache_policy (return (hash): the policy's
+# bypass_headers replace the builtin "Cookie or Authorization → pass").
+# Code that must see every request goes in a vcl_recv defined BEFORE
+# `include "ghost.vcl"`. PURGE and BAN from ghost_purgers invalidate
+# (docs/operations.md); from anywhere else they get 403 and go nowhere.
+#
 
 # VCL needs one backend to compile; every real backend is created by the
 # vmod on demand (ghost.<addr>:<port> in backend.list).
 backend ghost_none none;
 
+import xkey;
+
 # Who may call /.varnish-ghost/reload.
 acl ghost_loopback {
+	"127.0.0.1";
+	"::1";
+}
+
+# Who may PURGE and BAN (the varnish/gateway chaperone sends them on
+# loopback).
+acl ghost_purgers {
 	"127.0.0.1";
 	"::1";
 }
@@ -37,6 +56,9 @@ acl ghost_trusted_front {
 }
 
 sub vcl_recv {
+	if (req.method == "PURGE" || req.method == "BAN") {
+		call ghost_invalidate;
+	}
 	if (req.url == "/.varnish-ghost/reload") {
 		unset req.http.X-Ghost-Reload-Error;
 		if (client.ip !~ ghost_loopback) {
@@ -54,6 +76,42 @@ sub vcl_recv {
 	if (ghost.recv(ghost_trusted_front)) {
 		call ghost_route_pipe;
 	}
+	# 0: Varnish's own rules (fall through), 1: pass, 2: lookup.
+	if (ghost.cache() == 2) {
+		return (hash);
+	} elsif (ghost.cache() == 1) {
+		return (pass);
+	}
+}
+
+# PURGE <url> / BAN <regex> with Host: (what the varnish/gateway chaperone
+# sends), PURGE with an xkey: header (tags), Soft-Purge: 1 (xkey
+# softpurge: stale objects stay usable within grace). Never routed.
+sub ghost_invalidate {
+	unset req.http.X-Ghost-Inval;
+	if (client.ip !~ ghost_purgers) {
+		return (synth(403, "Forbidden"));
+	}
+	set req.http.X-Ghost-Inval = ghost.invalidation_error();
+	if (req.http.X-Ghost-Inval != "") {
+		return (synth(400, req.http.X-Ghost-Inval));
+	}
+	if (req.method == "BAN") {
+		set req.http.X-Ghost-Inval = ghost.ban();
+		if (req.http.X-Ghost-Inval != "") {
+			return (synth(400, req.http.X-Ghost-Inval));
+		}
+		return (synth(200, "Ban added"));
+	}
+	if (req.http.Soft-Purge && req.http.Soft-Purge != "0") {
+		set req.http.X-Ghost-Inval = xkey.softpurge(ghost.purge_keys());
+	} else {
+		set req.http.X-Ghost-Inval = xkey.purge(ghost.purge_keys());
+	}
+	if (req.http.X-Ghost-Inval == "0") {
+		return (synth(404, "Not in cache"));
+	}
+	return (synth(200, "Purged " + req.http.X-Ghost-Inval));
 }
 
 # Piped traffic never reaches vcl_backend_fetch: route it on the client
@@ -70,7 +128,10 @@ sub ghost_route_pipe {
 sub vcl_hash {
 	# A HEAD is fetched with GET on a miss but routes as HEAD: keep the
 	# two apart. Routes may also depend on the listener and on https.
+	# The whole hash is ghost's (URL or the policy's cache-key URL, Host,
+	# key headers): the builtin must not add the raw URL.
 	ghost.hash();
+	return (lookup);
 }
 
 sub vcl_hit {
@@ -107,6 +168,11 @@ sub vcl_backend_response {
 	ghost.response();
 }
 
+sub vcl_deliver {
+	# Invalidation tags and lurker headers stay in the cache.
+	ghost.deliver();
+}
+
 sub vcl_backend_error {
 	# The response of a decision that is not a fetch: status, reason,
 	# Location, body, all as decided.
@@ -116,6 +182,13 @@ sub vcl_backend_error {
 }
 
 sub vcl_synth {
+	if (req.method == "PURGE" || req.method == "BAN") {
+		set resp.http.Content-Type = "text/plain";
+		set resp.http.Cache-Control = "no-store";
+		set resp.body = resp.reason + {"
+"};
+		return (deliver);
+	}
 	if (req.url == "/.varnish-ghost/reload" &&
 	    (resp.status == 200 || resp.status == 403 || resp.status == 500)) {
 		set resp.http.Content-Type = "text/plain";

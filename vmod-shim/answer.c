@@ -172,6 +172,9 @@ deps_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	case 'h':
 		arr_str(r, &d->h, &d->h_end);
 		return (1);
+	case 'c':
+		arr_str(r, &d->c, &d->c_end);
+		return (1);
 	default: return (0);
 	}
 	if (mp_peek(r) != MP_BOOL)
@@ -202,6 +205,31 @@ path_edit(struct mp_r *r, struct ghost_ans *a)
 		r->err = 1;
 	a->pe_cut = (size_t)cut;
 	a->pe = !r->err;
+}
+
+/* The route's cache_policy "cp": {ttl, f, gr, kp, kh, qi, qx}. */
+static int v_matchproto_(mp_field_f)
+policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "ttl"))
+		a->ttl = mp_r_int(r);
+	else if (mp_streq(k, kl, "f") && mp_peek(r) == MP_BOOL)
+		a->forced = mp_r_bool(r);
+	else if (mp_streq(k, kl, "gr"))
+		a->grace = mp_r_int(r);
+	else if (mp_streq(k, kl, "kp"))
+		a->keep = mp_r_int(r);
+	else if (mp_streq(k, kl, "kh"))
+		arr_str(r, &a->kh, &a->kh_end);
+	else if (mp_streq(k, kl, "qi"))
+		arr_str(r, &a->qi, &a->qi_end);
+	else if (mp_streq(k, kl, "qx"))
+		arr_str(r, &a->qx, &a->qx_end);
+	else
+		return (0);
+	return (1);
 }
 
 /* The fields of a route (or error) answer. */
@@ -264,6 +292,12 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->nc, &a->nc_len);
 	else if (mp_streq(k, kl, "rn"))
 		mp_r_str(r, &a->rn, &a->rn_len);
+	else if (mp_streq(k, kl, "cm"))
+		a->cm = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "cp")) {
+		a->has_cp = 1;
+		mp_r_fields(r, policy_field, a);
+	}
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
@@ -280,6 +314,7 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 
 	memset(a, 0, sizeof *a);
 	a->sc = -1;
+	a->ttl = a->grace = a->keep = -1;
 	memset(&d, 0, sizeof d);
 	d.a = a;
 	mp_r_fields(&r, ans_field, &d);
@@ -305,6 +340,11 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	    (d.o == GHOST_REDIRECT && (a->st < 300 || a->st > 399))) {
 		snprintf(why, wl, "bad answer (outcome %d, status %d)",
 		    (int)d.o, a->st);
+		return (-1);
+	}
+	if (a->cm < GHOST_CM_ORIGIN || a->cm > GHOST_CM_LOOKUP ||
+	    a->ttl < -1 || a->grace < -1 || a->keep < -1) {
+		snprintf(why, wl, "bad answer (cache mode %d)", a->cm);
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;

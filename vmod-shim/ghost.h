@@ -9,7 +9,9 @@
  * go down and there are no cycles (test/shim-layers.sh checks this, in
  * make test):
  *
- *   4  vmod_ghost.c   the VCL interface: events, ghost.*() functions
+ *   5  vmod_ghost.c   the VCL interface: events, ghost.*() functions
+ *   4  cache.c        caching: the cache decision's hash, TTLs, tags,
+ *                     PURGE/BAN
  *   3  route.c        one decision: inputs, memo or ghostd, endpoint,
  *                     outcome
  *   2  reuse.c        memo keys and lookup/store of decisions
@@ -22,6 +24,7 @@
  *      memo.c         the memo table and ghostd's state file
  *      pick.c         weighted selection of an endpoint
  *   0  hdr.c          header line helpers
+ *      cachekey.c     the cache-key URL, the normalised host
  *      query.c        query string parameters
  *      stats.c        the VSC counters (varnishstat GHOST.*, ghost.vsc)
  *      msgpack.h      the msgpack codec (header only)
@@ -157,6 +160,7 @@ struct ghost_deps {
 	const uint8_t		*hv, *hv_end;	/* [nil | [value, ...], ...] */
 	const uint8_t		*qv, *qv_end;	/* [[name, [value, ...]], ...] */
 	const uint8_t		*sl, *sl_end;	/* [scope length, ...] */
+	const uint8_t		*c, *c_end;	/* [name, ...]: cache decision */
 	const uint8_t		*raw, *raw_end;	/* the whole deps map */
 };
 
@@ -199,7 +203,22 @@ struct ghost_ans {
 	size_t			nc_len;
 	const char		*rn;		/* route_name, for the log */
 	size_t			rn_len;
+	/* cache decision and policy (cm, cp) */
+	int			cm;		/* GHOST_CM_* */
+	int			has_cp;
+	int			forced;
+	int64_t			ttl, grace, keep;	/* -1 = not set */
+	const uint8_t		*kh, *kh_end;	/* key headers */
+	const uint8_t		*qi, *qi_end;	/* query: kept in the key */
+	const uint8_t		*qx, *qx_end;	/* query: left out of the key */
 };
+
+#define GHOST_CM_ORIGIN		0
+#define GHOST_CM_PASS		1
+#define GHOST_CM_LOOKUP		2
+
+/* set on req when ghost.cache() could not decide (its fetch reads it) */
+#define GHOST_CACHE_UNKNOWN	"X-Ghost-Cache-Unknown"
 
 struct ghost_task {
 	unsigned		magic;
@@ -210,6 +229,16 @@ struct ghost_task {
 	const char		*location;	/* in ctx->ws, "" if none */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */
+	/* client side: ghost.cache() */
+	int			cache_known;	/* cans/cm valid for this pass */
+	unsigned		cache_restarts;	/* ... of vcl_recv */
+	int			cm;		/* GHOST_CM_* */
+	struct ghost_ans	cans;
+	/* backend side: what the stored object is tagged with */
+	const char		*obj_host;	/* normalised Host, NULL if none */
+	const char		*obj_url;	/* cache-key URL */
+	int			cache_unknown;	/* the client side could not
+						   decide (GHOST_CACHE_UNKNOWN) */
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

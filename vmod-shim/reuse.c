@@ -13,6 +13,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "hdr.h"
 #include "query.h"
 #include "answer.h"
 #include "memo.h"
@@ -126,6 +127,35 @@ kb_class(struct kb *k, int32_t c)
  * one line of it, its class: the index of the value it equals, or -1 for
  * none (absent included); otherwise every raw line as routing saw it.
  */
+/*
+ * Every line of header hn, raw, for the headers the cache decision reads
+ * (deps.c): on every request, cache hits included, so a cheap test of
+ * each line ("name:" at its start) instead of splitting them all. Not for
+ * the headers ghost.prepare() records (key_header() reads those).
+ */
+static void
+key_lines(struct kb *k, const struct ghost_rq *q, const char *hn, size_t hl)
+{
+	const txt *t;
+	const char *v;
+	unsigned u;
+
+	kb_put(k, hn, hl);
+	kb_put(k, "r", 1);
+	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
+		t = &q->hp->hd[u];
+		if (t->b == NULL || (size_t)(t->e - t->b) <= hl ||
+		    t->b[hl] != ':' || (t->b[0] | 0x20) != (hn[0] | 0x20) ||
+		    strncasecmp(t->b, hn, hl))
+			continue;
+		for (v = t->b + hl + 1; v < t->e && (*v == ' ' || *v == '\t');
+		    v++)
+			continue;
+		kb_put(k, v, (size_t)(t->e - v));
+	}
+	kb_put(k, "", 0);	/* end of this header */
+}
+
 static void
 key_header(struct kb *k, const struct ghost_rq *q, const char *hn,
     size_t hl, struct mp_r *hv)
@@ -244,6 +274,23 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		if (r.err || (hvp != NULL && hvp->err))
 			k.err = 1;
 	}
+	if (d->c != NULL) {
+		/* headers the cache decision reads: raw lines */
+		kb_put(&k, "C", 1);
+		r.p = d->c;
+		r.end = d->c_end;
+		r.err = 0;
+		cnt = mp_r_arr(&r);
+		while (cnt-- > 0 && !r.err) {
+			mp_r_str(&r, &hn, &hl);
+			if (q->rec && ghost_hdr_recorded(hn, hl))
+				key_header(&k, q, hn, hl, NULL);
+			else
+				key_lines(&k, q, hn, hl);
+		}
+		if (r.err)
+			k.err = 1;
+	}
 	if (d->q) {
 		qm = strchr(q->url, '?');
 		key_query(&k, qm, d);
@@ -299,7 +346,7 @@ deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
  * sent it.
  */
 #define DEPS_PTRS(X) X(h) X(h_end) X(hv) X(hv_end) X(qv) X(qv_end) X(sl) \
-	X(sl_end) X(raw) X(raw_end)
+	X(sl_end) X(c) X(c_end) X(raw) X(raw_end)
 
 static void
 deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
@@ -318,7 +365,7 @@ deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
 #define ANS_PTRS(X) X(g) X(g_end) X(rqs) \
 	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
 	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc) X(pe_with) \
-	X(rs) X(bd) X(nc) X(rn)
+	X(rs) X(bd) X(nc) X(rn) X(kh) X(kh_end) X(qi) X(qi_end) X(qx) X(qx_end)
 
 static void
 ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "reuse.h"
 #include "route.h"
+#include "cachekey.h"
 #include "stats.h"
 
 /* The decision when ghostd cannot give one: 503, why in the log. */
@@ -181,17 +182,25 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
 	uint64_t sgen = 0, seen;
+	uintptr_t snap;
 	int fresh;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
 	fresh = ghost_state_read(gv, ctx->now, &sgen);
+	snap = WS_Snapshot(ctx->ws);
 	if (gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen)) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
 	} else {
+		/*
+		 * A lookup that missed leaves its keys (with the whole path,
+		 * up to the URL's size) in the workspace: give it back
+		 * before the round trip needs room for the answer.
+		 */
+		WS_Reset(ctx->ws, snap);
 		*src = "ghostd";
 		if (gv->memo != NULL)
 			GHOST_STAT(memo_miss);
@@ -216,8 +225,12 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		    __ATOMIC_RELAXED))
 			continue;
 		ghost_ans_fit(q, a);
-		if (gv->memo != NULL)
+		if (gv->memo != NULL) {
+			/* the keys are copied into the memo: give them back */
+			snap = WS_Snapshot(ctx->ws);
 			ghost_memo_store(gv, ctx->ws, q, a, raw, rawlen);
+			WS_Reset(ctx->ws, snap);
+		}
 	}
 	if (ghost_ans_resolve(ctx->ws, q, a)) {
 		snprintf(why, wl, "workspace overflow");
@@ -303,6 +316,14 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (NULL);
 	}
 	t->have_ans = 1;
+	if (ctx->http_bereq != NULL) {
+		t->cache_unknown = http_GetHdr(hp,
+		    "\026" GHOST_CACHE_UNKNOWN ":", NULL);
+		/* what the stored object answers to, before any rewrite */
+		t->obj_host = q.host != NULL ?
+		    ghost_norm_host(ctx->ws, q.host) : NULL;
+		t->obj_url = ghost_cache_url(ctx->ws, &t->ans, q.url);
+	}
 
 	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))
 		ghost_be_live(ctx, gv, t->ans.gen);

@@ -23,6 +23,7 @@
 #include "apply.h"
 #include "backend.h"
 #include "route.h"
+#include "cache.h"
 #include "stats.h"
 #include "vcc_ghost_if.h"
 
@@ -334,7 +335,7 @@ vmod_recv(VRT_CTX, VCL_ACL trusted_front)
 }
 
 VCL_VOID v_matchproto_()
-vmod_hash(VRT_CTX)
+vmod_hash(VRT_CTX, struct vmod_priv *pt)
 {
 	struct strands s;
 	const char *p[1];
@@ -350,6 +351,7 @@ vmod_hash(VRT_CTX)
 		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
 		return;
 	}
+	ghost_cache_hash(ctx, task_get(ctx, pt, 0));
 	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd && !https; u++) {
 		t = &ctx->http_req->hd[u];
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
@@ -517,6 +519,81 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
 	ghost_apply_resp(ctx, hp, &t->ans);
+	if (hp == ctx->http_beresp)
+		ghost_cache_resp(ctx, t);
+}
+
+/* ---- caching and invalidation ----------------------------------------- */
+
+VCL_INT
+vmod_cache(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+{
+	struct ghost_vcl *gv;
+	struct ghost_task *t;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.cache(): only in vcl_recv");
+		return (GHOST_CM_PASS);
+	}
+	gv = vcl_get(ctx, pv, "cache");
+	if (gv == NULL)
+		return (GHOST_CM_PASS);
+	t = task_get(ctx, pt, 1);
+	if (t == NULL)
+		return (GHOST_CM_PASS);
+	return (ghost_cache_decide(ctx, gv, t));
+}
+
+VCL_VOID
+vmod_deliver(VRT_CTX)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_DELIVER || ctx->http_resp == NULL) {
+		VRT_fail(ctx, "ghost.deliver(): only in vcl_deliver");
+		return;
+	}
+	ghost_cache_deliver(ctx->http_resp);
+}
+
+static int
+inval_ok(VRT_CTX, const char *fn)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.%s(): only in vcl_recv", fn);
+		return (0);
+	}
+	return (1);
+}
+
+VCL_STRING
+vmod_invalidation_error(VRT_CTX)
+{
+	if (!inval_ok(ctx, "invalidation_error"))
+		return ("");
+	return (ghost_inval_error(ctx));
+}
+
+VCL_STRING
+vmod_ban(VRT_CTX)
+{
+	if (!inval_ok(ctx, "ban"))
+		return ("");
+	return (ghost_inval_ban(ctx));
+}
+
+VCL_STRING
+vmod_purge_keys(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+
+	if (!inval_ok(ctx, "purge_keys"))
+		return ("");
+	gv = vcl_get(ctx, pv, "purge_keys");
+	if (gv == NULL)
+		return ("");
+	return (ghost_inval_keys(ctx, gv));
 }
 
 /* ---- reload --------------------------------------------------------- */

@@ -1,0 +1,502 @@
+/*
+ * Caching, applied mechanically from ghostd's answer (docs/vcl.md
+ * "Caching policy"): the cache-key URL (query include/exclude), the hash,
+ * the route's TTL/grace/keep on the backend response, the tags and
+ * lurker headers every stored object carries, and the checks and keys of
+ * PURGE/BAN. What to cache and how is decided by ghostd (route/); this
+ * file only follows the answer.
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cache/cache.h"
+#include "vrt_obj.h"
+
+#include "msgpack.h"
+#include "ghost.h"
+#include "hdr.h"
+#include "cachekey.h"
+#include "memo.h"
+#include "rq.h"
+#include "route.h"
+#include "cache.h"
+
+#define BAN_HOST	"X-Ghost-Ban-Host"
+#define BAN_URL		"X-Ghost-Ban-Url"
+
+/* ---- vcl_recv ---------------------------------------------------------- */
+
+/* "ghost: cache <mode> (<src>, gen <g>)", built without printf. */
+static void
+log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
+{
+	char buf[128], d[20];
+	size_t l = 0, sl;
+	unsigned n = 0;
+	txt t;
+
+	sl = strlen(mode);
+	memcpy(buf, "ghost: cache ", 13);
+	l = 13;
+	memcpy(buf + l, mode, sl);
+	l += sl;
+	buf[l++] = ' ';
+	buf[l++] = '(';
+	sl = strlen(src);
+	if (sl > 40)
+		sl = 40;
+	memcpy(buf + l, src, sl);
+	l += sl;
+	memcpy(buf + l, ", gen ", 6);
+	l += 6;
+	do
+		d[n++] = (char)('0' + gen % 10);
+	while ((gen /= 10) != 0);
+	while (n > 0)
+		buf[l++] = d[--n];
+	buf[l++] = ')';
+	t.b = buf;
+	t.e = buf + l;
+	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+}
+
+/*
+ * The client-side cache decision of this request (ghost.cache()): the
+ * decision ghostd made for its route, from the memo like any other (a
+ * warm cache hit asks nobody). When ghostd cannot be asked: Varnish's own
+ * rules (the builtin passes Cookie and Authorization; a cached object may
+ * still be served) and the fetch gets its own chance to ask; the request
+ * is marked so that whatever that fetch brings is not stored when the
+ * route turns out to have a policy or to pass (ghost_cache_resp()).
+ */
+int
+ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
+{
+	struct ghost_rq q;
+	const char *src;
+	char why[256];
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	if (t->cache_known && t->cache_restarts == ctx->req->restarts)
+		return (t->cm);
+	t->cache_known = 1;
+	t->cache_restarts = ctx->req->restarts;
+	ghost_rq_init(ctx, &q, ctx->http_req);
+	if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why)) {
+		memset(&t->cans, 0, sizeof t->cans);
+		t->cm = GHOST_CM_ORIGIN;
+		http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
+		VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
+		    "unreachable: %s (Varnish's own rules)", why);
+		return (t->cm);
+	}
+	t->cm = t->cans.cm;
+	log_cache(ctx, t->cm == GHOST_CM_LOOKUP ? "lookup" :
+	    t->cm == GHOST_CM_PASS ? "pass" : "origin", src, t->cans.gen);
+	return (t->cm);
+}
+
+/* ---- vcl_hash ---------------------------------------------------------- */
+
+static void
+hash1(VRT_CTX, const char *s)
+{
+	struct strands st;
+	const char *p[1];
+
+	p[0] = s;
+	st.n = 1;
+	st.p = p;
+	VRT_hashdata(ctx, &st);
+}
+
+/*
+ * The URL (the cache-key URL of this request's policy), the Host (else,
+ * when absent or empty, the server address, as the builtin vcl_hash does;
+ * ghost.hash() also marks that case) and the policy's key
+ * headers: "name:value" for each, "name" alone when absent (so absent
+ * and empty differ).
+ */
+void
+ghost_cache_hash(VRT_CTX, const struct ghost_task *t)
+{
+	const struct ghost_ans *a = NULL;
+	const char *url, *h, *n, *v;
+	struct strands st;
+	const char *p[3];
+	struct mp_r r;
+	size_t nl;
+	uint32_t cnt;
+	char hdr[130];
+
+	if (t != NULL && t->cache_known && t->cm == GHOST_CM_LOOKUP)
+		a = &t->cans;
+	url = ctx->http_req->hd[HTTP_HDR_URL].b;
+	if (a != NULL) {
+		url = ghost_cache_url(ctx->ws, a, url);
+		if (url == NULL) {
+			VRT_fail(ctx, "ghost.hash(): workspace overflow");
+			return;
+		}
+	}
+	hash1(ctx, url);
+	if (http_GetHdr(ctx->http_req, H_Host, &h) && *h != '\0')
+		hash1(ctx, h);
+	else
+		hash1(ctx, VRT_IP_string(ctx, VRT_r_server_ip(ctx)));
+	if (a == NULL || a->kh == NULL)
+		return;
+	r.p = a->kh; r.end = a->kh_end; r.err = 0;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		mp_r_str(&r, &n, &nl);
+		if (r.err || nl == 0 || nl > 125)
+			continue;
+		hdr[0] = (char)(nl + 1);	/* "\<len>name:" */
+		memcpy(hdr + 1, n, nl);
+		hdr[nl + 1] = ':';
+		hdr[nl + 2] = '\0';
+		p[0] = hdr + 1;		/* "name:" */
+		if (http_GetHdr(ctx->http_req, hdr, &v)) {
+			p[1] = v;
+			st.n = 2;
+		} else {
+			hdr[nl + 1] = '\0';	/* "name" alone: absent */
+			st.n = 1;
+		}
+		st.p = p;
+		VRT_hashdata(ctx, &st);
+	}
+}
+
+/* ---- vcl_backend_response --------------------------------------------- */
+
+/* Does a Cache-Control value hold token tok (case-insensitive)? */
+static int
+cc_has(const char *v, const char *tok)
+{
+	size_t tl = strlen(tok);
+	const char *b;
+
+	while (*v != '\0') {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		b = v;
+		while (*v != '\0' && *v != ',' && *v != '=' && *v != ' ' &&
+		    *v != '\t')
+			v++;
+		if ((size_t)(v - b) == tl && !strncasecmp(b, tok, tl))
+			return (1);
+		while (*v != '\0' && *v != ',')
+			v++;
+	}
+	return (0);
+}
+
+/*
+ * The route's TTLs. Forced: overrides whatever the origin said about
+ * freshness (its Cache-Control and Expires leave the stored object),
+ * except "no-store" and "private", which stay uncacheable (the builtin
+ * VCL marks them; a forced TTL never turns a private answer public).
+ * Default: only when the origin gave no freshness (no max-age, no
+ * s-maxage, no Expires). Grace and keep: as set.
+ */
+static void
+apply_ttl(VRT_CTX, struct http *hp, const struct ghost_ans *a)
+{
+	const char *cc = NULL;
+
+	(void)http_GetHdr(hp, H_Cache_Control, &cc);
+	if (a->ttl >= 0 && a->forced) {
+		if (cc == NULL || (!cc_has(cc, "no-store") &&
+		    !cc_has(cc, "private"))) {
+			http_Unset(hp, H_Cache_Control);
+			http_Unset(hp, H_Expires);
+			VRT_l_beresp_ttl(ctx, (VCL_DURATION)a->ttl);
+		}
+	} else if (a->ttl >= 0) {
+		if ((cc == NULL || (!cc_has(cc, "max-age") &&
+		    !cc_has(cc, "s-maxage"))) &&
+		    !http_GetHdr(hp, H_Expires, NULL))
+			VRT_l_beresp_ttl(ctx, (VCL_DURATION)a->ttl);
+	}
+	if (a->grace >= 0)
+		VRT_l_beresp_grace(ctx, (VCL_DURATION)a->grace);
+	if (a->keep >= 0)
+		VRT_l_beresp_keep(ctx, (VCL_DURATION)a->keep);
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* " g<kind><16 hex>" for (host, s[0..l)) into w (19 bytes). */
+static char *
+tag_key(char *w, char kind, const char *host, const char *s, size_t l)
+{
+	uint64_t h;
+	int i;
+
+	h = ghost_hash(host, strlen(host), 0x67686f7374ULL);
+	h = ghost_hash(s, l, h ^ (uint64_t)(unsigned char)kind);
+	*w++ = ' ';
+	*w++ = 'g';
+	*w++ = kind;
+	for (i = 15; i >= 0; i--)
+		*w++ = hexd[(h >> (4 * i)) & 0xf];
+	return (w);
+}
+
+static int
+is_sep(char c)
+{
+	return (c == ' ' || c == '\t' || c == ',');
+}
+
+/*
+ * The keys of a list of tags (space or comma separated) for host, into
+ * the workspace reservation w..e; NULL when it does not fit.
+ */
+static char *
+tag_keys(char *w, const char *e, const char *host, const char *v)
+{
+	const char *b;
+
+	while (*v != '\0') {
+		while (is_sep(*v))
+			v++;
+		b = v;
+		while (*v != '\0' && !is_sep(*v))
+			v++;
+		if (v == b)
+			continue;
+		if (e - w < 20)
+			return (NULL);
+		w = tag_key(w, 't', host, b, (size_t)(v - b));
+	}
+	return (w);
+}
+
+/*
+ * What every stored object carries for invalidation: lurker-friendly
+ * X-Ghost-Ban-Host (normalised Host) and X-Ghost-Ban-Url (its cache-key
+ * URL) for BAN; an xkey line with one key for the URL and one per tag of
+ * the origin's xkey / Surrogate-Key lines, all scoped to the host (the
+ * origin's lines are replaced). ghost.deliver() keeps all of it from
+ * clients.
+ */
+static void
+tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
+{
+	char *o, *w, *e;
+	unsigned u, sz;
+	const txt *l;
+	const char *v;
+
+	http_Unset(hp, "\021" BAN_HOST ":");
+	http_Unset(hp, "\020" BAN_URL ":");
+	if (t->obj_host == NULL || t->obj_url == NULL) {
+		http_Unset(hp, "\005xkey:");
+		return;
+	}
+	http_PrintfHeader(hp, BAN_HOST ": %s", t->obj_host);
+	http_PrintfHeader(hp, BAN_URL ": %s", t->obj_url);
+	sz = WS_ReserveAll(hp->ws);
+	o = w = WS_Reservation(hp->ws);
+	e = o + sz;
+	if (sz < 32) {
+		WS_Release(hp->ws, 0);
+		return;
+	}
+	memcpy(w, "xkey:", 5);
+	w = tag_key(w + 5, 'u', t->obj_host, t->obj_url,
+	    strlen(t->obj_url));
+	for (u = HTTP_HDR_FIRST; u < hp->nhd && w != NULL; u++) {
+		l = &hp->hd[u];
+		if (l->b == NULL)
+			continue;
+		if ((v = ghost_line_val(l, "xkey:", 5)) == NULL &&
+		    (v = ghost_line_val(l, "surrogate-key:", 14)) == NULL)
+			continue;
+		w = tag_keys(w, e - 1, t->obj_host, v);
+	}
+	if (w == NULL) {
+		WS_Release(hp->ws, 0);
+		VSLb(ctx->vsl, SLT_Error, "ghost: too many xkey tags "
+		    "(workspace), object not tagged");
+		http_Unset(hp, "\005xkey:");
+		return;
+	}
+	*w++ = '\0';
+	WS_Release(hp->ws, (unsigned)(w - o));
+	http_Unset(hp, "\005xkey:");
+	http_SetHeader(hp, o);
+}
+
+/* vcl_backend_response of a routed fetch. */
+void
+ghost_cache_resp(VRT_CTX, struct ghost_task *t)
+{
+	struct http *hp = ctx->http_beresp;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	if (VRT_r_bereq_uncacheable(ctx))
+		return;		/* a pass: nothing is stored */
+	if (t->ans.has_cp && t->ans.cm != GHOST_CM_PASS)
+		apply_ttl(ctx, hp, &t->ans);
+	tag_object(ctx, hp, t);
+}
+
+/*
+ * vcl_deliver: what tags the object stays in the cache. One pass over the
+ * response: X-Ghost-Ban-*, xkey, Surrogate-Key.
+ */
+void
+ghost_cache_deliver(struct http *hp)
+{
+	unsigned u, w;
+	const txt *l;
+	int drop;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		l = &hp->hd[u];
+		drop = 0;
+		if (l->b != NULL) {
+			switch (*l->b | 0x20) {
+			case 'x':
+				drop = ghost_line_val(l, "xkey:", 5) != NULL ||
+				    ghost_line_val(l, "x-ghost-ban-", 12) !=
+				    NULL;
+				break;
+			case 's':
+				drop = ghost_line_val(l, "surrogate-key:", 14)
+				    != NULL;
+				break;
+			default:
+				break;
+			}
+		}
+		if (drop) {
+			if (hp->vsl != NULL)
+				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
+				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), *l);
+			continue;
+		}
+		if (w != u) {
+			hp->hd[w] = hp->hd[u];
+			hp->hdf[w] = hp->hdf[u];
+		}
+		w++;
+	}
+	hp->nhd = (uint16_t)w;
+}
+
+/* ---- PURGE and BAN ------------------------------------------------------ */
+
+/*
+ * Why this PURGE or BAN cannot be done ("" when it can): a Host that
+ * names one host, a URL that starts with "/" and has no quote, blank
+ * or control character (BAN takes it as a regex inside a quoted string).
+ */
+const char *
+ghost_inval_error(VRT_CTX)
+{
+	const char *host, *url, *p;
+
+	if (!http_GetHdr(ctx->http_req, H_Host, &host))
+		return ("invalidation needs a Host header");
+	if (ghost_norm_host(ctx->ws, host) == NULL)
+		return ("invalidation Host is not a hostname[:port]");
+	url = ctx->http_req->hd[HTTP_HDR_URL].b;
+	if (url == NULL || *url != '/')
+		return ("invalidation URL must start with \"/\"");
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"')
+			return ("invalidation URL has a quote, blank or "
+			    "control character");
+	return ("");
+}
+
+/*
+ * BAN <regex>: every object of this host whose cache-key URL matches, a
+ * lurker-friendly ban. "" when added, else the ban's error.
+ */
+const char *
+ghost_inval_ban(VRT_CTX)
+{
+	const char *host, *err, *expr;
+
+	err = ghost_inval_error(ctx);
+	if (*err != '\0')
+		return (err);
+	AN(http_GetHdr(ctx->http_req, H_Host, &host));
+	host = ghost_norm_host(ctx->ws, host);
+	AN(host);
+	expr = WS_Printf(ctx->ws, "obj.http." BAN_HOST " == \"%s\" && "
+	    "obj.http." BAN_URL " ~ \"%s\"", host,
+	    ctx->http_req->hd[HTTP_HDR_URL].b);
+	if (expr == NULL)
+		return ("workspace overflow");
+	err = VRT_ban_string(ctx, expr);
+	return (err != NULL ? err : "");
+}
+
+/*
+ * PURGE: the xkey keys to purge. With an xkey request header, one per tag
+ * in it; else the key of the URL's object: its cache-key URL under the
+ * policy of the route a GET of it takes (a decision like any other; when
+ * ghostd cannot be asked, the URL itself). "" when the request is bad.
+ */
+const char *
+ghost_inval_keys(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_rq q;
+	struct ghost_ans a;
+	const char *host, *xk = NULL, *url, *src;
+	char why[256], *o, *w;
+	unsigned sz;
+
+	if (*ghost_inval_error(ctx) != '\0')
+		return ("");
+	AN(http_GetHdr(ctx->http_req, H_Host, &host));
+	host = ghost_norm_host(ctx->ws, host);
+	AN(host);
+	url = ctx->http_req->hd[HTTP_HDR_URL].b;
+	if (!http_GetHdr(ctx->http_req, "\005xkey:", &xk))
+		xk = NULL;
+	if (xk == NULL) {
+		ghost_rq_init(ctx, &q, ctx->http_req);
+		q.method = "GET";
+		if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
+			VSLb(ctx->vsl, SLT_Error, "ghost: PURGE: %s; "
+			    "purging the URL as sent", why);
+			url = ghost_cache_url(ctx->ws, NULL, url);
+		} else
+			url = ghost_cache_url(ctx->ws, &a, url);
+		if (url == NULL)
+			return ("");
+	}
+	sz = WS_ReserveAll(ctx->ws);
+	o = w = WS_Reservation(ctx->ws);
+	if (sz < 24) {
+		WS_Release(ctx->ws, 0);
+		return ("");
+	}
+	if (xk == NULL)
+		w = tag_key(w, 'u', host, url, strlen(url));
+	else
+		w = tag_keys(w, o + sz - 1, host, xk);
+	if (w == NULL || w == o) {
+		WS_Release(ctx->ws, 0);
+		return ("");
+	}
+	*w++ = '\0';
+	WS_Release(ctx->ws, (unsigned)(w - o));
+	return (o + 1);
+}

@@ -1,0 +1,18 @@
+/*
+ * Layer 4: caching (cache.c): the client-side cache decision, the hash,
+ * the route's TTLs and the invalidation tags on a stored object, their
+ * removal on delivery, PURGE and BAN. See ghost.h.
+ */
+
+#ifndef GHOST_CACHE_H
+#define GHOST_CACHE_H
+
+int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
+void ghost_cache_hash(VRT_CTX, const struct ghost_task *);
+void ghost_cache_resp(VRT_CTX, struct ghost_task *);
+void ghost_cache_deliver(struct http *);
+const char *ghost_inval_error(VRT_CTX);
+const char *ghost_inval_ban(VRT_CTX);
+const char *ghost_inval_keys(VRT_CTX, struct ghost_vcl *);
+
+#endif /* GHOST_CACHE_H */
