@@ -4,7 +4,8 @@
 #   dist/deps.sh [build|run|test|bench]     (default: build)
 #
 #   build  make build / make install: varnish 7.1 + its VMOD headers,
-#          vmodtool (python3), a C compiler, pkg-config, rst2man
+#          varnish-modules (vmod_xkey: ghost.vcl imports it for tag and URL
+#          purges), vmodtool (python3), a C compiler, pkg-config, rst2man
 #          (python3-docutils, for the vmod_ghost(3) man page) and Go.
 #   run    build + curl (make run prints and runs curl commands).
 #   test   run + systemd-socket-activate and systemd-analyze (systemd),
@@ -40,6 +41,7 @@ at_least() { # at_least PROFILE: the profile asked for includes PROFILE
 need=()
 command -v varnishd >/dev/null || need+=(varnish)
 [ -f /usr/include/varnish/vrt.h ] || need+=(libvarnishapi-dev)
+[ -f /usr/lib/x86_64-linux-gnu/varnish/vmods/libvmod_xkey.so ] || need+=(varnish-modules)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v python3 >/dev/null || need+=(python3)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
