@@ -402,7 +402,8 @@ ghost_cache_deliver(struct http *hp)
 /*
  * Why this PURGE or BAN cannot be done ("" when it can): a Host that
  * names one host, a URL that starts with "/" and has no quote, blank
- * or control character (BAN takes it as a regex inside a quoted string).
+ * or control character (BAN puts it in the ban expression as one
+ * argument: varnishd splits the expression at blanks).
  */
 const char *
 ghost_inval_error(VRT_CTX)
@@ -438,8 +439,13 @@ ghost_inval_ban(VRT_CTX)
 	AN(http_GetHdr(ctx->http_req, H_Host, &host));
 	host = ghost_norm_host(ctx->ws, host);
 	AN(host);
-	expr = WS_Printf(ctx->ws, "obj.http." BAN_HOST " == \"%s\" && "
-	    "obj.http." BAN_URL " ~ \"%s\"", host,
+	/*
+	 * Unquoted: varnishd splits a ban at blanks (VAV_Parse, no escapes)
+	 * and neither value has one, nor a quote (ghost_inval_error()), so
+	 * each stays one argument, "&&" inside it included.
+	 */
+	expr = WS_Printf(ctx->ws, "obj.http." BAN_HOST " == %s && "
+	    "obj.http." BAN_URL " ~ %s", host,
 	    ctx->http_req->hd[HTTP_HDR_URL].b);
 	if (expr == NULL)
 		return ("workspace overflow");
