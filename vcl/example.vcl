@@ -29,12 +29,13 @@ sub vcl_init {
 
 sub vcl_recv {
 	# Our own policy, after ghost's. Do not set req.backend_hint here:
-	# the backend is chosen per fetch in vcl_backend_fetch.
-	if (req.method == "PURGE") {
-		return (synth(405, "Method Not Allowed"));
-	}
-	# Normalise what does not change routing (ghostd already saw nothing:
-	# routing happens at fetch time, on the request as it is now).
+	# the backend is chosen per fetch in vcl_backend_fetch. ghost.vcl
+	# answers PURGE and BAN itself (loopback only), and requests of routes
+	# with a cache_policy leave vcl_recv before this runs (return (hash)
+	# or (pass), as ghostd decided): code that must see every request
+	# goes in a vcl_recv defined before `include "ghost.vcl"`.
+	# Normalise what does not change routing (routing happens at fetch
+	# time, on the request as it is now).
 	unset req.http.Proxy;
 }
 

@@ -3,9 +3,9 @@
 # under callgrind (valgrind): deterministic where req/s on a shared VM is
 # not. Used for the instruction figures in docs/benchmarks.md.
 #
-#   bash test/bench/callgrind.sh V3 pass [SECONDS]     # V0..V3, hit|pass
+#   bash test/bench/callgrind.sh V3 pass [SECONDS]     # V0..V4, hit|pass
 #
-# Starts nginx (the bench upstreams), ghostd for V3 and varnishd under
+# Starts nginx (the bench upstreams), ghostd for V3/V4 and varnishd under
 # callgrind, warms the cache and the memo (25 s), tries to zero the
 # counters, measures SECONDS (default 30) with wrk -c4, stops everything
 # and prints per-request inclusive costs of the VCL methods and of the
@@ -17,7 +17,7 @@
 # than the totals. The profile stays in the printed directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-v=${1:?variant V0..V3}; mode=${2:?hit or pass}; dur=${3:-30}
+v=${1:?variant V0..V4}; mode=${2:?hit or pass}; dur=${3:-30}
 n=${v#V}
 make -s build >/dev/null
 S=$(mktemp -d /tmp/ghost-cg.XXXXXX)
@@ -34,8 +34,10 @@ cleanup() {
 }
 trap cleanup EXIT
 nginx -e "$S/nginx-error.log" -p "$S" -c "$S/nginx.conf"
-if [ "$n" = 3 ]; then
-	build/ghostd -config "$S/ghost.json" -socket "$S/g.sock" -socket-mode 0666 \
+if [ "$n" = 3 ] || [ "$n" = 4 ]; then
+	cfg=ghost.json sock=g.sock
+	[ "$n" = 4 ] && { cfg=ghost-cp.json; sock=g4.sock; }
+	build/ghostd -config "$S/$cfg" -socket "$S/$sock" -socket-mode 0666 \
 		-metrics "" -log-level warn -watch=false 2>"$S/ghostd.log" &
 	PIDS+=($!)
 	sleep 0.5
@@ -61,5 +63,5 @@ calls=$(callgrind_annotate --inclusive=yes --tree=calling "$out" 2>/dev/null |
 	grep -A1 '\*  ???:VCL_recv_method' | tail -1 | sed 's/.*(\([0-9,]*\)x).*/\1/' | tr -d ,)
 echo "profile: $out ($calls requests counted)"
 callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
-	grep -E 'PROGRAM TOTALS|VCL_[a-z_]+_method|vmod_(recv|hash|prepare|route|response) ' |
+	grep -E 'PROGRAM TOTALS|VCL_[a-z_]+_method|vmod_(recv|cache|hash|prepare|route|response|deliver) ' |
 	sed 's/\[.*//' | awk -v n="$calls" '{gsub(",", "", $1); printf "%9.0f  %s\n", $1 / n, $NF}'
