@@ -91,6 +91,19 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	}
 	n += 8 + arr + 9*len(d.ScopeLens)
 	n += 16 + arr + 9 // scope, path edit's cut
+	// the cache decision: cm, deps.c, and the route's cache_policy
+	n += 8 + arr
+	for _, h := range d.CacheHeaders {
+		n += mpStr(len(h))
+	}
+	if p := r.cache; p != nil {
+		n += 48 + 3*arr // cp: ttl, f, gr, kp, list headers
+		for _, l := range [][]string{p.KeyHeaders, p.QueryInclude, p.QueryExclude} {
+			for _, s := range l {
+				n += mpStr(len(s))
+			}
+		}
+	}
 	n += mpArr(len(r.groups))
 	for _, g := range r.groups {
 		n += 1 + mpUint(g.Weight) + mpArr(len(g.Endpoints)) // [weight, [endpoints]]
