@@ -347,7 +347,19 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (VRT_r_bereq_uncacheable(ctx))
 		return;		/* a pass: nothing is stored */
-	if (t->ans.has_cp && t->ans.cm != GHOST_CM_PASS)
+	if (t->ans.cm == GHOST_CM_PASS ||
+	    (t->cache_unknown && t->ans.has_cp)) {
+		/*
+		 * Looked up without this route's decision (ghostd was not
+		 * reachable from vcl_recv, or a reload came in between):
+		 * the key or the bypass may be wrong, so store nothing.
+		 */
+		VRT_l_beresp_uncacheable(ctx, 1);
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: uncacheable: looked up "
+		    "without the route's cache decision");
+		return;
+	}
+	if (t->ans.has_cp)
 		apply_ttl(ctx, hp, &t->ans);
 	tag_object(ctx, hp, t);
 }
