@@ -92,9 +92,12 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	n += 8 + arr + 9*len(d.ScopeLens)
 	n += 16 + arr + 9 // scope, path edit's cut
 	// the cache decision: cm, deps.c, and the route's cache_policy
-	n += 8 + arr
-	for _, h := range d.CacheHeaders {
-		n += mpStr(len(h))
+	n += 4 // "cm": 0..2
+	if len(d.CacheHeaders) > 0 {
+		n += 2 + arr
+		for _, h := range d.CacheHeaders {
+			n += mpStr(len(h))
+		}
 	}
 	if p := r.cache; p != nil {
 		n += 48 + 3*arr // cp: ttl, f, gr, kp, list headers
