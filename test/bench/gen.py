@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generates the inputs of `make bench` (test/bench/run.sh).
 
-    gen.py variants DIR UPSTREAM_BASE_PORT   nginx.conf, V0-V3 VCL, ghost.json,
-                                             wrk scripts, routing samples
+    gen.py variants DIR UPSTREAM_BASE_PORT   nginx.conf, V0-V4 VCL, ghost.json,
+                                             ghost-cp.json, wrk scripts, routing samples
     gen.py ghostjson N ROUTES FILE [PORT]    ghost.json with N vhosts x ROUTES routes
                                              (upstream ports from PORT, default 20000)
 
@@ -118,19 +118,32 @@ def v2(base):
     return "".join(out)
 
 
-def v3(stage):
+def v3(stage, sock="g.sock", what="V3 ghost: ghostd + the shim + vcl/ghost.vcl."):
     # BENCH_GHOST_MEMO (experiments only): memo slots for ghost.init().
     memo = os.environ.get("BENCH_GHOST_MEMO", "")
-    args = '"%s/g.sock"' % stage + (", memo=%d" % int(memo) if memo else "")
-    return ('vcl 4.1;\n# V3 ghost: ghostd + the shim + vcl/ghost.vcl.\n'
+    args = '"%s/%s"' % (stage, sock) + (", memo=%d" % int(memo) if memo else "")
+    return ('vcl 4.1;\n# {w}\n'
             'import ghost from "{s}/libvmod_ghost.so";\ninclude "{s}/ghost.vcl";\n'
-            'sub vcl_init {{\n\tghost.init({a});\n}}\n'.format(s=stage, a=args)
+            'sub vcl_init {{\n\tghost.init({a});\n}}\n'.format(s=stage, a=args, w=what)
             + PASS_SNIPPET)
 
 
-def route_json(path, port):
+def v4(stage):
+    # V4: V3 with a cache_policy on every route (ghost-cp.json, its own
+    # ghostd on g4.sock): the client-side cache decision on every hit,
+    # return (hash) before the user's vcl_recv; its pass runs pass by the
+    # policy's bypass header instead.
+    return v3(stage, "g4.sock", "V4 ghost + cache_policy on every route (ghost-cp.json).")
+
+
+# V4's policy: what a Kubernetes VarnishCachePolicy typically says.
+POLICY = ('"cache_policy":{"default_ttl_seconds":3600,"grace_seconds":30,"keep_seconds":0,'
+          '"bypass_headers":[{"name":"X-Bench-Pass"}]}')
+
+
+def route_json(path, port, extra=""):
     return ('{"path_match":{"type":"PathPrefix","value":"%s"},'
-            '"backends":[{"address":"127.0.0.1","port":%d}]}' % (path, port))
+            '"backends":[{"address":"127.0.0.1","port":%d}]%s}' % (path, port, extra and "," + extra))
 
 
 def regex_route_json(k, port):
@@ -138,12 +151,13 @@ def regex_route_json(k, port):
             '"backends":[{"address":"127.0.0.1","port":%d}]}' % (k, port))
 
 
-def write_ghostjson(f, vhosts, routes, base, hostfmt="vh%d.bench.test", rx=False):
+def write_ghostjson(f, vhosts, routes, base, hostfmt="vh%d.bench.test", rx=False, extra=""):
     """Streams a ghost.json (version 2): big files are written without
-    building them in memory. rx: add rx.bench.test (regex routes)."""
+    building them in memory. rx: add rx.bench.test (regex routes); extra:
+    more fields for every route (V4's cache_policy)."""
     f.write('{"version":2,"vhosts":{\n')
     for i in range(vhosts):
-        rs = ",".join(route_json("/r%d" % k, port_of(base, i, k)) for k in range(routes))
+        rs = ",".join(route_json("/r%d" % k, port_of(base, i, k), extra) for k in range(routes))
         f.write('%s"%s":{"routes":[%s]}\n' % ("," if i else "", hostfmt % i, rs))
     if rx:
         rs = ",".join(regex_route_json(k, port_of(base, vhosts, k)) for k in range(routes))
@@ -199,12 +213,15 @@ def variants(d, base):
     stage = os.path.abspath(d)
     files = {
         "v0.vcl": v0(base), "v1.vcl": v1(base), "v2.vcl": v2(base), "v3.vcl": v3(stage),
+        "v4.vcl": v4(stage),
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
     with open(os.path.join(d, "ghost.json"), "w") as f:
         write_ghostjson(f, VHOSTS, ROUTES, base, rx=True)
+    with open(os.path.join(d, "ghost-cp.json"), "w") as f:
+        write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, extra=POLICY)
     targets = [(host(i), "/r%d/item-%d" % (k, j))
                for i in range(VHOSTS) for k in range(ROUTES) for j in range(ITEMS)]
     random.Random(6).shuffle(targets)

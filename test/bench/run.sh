@@ -8,6 +8,9 @@
 #   V1 if-chain  100 vhosts x 10 path-prefix routes as if/elsif in vcl_recv
 #   V2 selector  the same routes with vmod_selector (host set -> per-vhost
 #                prefix set, longest match)
+#   V4 ghost+cp  V3 with a cache_policy on every route (ghost-cp.json, its
+#                own ghostd): the client-side cache decision on every hit
+#                (a short hit figure: BENCH_VARIANTS="V0 V3 V4" BENCH_MODES=hit)
 #   V3 ghost     the same routes as ghost.json through ghostd + the shim +
 #                vcl/ghost.vcl (routing on the backend side)
 #
@@ -27,7 +30,7 @@
 #   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
 #   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
 #                          (keep them below the ephemeral range, 32768+)
-#   BENCH_VARIANTS="V0 V1 V2 V3"
+#   BENCH_VARIANTS="V0 V1 V2 V3 V4"
 #   BENCH_MODES="hit pass ltpass ltmiss rxpass"   workloads (a subset for a
 #                          short run, e.g. BENCH_MODES=ltpass BENCH_ROUNDS=3)
 #   BENCH_SOCKLOAD=1       ghostd's socket throughput after the runs (0 = skip)
@@ -48,7 +51,7 @@ DUR=${BENCH_DURATION:-7}
 ROUNDS=${BENCH_ROUNDS:-9}
 CONNS=${BENCH_CONNECTIONS:-16}
 BASE=${BENCH_PORT_BASE:-29300}
-VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3}
+VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3 V4}
 MODES=${BENCH_MODES:-hit pass ltpass ltmiss rxpass}
 SOCKLOAD=${BENCH_SOCKLOAD:-1}
 METRICS_PORT=$((BASE + 40))
@@ -63,7 +66,7 @@ UP=$((BASE + 1))
 for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
-for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 23))) $(seq $((BASE + 30)) $((BASE + 33))) $METRICS_PORT; do
+for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 24))) $(seq $((BASE + 30)) $((BASE + 34))) $METRICS_PORT; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
@@ -111,8 +114,19 @@ NGINX_PID=$(cat "$STAGE/nginx.pid")
 
 declare -A VPORT VCHILD
 GHOSTD_PID=""
+GHOSTD4_PID=""  # V4's ghostd (ghost-cp.json, g4.sock)
 FAILED=()
 vnum() { echo "${1#V}"; }
+
+start_ghostd4() {
+	build/ghostd -config "$STAGE/ghost-cp.json" -socket "$STAGE/g4.sock" -socket-mode 0666 \
+		-metrics "" -log-level warn -watch=false 2>"$STAGE/ghostd4.log" &
+	GHOSTD4_PID=$!
+	PIDS+=("$GHOSTD4_PID")
+	for i in $(seq 100); do [ -S "$STAGE/g4.sock" ] && return 0; sleep 0.05; done
+	log "V4: ghostd did not open its socket:"; cat "$STAGE/ghostd4.log" >&2
+	return 1
+}
 
 start_ghostd() {
 	[ -x build/ghostd ] || { log "V3: build/ghostd missing"; return 1; }
@@ -172,6 +186,7 @@ ACTIVE=()
 for v in $VARIANTS; do
 	ok=1
 	if [ "$v" = V3 ]; then start_ghostd || ok=0; fi
+	if [ "$v" = V4 ]; then { [ -n "$GHOSTD_PID" ] || start_ghostd; } && start_ghostd4 || ok=0; fi
 	if [ $ok = 1 ]; then start_varnish "$v" || ok=0; fi
 	if [ $ok = 1 ]; then check "$v" || ok=0; fi
 	if [ $ok = 1 ]; then ACTIVE+=("$v"); else FAILED+=("$v"); log "$v: left out of this run"; fi
@@ -189,6 +204,7 @@ decisions() {
 run_wrk() {
 	local v=$1 mode=$2 secs=$3 out=$4 vc0 vc1 gc0=0 gc1=0 d0=0 d1=0 t0 t1
 	if [ "$v" = V3 ]; then gc0=$(cpu_ticks "$GHOSTD_PID"); d0=$(decisions); fi
+	if [ "$v" = V4 ]; then gc0=$(cpu_ticks "$GHOSTD4_PID"); fi
 	vc0=$(cpu_ticks "${VCHILD[$v]}")
 	t0=$(now_ns)
 	BENCH_RUN="$t0" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
@@ -196,6 +212,7 @@ run_wrk() {
 	t1=$(now_ns)
 	vc1=$(cpu_ticks "${VCHILD[$v]}")
 	if [ "$v" = V3 ]; then gc1=$(cpu_ticks "$GHOSTD_PID"); d1=$(decisions); fi
+	if [ "$v" = V4 ]; then gc1=$(cpu_ticks "$GHOSTD4_PID"); fi
 	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 )) $((d1 - d0))" >"$out.cpu"
 }
 
@@ -266,7 +283,9 @@ for v in "${ACTIVE[@]}"; do
 	kill "$(cat "$STAGE/varnishd$n.pid")" 2>/dev/null || true
 done
 kill "$NGINX_PID" 2>/dev/null || true
-if [ -n "$GHOSTD_PID" ]; then kill "$GHOSTD_PID" 2>/dev/null || true; wait "$GHOSTD_PID" 2>/dev/null || true; fi
+for g in "$GHOSTD_PID" "$GHOSTD4_PID"; do
+	if [ -n "$g" ]; then kill "$g" 2>/dev/null || true; wait "$g" 2>/dev/null || true; fi
+done
 sleep 0.5
 
 # ghostd's decision throughput over its socket: the Go benchmarks of protocol/.
