@@ -91,7 +91,8 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why)) {
 		memset(&t->cans, 0, sizeof t->cans);
 		t->cm = GHOST_CM_ORIGIN;
-		http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
+		http_SetHeader(ctx->http_req, strncmp(why, "timeout", 7) ?
+		    GHOST_CACHE_UNKNOWN ": 1" : GHOST_CACHE_UNKNOWN ": timeout");
 		VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
 		    "unreachable: %s (Varnish's own rules)", why);
 		return (t->cm);

@@ -201,6 +201,10 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		 * before the round trip needs room for the answer.
 		 */
 		WS_Reset(ctx->ws, snap);
+		if (q->memo_only) {
+			snprintf(why, wl, "timeout (asked from vcl_recv)");
+			return (-1);
+		}
 		*src = "ghostd";
 		if (gv->memo != NULL)
 			GHOST_STAT(memo_miss);
@@ -293,7 +297,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
 	struct ghost_rq q;
-	const char *src, *what = NULL;
+	const char *src, *what = NULL, *cu;
 	char why[256];
 	VCL_BACKEND be = NULL;
 
@@ -310,6 +314,14 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->location = "";
 
 	ghost_rq_init(ctx, &q, hp);
+	/*
+	 * vcl_recv's cache decision timed out for this request: a second
+	 * wait would hold the worker twice as long while ghostd hangs (a
+	 * refused connection, as in a restart, is cheap: ask again then).
+	 */
+	if (ctx->http_bereq != NULL && http_GetHdr(hp,
+	    "\026" GHOST_CACHE_UNKNOWN ":", &cu) && !strcmp(cu, "timeout"))
+		q.memo_only = 1;
 	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);

@@ -16,6 +16,8 @@ struct ghost_rq {
 	const char		*sock;		/* NULL when unknown */
 	int			https;
 	int			rec;		/* use X-Ghost-Req-* lines */
+	int			memo_only;	/* no round trip (the client side
+						   just timed out asking) */
 };
 
 void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);
