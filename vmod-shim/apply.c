@@ -60,11 +60,21 @@ hdr_log_unset(const struct http *hp, unsigned u)
 void
 ghost_strip_internal(struct http *hp)
 {
+	ghost_strip_if(hp, ghost_is_internal);
+}
+
+/*
+ * Remove every line for which drop() is true, in one pass, logged as
+ * unset like http_Unset().
+ */
+void
+ghost_strip_if(struct http *hp, int (*drop)(const txt *))
+{
 	unsigned u, w;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		if (ghost_is_internal(&hp->hd[u])) {
+		if (hp->hd[u].b != NULL && drop(&hp->hd[u])) {
 			hdr_log_unset(hp, u);
 			continue;
 		}

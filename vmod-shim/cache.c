@@ -23,6 +23,7 @@
 #include "cachekey.h"
 #include "memo.h"
 #include "rq.h"
+#include "apply.h"
 #include "route.h"
 #include "cache.h"
 
@@ -91,8 +92,12 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why)) {
 		memset(&t->cans, 0, sizeof t->cans);
 		t->cm = GHOST_CM_ORIGIN;
-		http_SetHeader(ctx->http_req, strncmp(why, "timeout", 7) ?
-		    GHOST_CACHE_UNKNOWN ": 1" : GHOST_CACHE_UNKNOWN ": timeout");
+		/* a timeout's why ("timeout after N ms") tells the fetch */
+		if (strncmp(why, "timeout", 7))
+			http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
+		else
+			http_PrintfHeader(ctx->http_req, GHOST_CACHE_UNKNOWN
+			    ": %s", why);
 		VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
 		    "unreachable: %s (Varnish's own rules)", why);
 		return (t->cm);
@@ -365,6 +370,21 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	tag_object(ctx, hp, t);
 }
 
+/* One of the lines that tag a stored object (ghost_cache_deliver()). */
+static int
+is_tag_line(const txt *l)
+{
+	switch (*l->b | 0x20) {
+	case 'x':
+		return (ghost_line_val(l, "xkey:", 5) != NULL ||
+		    ghost_line_val(l, "x-ghost-ban-", 12) != NULL);
+	case 's':
+		return (ghost_line_val(l, "surrogate-key:", 14) != NULL);
+	default:
+		return (0);
+	}
+}
+
 /*
  * vcl_deliver: what tags the object stays in the cache. One pass over the
  * response: X-Ghost-Ban-*, xkey, Surrogate-Key.
@@ -372,42 +392,7 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 void
 ghost_cache_deliver(struct http *hp)
 {
-	unsigned u, w;
-	const txt *l;
-	int drop;
-
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		l = &hp->hd[u];
-		drop = 0;
-		if (l->b != NULL) {
-			switch (*l->b | 0x20) {
-			case 'x':
-				drop = ghost_line_val(l, "xkey:", 5) != NULL ||
-				    ghost_line_val(l, "x-ghost-ban-", 12) !=
-				    NULL;
-				break;
-			case 's':
-				drop = ghost_line_val(l, "surrogate-key:", 14)
-				    != NULL;
-				break;
-			default:
-				break;
-			}
-		}
-		if (drop) {
-			if (hp->vsl != NULL)
-				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
-				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), *l);
-			continue;
-		}
-		if (w != u) {
-			hp->hd[w] = hp->hd[u];
-			hp->hdf[w] = hp->hdf[u];
-		}
-		w++;
-	}
-	hp->nhd = (uint16_t)w;
+	ghost_strip_if(hp, is_tag_line);
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */

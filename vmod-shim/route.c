@@ -201,8 +201,8 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		 * before the round trip needs room for the answer.
 		 */
 		WS_Reset(ctx->ws, snap);
-		if (q->memo_only) {
-			snprintf(why, wl, "timeout (asked from vcl_recv)");
+		if (q->memo_only != NULL) {
+			snprintf(why, wl, "%s", q->memo_only);
 			return (-1);
 		}
 		*src = "ghostd";
@@ -298,6 +298,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	struct http *hp;
 	struct ghost_rq q;
 	const char *src, *what = NULL, *cu;
+	uint64_t sgen;
 	char why[256];
 	VCL_BACKEND be = NULL;
 
@@ -315,13 +316,16 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 
 	ghost_rq_init(ctx, &q, hp);
 	/*
-	 * vcl_recv's cache decision timed out for this request: a second
-	 * wait would hold the worker twice as long while ghostd hangs (a
-	 * refused connection, as in a restart, is cheap: ask again then).
+	 * vcl_recv's cache decision timed out for this request and ghostd's
+	 * heartbeat is stale (hung or stopped): a second wait would hold
+	 * the worker twice as long. Otherwise (a refused connection in a
+	 * restart, a ghostd busy with a reload) ask again.
 	 */
 	if (ctx->http_bereq != NULL && http_GetHdr(hp,
-	    "\026" GHOST_CACHE_UNKNOWN ":", &cu) && !strcmp(cu, "timeout"))
-		q.memo_only = 1;
+	    "\026" GHOST_CACHE_UNKNOWN ":", &cu) &&
+	    !strncmp(cu, "timeout", 7) &&
+	    ghost_state_read(gv, ctx->now, &sgen) == 0)
+		q.memo_only = cu;
 	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);

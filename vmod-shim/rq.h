@@ -16,8 +16,8 @@ struct ghost_rq {
 	const char		*sock;		/* NULL when unknown */
 	int			https;
 	int			rec;		/* use X-Ghost-Req-* lines */
-	int			memo_only;	/* no round trip (the client side
-						   just timed out asking) */
+	const char		*memo_only;	/* not NULL: no round trip, this
+						   is why (vcl_recv timed out) */
 };
 
 void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);

@@ -118,27 +118,22 @@ GHOSTD4_PID=""  # V4's ghostd (ghost-cp.json, g4.sock)
 FAILED=()
 vnum() { echo "${1#V}"; }
 
-start_ghostd4() {
-	build/ghostd -config "$STAGE/ghost-cp.json" -socket "$STAGE/g4.sock" -socket-mode 0666 \
-		-metrics "" -log-level warn -watch=false 2>"$STAGE/ghostd4.log" &
-	GHOSTD4_PID=$!
-	PIDS+=("$GHOSTD4_PID")
-	for i in $(seq 100); do [ -S "$STAGE/g4.sock" ] && return 0; sleep 0.05; done
-	log "V4: ghostd did not open its socket:"; cat "$STAGE/ghostd4.log" >&2
-	return 1
-}
-
+# start_ghostd [V4]: V3's ghostd (ghost.json on g.sock, with metrics for
+# the decision counts), or V4's (ghost-cp.json on g4.sock).
 start_ghostd() {
-	[ -x build/ghostd ] || { log "V3: build/ghostd missing"; return 1; }
-	[ -f build/libvmod_ghost.so ] || { log "V3: build/libvmod_ghost.so missing"; return 1; }
-	[ -f vcl/ghost.vcl ] || { log "V3: vcl/ghost.vcl missing"; return 1; }
+	local v=${1:-V3} cfg=ghost.json sock=g.sock metrics="127.0.0.1:$METRICS_PORT" pid
+	[ "$v" = V4 ] && { cfg=ghost-cp.json; sock=g4.sock; metrics=""; }
+	[ -x build/ghostd ] || { log "$v: build/ghostd missing"; return 1; }
+	[ -f build/libvmod_ghost.so ] || { log "$v: build/libvmod_ghost.so missing"; return 1; }
+	[ -f vcl/ghost.vcl ] || { log "$v: vcl/ghost.vcl missing"; return 1; }
 	install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$STAGE/"
-	build/ghostd -config "$STAGE/ghost.json" -socket "$STAGE/g.sock" -socket-mode 0666 \
-		-metrics "127.0.0.1:$METRICS_PORT" -log-level warn -watch=false 2>"$STAGE/ghostd.log" &
-	GHOSTD_PID=$!
-	PIDS+=("$GHOSTD_PID")
-	for i in $(seq 100); do [ -S "$STAGE/g.sock" ] && return 0; sleep 0.05; done
-	log "V3: ghostd did not open its socket:"; cat "$STAGE/ghostd.log" >&2
+	build/ghostd -config "$STAGE/$cfg" -socket "$STAGE/$sock" -socket-mode 0666 \
+		-metrics "$metrics" -log-level warn -watch=false 2>"$STAGE/ghostd-$v.log" &
+	pid=$!
+	PIDS+=("$pid")
+	if [ "$v" = V4 ]; then GHOSTD4_PID=$pid; else GHOSTD_PID=$pid; fi
+	for i in $(seq 100); do [ -S "$STAGE/$sock" ] && return 0; sleep 0.05; done
+	log "$v: ghostd did not open its socket:"; cat "$STAGE/ghostd-$v.log" >&2
 	return 1
 }
 
@@ -186,7 +181,7 @@ ACTIVE=()
 for v in $VARIANTS; do
 	ok=1
 	if [ "$v" = V3 ]; then start_ghostd || ok=0; fi
-	if [ "$v" = V4 ]; then { [ -n "$GHOSTD_PID" ] || start_ghostd; } && start_ghostd4 || ok=0; fi
+	if [ "$v" = V4 ]; then start_ghostd V4 || ok=0; fi
 	if [ $ok = 1 ]; then start_varnish "$v" || ok=0; fi
 	if [ $ok = 1 ]; then check "$v" || ok=0; fi
 	if [ $ok = 1 ]; then ACTIVE+=("$v"); else FAILED+=("$v"); log "$v: left out of this run"; fi
