@@ -225,8 +225,7 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 		case "rss", "rsa", "rsr":
 			err = c.ops(&d.ResponseHeaders, key[2])
 		case "cm":
-			i, err = c.dec.DecodeInt64()
-			d.Cache = route.CacheMode(i)
+			err = intInto(c, &d.Cache)
 		case "cp":
 			d.Policy, err = c.policy()
 		default:

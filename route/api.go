@@ -4,8 +4,6 @@
 // filter decisions. It is pure Go and does no I/O.
 package route
 
-import "regexp"
-
 // Request is what a routing decision is computed from.
 type Request struct {
 	Host    string   // raw Host header value ("" when absent)
@@ -189,7 +187,7 @@ type CachePolicy struct {
 
 type bypassMatch struct {
 	name string // lower case
-	re   *regexp.Regexp
+	re   *regex // nil: presence is enough
 }
 
 // Location returns the complete redirect Location header value.
