@@ -180,15 +180,16 @@ static int
 be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 {
 	struct ghost_be **idle, *e;
-	unsigned b, n = 0, want, hard, nbe, marked = 0;
+	unsigned b, n = 0, want, hard, nbe, ndead, marked = 0;
 
 	hard = gv->max_be + gv->max_be / 16 + 1;
 	if (Lck_Trylock(&gv->live_mtx)) {
 		/* the reaper or another request is at it: within headroom */
 		PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 		nbe = gv->n_be;
+		ndead = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
 		PTOK(pthread_rwlock_unlock(&gv->be_lock));
-		if (nbe < hard)
+		if (nbe < hard + ndead)
 			return (0);
 		GHOST_STAT(be_ceiling);
 		VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
@@ -198,6 +199,7 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 	/* entries leave the map only under live_mtx: stable until unlock */
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	nbe = gv->n_be;
+	ndead = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
 	idle = malloc((nbe + 1) * sizeof *idle);
 	if (idle != NULL)
 		for (b = 0; b < gv->be_nb; b++)
@@ -240,7 +242,7 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 		PTOK(pthread_cond_signal(&gv->reap_cond));
 		Lck_Unlock(&gv->reap_mtx);
 	}
-	if (nbe - marked < hard)
+	if (nbe < hard + ndead + marked)
 		return (0);
 	GHOST_STAT(be_ceiling);
 	VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
@@ -256,7 +258,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	char name[64], a[48], d[10];
 	uint64_t h;
 	size_t nl = 0;
-	unsigned v = port, dl = 0, now_s;
+	unsigned v = port, dl = 0, now_s, nd;
 	int v6, full;
 	VCL_BACKEND mine, be = NULL;
 
@@ -295,7 +297,9 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
 		be = e->dir;
 	}
-	full = gv->max_be > 0 && gv->n_be >= gv->max_be;
+	/* marked ones (n_dead) leave within GHOST_DEAD_GRACE: not counted */
+	nd = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
+	full = gv->max_be > 0 && gv->n_be >= gv->max_be + nd;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (e != NULL)
 		return (be);
