@@ -75,6 +75,10 @@ $(BUILD)/cshim/pick_test: test/cshim/pick_test.c test/cshim/vectors.h vmod-shim/
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/pick_test.c vmod-shim/pick.c
 
+$(BUILD)/cshim/ring_test: test/cshim/ring_test.c test/cshim/vectors.h vmod-shim/ring.c vmod-shim/ring.h
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/ring_test.c vmod-shim/ring.c
+
 $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shim/query.c vmod-shim/query.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c
@@ -93,9 +97,10 @@ $(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
 
-## test-c: the shim's C tests (weighted pick, query parameters against route/'s vectors)
-test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/query_test
+## test-c: the shim's C tests (weighted pick, query parameters, consistent-hash ring against route/'s vectors)
+test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test
 	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt
+	$(BUILD)/cshim/ring_test route/ring/testdata/ring_vectors.txt
 	$(BUILD)/cshim/query_test route/testdata/query_vectors.txt
 
 ## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short), dist

@@ -26,6 +26,7 @@
  *   0  hdr.c          header line helpers
  *      cachekey.c     the cache-key URL, the normalised host
  *      query.c        query string parameters
+ *      ring.c         consistent-hash ring lookup and key hash
  *      stats.c        the VSC counters (varnishstat GHOST.*, ghost.vsc)
  *      msgpack.h      the msgpack codec (header only)
  *

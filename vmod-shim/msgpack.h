@@ -7,7 +7,7 @@
  * recursion: mp_skip() walks nested values with a pending-item counter
  * bounded by MP_MAX_PENDING.
  *
- * Only what the protocol needs: nil, bool, ints, str, bin (skipped),
+ * Only what the protocol needs: nil, bool, ints, str, bin,
  * array, map, float (skipped), ext (skipped).
  */
 
@@ -312,6 +312,34 @@ mp_r_str(struct mp_r *r, const char **s, size_t *l)
 		return;
 	}
 	*s = (const char *)r->p;
+	*l = (size_t)n;
+	r->p += n;
+}
+
+/* Bin (e.g. an encoded ring): *b points into the input. */
+static inline void
+mp_r_bin(struct mp_r *r, const uint8_t **b, size_t *l)
+{
+	uint8_t t = mp_byte(r);
+	uint64_t n;
+
+	*b = NULL;
+	*l = 0;
+	if (t == 0xc4)
+		n = mp_get_be(r, 1);
+	else if (t == 0xc5)
+		n = mp_get_be(r, 2);
+	else if (t == 0xc6)
+		n = mp_get_be(r, 4);
+	else {
+		r->err = 1;
+		return;
+	}
+	if (r->err || (uint64_t)(r->end - r->p) < n) {
+		r->err = 1;
+		return;
+	}
+	*b = r->p;
 	*l = (size_t)n;
 	r->p += n;
 }
