@@ -91,3 +91,49 @@ func TestPickDistribution(t *testing.T) {
 		"10.0.3.1": 100.0 / 190,
 	})
 }
+
+// PickAmong never picks an endpoint it leaves out, leaving nothing out is
+// Pick, and leaving everything out picks nothing.
+func TestPickAmong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 80))
+	for i := 0; i < 2000; i++ {
+		var d Decision
+		nflat := 0
+		for g := rng.IntN(5); g >= 0; g-- {
+			grp := Group{Weight: rng.Uint64N(4)}
+			for e := rng.IntN(4); e > 0; e-- {
+				grp.Endpoints = append(grp.Endpoints, Endpoint{"a", uint16(nflat)})
+				nflat++
+			}
+			d.Groups = append(d.Groups, grp)
+		}
+		out := map[int]bool{}
+		for f := 0; f < nflat; f++ {
+			out[f] = rng.IntN(2) == 0
+		}
+		u := rng.Uint64()
+		g, e, ok := d.PickAmong(u, func(f int) bool { return out[f] })
+		if ok && out[int(d.Groups[g].Endpoints[e].Port)] {
+			t.Fatalf("%+v skip %v: picked %d/%d, which is left out", d.Groups, out, g, e)
+		}
+		anyIn := false
+		for gi := range d.Groups {
+			for _, ep := range d.Groups[gi].Endpoints {
+				if !out[int(ep.Port)] && d.Groups[gi].Weight > 0 {
+					anyIn = true
+				}
+			}
+		}
+		if ok != anyIn {
+			t.Fatalf("%+v skip %v: ok %v, want %v", d.Groups, out, ok, anyIn)
+		}
+		g1, e1, ok1 := d.PickAmong(u, func(int) bool { return false })
+		g2, e2, ok2 := d.Pick(u)
+		if g1 != g2 || e1 != e2 || ok1 != ok2 {
+			t.Fatalf("nothing left out: %d %d %v, Pick: %d %d %v", g1, e1, ok1, g2, e2, ok2)
+		}
+		if _, _, ok := d.PickAmong(u, func(int) bool { return true }); ok {
+			t.Fatalf("everything left out: picked")
+		}
+	}
+}

@@ -24,11 +24,12 @@ func pickVectorText() []byte {
 # (GHOST_UPDATE_VECTORS=1 go test ./route -run TestPickVectors) and
 # checked by it and by test/cshim/pick_test.c against vmod-shim/pick.c.
 #
-# u groups group endpoint
+# u groups group endpoint skip
 #   u: the random 64-bit number, decimal
 #   groups: weight/endpoints,... ("-" for none); endpoint e of group g
 #   is any distinct address
-#   group endpoint: Pick's result, -1 -1 when nothing can be picked
+#   group endpoint: the result, -1 -1 when nothing can be picked
+#   skip: "-" (Pick), or the flat indices PickAmong leaves out, f,f,...
 `)
 	configs := [][][2]uint64{
 		{},
@@ -82,7 +83,35 @@ func pickVectorText() []byte {
 			if !ok {
 				g, e = -1, -1
 			}
-			fmt.Fprintf(&b, "%d %s %d %d\n", u, groupsText(c), g, e)
+			fmt.Fprintf(&b, "%d %s %d %d -\n", u, groupsText(c), g, e)
+		}
+		// the same groups with endpoints left out (tried, unhealthy)
+		nflat := 0
+		for _, g := range c {
+			nflat += int(g[1])
+		}
+		if nflat == 0 || nflat > 64 {
+			continue
+		}
+		for k := 0; k < 4; k++ {
+			out := map[int]bool{}
+			var list []string
+			for f := 0; f < nflat; f++ {
+				if rng.IntN(3) == 0 || (k == 3 && f > 0) {
+					out[f] = true
+					list = append(list, strconv.Itoa(f))
+				}
+			}
+			if len(list) == 0 {
+				continue
+			}
+			for _, u := range us[:8] {
+				g, e, ok := d.PickAmong(u, func(f int) bool { return out[f] })
+				if !ok {
+					g, e = -1, -1
+				}
+				fmt.Fprintf(&b, "%d %s %d %d %s\n", u, groupsText(c), g, e, strings.Join(list, ","))
+			}
 		}
 	}
 	return b.Bytes()

@@ -94,6 +94,8 @@
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
 #define GHOST_ERRLEN		1088	/* > route.MaxErrorLen (1024): whole */
 #define GHOST_503_REASON	"Service Unavailable"	/* what clients see */
+#define GHOST_MAX_TRIES		11	/* endpoints a fetch remembers trying:
+					   1 + route.MaxRetryAttempts */
 
 struct ghost_conn;
 struct ghost_memo;
@@ -240,6 +242,10 @@ struct ghost_task {
 	const char		*obj_url;	/* cache-key URL */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
+	/* backend side: the endpoints this fetch tried (flat indices in
+	   ans.g), so that a retry prefers another one */
+	unsigned		tried[GHOST_MAX_TRIES];
+	unsigned		ntried;
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

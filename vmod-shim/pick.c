@@ -15,32 +15,62 @@
 
 /* Skip the next m values. */
 static void
-skip(struct mp_r *r, uint32_t m)
+skip_n(struct mp_r *r, uint32_t m)
 {
 	while (m-- > 0 && !r->err)
 		mp_skip(r);
 }
 
+/*
+ * The endpoints of the group whose endpoint array r is at (m of them,
+ * the first with flat index base) that skip leaves in; r is left after
+ * the group.
+ */
+static uint32_t
+kept(struct mp_r *r, uint32_t m, unsigned base, ghost_pick_skip_f *skip,
+    void *priv)
+{
+	const char *a;
+	size_t al;
+	unsigned port;
+	uint32_t e, n = 0;
+
+	if (skip == NULL) {
+		skip_n(r, m);
+		return (m);
+	}
+	for (e = 0; e < m && !r->err; e++) {
+		(void)mp_r_arr(r);
+		mp_r_str(r, &a, &al);
+		port = (unsigned)mp_r_int(r);
+		if (!r->err && !skip(priv, base + e, a, al, port))
+			n++;
+	}
+	return (n);
+}
+
 int
-ghost_pick(const uint8_t *g, const uint8_t *g_end, uint64_t u,
-    const char **addr, size_t *al, unsigned *port)
+ghost_pick_if(const uint8_t *g, const uint8_t *g_end, uint64_t u,
+    ghost_pick_skip_f *skip, void *priv, const char **addr, size_t *al,
+    unsigned *port, unsigned *flat)
 {
 	struct mp_r r = { g, g_end, 0 };
 	unsigned __int128 x;
 	uint64_t total = 0, wt, point, frac, e;
-	uint32_t n, m, i;
+	uint32_t n, m, k, i, j;
+	unsigned base = 0;
 
 	if (g == NULL)
 		return (-1);
-	/* total weight of the groups that have endpoints */
+	/* total weight of the groups that have endpoints left in */
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {
 		(void)mp_r_arr(&r);
 		wt = mp_r_uint(&r);
 		m = mp_r_arr(&r);
-		if (m > 0)
+		if (kept(&r, m, base, skip, priv) > 0)
 			total += wt;
-		skip(&r, m);
+		base += m;
 	}
 	if (r.err || total == 0)
 		return (-1);
@@ -49,30 +79,59 @@ ghost_pick(const uint8_t *g, const uint8_t *g_end, uint64_t u,
 	point = (uint64_t)(x >> 64);
 	frac = (uint64_t)x;
 	r.p = g;
+	base = 0;
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {
 		(void)mp_r_arr(&r);
 		wt = mp_r_uint(&r);
 		m = mp_r_arr(&r);
-		if (m == 0 || wt == 0 || point >= wt) {
-			if (m > 0)
-				point -= wt;
-			skip(&r, m);
+		if (m == 0)
 			continue;
-		}
+		if (wt == 0 || point >= wt || skip != NULL) {
+			const uint8_t *p0 = r.p;
+
+			k = kept(&r, m, base, skip, priv);
+			if (k == 0 || wt == 0 || point >= wt) {
+				if (k > 0)
+					point -= wt;
+				base += m;
+				continue;
+			}
+			r.p = p0;
+		} else
+			k = m;
 		/*
 		 * The point's position inside this group's share, refined by
-		 * the low word, scaled to m endpoints:
-		 * e = floor(m * (point + frac / 2^64) / wt) < m.
+		 * the low word, scaled to the k endpoints left in:
+		 * e = floor(k * (point + frac / 2^64) / wt) < k.
 		 */
-		x = (unsigned __int128)point * m +
-		    (uint64_t)(((unsigned __int128)frac * m) >> 64);
+		x = (unsigned __int128)point * k +
+		    (uint64_t)(((unsigned __int128)frac * k) >> 64);
 		e = (uint64_t)(x / wt);
-		skip(&r, (uint32_t)e);
-		(void)mp_r_arr(&r);
-		mp_r_str(&r, addr, al);
-		*port = (unsigned)mp_r_int(&r);
-		return (r.err ? -1 : 0);
+		/* the e-th endpoint left in */
+		for (j = 0; j < m && !r.err; j++) {
+			(void)mp_r_arr(&r);
+			mp_r_str(&r, addr, al);
+			*port = (unsigned)mp_r_int(&r);
+			if (r.err)
+				break;
+			if (skip != NULL &&
+			    skip(priv, base + j, *addr, *al, *port))
+				continue;
+			if (e-- == 0) {
+				if (flat != NULL)
+					*flat = base + j;
+				return (0);
+			}
+		}
+		return (-1);
 	}
 	return (-1);
+}
+
+int
+ghost_pick(const uint8_t *g, const uint8_t *g_end, uint64_t u,
+    const char **addr, size_t *al, unsigned *port)
+{
+	return (ghost_pick_if(g, g_end, u, NULL, NULL, addr, al, port, NULL));
 }

@@ -52,12 +52,48 @@ rng(struct ghost_vcl *gv)
 	return (z ^ (z >> 31));
 }
 
-/* This request's endpoint among the answer's groups. */
+/* ghost_pick_skip_f: the endpoints this fetch already tried */
 static int
-pick(struct ghost_vcl *gv, const struct ghost_ans *a, const char **addr,
+skip_tried(void *priv, unsigned flat, const char *addr, size_t al,
+    unsigned port)
+{
+	const struct ghost_task *t;
+	unsigned i;
+
+	CAST_OBJ_NOTNULL(t, priv, GHOST_TASK_MAGIC);
+	(void)addr;
+	(void)al;
+	(void)port;
+	for (i = 0; i < t->ntried; i++)
+		if (t->tried[i] == flat)
+			return (1);
+	return (0);
+}
+
+/*
+ * This request's endpoint among the answer's groups: on a retry one the
+ * fetch has not tried yet when there is one (weights renormalised over
+ * the rest, route.PickAmong), else any. The endpoint is added to the
+ * fetch's tried set.
+ */
+static int
+pick(struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
     size_t *al, unsigned *port)
 {
-	return (ghost_pick(a->g, a->g_end, rng(gv), addr, al, port));
+	unsigned flat = 0;
+	uint64_t u;
+	int r = -1;
+
+	u = rng(gv);
+	if (t->ntried > 0)
+		r = ghost_pick_if(t->ans.g, t->ans.g_end, u, skip_tried, t,
+		    addr, al, port, &flat);
+	if (r != 0)
+		r = ghost_pick_if(t->ans.g, t->ans.g_end, u, NULL, NULL,
+		    addr, al, port, &flat);
+	if (r == 0 && t->ntried < GHOST_MAX_TRIES)
+		t->tried[t->ntried++] = flat;
+	return (r);
 }
 
 /* ---- the decision's log line ---------------------------------------- */
@@ -148,7 +184,7 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
  * anew. NULL: route anew.
  */
 static VCL_BACKEND
-route_retry(VRT_CTX, struct ghost_vcl *gv, const struct ghost_task *t)
+route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	const char *addr;
 	size_t al;
@@ -157,7 +193,7 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, const struct ghost_task *t)
 
 	if (ctx->http_bereq == NULL || !t->have_ans || t->status != 200 ||
 	    t->ans.o != GHOST_ROUTE ||
-	    pick(gv, &t->ans, &addr, &al, &port))
+	    pick(gv, t, &addr, &al, &port))
 		return (NULL);
 	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
 	if (be != NULL)
@@ -254,7 +290,7 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	unsigned port;
 	VCL_BACKEND be;
 
-	if (pick(gv, &t->ans, &addr, &al, &port)) {
+	if (pick(gv, t, &addr, &al, &port)) {
 		/* ghostd sends outcome 0 only with an endpoint to pick */
 		unreachable(ctx, t, "bad answer (no endpoint to pick)");
 		return (NULL);
@@ -313,6 +349,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (be);
 	t->have_ans = 0;
 	t->location = "";
+	t->ntried = 0;
 
 	ghost_rq_init(ctx, &q, hp);
 	/*

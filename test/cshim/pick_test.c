@@ -18,14 +18,29 @@
 
 #define MAXG	128
 
+/* ghost_pick_skip_f: the flat indices marked in priv */
+static int
+skip_out(void *priv, unsigned flat, const char *addr, size_t al,
+    unsigned port)
+{
+	const unsigned char *out = priv;
+
+	(void)addr;
+	(void)al;
+	(void)port;
+	return (flat < 1024 && out[flat]);
+}
+
 int
 main(int argc, char **argv)
 {
 	static uint8_t buf[1 << 20];
-	char line[8192], groups[8192], want[64], addr[64];
+	char line[8192], groups[8192], skips[8192], want[64], addr[64];
+	unsigned char out[1024];
 	uint64_t u, w[MAXG];
 	unsigned n[MAXG], ng, gi, e, port;
-	int wg, we;
+	int wg, we, r;
+	unsigned flat;
 	const char *a;
 	char *p;
 	size_t al;
@@ -35,8 +50,8 @@ main(int argc, char **argv)
 	if (vec_open(&vf, argc, argv))
 		return (2);
 	while (vec_next(&vf, line, sizeof line)) {
-		if (sscanf(line, "%" SCNu64 " %8191s %d %d", &u, groups, &wg,
-		    &we) != 4) {
+		if (sscanf(line, "%" SCNu64 " %8191s %d %d %8191s", &u, groups,
+		    &wg, &we, skips) != 5) {
 			fprintf(stderr, "%s:%u: bad line\n", vf.path, vf.lineno);
 			return (2);
 		}
@@ -78,7 +93,22 @@ main(int argc, char **argv)
 			snprintf(want, sizeof want, "none");
 		else
 			snprintf(want, sizeof want, "g%de%d", wg, we);
-		if (ghost_pick(buf, mw.p, u, &a, &al, &port) != 0)
+		memset(out, 0, sizeof out);
+		if (strcmp(skips, "-") != 0) {
+			for (p = strtok(skips, ","); p != NULL;
+			    p = strtok(NULL, ","))
+				if ((unsigned)atoi(p) < sizeof out)
+					out[atoi(p)] = 1;
+			r = ghost_pick_if(buf, mw.p, u, skip_out, out, &a, &al,
+			    &port, &flat);
+			if (r == 0 && out[flat]) {
+				fprintf(stderr, "%s:%u: picked flat %u, left "
+				    "out\n", vf.path, vf.lineno, flat);
+				vf.bad++;
+			}
+		} else
+			r = ghost_pick(buf, mw.p, u, &a, &al, &port);
+		if (r != 0)
 			snprintf(addr, sizeof addr, "none");
 		else
 			snprintf(addr, sizeof addr, "%.*s", (int)al, a);
