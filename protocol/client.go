@@ -228,6 +228,12 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			err = intInto(c, &d.Cache)
 		case "cp":
 			d.Policy, err = c.policy()
+		case "hp":
+			d.Health, err = c.health()
+		case "ol":
+			d.Outlier, err = c.outlier()
+		case "pn":
+			err = intInto(c, &d.Panic)
 		default:
 			err = c.dec.Skip()
 		}
@@ -558,6 +564,89 @@ func (c *Client) policy() (*route.CachePolicy, error) {
 		}
 	}
 	return p, nil
+}
+
+// uintMap decodes a map whose values are unsigned integers, calling set
+// for each key.
+func (c *Client) uintMap(name string, set func(k string, v uint64)) error {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return err
+		}
+		v, err := c.dec.DecodeUint64()
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", name, k, err)
+		}
+		set(k, v)
+	}
+	return nil
+}
+
+// health decodes "hp", the route's probe.
+func (c *Client) health() (*route.HealthCheck, error) {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	h := &route.HealthCheck{}
+	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		if k == "u" {
+			if h.Path, err = c.dec.DecodeString(); err != nil {
+				return nil, fmt.Errorf("hp %q: %w", k, err)
+			}
+			continue
+		}
+		v, err := c.dec.DecodeUint64()
+		if err != nil {
+			return nil, fmt.Errorf("hp %q: %w", k, err)
+		}
+		switch k {
+		case "id":
+			h.ID = uint32(v)
+		case "iv":
+			h.Interval = ms(v)
+		case "to":
+			h.Timeout = ms(v)
+		case "w":
+			h.Window = uint(v)
+		case "th":
+			h.Threshold = uint(v)
+		case "in":
+			h.Initial = uint(v)
+		case "x":
+			h.ExpectedStatus = int(v)
+		}
+	}
+	return h, nil
+}
+
+// outlier decodes "ol", the route's ejection rule.
+func (c *Client) outlier() (*route.Outlier, error) {
+	o := &route.Outlier{}
+	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
+	err := c.uintMap("ol", func(k string, v uint64) {
+		switch k {
+		case "n":
+			o.ConsecutiveFailures = uint(v)
+		case "be":
+			o.BaseEjection = ms(v)
+		case "me":
+			o.MaxEjection = ms(v)
+		case "mp":
+			o.MaxEjectionPercent = uint(v)
+		}
+	})
+	return o, err
 }
 
 func (c *Client) groups() ([]route.Group, error) {

@@ -109,7 +109,7 @@ func (d *requestDecoder) field(key string, req *request) (err error) {
 	case "hdrs":
 		req.Route.Headers, err = d.headers(req.Route.Headers)
 	case "eps":
-		req.Eps, err = d.endpoints(req.Eps)
+		req.Eps, req.Probes, err = d.endpoints(req.Eps, req.Probes)
 	default:
 		err = d.skip(0)
 	}
@@ -149,30 +149,45 @@ func (d *requestDecoder) headers(hs []route.Header) ([]route.Header, error) {
 	return hs, nil
 }
 
-func (d *requestDecoder) endpoints(eps []route.Endpoint) ([]route.Endpoint, error) {
+// endpoints decodes live's "eps": [addr, port] or [addr, port, probe id].
+func (d *requestDecoder) endpoints(eps []route.Endpoint, probes []uint32) ([]route.Endpoint, []uint32, error) {
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
-		return eps, err
+		return eps, probes, err
 	}
 	for i := 0; i < n; i++ {
-		if err := d.pairLen(); err != nil {
-			return eps, fmt.Errorf("endpoint %d: %w", i, err)
+		m, err := d.dec.DecodeArrayLen()
+		if err != nil {
+			return eps, probes, fmt.Errorf("endpoint %d: %w", i, err)
+		}
+		if m != 2 && m != 3 {
+			return eps, probes, fmt.Errorf("endpoint %d: want [addr, port] or [addr, port, probe], got %d elements", i, m)
 		}
 		var e route.Endpoint
 		if e.Address, err = d.str(); err != nil {
-			return eps, fmt.Errorf("endpoint %d address: %w", i, err)
+			return eps, probes, fmt.Errorf("endpoint %d address: %w", i, err)
 		}
 		p, err := d.dec.DecodeInt64()
 		if err != nil {
-			return eps, fmt.Errorf("endpoint %d port: %w", i, err)
+			return eps, probes, fmt.Errorf("endpoint %d port: %w", i, err)
 		}
 		if p < 0 || p > 65535 {
-			return eps, fmt.Errorf("endpoint %d port: %d out of range", i, p)
+			return eps, probes, fmt.Errorf("endpoint %d port: %d out of range", i, p)
+		}
+		var id uint64
+		if m == 3 {
+			if id, err = d.dec.DecodeUint64(); err != nil {
+				return eps, probes, fmt.Errorf("endpoint %d probe: %w", i, err)
+			}
+			if id > 1<<32-1 {
+				return eps, probes, fmt.Errorf("endpoint %d probe: %d out of range", i, id)
+			}
 		}
 		e.Port = uint16(p)
 		eps = append(eps, e)
+		probes = append(probes, uint32(id))
 	}
-	return eps, nil
+	return eps, probes, nil
 }
 
 // str reads a string (or bin, or nil = "") without copying it.

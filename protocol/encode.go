@@ -272,6 +272,9 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Uncacheable != "")
 	cond(d.Cache != route.CacheOrigin)
 	cond(d.Policy != nil)
+	cond(d.Health != nil)
+	cond(d.Outlier != nil)
+	cond(d.Health != nil || d.Outlier != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -383,6 +386,29 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	}
 	if d.Policy != nil {
 		e.policy(d.Policy)
+	}
+	if h := d.Health; h != nil {
+		e.key("hp")
+		_ = e.enc.EncodeMapLen(8)
+		e.uint("id", uint64(h.ID))
+		e.str("u", h.Path)
+		e.int("iv", h.Interval.Milliseconds())
+		e.int("to", h.Timeout.Milliseconds())
+		e.uint("w", uint64(h.Window))
+		e.uint("th", uint64(h.Threshold))
+		e.uint("in", uint64(h.Initial))
+		e.int("x", int64(h.ExpectedStatus))
+	}
+	if o := d.Outlier; o != nil {
+		e.key("ol")
+		_ = e.enc.EncodeMapLen(4)
+		e.uint("n", uint64(o.ConsecutiveFailures))
+		e.int("be", o.BaseEjection.Milliseconds())
+		e.int("me", o.MaxEjection.Milliseconds())
+		e.uint("mp", uint64(o.MaxEjectionPercent))
+	}
+	if d.Health != nil || d.Outlier != nil {
+		e.int("pn", int64(d.Panic))
 	}
 	return e.end()
 }

@@ -59,14 +59,17 @@ type request struct {
 	Client  string // hello: "client"
 	Route   route.Request
 	Eps     []route.Endpoint // live: "eps"
+	// Probes is parallel to Eps: the probe id of each endpoint's native
+	// backend (an optional third element, 0 when absent).
+	Probes  []uint32
 	hasType bool
 }
 
 // reset clears r but keeps its slices' storage.
 func (r *request) reset() {
-	hdrs, eps := r.Route.Headers[:0], r.Eps[:0]
+	hdrs, eps, probes := r.Route.Headers[:0], r.Eps[:0], r.Probes[:0]
 	*r = request{}
-	r.Route.Headers, r.Eps = hdrs, eps
+	r.Route.Headers, r.Eps, r.Probes = hdrs, eps, probes
 }
 
 // ReloadResult is the answer to a reload request.

@@ -51,7 +51,7 @@ func (h *stubHandler) Status() Status {
 	return Status{Gen: h.gen.Load(), Vhosts: 3, Routes: 7, Endpoints: 2, Config: "/x/ghost.json",
 		Loaded: 1700000000, LastError: "boom", Reloads: 4, ReloadFailures: 1, Uptime: 12, Server: ServerName}
 }
-func (h *stubHandler) Live(eps []route.Endpoint, dead []int) ([]int, uint64) {
+func (h *stubHandler) Live(eps []route.Endpoint, _ []uint32, dead []int) ([]int, uint64) {
 	for i, e := range eps {
 		if e.Port == 9 {
 			dead = append(dead, i)
@@ -82,6 +82,11 @@ func richDecision() route.Decision {
 		Cache:       route.CacheLookup,
 		Policy: &route.CachePolicy{TTL: 60, Forced: true, Grace: -1, Keep: 3600,
 			KeyHeaders: []string{"accept-language"}, QueryExclude: []string{"utm_source"}},
+		Health: &route.HealthCheck{ID: 0xdeadbeef, Path: "/healthz", Interval: 2 * time.Second,
+			Timeout: 500 * time.Millisecond, Window: 5, Threshold: 3, Initial: 3, ExpectedStatus: 204},
+		Outlier: &route.Outlier{ConsecutiveFailures: 5, BaseEjection: 30 * time.Second,
+			MaxEjection: 300 * time.Second, MaxEjectionPercent: 10},
+		Panic: 50,
 	}
 }
 
@@ -486,5 +491,35 @@ func TestIdleConnectionClosed(t *testing.T) {
 	}
 	if n := open.Load(); n != 0 {
 		t.Fatalf("%d connections still counted open", n)
+	}
+}
+
+// live endpoints may carry the probe id of their native backend as a
+// third element (docs/protocol.md, "live").
+func TestDecodeLiveProbes(t *testing.T) {
+	body, err := msgpack.Marshal(map[string]any{"t": "live", "eps": []any{
+		[]any{"10.0.0.1", 80}, []any{"10.0.0.1", 80, uint32(0xdeadbeef)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req request
+	if err := newRequestDecoder().Decode(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Eps) != 2 || !reflect.DeepEqual(req.Probes, []uint32{0, 0xdeadbeef}) {
+		t.Fatalf("eps %+v probes %x", req.Eps, req.Probes)
+	}
+	for _, bad := range []struct {
+		ep   []any
+		want string
+	}{
+		{[]any{"10.0.0.1"}, "endpoint 0: want [addr, port] or [addr, port, probe], got 1 elements"},
+		{[]any{"10.0.0.1", 80, uint64(1) << 33}, "endpoint 0 probe: 8589934592 out of range"},
+	} {
+		body, _ = msgpack.Marshal(map[string]any{"t": "live", "eps": []any{bad.ep}})
+		err := newRequestDecoder().Decode(body, &req)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%v: got %v, want %s", bad.ep, err, bad.want)
+		}
 	}
 }

@@ -32,9 +32,10 @@ type Handler interface {
 	// Status describes the daemon.
 	Status() Status
 	// Live appends to dead the indexes of the endpoints in eps that the
-	// current table no longer references, and returns dead and the
+	// current table no longer references under the probe id in probes
+	// (parallel to eps; 0: without a probe), and returns dead and the
 	// generation of that table.
-	Live(eps []route.Endpoint, dead []int) ([]int, uint64)
+	Live(eps []route.Endpoint, probes []uint32, dead []int) ([]int, uint64)
 }
 
 // Admitter is implemented by a Handler that limits how many expensive
@@ -540,7 +541,7 @@ func (c *conn) handle(body []byte) bool {
 		return c.write(c.enc.StatusAnswer(&st))
 	case TypeLive:
 		var gen uint64
-		c.dead, gen = h.Live(req.Eps, c.dead[:0])
+		c.dead, gen = h.Live(req.Eps, req.Probes, c.dead[:0])
 		return c.write(c.enc.LiveAnswer(gen, c.dead))
 	case TypeDump, TypeExplain:
 		in, ok := h.(Inspector)

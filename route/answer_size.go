@@ -107,6 +107,13 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 			}
 		}
 	}
+	// endpoint health: hp (8 keys), ol (4 keys), pn
+	if h := r.health.health; h != nil {
+		n += 4 + 64 + mpStr(len(h.Path))
+	}
+	if r.health.outlier != nil {
+		n += 4 + 32
+	}
 	n += mpArr(len(r.groups))
 	for _, g := range r.groups {
 		n += 1 + mpUint(g.Weight) + mpArr(len(g.Endpoints)) // [weight, [endpoints]]

@@ -133,6 +133,14 @@ type Decision struct {
 	// for every outcome; only OutcomeBackend requests reach a backend.
 	Cache  CacheMode
 	Policy *CachePolicy
+
+	// Endpoint health (OutcomeBackend only; route/health.go): the probe
+	// and the ejection rule of the route's endpoints (nil when none),
+	// and, when either is set, the panic threshold in percent: below
+	// that share of healthy endpoints the pick ignores health (Select).
+	Health  *HealthCheck
+	Outlier *Outlier
+	Panic   int
 }
 
 // CacheMode is the decision made before the cache lookup (vcl_recv).

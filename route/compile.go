@@ -103,6 +103,7 @@ func (s *vhostSet) table() *Table {
 		}
 	}
 	t.refs = s.b.refs
+	t.probes = s.b.probes
 	t.stats = Stats{Vhosts: n, Routes: s.routes, Endpoints: len(t.refs)}
 	*s = vhostSet{} // the store is garbage now
 	return t
@@ -113,12 +114,18 @@ type builder struct {
 	refs map[netip.AddrPort][]Endpoint // every endpoint → its shared one-element list
 	// groupCache interns endpoint lists; many routes share their backends.
 	groupCache map[string][]Endpoint
+	// probes: every endpoint under every probe that applies to it.
+	probes map[probeRef]struct{}
 }
 
 // vhost validates and compiles the routes and default backends of vhost
 // key into *vh, sorted by precedence and laid out for lookup.
 func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	vh.key = key
+	vdef, err := compileHealth(vj.Health, vj.Outlier, vj.PanicThreshold)
+	if err != nil {
+		return c.errorf("%s", err)
+	}
 	// The routes are compiled into one array, which layout reorders in
 	// place and keeps.
 	crs := make([]croute, len(vj.Routes))
@@ -129,6 +136,8 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 		if err := b.route(&crs[i], rc, i, &vj.Routes[i]); err != nil {
 			return err
 		}
+		crs[i].health.inherit(&vdef)
+		b.noteProbes(crs[i].health.health, crs[i].groups)
 		routes[i] = &crs[i]
 	}
 	if len(vj.DefaultBackends) > 0 {
@@ -136,7 +145,8 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 		if err != nil {
 			return c.errorf("default_backends%s", err)
 		}
-		vh.def = &croute{index: RouteDefault, kind: pathAll, groups: groups}
+		vh.def = &croute{index: RouteDefault, kind: pathAll, groups: groups, health: vdef}
+		b.noteProbes(vdef.health, groups)
 	}
 	slices.SortStableFunc(routes, comparePrecedence)
 	vh.deps = computeDeps(routes)

@@ -16,6 +16,11 @@ type fileJSON struct {
 type vhostJSON struct {
 	Routes          []routeJSON   `json:"routes"`
 	DefaultBackends []backendJSON `json:"default_backends"`
+	// Endpoint health for the routes that do not set their own and for
+	// default_backends (route/health.go).
+	Health         *healthJSON  `json:"health"`
+	Outlier        *outlierJSON `json:"outlier"`
+	PanicThreshold *int64       `json:"panic_threshold"`
 }
 
 type routeJSON struct {
@@ -31,6 +36,10 @@ type routeJSON struct {
 	Listeners     []string         `json:"listeners"`
 	RouteName     string           `json:"route_name"`
 	CachePolicy   *cachePolicyJSON `json:"cache_policy"`
+	// Endpoint health of the route's backends (route/health.go).
+	Health         *healthJSON  `json:"health"`
+	Outlier        *outlierJSON `json:"outlier"`
+	PanicThreshold *int64       `json:"panic_threshold"`
 }
 
 // cachePolicyJSON is a route's "cache_policy" as the varnish/gateway

@@ -57,6 +57,12 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	d.Body = ""
 	d.Uncacheable = rt.uncacheable
 	d.Groups = rt.groups
+	if h := &rt.health; h.health != nil || h.outlier != nil {
+		d.Health, d.Outlier, d.Panic = h.health, h.outlier, DefaultPanicThreshold
+		if h.hasPanic {
+			d.Panic = h.panic
+		}
+	}
 	d.RequestHeaders = rt.reqOps
 	d.ResponseHeaders = rt.respOps
 	if rw := rt.rewrite; rw != nil {

@@ -13,6 +13,7 @@ type Table struct {
 	catchAll *vhost                        // the "*" key
 	vhosts   []*vhost                      // sorted by key
 	refs     map[netip.AddrPort][]Endpoint // every referenced endpoint
+	probes   map[probeRef]struct{}         // every endpoint under each of its probes
 	stats    Stats
 
 	passDefault bool // SetCacheDefault(true): routes without cache_policy pass
@@ -125,6 +126,7 @@ type croute struct {
 
 	uncacheable string       // why a fetched response must not be cached
 	cache       *CachePolicy // nil: no cache_policy
+	health      healthRules  // with the vhost's defaults filled in
 }
 
 type headerMatch struct {

@@ -128,6 +128,9 @@ func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
 			return c.errorf("%s", err)
 		}
 	}
+	if r.health, err = compileHealth(rj.Health, rj.Outlier, rj.PanicThreshold); err != nil {
+		return c.errorf("%s", err)
+	}
 	return nil
 }
 

@@ -50,11 +50,12 @@ func (h *handler) Reload() protocol.ReloadResult { return h.l.reload("socket") }
 // Status describes the daemon.
 func (h *handler) Status() protocol.Status { return h.l.status() }
 
-// Live reports which of eps the live table no longer references.
-func (h *handler) Live(eps []route.Endpoint, dead []int) ([]int, uint64) {
+// Live reports which of eps the live table no longer references (under
+// their probe ids).
+func (h *handler) Live(eps []route.Endpoint, probes []uint32, dead []int) ([]int, uint64) {
 	s := h.l.snapshot()
 	for i, e := range eps {
-		if !s.table.References(e) {
+		if !s.table.ReferencesProbe(e, probes[i]) {
 			dead = append(dead, i)
 		}
 	}
