@@ -1,6 +1,8 @@
 package route
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,28 @@ func TestHealthDecision(t *testing.T) {
 	tb2.Decide(&Request{Host: "a", Method: "GET", URL: "/own"}, &d)
 	if d.Health.ID == own {
 		t.Errorf("changed probe kept its id")
+	}
+}
+
+// The example of docs/configuration.md "Endpoint health" loads and means
+// what the page says.
+func TestHealthDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skip("docs not present:", err)
+	}
+	m := regexp.MustCompile("(?s)## Endpoint health.*?```json\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("no example in docs/configuration.md Endpoint health")
+	}
+	tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{`+string(m[1])+`}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Decision
+	tb.Decide(&Request{Host: "a", Method: "GET", URL: "/"}, &d)
+	if d.Health == nil || d.Health.Interval != 2*time.Second || d.Health.Window != 5 ||
+		d.Outlier == nil || d.Outlier.MaxEjection != 5*time.Minute || d.Outlier.MaxEjectionPercent != 34 || d.Panic != 50 {
+		t.Fatalf("%+v %+v %d", d.Health, d.Outlier, d.Panic)
 	}
 }
