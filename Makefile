@@ -71,13 +71,17 @@ $(BUILD)/libvmod_ghost.so: $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.
 # C tests of the shim's parts that need no varnishd (test/cshim/)
 CSHIM_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Ivmod-shim
 
-$(BUILD)/cshim/pick_test: test/cshim/pick_test.c test/cshim/vectors.h vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
+$(BUILD)/cshim/pick_test: test/cshim/pick_test.c test/cshim/groups.h test/cshim/vectors.h vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/pick_test.c vmod-shim/pick.c
 
 $(BUILD)/cshim/ring_test: test/cshim/ring_test.c test/cshim/vectors.h vmod-shim/ring.c vmod-shim/ring.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/ring_test.c vmod-shim/ring.c
+
+$(BUILD)/cshim/select_test: test/cshim/select_test.c test/cshim/groups.h test/cshim/vectors.h vmod-shim/pick.c vmod-shim/pick.h vmod-shim/msgpack.h
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/select_test.c vmod-shim/pick.c
 
 $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shim/query.c vmod-shim/query.h
 	@mkdir -p $(@D)
@@ -98,8 +102,9 @@ $(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
 
 ## test-c: the shim's C tests (weighted pick, query parameters, consistent-hash ring against route/'s vectors)
-test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test
+test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/select_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test
 	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt
+	$(BUILD)/cshim/select_test route/testdata/select_vectors.txt
 	$(BUILD)/cshim/ring_test route/ring/testdata/ring_vectors.txt
 	$(BUILD)/cshim/query_test route/testdata/query_vectors.txt
 

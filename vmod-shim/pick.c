@@ -135,3 +135,88 @@ ghost_pick(const uint8_t *g, const uint8_t *g_end, uint64_t u,
 {
 	return (ghost_pick_if(g, g_end, u, NULL, NULL, addr, al, port, NULL));
 }
+
+/* ---- the pick with endpoint health (route.Select) ------------------- */
+
+unsigned
+ghost_pick_count(const uint8_t *g, const uint8_t *g_end)
+{
+	struct mp_r r = { g, g_end, 0 };
+	uint32_t n, m, i;
+	unsigned all = 0;
+
+	if (g == NULL)
+		return (0);
+	n = mp_r_arr(&r);
+	for (i = 0; i < n && !r.err; i++) {
+		(void)mp_r_arr(&r);
+		(void)mp_r_uint(&r);
+		m = mp_r_arr(&r);
+		skip_n(&r, m);
+		all += m;
+	}
+	return (r.err ? 0 : all);
+}
+
+struct sel {
+	const unsigned char	*sick;
+	unsigned		n;
+	int			panicked;
+	ghost_pick_skip_f	*tried;
+	void			*tried_priv;
+};
+
+/* ghost_pick_skip_f: unhealthy (outside panic) */
+static int
+skip_sick(void *priv, unsigned flat, const char *addr, size_t al,
+    unsigned port)
+{
+	const struct sel *s = priv;
+
+	(void)addr;
+	(void)al;
+	(void)port;
+	return (!s->panicked && flat < s->n && s->sick[flat]);
+}
+
+/* ghost_pick_skip_f: unhealthy (outside panic) or tried */
+static int
+skip_sick_tried(void *priv, unsigned flat, const char *addr, size_t al,
+    unsigned port)
+{
+	const struct sel *s = priv;
+
+	return (skip_sick(priv, flat, addr, al, port) ||
+	    s->tried(s->tried_priv, flat, addr, al, port));
+}
+
+int
+ghost_select(const uint8_t *g, const uint8_t *g_end, uint64_t u,
+    const unsigned char *sick, unsigned n, int pn, ghost_pick_skip_f *tried,
+    void *tried_priv, const char **addr, size_t *al, unsigned *port,
+    unsigned *flat, int *panicked)
+{
+	struct sel s;
+	unsigned f, healthy = 0;
+
+	s.sick = sick;
+	s.n = n;
+	s.panicked = 0;
+	s.tried = tried;
+	s.tried_priv = tried_priv;
+	if (sick != NULL) {
+		for (f = 0; f < n; f++)
+			healthy += !sick[f];
+		/* panic: healthy * 100 < pn * all */
+		if ((uint64_t)healthy * 100 < (uint64_t)(pn < 0 ? 0 : pn) * n)
+			s.panicked = 1;
+	}
+	*panicked = s.panicked;
+	if (tried != NULL && ghost_pick_if(g, g_end, u,
+	    sick != NULL ? skip_sick_tried : tried,
+	    sick != NULL ? (void *)&s : tried_priv,
+	    addr, al, port, flat) == 0)
+		return (0);
+	return (ghost_pick_if(g, g_end, u, sick != NULL ? skip_sick : NULL,
+	    &s, addr, al, port, flat));
+}

@@ -14,9 +14,8 @@
 
 #include "msgpack.h"
 #include "pick.h"
-#include "vectors.h"
+#include "groups.h"
 
-#define MAXG	128
 
 /* ghost_pick_skip_f: the flat indices marked in priv */
 static int
@@ -37,14 +36,12 @@ main(int argc, char **argv)
 	static uint8_t buf[1 << 20];
 	char line[8192], groups[8192], skips[8192], want[64], addr[64];
 	unsigned char out[1024];
-	uint64_t u, w[MAXG];
-	unsigned n[MAXG], ng, gi, e, port;
+	const uint8_t *end;
+	uint64_t u;
+	unsigned port, flat;
 	int wg, we, r;
-	unsigned flat;
 	const char *a;
-	char *p;
 	size_t al;
-	struct mp_w mw;
 	struct vectors vf;
 
 	if (vec_open(&vf, argc, argv))
@@ -55,51 +52,16 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s:%u: bad line\n", vf.path, vf.lineno);
 			return (2);
 		}
-		ng = 0;
-		if (strcmp(groups, "-") != 0) {
-			for (p = strtok(groups, ","); p != NULL;
-			    p = strtok(NULL, ",")) {
-				if (ng == MAXG ||
-				    sscanf(p, "%" SCNu64 "/%u", &w[ng], &n[ng]) != 2) {
-					fprintf(stderr, "%s:%u: bad groups\n",
-					    vf.path, vf.lineno);
-					return (2);
-				}
-				ng++;
-			}
-		}
-		/* the answer's "g": [[weight, [[addr, port], ...]], ...] */
-		mw.p = buf;
-		mw.end = buf + sizeof buf;
-		mw.err = 0;
-		mp_w_arr(&mw, ng);
-		for (gi = 0; gi < ng; gi++) {
-			mp_w_arr(&mw, 2);
-			mp_w_uint(&mw, w[gi]);
-			mp_w_arr(&mw, n[gi]);
-			for (e = 0; e < n[gi]; e++) {
-				snprintf(addr, sizeof addr, "g%ue%u", gi, e);
-				mp_w_arr(&mw, 2);
-				mp_w_cstr(&mw, addr);
-				mp_w_uint(&mw, 80);
-			}
-		}
-		if (mw.err) {
-			fprintf(stderr, "%s:%u: groups too large\n", vf.path,
-			    vf.lineno);
+		end = vec_groups(&vf, groups, buf, sizeof buf);
+		if (end == NULL)
 			return (2);
-		}
 		if (wg < 0)
 			snprintf(want, sizeof want, "none");
 		else
 			snprintf(want, sizeof want, "g%de%d", wg, we);
-		memset(out, 0, sizeof out);
 		if (strcmp(skips, "-") != 0) {
-			for (p = strtok(skips, ","); p != NULL;
-			    p = strtok(NULL, ","))
-				if ((unsigned)atoi(p) < sizeof out)
-					out[atoi(p)] = 1;
-			r = ghost_pick_if(buf, mw.p, u, skip_out, out, &a, &al,
+			vec_flats(skips, out, sizeof out);
+			r = ghost_pick_if(buf, end, u, skip_out, out, &a, &al,
 			    &port, &flat);
 			if (r == 0 && out[flat]) {
 				fprintf(stderr, "%s:%u: picked flat %u, left "
@@ -107,7 +69,7 @@ main(int argc, char **argv)
 				vf.bad++;
 			}
 		} else
-			r = ghost_pick(buf, mw.p, u, &a, &al, &port);
+			r = ghost_pick(buf, end, u, &a, &al, &port);
 		if (r != 0)
 			snprintf(addr, sizeof addr, "none");
 		else
