@@ -228,6 +228,10 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			err = intInto(c, &d.Cache)
 		case "cp":
 			d.Policy, err = c.policy()
+		case "lb":
+			d.Balancer, err = c.balancer()
+		case "sp":
+			d.Session, err = c.session()
 		case "hp":
 			d.Health, err = c.health()
 		case "ol":
@@ -647,6 +651,97 @@ func (c *Client) outlier() (*route.Outlier, error) {
 		}
 	})
 	return o, err
+}
+
+// balancer decodes "lb" (the ring itself: Client.Ring).
+func (c *Client) balancer() (*route.Balancer, error) {
+	b := &route.Balancer{}
+	err := c.fields("lb", func(k string) (err error) {
+		switch k {
+		case "r":
+			b.RingID, err = c.dec.DecodeUint64()
+		case "k":
+			b.Keys, err = list(c, func(i int) (hk route.HashKey, err error) {
+				if err = c.pairLen(fmt.Sprintf("key %d [kind, name]", i)); err != nil {
+					return hk, err
+				}
+				if err = intInto(c, &hk.Kind); err != nil {
+					return hk, err
+				}
+				hk.Name, err = c.dec.DecodeString()
+				return hk, err
+			})
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	return b, err
+}
+
+// session decodes "sp".
+func (c *Client) session() (*route.Session, error) {
+	s := &route.Session{}
+	err := c.fields("sp", func(k string) (err error) {
+		switch k {
+		case "t":
+			err = intInto(c, &s.Type)
+		case "n":
+			s.Name, err = c.dec.DecodeString()
+		case "a":
+			s.Absolute, err = c.dec.DecodeInt64()
+		case "i":
+			s.Idle, err = c.dec.DecodeInt64()
+		case "tk":
+			s.Tokens, err = c.strs()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	return s, err
+}
+
+// fields decodes a map with string keys, calling f for each key.
+func (c *Client) fields(what string, f func(k string) error) error {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := f(k); err != nil {
+			return fmt.Errorf("%s %q: %w", what, k, err)
+		}
+	}
+	return nil
+}
+
+// Ring asks ghostd for the consistent-hash ring a route answer named
+// (route.Balancer.RingID); Points is nil when its table has no such ring.
+func (c *Client) Ring(id uint64) (*RingAnswer, error) {
+	a := &RingAnswer{ID: id}
+	head, err := c.call(TypeRing, func(e *encoder) ([]byte, error) { return e.RingRequest(id) }, func(key string) (err error) {
+		switch key {
+		case "id":
+			a.ID, err = c.dec.DecodeUint64()
+		case "n":
+			a.Members, err = c.dec.DecodeInt()
+		case "pts":
+			a.Points, err = c.dec.DecodeBytes()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ring: %w", err)
+	}
+	a.Gen = head.gen
+	return a, nil
 }
 
 func (c *Client) groups() ([]route.Group, error) {

@@ -110,6 +110,8 @@ func (d *requestDecoder) field(key string, req *request) (err error) {
 		req.Route.Headers, err = d.headers(req.Route.Headers)
 	case "eps":
 		req.Eps, req.Probes, err = d.endpoints(req.Eps, req.Probes)
+	case "id":
+		req.ID, err = d.dec.DecodeUint64()
 	default:
 		err = d.skip(0)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/varnish/ghost/route"
+	"github.com/varnish/ghost/route/ring"
 )
 
 // frameBuf is an append-only writer; writing to it never fails, so the
@@ -226,6 +227,31 @@ func (e *encoder) StatusAnswer(s *Status) ([]byte, error) {
 	return e.end()
 }
 
+// RingRequest encodes a ring request.
+func (e *encoder) RingRequest(id uint64) ([]byte, error) {
+	e.begin(2, TypeRing)
+	e.uint("id", id)
+	return e.end()
+}
+
+// RingAnswer encodes the answer to a ring request: gen and id, and when
+// r is not nil its number of members "n" and its points "pts" (bin).
+func (e *encoder) RingAnswer(gen, id uint64, r *ring.Ring) ([]byte, error) {
+	n := 3
+	if r != nil {
+		n += 2
+	}
+	e.begin(n, TypeRing)
+	e.uint("gen", gen)
+	e.uint("id", id)
+	if r != nil {
+		e.int("n", int64(len(r.Members)))
+		e.key("pts")
+		_ = e.enc.EncodeBytes(r.Encode())
+	}
+	return e.end()
+}
+
 // LiveAnswer encodes the answer to a live request.
 func (e *encoder) LiveAnswer(gen uint64, dead []int) ([]byte, error) {
 	e.begin(3, TypeLive)
@@ -275,6 +301,8 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Health != nil)
 	cond(d.Outlier != nil)
 	cond(d.Health != nil || d.Outlier != nil)
+	cond(d.Balancer != nil)
+	cond(d.Session != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -410,6 +438,12 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if d.Health != nil || d.Outlier != nil {
 		e.int("pn", int64(d.Panic))
 	}
+	if d.Balancer != nil {
+		e.balancer(d.Balancer)
+	}
+	if d.Session != nil {
+		e.session(d.Session)
+	}
 	return e.end()
 }
 
@@ -446,4 +480,31 @@ func (e *encoder) policy(p *route.CachePolicy) {
 	if len(p.QueryExclude) > 0 {
 		e.strs("qx", p.QueryExclude)
 	}
+}
+
+// balancer encodes a consistent-hash load balancer as the map "lb":
+// r the ring's ID, k the keys [[kind, name], ...].
+func (e *encoder) balancer(b *route.Balancer) {
+	e.key("lb")
+	_ = e.enc.EncodeMapLen(2)
+	e.uint("r", b.RingID)
+	e.key("k")
+	_ = e.enc.EncodeArrayLen(len(b.Keys))
+	for _, k := range b.Keys {
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeUint(uint64(k.Kind))
+		_ = e.enc.EncodeString(k.Name)
+	}
+}
+
+// session encodes session persistence as the map "sp": t type, n name,
+// a and i the timeouts in seconds (0: none), tk the endpoints' tokens.
+func (e *encoder) session(s *route.Session) {
+	e.key("sp")
+	_ = e.enc.EncodeMapLen(5)
+	e.uint("t", uint64(s.Type))
+	e.str("n", s.Name)
+	e.int("a", s.Absolute)
+	e.int("i", s.Idle)
+	e.strs("tk", s.Tokens)
 }

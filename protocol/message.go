@@ -18,6 +18,9 @@ const (
 	// route -socket): the answer is a JSON document in one or more frames.
 	TypeDump    = "dump"
 	TypeExplain = "explain"
+	// TypeRing: the consistent-hash ring a route answer names in "lb"
+	// (see Ringer).
+	TypeRing = "ring"
 )
 
 // Error codes of an error answer. CodeType and CodeBusy keep the connection
@@ -62,6 +65,7 @@ type request struct {
 	// Probes is parallel to Eps: the probe id of each endpoint's native
 	// backend (an optional third element, 0 when absent).
 	Probes  []uint32
+	ID      uint64 // ring: "id"
 	hasType bool
 }
 
@@ -70,6 +74,16 @@ func (r *request) reset() {
 	hdrs, eps, probes := r.Route.Headers[:0], r.Eps[:0], r.Probes[:0]
 	*r = request{}
 	r.Route.Headers, r.Eps, r.Probes = hdrs, eps, probes
+}
+
+// RingAnswer is the answer to a ring request: the ring's points as
+// ring.Encode wrote them, for a ring of Members members; Points is nil
+// when the current table has no ring of that ID.
+type RingAnswer struct {
+	Gen     uint64
+	ID      uint64
+	Members int
+	Points  []byte
 }
 
 // ReloadResult is the answer to a reload request.

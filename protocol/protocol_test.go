@@ -87,6 +87,10 @@ func richDecision() route.Decision {
 		Outlier: &route.Outlier{ConsecutiveFailures: 5, BaseEjection: 30 * time.Second,
 			MaxEjection: 300 * time.Second, MaxEjectionPercent: 10},
 		Panic: 50,
+		Balancer: &route.Balancer{RingID: 1<<63 + 5, Keys: []route.HashKey{{Kind: route.KeyCookie, Name: "user"},
+			{Kind: route.KeyHeader, Name: "x-user"}, {Kind: route.KeySourceIP}}},
+		Session: &route.Session{Type: route.SessionHeader, Name: "x-session", Absolute: 3600, Idle: 0,
+			Tokens: []string{"AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"}},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/varnish/ghost/route"
+	"github.com/varnish/ghost/route/ring"
 )
 
 // Handler answers the requests a Server receives. Its methods are called
@@ -55,6 +56,14 @@ type Inspector interface {
 	Dump() (uint64, []byte)
 	// Explain describes how the live table decides r.
 	Explain(r *route.Request) (uint64, []byte)
+}
+
+// Ringer is implemented by a Handler that serves the consistent-hash
+// rings its route answers name (route.Balancer): Ring returns the
+// current generation and the ring of that ID, nil when the current table
+// has none.
+type Ringer interface {
+	Ring(id uint64) (uint64, *ring.Ring)
 }
 
 // dumpChunk is the largest piece of a JSON document sent in one frame.
@@ -543,6 +552,13 @@ func (c *conn) handle(body []byte) bool {
 		var gen uint64
 		c.dead, gen = h.Live(req.Eps, req.Probes, c.dead[:0])
 		return c.write(c.enc.LiveAnswer(gen, c.dead))
+	case TypeRing:
+		rg, ok := h.(Ringer)
+		if !ok {
+			return c.fail(CodeType, fmt.Sprintf("request type %q is not supported by this server", req.Type))
+		}
+		gen, r := rg.Ring(req.ID)
+		return c.write(c.enc.RingAnswer(gen, req.ID, r))
 	case TypeDump, TypeExplain:
 		in, ok := h.(Inspector)
 		if !ok {

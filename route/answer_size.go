@@ -114,6 +114,15 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	if r.health.outlier != nil {
 		n += 4 + 32
 	}
+	if lb := r.balancer; lb != nil {
+		n += 16 + arr // lb: r (ring ID), k
+		for _, k := range lb.Keys {
+			n += 2 + mpStr(len(k.Name))
+		}
+	}
+	if s := r.session; s != nil {
+		n += 40 + mpStr(len(s.Name)) + arr + len(s.eps)*mpStr(TokenLen) // sp: t, n, a, i, tk
+	}
 	n += mpArr(len(r.groups))
 	for _, g := range r.groups {
 		n += 1 + mpUint(g.Weight) + mpArr(len(g.Endpoints)) // [weight, [endpoints]]

@@ -141,6 +141,12 @@ type Decision struct {
 	Health  *HealthCheck
 	Outlier *Outlier
 	Panic   int
+	// Balancer, when not nil, chooses the endpoint among Groups by
+	// consistent hashing instead of weight alone; Session, when not
+	// nil, keeps a client on the endpoint its session token names.
+	// Both are set for OutcomeBackend only.
+	Balancer *Balancer
+	Session  *Session
 }
 
 // CacheMode is the decision made before the cache lookup (vcl_recv).

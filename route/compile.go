@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+
+	"github.com/varnish/ghost/route/ring"
 )
 
 // compile validates a decoded file and builds the table. Vhosts are visited
@@ -104,6 +106,12 @@ func (s *vhostSet) table() *Table {
 	}
 	t.refs = s.b.refs
 	t.probes = s.b.probes
+	if len(s.b.rings) > 0 {
+		t.rings = make(map[uint64]*ring.Ring, len(s.b.rings))
+		for _, r := range s.b.rings {
+			t.rings[r.ID()] = r
+		}
+	}
 	t.stats = Stats{Vhosts: n, Routes: s.routes, Endpoints: len(t.refs)}
 	*s = vhostSet{} // the store is garbage now
 	return t
@@ -116,6 +124,9 @@ type builder struct {
 	groupCache map[string][]Endpoint
 	// probes: every endpoint under every probe that applies to it.
 	probes map[probeRef]struct{}
+	// rings: the consistent-hash rings by content, shared by routes
+	// with the same endpoints and weights
+	rings map[string]*ring.Ring
 }
 
 // vhost validates and compiles the routes and default backends of vhost
@@ -133,7 +144,7 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	for i := range vj.Routes {
 		rc := c
 		rc.route = i
-		if err := b.route(&crs[i], rc, i, &vj.Routes[i]); err != nil {
+		if err := b.route(&crs[i], rc, key, i, &vj.Routes[i]); err != nil {
 			return err
 		}
 		crs[i].health.inherit(&vdef)

@@ -40,6 +40,25 @@ type routeJSON struct {
 	Health         *healthJSON  `json:"health"`
 	Outlier        *outlierJSON `json:"outlier"`
 	PanicThreshold *int64       `json:"panic_threshold"`
+
+	LoadBalancer       *loadBalancerJSON `json:"load_balancer"`
+	SessionPersistence *sessionJSON      `json:"session_persistence"`
+}
+
+// loadBalancerJSON is a route's "load_balancer" (ghost's own key): how
+// an endpoint is chosen among the route's backends.
+type loadBalancerJSON struct {
+	Type     *string  `json:"type"`
+	Key      *string  `json:"key"`
+	Fallback []string `json:"fallback"`
+}
+
+// sessionJSON is a route's "session_persistence" (Gateway API GEP-1619).
+type sessionJSON struct {
+	Type            *string `json:"type"`
+	Name            *string `json:"name"`
+	AbsoluteTimeout *string `json:"absolute_timeout"`
+	IdleTimeout     *string `json:"idle_timeout"`
 }
 
 // cachePolicyJSON is a route's "cache_policy" as the varnish/gateway

@@ -34,6 +34,11 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	d.RouteName = rt.name
 	d.Cache = t.cacheMode(rt, r)
 	d.Policy = rt.cache
+	if rt.session != nil {
+		// a session's responses are its own: never from or into the
+		// cache (docs/configuration.md, "session_persistence")
+		d.Cache = CachePass
+	}
 	if rt.redirect != nil {
 		d.Outcome = OutcomeRedirect
 		d.Status = rt.redirect.status
@@ -63,6 +68,8 @@ func (t *Table) Decide(r *Request, d *Decision) {
 			d.Panic = h.panic
 		}
 	}
+	d.Balancer = rt.balancer
+	d.Session = rt.session
 	d.RequestHeaders = rt.reqOps
 	d.ResponseHeaders = rt.respOps
 	if rw := rt.rewrite; rw != nil {

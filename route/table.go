@@ -3,6 +3,8 @@ package route
 import (
 	"net/netip"
 	"sort"
+
+	"github.com/varnish/ghost/route/ring"
 )
 
 // Table is a compiled, immutable routing table. It is safe for concurrent
@@ -17,6 +19,8 @@ type Table struct {
 	stats    Stats
 
 	passDefault bool // SetCacheDefault(true): routes without cache_policy pass
+
+	rings map[uint64]*ring.Ring // the routes' consistent-hash rings by ID
 }
 
 // Stats counts what a table holds.
@@ -127,6 +131,9 @@ type croute struct {
 	uncacheable string       // why a fetched response must not be cached
 	cache       *CachePolicy // nil: no cache_policy
 	health      healthRules  // with the vhost's defaults filled in
+
+	balancer *Balancer // nil: weighted random
+	session  *Session  // nil: no session persistence
 }
 
 type headerMatch struct {

@@ -10,7 +10,7 @@ import (
 )
 
 // route validates and compiles route i of a vhost into *r.
-func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
+func (b *builder) route(r *croute, c errCtx, vhostKey string, i int, rj *routeJSON) error {
 	*r = croute{index: i, kind: pathAll}
 	if len(rj.RouteName) > MaxNameLen {
 		return c.errorf("route_name longer than %d bytes", MaxNameLen)
@@ -129,6 +129,9 @@ func (b *builder) route(r *croute, c errCtx, i int, rj *routeJSON) error {
 		}
 	}
 	if r.health, err = compileHealth(rj.Health, rj.Outlier, rj.PanicThreshold); err != nil {
+		return c.errorf("%s", err)
+	}
+	if err := b.affinity(r, vhostKey, rj); err != nil {
 		return c.errorf("%s", err)
 	}
 	return nil

@@ -72,6 +72,8 @@ type daemonConfig struct {
 	helloTimeout time.Duration
 	maxConns     int
 	cacheDefault string // "origin" or "pass"
+	// sessionSecret: file with the key of session persistence tokens
+	sessionSecret string
 }
 
 // daemonFlags returns the daemon's flag set, writing into c.
@@ -90,6 +92,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&c.watch, "watch", true, "reload when the config file changes")
 	fs.StringVar(&c.cacheDefault, "cache-default", "origin", "routes without cache_policy: origin (Varnish caches as the origin's headers allow) or pass (never cached, as varnish/gateway does)")
+	fs.StringVar(&c.sessionSecret, "session-secret", "", "file whose content keys the session_persistence tokens; give every node the same file so that any node accepts a session another started (default: a random key per start: sessions end when ghostd restarts)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", protocol.DefaultIdleTimeout, "close connections idle this long")
 	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", protocol.DefaultHelloTimeout, "close new connections that have not said hello within this")
@@ -186,6 +189,11 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 
 	m := newMetrics(cfg.metricsVh)
 	l := newLoader(cfg.config, cfg.strict, log, m, cfg.cacheDefault == "pass")
+	secret, err := sessionSecret(cfg.sessionSecret)
+	if err != nil {
+		return err
+	}
+	l.sessionSecret = secret
 
 	// The socket first: a second ghostd on the same socket stops here.
 	ln, err := activationListener()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/varnish/ghost/protocol"
 	"github.com/varnish/ghost/route"
+	"github.com/varnish/ghost/route/ring"
 )
 
 // handler answers protocol requests from the live table.
@@ -17,7 +18,14 @@ type handler struct {
 var (
 	_ protocol.Handler  = (*handler)(nil)
 	_ protocol.Admitter = (*handler)(nil)
+	_ protocol.Ringer   = (*handler)(nil)
 )
+
+// Ring returns the live table's consistent-hash ring of that ID.
+func (h *handler) Ring(id uint64) (uint64, *ring.Ring) {
+	s := h.l.snapshot()
+	return s.gen, s.table.Ring(id)
+}
 
 // Generation returns the live table's generation.
 func (h *handler) Generation() uint64 { return h.l.snapshot().gen }

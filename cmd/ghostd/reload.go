@@ -49,6 +49,9 @@ type loader struct {
 	releasing atomic.Bool // a releaseMemory is under way
 
 	cachePass bool // -cache-default pass: routes without cache_policy pass
+	// sessionSecret keys the session persistence tokens (-session-secret,
+	// or random per start)
+	sessionSecret []byte
 }
 
 func newLoader(path string, strict bool, log *slog.Logger, m *metrics, cachePass bool) *loader {
@@ -116,11 +119,14 @@ var binaryID = sync.OnceValue(func() string {
 })
 
 // tableIdent identifies the table a file's content (hash) compiles to
-// with this binary; never 0.
-func tableIdent(hash [sha256.Size]byte) uint64 {
+// with this binary and, for a table with session persistence, this
+// session secret (its answers carry tokens it keys); never 0.
+func tableIdent(hash [sha256.Size]byte, secret []byte) uint64 {
 	h := sha256.New()
 	h.Write([]byte(binaryID()))
 	h.Write(hash[:])
+	s := sha256.Sum256(secret)
+	h.Write(s[:])
 	var sum [sha256.Size]byte
 	v := binary.LittleEndian.Uint64(h.Sum(sum[:0]))
 	return max(v, 1)
@@ -129,7 +135,11 @@ func tableIdent(hash [sha256.Size]byte) uint64 {
 // install makes t live. Callers hold l.mu (or run before serving).
 func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string, took time.Duration, bump bool) *snapshot {
 	old := l.cur.Load()
-	gen, ident := old.gen, tableIdent(hash)
+	var secret []byte
+	if t.HasSessions() {
+		secret = l.sessionSecret
+	}
+	gen, ident := old.gen, tableIdent(hash, secret)
 	if bump {
 		gen++
 	} else if st := l.state; st != nil && trigger == "start" {
@@ -272,6 +282,7 @@ func (l *loader) parse(data []byte) (*route.Table, error) {
 	t, err := parseConfig(l.name, data, l.strict)
 	if err == nil {
 		t.SetCacheDefault(l.cachePass)
+		t.SetSessionSecret(l.sessionSecret)
 	}
 	return t, err
 }
