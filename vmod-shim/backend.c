@@ -328,6 +328,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		gv->be_hash[h & (gv->be_nb - 1)] = n;
 		gv->n_be++;
 		GHOST_STAT(be_created);
+		GHOST_GAUGE(be_live, 1);
 		e = n;
 		n = NULL;
 		mine = NULL;
@@ -477,6 +478,7 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 			e->next = gone;
 			gone = e;
 			gv->n_be--;
+			GHOST_GAUGE(be_live, -1);
 		}
 	}
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
@@ -699,6 +701,7 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 			gv->be_hash[b] = e->next;
 			VRT_delete_backend(ctx, &e->dir);
 			GHOST_STAT(be_retired);
+			GHOST_GAUGE(be_live, -1);
 			FREE_OBJ(e);
 		}
 	}

@@ -15,6 +15,11 @@ extern struct VSC_ghost *ghost_vsc;
 #define GHOST_STAT(f) \
 	((void)__atomic_add_fetch(&ghost_vsc->f, 1, __ATOMIC_RELAXED))
 
+/* Move a gauge by d (signed). */
+#define GHOST_GAUGE(f, d) \
+	((void)__atomic_add_fetch(&ghost_vsc->f, (uint64_t)(int64_t)(d), \
+	    __ATOMIC_RELAXED))
+
 void ghost_stats_error(const char *why);
 void ghost_stats_load(void);
 void ghost_stats_discard(void);
