@@ -22,7 +22,7 @@ VMOD_SRC := $(wildcard vmod-shim/*.c)
 VMOD_HDR := $(wildcard vmod-shim/*.h)
 GO_SRC   := $(shell find . -name '*.go' -not -path './build/*') go.mod go.sum
 
-.PHONY: all deps deps-run deps-test deps-bench build test test-go test-c test-fuzz test-vtc test-e2e test-fault fault \
+.PHONY: all deps deps-run deps-test deps-bench build test test-go test-c test-fuzz test-vtc test-e2e test-fault fault scale \
         run bench install uninstall fmt vet clean
 
 all: build
@@ -133,6 +133,14 @@ test-e2e: build
 
 fault: build
 	GHOST_FAULT_LONG=1 $(GO) test -count=1 -v -timeout 1200s ./test/fault/
+
+## scale: the scale suite (test/scale, docs/benchmarks.md "Scale"): 100k
+## endpoints through varnishd + ghostd, retirement at 100k -> 50k, reloads of
+## 100k vhosts x 10 routes. Minutes; needs a quiet machine; not in make test.
+## SCALE_N, SCALE_ARGS (go test flags) and the GHOST_SCALE_* variables tune it.
+SCALE_N ?= 100000
+scale: build
+	GHOST_SCALE=1 GHOST_SCALE_N=$(SCALE_N) $(GO) test -count=1 -v -timeout 90m ./test/scale/ $(SCALE_ARGS)
 
 ## run: demo — varnishd + ghostd + demo upstreams on loopback
 run: deps-run build

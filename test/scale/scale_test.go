@@ -1,0 +1,293 @@
+package scale
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/varnish/ghost/test/stack/procfs"
+)
+
+// The suite's settings (make scale; docs/benchmarks.md "Scale").
+type settings struct {
+	n, routes, conc int
+	keepAlive       []bool
+	initArgs        string
+	nofile          uint64
+	out             string
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// load reads the settings; the suite skips unless GHOST_SCALE is set.
+func load(t *testing.T) settings {
+	if os.Getenv("GHOST_SCALE") == "" {
+		t.Skip("the scale suite runs with make scale (GHOST_SCALE=1)")
+	}
+	s := settings{
+		n:        envInt("GHOST_SCALE_N", 100000),
+		routes:   envInt("GHOST_SCALE_ROUTES", 10),
+		conc:     envInt("GHOST_SCALE_CONC", 8),
+		initArgs: os.Getenv("GHOST_SCALE_INIT"),
+		nofile:   uint64(envInt("GHOST_SCALE_NOFILE", 0)),
+		out:      os.Getenv("GHOST_SCALE_OUT"),
+	}
+	switch os.Getenv("GHOST_SCALE_KEEPALIVE") {
+	case "on":
+		s.keepAlive = []bool{true}
+	case "off":
+		s.keepAlive = []bool{false}
+	default:
+		s.keepAlive = []bool{false, true}
+	}
+	if s.nofile > 0 {
+		// For this process and what it starts (varnishd, ghostd) only.
+		lim := syscall.Rlimit{Cur: s.nofile, Max: s.nofile}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatalf("RLIMIT_NOFILE %d: %v", s.nofile, err)
+		}
+	}
+	return s
+}
+
+// report writes a figure to the log and to GHOST_SCALE_OUT.
+func (s settings) report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf(format, args...)
+	t.Log(line)
+	if s.out != "" {
+		f, err := os.OpenFile(s.out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "%s %s: %s\n", time.Now().UTC().Format("15:04:05"), t.Name(), line)
+			f.Close()
+		}
+	}
+}
+
+// resetHWM resets pid's peak RSS (VmHWM) to its current RSS.
+func resetHWM(pid int) { _ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0o644) }
+
+// TestScale creates GHOST_SCALE_N endpoints (one vhost and one native
+// backend each, GHOST_SCALE_ROUTES routes per vhost) through varnishd,
+// ghostd and the shim, with and without upstream keep-alive; asserts that
+// every request reached its endpoint and that the child never panicked;
+// reloads the same table idle, then to half the endpoints under client
+// load, and asserts that the dropped half is retired (backend.list,
+// GHOST.be_live) and released (MAIN.n_backend, GHOST.be_retired) with no
+// `live` error and no failed request. It reports time, RSS, maps and
+// descriptors per backend, the retirement delay, the latency of warm
+// requests before, during and after retirement, and reload times with
+// ghostd's peak and settled RSS.
+func TestScale(t *testing.T) {
+	cfg := load(t)
+	for _, ka := range cfg.keepAlive {
+		name := "keepalive=off"
+		if ka {
+			name = "keepalive=on"
+		}
+		t.Run(name, func(t *testing.T) { scaleRun(t, cfg, ka) })
+	}
+}
+
+func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
+	n := cfg.n
+	s, err := StartStack(StackOpts{KeepAlive: keepAlive, InitArgs: cfg.initArgs,
+		Config: func(port int) []byte { return Config(n, cfg.routes, port, "a", nil) }})
+	defer func() {
+		if s != nil {
+			if t.Failed() {
+				t.Logf("logs kept in %s", s.Dir)
+			}
+			s.Stop(t.Failed())
+		}
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	maps, _ := os.ReadFile("/proc/sys/vm/max_map_count")
+	cfg.report(t, "start: n=%d routes/vhost=%d conc=%d init=%q nofile=%d vm.max_map_count=%s load average %s",
+		n, cfg.routes, cfg.conc, cfg.initArgs, lim.Cur, strings.TrimSpace(string(maps)), procfs.LoadAvg())
+	child := s.V.ChildPID()
+	base := s.Measure()
+	cfg.report(t, "before: %v", base)
+	checkChild := func(when string) {
+		t.Helper()
+		if p := s.PanicShow(); p != "" {
+			t.Fatalf("%s: the child panicked:\n%.2000s", when, p)
+		}
+		if pid := s.V.ChildPID(); pid != child {
+			t.Fatalf("%s: child PID %d, was %d", when, pid, child)
+		}
+	}
+
+	// 1. One request per endpoint: n native backends created (or, under
+	// the ceiling, created and the least recently used retired).
+	ident := func(i int) int { return i }
+	const chunks = 10
+	var created []*Load
+	t0 := time.Now()
+	for c := range chunks {
+		lo, hi := c*n/chunks, (c+1)*n/chunks
+		l := s.Drive(cfg.conc, func(k int) int {
+			if lo+k < hi {
+				return lo + k
+			}
+			return -1
+		}, ident, nil)
+		created = append(created, l)
+		r := s.Measure()
+		cfg.report(t, "create %d-%d: %v; %v", lo, hi-1, l, r)
+		if l.Errors > 0 {
+			t.Errorf("create %d-%d: %d errors, first: %v", lo, hi-1, l.Errors, l.FirstErr)
+		}
+		checkChild(fmt.Sprintf("after %d endpoints", hi))
+	}
+	took := time.Since(t0)
+	full := s.Measure()
+	live := full.Counters["GHOST.be_live"]
+	cfg.report(t, "created %d endpoints in %v (%.2f ms each, %d workers); %d native backends live",
+		n, took.Round(time.Millisecond), took.Seconds()*1e3/float64(n), cfg.conc, live)
+	if live > 0 {
+		cfg.report(t, "per live backend: child RSS %.1f KiB, %.2f maps, %.2f fds",
+			float64(full.ChildRSSKB-base.ChildRSSKB)/float64(live), float64(full.Maps-base.Maps)/float64(live),
+			float64(full.FDs-base.FDs)/float64(live))
+	}
+
+	// 2. A reload of a table of the same size and endpoints (another
+	// path in every route but the first), idle: ghostd's reload time and
+	// peak RSS; nothing to retire.
+	reload := func(what string, conf []byte) {
+		t.Helper()
+		if err := os.WriteFile(s.Conf+".new", conf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(s.Conf+".new", s.Conf); err != nil {
+			t.Fatal(err)
+		}
+		gp := s.Ghostd.Pid()
+		resetHWM(gp)
+		rss0 := procfs.RSSKB(gp)
+		t1 := time.Now()
+		code, body, err := s.Reload()
+		rt := time.Since(t1)
+		hwm := procfs.RSSKB(gp, "VmHWM")
+		time.Sleep(2 * time.Second)
+		settled := procfs.RSSKB(gp)
+		cfg.report(t, "reload %s: %v, HTTP %d %q; ghostd RSS %d MiB before, peak %d MiB, settled %d MiB (peak/settled %.2f)",
+			what, rt.Round(time.Millisecond), code, body, rss0>>10, hwm>>10, settled>>10, float64(hwm)/float64(max(settled, 1)))
+		if err != nil || code != 200 {
+			t.Fatalf("reload %s: HTTP %d %q %v", what, code, body, err)
+		}
+	}
+	reload("idle, same endpoints", Config(n, cfg.routes, s.Up.Port, "b", nil))
+
+	// 3. Warm traffic on even endpoints that have a backend, then a reload
+	// to half the endpoints (Half) under that traffic.
+	held, err := s.GhostBackends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warm []int
+	odd := 0
+	for i := range held {
+		if i%2 == 1 {
+			odd++
+		} else {
+			warm = append(warm, i)
+		}
+	}
+	slices.Sort(warm)
+	if len(warm) > 2000 {
+		warm = warm[len(warm)-2000:]
+	}
+	if len(warm) == 0 {
+		t.Fatalf("backend.list holds no even endpoint (%d entries)", len(held))
+	}
+	live = s.Counter("GHOST.be_live")
+	cfg.report(t, "backend.list: %d ghost backends (%d odd, to retire); be_live %d; warm set %d", len(held), odd, live, len(warm))
+	stop := make(chan struct{})
+	done := make(chan *Load)
+	go func() {
+		done <- s.Drive(cfg.conc, func(k int) int { return warm[k%len(warm)] }, ident, stop)
+	}()
+	time.Sleep(5 * time.Second)
+	target := live - int64(odd)
+	settled := make(chan time.Time, 1)
+	tReload := time.Now()
+	go func() { // the first moment be_live is down to target
+		for deadline := tReload.Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if v := s.Counter("GHOST.be_live"); v >= 0 && v <= target {
+				settled <- time.Now()
+				return
+			}
+		}
+		settled <- time.Time{}
+	}()
+	reload("to half the endpoints, under load", Config(n, cfg.routes, s.Up.Port, "c", Half))
+	tSettled := <-settled
+	time.Sleep(5 * time.Second)
+	close(stop)
+	wl := <-done
+	if tSettled.IsZero() {
+		t.Fatalf("be_live still above %d 120 s after the reload", target)
+	}
+	cfg.report(t, "retirement: be_live %d → ≤ %d in %v after the reload call",
+		live, target, tSettled.Sub(tReload).Round(time.Millisecond))
+	before := wl.Window(tReload.Add(-4*time.Second), tReload)
+	during := wl.Window(tReload, tSettled)
+	after := wl.Window(tSettled, tSettled.Add(5*time.Second))
+	cfg.report(t, "warm requests before the reload: %v", before)
+	cfg.report(t, "warm requests from the reload to retirement: %v", during)
+	cfg.report(t, "warm requests after retirement: %v", after)
+	if wl.Errors > 0 {
+		t.Errorf("warm traffic: %d errors, first: %v", wl.Errors, wl.FirstErr)
+	}
+	heldAfter, err := s.GhostBackends()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range heldAfter {
+		if i%2 == 1 {
+			t.Errorf("backend.list still holds odd endpoint %d (%v) after retirement", i, Endpoint(i))
+			break
+		}
+	}
+	if c, first := s.ErrorLines("ghost: live"); c > 0 {
+		t.Errorf("%d `live` errors, first: %s", c, first)
+	}
+	checkChild("after retirement")
+	mid := s.Measure()
+	cfg.report(t, "after retirement: %v", mid)
+
+	// 4. The release: varnishd frees a retired backend GHOST_DRAIN (65 s)
+	// after it left backend.list.
+	tDrain := time.Now()
+	for deadline := time.Now().Add(150 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		c := s.V.Stats("MAIN.n_backend", "GHOST.be_live")
+		if c["MAIN.n_backend"] <= c["GHOST.be_live"]+1 { // +1: ghost.vcl's static backend
+			break
+		}
+	}
+	end := s.Measure()
+	cfg.report(t, "released %v after retirement: %v", time.Since(tDrain).Round(time.Second), end)
+	if end.Counters["MAIN.n_backend"] > end.Counters["GHOST.be_live"]+1 {
+		t.Errorf("backends not released: MAIN.n_backend %d, GHOST.be_live %d", end.Counters["MAIN.n_backend"], end.Counters["GHOST.be_live"])
+	}
+	if c, first := s.ErrorLines("ghost: backend ceiling"); c > 0 {
+		cfg.report(t, "%d ceiling errors, first: %s", c, first)
+	}
+	checkChild("at the end")
+	cfg.report(t, "end: load average %s", procfs.LoadAvg())
+}

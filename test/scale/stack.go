@@ -1,0 +1,358 @@
+package scale
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/varnish/ghost/test/stack"
+	"github.com/varnish/ghost/test/stack/procfs"
+)
+
+// Stack is one ghost stack of the suite: the in-process upstream, ghostd
+// and varnishd, with a client to varnishd's listener.
+type Stack struct {
+	Root, Dir, Sock, Conf string
+	Up                    *Upstream
+	Ghostd                *stack.Proc
+	V                     *stack.Varnishd
+	HTTP                  string // varnishd's listener
+	client                *http.Client
+	vlog                  *stack.Proc // varnishlog -i Error
+}
+
+// StackOpts describe a stack to start.
+type StackOpts struct {
+	KeepAlive bool   // upstream keep-alive
+	InitArgs  string // more ghost.init arguments (", max_backends = 0")
+	Config    func(port int) []byte // ghost.json at start, for the upstream's port
+}
+
+// StartStack starts the upstream, ghostd (on Config) and varnishd (the
+// staged shim and vcl/ghost.vcl, cli_limit raised so that backend.list is
+// whole), and varnishlog writing varnishd's Error records to a file.
+func StartStack(o StackOpts) (*Stack, error) {
+	root, err := stack.Root()
+	if err != nil {
+		return nil, err
+	}
+	if err := stack.NeedBuild(root, "build/ghostd", "build/libvmod_ghost.so"); err != nil {
+		return nil, err
+	}
+	dir, err := stack.StageDir("ghost-scale-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Root: root, Dir: dir, Sock: filepath.Join(dir, "g.sock"), Conf: filepath.Join(dir, "ghost.json")}
+	if s.Up, err = StartUpstream(o.KeepAlive); err != nil {
+		return s, err
+	}
+	if err := os.WriteFile(s.Conf, o.Config(s.Up.Port), 0o644); err != nil {
+		return s, err
+	}
+	if s.Ghostd, err = stack.StartGhostd("ghostd", filepath.Join(dir, "ghostd.log"), s.Sock, stack.Opts{},
+		stack.GhostdArgs(root, s.Conf, s.Sock, "", "info", "-watch=false")...); err != nil {
+		return s, err
+	}
+	vcl, err := stack.StageVCL(root, dir, "", s.Sock, o.InitArgs)
+	if err != nil {
+		return s, err
+	}
+	if s.V, err = stack.StartVarnishd(stack.VarnishdOpts{Dir: dir, VCL: vcl, Listen: []string{"http"},
+		Params: []string{"cli_limit=99999999"}}); err != nil {
+		return s, err
+	}
+	s.HTTP = s.V.Listen["http"]
+	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 64, DisableCompression: true,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
+	s.vlog, err = stack.Start("varnishlog", filepath.Join(dir, "errors.log"), stack.Opts{},
+		"varnishlog", "-n", s.V.WorkDir, "-g", "raw", "-i", "Error")
+	return s, err
+}
+
+// Stop stops every process by its PID; the staging directory stays when
+// keep (logs for a failed run).
+func (s *Stack) Stop(keep bool) {
+	_ = s.vlog.Stop(5 * time.Second)
+	if s.V != nil {
+		_ = s.V.Stop(30 * time.Second)
+	}
+	_ = s.Ghostd.Stop(5 * time.Second)
+	if s.Up != nil {
+		_ = s.Up.Close()
+	}
+	if !keep {
+		os.RemoveAll(s.Dir)
+	}
+}
+
+// Get asks varnishd for /svc0/item of vhost i and checks that it reached
+// Endpoint(ep): the error says what went wrong.
+func (s *Stack) Get(i, ep int) error {
+	req, _ := http.NewRequest("GET", "http://"+s.HTTP+"/svc0/item", nil)
+	req.Host = Host(i)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("vhost %d: status %d", i, resp.StatusCode)
+	}
+	if got, want := resp.Header.Get("X-Upstream"), Endpoint(ep).String(); got != want {
+		return fmt.Errorf("vhost %d: reached %q, want %s", i, got, want)
+	}
+	return nil
+}
+
+// Reload calls /.varnish-ghost/reload through varnishd: status and body.
+func (s *Stack) Reload() (int, string, error) {
+	req, _ := http.NewRequest("GET", "http://"+s.HTTP+"/.varnish-ghost/reload", nil)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+}
+
+// Load is what a batch of requests saw.
+type Load struct {
+	N, Errors int
+	FirstErr  error
+	Took      time.Duration
+	Lat       []time.Duration // sorted
+	Samples   []Sample        // in no order
+}
+
+// Sample is one request: when it started and how long it took.
+type Sample struct {
+	At  time.Time
+	Lat time.Duration
+	Err bool
+}
+
+// Window is the part of l whose requests started in [from, to).
+func (l *Load) Window(from, to time.Time) *Load {
+	w := &Load{Took: to.Sub(from)}
+	for _, sm := range l.Samples {
+		if !sm.At.Before(from) && sm.At.Before(to) {
+			w.Lat = append(w.Lat, sm.Lat)
+			if sm.Err {
+				w.Errors++
+			}
+		}
+	}
+	w.N = len(w.Lat)
+	sort.Slice(w.Lat, func(a, b int) bool { return w.Lat[a] < w.Lat[b] })
+	return w
+}
+
+// Quantile of the latencies (q in 0..1).
+func (l *Load) Quantile(q float64) time.Duration {
+	if len(l.Lat) == 0 {
+		return 0
+	}
+	return l.Lat[min(len(l.Lat)-1, int(q*float64(len(l.Lat))))]
+}
+
+func (l *Load) String() string {
+	rate := 0.0
+	if l.Took > 0 {
+		rate = float64(l.N) / l.Took.Seconds()
+	}
+	return fmt.Sprintf("%d requests in %v (%.0f/s), %d errors, p50 %v p90 %v p99 %v max %v", l.N,
+		l.Took.Round(time.Millisecond), rate, l.Errors, l.Quantile(.5).Round(time.Microsecond),
+		l.Quantile(.9).Round(time.Microsecond), l.Quantile(.99).Round(time.Microsecond),
+		l.Quantile(1).Round(time.Microsecond))
+}
+
+// Drive sends requests from conc workers: vhost next(k) for k = 0, 1, ...
+// until next returns -1 or stop is closed, each checked to reach
+// Endpoint(ep(vhost)).
+func (s *Stack) Drive(conc int, next func(k int) int, ep func(int) int, stop <-chan struct{}) *Load {
+	var k atomic.Int64
+	var mu sync.Mutex
+	l := &Load{}
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sm []Sample
+			errs := 0
+			var first error
+			for {
+				select {
+				case <-stop:
+					goto done
+				default:
+				}
+				i := next(int(k.Add(1) - 1))
+				if i < 0 {
+					break
+				}
+				t := time.Now()
+				err := s.Get(i, ep(i))
+				sm = append(sm, Sample{At: t, Lat: time.Since(t), Err: err != nil})
+				if err != nil {
+					errs++
+					if first == nil {
+						first = err
+					}
+				}
+			}
+		done:
+			mu.Lock()
+			l.Samples = append(l.Samples, sm...)
+			l.Errors += errs
+			if l.FirstErr == nil {
+				l.FirstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	l.Took = time.Since(t0)
+	for _, x := range l.Samples {
+		l.Lat = append(l.Lat, x.Lat)
+	}
+	l.N = len(l.Lat)
+	sort.Slice(l.Lat, func(a, b int) bool { return l.Lat[a] < l.Lat[b] })
+	return l
+}
+
+// Resources are what the child (and ghostd) hold at one moment.
+type Resources struct {
+	ChildPID, ChildRSSKB, Maps, FDs, GhostdRSSKB int
+	Counters                                     map[string]int64
+}
+
+func (r Resources) String() string {
+	return fmt.Sprintf("child %d: RSS %d MiB, %d maps, %d fds; ghostd RSS %d MiB; %v", r.ChildPID,
+		r.ChildRSSKB>>10, r.Maps, r.FDs, r.GhostdRSSKB>>10, r.Counters)
+}
+
+// Counters the suite reads.
+var Counters = []string{"GHOST.be_live", "GHOST.be_created", "GHOST.be_retired", "GHOST.be_ceiling",
+	"GHOST.dec_failed", "GHOST.ghostd_req", "GHOST.memo_hit", "MAIN.n_backend", "MAIN.child_panic"}
+
+// Measure reads the child's RSS, memory maps and descriptors, ghostd's RSS
+// and the suite's counters.
+func (s *Stack) Measure() Resources {
+	pid := s.V.ChildPID()
+	r := Resources{ChildPID: pid, ChildRSSKB: procfs.RSSKB(pid), Maps: countLines(fmt.Sprintf("/proc/%d/maps", pid)),
+		GhostdRSSKB: procfs.RSSKB(s.Ghostd.Pid()), Counters: s.V.Stats(Counters...)}
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		r.FDs = len(ents)
+	}
+	return r
+}
+
+// Counter reads one counter (-1 when it cannot be read).
+func (s *Stack) Counter(name string) int64 {
+	if v, ok := s.V.Stats(name)[name]; ok {
+		return v
+	}
+	return -1
+}
+
+func countLines(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
+
+// PanicShow is varnishadm panic.show ("" when the child never panicked).
+func (s *Stack) PanicShow() string {
+	out, _ := s.V.Adm("panic.show")
+	out = strings.TrimSpace(out)
+	if strings.Contains(out, "Child has not panicked") {
+		return ""
+	}
+	return out
+}
+
+// GhostBackends lists the endpoint indexes of ghost's backends in
+// backend.list (whole: cli_limit is raised), and whether the list was cut.
+func (s *Stack) GhostBackends() (map[int]bool, error) {
+	out, err := s.V.Adm("backend.list")
+	if err != nil {
+		return nil, fmt.Errorf("backend.list: %v: %.200s", err, out)
+	}
+	set := map[int]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		_, name, ok := strings.Cut(f[0], ".ghost.")
+		if !ok {
+			continue
+		}
+		host, _, _ := strings.Cut(name, ":")
+		if i, ok := EndpointIndex(host); ok {
+			set[i] = true
+		}
+	}
+	return set, nil
+}
+
+// EndpointIndex inverts Endpoint.
+func EndpointIndex(addr string) (int, bool) {
+	p := strings.Split(addr, ".")
+	if len(p) != 4 || p[0] != "127" {
+		return 0, false
+	}
+	var b [3]int
+	for k := range b {
+		v, err := strconv.Atoi(p[k+1])
+		if err != nil {
+			return 0, false
+		}
+		b[k] = v
+	}
+	n := (b[0]-1)<<16 | b[1]<<8 | b[2]
+	if b[2] == 0 || b[2] == 255 {
+		return 0, false
+	}
+	return n/256*254 + n%256 - 1, true
+}
+
+// ErrorLines counts the lines of varnishd's Error records that contain
+// substr.
+func (s *Stack) ErrorLines(substr string) (int, string) {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "errors.log"))
+	n, first := 0, ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) {
+			if n == 0 {
+				first = l
+			}
+			n++
+		}
+	}
+	return n, first
+}
