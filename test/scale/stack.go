@@ -33,8 +33,8 @@ type Stack struct {
 
 // StackOpts describe a stack to start.
 type StackOpts struct {
-	KeepAlive bool   // upstream keep-alive
-	InitArgs  string // more ghost.init arguments (", max_backends = 0")
+	KeepAlive bool                  // upstream keep-alive
+	InitArgs  string                // more ghost.init arguments (", max_backends = 0")
 	Config    func(port int) []byte // ghost.json at start, for the upstream's port
 }
 
