@@ -26,8 +26,8 @@ func (h *tableHandler) Route(r *route.Request, d *route.Decision) uint64 {
 	h.t.Decide(r, d)
 	return h.gen
 }
-func (h *tableHandler) Reload() ReloadResult { return ReloadResult{Gen: h.gen, OK: true} }
-func (h *tableHandler) Status() Status       { return Status{Gen: h.gen} }
+func (h *tableHandler) Reload(time.Duration) ReloadResult { return ReloadResult{Gen: h.gen, OK: true} }
+func (h *tableHandler) Status() Status                    { return Status{Gen: h.gen} }
 func (h *tableHandler) Live(eps []route.Endpoint, _ []uint32, dead []int) ([]int, uint64) {
 	return dead, h.gen
 }

@@ -250,13 +250,21 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 	return a, nil
 }
 
-// Reload asks ghostd to reload its configuration. A failed reload is not a
-// Go error: see ReloadResult.OK and Err.
-func (c *Client) Reload() (*ReloadResult, error) {
-	ok := false
-	head, err := c.call(TypeReload, func(e *encoder) ([]byte, error) { return e.Simple(TypeReload) }, func(key string) (err error) {
-		if key == "ok" {
+// Reload asks ghostd to reload its configuration and waits until it is
+// done. A failed reload is not a Go error: see ReloadResult.OK and Err.
+func (c *Client) Reload() (*ReloadResult, error) { return c.ReloadWait(0) }
+
+// ReloadWait is Reload that waits at most wait (0: until done): a reload
+// still running then is answered with Pending and goes on in ghostd.
+func (c *Client) ReloadWait(wait time.Duration) (*ReloadResult, error) {
+	ok, pending := false, false
+	head, err := c.call(TypeReload, func(e *encoder) ([]byte, error) { return e.ReloadRequest(wait) }, func(key string) (err error) {
+		switch key {
+		case "ok":
 			ok, err = c.dec.DecodeBool()
+			return err
+		case "pending":
+			pending, err = c.dec.DecodeBool()
 			return err
 		}
 		return c.dec.Skip()
@@ -264,7 +272,7 @@ func (c *Client) Reload() (*ReloadResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	return &ReloadResult{Gen: head.gen, OK: ok, Msg: head.msg, Err: head.err}, nil
+	return &ReloadResult{Gen: head.gen, OK: ok, Pending: pending, Msg: head.msg, Err: head.err}, nil
 }
 
 // Status asks ghostd for its status.

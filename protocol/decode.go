@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -112,6 +113,10 @@ func (d *requestDecoder) field(key string, req *request) (err error) {
 		req.Eps, req.Probes, err = d.endpoints(req.Eps, req.Probes)
 	case "id":
 		req.ID, err = d.dec.DecodeUint64()
+	case "wait":
+		var ms uint64
+		ms, err = d.dec.DecodeUint64()
+		req.Wait = time.Duration(min(ms, 1<<30)) * time.Millisecond
 	default:
 		err = d.skip(0)
 	}

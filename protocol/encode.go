@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"github.com/vmihailenco/msgpack/v5"
+	"time"
 
 	"github.com/varnish/ghost/route"
 	"github.com/varnish/ghost/route/ring"
@@ -123,6 +124,17 @@ func (e *encoder) Simple(t string) ([]byte, error) {
 	return e.end()
 }
 
+// ReloadRequest encodes a reload request that waits at most wait (0:
+// until the reload is done).
+func (e *encoder) ReloadRequest(wait time.Duration) ([]byte, error) {
+	if wait <= 0 {
+		return e.Simple(TypeReload)
+	}
+	e.begin(2, TypeReload)
+	e.uint("wait", uint64(wait.Milliseconds()))
+	return e.end()
+}
+
 // RouteRequest encodes a route request.
 func (e *encoder) RouteRequest(r *route.Request) ([]byte, error) {
 	return e.routeRequest(TypeRoute, r)
@@ -193,9 +205,16 @@ func (e *encoder) ErrorAnswer(gen uint64, code, msg string) ([]byte, error) {
 
 // ReloadAnswer encodes the answer to a reload.
 func (e *encoder) ReloadAnswer(r *ReloadResult) ([]byte, error) {
-	e.begin(4, TypeReload)
+	n := 4
+	if r.Pending {
+		n++
+	}
+	e.begin(n, TypeReload)
 	e.uint("gen", r.Gen)
 	e.bool("ok", r.OK)
+	if r.Pending {
+		e.bool("pending", true)
+	}
 	if r.OK {
 		e.str("msg", r.Msg)
 	} else {

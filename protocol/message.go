@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/varnish/ghost/route"
 )
@@ -65,7 +66,8 @@ type request struct {
 	// Probes is parallel to Eps: the probe id of each endpoint's native
 	// backend (an optional third element, 0 when absent).
 	Probes  []uint32
-	ID      uint64 // ring: "id"
+	ID      uint64        // ring: "id"
+	Wait    time.Duration // reload: "wait" (ms), 0 = until done
 	hasType bool
 }
 
@@ -90,8 +92,13 @@ type RingAnswer struct {
 type ReloadResult struct {
 	Gen uint64 // generation after the attempt (unchanged when it failed)
 	OK  bool
-	Msg string // on success: what was loaded
-	Err string // on failure: the validation or read error, verbatim
+	// Pending: the reload was still running when the request's wait
+	// ran out; it goes on, and Gen is the generation still serving.
+	// OK is true (nothing failed yet); ghostd status and its log give
+	// the outcome.
+	Pending bool
+	Msg     string // on success: what was loaded (pending: what runs)
+	Err     string // on failure: the validation or read error, verbatim
 }
 
 // Status is the answer to a status request.

@@ -41,7 +41,7 @@ func (h *stubHandler) Route(r *route.Request, d *route.Decision) uint64 {
 	*d = h.decision
 	return h.gen.Load()
 }
-func (h *stubHandler) Reload() ReloadResult {
+func (h *stubHandler) Reload(time.Duration) ReloadResult {
 	if h.reloadOK {
 		return ReloadResult{Gen: h.gen.Add(1), OK: true, Msg: "loaded x"}
 	}

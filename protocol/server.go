@@ -28,8 +28,10 @@ type Handler interface {
 	// of the table it used. The strings of r point into the connection's
 	// read buffer: copy whatever must outlive the call.
 	Route(r *route.Request, d *route.Decision) uint64
-	// Reload reloads the configuration.
-	Reload() ReloadResult
+	// Reload reloads the configuration. A wait > 0 bounds how long the
+	// caller waits: a reload still running then is answered Pending and
+	// goes on.
+	Reload(wait time.Duration) ReloadResult
 	// Status describes the daemon.
 	Status() Status
 	// Live appends to dead the indexes of the endpoints in eps that the
@@ -543,7 +545,7 @@ func (c *conn) handle(body []byte) bool {
 		}
 		return c.write(c.enc.HelloAnswer(h.Generation(), c.serverName))
 	case TypeReload:
-		r := h.Reload()
+		r := h.Reload(req.Wait)
 		return c.write(c.enc.ReloadAnswer(&r))
 	case TypeStatus:
 		st := h.Status()

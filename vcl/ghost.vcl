@@ -65,6 +65,12 @@ sub vcl_recv {
 			return (synth(403, "Forbidden"));
 		}
 		if (ghost.reload()) {
+			if (ghost.reload_pending()) {
+				# still loading when the answer was due; goes on
+				set req.http.X-Ghost-Reload-Error =
+				    ghost.reload_message();
+				return (synth(202, "Reload pending"));
+			}
 			return (synth(200, "Reloaded"));
 		}
 		set req.http.X-Ghost-Reload-Error = ghost.last_error();
@@ -190,13 +196,17 @@ sub vcl_synth {
 		return (deliver);
 	}
 	if (req.url == "/.varnish-ghost/reload" &&
-	    (resp.status == 200 || resp.status == 403 || resp.status == 500)) {
+	    (resp.status == 200 || resp.status == 202 ||
+	    resp.status == 403 || resp.status == 500)) {
 		set resp.http.Content-Type = "text/plain";
 		set resp.http.Cache-Control = "no-store";
 		if (resp.status == 500) {
 			set resp.http.x-ghost-error = req.http.X-Ghost-Reload-Error;
 			set resp.body = "reload failed: " +
 			    req.http.X-Ghost-Reload-Error + {"
+"};
+		} elsif (resp.status == 202) {
+			set resp.body = req.http.X-Ghost-Reload-Error + {"
 "};
 		} elsif (resp.status == 200) {
 			set resp.body = {"reloaded

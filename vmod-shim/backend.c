@@ -24,13 +24,18 @@
  * connect); see sweep(). A request whose answer is newer than the `live`
  * that condemned an endpoint takes it back.
  *
- * Ceiling (gv->max_be, ghost.init's max_backends): a request that would
- * create a backend while the map holds max_be or more marks the least
- * recently used idle ones (unused for GHOST_IDLE s), up to max_be/16 + 1
- * at a time, dead as above (a request that uses one in the meantime takes
- * it back). The map may hold up to max_be + max_be/16 + 1 live ones
- * (plus those marked, for about a second); past that, or with nothing idle, the request gets no backend (503, the
- * reason in VSL) rather than an unbounded number of backends.
+ * Ceiling (gv->max_be, ghost.init's max_backends) on the backends this VCL
+ * holds: those in the map plus those retired but not yet released (n_drain:
+ * a retired backend keeps its memory map, VSC segment and idle descriptors
+ * for GHOST_DRAIN s, see sweep()). A request that would create a backend
+ * while the VCL holds max_be or more marks the least recently used idle
+ * ones (unused for GHOST_IDLE s), up to max_be/16 + 1 at a time, dead as
+ * above (a request that uses one in the meantime takes it back). The VCL
+ * may hold up to max_be + max_be/16 + 1; past that the request gets no
+ * backend (503, the reason in VSL) rather than an unbounded number of
+ * backends. So the ceiling bounds maps and descriptors, and churn (new
+ * endpoints replacing idle ones) is bounded to about max_be per
+ * GHOST_DRAIN seconds.
  *
  * The map is a chained hash table that doubles when it holds more than
  * two entries per bucket (under be_lock's write side), so lookups stay
@@ -180,26 +185,26 @@ static int
 be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 {
 	struct ghost_be **idle, *e;
-	unsigned b, n = 0, want, hard, nbe, ndead, marked = 0;
+	unsigned b, n = 0, want, hard, nbe, ndrain, marked = 0;
 
 	hard = gv->max_be + gv->max_be / 16 + 1;
 	if (Lck_Trylock(&gv->live_mtx)) {
 		/* the reaper or another request is at it: within headroom */
 		PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 		nbe = gv->n_be;
-		ndead = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
 		PTOK(pthread_rwlock_unlock(&gv->be_lock));
-		if (nbe < hard + ndead)
+		ndrain = __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+		if (nbe + ndrain < hard)
 			return (0);
 		GHOST_STAT(be_ceiling);
 		VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
-		    "backends, max_backends %u", nbe, gv->max_be);
+		    "backends (%u retired, draining), max_backends %u",
+		    nbe + ndrain, ndrain, gv->max_be);
 		return (-1);
 	}
 	/* entries leave the map only under live_mtx: stable until unlock */
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	nbe = gv->n_be;
-	ndead = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
 	idle = malloc((nbe + 1) * sizeof *idle);
 	if (idle != NULL)
 		for (b = 0; b < gv->be_nb; b++)
@@ -242,11 +247,14 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 		PTOK(pthread_cond_signal(&gv->reap_cond));
 		Lck_Unlock(&gv->reap_mtx);
 	}
-	if (nbe < hard + ndead + marked)
+	/* marked ones still hold their resources until released */
+	ndrain = __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+	if (nbe + ndrain < hard)
 		return (0);
 	GHOST_STAT(be_ceiling);
 	VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
-	    "backends, max_backends %u, none idle", nbe, gv->max_be);
+	    "backends (%u retired, draining), max_backends %u%s",
+	    nbe + ndrain, ndrain, gv->max_be, marked > 0 ? "" : ", none idle");
 	return (-1);
 }
 
@@ -258,7 +266,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	char name[64], a[48], d[10];
 	uint64_t h;
 	size_t nl = 0;
-	unsigned v = port, dl = 0, now_s, nd;
+	unsigned v = port, dl = 0, now_s;
 	int v6, full;
 	VCL_BACKEND mine, be = NULL;
 
@@ -297,9 +305,9 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
 		be = e->dir;
 	}
-	/* marked ones (n_dead) leave within GHOST_DEAD_GRACE: not counted */
-	nd = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
-	full = gv->max_be > 0 && gv->n_be >= gv->max_be + nd;
+	/* held: in the map (marked or not) and retired, not yet released */
+	full = gv->max_be > 0 && gv->n_be +
+	    __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED) >= gv->max_be;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (e != NULL)
 		return (be);
@@ -491,6 +499,8 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 		VRT_DisableDirector(e->dir);
 		e->drop_at = now + GHOST_DRAIN;
 		e->next = NULL;
+		__atomic_add_fetch(&gv->n_drain, 1, __ATOMIC_RELAXED);
+		GHOST_GAUGE(be_draining, 1);
 		*gv->drain_tail = e;		/* FIFO: drop_at grows */
 		gv->drain_tail = &e->next;
 	}
@@ -509,6 +519,8 @@ drain(VRT_CTX, struct ghost_vcl *gv, double now, int force)
 			gv->drain_tail = &gv->drain;
 		VRT_delete_backend(ctx, &e->dir);
 		GHOST_STAT(be_retired);
+		__atomic_sub_fetch(&gv->n_drain, 1, __ATOMIC_RELAXED);
+		GHOST_GAUGE(be_draining, -1);
 		FREE_OBJ(e);
 	}
 }

@@ -91,6 +91,7 @@
 #define GHOST_DRAIN		65.0	/* s from retiring to the final release,
 					   > backend_idle_timeout (60 s) */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
+#define GHOST_RELOAD_MARGIN	1.0	/* s, ghostd answers this much earlier */
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
 #define GHOST_ERRLEN		1088	/* > route.MaxErrorLen (1024): whole */
 #define GHOST_503_REASON	"Service Unavailable"	/* what clients see */
@@ -122,11 +123,13 @@ struct ghost_vcl {
 	unsigned		be_nb;		/* 0 or a power of 2; grows */
 	unsigned		n_be;
 	unsigned		n_dead;		/* atomic */
+	unsigned		n_drain;	/* atomic: retired, not released */
 	uint64_t		dead_deadline;	/* atomic, Unix ms */
 	uint64_t		live_gen;	/* atomic: last gen checked */
 	uint64_t		live_want;	/* atomic: newest gen seen */
 	unsigned		live_page;	/* endpoints per live request */
-	unsigned		max_be;		/* ceiling of n_be, 0: none */
+	unsigned		max_be;		/* ceiling of n_be + n_drain,
+						   0: none */
 	struct lock		live_mtx;
 	struct lock		reap_mtx;
 	pthread_cond_t		reap_cond;
@@ -246,6 +249,9 @@ struct ghost_task {
 	   ans.g), so that a retry prefers another one */
 	unsigned		tried[GHOST_MAX_TRIES];
 	unsigned		ntried;
+	/* ghost.reload() in this task */
+	int			reload_pending;	/* answered ok + pending */
+	const char		*reload_msg;	/* in ctx->ws, NULL if none */
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

@@ -598,13 +598,19 @@ vmod_purge_keys(VRT_CTX, struct vmod_priv *pv)
 
 /* ---- reload --------------------------------------------------------- */
 
+/* {"t":"reload","wait":ms}: ghostd answers within ms, "pending" if the
+ * reload still runs then (it goes on), so a slow reload is not reported
+ * as failed. */
 static void v_matchproto_(ghost_enc_f)
 enc_reload(struct mp_w *w, void *arg)
 {
-	(void)arg;
-	mp_w_map(w, 1);
+	const double *wait = arg;
+
+	mp_w_map(w, 2);
 	mp_w_cstr(w, "t");
 	mp_w_cstr(w, "reload");
+	mp_w_cstr(w, "wait");
+	mp_w_uint(w, (uint64_t)(*wait * 1e3));
 }
 
 static void
@@ -623,6 +629,7 @@ struct reload_ans {
 	const char	*t;
 	size_t		tl;
 	int		ok;
+	int		pending;
 	const char	*err;		/* "err", else "msg" */
 	size_t		el;
 	int		have_err;
@@ -637,6 +644,8 @@ reload_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->t, &a->tl);
 	else if (mp_streq(k, kl, "ok"))
 		a->ok = mp_r_bool(r);
+	else if (mp_streq(k, kl, "pending"))
+		a->pending = mp_r_bool(r);
 	else if (mp_streq(k, kl, "err")) {
 		mp_r_str(r, &a->err, &a->el);
 		a->have_err = 1;
@@ -648,29 +657,38 @@ reload_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 }
 
 VCL_BOOL v_matchproto_()
-vmod_reload(VRT_CTX, struct vmod_priv *pv)
+vmod_reload(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *priv)
 {
 	struct ghost_vcl *gv;
+	struct ghost_task *t;
 	struct ghost_rt rt;
 	struct mp_r r;
 	struct reload_ans a;
 	char buf[GHOST_ERRLEN];
+	double wait;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	gv = vcl_get(ctx, pv, "reload");
-	if (gv == NULL)
+	t = task_get(ctx, priv, 1);
+	if (gv == NULL || t == NULL)
 		return (0);
+	t->reload_pending = 0;
+	t->reload_msg = NULL;
 	memset(&rt, 0, sizeof rt);
 	rt.enc = enc_reload;
-	rt.enc_max = 32;
+	rt.arg = &wait;
+	rt.enc_max = 48;
 	rt.timeout = gv->timeout > GHOST_RELOAD_TMO ? gv->timeout :
 	    GHOST_RELOAD_TMO;
+	/* ghostd answers (pending, at worst) a second before we give up */
+	wait = rt.timeout - GHOST_RELOAD_MARGIN;
 	rt.fresh = 1;
 	if (ghost_roundtrip(gv, ctx->ws, &rt)) {
 		ghost_stats_error(rt.why);
 		GHOST_STAT(reload_failed);
 		snprintf(buf, sizeof buf, "ghostd unreachable: %s", rt.why);
 		set_error(gv, buf, strlen(buf));
+		t->reload_msg = WS_Copy(ctx->ws, buf, -1);
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
 		return (0);
 	}
@@ -686,13 +704,17 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 		    a.err != NULL ? ": " : "", (int)a.el,
 		    a.err != NULL ? a.err : "");
 		set_error(gv, buf, strlen(buf));
+		t->reload_msg = WS_Copy(ctx->ws, buf, -1);
 		VSLb(ctx->vsl, SLT_Error, "ghost: reload: %s", buf);
 		return (0);
 	}
+	if (a.err != NULL)
+		t->reload_msg = WS_Printf(ctx->ws, "%.*s", (int)a.el, a.err);
 	if (!a.ok) {
 		if (a.err == NULL) {
 			a.err = "reload failed";
 			a.el = strlen(a.err);
+			t->reload_msg = a.err;
 		}
 		set_error(gv, a.err, a.el);
 		GHOST_STAT(reload_failed);
@@ -701,10 +723,35 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv)
 		return (0);
 	}
 	set_error(gv, "", 0);
-	GHOST_STAT(reload);
+	if (a.pending) {
+		/* not a failure: ghostd goes on; status/log say how it ends */
+		t->reload_pending = 1;
+		GHOST_STAT(reload_pending);
+	} else
+		GHOST_STAT(reload);
 	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: reload: %.*s", (int)a.el,
 	    a.err != NULL ? a.err : "ok");
 	return (1);
+}
+
+VCL_BOOL v_matchproto_()
+vmod_reload_pending(VRT_CTX, struct vmod_priv *priv)
+{
+	struct ghost_task *t;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	t = task_get(ctx, priv, 0);
+	return (t != NULL && t->reload_pending);
+}
+
+VCL_STRING v_matchproto_()
+vmod_reload_message(VRT_CTX, struct vmod_priv *priv)
+{
+	struct ghost_task *t;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	t = task_get(ctx, priv, 0);
+	return (t != NULL && t->reload_msg != NULL ? t->reload_msg : "");
 }
 
 VCL_STRING v_matchproto_()

@@ -52,8 +52,10 @@ func (h *handler) Admit(r *route.Request) (held, ok bool) {
 // Done ends an admitted expensive decision.
 func (h *handler) Done() { h.heavy.done() }
 
-// Reload reloads the config file.
-func (h *handler) Reload() protocol.ReloadResult { return h.l.reload("socket") }
+// Reload reloads the config file, answering within wait when it is > 0.
+func (h *handler) Reload(wait time.Duration) protocol.ReloadResult {
+	return h.l.reloadWithin("socket", wait)
+}
 
 // Status describes the daemon.
 func (h *handler) Status() protocol.Status { return h.l.status() }

@@ -212,13 +212,41 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		l.releaseFailed(len(data))
 		return res
 	}
+	// counted before the swap: a status that shows the new generation
+	// counts its reload
+	l.reloads.Add(1)
+	l.metrics.reloads.Inc()
 	s := l.install(t, hash, trigger, time.Since(t0), true)
 	l.logUnknownKeys(data)
 	l.releaseMemory()
-	l.reloads.Add(1)
-	l.metrics.reloads.Inc()
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
+}
+
+// reloadWithin is reload that answers within wait (when > 0): a reload
+// still running then goes on, and the answer says so (Pending, OK, the
+// generation still serving) rather than letting the caller time out and
+// report a failure that ghostd may not have. The VMOD asks with a wait
+// below its own timeout; the outcome shows in status and in the log.
+func (l *loader) reloadWithin(trigger string, wait time.Duration) protocol.ReloadResult {
+	if wait <= 0 {
+		return l.reload(trigger)
+	}
+	done := make(chan protocol.ReloadResult, 1)
+	go func() { done <- l.reload(trigger) }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-timer.C:
+	}
+	gen := l.cur.Load().gen
+	l.log.Warn("reload still running; answered pending", "trigger", trigger, "config", l.path,
+		"gen", gen, "wait", wait)
+	return protocol.ReloadResult{Gen: gen, OK: true, Pending: true,
+		Msg: fmt.Sprintf("pending: %s still loading after %v; generation %d serves until it is done "+
+			"(a valid file becomes generation %d; ghostd status or the log has the outcome)", l.path, wait, gen, gen+1)}
 }
 
 // releaseMemory hands the garbage of a reload (parsing a large file

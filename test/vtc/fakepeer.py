@@ -3,7 +3,10 @@
 
 MODE: version (hello refused with a version error), garbage (a route
 answer that is not msgpack), huge (a frame length over 1 MiB), silent
-(hello answered, route never), close (hello answered, route: close).
+(hello answered, route never), close (hello answered, route: close),
+pending (a reload answered ok + pending when the request carries
+"wait": 4000 ms, the default timeout less a second, for
+g73_reload_pending.vtc; refused otherwise).
 """
 import os
 import socket
@@ -56,8 +59,17 @@ def serve(c, mode):
                              "msg": "protocol version mismatch: ghostd speaks 2, client sent 1"}))
             return
         c.sendall(frame({"t": "hello", "v": 1, "gen": 1, "server": "fakepeer"}))
-        while read_frame(c) is not None:
-            if mode == "garbage":
+        while True:
+            req = read_frame(c)
+            if req is None:
+                return
+            if mode == "pending":
+                if b"\xa6reload" in req and b"\xa4wait\xcd\x0f\xa0" in req:
+                    c.sendall(frame({"t": "reload", "gen": 7, "ok": True, "pending": True,
+                                     "msg": "pending: /x/ghost.json still loading after 4s; generation 7 serves until it is done"}))
+                else:
+                    c.sendall(frame({"t": "reload", "gen": 7, "ok": False, "err": "no wait of 4000 ms in the request"}))
+            elif mode == "garbage":
                 c.sendall(struct.pack(">I", 3) + b"\xc1\xc1\xc1")
             elif mode == "huge":
                 c.sendall(struct.pack(">I", 0xFFFFFFF0) + b"x" * 16)

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bigConfig is a file of n vhosts whose reload takes far longer than a
+// millisecond; bad makes its last route invalid (found late, after most
+// of the table was built).
+func bigConfig(n int, bad bool) string {
+	var b strings.Builder
+	b.WriteString(`{"version":2,"vhosts":{`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		path := "/p"
+		if bad && i == n-1 {
+			path = "p"
+		}
+		fmt.Fprintf(&b, `"h%05d.test":{"routes":[{"path_match":{"type":"PathPrefix","value":%q},"backends":[{"address":"10.%d.%d.1","port":8080}]}]}`,
+			i, path, i/256%256, i%256)
+	}
+	b.WriteString(`}}`)
+	return b.String()
+}
+
+// TestReloadPending: a reload request whose wait runs out while the reload
+// still runs is answered ok + pending with the generation still serving,
+// and the reload goes on: a valid file becomes the next generation, an
+// invalid one shows in status. A reload done within the wait is answered
+// as before.
+func TestReloadPending(t *testing.T) {
+	d := startDaemon(t, configA, "-watch=false")
+	c := d.dial()
+	defer c.Close()
+	gen := d.status().Gen
+
+	writeFile(t, d.config, bigConfig(20000, false))
+	r, err := c.ReloadWait(time.Millisecond)
+	if err != nil || !r.OK || !r.Pending || r.Gen != gen || !strings.HasPrefix(r.Msg, "pending: "+d.config+" still loading") ||
+		!strings.Contains(r.Msg, fmt.Sprintf("a valid file becomes generation %d", gen+1)) {
+		t.Fatalf("reload with a 1 ms wait: %+v %v", r, err)
+	}
+	if s := d.waitGen(gen + 1); s.Vhosts != 20000 || s.Reloads != 1 || s.LastError != "" {
+		t.Fatalf("after the pending reload: %+v", s)
+	}
+	if !d.waitLog("answered pending") {
+		t.Errorf("no log line for the pending answer:\n%s", d.stderr.String())
+	}
+
+	writeFile(t, d.config, bigConfig(20000, true))
+	if r, err = c.ReloadWait(time.Millisecond); err != nil || !r.OK || !r.Pending || r.Gen != gen+1 {
+		t.Fatalf("reload of a bad file with a 1 ms wait: %+v %v", r, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s := d.status()
+		if s.ReloadFailures == 1 {
+			if s.Gen != gen+1 || !strings.Contains(s.LastError, `must start with "/"`) {
+				t.Fatalf("after the pending bad reload: %+v", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bad reload never finished: %+v", s)
+		}
+	}
+
+	writeFile(t, d.config, configB)
+	if r, err = c.ReloadWait(30 * time.Second); err != nil || !r.OK || r.Pending || r.Gen != gen+2 {
+		t.Fatalf("reload within the wait: %+v %v", r, err)
+	}
+}
