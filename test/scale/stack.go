@@ -109,13 +109,18 @@ func (s *Stack) Get(i, ep int) error {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return fmt.Errorf("vhost %d: status %d", i, resp.StatusCode)
+		return &StatusError{Vhost: i, Status: resp.StatusCode}
 	}
 	if got, want := resp.Header.Get("X-Upstream"), Endpoint(ep).String(); got != want {
 		return fmt.Errorf("vhost %d: reached %q, want %s", i, got, want)
 	}
 	return nil
 }
+
+// StatusError is an answer other than 200.
+type StatusError struct{ Vhost, Status int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("vhost %d: status %d", e.Vhost, e.Status) }
 
 // Reload calls /.varnish-ghost/reload through varnishd: status and body.
 func (s *Stack) Reload() (int, string, error) {
@@ -132,6 +137,7 @@ func (s *Stack) Reload() (int, string, error) {
 // Load is what a batch of requests saw.
 type Load struct {
 	N, Errors int
+	Status503 int // of the errors, answers 503
 	FirstErr  error
 	Took      time.Duration
 	Lat       []time.Duration // sorted
@@ -174,8 +180,8 @@ func (l *Load) String() string {
 	if l.Took > 0 {
 		rate = float64(l.N) / l.Took.Seconds()
 	}
-	return fmt.Sprintf("%d requests in %v (%.0f/s), %d errors, p50 %v p90 %v p99 %v max %v", l.N,
-		l.Took.Round(time.Millisecond), rate, l.Errors, l.Quantile(.5).Round(time.Microsecond),
+	return fmt.Sprintf("%d requests in %v (%.0f/s), %d errors (%d × 503), p50 %v p90 %v p99 %v max %v", l.N,
+		l.Took.Round(time.Millisecond), rate, l.Errors, l.Status503, l.Quantile(.5).Round(time.Microsecond),
 		l.Quantile(.9).Round(time.Microsecond), l.Quantile(.99).Round(time.Microsecond),
 		l.Quantile(1).Round(time.Microsecond))
 }
@@ -194,7 +200,7 @@ func (s *Stack) Drive(conc int, next func(k int) int, ep func(int) int, stop <-c
 		go func() {
 			defer wg.Done()
 			var sm []Sample
-			errs := 0
+			errs, e503 := 0, 0
 			var first error
 			for {
 				select {
@@ -211,7 +217,9 @@ func (s *Stack) Drive(conc int, next func(k int) int, ep func(int) int, stop <-c
 				sm = append(sm, Sample{At: t, Lat: time.Since(t), Err: err != nil})
 				if err != nil {
 					errs++
-					if first == nil {
+					if se, ok := err.(*StatusError); ok && se.Status == 503 {
+						e503++
+					} else if first == nil {
 						first = err
 					}
 				}
@@ -220,6 +228,7 @@ func (s *Stack) Drive(conc int, next func(k int) int, ep func(int) int, stop <-c
 			mu.Lock()
 			l.Samples = append(l.Samples, sm...)
 			l.Errors += errs
+			l.Status503 += e503
 			if l.FirstErr == nil {
 				l.FirstErr = first
 			}
@@ -248,8 +257,8 @@ func (r Resources) String() string {
 }
 
 // Counters the suite reads.
-var Counters = []string{"GHOST.be_live", "GHOST.be_created", "GHOST.be_retired", "GHOST.be_ceiling",
-	"GHOST.dec_failed", "GHOST.ghostd_req", "GHOST.memo_hit", "MAIN.n_backend", "MAIN.child_panic"}
+var Counters = []string{"GHOST.be_live", "GHOST.be_draining", "GHOST.be_created", "GHOST.be_retired",
+	"GHOST.be_ceiling", "GHOST.dec_failed", "GHOST.err_timeout", "GHOST.reload_pending", "GHOST.ghostd_req", "GHOST.memo_hit", "MAIN.n_backend", "MAIN.child_panic"}
 
 // Measure reads the child's RSS, memory maps and descriptors, ghostd's RSS
 // and the suite's counters.
