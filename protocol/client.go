@@ -238,6 +238,10 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.Outlier, err = c.outlier()
 		case "pn":
 			err = intInto(c, &d.Panic)
+		case "tm":
+			d.Timeouts, err = c.timeouts()
+		case "rt":
+			d.Retry, err = c.retry()
 		default:
 			err = c.dec.Skip()
 		}
@@ -539,6 +543,68 @@ func (c *Client) queryValues() ([]route.ParamValues, error) {
 		}
 	}
 	return out, nil
+}
+
+// timeouts decodes "tm", a route's timeouts.
+func (c *Client) timeouts() (*route.Timeouts, error) {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	t := &route.Timeouts{}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case "r":
+			t.Request, err = c.dec.DecodeInt64()
+		case "b":
+			t.BackendRequest, err = c.dec.DecodeInt64()
+		default:
+			err = c.dec.Skip()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tm %q: %w", k, err)
+		}
+	}
+	return t, nil
+}
+
+// retry decodes "rt", a route's retry.
+func (c *Client) retry() (*route.Retry, error) {
+	n, err := c.dec.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	r := &route.Retry{}
+	for i := 0; i < n; i++ {
+		k, err := c.dec.DecodeString()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case "a":
+			err = intInto(c, &r.Attempts)
+		case "c":
+			var m int
+			if m, err = c.dec.DecodeArrayLen(); err == nil {
+				r.Codes = make([]int, m)
+				for j := 0; j < m && err == nil; j++ {
+					err = intInto(c, &r.Codes[j])
+				}
+			}
+		case "b":
+			r.Backoff, err = c.dec.DecodeInt64()
+		default:
+			err = c.dec.Skip()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rt %q: %w", k, err)
+		}
+	}
+	return r, nil
 }
 
 // policy decodes "cp", a route's cache_policy.

@@ -322,6 +322,8 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Health != nil || d.Outlier != nil)
 	cond(d.Balancer != nil)
 	cond(d.Session != nil)
+	cond(d.Timeouts != nil)
+	cond(d.Retry != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -463,7 +465,56 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if d.Session != nil {
 		e.session(d.Session)
 	}
+	if t := d.Timeouts; t != nil {
+		e.timeouts(t)
+	}
+	if r := d.Retry; r != nil {
+		e.retry(r)
+	}
 	return e.end()
+}
+
+// timeouts encodes a route's timeouts as the map "tm": r (request) and b
+// (backend_request) in milliseconds, each only when not 0.
+func (e *encoder) timeouts(t *route.Timeouts) {
+	n := 0
+	for _, b := range []bool{t.Request > 0, t.BackendRequest > 0} {
+		if b {
+			n++
+		}
+	}
+	e.key("tm")
+	_ = e.enc.EncodeMapLen(n)
+	if t.Request > 0 {
+		e.int("r", t.Request)
+	}
+	if t.BackendRequest > 0 {
+		e.int("b", t.BackendRequest)
+	}
+}
+
+// retry encodes a route's retry as the map "rt": a (attempts), c (codes,
+// when any), b (backoff in milliseconds, when not 0).
+func (e *encoder) retry(r *route.Retry) {
+	n := 1
+	for _, b := range []bool{len(r.Codes) > 0, r.Backoff > 0} {
+		if b {
+			n++
+		}
+	}
+	e.key("rt")
+	_ = e.enc.EncodeMapLen(n)
+	e.int("a", int64(r.Attempts))
+	if len(r.Codes) > 0 {
+		e.key("c")
+		_ = e.enc.EncodeArrayLen(len(r.Codes))
+		for _, c := range r.Codes {
+			_ = e.enc.EncodeInt(int64(c))
+		}
+	}
+	if r.Backoff > 0 {
+		e.int("b", r.Backoff)
+	}
 }
 
 // policy encodes a route's cache_policy as the map "cp": keys only for

@@ -91,6 +91,8 @@ func richDecision() route.Decision {
 			{Kind: route.KeyHeader, Name: "x-user"}, {Kind: route.KeySourceIP}}},
 		Session: &route.Session{Type: route.SessionHeader, Name: "x-session", Absolute: 3600, Idle: 0,
 			Tokens: []string{"AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"}},
+		Timeouts: &route.Timeouts{Request: 10000, BackendRequest: 2000},
+		Retry:    &route.Retry{Attempts: 2, Codes: []int{500, 502, 503, 504}, Backoff: 100},
 	}
 }
 

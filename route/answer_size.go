@@ -123,6 +123,12 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	if s := r.session; s != nil {
 		n += 40 + mpStr(len(s.Name)) + arr + len(s.eps)*mpStr(TokenLen) // sp: t, n, a, i, tk
 	}
+	if r.timeouts != nil {
+		n += 32 // tm: {r: ms, b: ms}
+	}
+	if rt := r.retry; rt != nil {
+		n += 32 + arr + 3*len(rt.Codes) // rt: {a, c: [codes], b: ms}
+	}
 	n += mpArr(len(r.groups))
 	for _, g := range r.groups {
 		n += 1 + mpUint(g.Weight) + mpArr(len(g.Endpoints)) // [weight, [endpoints]]

@@ -147,6 +147,11 @@ type Decision struct {
 	// Both are set for OutcomeBackend only.
 	Balancer *Balancer
 	Session  *Session
+	// Timeouts and Retry are the route's "timeouts" and "retry" (nil when
+	// it has none), set only for OutcomeBackend: the data plane bounds
+	// and retries the fetch with them.
+	Timeouts *Timeouts
+	Retry    *Retry
 }
 
 // CacheMode is the decision made before the cache lookup (vcl_recv).

@@ -43,6 +43,8 @@ type routeJSON struct {
 
 	LoadBalancer       *loadBalancerJSON `json:"load_balancer"`
 	SessionPersistence *sessionJSON      `json:"session_persistence"`
+	Timeouts           *timeoutsJSON     `json:"timeouts"` // ghost's own (resilience.go)
+	Retry              *retryJSON        `json:"retry"`    // ghost's own (resilience.go)
 }
 
 // loadBalancerJSON is a route's "load_balancer" (ghost's own key): how

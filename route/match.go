@@ -72,6 +72,8 @@ func (t *Table) Decide(r *Request, d *Decision) {
 	d.Session = rt.session
 	d.RequestHeaders = rt.reqOps
 	d.ResponseHeaders = rt.respOps
+	d.Timeouts = rt.timeouts
+	d.Retry = rt.retry
 	if rw := rt.rewrite; rw != nil {
 		d.NewHost = rw.hostname
 		switch rw.mod {

@@ -134,6 +134,8 @@ type croute struct {
 
 	balancer *Balancer // nil: weighted random
 	session  *Session  // nil: no session persistence
+	timeouts *Timeouts // nil: none
+	retry    *Retry    // nil: none
 }
 
 type headerMatch struct {

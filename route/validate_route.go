@@ -128,6 +128,9 @@ func (b *builder) route(r *croute, c errCtx, vhostKey string, i int, rj *routeJS
 			return c.errorf("%s", err)
 		}
 	}
+	if err := r.resilience(rj); err != nil {
+		return c.errorf("%s", err)
+	}
 	if r.health, err = compileHealth(rj.Health, rj.Outlier, rj.PanicThreshold); err != nil {
 		return c.errorf("%s", err)
 	}

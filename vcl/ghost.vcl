@@ -171,6 +171,11 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
+	# The route's retry: a status in retry.codes, with attempts and time
+	# left, is fetched again (preferably from another endpoint).
+	if (ghost.retry()) {
+		return (retry);
+	}
 	ghost.response();
 }
 
@@ -184,6 +189,11 @@ sub vcl_backend_error {
 	# Location, body, all as decided.
 	if (ghost.synth()) {
 		return (deliver);
+	}
+	# A failed fetch (connection failure, an attempt's timeout) is
+	# retried as the route says; past its request timeout it is a 504.
+	if (ghost.retry()) {
+		return (retry);
 	}
 }
 

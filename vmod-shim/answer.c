@@ -232,6 +232,48 @@ policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
+/* A route's timeouts "tm": {r, b} in ms. */
+static int v_matchproto_(mp_field_f)
+timeouts_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "r"))
+		a->tm_req = mp_r_int(r);
+	else if (mp_streq(k, kl, "b"))
+		a->tm_be = mp_r_int(r);
+	else
+		return (0);
+	return (1);
+}
+
+/* A route's retry "rt": {a, c: [status, ...], b}. */
+static int v_matchproto_(mp_field_f)
+retry_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+	int64_t c;
+	uint32_t n;
+
+	if (mp_streq(k, kl, "a"))
+		a->rt_att = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "b"))
+		a->rt_backoff = mp_r_int(r);
+	else if (mp_streq(k, kl, "c")) {
+		n = mp_r_arr(r);
+		while (n-- > 0 && !r->err) {
+			c = mp_r_int(r);
+			if (c < 400 || c > 599)
+				r->err = 1;
+			else
+				a->rt_codes[(c - 400) / 64] |=
+				    1ULL << ((c - 400) % 64);
+		}
+	} else
+		return (0);
+	return (1);
+}
+
 /* The fields of a route (or error) answer. */
 struct ans_dec {
 	struct ghost_ans	*a;
@@ -297,7 +339,10 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	else if (mp_streq(k, kl, "cp")) {
 		a->has_cp = 1;
 		mp_r_fields(r, policy_field, a);
-	}
+	} else if (mp_streq(k, kl, "tm"))
+		mp_r_fields(r, timeouts_field, a);
+	else if (mp_streq(k, kl, "rt"))
+		mp_r_fields(r, retry_field, a);
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
@@ -345,6 +390,11 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	if (a->cm < GHOST_CM_ORIGIN || a->cm > GHOST_CM_LOOKUP ||
 	    a->ttl < -1 || a->grace < -1 || a->keep < -1) {
 		snprintf(why, wl, "bad answer (cache mode %d)", a->cm);
+		return (-1);
+	}
+	if (a->tm_req < 0 || a->tm_be < 0 || a->rt_backoff < 0 ||
+	    a->rt_att < 0 || a->rt_att > GHOST_MAX_TRIES - 1) {
+		snprintf(why, wl, "bad answer (timeouts or retry)");
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;

@@ -17,6 +17,7 @@
  *   2  reuse.c        memo keys and lookup/store of decisions
  *      apply.c        a decision applied to HTTP headers, synth
  *      backend.c      native backends per endpoint, their retirement
+ *      retry.c        a fetch's timeouts and retries
  *   1  rq.c           the inputs of a decision (struct ghost_rq) and
  *                     the route request
  *      conn.c         connections and round trips to ghostd
@@ -217,6 +218,11 @@ struct ghost_ans {
 	const uint8_t		*kh, *kh_end;	/* key headers */
 	const uint8_t		*qi, *qi_end;	/* query: kept in the key */
 	const uint8_t		*qx, *qx_end;	/* query: left out of the key */
+	/* timeouts and retry (tm, rt), ms; 0: none */
+	int64_t			tm_req, tm_be;
+	int			rt_att;		/* retries, 0: none */
+	int64_t			rt_backoff;
+	uint64_t		rt_codes[4];	/* bit (status - 400) */
 };
 
 #define GHOST_CM_ORIGIN		0
@@ -249,6 +255,10 @@ struct ghost_task {
 	   ans.g), so that a retry prefers another one */
 	unsigned		tried[GHOST_MAX_TRIES];
 	unsigned		ntried;
+	double			att_start;	/* this attempt's start */
+	double			att_limit;	/* its timeout (s), 0: none */
+	uint64_t		att_hdrbytes;	/* bereq header bytes sent
+						   before it */
 	/* ghost.reload() in this task */
 	int			reload_pending;	/* answered ok + pending */
 	const char		*reload_msg;	/* in ctx->ws, NULL if none */

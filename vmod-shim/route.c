@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "backend.h"
 #include "reuse.h"
+#include "retry.h"
 #include "route.h"
 #include "cachekey.h"
 #include "stats.h"
@@ -196,9 +197,11 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	    pick(gv, t, &addr, &al, &port))
 		return (NULL);
 	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
-	if (be != NULL)
+	if (be != NULL) {
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: 200 %s (retry)",
 		    VRT_BACKEND_string(be));
+		ghost_fetch_limits(ctx, t);
+	}
 	return (be);
 }
 
@@ -308,6 +311,8 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		return (NULL);
 	}
 	ghost_apply_req(ctx, hp, &t->ans);
+	if (ctx->bo != NULL)
+		ghost_fetch_limits(ctx, t);
 	GHOST_STAT(dec_backend);
 	return (be);
 }

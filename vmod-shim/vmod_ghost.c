@@ -22,6 +22,7 @@
 #include "memo.h"
 #include "apply.h"
 #include "backend.h"
+#include "retry.h"
 #include "route.h"
 #include "cache.h"
 #include "stats.h"
@@ -504,6 +505,19 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 		return (0);
 	ghost_synth(ctx, hp, t);
 	return (1);
+}
+
+VCL_BOOL v_matchproto_()
+vmod_retry(VRT_CTX, struct vmod_priv *pt)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (!(ctx->method &
+	    (VCL_MET_BACKEND_RESPONSE | VCL_MET_BACKEND_ERROR))) {
+		VRT_fail(ctx, "ghost.retry(): only in vcl_backend_response or "
+		    "vcl_backend_error");
+		return (0);
+	}
+	return (ghost_retry(ctx, task_get(ctx, pt, 0)));
 }
 
 VCL_VOID v_matchproto_()

@@ -1,0 +1,26 @@
+/*
+ * Layer 2: a routed fetch's timeouts and retries (retry.c). See ghost.h.
+ */
+
+#ifndef GHOST_RETRY_H
+#define GHOST_RETRY_H
+
+/*
+ * vcl_backend_fetch, once the attempt's backend is picked: bound this
+ * attempt by the route's backend_request and what is left of its request
+ * timeout (bereq connect, first byte and between bytes timeouts), and
+ * note when and how it started.
+ */
+void ghost_fetch_limits(VRT_CTX, struct ghost_task *t);
+
+/*
+ * vcl_backend_response or vcl_backend_error: 1 when the route says this
+ * attempt is retried (status in its codes, or a failed fetch), it may be
+ * (attempts, max_retries, a replayable body, the request timeout) and
+ * the backoff was waited; 0 otherwise. A failed fetch past the request
+ * timeout becomes 504 Gateway Timeout. Each retry and each refusal is one
+ * VCL_Log line saying why.
+ */
+int ghost_retry(VRT_CTX, struct ghost_task *t);
+
+#endif /* GHOST_RETRY_H */
