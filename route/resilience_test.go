@@ -1,7 +1,9 @@
 package route
 
 import (
+	"os"
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -93,5 +95,28 @@ func TestResilienceOnlyFetches(t *testing.T) {
 		if d.Timeouts != nil || d.Retry != nil {
 			t.Errorf("%s (outcome %d): timeouts %+v retry %+v", u, d.Outcome, d.Timeouts, d.Retry)
 		}
+	}
+}
+
+// The example of docs/configuration.md "timeouts and retry" loads and
+// means what the page says.
+func TestResilienceDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skip("docs not present:", err)
+	}
+	m := regexp.MustCompile("(?s)## timeouts and retry.*?```json\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("no example in docs/configuration.md timeouts and retry")
+	}
+	tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{`+string(m[1])+`}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d Decision
+	tb.Decide(&Request{Host: "a", Method: "GET", URL: "/"}, &d)
+	if !reflect.DeepEqual(d.Timeouts, &Timeouts{10000, 2000}) ||
+		!reflect.DeepEqual(d.Retry, &Retry{2, []int{500, 502, 503, 504}, 100}) {
+		t.Fatalf("%+v %+v", d.Timeouts, d.Retry)
 	}
 }
