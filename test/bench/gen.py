@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generates the inputs of `make bench` (test/bench/run.sh).
 
-    gen.py variants DIR UPSTREAM_BASE_PORT   nginx.conf, V0-V4 VCL, ghost.json,
-                                             ghost-cp.json, wrk scripts, routing samples
+    gen.py variants DIR UPSTREAM_BASE_PORT   nginx.conf, V0-V5 VCL, ghost.json,
+                                             ghost-cp.json, ghost-rs.json, wrk scripts,
+                                             routing samples
     gen.py ghostjson N ROUTES FILE [PORT]    ghost.json with N vhosts x ROUTES routes
                                              (upstream ports from PORT, default 20000)
 
@@ -136,6 +137,21 @@ def v4(stage):
     return v3(stage, "g4.sock", "V4 ghost + cache_policy on every route (ghost-cp.json).")
 
 
+def v5(stage):
+    # V5: V3 with timeouts, retry and an active probe on every route
+    # (ghost-rs.json, its own ghostd on g5.sock): what issue 12 adds to a
+    # fetch (each attempt's bereq timeouts, ghost.retry() on every
+    # response, the probe's health in the pick), compared with V3 on pass.
+    return v3(stage, "g5.sock", "V5 ghost + timeouts, retry and a probe on every route (ghost-rs.json).")
+
+
+# V5's resilience settings: the issue's example, with a probe every 2 s.
+RESILIENCE = ('"timeouts":{"request":"10s","backend_request":"5s"},'
+              '"retry":{"attempts":2,"codes":[500,502,503,504],"backoff":"100ms"},'
+              '"health":{"path":"/","interval":"2s","timeout":"1s","window":5,"threshold":3,'
+              '"expected_status":200}')
+
+
 # V4's policy: what a Kubernetes VarnishCachePolicy typically says.
 POLICY = ('"cache_policy":{"default_ttl_seconds":3600,"grace_seconds":30,"keep_seconds":0,'
           '"bypass_headers":[{"name":"X-Bench-Pass"}]}')
@@ -213,7 +229,7 @@ def variants(d, base):
     stage = os.path.abspath(d)
     files = {
         "v0.vcl": v0(base), "v1.vcl": v1(base), "v2.vcl": v2(base), "v3.vcl": v3(stage),
-        "v4.vcl": v4(stage),
+        "v4.vcl": v4(stage), "v5.vcl": v5(stage),
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
@@ -222,6 +238,8 @@ def variants(d, base):
         write_ghostjson(f, VHOSTS, ROUTES, base, rx=True)
     with open(os.path.join(d, "ghost-cp.json"), "w") as f:
         write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, extra=POLICY)
+    with open(os.path.join(d, "ghost-rs.json"), "w") as f:
+        write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, extra=RESILIENCE)
     targets = [(host(i), "/r%d/item-%d" % (k, j))
                for i in range(VHOSTS) for k in range(ROUTES) for j in range(ITEMS)]
     random.Random(6).shuffle(targets)

@@ -15,7 +15,7 @@ import sys
 SECTION_VARIANTS = "## make bench: Varnish variants"
 SECTION_RELOAD = "## reload time and RSS"
 NAMES = {"V0": "V0 static", "V1": "V1 if-chain", "V2": "V2 selector", "V3": "V3 ghost",
-         "V4": "V4 ghost + cache_policy"}
+         "V4": "V4 ghost + cache_policy", "V5": "V5 ghost + timeouts, retry, probes"}
 MODES = {"hit": "cache hits", "pass": "pass",
          "ltpass": "long tail, pass (every request a new URL under the routed prefixes)",
          "ltmiss": "long tail, cache misses (every request a new URL, stored)",
@@ -105,7 +105,7 @@ def variants_section(res, m):
             gcpu = [x["gticks"] / clk / x["reqs"] * 1e6 for x in rr.values() if x["reqs"]]
             s = {"rps": med(rps), "ratio": med(ratios), "p50": med(x["p50"] for x in rr.values()),
                  "p99": med(x["p99"] for x in rr.values()), "vcpu": med(vcpu),
-                 "gcpu": med(gcpu) if v in ("V3", "V4") else None,
+                 "gcpu": med(gcpu) if v in ("V3", "V4", "V5") else None,
                  "bad": sum(x["bad"] for x in rr.values()),
                  "errors": sum(x["errors"] for x in rr.values()), "n": len(rps)}
             s["per_round"] = {r: x["rps"] for r, x in rr.items() if x["rps"]}
@@ -171,6 +171,14 @@ def targets(summary):
     for other in ("V1", "V2"):
         if get("pass", "V3", "rps") is not None:
             rows.append(vs("pass", other))
+    # issue 12: timeouts, retry and probes cost little on a fetch
+    p5, p3 = get("pass", "V5", "per_round") or {}, get("pass", "V3", "per_round") or {}
+    rr = med([p5[r] / p3[r] for r in p5 if r in p3])
+    if rr is not None:
+        rows.append(("pass, every route with timeouts + retry + a probe: V5 ≥ 95 % of V3 (issue 12)",
+                     "{:,.0f} vs {:,.0f} req/s (medians); per round {:.1f} %".format(
+                         get("pass", "V5", "rps"), get("pass", "V3", "rps"), 100 * rr),
+                     verdict(rr >= 0.95)))
     return rows
 
 
@@ -275,7 +283,7 @@ def render(res):
          "Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
          "a Lua script cycling through 5,000 requests over 100 vhosts × 10 routes × 5 URLs, "
          "6 request headers), varnishd (one per variant, `-s malloc,256m`, default parameters), "
-         "ghostd (V3, V4) and nginx (1 worker, 10 ports, a 67-byte body, `Cache-Control: max-age=3600`). "
+         "ghostd (V3, V4, V5) and nginx (1 worker, 10 ports, a 67-byte body, `Cache-Control: max-age=3600`). "
          "The variants run alternately (V0 V1 V2 V3 hits, then pass, %s rounds, each round starting "
          "one variant further on: V1 V2 V3 V0, ...) after a 2 s warm-up "
          "each; medians over the rounds. \"vs V0\" is the median of the per-round ratios (so is "
@@ -288,7 +296,11 @@ def render(res):
          "they pay the shim's memoised cache decision in vcl_recv (`ghost.cache()`). V4 is V3 with "
          "a `cache_policy` on every route (`default_ttl_seconds` 3600, grace 30, bypass header "
          "`X-Bench-Pass`; its own ghostd): its hits take the policy's lookup, its pass runs are "
-         "passed by the bypass header. "
+         "passed by the bypass header. V5 is V3 with `timeouts` (request 10s, backend_request 5s), "
+         "`retry` (attempts 2, codes 500/502/503/504, backoff 100ms) and a `health` probe (every 2 s) "
+         "on every route (its own ghostd), run on pass only: what issue 12 adds to a fetch (each "
+         "attempt's bereq timeouts, `ghost.retry()` on every response, the probe's health in the "
+         "pick), judged against V3 in the same rounds. "
          "Long tail: every request is a URL never seen before (`/r<k>/item-<run>-<n>` over the "
          "same 1,000 vhost × route pairs), so V3's memo can only help through path scopes; sum "
          "CPU/req = varnishd + ghostd, the fair cost; ghostd calls/req = ghostd's decisions "

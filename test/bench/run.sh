@@ -13,6 +13,9 @@
 #                (a short hit figure: BENCH_VARIANTS="V0 V3 V4" BENCH_MODES=hit)
 #   V3 ghost     the same routes as ghost.json through ghostd + the shim +
 #                vcl/ghost.vcl (routing on the backend side)
+#   V5 ghost+rs  V3 with timeouts, retry and an active probe on every route
+#                (ghost-rs.json, its own ghostd): run in BENCH_V5_MODES only
+#                (default pass), judged against V3 in the same rounds
 #
 # Each variant runs in its own varnishd (all started once, side by side);
 # runs alternate V0 V1 V2 V3 for each workload (hits, pass, the long
@@ -28,9 +31,11 @@
 #   BENCH_ROUNDS=9         rounds (each: every variant, hits and pass; fewer
 #                          rounds gave medians 5-10 % apart between runs)
 #   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
-#   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..23 varnishd, +30..33 admin
+#   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..25 varnishd, +30..35 admin
 #                          (keep them below the ephemeral range, 32768+)
-#   BENCH_VARIANTS="V0 V1 V2 V3 V4"
+#   BENCH_VARIANTS="V0 V1 V2 V3 V4 V5"
+#   BENCH_V5_MODES="pass"  the workloads V5 runs (it only differs from V3
+#                          on fetches)
 #   BENCH_MODES="hit pass ltpass ltmiss rxpass"   workloads (a subset for a
 #                          short run, e.g. BENCH_MODES=ltpass BENCH_ROUNDS=3)
 #   BENCH_SOCKLOAD=1       ghostd's socket throughput after the runs (0 = skip)
@@ -51,7 +56,8 @@ DUR=${BENCH_DURATION:-7}
 ROUNDS=${BENCH_ROUNDS:-9}
 CONNS=${BENCH_CONNECTIONS:-16}
 BASE=${BENCH_PORT_BASE:-29300}
-VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3 V4}
+VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3 V4 V5}
+V5_MODES=${BENCH_V5_MODES:-pass}
 MODES=${BENCH_MODES:-hit pass ltpass ltmiss rxpass}
 SOCKLOAD=${BENCH_SOCKLOAD:-1}
 METRICS_PORT=$((BASE + 40))
@@ -66,7 +72,7 @@ UP=$((BASE + 1))
 for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
-for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 24))) $(seq $((BASE + 30)) $((BASE + 34))) $METRICS_PORT; do
+for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 25))) $(seq $((BASE + 30)) $((BASE + 35))) $METRICS_PORT; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
@@ -115,14 +121,17 @@ NGINX_PID=$(cat "$STAGE/nginx.pid")
 declare -A VPORT VCHILD
 GHOSTD_PID=""
 GHOSTD4_PID=""  # V4's ghostd (ghost-cp.json, g4.sock)
+GHOSTD5_PID=""  # V5's ghostd (ghost-rs.json, g5.sock)
 FAILED=()
 vnum() { echo "${1#V}"; }
 
-# start_ghostd [V4]: V3's ghostd (ghost.json on g.sock, with metrics for
-# the decision counts), or V4's (ghost-cp.json on g4.sock).
+# start_ghostd [V4|V5]: V3's ghostd (ghost.json on g.sock, with metrics for
+# the decision counts), V4's (ghost-cp.json on g4.sock) or V5's
+# (ghost-rs.json on g5.sock).
 start_ghostd() {
 	local v=${1:-V3} cfg=ghost.json sock=g.sock metrics="127.0.0.1:$METRICS_PORT" pid
 	[ "$v" = V4 ] && { cfg=ghost-cp.json; sock=g4.sock; metrics=""; }
+	[ "$v" = V5 ] && { cfg=ghost-rs.json; sock=g5.sock; metrics=""; }
 	[ -x build/ghostd ] || { log "$v: build/ghostd missing"; return 1; }
 	[ -f build/libvmod_ghost.so ] || { log "$v: build/libvmod_ghost.so missing"; return 1; }
 	[ -f vcl/ghost.vcl ] || { log "$v: vcl/ghost.vcl missing"; return 1; }
@@ -131,7 +140,11 @@ start_ghostd() {
 		-metrics "$metrics" -log-level warn -watch=false 2>"$STAGE/ghostd-$v.log" &
 	pid=$!
 	PIDS+=("$pid")
-	if [ "$v" = V4 ]; then GHOSTD4_PID=$pid; else GHOSTD_PID=$pid; fi
+	case $v in
+	V4) GHOSTD4_PID=$pid ;;
+	V5) GHOSTD5_PID=$pid ;;
+	*) GHOSTD_PID=$pid ;;
+	esac
 	for i in $(seq 100); do [ -S "$STAGE/$sock" ] && return 0; sleep 0.05; done
 	log "$v: ghostd did not open its socket:"; cat "$STAGE/ghostd-$v.log" >&2
 	return 1
@@ -182,6 +195,7 @@ for v in $VARIANTS; do
 	ok=1
 	if [ "$v" = V3 ]; then start_ghostd || ok=0; fi
 	if [ "$v" = V4 ]; then start_ghostd V4 || ok=0; fi
+	if [ "$v" = V5 ]; then start_ghostd V5 || ok=0; fi
 	if [ $ok = 1 ]; then start_varnish "$v" || ok=0; fi
 	if [ $ok = 1 ]; then check "$v" || ok=0; fi
 	if [ $ok = 1 ]; then ACTIVE+=("$v"); else FAILED+=("$v"); log "$v: left out of this run"; fi
@@ -200,6 +214,7 @@ run_wrk() {
 	local v=$1 mode=$2 secs=$3 out=$4 vc0 vc1 gc0=0 gc1=0 d0=0 d1=0 t0 t1
 	if [ "$v" = V3 ]; then gc0=$(cpu_ticks "$GHOSTD_PID"); d0=$(decisions); fi
 	if [ "$v" = V4 ]; then gc0=$(cpu_ticks "$GHOSTD4_PID"); fi
+	if [ "$v" = V5 ]; then gc0=$(cpu_ticks "$GHOSTD5_PID"); fi
 	vc0=$(cpu_ticks "${VCHILD[$v]}")
 	t0=$(now_ns)
 	BENCH_RUN="$t0" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
@@ -208,6 +223,7 @@ run_wrk() {
 	vc1=$(cpu_ticks "${VCHILD[$v]}")
 	if [ "$v" = V3 ]; then gc1=$(cpu_ticks "$GHOSTD_PID"); d1=$(decisions); fi
 	if [ "$v" = V4 ]; then gc1=$(cpu_ticks "$GHOSTD4_PID"); fi
+	if [ "$v" = V5 ]; then gc1=$(cpu_ticks "$GHOSTD5_PID"); fi
 	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 )) $((d1 - d0))" >"$out.cpu"
 }
 
@@ -225,8 +241,10 @@ warm() {
 	done
 	log "$v $mode: warm-up sent only $total requests"
 }
+# runs V MODE: whether variant V runs workload MODE (V5: BENCH_V5_MODES).
+runs() { [ "$1" != V5 ] || [[ " $V5_MODES " == *" $2 "* ]]; }
 for mode in $MODES; do
-	for v in "${ACTIVE[@]}"; do warm "$v" "$mode"; done
+	for v in "${ACTIVE[@]}"; do runs "$v" "$mode" && warm "$v" "$mode"; done
 done
 log "measuring: $ROUNDS rounds x ${#ACTIVE[@]} variants x {$MODES} x ${DUR}s, wrk -t1 -c$CONNS"
 # Each round starts one variant further on (V0 V1 V2 V3, V1 V2 V3 V0,
@@ -238,6 +256,7 @@ for r in $(seq "$ROUNDS"); do
 	ORDER=("${ACTIVE[@]:$k}" "${ACTIVE[@]:0:$k}")
 	for mode in $MODES; do
 		for v in "${ORDER[@]}"; do
+			runs "$v" "$mode" || continue
 			run_wrk "$v" "$mode" "$DUR" "$RES/run-$r-$mode-$v.txt"
 			log "round $r $mode $v: $(awk '/^Requests\/sec/ {print $2 " req/s"}' "$RES/run-$r-$mode-$v.txt")"
 			sleep 0.5
