@@ -9,8 +9,9 @@ import (
 
 // Warnings lists what is valid in a table but most likely a mistake, for
 // ghostd check: routes that can never be chosen because an identical
-// route comes before them in precedence order, and routes (or
-// default_backends) with no usable backend, which answer 500 by design.
+// route comes before them in precedence order, routes (or
+// default_backends) with no usable backend, which answer 500 by design,
+// and retry.attempts above varnishd's default max_retries.
 // Vhosts are in key order, routes in file order.
 func (t *Table) Warnings() []string {
 	if t == nil {
@@ -38,6 +39,10 @@ func (t *Table) Warnings() []string {
 			if rt.redirect == nil && len(rt.groups) == 0 {
 				empty = append(empty, fmt.Sprintf("%d\x00vhost %q %s: no usable backends (none listed, or every weight 0): its requests get 500",
 					rt.index, vh.key, rt.describe()))
+			}
+			if rt.retry != nil && rt.retry.Attempts > VarnishMaxRetries {
+				empty = append(empty, fmt.Sprintf("%d\x00vhost %q %s: retry.attempts %d is more than varnishd's default max_retries (%d): raise that parameter (varnishd -p max_retries=%d) or the extra retries never happen",
+					rt.index, vh.key, rt.describe(), rt.retry.Attempts, VarnishMaxRetries, rt.retry.Attempts))
 			}
 		}
 		slices.SortFunc(shadowed, byIndex)

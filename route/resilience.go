@@ -17,6 +17,9 @@ const (
 	// attempt). varnishd's max_retries parameter (default 4) caps the
 	// retries of one fetch too; raise it to use more.
 	MaxRetryAttempts = 10
+	// VarnishMaxRetries is varnishd's default max_retries parameter;
+	// ghostd check warns about attempts above it.
+	VarnishMaxRetries = 4
 	// DefaultRetryAttempts is retry.attempts when a retry is configured
 	// without it.
 	DefaultRetryAttempts = 2

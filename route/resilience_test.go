@@ -120,3 +120,13 @@ func TestResilienceDocExample(t *testing.T) {
 		t.Fatalf("%+v %+v", d.Timeouts, d.Retry)
 	}
 }
+
+func TestResilienceWarning(t *testing.T) {
+	tb := mustParse(t, `{"version":2,"vhosts":{"h":{"routes":[
+		{"route_name":"ns/a","retry":{"attempts":6},"backends":[{"address":"10.0.0.1","port":80}]},
+		{"path_match":{"type":"Exact","value":"/b"},"retry":{"attempts":4},"backends":[{"address":"10.0.0.1","port":80}]}]}}}`)
+	want := []string{`vhost "h" route 0 ("ns/a"): retry.attempts 6 is more than varnishd's default max_retries (4): raise that parameter (varnishd -p max_retries=6) or the extra retries never happen`}
+	if got := tb.Warnings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
