@@ -232,6 +232,61 @@ policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
+/* The route's probe "hp": {id, u, iv, to, w, th, in, x}. */
+static int v_matchproto_(mp_field_f)
+probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_hp *h = priv;
+	uint64_t v;
+
+	if (mp_streq(k, kl, "u")) {
+		mp_r_str(r, &h->u, &h->u_len);
+		return (1);
+	}
+	if (!mp_streq(k, kl, "id") && !mp_streq(k, kl, "iv") &&
+	    !mp_streq(k, kl, "to") && !mp_streq(k, kl, "w") &&
+	    !mp_streq(k, kl, "th") && !mp_streq(k, kl, "in") &&
+	    !mp_streq(k, kl, "x"))
+		return (0);
+	v = mp_r_uint(r);
+	if (v > UINT32_MAX)
+		r->err = 1;
+	if (mp_streq(k, kl, "id"))
+		h->id = (uint32_t)v;
+	else if (mp_streq(k, kl, "iv"))
+		h->iv_ms = (unsigned)v;
+	else if (mp_streq(k, kl, "to"))
+		h->to_ms = (unsigned)v;
+	else if (mp_streq(k, kl, "w"))
+		h->w = (unsigned)v;
+	else if (mp_streq(k, kl, "th"))
+		h->th = (unsigned)v;
+	else if (mp_streq(k, kl, "in"))
+		h->in = (unsigned)v;
+	else
+		h->x = (unsigned)v;
+	return (1);
+}
+
+/* The route's ejection rule "ol": {n, be, me, mp}. */
+static int v_matchproto_(mp_field_f)
+outlier_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "n"))
+		a->ol_n = (unsigned)mp_r_uint(r);
+	else if (mp_streq(k, kl, "be"))
+		a->ol_be = mp_r_uint(r);
+	else if (mp_streq(k, kl, "me"))
+		a->ol_me = mp_r_uint(r);
+	else if (mp_streq(k, kl, "mp"))
+		a->ol_mp = (unsigned)mp_r_uint(r);
+	else
+		return (0);
+	return (1);
+}
+
 /* A route's timeouts "tm": {r, b} in ms. */
 static int v_matchproto_(mp_field_f)
 timeouts_field(struct mp_r *r, const char *k, size_t kl, void *priv)
@@ -343,6 +398,12 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_fields(r, timeouts_field, a);
 	else if (mp_streq(k, kl, "rt"))
 		mp_r_fields(r, retry_field, a);
+	else if (mp_streq(k, kl, "hp"))
+		mp_r_fields(r, probe_field, &a->hp);
+	else if (mp_streq(k, kl, "ol"))
+		mp_r_fields(r, outlier_field, a);
+	else if (mp_streq(k, kl, "pn"))
+		a->pn = (int)mp_r_int(r);
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
@@ -360,6 +421,7 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	memset(a, 0, sizeof *a);
 	a->sc = -1;
 	a->ttl = a->grace = a->keep = -1;
+	a->pn = -1;
 	memset(&d, 0, sizeof d);
 	d.a = a;
 	mp_r_fields(&r, ans_field, &d);
@@ -395,6 +457,14 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	if (a->tm_req < 0 || a->tm_be < 0 || a->rt_backoff < 0 ||
 	    a->rt_att < 0 || a->rt_att > GHOST_MAX_TRIES - 1) {
 		snprintf(why, wl, "bad answer (timeouts or retry)");
+		return (-1);
+	}
+	if (a->pn < -1 || a->pn > 100 || (a->hp.id != 0 && (a->hp.u == NULL ||
+	    a->hp.u_len == 0 || a->hp.u_len > 1024 || a->hp.iv_ms == 0 ||
+	    a->hp.w == 0 || a->hp.w > 64 || a->hp.th == 0 ||
+	    a->hp.th > a->hp.w)) || a->ol_mp > 100 ||
+	    ((a->hp.id != 0 || a->ol_n != 0) && a->pn < 0)) {
+		snprintf(why, wl, "bad answer (endpoint health)");
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;

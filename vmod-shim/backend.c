@@ -40,6 +40,22 @@
  * The map is a chained hash table that doubles when it holds more than
  * two entries per bucket (under be_lock's write side), so lookups stay
  * O(1) at any number of backends.
+ *
+ * Endpoint health (docs/configuration.md "Endpoint health"). A route with
+ * a probe (the answer's hp) gets, per endpoint, a backend with that probe,
+ * keyed and named "addr:port~<id>" (id: ghostd's hash of the probe's
+ * settings): an endpoint whose probe did not change across a reload
+ * keeps its backend and the probe's history; a changed probe is another
+ * key, so a new backend, and `live` retires the old one (it sends the id
+ * with the endpoint). The plain "addr:port" backend of the same endpoint
+ * is what the panic rule fetches through when the probe says sick (Varnish
+ * never fetches from a backend its probe marks sick). Outlier state
+ * (consecutive failures, ejection) lives in the entry, per VCL; requests
+ * update it with atomics under be_lock's read side. The reaper looks at
+ * every probed or ejected backend every GHOST_HEALTH_TICK seconds: it
+ * counts and logs probe transitions and re-admissions, and keeps
+ * gv->n_bad (sick or ejected backends), which lets a pick skip the health
+ * mask while nothing is unhealthy.
  */
 
 #include "config.h"
@@ -75,9 +91,63 @@ struct ghost_be {
 	unsigned		used;		/* atomic: last use, mono s */
 	uint64_t		dead_gen;
 	double			drop_at;	/* draining: final release */
+	uint32_t		probe;		/* probe id, 0: none */
+	/* outlier detection (atomics) and what the reaper saw */
+	unsigned		fails;		/* consecutive failures */
+	uint64_t		eject_until;	/* mono ms, 0: not ejected */
+	uint64_t		eject_end;	/* end of the last ejection */
+	unsigned		n_eject;	/* its multiplier */
+	int			seen_sick;	/* reaper only */
 	char			addr[48];
-	char			name[64];	/* "addr:port" / "[addr]:port" */
+	char			name[64];	/* "addr:port" / "[addr]:port",
+						   + "~<id>" with a probe */
 };
+
+/* Monotonic milliseconds (ejection times). */
+static uint64_t
+mono_ms(void)
+{
+	return ((uint64_t)(VTIM_mono() * 1e3));
+}
+
+/*
+ * The map key of endpoint addr (al bytes, < 48) port under probe id:
+ * "addr:port", "[v6]:port", then "~xxxxxxxx" when id is not 0, built by
+ * hand (per request) into name (64 bytes). Returns its hash.
+ */
+static uint64_t
+be_key(const char *addr, size_t al, unsigned port, uint32_t id, char *name,
+    size_t *nlp)
+{
+	static const char hex[] = "0123456789abcdef";
+	char d[10];
+	size_t nl = 0;
+	unsigned v = port, dl = 0;
+	int v6, i;
+
+	v6 = memchr(addr, ':', al) != NULL;
+	if (v6)
+		name[nl++] = '[';
+	memcpy(name + nl, addr, al);
+	nl += al;
+	if (v6)
+		name[nl++] = ']';
+	name[nl++] = ':';
+	do
+		d[dl++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0 && dl < sizeof d);
+	while (dl > 0)
+		name[nl++] = d[--dl];
+	if (id != 0) {
+		name[nl++] = '~';
+		for (i = 28; i >= 0; i -= 4)
+			name[nl++] = hex[(id >> i) & 0xf];
+	}
+	name[nl] = '\0';
+	assert(nl < 64);
+	*nlp = nl;
+	return (ghost_hash(name, nl, 0));
+}
 
 static struct ghost_be *
 be_find(const struct ghost_vcl *gv, const char *name, uint64_t h)
@@ -126,10 +196,13 @@ be_grow(struct ghost_vcl *gv)
 }
 
 static VCL_BACKEND
-be_create(VRT_CTX, const char *addr, const char *name, unsigned port)
+be_create(VRT_CTX, const char *addr, const char *name, unsigned port,
+    const struct ghost_hp *hp)
 {
 	struct vrt_endpoint vep;
 	struct vrt_backend vrt;
+	struct vrt_backend_probe vbp;
+	char url[1025];
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	char vname[80];
@@ -160,6 +233,19 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port)
 	vrt.endpoint = &vep;
 	vrt.vcl_name = vname;
 	vrt.hosthdr = addr;
+	if (hp != NULL && hp->id != 0) {
+		/* Varnish copies the probe (VBP_Insert) */
+		INIT_OBJ(&vbp, VRT_BACKEND_PROBE_MAGIC);
+		snprintf(url, sizeof url, "%.*s", (int)hp->u_len, hp->u);
+		vbp.url = url;
+		vbp.interval = hp->iv_ms * 1e-3;
+		vbp.timeout = hp->to_ms * 1e-3;
+		vbp.window = hp->w;
+		vbp.threshold = hp->th;
+		vbp.initial = hp->in;
+		vbp.exp_status = hp->x;
+		vrt.probe = &vbp;
+	}
 	be = VRT_new_backend(ctx, &vrt);
 	free(TRUST_ME(vep.ipv4));
 	free(TRUST_ME(vep.ipv6));
@@ -260,14 +346,15 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 
 VCL_BACKEND
 ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
-    unsigned port, uint64_t gen)
+    unsigned port, uint64_t gen, const struct ghost_hp *hp)
 {
 	struct ghost_be *e, *n;
-	char name[64], a[48], d[10];
+	char name[64], a[48];
 	uint64_t h;
-	size_t nl = 0;
-	unsigned v = port, dl = 0, now_s;
-	int v6, full;
+	size_t nl;
+	uint32_t id = hp != NULL ? hp->id : 0;
+	unsigned now_s;
+	int full;
 	VCL_BACKEND mine, be = NULL;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -276,23 +363,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		return (NULL);
 	memcpy(a, addr, al);
 	a[al] = '\0';
-	/* name: "addr:port" or "[v6]:port", built by hand (per request) */
-	v6 = memchr(a, ':', al) != NULL;
-	if (v6)
-		name[nl++] = '[';
-	memcpy(name + nl, a, al);
-	nl += al;
-	if (v6)
-		name[nl++] = ']';
-	name[nl++] = ':';
-	do
-		d[dl++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0 && dl < sizeof d);
-	while (dl > 0)
-		name[nl++] = d[--dl];
-	name[nl] = '\0';
-	assert(nl < sizeof name);
-	h = ghost_hash(name, nl, 0);
+	h = be_key(a, al, port, id, name, &nl);
 
 	now_s = (unsigned)VTIM_mono();
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
@@ -315,7 +386,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		return (NULL);
 
 	/* Create outside the lock (it takes ~0.5 ms), then publish. */
-	mine = be_create(ctx, a, name, port);
+	mine = be_create(ctx, a, name, port, hp);
 	if (mine == NULL)
 		return (NULL);
 	ALLOC_OBJ(n, GHOST_BE_MAGIC);
@@ -329,6 +400,9 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		n->hash = h;
 		n->dir = mine;
 		n->port = port;
+		n->probe = id;
+		if (id != 0)
+			__atomic_add_fetch(&gv->n_probed, 1, __ATOMIC_RELAXED);
 		n->used = now_s;
 		strcpy(n->addr, a);
 		strcpy(n->name, name);
@@ -348,6 +422,253 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	if (n != NULL)
 		FREE_OBJ(n);
 	return (be);
+}
+
+/* ---- endpoint health ------------------------------------------------ */
+
+/* GHOST_BE_SICK | GHOST_BE_EJECTED of entry e (be_lock held). */
+static int
+be_state(VRT_CTX, const struct ghost_be *e, uint64_t now)
+{
+	int st = 0;
+
+	if (e->probe != 0 && !VRT_Healthy(ctx, e->dir, NULL))
+		st |= GHOST_BE_SICK;
+	if (__atomic_load_n(&e->eject_until, __ATOMIC_RELAXED) > now)
+		st |= GHOST_BE_EJECTED;
+	return (st);
+}
+
+int
+ghost_be_state(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint32_t id)
+{
+	struct ghost_be *e;
+	char name[64];
+	size_t nl;
+	uint64_t h;
+	int st = 0;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (al == 0 || al >= 48)
+		return (0);
+	h = be_key(addr, al, port, id, name, &nl);
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	e = be_find(gv, name, h);
+	if (e != NULL)
+		st = be_state(ctx, e, mono_ms());
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	return (st);
+}
+
+/*
+ * Visit the endpoints of groups [g, g_end) in flat order under be_lock's
+ * read side: f(ctx, the backend or NULL (none yet), flat, priv).
+ */
+typedef void be_visit_f(VRT_CTX, const struct ghost_be *, unsigned flat,
+    void *priv);
+
+static void
+be_visit(VRT_CTX, struct ghost_vcl *gv, const uint8_t *g, const uint8_t *g_end,
+    uint32_t id, be_visit_f *f, void *priv)
+{
+	struct mp_r r = { g, g_end, 0 };
+	const char *a;
+	char name[64];
+	size_t al, nl;
+	uint32_t n, m, i, j;
+	unsigned port, flat = 0;
+	uint64_t h;
+
+	n = mp_r_arr(&r);
+	for (i = 0; i < n && !r.err; i++) {
+		(void)mp_r_arr(&r);
+		(void)mp_r_uint(&r);
+		m = mp_r_arr(&r);
+		for (j = 0; j < m && !r.err; j++, flat++) {
+			(void)mp_r_arr(&r);
+			mp_r_str(&r, &a, &al);
+			port = (unsigned)mp_r_int(&r);
+			if (r.err || al == 0 || al >= 48) {
+				f(ctx, NULL, flat, priv);
+				continue;
+			}
+			h = be_key(a, al, port, id, name, &nl);
+			f(ctx, be_find(gv, name, h), flat, priv);
+		}
+	}
+}
+
+struct states {
+	unsigned char	*out;
+	unsigned	n, nsick, nej;
+	uint64_t	now;
+};
+
+static void v_matchproto_(be_visit_f)
+visit_state(VRT_CTX, const struct ghost_be *e, unsigned flat, void *priv)
+{
+	struct states *s = priv;
+	int st;
+
+	if (flat >= s->n)
+		return;
+	st = e != NULL ? be_state(ctx, e, s->now) : 0;
+	s->out[flat] = (unsigned char)st;
+	s->nsick += (st & GHOST_BE_SICK) != 0;
+	s->nej += (st & GHOST_BE_EJECTED) != 0;
+}
+
+void
+ghost_be_states(VRT_CTX, struct ghost_vcl *gv, const uint8_t *g,
+    const uint8_t *g_end, uint32_t id, unsigned char *out, unsigned n,
+    unsigned *nsick, unsigned *nej)
+{
+	struct states s = { out, n, 0, 0, mono_ms() };
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	memset(out, 0, n);
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	be_visit(ctx, gv, g, g_end, id, visit_state, &s);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	*nsick = s.nsick;
+	*nej = s.nej;
+}
+
+static void v_matchproto_(be_visit_f)
+visit_ejected(VRT_CTX, const struct ghost_be *e, unsigned flat, void *priv)
+{
+	struct states *s = priv;
+
+	(void)ctx;
+	(void)flat;
+	s->n++;
+	if (e != NULL && __atomic_load_n(&e->eject_until,
+	    __ATOMIC_RELAXED) > s->now)
+		s->nej++;
+}
+
+void
+ghost_be_outcome(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
+    const char *addr, size_t al, unsigned port, uint32_t id, int failed)
+{
+	struct ghost_be *e;
+	struct states s;
+	char name[64];
+	size_t nl;
+	uint64_t h, now, until, old, k, dur;
+	unsigned n;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (a->ol_n == 0 || al == 0 || al >= 48)
+		return;
+	h = be_key(addr, al, port, id, name, &nl);
+	now = mono_ms();
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	e = be_find(gv, name, h);
+	if (e == NULL || !failed) {
+		if (e != NULL && __atomic_load_n(&e->fails, __ATOMIC_RELAXED))
+			__atomic_store_n(&e->fails, 0, __ATOMIC_RELAXED);
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		return;
+	}
+	n = __atomic_add_fetch(&e->fails, 1, __ATOMIC_RELAXED);
+	old = __atomic_load_n(&e->eject_until, __ATOMIC_RELAXED);
+	if (n < a->ol_n || old > now) {
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		return;
+	}
+	/* at most ol_mp % of the answer's endpoints ejected; one always */
+	memset(&s, 0, sizeof s);
+	s.now = now;
+	be_visit(ctx, gv, a->g, a->g_end, id, visit_ejected, &s);
+	if (s.nej > 0 && (uint64_t)(s.nej + 1) * 100 > (uint64_t)a->ol_mp * s.n) {
+		__atomic_store_n(&e->fails, 0, __ATOMIC_RELAXED);
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		GHOST_STAT(outlier_capped);
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: outlier: not ejecting "
+		    "ghost.%s after %u failures: %u of %u endpoints ejected, "
+		    "max_ejection_percent %u", name, n, s.nej, s.n, a->ol_mp);
+		return;
+	}
+	/* the n-th ejection in a row lasts n times the base, at most max */
+	k = e->eject_end + a->ol_me < now ? 1 :
+	    (uint64_t)__atomic_load_n(&e->n_eject, __ATOMIC_RELAXED) + 1;
+	dur = a->ol_be * k;
+	if (dur > a->ol_me || dur / k != a->ol_be)
+		dur = a->ol_me;
+	until = now + dur;
+	if (!__atomic_compare_exchange_n(&e->eject_until, &old, until, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		/* another request ejected it just now */
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		return;
+	}
+	__atomic_store_n(&e->n_eject, (unsigned)k, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->eject_end, until, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->fails, 0, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gv->n_ejected, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&gv->n_bad, 1, __ATOMIC_RELAXED);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	GHOST_STAT(outlier_ejected);
+	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: outlier: ejected ghost.%s for "
+	    "%.3fs (%u consecutive failures, ejection %u)", name,
+	    (double)dur * 1e-3, n, (unsigned)k);
+	Lck_Lock(&gv->reap_mtx);
+	PTOK(pthread_cond_signal(&gv->reap_cond));
+	Lck_Unlock(&gv->reap_mtx);
+}
+
+/*
+ * The reaper's look at every backend (when any has a probe or is
+ * ejected): probe transitions and re-admissions are counted and logged,
+ * gv->n_bad and n_ejected recomputed.
+ */
+static void
+health_tick(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_be *e;
+	uint64_t now = mono_ms(), until;
+	unsigned b, bad = 0, ej = 0;
+	int sick;
+
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	for (b = 0; b < gv->be_nb; b++) {
+		for (e = gv->be_hash[b]; e != NULL; e = e->next) {
+			sick = e->probe != 0 && !VRT_Healthy(ctx, e->dir, NULL);
+			if (sick != e->seen_sick) {
+				e->seen_sick = sick;
+				if (sick)
+					GHOST_STAT(probe_sick);
+				else
+					GHOST_STAT(probe_healthy);
+				VSL(SLT_VCL_Log, 0, "ghost: health: ghost.%s "
+				    "went %s (%s)", e->name, sick ? "sick" :
+				    "healthy", gv->vcl_name != NULL ?
+				    gv->vcl_name : "");
+			}
+			until = __atomic_load_n(&e->eject_until,
+			    __ATOMIC_RELAXED);
+			if (until != 0 && until <= now &&
+			    __atomic_compare_exchange_n(&e->eject_until,
+			    &until, 0, 0, __ATOMIC_RELAXED,
+			    __ATOMIC_RELAXED)) {
+				GHOST_STAT(outlier_readmitted);
+				VSL(SLT_VCL_Log, 0, "ghost: outlier: ghost.%s "
+				    "re-admitted after ejection %u (%s)",
+				    e->name, __atomic_load_n(&e->n_eject,
+				    __ATOMIC_RELAXED), gv->vcl_name != NULL ?
+				    gv->vcl_name : "");
+			}
+			if (until > now)
+				ej++;
+			if (sick || until > now)
+				bad++;
+		}
+	}
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	__atomic_store_n(&gv->n_ejected, ej, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_bad, bad, __ATOMIC_RELAXED);
 }
 
 /* ---- retirement ----------------------------------------------------- */
@@ -372,9 +693,12 @@ enc_live(struct mp_w *w, void *arg)
 	mp_w_cstr(w, "eps");
 	mp_w_arr(w, la->n);
 	for (i = 0; i < la->n; i++) {
-		mp_w_arr(w, 2);
+		/* [addr, port] or, with a probe, [addr, port, id] */
+		mp_w_arr(w, la->eps[i]->probe != 0 ? 3 : 2);
 		mp_w_cstr(w, la->eps[i]->addr);
 		mp_w_uint(w, la->eps[i]->port);
+		if (la->eps[i]->probe != 0)
+			mp_w_uint(w, la->eps[i]->probe);
 	}
 }
 
@@ -487,6 +811,9 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 			gone = e;
 			gv->n_be--;
 			GHOST_GAUGE(be_live, -1);
+			if (e->probe != 0)
+				__atomic_sub_fetch(&gv->n_probed, 1,
+				    __ATOMIC_RELAXED);
 		}
 	}
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
@@ -602,7 +929,7 @@ reaper(void *priv)
 	void *wsmem;
 	double now, wake, retry = 0;
 	uint64_t want;
-	int due;
+	int due, health;
 
 	CAST_OBJ_NOTNULL(gv, priv, GHOST_VCL_MAGIC);
 	INIT_OBJ(ctx, VRT_CTX_MAGIC);
@@ -625,9 +952,20 @@ reaper(void *priv)
 			Lck_Lock(&gv->reap_mtx);
 			continue;
 		}
+		health = __atomic_load_n(&gv->n_probed, __ATOMIC_RELAXED) >
+		    0 || __atomic_load_n(&gv->n_ejected, __ATOMIC_RELAXED) > 0;
+		if (health && now >= gv->health_next) {
+			Lck_Unlock(&gv->reap_mtx);
+			health_tick(ctx, gv);
+			gv->health_next = now + GHOST_HEALTH_TICK;
+			Lck_Lock(&gv->reap_mtx);
+			continue;
+		}
 		due = __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED) > 0;
 		wake = due ? 1e-3 * (double)__atomic_load_n(
 		    &gv->dead_deadline, __ATOMIC_RELAXED) : now + 5.0;
+		if (health && gv->health_next < wake)
+			wake = gv->health_next;
 		if (gv->drain != NULL && gv->drain->drop_at < wake)
 			wake = gv->drain->drop_at;
 		if (retry > now && retry < wake)
@@ -722,6 +1060,9 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 	gv->be_nb = 0;
 	gv->n_be = 0;
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_probed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_ejected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_bad, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 }
 

@@ -89,6 +89,8 @@
 #define GHOST_MAX_BE		16384	/* default ceiling of native backends */
 #define GHOST_IDLE		2	/* s unused before LRU may retire */
 #define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
+#define GHOST_HEALTH_TICK	0.25	/* s between the reaper's looks at
+					   probed and ejected backends */
 #define GHOST_DRAIN		65.0	/* s from retiring to the final release,
 					   > backend_idle_timeout (60 s) */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
@@ -155,6 +157,12 @@ struct ghost_vcl {
 
 	uint64_t		rng;		/* atomic counter for splitmix64 */
 
+	/* endpoint health (backend.c): what the reaper last saw */
+	unsigned		n_probed;	/* atomic: backends with a probe */
+	unsigned		n_ejected;	/* atomic: backends ejected */
+	unsigned		n_bad;		/* atomic: sick or ejected */
+	double			health_next;	/* reaper only: next look */
+
 };
 
 /*
@@ -177,6 +185,14 @@ enum ghost_outcome {
 	GHOST_NO_ROUTE = 1,	/* 404 */
 	GHOST_NO_BACKEND = 2,	/* 500 */
 	GHOST_REDIRECT = 3,	/* st, loc */
+};
+
+/* A route's active probe (the answer's "hp"); id 0: none. */
+struct ghost_hp {
+	uint32_t		id;
+	const char		*u;		/* path, u_len bytes */
+	size_t			u_len;
+	unsigned		iv_ms, to_ms, w, th, in, x;
 };
 
 /* A decoded route answer; strings and arrays point into `raw`. */
@@ -223,6 +239,12 @@ struct ghost_ans {
 	int			rt_att;		/* retries, 0: none */
 	int64_t			rt_backoff;
 	uint64_t		rt_codes[4];	/* bit (status - 400) */
+	/* endpoint health (hp, ol, pn) */
+	struct ghost_hp		hp;
+	unsigned		ol_n;		/* consecutive failures, 0: no ol */
+	unsigned		ol_mp;		/* max ejection percent */
+	uint64_t		ol_be, ol_me;	/* base, max ejection ms */
+	int			pn;		/* panic %, -1: no health rules */
 };
 
 #define GHOST_CM_ORIGIN		0
@@ -262,6 +284,13 @@ struct ghost_task {
 	/* ghost.reload() in this task */
 	int			reload_pending;	/* answered ok + pending */
 	const char		*reload_msg;	/* in ctx->ws, NULL if none */
+	/* backend side: this attempt's endpoint, for outlier detection */
+	struct ghost_vcl	*gv;
+	const char		*cur_addr;	/* in ans; NULL: none */
+	size_t			cur_al;
+	unsigned		cur_port;
+	uint32_t		cur_probe;	/* the backend's probe id */
+	int			cur_done;	/* its result was counted */
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

@@ -11,6 +11,7 @@
 
 #include "cache/cache.h"
 #include "vrt_obj.h"
+#include "vcl.h"
 
 #include "msgpack.h"
 #include "ghost.h"
@@ -72,29 +73,113 @@ skip_tried(void *priv, unsigned flat, const char *addr, size_t al,
 }
 
 /*
- * This request's endpoint among the answer's groups: on a retry one the
- * fetch has not tried yet when there is one (weights renormalised over
- * the rest, route.PickAmong), else any. The endpoint is added to the
- * fetch's tried set.
+ * The pick with the health of every endpoint of the answer (a route with
+ * hp or ol): route.Select over the sick mask ghost_be_states() builds, in
+ * the workspace for the moment. *plain: the endpoint's probe says sick
+ * (a panic pick), so fetch through its plain backend. -2: no healthy
+ * endpoint and no panic.
  */
 static int
-pick(struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
-    size_t *al, unsigned *port)
+pick_health(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, uint64_t u,
+    const char **addr, size_t *al, unsigned *port, unsigned *flat, int *plain)
+{
+	const struct ghost_ans *a = &t->ans;
+	unsigned char *sick;
+	unsigned n, nsick, nej, f;
+	uintptr_t snap;
+	int r, panicked;
+
+	n = ghost_pick_count(a->g, a->g_end);
+	snap = WS_Snapshot(ctx->ws);
+	sick = n > 0 ? WS_Alloc(ctx->ws, n) : NULL;
+	if (sick == NULL)	/* workspace: pick without health */
+		return (ghost_select(a->g, a->g_end, u, NULL, 0, 0,
+		    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, flat,
+		    &panicked));
+	ghost_be_states(ctx, gv, a->g, a->g_end, a->hp.id, sick, n, &nsick,
+	    &nej);
+	r = ghost_select(a->g, a->g_end, u, sick, n, a->pn,
+	    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, flat,
+	    &panicked);
+	if (r == 0 && panicked) {
+		*plain = (sick[*flat] & GHOST_BE_SICK) != 0;
+		GHOST_STAT(health_panic);
+		for (f = 0, nsick = 0; f < n; f++)
+			nsick += sick[f] != 0;
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: panic: %u of %u endpoints "
+		    "unhealthy, panic_threshold %d%%: health ignored", nsick, n,
+		    a->pn);
+	} else if (r != 0) {
+		GHOST_STAT(health_none);
+		VSLb(ctx->vsl, SLT_Error, "ghost: no healthy endpoint (%u sick, "
+		    "%u ejected of %u)", nsick, nej, n);
+		r = -2;
+	}
+	WS_Reset(ctx->ws, snap);
+	return (r);
+}
+
+/*
+ * This request's endpoint among the answer's groups (route.Select): a
+ * healthy one when the route has endpoint health, unless too few are
+ * (panic); on a retry one the fetch has not tried yet when there is one
+ * (weights renormalised over the rest), else any. The endpoint is added
+ * to the fetch's tried set and becomes the attempt's (outlier detection).
+ * *plain: fetch through the endpoint's backend without a probe.
+ *
+ * While no backend of this VCL is sick or ejected (gv->n_bad, kept by the
+ * reaper) the pick needs no health mask: only the endpoint picked is
+ * checked, and the mask is built when it is unhealthy.
+ */
+static int
+pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
+    size_t *al, unsigned *port, int *plain)
 {
 	unsigned flat = 0;
 	uint64_t u;
-	int r = -1;
+	int r, panicked;
 
+	*plain = 0;
 	u = rng(gv);
-	if (t->ntried > 0)
-		r = ghost_pick_if(t->ans.g, t->ans.g_end, u, skip_tried, t,
-		    addr, al, port, &flat);
-	if (r != 0)
-		r = ghost_pick_if(t->ans.g, t->ans.g_end, u, NULL, NULL,
-		    addr, al, port, &flat);
-	if (r == 0 && t->ntried < GHOST_MAX_TRIES)
-		t->tried[t->ntried++] = flat;
+	r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
+	    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, &flat,
+	    &panicked);
+	if (r == 0 && t->ans.pn >= 0 &&
+	    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
+	    ghost_be_state(ctx, gv, *addr, *al, *port, t->ans.hp.id) != 0))
+		r = pick_health(ctx, gv, t, u, addr, al, port, &flat, plain);
+	if (r == 0) {
+		if (t->ntried < GHOST_MAX_TRIES)
+			t->tried[t->ntried++] = flat;
+		t->cur_addr = *addr;
+		t->cur_al = *al;
+		t->cur_port = *port;
+		t->cur_probe = *plain ? 0 : t->ans.hp.id;
+		t->cur_done = 0;
+	}
 	return (r);
+}
+
+void
+ghost_route_result(VRT_CTX, struct ghost_task *t)
+{
+	int failed;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	if (t->gv == NULL || t->cur_addr == NULL || t->cur_done ||
+	    !t->have_ans || t->ans.ol_n == 0)
+		return;
+	if (ctx->method == VCL_MET_BACKEND_ERROR)
+		failed = 1;
+	else if (ctx->method == VCL_MET_BACKEND_RESPONSE &&
+	    ctx->http_beresp != NULL)
+		failed = ctx->http_beresp->status >= 500;
+	else
+		return;
+	t->cur_done = 1;
+	ghost_be_outcome(ctx, t->gv, &t->ans, t->cur_addr, t->cur_al,
+	    t->cur_port, t->cur_probe, failed);
 }
 
 /* ---- the decision's log line ---------------------------------------- */
@@ -190,13 +275,15 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	const char *addr;
 	size_t al;
 	unsigned port;
+	int plain;
 	VCL_BACKEND be;
 
 	if (ctx->http_bereq == NULL || !t->have_ans || t->status != 200 ||
 	    t->ans.o != GHOST_ROUTE ||
-	    pick(gv, t, &addr, &al, &port))
+	    pick(ctx, gv, t, &addr, &al, &port, &plain))
 		return (NULL);
-	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
+	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen,
+	    plain ? NULL : &t->ans.hp);
 	if (be != NULL) {
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: 200 %s (retry)",
 		    VRT_BACKEND_string(be));
@@ -291,14 +378,24 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	char why[256];
 	size_t al;
 	unsigned port;
+	int plain, r;
 	VCL_BACKEND be;
 
-	if (pick(gv, t, &addr, &al, &port)) {
+	r = pick(ctx, gv, t, &addr, &al, &port, &plain);
+	if (r == -2) {
+		/* every endpoint unhealthy, panic_threshold 0: logged */
+		t->status = 503;
+		t->reason = GHOST_503_REASON;
+		GHOST_STAT(dec_failed);
+		return (NULL);
+	}
+	if (r != 0) {
 		/* ghostd sends outcome 0 only with an endpoint to pick */
 		unreachable(ctx, t, "bad answer (no endpoint to pick)");
 		return (NULL);
 	}
-	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen);
+	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen,
+	    plain ? NULL : &t->ans.hp);
 	if (be == NULL) {
 		/* VCL cooling, or a bad address: not ghostd's fault */
 		snprintf(why, sizeof why,
@@ -355,6 +452,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->have_ans = 0;
 	t->location = "";
 	t->ntried = 0;
+	t->gv = gv;
+	t->cur_addr = NULL;
 
 	ghost_rq_init(ctx, &q, hp);
 	/*

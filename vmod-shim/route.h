@@ -10,5 +10,11 @@ struct ghost_rq;
 int ghost_decide(VRT_CTX, struct ghost_vcl *, const struct ghost_rq *,
     struct ghost_ans *, const char **src, char *why, size_t whylen);
 VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
+/*
+ * The result of the fetch attempt t picked for (vcl_backend_response:
+ * beresp.status, 5xx a failure; vcl_backend_error: a failure) for the
+ * route's outlier detection; once per attempt, whoever calls first.
+ */
+void ghost_route_result(VRT_CTX, struct ghost_task *);
 
 #endif /* GHOST_ROUTE_H */

@@ -501,6 +501,8 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	t = resp_task(ctx, pt, VCL_MET_BACKEND_ERROR, VCL_MET_SYNTH,
 	    "ghost.synth(): only in vcl_backend_error or vcl_synth", &hp);
+	if (t != NULL && ctx->method == VCL_MET_BACKEND_ERROR)
+		ghost_route_result(ctx, t);	/* the fetch failed */
 	if (t == NULL || t->status == 0 || t->status == 200)
 		return (0);
 	ghost_synth(ctx, hp, t);
@@ -510,6 +512,8 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 VCL_BOOL v_matchproto_()
 vmod_retry(VRT_CTX, struct vmod_priv *pt)
 {
+	struct ghost_task *t;
+
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method &
 	    (VCL_MET_BACKEND_RESPONSE | VCL_MET_BACKEND_ERROR))) {
@@ -517,7 +521,11 @@ vmod_retry(VRT_CTX, struct vmod_priv *pt)
 		    "vcl_backend_error");
 		return (0);
 	}
-	return (ghost_retry(ctx, task_get(ctx, pt, 0)));
+	t = task_get(ctx, pt, 0);
+	/* the attempt's result first: a retried one counts for outlier */
+	if (t != NULL)
+		ghost_route_result(ctx, t);
+	return (ghost_retry(ctx, t));
 }
 
 VCL_VOID v_matchproto_()
@@ -530,6 +538,8 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 	t = resp_task(ctx, pt, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
 	    "ghost.response(): only in vcl_backend_response or vcl_deliver",
 	    &hp);
+	if (t != NULL && hp == ctx->http_beresp)
+		ghost_route_result(ctx, t);
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
 	ghost_apply_resp(ctx, hp, &t->ans);
