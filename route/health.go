@@ -233,6 +233,21 @@ func outlier(oj *outlierJSON) (*Outlier, error) {
 	return o, nil
 }
 
+// String summarises the probe for operators (ghostd dump): "GET /healthz
+// every 2s, timeout 1s, healthy with 3 of 5 answering 200 (id 0b371450)".
+func (h *HealthCheck) String() string {
+	return fmt.Sprintf("GET %s every %s, timeout %s, healthy with %d of %d answering %d (id %s)",
+		h.Path, fmtDuration(h.Interval), fmtDuration(h.Timeout), h.Threshold, h.Window,
+		h.ExpectedStatus, h.IDString())
+}
+
+// String summarises the ejection rule: "5 failures in a row eject for
+// 30s x n (at most 5m), at most 10% of the endpoints".
+func (o *Outlier) String() string {
+	return fmt.Sprintf("%d failures in a row eject for %s x n (at most %s), at most %d%% of the endpoints",
+		o.ConsecutiveFailures, fmtDuration(o.BaseEjection), fmtDuration(o.MaxEjection), o.MaxEjectionPercent)
+}
+
 // probeRef is an endpoint under a probe: one native backend in the shim.
 type probeRef struct {
 	ap netip.AddrPort

@@ -163,3 +163,32 @@ func TestHealthDocExample(t *testing.T) {
 		t.Fatalf("%+v %+v %d", d.Health, d.Outlier, d.Panic)
 	}
 }
+
+// ghostd dump shows each route's health with the vhost's defaults.
+func TestHealthDump(t *testing.T) {
+	tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{
+		"outlier":{"base_ejection_time":"1m"},
+		"routes":[{"backends":[{"address":"10.0.0.1","port":80}],
+		  "health":{"path":"/healthz","interval":"2s","timeout":"1s","window":5,"threshold":3}}]},
+		"b":{"routes":[{"backends":[{"address":"10.0.0.1","port":80}]}]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []RouteDump
+	for _, v := range tb.Dump() {
+		got = append(got, v.Routes...)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d routes", len(got))
+	}
+	r := got[0]
+	wantH := "GET /healthz every 2s, timeout 1s, healthy with 3 of 5 answering 200 (id "
+	if !strings.HasPrefix(r.Health, wantH) || len(r.Health) != len(wantH)+9 ||
+		r.Outlier != "5 failures in a row eject for 1m x n (at most 5m), at most 10% of the endpoints" ||
+		r.PanicThreshold == nil || *r.PanicThreshold != 50 {
+		t.Errorf("a: %q %q %v", r.Health, r.Outlier, r.PanicThreshold)
+	}
+	if r := got[1]; r.Health != "" || r.Outlier != "" || r.PanicThreshold != nil {
+		t.Errorf("b: %+v", r)
+	}
+}

@@ -40,6 +40,12 @@ type RouteDump struct {
 	Rewrite    string      `json:"url_rewrite,omitempty"`      // "host H path P" summary
 	Redirect   string      `json:"request_redirect,omitempty"` // "301 scheme://host:port/path" summary
 	Outcome    string      `json:"outcome"`                    // backend, no_backends (500) or redirect
+	// Endpoint health, the vhost's defaults filled in (summaries; see
+	// HealthCheck.String, Outlier.String); PanicThreshold only with one
+	// of them.
+	Health         string `json:"health,omitempty"`
+	Outlier        string `json:"outlier,omitempty"`
+	PanicThreshold *int   `json:"panic_threshold,omitempty"`
 }
 
 // MatchDump is one header or query parameter condition.
@@ -144,6 +150,19 @@ func (rt *croute) dump(rank int) RouteDump {
 	}
 	if rw := rt.rewrite; rw != nil {
 		d.Rewrite = summarizeMod("hostname", rw.hostname, rw.mod, rw.value)
+	}
+	if h := &rt.health; h.health != nil || h.outlier != nil {
+		if h.health != nil {
+			d.Health = h.health.String()
+		}
+		if h.outlier != nil {
+			d.Outlier = h.outlier.String()
+		}
+		pn := DefaultPanicThreshold
+		if h.hasPanic {
+			pn = h.panic
+		}
+		d.PanicThreshold = &pn
 	}
 	switch {
 	case rt.redirect != nil:

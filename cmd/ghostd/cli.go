@@ -228,6 +228,15 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision) {
 	if c := d.Policy; c != nil {
 		p("policy", "%s", policyText(c))
 	}
+	if d.Health != nil {
+		p("health", "%s", d.Health)
+	}
+	if d.Outlier != nil {
+		p("outlier", "%s", d.Outlier)
+	}
+	if d.Health != nil || d.Outlier != nil {
+		p("panic", "below %d%% healthy endpoints the pick ignores health (the shim knows which are healthy)", d.Panic)
+	}
 	if len(d.Groups) > 0 {
 		fmt.Fprintln(w, "candidates:")
 		for i, g := range d.Groups {
