@@ -547,16 +547,8 @@ func (c *Client) queryValues() ([]route.ParamValues, error) {
 
 // timeouts decodes "tm", a route's timeouts.
 func (c *Client) timeouts() (*route.Timeouts, error) {
-	n, err := c.dec.DecodeMapLen()
-	if err != nil {
-		return nil, err
-	}
 	t := &route.Timeouts{}
-	for i := 0; i < n; i++ {
-		k, err := c.dec.DecodeString()
-		if err != nil {
-			return nil, err
-		}
+	err := c.fields("tm", func(k string) (err error) {
 		switch k {
 		case "r":
 			t.Request, err = c.dec.DecodeInt64()
@@ -565,46 +557,28 @@ func (c *Client) timeouts() (*route.Timeouts, error) {
 		default:
 			err = c.dec.Skip()
 		}
-		if err != nil {
-			return nil, fmt.Errorf("tm %q: %w", k, err)
-		}
-	}
-	return t, nil
+		return err
+	})
+	return t, err
 }
 
 // retry decodes "rt", a route's retry.
 func (c *Client) retry() (*route.Retry, error) {
-	n, err := c.dec.DecodeMapLen()
-	if err != nil {
-		return nil, err
-	}
 	r := &route.Retry{}
-	for i := 0; i < n; i++ {
-		k, err := c.dec.DecodeString()
-		if err != nil {
-			return nil, err
-		}
+	err := c.fields("rt", func(k string) (err error) {
 		switch k {
 		case "a":
 			err = intInto(c, &r.Attempts)
 		case "c":
-			var m int
-			if m, err = c.dec.DecodeArrayLen(); err == nil {
-				r.Codes = make([]int, m)
-				for j := 0; j < m && err == nil; j++ {
-					err = intInto(c, &r.Codes[j])
-				}
-			}
+			r.Codes, err = list(c, func(int) (code int, err error) { return code, intInto(c, &code) })
 		case "b":
 			r.Backoff, err = c.dec.DecodeInt64()
 		default:
 			err = c.dec.Skip()
 		}
-		if err != nil {
-			return nil, fmt.Errorf("rt %q: %w", k, err)
-		}
-	}
-	return r, nil
+		return err
+	})
+	return r, err
 }
 
 // policy decodes "cp", a route's cache_policy.

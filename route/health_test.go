@@ -1,8 +1,6 @@
 package route
 
 import (
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -144,15 +142,7 @@ func TestHealthDecision(t *testing.T) {
 // The example of docs/configuration.md "Endpoint health" loads and means
 // what the page says.
 func TestHealthDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skip("docs not present:", err)
-	}
-	m := regexp.MustCompile("(?s)## Endpoint health.*?```json\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("no example in docs/configuration.md Endpoint health")
-	}
-	tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{`+string(m[1])+`}}}`))
+	tb, err := Parse("ghost.json", docExample(t, "Endpoint health"))
 	if err != nil {
 		t.Fatal(err)
 	}

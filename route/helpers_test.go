@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -94,4 +95,21 @@ func vectorFile(t *testing.T, path string, want []byte, what, test string) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is not what %s computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route -run %s", path, what, test)
 	}
+}
+
+// docExample returns the first JSON example under the heading "## " +
+// section of docs/configuration.md, wrapped as the vhost "a" of a file
+// (the examples show a route list); it skips the test when the docs are
+// not there.
+func docExample(t *testing.T, section string) []byte {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skip("docs not present:", err)
+	}
+	m := regexp.MustCompile("(?s)## " + regexp.QuoteMeta(section) + ".*?```json\n(.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatalf("no example in docs/configuration.md %s", section)
+	}
+	return []byte(`{"version":2,"vhosts":{"a":{` + string(m[1]) + `}}}`)
 }

@@ -1,9 +1,7 @@
 package route
 
 import (
-	"os"
 	"reflect"
-	"regexp"
 	"testing"
 )
 
@@ -101,15 +99,7 @@ func TestResilienceOnlyFetches(t *testing.T) {
 // The example of docs/configuration.md "timeouts and retry" loads and
 // means what the page says.
 func TestResilienceDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../docs/configuration.md")
-	if err != nil {
-		t.Skip("docs not present:", err)
-	}
-	m := regexp.MustCompile("(?s)## timeouts and retry.*?```json\n(.*?)```").FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("no example in docs/configuration.md timeouts and retry")
-	}
-	tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{`+string(m[1])+`}}}`))
+	tb, err := Parse("ghost.json", docExample(t, "timeouts and retry"))
 	if err != nil {
 		t.Fatal(err)
 	}
