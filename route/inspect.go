@@ -46,6 +46,9 @@ type RouteDump struct {
 	Health         string `json:"health,omitempty"`
 	Outlier        string `json:"outlier,omitempty"`
 	PanicThreshold *int   `json:"panic_threshold,omitempty"`
+	// timeouts and retry (summaries: Timeouts.String, Retry.String)
+	Timeouts string `json:"timeouts,omitempty"`
+	Retry    string `json:"retry,omitempty"`
 }
 
 // MatchDump is one header or query parameter condition.
@@ -150,6 +153,12 @@ func (rt *croute) dump(rank int) RouteDump {
 	}
 	if rw := rt.rewrite; rw != nil {
 		d.Rewrite = summarizeMod("hostname", rw.hostname, rw.mod, rw.value)
+	}
+	if rt.timeouts != nil {
+		d.Timeouts = rt.timeouts.String()
+	}
+	if rt.retry != nil {
+		d.Retry = rt.retry.String()
 	}
 	if h := &rt.health; h.health != nil || h.outlier != nil {
 		if h.health != nil {

@@ -8,6 +8,8 @@ package route
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -146,4 +148,36 @@ func (r *croute) resilience(rj *routeJSON) error {
 			fmtMillis(r.retry.Backoff), fmtMillis(r.timeouts.Request))
 	}
 	return nil
+}
+
+// String summarises the timeouts for operators (ghostd dump, ghostd
+// route): "request 10s (504 past it), each attempt 2s".
+func (t *Timeouts) String() string {
+	var parts []string
+	if t.Request > 0 {
+		parts = append(parts, "request "+fmtMillis(t.Request)+" (504 past it)")
+	}
+	if t.BackendRequest > 0 {
+		parts = append(parts, "each attempt "+fmtMillis(t.BackendRequest))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// String summarises the retry: "up to 2 retries on another endpoint
+// after 500, 502, 503, 504 or a failed fetch, 100ms apart".
+func (r *Retry) String() string {
+	on := "a failed fetch"
+	if len(r.Codes) > 0 {
+		cs := make([]string, len(r.Codes))
+		for i, c := range r.Codes {
+			cs[i] = strconv.Itoa(c)
+		}
+		on = strings.Join(cs, ", ") + " or a failed fetch"
+	}
+	s := fmt.Sprintf("up to %d retr%s on another endpoint after %s", r.Attempts,
+		map[bool]string{true: "y", false: "ies"}[r.Attempts == 1], on)
+	if r.Backoff > 0 {
+		s += ", " + fmtMillis(r.Backoff) + " apart"
+	}
+	return s
 }

@@ -120,3 +120,25 @@ func TestResilienceWarning(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// ghostd dump (and ghostd route) summarise them.
+func TestResilienceDump(t *testing.T) {
+	tb := mustParse(t, `{"version":2,"vhosts":{"a":{"routes":[
+		{"path_match":{"type":"Exact","value":"/x"},"backends":[{"address":"10.0.0.1","port":80}],
+		 "timeouts":{"request":"10s","backend_request":"1500ms"},
+		 "retry":{"attempts":1,"codes":[503,500],"backoff":"100ms"}},
+		{"backends":[{"address":"10.0.0.1","port":80}],"retry":{}}]}}}`)
+	var got []RouteDump
+	for _, v := range tb.Dump() {
+		got = append(got, v.Routes...)
+	}
+	want := [][2]string{
+		{"request 10s (504 past it), each attempt 1500ms", "up to 1 retry on another endpoint after 500, 503 or a failed fetch, 100ms apart"},
+		{"", "up to 2 retries on another endpoint after a failed fetch"},
+	}
+	for i, w := range want {
+		if got[i].Timeouts != w[0] || got[i].Retry != w[1] {
+			t.Errorf("route %d: %q %q, want %q %q", i, got[i].Timeouts, got[i].Retry, w[0], w[1])
+		}
+	}
+}

@@ -228,6 +228,12 @@ func printDecision(w io.Writer, r *route.Request, d *route.Decision) {
 	if c := d.Policy; c != nil {
 		p("policy", "%s", policyText(c))
 	}
+	if d.Timeouts != nil {
+		p("timeouts", "%s", d.Timeouts)
+	}
+	if d.Retry != nil {
+		p("retry", "%s", d.Retry)
+	}
 	if d.Health != nil {
 		p("health", "%s", d.Health)
 	}
