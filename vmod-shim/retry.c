@@ -48,6 +48,8 @@ ghost_fetch_limits(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
 	a = &t->ans;
+	if (a->tm_req == 0 && a->tm_be == 0 && a->rt_att == 0)
+		return;		/* nothing for ghost_retry() to judge */
 	now = VTIM_real();
 	t->att_start = now;
 	t->att_limit = 0.;
