@@ -62,6 +62,7 @@ type daemonConfig struct {
 	state        string
 	metrics      string
 	metricsVh    int
+	maxBackends  int
 	logLevel     string
 	logFormat    string
 	strict       bool
@@ -86,6 +87,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
 	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9192", "address for Prometheus /metrics (\"\" disables)")
 	fs.IntVar(&c.metricsVh, "metrics-vhosts", DefaultMetricsVhosts, "at most this many vhosts (and route names) get metric series of their own; the rest count as vhost=\"~other\" (0: none, every decision counts as ~other)")
+	fs.IntVar(&c.maxBackends, "max-backends", DefaultMaxBackends, "warn at every load when the table has more distinct endpoints than this: set it to ghost.init's max_backends (0: no warning)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (logfmt) or json")
 	fs.BoolVar(&c.strict, "strict", false, "reject a config with keys ghost does not know (default: load it and warn)")
@@ -142,6 +144,9 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	if c.metricsVh < 0 {
 		return nil, usageError(fs, "-metrics-vhosts must not be negative"), false
 	}
+	if c.maxBackends < 0 {
+		return nil, usageError(fs, "-max-backends must not be negative"), false
+	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return nil, usageError(fs, err.Error()), false
 	}
@@ -189,6 +194,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 
 	m := newMetrics(cfg.metricsVh)
 	l := newLoader(cfg.config, cfg.strict, log, m, cfg.cacheDefault == "pass")
+	l.maxBackends = cfg.maxBackends
 	secret, err := sessionSecret(cfg.sessionSecret)
 	if err != nil {
 		return err

@@ -52,6 +52,26 @@ type loader struct {
 	// sessionSecret keys the session persistence tokens (-session-secret,
 	// or random per start)
 	sessionSecret []byte
+
+	maxBackends int // -max-backends: warn when the table has more endpoints
+}
+
+// DefaultMaxBackends is -max-backends: the VMOD's default max_backends.
+const DefaultMaxBackends = 16384
+
+// warnCeiling warns when the table has more distinct endpoints than the
+// VMOD's ceiling on native backends (-max-backends): they cannot all have
+// a backend at once, and past the ceiling requests for new ones get 503
+// (docs/operations.md, "Native backends").
+func (l *loader) warnCeiling(s *snapshot) {
+	if l.maxBackends <= 0 || s.stats.Endpoints <= l.maxBackends {
+		return
+	}
+	l.log.Warn("the table has more distinct endpoints than varnishd may hold native backends (-max-backends, "+
+		"ghost.init max_backends): idle ones are retired least recently used first, and requests that need a new "+
+		"one get 503 while the ceiling is full; raise max_backends with vm.max_map_count and LimitNOFILE "+
+		"(docs/operations.md, Native backends)", "config", l.path, "gen", s.gen,
+		"endpoints", s.stats.Endpoints, "max_backends", l.maxBackends)
 }
 
 func newLoader(path string, strict bool, log *slog.Logger, m *metrics, cachePass bool) *loader {
@@ -165,6 +185,7 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 		"vhosts", s.stats.Vhosts, "routes", s.stats.Routes, "endpoints", s.stats.Endpoints,
 		"duration", took.Round(time.Microsecond))
 	l.clearError(gen)
+	l.warnCeiling(s)
 	notifyStatus(s)
 	return s
 }

@@ -74,3 +74,25 @@ func TestReloadPending(t *testing.T) {
 		t.Fatalf("reload within the wait: %+v %v", r, err)
 	}
 }
+
+// TestMaxBackendsWarning: a table with more distinct endpoints than
+// -max-backends is warned about at start and at every reload that keeps
+// it so, with both numbers; a table within it is not.
+func TestMaxBackendsWarning(t *testing.T) {
+	three := `{"version":2,"vhosts":{"a.test":{"routes":[{"backends":[` +
+		`{"address":"10.0.0.1","port":80},{"address":"10.0.0.2","port":80},{"address":"10.0.0.3","port":80}]}]}}}`
+	d := startDaemon(t, three, "-watch=false", "-max-backends", "2")
+	const warn = "more distinct endpoints than varnishd may hold native backends"
+	if !d.waitLog("endpoints=3 max_backends=2") || !strings.Contains(d.stderr.String(), warn) {
+		t.Fatalf("no warning at start:\n%s", d.stderr.String())
+	}
+	c := d.dial()
+	defer c.Close()
+	writeFile(t, d.config, configA) // one endpoint
+	if r, err := c.Reload(); err != nil || !r.OK {
+		t.Fatalf("reload: %+v %v", r, err)
+	}
+	if n := strings.Count(d.stderr.String(), warn); n != 1 {
+		t.Fatalf("%d warnings after a reload to 1 endpoint, want 1 (the start's):\n%s", n, d.stderr.String())
+	}
+}
