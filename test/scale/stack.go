@@ -60,9 +60,14 @@ func StartStack(o StackOpts) (*Stack, error) {
 	if err := os.WriteFile(s.Conf, o.Config(s.Up.Port), 0o644); err != nil {
 		return s, err
 	}
-	if s.Ghostd, err = stack.StartGhostd("ghostd", filepath.Join(dir, "ghostd.log"), s.Sock, stack.Opts{},
+	// not StartGhostd: loading 100k vhosts × 10 routes takes more than
+	// its 10 s on a busy machine
+	if s.Ghostd, err = stack.Start("ghostd", filepath.Join(dir, "ghostd.log"), stack.Opts{},
 		stack.GhostdArgs(root, s.Conf, s.Sock, "", "info", "-watch=false")...); err != nil {
 		return s, err
+	}
+	if err := stack.WaitGhostd(s.Sock, s.Ghostd, 5*time.Minute); err != nil {
+		return s, fmt.Errorf("ghostd not ready: %w\n%s", err, s.Ghostd.LogTail(20))
 	}
 	vcl, err := stack.StageVCL(root, dir, "", s.Sock, o.InitArgs)
 	if err != nil {
