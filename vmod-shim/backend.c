@@ -28,14 +28,15 @@
  * holds: those in the map plus those retired but not yet released (n_drain:
  * a retired backend keeps its memory map, VSC segment and idle descriptors
  * for GHOST_DRAIN s, see sweep()). A request that would create a backend
- * while the VCL holds max_be or more marks the least recently used idle
- * ones (unused for GHOST_IDLE s), up to max_be/16 + 1 at a time, dead as
- * above (a request that uses one in the meantime takes it back). The VCL
- * may hold up to max_be + max_be/16 + 1; past that the request gets no
- * backend (503, the reason in VSL) rather than an unbounded number of
- * backends. So the ceiling bounds maps and descriptors, and churn (new
- * endpoints replacing idle ones) is bounded to about max_be per
- * GHOST_DRAIN seconds.
+ * while the VCL holds max_be or more, and more than 3/4 of max_be are live,
+ * marks the least recently used idle ones (unused for GHOST_IDLE s), up to
+ * max_be/16 + 1 at a time, dead as above (a request that uses one in the
+ * meantime takes it back). The VCL may hold up to max_be + max_be/16 + 1;
+ * past that the request gets no backend (503, the reason in VSL) rather
+ * than an unbounded number of backends. So the ceiling bounds maps and
+ * descriptors; the live ones stay above 3/4 of it when they are in use,
+ * and churn (new endpoints replacing idle ones) is bounded to about
+ * max_be/4 + max_be/16 per GHOST_DRAIN seconds.
  *
  * The map is a chained hash table that doubles when it holds more than
  * two entries per bucket (under be_lock's write side), so lookups stay
@@ -271,7 +272,8 @@ static int
 be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 {
 	struct ghost_be **idle, *e;
-	unsigned b, n = 0, want, hard, nbe, ndrain, marked = 0;
+	unsigned b, n = 0, want, hard, nbe, ndrain, live, marked = 0;
+	int scan;
 
 	hard = gv->max_be + gv->max_be / 16 + 1;
 	if (Lck_Trylock(&gv->live_mtx)) {
@@ -289,9 +291,18 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 		return (-1);
 	}
 	/* entries leave the map only under live_mtx: stable until unlock */
+	/*
+	 * Mark only while the live ones (not marked) are more than 3/4 of
+	 * the ceiling: marking does not make room until the release,
+	 * 65 s later, so marking whenever the ceiling is full would retire
+	 * every idle backend under a stream of new endpoints. The rest of
+	 * the ceiling is for those draining.
+	 */
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	nbe = gv->n_be;
-	idle = malloc((nbe + 1) * sizeof *idle);
+	live = nbe - __atomic_load_n(&gv->n_dead, __ATOMIC_RELAXED);
+	scan = live > gv->max_be - gv->max_be / 4;
+	idle = scan ? malloc((nbe + 1) * sizeof *idle) : NULL;
 	if (idle != NULL)
 		for (b = 0; b < gv->be_nb; b++)
 			for (e = gv->be_hash[b]; e != NULL; e = e->next)
@@ -340,7 +351,8 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 	GHOST_STAT(be_ceiling);
 	VSLb(ctx->vsl, SLT_Error, "ghost: backend ceiling: %u native "
 	    "backends (%u retired, draining), max_backends %u%s",
-	    nbe + ndrain, ndrain, gv->max_be, marked > 0 ? "" : ", none idle");
+	    nbe + ndrain, ndrain, gv->max_be, scan && marked == 0 ?
+	    ", none idle" : "");
 	return (-1);
 }
 
