@@ -24,7 +24,7 @@ sub vcl_init {
 	# timeout: bound of one round trip to ghostd; a hung ghostd costs
 	#          each request at most this long, then 503
 	# memo: decisions reused without asking ghostd (0 = ask every time)
-	ghost.init("/run/ghostd/ghostd.sock", timeout = 100ms, memo = 65536);
+	ghost.init("/run/ghostd/ghostd.sock", timeout = 100ms, memo = 524288);
 }
 
 sub vcl_recv {

