@@ -151,9 +151,10 @@ type Load struct {
 
 // Sample is one request: when it started and how long it took.
 type Sample struct {
-	At  time.Time
-	Lat time.Duration
-	Err bool
+	At    time.Time
+	Lat   time.Duration
+	Err   bool
+	Is503 bool
 }
 
 // Window is the part of l whose requests started in [from, to).
@@ -164,6 +165,9 @@ func (l *Load) Window(from, to time.Time) *Load {
 			w.Lat = append(w.Lat, sm.Lat)
 			if sm.Err {
 				w.Errors++
+			}
+			if sm.Is503 {
+				w.Status503++
 			}
 		}
 	}
@@ -219,10 +223,12 @@ func (s *Stack) Drive(conc int, next func(k int) int, ep func(int) int, stop <-c
 				}
 				t := time.Now()
 				err := s.Get(i, ep(i))
-				sm = append(sm, Sample{At: t, Lat: time.Since(t), Err: err != nil})
+				se, is := err.(*StatusError)
+				is503 := is && se.Status == 503
+				sm = append(sm, Sample{At: t, Lat: time.Since(t), Err: err != nil, Is503: is503})
 				if err != nil {
 					errs++
-					if se, ok := err.(*StatusError); ok && se.Status == 503 {
+					if is503 {
 						e503++
 					} else if first == nil {
 						first = err
