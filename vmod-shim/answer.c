@@ -329,6 +329,68 @@ retry_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
+/* Validate lb "k": [[kind, name], ...], kinds known, names as needed. */
+static void
+arr_keys(struct mp_r *r, const uint8_t **b, const uint8_t **e)
+{
+	const char *s;
+	size_t l;
+	uint32_t n;
+	int64_t k;
+
+	*b = r->p;
+	n = mp_r_arr(r);
+	if (n == 0)
+		r->err = 1;
+	while (n-- > 0 && !r->err) {
+		if (mp_r_arr(r) != 2)
+			r->err = 1;
+		k = mp_r_int(r);
+		mp_r_str(r, &s, &l);
+		if (k < GHOST_KEY_URL || k > GHOST_KEY_SOURCE_IP ||
+		    ((k == GHOST_KEY_HEADER || k == GHOST_KEY_COOKIE) &&
+		    (l == 0 || l > 126)))
+			r->err = 1;
+	}
+	*e = r->p;
+}
+
+/* The consistent-hash load balancer "lb": {r, k}. */
+static int v_matchproto_(mp_field_f)
+lb_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "r"))
+		a->lb_ring = mp_r_uint(r);
+	else if (mp_streq(k, kl, "k"))
+		arr_keys(r, &a->lb_k, &a->lb_k_end);
+	else
+		return (0);
+	return (1);
+}
+
+/* Session persistence "sp": {t, n, a, i, tk}. */
+static int v_matchproto_(mp_field_f)
+sp_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "t"))
+		a->sp_t = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "n"))
+		mp_r_str(r, &a->sp_n, &a->sp_nl);
+	else if (mp_streq(k, kl, "a"))
+		a->sp_a = mp_r_int(r);
+	else if (mp_streq(k, kl, "i"))
+		a->sp_i = mp_r_int(r);
+	else if (mp_streq(k, kl, "tk"))
+		arr_str(r, &a->sp_tk, &a->sp_tk_end);
+	else
+		return (0);
+	return (1);
+}
+
 /* The fields of a route (or error) answer. */
 struct ans_dec {
 	struct ghost_ans	*a;
@@ -404,6 +466,12 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_fields(r, outlier_field, a);
 	else if (mp_streq(k, kl, "pn"))
 		a->pn = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "lb"))
+		mp_r_fields(r, lb_field, a);
+	else if (mp_streq(k, kl, "sp")) {
+		a->has_sp = 1;
+		mp_r_fields(r, sp_field, a);
+	}
 	else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
@@ -465,6 +533,13 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	    a->hp.th > a->hp.w)) || a->ol_mp > 100 ||
 	    ((a->hp.id != 0 || a->ol_n != 0) && a->pn < 0)) {
 		snprintf(why, wl, "bad answer (endpoint health)");
+		return (-1);
+	}
+	if ((a->lb_k != NULL && a->lb_ring == 0) || (a->has_sp &&
+	    (a->sp_t < GHOST_SP_COOKIE || a->sp_t > GHOST_SP_HEADER ||
+	    a->sp_n == NULL || a->sp_nl == 0 || a->sp_nl > 126 ||
+	    a->sp_a < 0 || a->sp_i < 0 || a->sp_tk == NULL))) {
+		snprintf(why, wl, "bad answer (lb or sp)");
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;

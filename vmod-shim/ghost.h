@@ -18,6 +18,7 @@
  *      apply.c        a decision applied to HTTP headers, synth
  *      backend.c      native backends per endpoint, their retirement
  *      retry.c        a fetch's timeouts and retries
+ *      affinity.c     consistent-hash keys and rings, session tokens
  *   1  rq.c           the inputs of a decision (struct ghost_rq) and
  *                     the route request
  *      conn.c         connections and round trips to ghostd
@@ -56,6 +57,9 @@
  *   6. gv->reap_mtx    (LCK.ghost.reap; reaper thread's condition
  *                       variable)
  *   7. gv->err_mtx     (LCK.ghost.err; last reload error text)
+ *   8. gv->ring_lock   (rwlock: the consistent-hash rings' slots,
+ *                       affinity.c; a walk holds a reference, not
+ *                       the lock)
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
@@ -104,6 +108,7 @@
 struct ghost_conn;
 struct ghost_memo;
 struct ghost_be;
+struct ghost_rings;
 
 struct ghost_vcl {
 	unsigned		magic;
@@ -162,6 +167,10 @@ struct ghost_vcl {
 	unsigned		n_ejected;	/* atomic: backends ejected */
 	unsigned		n_bad;		/* atomic: sick or ejected */
 	double			health_next;	/* reaper only: next look */
+
+	/* consistent-hash rings (affinity.c) */
+	pthread_rwlock_t	ring_lock;
+	struct ghost_rings	*rings;		/* malloc'ed on first use */
 
 };
 
@@ -245,7 +254,26 @@ struct ghost_ans {
 	unsigned		ol_mp;		/* max ejection percent */
 	uint64_t		ol_be, ol_me;	/* base, max ejection ms */
 	int			pn;		/* panic %, -1: no health rules */
+	/* consistent hashing (lb): ring ID, keys [[kind, name], ...] */
+	uint64_t		lb_ring;
+	const uint8_t		*lb_k, *lb_k_end;
+	/* session persistence (sp): tokens parallel to the flat endpoints */
+	int			has_sp;
+	int			sp_t;		/* GHOST_SP_COOKIE, _HEADER */
+	const char		*sp_n;
+	size_t			sp_nl;
+	int64_t			sp_a, sp_i;	/* timeouts, s; 0: none */
+	const uint8_t		*sp_tk, *sp_tk_end;
 };
+
+/* the answer's lb key kinds and sp types (docs/protocol.md) */
+#define GHOST_KEY_URL		0
+#define GHOST_KEY_CACHE_KEY	1
+#define GHOST_KEY_HEADER	2
+#define GHOST_KEY_COOKIE	3
+#define GHOST_KEY_SOURCE_IP	4
+#define GHOST_SP_COOKIE		0
+#define GHOST_SP_HEADER		1
 
 #define GHOST_CM_ORIGIN		0
 #define GHOST_CM_PASS		1
@@ -291,6 +319,17 @@ struct ghost_task {
 	unsigned		cur_port;
 	uint32_t		cur_probe;	/* the backend's probe id */
 	int			cur_done;	/* its result was counted */
+	/* affinity (affinity.c): the request's consistent-hash key, the
+	   endpoint its session token names, and the session the
+	   response carries (ghost.response()) */
+	int			lb_have;
+	uint64_t		lb_h;
+	int64_t			sess_want;	/* flat, -1: none */
+	int64_t			sess_want_at;
+	int			sess_on;
+	unsigned		sess_flat;
+	int64_t			sess_at;
+	int			sess_fresh;
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

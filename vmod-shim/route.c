@@ -27,6 +27,7 @@
 #include "route.h"
 #include "cachekey.h"
 #include "stats.h"
+#include "affinity.h"
 
 /* The decision when ghostd cannot give one: 503, why in the log. */
 static void
@@ -119,9 +120,101 @@ pick_health(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, uint64_t u,
 	return (r);
 }
 
+/* ---- affinity: session persistence, consistent hashing --------------- */
+
+struct aff_ok {
+	unsigned		magic;
+#define AFF_OK_MAGIC		0x3af0c1a5
+	VRT_CTX;
+	struct ghost_vcl	*gv;
+	struct ghost_task	*t;
+	const unsigned char	*st;	/* GHOST_BE_* by flat; NULL: ask */
+	unsigned		n;
+	int			panic;	/* too few healthy: health ignored */
+};
+
 /*
- * This request's endpoint among the answer's groups (route.Select): a
- * healthy one when the route has endpoint health, unless too few are
+ * ghost_ring_ok_f: may flat endpoint f take this fetch? Not tried yet by
+ * it, and (unless in panic) neither sick nor ejected: by the route's
+ * health mask when one was built, else by its native backend
+ * (VRT_Healthy: a probe, or backend.set_health) and outlier state.
+ */
+static int
+aff_ok(void *priv, uint32_t f)
+{
+	struct aff_ok *o;
+	const char *addr;
+	size_t al;
+	unsigned port;
+	VCL_BACKEND be;
+
+	CAST_OBJ_NOTNULL(o, priv, AFF_OK_MAGIC);
+	if (skip_tried(o->t, f, NULL, 0, 0))
+		return (0);
+	if (o->panic)
+		return (1);
+	if (o->st != NULL)
+		return (f < o->n && o->st[f] == 0);
+	if (ghost_flat_ep(o->t->ans.g, o->t->ans.g_end, f, &addr, &al, &port))
+		return (0);
+	if (o->t->ans.pn >= 0 && ghost_be_state(o->ctx, o->gv, addr, al, port,
+	    o->t->ans.hp.id) != 0)
+		return (0);
+	be = ghost_be_get(o->ctx, o->gv, addr, al, port, o->t->ans.gen,
+	    &o->t->ans.hp);
+	return (be != NULL && VRT_Healthy(o->ctx, be, NULL));
+}
+
+/*
+ * The endpoint affinity chooses (docs/protocol.md, "Consistent hashing",
+ * "Session persistence"): the one the request's session token names if
+ * aff_ok() takes it, else the first on the ring from the request's key
+ * that aff_ok() takes. With endpoint health and some backend bad, the
+ * route's health mask decides, and the panic rule applies as to the
+ * weighted pick (*plain: a sick endpoint taken in panic). -1: none.
+ */
+static int64_t
+aff_pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, int *plain)
+{
+	struct aff_ok o;
+	unsigned char *st = NULL;
+	unsigned f, bad = 0, nsick, nej;
+	uintptr_t snap;
+	int64_t r = -1;
+
+	if (t->sess_want < 0 && !t->lb_have)
+		return (-1);
+	INIT_OBJ(&o, AFF_OK_MAGIC);
+	o.ctx = ctx;
+	o.gv = gv;
+	o.t = t;
+	snap = WS_Snapshot(ctx->ws);
+	if (t->ans.pn >= 0 && __atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED)) {
+		o.n = ghost_pick_count(t->ans.g, t->ans.g_end);
+		st = o.n > 0 ? WS_Alloc(ctx->ws, o.n) : NULL;
+		if (st != NULL) {
+			ghost_be_states(ctx, gv, t->ans.g, t->ans.g_end,
+			    t->ans.hp.id, st, o.n, &nsick, &nej);
+			for (f = 0; f < o.n; f++)
+				bad += st[f] != 0;
+			o.st = st;
+			o.panic = (o.n - bad) * 100 < (unsigned)t->ans.pn * o.n;
+		}
+	}
+	if (t->sess_want >= 0 && aff_ok(&o, (uint32_t)t->sess_want))
+		r = t->sess_want;
+	else if (t->lb_have)
+		r = ghost_aff_walk(ctx, gv, &t->ans, t->lb_h, aff_ok, &o);
+	if (r >= 0 && st != NULL && (unsigned)r < o.n)
+		*plain = (st[r] & GHOST_BE_SICK) != 0;
+	WS_Reset(ctx->ws, snap);
+	return (r >= 0 ? r : -1);
+}
+
+/*
+ * This request's endpoint among the answer's groups: the one affinity
+ * chooses (aff_pick(): the session's, or the key's on the ring), else
+ * route.Select's: a healthy one when the route has endpoint health, unless too few are
  * (panic); on a retry one the fetch has not tried yet when there is one
  * (weights renormalised over the rest), else any. The endpoint is added
  * to the fetch's tried set and becomes the attempt's (outlier detection).
@@ -136,18 +229,36 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
     size_t *al, unsigned *port, int *plain)
 {
 	unsigned flat = 0;
+	int64_t af;
 	uint64_t u;
 	int r, panicked;
 
 	*plain = 0;
 	u = rng(gv);
-	r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
-	    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, &flat,
-	    &panicked);
-	if (r == 0 && t->ans.pn >= 0 &&
-	    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
-	    ghost_be_state(ctx, gv, *addr, *al, *port, t->ans.hp.id) != 0))
-		r = pick_health(ctx, gv, t, u, addr, al, port, &flat, plain);
+	af = aff_pick(ctx, gv, t, plain);
+	if (af >= 0 && !ghost_flat_ep(t->ans.g, t->ans.g_end, (unsigned)af,
+	    addr, al, port)) {
+		r = 0;
+		flat = (unsigned)af;
+	} else {
+		*plain = 0;
+		r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
+		    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, &flat,
+		    &panicked);
+		if (r == 0 && t->ans.pn >= 0 &&
+		    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
+		    ghost_be_state(ctx, gv, *addr, *al, *port,
+		    t->ans.hp.id) != 0))
+			r = pick_health(ctx, gv, t, u, addr, al, port, &flat,
+			    plain);
+	}
+	if (r == 0 && t->ans.has_sp) {
+		t->sess_on = 1;
+		t->sess_fresh = (int64_t)flat != t->sess_want;
+		t->sess_flat = flat;
+		t->sess_at = t->sess_fresh ? (int64_t)ctx->now :
+		    t->sess_want_at;
+	}
 	if (r == 0) {
 		if (t->ntried < GHOST_MAX_TRIES)
 			t->tried[t->ntried++] = flat;
@@ -473,6 +584,15 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (NULL);
 	}
 	t->have_ans = 1;
+	/* affinity's inputs, read before the request filters run */
+	t->sess_on = 0;
+	t->sess_want = -1;
+	t->lb_have = 0;
+	if (t->ans.o == GHOST_ROUTE) {
+		t->lb_have = ghost_aff_key(ctx, &q, &t->ans, &t->lb_h);
+		t->sess_want = ghost_sess_find(&q, &t->ans, ctx->now,
+		    &t->sess_want_at);
+	}
 	if (ctx->http_bereq != NULL) {
 		t->cache_unknown = http_GetHdr(hp,
 		    "\026" GHOST_CACHE_UNKNOWN ":", NULL);

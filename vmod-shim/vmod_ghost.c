@@ -26,6 +26,7 @@
 #include "route.h"
 #include "cache.h"
 #include "stats.h"
+#include "affinity.h"
 #include "vcc_ghost_if.h"
 
 /* ---- lock classes ---------------------------------------------------- */
@@ -84,8 +85,10 @@ gv_free(VRT_CTX, void *p)
 	ghost_reaper_stop(gv);
 	ghost_pool_flush(gv);
 	ghost_memo_free(gv);
+	ghost_rings_free(gv);
 	ghost_state_unmap(gv);
 	Lck_Delete(&gv->pool_mtx);
+	PTOK(pthread_rwlock_destroy(&gv->ring_lock));
 	PTOK(pthread_rwlock_destroy(&gv->be_lock));
 	Lck_Delete(&gv->live_mtx);
 	Lck_Delete(&gv->reap_mtx);
@@ -116,6 +119,7 @@ gv_new(void)
 	lck_hold();
 	Lck__New(&gv->pool_mtx, lck_cls[LCK_POOL], lck_name[LCK_POOL]);
 	PTOK(pthread_rwlock_init(&gv->be_lock, NULL));
+	PTOK(pthread_rwlock_init(&gv->ring_lock, NULL));
 	Lck__New(&gv->live_mtx, lck_cls[LCK_LIVE], lck_name[LCK_LIVE]);
 	Lck__New(&gv->reap_mtx, lck_cls[LCK_REAP], lck_name[LCK_REAP]);
 	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
@@ -176,6 +180,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		ghost_pool_flush(gv);
 		ghost_be_fini(ctx, gv);
 		ghost_memo_free(gv);
+		ghost_rings_free(gv);
 		ghost_state_unmap(gv);
 		ghost_stats_discard();
 		return (0);
@@ -543,6 +548,9 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
 	ghost_apply_resp(ctx, hp, &t->ans);
+	if (t->sess_on && hp == ctx->http_beresp)
+		ghost_sess_resp(ctx, hp, &t->ans, t->sess_flat, t->sess_at,
+		    t->sess_fresh, ctx->now);
 	if (hp == ctx->http_beresp)
 		ghost_cache_resp(ctx, t);
 }
