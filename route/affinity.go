@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/varnish/ghost/route/ring"
 )
@@ -229,64 +230,17 @@ func sessionPersistence(sj *sessionJSON) (*Session, error) {
 	return s, nil
 }
 
-// MaxSessionSeconds bounds a session timeout (a year).
-const MaxSessionSeconds = 365 * 24 * 3600
+// MaxSessionTimeout bounds a session timeout (a year).
+const MaxSessionTimeout = 8760 * time.Hour
 
-// gatewayDuration parses a Gateway API duration (GEP-2257: one to four
-// of 1-5 digits followed by h, m, s or ms, e.g. "1h30m", "500ms") into
-// whole seconds, rounded up; 0 when v is nil. Zero and more than a year
-// are errors.
+// gatewayDuration parses a session timeout (a Gateway API duration, see
+// ParseDuration) into whole seconds, rounded up; 0 when v is nil.
 func gatewayDuration(field string, v *string) (int64, error) {
-	if v == nil {
-		return 0, nil
+	d, err := durationField(field, v, 0, time.Millisecond, MaxSessionTimeout)
+	if err != nil {
+		return 0, err
 	}
-	bad := func() (int64, error) {
-		return 0, fmt.Errorf("%s %q is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. \"1h30m\")", field, *v)
-	}
-	s := *v
-	var ms int64
-	parts := 0
-	for s != "" {
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == 0 || i > 5 {
-			return bad()
-		}
-		n, _ := strconv.ParseInt(s[:i], 10, 64)
-		s = s[i:]
-		switch {
-		case strings.HasPrefix(s, "ms"):
-			s = s[2:]
-		case strings.HasPrefix(s, "h"):
-			n *= 3600000
-			s = s[1:]
-		case strings.HasPrefix(s, "m"):
-			n *= 60000
-			s = s[1:]
-		case strings.HasPrefix(s, "s"):
-			n *= 1000
-			s = s[1:]
-		default:
-			return bad()
-		}
-		ms += n
-		if parts++; parts > 4 {
-			return bad()
-		}
-	}
-	if parts == 0 {
-		return bad()
-	}
-	secs := (ms + 999) / 1000
-	if secs == 0 {
-		return 0, fmt.Errorf("%s %q must be more than 0", field, *v)
-	}
-	if secs > MaxSessionSeconds {
-		return 0, fmt.Errorf("%s %q is more than a year", field, *v)
-	}
-	return secs, nil
+	return int64((d + time.Second - 1) / time.Second), nil
 }
 
 // endpointID is an endpoint's identity on a ring: "addr:port", an IPv6

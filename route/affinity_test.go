@@ -2,6 +2,8 @@ package route
 
 import (
 	"math"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,14 +39,14 @@ func TestAffinityErrors(t *testing.T) {
 		{sp(`{"type":"header","name":""}`), V + `session_persistence.name: the header name is empty`},
 		{sp(`{"type":"header","name":"x session"}`), V + `session_persistence.name: header name "x session" is not an RFC 7230 token`},
 		{sp(`{"name":"s=1"}`), V + `session_persistence.name: cookie name "s=1" is not an RFC 6265 token`},
-		{sp(`{"name":"s","absolute_timeout":"1d"}`), V + `session_persistence.absolute_timeout "1d" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","idle_timeout":"10"}`), V + `session_persistence.idle_timeout "10" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","idle_timeout":""}`), V + `session_persistence.idle_timeout "" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","idle_timeout":"1h1m1s1ms1ms"}`), V + `session_persistence.idle_timeout "1h1m1s1ms1ms" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","idle_timeout":"123456s"}`), V + `session_persistence.idle_timeout "123456s" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","idle_timeout":"-5s"}`), V + `session_persistence.idle_timeout "-5s" is not a duration (one to four of <1-5 digits><h|m|s|ms>, e.g. "1h30m")`},
-		{sp(`{"name":"s","absolute_timeout":"0s"}`), V + `session_persistence.absolute_timeout "0s" must be more than 0`},
-		{sp(`{"name":"s","absolute_timeout":"99999h"}`), V + `session_persistence.absolute_timeout "99999h" is more than a year`},
+		{sp(`{"name":"s","absolute_timeout":"1d"}`), V + `session_persistence.absolute_timeout: "1d" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","idle_timeout":"10"}`), V + `session_persistence.idle_timeout: "10" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","idle_timeout":""}`), V + `session_persistence.idle_timeout: "" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","idle_timeout":"1h1m1s1ms1ms"}`), V + `session_persistence.idle_timeout: "1h1m1s1ms1ms" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","idle_timeout":"123456s"}`), V + `session_persistence.idle_timeout: "123456s" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","idle_timeout":"-5s"}`), V + `session_persistence.idle_timeout: "-5s" is not a Gateway API duration (like "500ms", "10s", "1m")`},
+		{sp(`{"name":"s","absolute_timeout":"0s"}`), V + `session_persistence.absolute_timeout: 0s is below the minimum 1ms`},
+		{sp(`{"name":"s","absolute_timeout":"99999h"}`), V + `session_persistence.absolute_timeout: 99999h is above the maximum 8760h`},
 	}
 	for _, c := range cases {
 		_, err := Parse("ghost.json", []byte(c.doc))
@@ -224,6 +226,39 @@ func TestAffinityProperties(t *testing.T) {
 	for _, e := range []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"} {
 		if s := float64(cg[e]) / n; math.Abs(s-1./3) > 0.06 {
 			t.Errorf("%s owns %.4f", e, s)
+		}
+	}
+}
+
+// The examples of docs/configuration.md "load_balancer" and
+// "session_persistence" load and mean what the page says.
+func TestAffinityDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Skip("docs not present:", err)
+	}
+	for _, sec := range []string{"## load_balancer", "## session_persistence"} {
+		m := regexp.MustCompile("(?s)" + sec + ".*?```json\n(.*?)```").FindSubmatch(doc)
+		if m == nil {
+			t.Fatalf("no example in docs/configuration.md %s", sec)
+		}
+		tb, err := Parse("ghost.json", []byte(`{"version":2,"vhosts":{"a":{`+string(m[1])+`}}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", sec, err)
+		}
+		var d Decision
+		tb.Decide(&Request{Host: "a", Method: "GET", URL: "/cart/x"}, &d)
+		if sec == "## load_balancer" {
+			if d.Balancer == nil || len(d.Balancer.Keys) != 3 || d.Balancer.Keys[0] != (HashKey{KeyCookie, "user"}) ||
+				d.Balancer.Ring.Members[2].Weight != 2 {
+				t.Fatalf("%s: %+v", sec, d.Balancer)
+			}
+			continue
+		}
+		tb.Decide(&Request{Host: "a", Method: "GET", URL: "/app/x"}, &d)
+		if s := d.Session; s == nil || s.Name != "app-session" || s.Absolute != 12*3600 || s.Idle != 1800 ||
+			len(s.Tokens) != 2 || d.Cache != CachePass {
+			t.Fatalf("%s: %+v", sec, s)
 		}
 	}
 }
