@@ -621,22 +621,13 @@ func (c *Client) policy() (*route.CachePolicy, error) {
 // uintMap decodes a map whose values are unsigned integers, calling set
 // for each key.
 func (c *Client) uintMap(name string, set func(k string, v uint64)) error {
-	n, err := c.dec.DecodeMapLen()
-	if err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		k, err := c.dec.DecodeString()
-		if err != nil {
-			return err
-		}
+	return c.fields(name, func(k string) error {
 		v, err := c.dec.DecodeUint64()
-		if err != nil {
-			return fmt.Errorf("%s %q: %w", name, k, err)
+		if err == nil {
+			set(k, v)
 		}
-		set(k, v)
-	}
-	return nil
+		return err
+	})
 }
 
 // health decodes "hp", the route's probe.

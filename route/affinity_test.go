@@ -48,16 +48,7 @@ func TestAffinityErrors(t *testing.T) {
 		{sp(`{"name":"s","absolute_timeout":"0s"}`), V + `session_persistence.absolute_timeout: 0s is below the minimum 1ms`},
 		{sp(`{"name":"s","absolute_timeout":"99999h"}`), V + `session_persistence.absolute_timeout: 99999h is above the maximum 8760h`},
 	}
-	for _, c := range cases {
-		_, err := Parse("ghost.json", []byte(c.doc))
-		if err == nil {
-			t.Errorf("no error for %s\nwant %s", c.doc, c.want)
-			continue
-		}
-		if err.Error() != c.want {
-			t.Errorf("for %s\n got %s\nwant %s", c.doc, err, c.want)
-		}
-	}
+	parseErrors(t, cases)
 }
 
 func TestGatewayDuration(t *testing.T) {

@@ -1,13 +1,14 @@
 package route
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/varnish/ghost/route/routetest"
 )
 
 // mustParse parses a ghost.json document or fails the test.
@@ -83,18 +84,7 @@ func backendOf(d Decision) string {
 // function the vectors come from, test the test that regenerates them.
 func vectorFile(t *testing.T, path string, want []byte, what, test string) {
 	t.Helper()
-	if os.Getenv("GHOST_UPDATE_VECTORS") != "" {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (GHOST_UPDATE_VECTORS=1 writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is not what %s computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route -run %s", path, what, test)
-	}
+	routetest.VectorFile(t, path, want, "./route", what, test)
 }
 
 // docExample returns the first JSON example under the heading "## " +

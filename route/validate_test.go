@@ -113,6 +113,12 @@ func TestValidationErrors(t *testing.T) {
 		{route0(`{"filters":{"response_header_modifier":{"remove":["ok","bad header"]}}}`), V + `filters.response_header_modifier.remove[1]: header name "bad header" is not an RFC 7230 token`},
 		{route0(`{"filters":{"response_header_modifier":{"set":[{"name":"a"}]}}}`), V + `filters.response_header_modifier.set[0].value is required`},
 	}
+	parseErrors(t, cases)
+}
+
+// parseErrors checks that Parse refuses each doc with exactly its want.
+func parseErrors(t *testing.T, cases []struct{ doc, want string }) {
+	t.Helper()
 	for _, c := range cases {
 		_, err := Parse("ghost.json", []byte(c.doc))
 		if err == nil {

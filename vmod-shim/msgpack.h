@@ -286,6 +286,22 @@ mp_r_bool(struct mp_r *r)
 	return (0);
 }
 
+/* The next n bytes of the input (*l = n), or NULL (*l = 0) if short. */
+static inline const uint8_t *
+mp_take(struct mp_r *r, uint64_t n, size_t *l)
+{
+	const uint8_t *p = r->p;
+
+	*l = 0;
+	if (r->err || (uint64_t)(r->end - r->p) < n) {
+		r->err = 1;
+		return (NULL);
+	}
+	*l = (size_t)n;
+	r->p += n;
+	return (p);
+}
+
 /* String: *s points into the input, not NUL terminated. */
 static inline void
 mp_r_str(struct mp_r *r, const char **s, size_t *l)
@@ -307,13 +323,9 @@ mp_r_str(struct mp_r *r, const char **s, size_t *l)
 		r->err = 1;
 		return;
 	}
-	if (r->err || (uint64_t)(r->end - r->p) < n) {
-		r->err = 1;
-		return;
-	}
-	*s = (const char *)r->p;
-	*l = (size_t)n;
-	r->p += n;
+	*s = (const char *)mp_take(r, n, l);
+	if (*s == NULL)
+		*s = "";
 }
 
 /* Bin (e.g. an encoded ring): *b points into the input. */
@@ -335,13 +347,7 @@ mp_r_bin(struct mp_r *r, const uint8_t **b, size_t *l)
 		r->err = 1;
 		return;
 	}
-	if (r->err || (uint64_t)(r->end - r->p) < n) {
-		r->err = 1;
-		return;
-	}
-	*b = r->p;
-	*l = (size_t)n;
-	r->p += n;
+	*b = mp_take(r, n, l);
 }
 
 static inline uint32_t

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/varnish/ghost/route/routetest"
 )
 
 // vectorPath is the file vmod-shim/ring.c is tested against
@@ -106,17 +107,5 @@ func vectorText() []byte {
 // today. A change to them changes the file (regenerate it), and with it
 // what the C test demands of the shim.
 func TestVectors(t *testing.T) {
-	want := vectorText()
-	if os.Getenv("GHOST_UPDATE_VECTORS") != "" {
-		if err := os.WriteFile(vectorPath, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(vectorPath)
-	if err != nil {
-		t.Fatalf("%v (GHOST_UPDATE_VECTORS=1 writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is not what the ring computes: regenerate it with GHOST_UPDATE_VECTORS=1 go test ./route/ring -run TestVectors", vectorPath)
-	}
+	routetest.VectorFile(t, vectorPath, vectorText(), "./route/ring", "the ring", "TestVectors")
 }
