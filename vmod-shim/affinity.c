@@ -21,6 +21,7 @@
 #include "ring.h"
 #include "rq.h"
 #include "conn.h"
+#include "memo.h"
 #include "pick.h"
 #include "affinity.h"
 
@@ -389,8 +390,10 @@ ghost_aff_walk(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 {
 	struct ghost_ring *rg;
 	char why[256];
+	uint64_t now_ms, sgen;
 	unsigned n, tries;
 	int64_t m = -2;
+	int fail;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -406,11 +409,25 @@ ghost_aff_walk(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 			return (m);
 		}
 		ring_release(rg);
-		if (tries > 0 || ctx->vsl == NULL)
+		/*
+		 * Not kept: ask ghostd, unless a fetch failed less than a
+		 * second ago or ghostd's heartbeat is stale (hung or away:
+		 * a request must not wait for it).
+		 */
+		now_ms = (uint64_t)(ctx->now * 1e3);
+		if (tries > 0 ||
+		    now_ms < __atomic_load_n(&gv->ring_retry, __ATOMIC_RELAXED))
 			break;
-		if (ring_fetch(gv, a->lb_ring, n, why, sizeof why)) {
-			VSLb(ctx->vsl, SLT_Error, "ghost: ring: %s; weighted "
-			    "pick instead", why);
+		if (ghost_state_read(gv, ctx->now, &sgen) == 0) {
+			snprintf(why, sizeof why, "ghostd silent");
+			fail = 1;
+		} else
+			fail = ring_fetch(gv, a->lb_ring, n, why, sizeof why);
+		if (fail) {
+			__atomic_store_n(&gv->ring_retry, now_ms + 1000,
+			    __ATOMIC_RELAXED);
+			VSLb(ctx->vsl, SLT_Error, "ghost: ring %ju: %s; "
+			    "weighted pick instead", (uintmax_t)a->lb_ring, why);
 			return (-2);
 		}
 	}

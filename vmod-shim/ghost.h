@@ -171,6 +171,8 @@ struct ghost_vcl {
 	/* consistent-hash rings (affinity.c) */
 	pthread_rwlock_t	ring_lock;
 	struct ghost_rings	*rings;		/* malloc'ed on first use */
+	uint64_t		ring_retry;	/* atomic, Unix ms: no ring
+						   fetch before (one failed) */
 
 };
 
