@@ -160,6 +160,25 @@ func TestConsistentHash(t *testing.T) {
 			}
 		}
 	})
+	t.Run("bad-spec-keeps-table", func(t *testing.T) {
+		cfg := affVhosts(e, affEndpoints)
+		rs := cfg["vhosts"].(obj)["aff.test"].(obj)["routes"].([]obj)
+		rs[0] = with(rs[0], "load_balancer", hashLB("header:X-User", "cookie:"))
+		if err := e.WriteConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+		r := e.reload(t)
+		want := `vhost "aff.test" route 0: load_balancer.fallback[0]: the cookie name is empty`
+		if r.Status != 500 || !strings.Contains(r.Header.Get("X-Ghost-Error"), want) {
+			t.Fatalf("reload of a bad load_balancer: want 500 naming %q, got %s (%q)", want, r, r.Header.Get("X-Ghost-Error"))
+		}
+		again := e.owners(t, users, byHeader)
+		for i := range again {
+			if again[i] != first[i] {
+				t.Fatalf("user-%d: %s, after a refused reload %s", i, first[i], again[i])
+			}
+		}
+	})
 	t.Run("endpoint-removed", func(t *testing.T) {
 		e.affLoad(t, affVhosts(e, affEndpoints[:3]))
 		after := e.owners(t, users, byHeader)
