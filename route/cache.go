@@ -177,6 +177,14 @@ func hasHeader(hs []Header, lower string) bool {
 // as varnish/gateway does. Call it before the table is shared.
 func (t *Table) SetCacheDefault(pass bool) { t.passDefault = pass }
 
+// CacheOriginOnly reports whether every decision of the table, for any
+// request, has the cache mode CacheOrigin: no route has a cache_policy
+// and the cache default is origin. ghostd publishes it per generation
+// (docs/protocol.md, the state file's origin_gen), so that the data plane
+// can skip the client-side cache decision of every request while it
+// holds: there is nothing to decide.
+func (t *Table) CacheOriginOnly() bool { return !t.passDefault && t.policies == 0 }
+
 // CacheURL is the URL under which a request for u is cached with policy
 // p: the path unchanged; the query's "&"-separated parameters filtered by
 // QueryInclude or QueryExclude (a parameter's name is the text before its

@@ -1,8 +1,11 @@
 package route
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -157,5 +160,60 @@ func TestCacheURL(t *testing.T) {
 	b := CacheURL(exc, "/p?utm_medium=2&a=1&b=1")
 	if a != b || !slices.Contains([]string{"/p?a=1&b=1"}, a) {
 		t.Fatalf("not merged: %q %q", a, b)
+	}
+}
+
+// CacheOriginOnly holds exactly for tables without any cache_policy under
+// -cache-default origin, and then every decision's cache mode is
+// CacheOrigin (the data plane skips the client-side decision on that
+// word): an oracle over random tables and requests.
+func TestCacheOriginOnly(t *testing.T) {
+	plain := file(map[string][]string{"a.example": {`{"path_match":{"type":"PathPrefix","value":"/p"},` + be(1) + `}`}})
+	withPolicy := file(map[string][]string{
+		"a.example": {`{"path_match":{"type":"PathPrefix","value":"/p"},` + be(1) + `}`},
+		"*":         {`{` + be(2) + `,"cache_policy":{}}`},
+	})
+	for _, c := range []struct {
+		name string
+		doc  string
+		pass bool
+		want bool
+	}{
+		{"no policy, default origin", plain, false, true},
+		{"no policy, default pass", plain, true, false},
+		{"a policy on the catch-all vhost", withPolicy, false, false},
+		{"a policy, default pass", withPolicy, true, false},
+	} {
+		tb := mustParse(t, c.doc)
+		tb.SetCacheDefault(c.pass)
+		if got := tb.CacheOriginOnly(); got != c.want {
+			t.Errorf("%s: CacheOriginOnly() = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(11, 16))
+	methods := []string{"GET", "HEAD", "POST"}
+	for i := 0; i < 300; i++ {
+		doc, _ := randScopeTable(rng, rng.IntN(4) == 0)
+		policy := rng.IntN(2) == 0
+		if policy {
+			doc = strings.Replace(doc, `{"path_match"`, `{"cache_policy":{"bypass_headers":[{"name":"x"}]},"path_match"`, 1)
+		}
+		tb := mustParse(t, doc)
+		pass := rng.IntN(4) == 0
+		tb.SetCacheDefault(pass)
+		only := tb.CacheOriginOnly()
+		if want := !pass && (!policy || !strings.Contains(doc, `"cache_policy"`)); only != want {
+			t.Fatalf("table %d: CacheOriginOnly() = %v, want %v\n%s", i, only, want, doc)
+		}
+		if !only {
+			continue
+		}
+		for j := 0; j < 50; j++ {
+			r := req("h", methods[rng.IntN(len(methods))], randPath(rng, 4), "x", fmt.Sprint(rng.IntN(2)))
+			if d := decide(tb, r); d.Cache != CacheOrigin {
+				t.Fatalf("table %d: origin-only table decided %v for %s %s\n%s", i, d.Cache, r.Method, r.URL, doc)
+			}
+		}
 	}
 }

@@ -45,6 +45,8 @@ type vhostSet struct {
 	kinds  []hostKind
 	store  []vhost // compiled here, then moved into the host tables
 	routes int
+	// routes with a cache_policy (see Table.CacheOriginOnly)
+	policies int
 }
 
 // newVhostSet returns an empty set for n vhosts.
@@ -76,6 +78,11 @@ func (s *vhostSet) add(k string, vj *vhostJSON) error {
 		return err
 	}
 	s.routes += len(vj.Routes)
+	for i := range s.store[len(s.store)-1].routes {
+		if s.store[len(s.store)-1].routes[i].cache != nil {
+			s.policies++
+		}
+	}
 	return nil
 }
 
@@ -113,6 +120,7 @@ func (s *vhostSet) table() *Table {
 		}
 	}
 	t.stats = Stats{Vhosts: n, Routes: s.routes, Endpoints: len(t.refs)}
+	t.policies = s.policies
 	*s = vhostSet{} // the store is garbage now
 	return t
 }

@@ -19,6 +19,7 @@ type Table struct {
 	stats    Stats
 
 	passDefault bool // SetCacheDefault(true): routes without cache_policy pass
+	policies    int  // routes with a cache_policy
 
 	rings map[uint64]*ring.Ring // the routes' consistent-hash rings by ID
 }

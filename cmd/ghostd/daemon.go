@@ -235,7 +235,7 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	}
 
 	l.loadInitial()
-	state.SetGen(l.snapshot().gen, l.snapshot().ident) // the first table is live
+	l.snapshot().publish(state) // the first table is live
 	state.Heartbeat(time.Now().UnixMilli())
 	// The heartbeat also feeds systemd's watchdog (WatchdogSec=): a ghostd
 	// whose heartbeat stops is restarted.

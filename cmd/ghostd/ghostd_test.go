@@ -285,6 +285,9 @@ func TestServeRouteStatusLiveState(t *testing.T) {
 	if st.magic != "GHOSTST1" || st.gen != a.Gen || st.pid != uint64(d.cmd.Process.Pid) {
 		t.Fatalf("state %+v", st)
 	}
+	if st.originGen != st.gen { // configA has no cache_policy
+		t.Fatalf("origin_gen %d, want the gen %d (no cache_policy, -cache-default origin)", st.originGen, st.gen)
+	}
 	if age := time.Now().UnixMilli() - int64(st.heartbeat); age < -100 || age > 1000 {
 		t.Fatalf("heartbeat %d ms old", age)
 	}
@@ -310,6 +313,7 @@ func TestServeRouteStatusLiveState(t *testing.T) {
 type stateContent struct {
 	magic               string
 	gen, heartbeat, pid uint64
+	originGen           uint64 // gen when its table decides only "origin"
 }
 
 func readState(t testing.TB, path string) stateContent {
@@ -319,7 +323,7 @@ func readState(t testing.TB, path string) stateContent {
 		t.Fatalf("state file: %d bytes, %v", len(b), err)
 	}
 	le := binary.LittleEndian
-	return stateContent{string(b[:8]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])}
+	return stateContent{string(b[:8]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:]), le.Uint64(b[40:])}
 }
 
 func TestStateFileReopenedInPlace(t *testing.T) {
@@ -929,19 +933,29 @@ func TestWatchSymlinkToOtherDirectory(t *testing.T) {
 // is ignored.
 func TestRestartKeepsGeneration(t *testing.T) {
 	d := newDaemon(t, configA)
-	run := func() uint64 {
+	var last stateContent
+	run := func(args ...string) uint64 {
 		t.Helper()
 		d.exited = make(chan error, 1)
-		d.start(exec.Command(ghostdBin, "-config", d.config, "-socket", d.sock, "-metrics", ""))
-		gen := readState(t, d.sock+".state").gen
+		d.start(exec.Command(ghostdBin, append([]string{"-config", d.config, "-socket", d.sock, "-metrics", ""}, args...)...))
+		last = readState(t, d.sock+".state")
 		if err := d.stop(); err != nil {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
-		return gen
+		return last.gen
 	}
 	g1 := run()
 	if g2 := run(); g2 != g1 {
 		t.Errorf("same file, same binary: generation %d after restart, want %d", g2, g1)
+	}
+	// The same file under another cache default decides otherwise: a
+	// new generation, and no longer "origin only".
+	gp := run("-cache-default", "pass")
+	if gp <= g1 || last.originGen != 0 {
+		t.Errorf("-cache-default pass: generation %d (want > %d), origin_gen %d (want 0)", gp, g1, last.originGen)
+	}
+	if g := run(); g <= gp || last.originGen != g {
+		t.Errorf("back to origin: generation %d (want > %d), origin_gen %d (want %d)", g, gp, last.originGen, g)
 	}
 	writeFile(t, d.config, configB)
 	g3 := run()

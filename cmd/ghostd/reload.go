@@ -29,6 +29,11 @@ type snapshot struct {
 	loaded time.Time         // zero when nothing was ever loaded from the file
 }
 
+// publish writes the snapshot's generation to the state file.
+func (s *snapshot) publish(st *stateFile) {
+	st.SetGen(s.gen, s.ident, s.table.CacheOriginOnly())
+}
+
 // loader owns the live table and reloads it from the config file.
 type loader struct {
 	path    string
@@ -139,14 +144,19 @@ var binaryID = sync.OnceValue(func() string {
 })
 
 // tableIdent identifies the table a file's content (hash) compiles to
-// with this binary and, for a table with session persistence, this
-// session secret (its answers carry tokens it keys); never 0.
-func tableIdent(hash [sha256.Size]byte, secret []byte) uint64 {
+// with this binary and cache default (-cache-default pass: cachePass) and,
+// for a table with session persistence, this session secret (its answers
+// carry tokens it keys); never 0.
+func tableIdent(hash [sha256.Size]byte, cachePass bool, secret []byte) uint64 {
 	h := sha256.New()
 	h.Write([]byte(binaryID()))
 	h.Write(hash[:])
 	s := sha256.Sum256(secret)
 	h.Write(s[:])
+	if cachePass {
+		// the same file decides otherwise under another default
+		h.Write([]byte("\ncache-default pass"))
+	}
 	var sum [sha256.Size]byte
 	v := binary.LittleEndian.Uint64(h.Sum(sum[:0]))
 	return max(v, 1)
@@ -159,7 +169,7 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 	if t.HasSessions() {
 		secret = l.sessionSecret
 	}
-	gen, ident := old.gen, tableIdent(hash, secret)
+	gen, ident := old.gen, tableIdent(hash, l.cachePass, secret)
 	if bump {
 		gen++
 	} else if st := l.state; st != nil && trigger == "start" {
@@ -177,7 +187,7 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 	s := &snapshot{table: t, gen: gen, stats: t.Stats(), hash: hash, ident: ident, loaded: time.Now()}
 	l.cur.Store(s)
 	if l.state != nil {
-		l.state.SetGen(gen, ident) // after the table is live
+		s.publish(l.state) // after the table is live
 	}
 	l.metrics.setTable(s)
 	l.metrics.reloadResult(true)

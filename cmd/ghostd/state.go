@@ -19,6 +19,7 @@ const (
 	offHeartbeat  = 16
 	offPid        = 24
 	offIdent      = 32 // identity of the live table (tableIdent), 0 = none
+	offOriginGen  = 40 // gen again when its table decides only "origin", else 0
 	stateFileMode = 0o644
 )
 
@@ -91,10 +92,20 @@ func (s *stateFile) load(off int) uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// SetGen publishes the generation of the table that is now live and the
-// table's identity (tableIdent; 0 for a table not loaded from the file).
-func (s *stateFile) SetGen(gen, ident uint64) {
+// SetGen publishes the generation of the table that is now live, the
+// table's identity (tableIdent; 0 for a table not loaded from the file)
+// and whether every decision of that table has the cache mode origin
+// (route.Table.CacheOriginOnly): origin_gen is gen then, else 0. A reader
+// trusts origin_gen only when it equals the gen it read, so the order of
+// the stores does not matter: origin_gen only ever holds the generation
+// of an origin-only table.
+func (s *stateFile) SetGen(gen, ident uint64, originOnly bool) {
 	s.store(offIdent, ident)
+	og := uint64(0)
+	if originOnly {
+		og = gen
+	}
+	s.store(offOriginGen, og)
 	s.store(offGen, gen)
 }
 
