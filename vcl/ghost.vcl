@@ -82,12 +82,21 @@ sub vcl_recv {
 	if (ghost.recv(ghost_trusted_front)) {
 		call ghost_route_pipe;
 	}
-	# 0: Varnish's own rules (fall through), 1: pass, 2: lookup.
+	# 0: Varnish's own rules (fall through), 1: pass, 2: lookup. One
+	# call on the common path: while no route has a cache_policy (and
+	# ghostd runs with -cache-default origin) it is 0 at once.
+	if (ghost.cache() != 0) {
+		call ghost_cache_act;
+	}
+}
+
+# What ghost.cache() decided, other than Varnish's own rules (a second
+# call returns the first one's answer).
+sub ghost_cache_act {
 	if (ghost.cache() == 2) {
 		return (hash);
-	} elsif (ghost.cache() == 1) {
-		return (pass);
 	}
+	return (pass);
 }
 
 # PURGE <url> / BAN <regex> with Host: (what the varnish/gateway chaperone

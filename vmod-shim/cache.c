@@ -67,6 +67,25 @@ log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
 }
 
 /*
+ * Can the cache decision of any request only be "origin" now? ghostd
+ * says so per generation (the state file's origin_gen equals its gen:
+ * no route of the live table has a cache_policy and ghostd runs with
+ * -cache-default origin; route.Table.CacheOriginOnly()). Then
+ * ghost.cache() looks nothing up, keeps no task state and logs nothing:
+ * there is nothing to decide. A reload that adds a cache_policy writes
+ * a new gen without origin_gen, and the next request decides again.
+ */
+int
+ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *gv)
+{
+	uint64_t gen = 0, og = 0;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	return (ghost_state_read(gv, ctx->now, &gen, &og) >= 0 && og != 0 &&
+	    og == gen);
+}
+
+/*
  * The client-side cache decision of this request (ghost.cache()): the
  * decision ghostd made for its route, from the memo like any other (a
  * warm cache hit asks nobody). When ghostd cannot be asked: Varnish's own
@@ -123,17 +142,18 @@ hash1(VRT_CTX, const char *s)
 }
 
 /*
- * The URL (the cache-key URL of this request's policy), the Host (else,
- * when absent or empty, the server address, as the builtin vcl_hash does;
+ * The URL (the cache-key URL of this request's policy), the Host (host:
+ * the request's, NULL when absent or empty; then the server address, as
+ * the builtin vcl_hash does;
  * ghost.hash() also marks that case) and the policy's key
  * headers: "name:value" for each, "name" alone when absent (so absent
  * and empty differ).
  */
 void
-ghost_cache_hash(VRT_CTX, const struct ghost_task *t)
+ghost_cache_hash(VRT_CTX, const struct ghost_task *t, const char *host)
 {
 	const struct ghost_ans *a = NULL;
-	const char *url, *h, *n, *v;
+	const char *url, *n, *v;
 	struct strands st;
 	const char *p[3];
 	struct mp_r r;
@@ -152,8 +172,8 @@ ghost_cache_hash(VRT_CTX, const struct ghost_task *t)
 		}
 	}
 	hash1(ctx, url);
-	if (http_GetHdr(ctx->http_req, H_Host, &h) && *h != '\0')
-		hash1(ctx, h);
+	if (host != NULL)
+		hash1(ctx, host);
 	else
 		hash1(ctx, VRT_IP_string(ctx, VRT_r_server_ip(ctx)));
 	if (a == NULL || a->kh == NULL)
@@ -370,16 +390,31 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	tag_object(ctx, hp, t);
 }
 
-/* One of the lines that tag a stored object (ghost_cache_deliver()). */
+/*
+ * One of the lines that tag a stored object (ghost_cache_deliver()):
+ * xkey, Surrogate-Key, X-Ghost-Ban-Host, X-Ghost-Ban-Url. Every response
+ * line is tested on every cache hit, so the position of the ':' (each
+ * name has its own length) and the first character reject almost every
+ * other line before a string compare.
+ */
 static int
 is_tag_line(const txt *l)
 {
-	switch (*l->b | 0x20) {
+	const char *b = l->b;
+	size_t n = (size_t)(l->e - l->b);
+
+	switch (*b | 0x20) {
 	case 'x':
-		return (ghost_line_val(l, "xkey:", 5) != NULL ||
-		    ghost_line_val(l, "x-ghost-ban-", 12) != NULL);
+		if (n > 4 && b[4] == ':')
+			return (!strncasecmp(b, "xkey:", 5));
+		if (n > 15 && b[15] == ':')
+			return (!strncasecmp(b, BAN_URL ":", 16));
+		if (n > 16 && b[16] == ':')
+			return (!strncasecmp(b, BAN_HOST ":", 17));
+		return (0);
 	case 's':
-		return (ghost_line_val(l, "surrogate-key:", 14) != NULL);
+		return (n > 13 && b[13] == ':' &&
+		    !strncasecmp(b, "surrogate-key:", 14));
 	default:
 		return (0);
 	}

@@ -7,8 +7,10 @@
 #ifndef GHOST_CACHE_H
 #define GHOST_CACHE_H
 
+int ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *);
 int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
-void ghost_cache_hash(VRT_CTX, const struct ghost_task *);
+void ghost_cache_hash(VRT_CTX, const struct ghost_task *,
+    const char *host);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
 void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);

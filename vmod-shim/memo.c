@@ -255,12 +255,15 @@ st_open(struct ghost_vcl *gv)
  * hung or restarting) the newer of the file's generation and that of the
  * last answer from any ghostd (gv->seen_gen), and 0: warm traffic keeps
  * its decisions while no ghostd can change the table. -1 when the state
- * file was never mapped: no reuse.
+ * file was never mapped: no reuse. *origin (when not NULL): the file's
+ * origin_gen, which equals *gen when every decision of that generation
+ * has the cache mode origin (else 0 or an older generation).
  */
 int
-ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
+ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
+    uint64_t *origin)
 {
-	uint64_t hb = 0, seen, nowms = (uint64_t)(now * 1e3);
+	uint64_t hb = 0, og = 0, seen, nowms = (uint64_t)(now * 1e3);
 	int mapped = 0, tries;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -270,8 +273,11 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen)
 		if (mapped) {
 			*gen = st_load(gv->st_map, 1);
 			hb = st_load(gv->st_map, 2);
+			og = st_load(gv->st_map, 5);
 		}
 		PTOK(pthread_rwlock_unlock(&gv->st_lock));
+		if (origin != NULL)
+			*origin = og;
 		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
 		    hb <= nowms + HEARTBEAT_MAX)
 			return (1);

@@ -12,7 +12,8 @@ int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
     const char *key, size_t klen, const uint8_t **val, size_t *vlen);
 void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
     size_t klen, const uint8_t *val, size_t vlen);
-int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen);
+int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
+    uint64_t *origin);
 void ghost_state_unmap(struct ghost_vcl *);
 
 #endif /* GHOST_MEMO_H */

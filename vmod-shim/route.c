@@ -425,7 +425,7 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
-	fresh = ghost_state_read(gv, ctx->now, &sgen);
+	fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
 	snap = WS_Snapshot(ctx->ws);
 	if (gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen)) {
@@ -576,7 +576,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (ctx->http_bereq != NULL && http_GetHdr(hp,
 	    "\026" GHOST_CACHE_UNKNOWN ":", &cu) &&
 	    !strncmp(cu, "timeout", 7) &&
-	    ghost_state_read(gv, ctx->now, &sgen) == 0)
+	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
 	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
 		ghost_strip_internal(hp);

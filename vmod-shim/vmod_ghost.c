@@ -233,6 +233,27 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 	return (t);
 }
 
+/*
+ * The client side's cache decision (ghost.cache(), read by ghost.hash())
+ * has a PRIV_TASK slot of its own, keyed by the VCL's state and fetched
+ * only when needed: a PRIV_TASK argument would make VCL look the slot up
+ * (and create it) at the top of vcl_recv and vcl_hash on every cache
+ * hit, also when the table can only decide "origin".
+ */
+static struct ghost_task *
+ctask_get(VRT_CTX, struct ghost_vcl *gv, int create)
+{
+	struct vmod_priv *p;
+
+	p = create ? VRT_priv_task(ctx, gv) : VRT_priv_task_get(ctx, gv);
+	if (p == NULL) {
+		if (create)
+			VRT_fail(ctx, "ghost.cache(): no task state");
+		return (NULL);
+	}
+	return (task_get(ctx, p, create));
+}
+
 /* ---- functions ------------------------------------------------------ */
 
 VCL_VOID v_matchproto_()
@@ -341,8 +362,9 @@ vmod_recv(VRT_CTX, VCL_ACL trusted_front)
 }
 
 VCL_VOID v_matchproto_()
-vmod_hash(VRT_CTX, struct vmod_priv *pt)
+vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
+	struct ghost_vcl *gv;
 	struct strands s;
 	const char *p[1];
 	char buf[256];
@@ -357,7 +379,12 @@ vmod_hash(VRT_CTX, struct vmod_priv *pt)
 		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
 		return;
 	}
-	ghost_cache_hash(ctx, task_get(ctx, pt, 0));
+	gv = vcl_get(ctx, pv, "hash");
+	if (gv == NULL)
+		return;
+	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
+		host = NULL;
+	ghost_cache_hash(ctx, ctask_get(ctx, gv, 0), host);
 	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd && !https; u++) {
 		t = &ctx->http_req->hd[u];
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
@@ -376,8 +403,6 @@ vmod_hash(VRT_CTX, struct vmod_priv *pt)
 	 * (routed to "*") must not share objects with "Host: <listener IP>"
 	 * (routed to that vhost).
 	 */
-	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
-		host = NULL;
 	/* fixed-width prefix, then the listener: unambiguous */
 	buf[0] = (m != NULL && !strcmp(m, "HEAD")) ? 'H' : '-';
 	buf[1] = https ? 's' : '-';
@@ -558,7 +583,7 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 /* ---- caching and invalidation ----------------------------------------- */
 
 VCL_INT
-vmod_cache(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+vmod_cache(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
@@ -571,7 +596,12 @@ vmod_cache(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 	gv = vcl_get(ctx, pv, "cache");
 	if (gv == NULL)
 		return (GHOST_CM_PASS);
-	t = task_get(ctx, pt, 1);
+	/* decided before in this vcl_recv: the same answer */
+	t = ctask_get(ctx, gv, 0);
+	if (t == NULL && ghost_cache_origin_only(ctx, gv))
+		return (GHOST_CM_ORIGIN);
+	if (t == NULL)
+		t = ctask_get(ctx, gv, 1);
 	if (t == NULL)
 		return (GHOST_CM_PASS);
 	return (ghost_cache_decide(ctx, gv, t));
