@@ -10,8 +10,8 @@
 # Your own code in the same subroutines runs after ghost's. See docs/vcl.md.
 #
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
-# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers and joins
-# repeated header lines; vcl_miss and vcl_pass (and vcl_hit, for the
+# ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
+# repeated header lines and takes the route's cache decision; vcl_miss and vcl_pass (and vcl_hit, for the
 # background fetch of a stale object) record what the backend side needs
 # (client method, listener, the client's values of the headers varnishd
 # rewrites on a fetch: Accept-Encoding, conditionals, Range, ...), so a
@@ -19,9 +19,10 @@
 # Piped requests (WebSocket upgrades, non-standard methods) are routed in
 # vcl_recv, because a pipe has no vcl_backend_fetch.
 #
-# Caching: ghost.cache() in vcl_recv says what this request's route wants
-# before the lookup (a memoised decision: a warm cache hit makes no round
-# trip): Varnish's own rules (no cache_policy, ghostd -cache-default
+# Caching: ghost.recv_action() in vcl_recv says what this request's route
+# wants before the lookup (a memoised decision: a warm cache hit makes no
+# round trip; none at all while no route has a cache_policy): Varnish's
+# own rules (no cache_policy, ghostd -cache-default
 # origin: nothing is returned and your vcl_recv and the builtin run), pass,
 # or lookup under the route's cache_policy (return (hash): the policy's
 # bypass_headers replace the builtin "Cookie or Authorization → pass").
@@ -56,47 +57,52 @@ acl ghost_trusted_front {
 }
 
 sub vcl_recv {
-	if (req.method == "PURGE" || req.method == "BAN") {
-		call ghost_invalidate;
-	}
-	if (req.url == "/.varnish-ghost/reload") {
-		unset req.http.X-Ghost-Reload-Error;
-		if (client.ip !~ ghost_loopback) {
-			return (synth(403, "Forbidden"));
-		}
-		if (ghost.reload()) {
-			if (ghost.reload_pending()) {
-				# still loading when the answer was due; goes on
-				set req.http.X-Ghost-Reload-Error =
-				    ghost.reload_message();
-				return (synth(202, "Reload pending"));
-			}
-			return (synth(200, "Reloaded"));
-		}
-		set req.http.X-Ghost-Reload-Error = ghost.last_error();
-		return (synth(500, "Reload failed"));
-	}
-	# Strip client X-Ghost-*, join repeated lines, note https from a
-	# trusted front; true for what the builtin VCL pipes (WebSocket
-	# upgrades, non-standard methods).
-	if (ghost.recv(ghost_trusted_front)) {
-		call ghost_route_pipe;
-	}
-	# 0: Varnish's own rules (fall through), 1: pass, 2: lookup. One
-	# call on the common path: while no route has a cache_policy (and
-	# ghostd runs with -cache-default origin) it is 0 at once.
-	if (ghost.cache() != 0) {
-		call ghost_cache_act;
+	# One call does what ghost does before the lookup (strip client
+	# X-Ghost-*, join repeated header lines, note https from a trusted
+	# front, the route's cache decision); 0, the common case, leaves the
+	# request to your vcl_recv and the builtin (Varnish's own rules).
+	if (ghost.recv_action(ghost_trusted_front) != 0) {
+		call ghost_recv_act;
 	}
 }
 
-# What ghost.cache() decided, other than Varnish's own rules (a second
-# call returns the first one's answer).
-sub ghost_cache_act {
-	if (ghost.cache() == 2) {
+# What ghost.recv_action() found: 1 pass, 2 lookup under the route's
+# cache_policy (its bypass_headers replace the builtin "Cookie or
+# Authorization -> pass"), 3 pipe (WebSocket upgrades and what the
+# builtin pipes: routed here), 4 PURGE or BAN, 5 the reload URL.
+sub ghost_recv_act {
+	if (ghost.last_action() == 2) {
 		return (hash);
 	}
-	return (pass);
+	if (ghost.last_action() == 1) {
+		return (pass);
+	}
+	if (ghost.last_action() == 4) {
+		call ghost_invalidate;
+	}
+	if (ghost.last_action() == 5) {
+		call ghost_reload;
+	}
+	call ghost_route_pipe;
+}
+
+# /.varnish-ghost/reload from ghost_loopback: ghostd reloads its file.
+sub ghost_reload {
+	unset req.http.X-Ghost-Reload-Error;
+	if (client.ip !~ ghost_loopback) {
+		return (synth(403, "Forbidden"));
+	}
+	if (ghost.reload()) {
+		if (ghost.reload_pending()) {
+			# still loading when the answer was due; goes on
+			set req.http.X-Ghost-Reload-Error =
+			    ghost.reload_message();
+			return (synth(202, "Reload pending"));
+		}
+		return (synth(200, "Reloaded"));
+	}
+	set req.http.X-Ghost-Reload-Error = ghost.last_error();
+	return (synth(500, "Reload failed"));
 }
 
 # PURGE <url> / BAN <regex> with Host: (what the varnish/gateway chaperone

@@ -298,6 +298,8 @@ struct ghost_task {
 	unsigned		cache_restarts;	/* ... of vcl_recv */
 	int			cm;		/* GHOST_CM_* */
 	struct ghost_ans	cans;
+	int			action;		/* ghost.recv_action()'s, */
+	unsigned		action_restarts; /* ... in this vcl_recv */
 	/* backend side: what the stored object is tagged with */
 	const char		*obj_host;	/* normalised Host, NULL if none */
 	const char		*obj_url;	/* cache-key URL */

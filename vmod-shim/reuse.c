@@ -27,6 +27,7 @@ struct kb {
 	char		*p;
 	char		*b;
 	char		*e;
+	struct ws	*ws;	/* the key's memory, NULL: a caller's buffer */
 	int		err;
 };
 
@@ -53,28 +54,42 @@ kb_cstr(struct kb *k, const char *s)
 		kb_put(k, s, strlen(s));
 }
 
-/* Build a key in the rest of the workspace (kb_end() keeps it). */
+/*
+ * Build a key in buf (bsz bytes), or when buf is NULL in the rest of the
+ * workspace (kb_end() keeps it). A lookup builds its keys on the stack:
+ * reserving and releasing the workspace twice cost ~400 instructions per
+ * decision.
+ */
 static void
-kb_begin(struct ws *ws, struct kb *k)
+kb_begin(struct ws *ws, struct kb *k, char *buf, size_t bsz)
 {
 	unsigned sz;
 
-	sz = WS_ReserveAll(ws);
-	k->b = k->p = WS_Reservation(ws);
-	k->e = k->b + sz;
+	if (buf != NULL) {
+		k->ws = NULL;
+		k->b = k->p = buf;
+		k->e = buf + bsz;
+	} else {
+		k->ws = ws;
+		sz = WS_ReserveAll(ws);
+		k->b = k->p = WS_Reservation(ws);
+		k->e = k->b + sz;
+	}
 	k->err = 0;
 }
 
 /* Keep the key built since kb_begin(); NULL (nothing kept) on overflow. */
 static const char *
-kb_end(struct ws *ws, struct kb *k, size_t *klen)
+kb_end(struct kb *k, size_t *klen)
 {
 	if (k->err) {
-		WS_Release(ws, 0);
+		if (k->ws != NULL)
+			WS_Release(k->ws, 0);
 		return (NULL);
 	}
 	*klen = (size_t)(k->p - k->b);
-	WS_Release(ws, (unsigned)*klen);
+	if (k->ws != NULL)
+		WS_Release(k->ws, (unsigned)*klen);
 	return (k->b);
 }
 
@@ -235,7 +250,8 @@ key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
  */
 static char *
 memo_key(struct ws *ws, const struct ghost_rq *q,
-    const struct ghost_deps *d, size_t *base, size_t *klen)
+    const struct ghost_deps *d, size_t *base, size_t *klen, char *buf,
+    size_t bsz)
 {
 	struct kb k;
 	struct mp_r r, hv, *hvp;
@@ -243,7 +259,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	size_t hl, pl;
 	uint32_t cnt;
 
-	kb_begin(ws, &k);
+	kb_begin(ws, &k, buf, bsz);
 	kb_put(&k, "A", 1);
 	kb_cstr(&k, q->host);
 	if (d->m)
@@ -301,8 +317,9 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		kb_put(&k, "E", 1);
 		kb_put(&k, path, pl);
 	}
-	if (kb_end(ws, &k, klen) == NULL)
-		return (NULL);
+	if (kb_end(&k, klen) == NULL)	/* too long for buf: workspace */
+		return (buf != NULL ?
+		    memo_key(ws, q, d, base, klen, NULL, 0) : NULL);
 	return (k.b);
 }
 
@@ -324,14 +341,19 @@ key_scope(char *key, size_t base, size_t pl, int64_t l)
 }
 
 static const char *
-deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen)
+deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen, char *buf,
+    size_t bsz)
 {
 	struct kb k;
+	const char *key;
 
-	kb_begin(ws, &k);
+	kb_begin(ws, &k, buf, bsz);
 	kb_put(&k, "D", 1);
 	kb_cstr(&k, q->host);
-	return (kb_end(ws, &k, klen));
+	key = kb_end(&k, klen);
+	if (key == NULL && buf != NULL)
+		return (deps_key(ws, q, klen, NULL, 0));
+	return (key);
 }
 
 /* Move pointer field f of *o from an object at from onto one at to. */
@@ -484,8 +506,8 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 
 	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
 		return;
-	dk = deps_key(ws, q, &dkl);
-	ak = memo_key(ws, q, &a->deps, &base, &akl);
+	dk = deps_key(ws, q, &dkl, NULL, 0);
+	ak = memo_key(ws, q, &a->deps, &base, &akl, NULL, 0);
 	if (dk == NULL || ak == NULL)
 		return;
 	if (a->deps.p) {
@@ -552,15 +574,16 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	int64_t sl[MEMO_MAX_SCOPES];
 	uintptr_t dbase;
 	uint32_t n, i;
+	char dbuf[128], abuf[512];	/* the keys, when they fit */
 
-	k = deps_key(ws, q, &kl);
+	k = deps_key(ws, q, &kl, dbuf, sizeof dbuf);
 	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
 	    vl < sizeof d + sizeof dbase)
 		return (0);
 	memcpy(&d, v, sizeof d);
 	memcpy(&dbase, v + sizeof d, sizeof dbase);
 	deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
-	ak = memo_key(ws, q, &d, &base, &kl);
+	ak = memo_key(ws, q, &d, &base, &kl, abuf, sizeof abuf);
 	if (ak == NULL)
 		return (0);
 	if (!d.p)

@@ -573,9 +573,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	 * the worker twice as long. Otherwise (a refused connection in a
 	 * restart, a ghostd busy with a reload) ask again.
 	 */
-	if (ctx->http_bereq != NULL && http_GetHdr(hp,
-	    "\026" GHOST_CACHE_UNKNOWN ":", &cu) &&
-	    !strncmp(cu, "timeout", 7) &&
+	cu = q.cache_unknown;
+	if (cu != NULL && !strncmp(cu, "timeout", 7) &&
 	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
 	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
@@ -594,8 +593,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		    &t->sess_want_at);
 	}
 	if (ctx->http_bereq != NULL) {
-		t->cache_unknown = http_GetHdr(hp,
-		    "\026" GHOST_CACHE_UNKNOWN ":", NULL);
+		t->cache_unknown = q.cache_unknown != NULL;
 		/* what the stored object answers to, before any rewrite */
 		t->obj_host = q.host != NULL ?
 		    ghost_norm_host(ctx->ws, q.host) : NULL;

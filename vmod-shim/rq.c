@@ -123,9 +123,11 @@ ghost_rq_enc_max(const struct ghost_rq *q)
 /*
  * One pass over the request for Host and, on the backend side, what
  * ghost.prepare() recorded (X-Ghost-Method: the client's method, and its
- * presence says the X-Ghost-Req-* lines are there; X-Ghost-Socket) and
- * X-Ghost-Proto (set in vcl_recv). First line of a name wins, as with
- * http_GetHdr().
+ * presence says the X-Ghost-Req-* lines are there; X-Ghost-Socket),
+ * X-Ghost-Proto (set in vcl_recv) and X-Ghost-Cache-Unknown (vcl_recv
+ * could not decide). First line of a name wins, as with http_GetHdr().
+ * Internal lines are told apart by the character after "X-Ghost-": a
+ * fetch carries one X-Ghost-Req-* line per recorded header.
  */
 static void
 rq_scan(struct ghost_rq *q, int bside)
@@ -142,18 +144,32 @@ rq_scan(struct ghost_rq *q, int bside)
 			q->host = ghost_line_val(t, "host:", 5);
 			continue;
 		}
-		if (!ghost_is_internal(t))
+		if (!ghost_is_internal(t) || t->e - t->b < X_GHOST_LEN + 1)
 			continue;
-		if (!q->https && ghost_is_https(t))
-			q->https = 1;
-		if (!bside)
-			continue;
-		if (!q->rec &&
-		    (v = ghost_line_val(t, "x-ghost-method:", 15)) != NULL) {
-			q->method = v;
-			q->rec = 1;	/* ghost.prepare() ran */
-		} else if (q->sock == NULL)
-			q->sock = ghost_line_val(t, "x-ghost-socket:", 15);
+		switch (t->b[X_GHOST_LEN] | 0x20) {
+		case 'p':
+			if (!q->https && ghost_is_https(t))
+				q->https = 1;
+			break;
+		case 'm':
+			if (bside && !q->rec && (v = ghost_line_val(t,
+			    "x-ghost-method:", 15)) != NULL) {
+				q->method = v;
+				q->rec = 1;	/* ghost.prepare() ran */
+			}
+			break;
+		case 's':
+			if (bside && q->sock == NULL)
+				q->sock = ghost_line_val(t, "x-ghost-socket:", 15);
+			break;
+		case 'c':
+			if (bside && q->cache_unknown == NULL)
+				q->cache_unknown = ghost_line_val(t,
+				    "x-ghost-cache-unknown:", 22);
+			break;
+		default:
+			break;
+		}
 	}
 }
 

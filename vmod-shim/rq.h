@@ -18,6 +18,8 @@ struct ghost_rq {
 	int			rec;		/* use X-Ghost-Req-* lines */
 	const char		*memo_only;	/* not NULL: no round trip, this
 						   is why (vcl_recv timed out) */
+	const char		*cache_unknown;	/* X-Ghost-Cache-Unknown (backend
+						   side), NULL when absent */
 };
 
 void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);

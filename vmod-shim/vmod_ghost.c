@@ -337,18 +337,14 @@ std_method(const char *m)
 	}
 }
 
-VCL_BOOL v_matchproto_()
-vmod_recv(VRT_CTX, VCL_ACL trusted_front)
+/* ghost.recv()'s work: true for what the builtin VCL pipes. */
+static int
+recv_work(VRT_CTX, VCL_ACL trusted_front)
 {
 	struct http *hp;
 	const char *m;
 	int xfp, ws;
 
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
-		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
-		return (0);
-	}
 	hp = ctx->http_req;
 	ghost_strip_internal(hp);
 	ghost_merge_lines(hp);
@@ -359,6 +355,17 @@ vmod_recv(VRT_CTX, VCL_ACL trusted_front)
 	m = hp->hd[HTTP_HDR_METHOD].b;
 	AN(m);
 	return (ws || !std_method(m));
+}
+
+VCL_BOOL v_matchproto_()
+vmod_recv(VRT_CTX, VCL_ACL trusted_front)
+{
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
+		return (0);
+	}
+	return (recv_work(ctx, trusted_front));
 }
 
 VCL_VOID v_matchproto_()
@@ -582,20 +589,12 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 
 /* ---- caching and invalidation ----------------------------------------- */
 
-VCL_INT
-vmod_cache(VRT_CTX, struct vmod_priv *pv)
+/* ghost.cache()'s decision, the origin-only table without any state. */
+static int
+cache_mode(VRT_CTX, struct ghost_vcl *gv)
 {
-	struct ghost_vcl *gv;
 	struct ghost_task *t;
 
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
-		VRT_fail(ctx, "ghost.cache(): only in vcl_recv");
-		return (GHOST_CM_PASS);
-	}
-	gv = vcl_get(ctx, pv, "cache");
-	if (gv == NULL)
-		return (GHOST_CM_PASS);
 	/* decided before in this vcl_recv: the same answer */
 	t = ctask_get(ctx, gv, 0);
 	if (t == NULL && ghost_cache_origin_only(ctx, gv))
@@ -607,6 +606,22 @@ vmod_cache(VRT_CTX, struct vmod_priv *pv)
 	return (ghost_cache_decide(ctx, gv, t));
 }
 
+VCL_INT
+vmod_cache(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.cache(): only in vcl_recv");
+		return (GHOST_CM_PASS);
+	}
+	gv = vcl_get(ctx, pv, "cache");
+	if (gv == NULL)
+		return (GHOST_CM_PASS);
+	return (cache_mode(ctx, gv));
+}
+
 VCL_VOID
 vmod_deliver(VRT_CTX)
 {
@@ -616,6 +631,77 @@ vmod_deliver(VRT_CTX)
 		return;
 	}
 	ghost_cache_deliver(ctx->http_resp);
+}
+
+#define RECV_ORIGIN	0	/* Varnish's own rules */
+#define RECV_PASS	1
+#define RECV_LOOKUP	2
+#define RECV_PIPE	3	/* routed on the client side */
+#define RECV_INVAL	4	/* PURGE or BAN */
+#define RECV_RELOAD	5	/* the reload URL */
+#if RECV_ORIGIN != GHOST_CM_ORIGIN || RECV_PASS != GHOST_CM_PASS || \
+    RECV_LOOKUP != GHOST_CM_LOOKUP
+#error "recv_action() returns the cache modes as they are"
+#endif
+
+VCL_INT v_matchproto_()
+vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
+{
+	struct ghost_vcl *gv;
+	struct ghost_task *t;
+	const char *m, *u;
+	int a;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.recv_action(): only in vcl_recv");
+		return (RECV_PASS);
+	}
+	gv = vcl_get(ctx, pv, "recv_action");
+	if (gv == NULL)
+		return (RECV_PASS);
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	u = ctx->http_req->hd[HTTP_HDR_URL].b;
+	AN(m);
+	AN(u);
+	if ((*m == 'P' && !strcmp(m, "PURGE")) ||
+	    (*m == 'B' && !strcmp(m, "BAN")))
+		a = RECV_INVAL;
+	else if (u[0] == '/' && u[1] == '.' &&
+	    !strcmp(u, "/.varnish-ghost/reload"))
+		a = RECV_RELOAD;
+	else if (recv_work(ctx, trusted_front))
+		a = RECV_PIPE;
+	else
+		a = cache_mode(ctx, gv);	/* GHOST_CM_* == RECV_* */
+	if (a == RECV_ORIGIN)
+		return (a);
+	t = ctask_get(ctx, gv, 1);
+	if (t == NULL)
+		return (RECV_PASS);
+	t->action = a;
+	t->action_restarts = ctx->req->restarts;
+	return (a);
+}
+
+VCL_INT v_matchproto_()
+vmod_last_action(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+	struct ghost_task *t;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_RECV || ctx->req == NULL) {
+		VRT_fail(ctx, "ghost.last_action(): only in vcl_recv");
+		return (RECV_PASS);
+	}
+	gv = vcl_get(ctx, pv, "last_action");
+	if (gv == NULL)
+		return (RECV_PASS);
+	t = ctask_get(ctx, gv, 0);
+	if (t == NULL || t->action_restarts != ctx->req->restarts)
+		return (RECV_ORIGIN);
+	return (t->action);
 }
 
 static int

@@ -92,4 +92,6 @@ for i in $(seq $((first + 1)) "$end"); do files+=("$S/cg.$child.out.$i"); done
 tree=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 git diff --quiet HEAD -- vmod-shim vcl 2>/dev/null || tree="$tree + changes"
 echo "profile: ${files[*]} (tree $tree)"
-python3 test/bench/cgsum.py "${files[@]}"
+hits=()
+[ "$mode" = hit ] && hits=(--hits-only)
+python3 test/bench/cgsum.py "${hits[@]}" "${files[@]}"

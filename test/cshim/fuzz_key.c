@@ -78,12 +78,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ws ws[1];
 	struct http hp[1];
 	txt hd[MAXHD];
-	char *line[MAXHD + 5], *k1, *k2;
-	const char *p, *e, *nl, *k3;
+	char *line[MAXHD + 5], *k1, *k2, kbuf[64];
+	const char *p, *e, *nl, *k3, *k4;
 	struct ghost_ans a;
 	struct ghost_rq q;
 	uint8_t *ans;
-	size_t alen, kl1, kl2, kl3, base1, base2, n = 0, pl, sl;
+	size_t alen, kl1, kl2, kl3, kl4, base1, base2, n = 0, pl, sl;
 	char why[256];
 	struct mp_r r;
 	uint32_t cnt;
@@ -143,8 +143,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.rec = line[4][0] == '2';	/* X-Ghost-Req-* lines stand for others */
 
 	WS_Init(ws, "fuzz", space, sizeof space);
-	k1 = memo_key(ws, &q, &a.deps, &base1, &kl1);
-	k2 = memo_key(ws, &q, &a.deps, &base2, &kl2);
+	/* in the workspace, and in a small buffer (or the workspace when
+	 * the key does not fit in it): the same key */
+	k1 = memo_key(ws, &q, &a.deps, &base1, &kl1, NULL, 0);
+	k2 = memo_key(ws, &q, &a.deps, &base2, &kl2, kbuf, sizeof kbuf);
 	assert((k1 == NULL) == (k2 == NULL));
 	if (k1 != NULL) {
 		assert(kl1 == kl2 && base1 == base2 && base1 <= kl1);
@@ -155,7 +157,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			hd[hp->nhd].b = TRUST_ME("X-Unrouted-Fuzz: 1");
 			hd[hp->nhd].e = hd[hp->nhd].b + 18;
 			hp->nhd++;
-			k2 = memo_key(ws, &q, &a.deps, &base2, &kl2);
+			k2 = memo_key(ws, &q, &a.deps, &base2, &kl2, kbuf,
+			    sizeof kbuf);
 			if (k2 != NULL) {
 				assert(kl1 == kl2 && base1 == base2);
 				AZ(memcmp(k1, k2, kl1));
@@ -182,8 +185,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(key_scope(k1, base1, pl, -1) == kl1);
 		}
 	}
-	k3 = deps_key(ws, &q, &kl3);
-	(void)k3;
+	k3 = deps_key(ws, &q, &kl3, NULL, 0);
+	k4 = deps_key(ws, &q, &kl4, kbuf, sizeof kbuf);
+	assert((k3 == NULL) == (k4 == NULL));
+	if (k3 != NULL)
+		assert(kl3 == kl4 && !memcmp(k3, k4, kl3));
 	/* a reused answer's path edit, recomputed for this request */
 	ghost_ans_fit(&q, &a);
 	edit = a.pe && (a.o == GHOST_ROUTE || a.o == GHOST_REDIRECT);
