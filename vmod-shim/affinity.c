@@ -418,7 +418,7 @@ ghost_aff_walk(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 		if (tries > 0 ||
 		    now_ms < __atomic_load_n(&gv->ring_retry, __ATOMIC_RELAXED))
 			break;
-		if (ghost_state_read(gv, ctx->now, &sgen) == 0) {
+		if (ghost_state_read(gv, ctx->now, &sgen, NULL) == 0) {
 			snprintf(why, sizeof why, "ghostd silent");
 			fail = 1;
 		} else
