@@ -379,21 +379,24 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	char *o, *w, *e, *bu, *xk;
 	unsigned u, sz;
 	const txt *l;
-	const char *v;
+	const char *v, *host = NULL, *url = NULL;
 	int k;
 
-	if (t->obj_host == NULL || t->obj_url == NULL) {
+	/* normalised Host and cache-key URL */
+	if (t->obj_host != NULL && t->obj_url != NULL) {
+		host = ghost_norm_host(ctx->ws, t->obj_host);
+		url = ghost_cache_url(ctx->ws, &t->ans, t->obj_url);
+	}
+	if (host == NULL || url == NULL) {
 		ghost_strip_if(hp, is_tag_line);
 		return;
 	}
 	sz = WS_ReserveAll(hp->ws);
 	o = WS_Reservation(hp->ws);
 	e = o + sz;
-	w = put_line(o, e, BAN_HOST, sizeof BAN_HOST - 1, t->obj_host);
-	bu = w;
-	if (w != NULL)
-		w = put_line(w, e, BAN_URL, sizeof BAN_URL - 1, t->obj_url);
-	if (w == NULL) {
+	/* Ban-Host, then xkey, then Ban-Url (a long URL may not fit) */
+	w = put_line(o, e, BAN_HOST, sizeof BAN_HOST - 1, host);
+	if (w == NULL || e - w < 32) {
 		WS_Release(hp->ws, 0);
 		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow, "
 		    "object not tagged");
@@ -401,12 +404,8 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		return;
 	}
 	xk = w;
-	if (e - w >= 32) {
-		memcpy(w, "xkey:", 5);
-		w = tag_key(w + 5, 'u', t->obj_host, t->obj_url,
-		    strlen(t->obj_url));
-	} else
-		w = NULL;
+	memcpy(w, "xkey:", 5);
+	w = tag_key(w + 5, 'u', host, url, strlen(url));
 	for (u = HTTP_HDR_FIRST; u < hp->nhd && w != NULL; u++) {
 		l = &hp->hd[u];
 		if (l->b == NULL || ((k = tag_kind(l)) != 'k' && k != 's'))
@@ -414,7 +413,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		for (v = l->b + (k == 'k' ? 5 : 14); *v == ' ' || *v == '\t';
 		    v++)
 			continue;
-		w = tag_keys(w, e - 1, t->obj_host, v);
+		w = tag_keys(w, e - 1, host, v);
 	}
 	if (w == NULL) {
 		VSLb(ctx->vsl, SLT_Error, "ghost: too many xkey tags "
@@ -423,12 +422,21 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		xk = NULL;
 	} else
 		*w++ = '\0';
+	bu = w;
+	w = put_line(w, e, BAN_URL, sizeof BAN_URL - 1, url);
+	if (w == NULL) {
+		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow, no "
+		    BAN_URL " (BAN cannot find this object)");
+		w = bu;
+		bu = NULL;
+	}
 	WS_Release(hp->ws, (unsigned)(w - o));
 	ghost_strip_if(hp, is_tag_line);
 	http_SetHeader(hp, o);
-	http_SetHeader(hp, bu);
 	if (xk != NULL)
 		http_SetHeader(hp, xk);
+	if (bu != NULL)
+		http_SetHeader(hp, bu);
 }
 
 /* vcl_backend_response of a routed fetch. */

@@ -301,8 +301,9 @@ struct ghost_task {
 	int			action;		/* ghost.recv_action()'s, */
 	unsigned		action_restarts; /* ... in this vcl_recv */
 	/* backend side: what the stored object is tagged with */
-	const char		*obj_host;	/* normalised Host, NULL if none */
-	const char		*obj_url;	/* cache-key URL */
+	const char		*obj_host;	/* raw Host of the fetch, NULL if
+						   none (before any rewrite) */
+	const char		*obj_url;	/* its URL (before any rewrite) */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
 	/* backend side: the endpoints this fetch tried (flat indices in

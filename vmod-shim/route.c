@@ -594,10 +594,14 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	}
 	if (ctx->http_bereq != NULL) {
 		t->cache_unknown = q.cache_unknown != NULL;
-		/* what the stored object answers to, before any rewrite */
-		t->obj_host = q.host != NULL ?
-		    ghost_norm_host(ctx->ws, q.host) : NULL;
-		t->obj_url = ghost_cache_url(ctx->ws, &t->ans, q.url);
+		/*
+		 * What the stored object answers to, before any rewrite (the
+		 * strings stay in the workspace when a filter replaces the
+		 * lines); normalised by ghost.response() only for an object
+		 * it stores, so that a pass pays nothing for it.
+		 */
+		t->obj_host = q.host;
+		t->obj_url = q.url;
 	}
 
 	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))

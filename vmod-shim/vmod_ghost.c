@@ -346,9 +346,11 @@ recv_work(VRT_CTX, VCL_ACL trusted_front)
 	int xfp, ws;
 
 	hp = ctx->http_req;
-	ghost_strip_internal(hp);
-	ghost_merge_lines(hp);
-	ghost_recv_scan(hp, &xfp, &ws);
+	if (ghost_recv_fast(hp, &xfp, &ws)) {
+		ghost_strip_internal(hp);
+		ghost_merge_lines(hp);
+		ghost_recv_scan(hp, &xfp, &ws);
+	}
 	if (xfp && trusted_front != NULL &&
 	    VRT_acl_match(ctx, trusted_front, VRT_r_client_ip(ctx)))
 		http_SetHeader(hp, "X-Ghost-Proto: https");
