@@ -618,48 +618,28 @@ func (c *Client) policy() (*route.CachePolicy, error) {
 	return p, nil
 }
 
-// uintMap decodes a map whose values are unsigned integers, calling set
-// for each key.
-func (c *Client) uintMap(name string, set func(k string, v uint64)) error {
-	return c.fields(name, func(k string) error {
-		v, err := c.dec.DecodeUint64()
-		if err == nil {
-			set(k, v)
-		}
-		return err
-	})
-}
-
-// health decodes "hp", the route's probe.
+// health decodes "hp", the route's probe: "u" a string, the rest
+// unsigned integers (durations in ms).
 func (c *Client) health() (*route.HealthCheck, error) {
-	n, err := c.dec.DecodeMapLen()
-	if err != nil {
-		return nil, err
-	}
 	h := &route.HealthCheck{}
-	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
-	for i := 0; i < n; i++ {
-		k, err := c.dec.DecodeString()
-		if err != nil {
-			return nil, err
-		}
-		if k == "u" {
-			if h.Path, err = c.dec.DecodeString(); err != nil {
-				return nil, fmt.Errorf("hp %q: %w", k, err)
-			}
-			continue
+	err := c.fields("hp", func(k string) (err error) {
+		switch k {
+		case "u":
+			h.Path, err = c.dec.DecodeString()
+			return err
+		case "id", "iv", "to", "w", "th", "in", "x":
+		default:
+			return c.dec.Skip() // a later key
 		}
 		v, err := c.dec.DecodeUint64()
-		if err != nil {
-			return nil, fmt.Errorf("hp %q: %w", k, err)
-		}
+		ms := time.Duration(v) * time.Millisecond
 		switch k {
 		case "id":
 			h.ID = uint32(v)
 		case "iv":
-			h.Interval = ms(v)
+			h.Interval = ms
 		case "to":
-			h.Timeout = ms(v)
+			h.Timeout = ms
 		case "w":
 			h.Window = uint(v)
 		case "th":
@@ -669,25 +649,30 @@ func (c *Client) health() (*route.HealthCheck, error) {
 		case "x":
 			h.ExpectedStatus = int(v)
 		}
-	}
-	return h, nil
+		return err
+	})
+	return h, err
 }
 
-// outlier decodes "ol", the route's ejection rule.
+// outlier decodes "ol", the route's ejection rule (durations in ms).
 func (c *Client) outlier() (*route.Outlier, error) {
 	o := &route.Outlier{}
-	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
-	err := c.uintMap("ol", func(k string, v uint64) {
+	err := c.fields("ol", func(k string) error {
+		if k != "n" && k != "be" && k != "me" && k != "mp" {
+			return c.dec.Skip() // a later key
+		}
+		v, err := c.dec.DecodeUint64()
 		switch k {
 		case "n":
 			o.ConsecutiveFailures = uint(v)
 		case "be":
-			o.BaseEjection = ms(v)
+			o.BaseEjection = time.Duration(v) * time.Millisecond
 		case "me":
-			o.MaxEjection = ms(v)
+			o.MaxEjection = time.Duration(v) * time.Millisecond
 		case "mp":
 			o.MaxEjectionPercent = uint(v)
 		}
+		return err
 	})
 	return o, err
 }
