@@ -242,6 +242,8 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.Timeouts, err = c.timeouts()
 		case "rt":
 			d.Retry, err = c.retry()
+		case "sh":
+			d.Shard, err = c.dec.DecodeUint64()
 		default:
 			err = c.dec.Skip()
 		}
@@ -333,6 +335,53 @@ func (c *Client) Live(eps []route.Endpoint) (*LiveAnswer, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("live: %w", err)
+	}
+	a.Gen = head.gen
+	return a, nil
+}
+
+// Cluster asks ghostd for the cluster its node shards over (nil members
+// when it is not clustered).
+func (c *Client) Cluster() (*ClusterAnswer, error) {
+	a := &ClusterAnswer{}
+	head, err := c.call(TypeCluster, func(e *encoder) ([]byte, error) { return e.Simple(TypeCluster) }, func(key string) (err error) {
+		switch key {
+		case "sh":
+			a.Version, err = c.dec.DecodeUint64()
+		case "self":
+			err = intInto(c, &a.Self)
+		case "m":
+			a.Members, err = c.endpoints("member")
+		case "r":
+			var n int
+			if n, err = c.dec.DecodeArrayLen(); err != nil {
+				return err
+			}
+			for i := 0; i < n && err == nil; i++ {
+				var is []int64
+				if is, err = c.ints(); err == nil && len(is) != 2 {
+					err = fmt.Errorf("ring point: want [point, member], got %d values", len(is))
+				}
+				if err == nil {
+					a.Points = append(a.Points, uint32(is[0]))
+					a.Owners = append(a.Owners, int(is[1]))
+				}
+			}
+		case "tok":
+			a.Token, err = c.dec.DecodeString()
+		case "sttl":
+			a.SecondaryTTL, err = c.dec.DecodeInt64()
+		case "down":
+			a.DownSeconds, err = c.dec.DecodeInt64()
+		case "ctmo":
+			a.HopConnectMs, err = c.dec.DecodeInt64()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	a.Gen = head.gen
 	return a, nil
@@ -776,20 +825,25 @@ func (c *Client) groups() ([]route.Group, error) {
 		if g.Weight, err = c.dec.DecodeUint64(); err != nil {
 			return g, fmt.Errorf("group %d weight: %w", i, err)
 		}
-		g.Endpoints, err = list(c, func(j int) (ep route.Endpoint, err error) {
-			if err = c.pairLen(fmt.Sprintf("group %d endpoint %d [addr, port]", i, j)); err != nil {
-				return ep, err
-			}
-			if ep.Address, err = c.dec.DecodeString(); err != nil {
-				return ep, err
-			}
-			p, err := c.dec.DecodeUint64()
-			ep.Port = uint16(p)
-			return ep, err
-		})
+		g.Endpoints, err = c.endpoints(fmt.Sprintf("group %d endpoint", i))
 		if err != nil {
 			return g, fmt.Errorf("group %d endpoints: %w", i, err)
 		}
 		return g, nil
+	})
+}
+
+// endpoints decodes [[addr, port], ...]; what names an element in errors.
+func (c *Client) endpoints(what string) ([]route.Endpoint, error) {
+	return list(c, func(j int) (ep route.Endpoint, err error) {
+		if err = c.pairLen(fmt.Sprintf("%s %d [addr, port]", what, j)); err != nil {
+			return ep, err
+		}
+		if ep.Address, err = c.dec.DecodeString(); err != nil {
+			return ep, err
+		}
+		p, err := c.dec.DecodeUint64()
+		ep.Port = uint16(p)
+		return ep, err
 	})
 }

@@ -324,6 +324,7 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Session != nil)
 	cond(d.Timeouts != nil)
 	cond(d.Retry != nil)
+	cond(d.Shard != 0)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -471,6 +472,38 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if r := d.Retry; r != nil {
 		e.retry(r)
 	}
+	if d.Shard != 0 {
+		e.uint("sh", d.Shard)
+	}
+	return e.end()
+}
+
+// ClusterAnswer encodes the answer to a cluster request: t, gen, and
+// when cl is not nil sh (its version), self, m (members), r (the ring:
+// [[point, member], ...] ascending), tok, sttl, down and ctmo.
+func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
+	if cl == nil {
+		e.begin(2, TypeCluster)
+		e.uint("gen", gen)
+		return e.end()
+	}
+	e.begin(10, TypeCluster)
+	e.uint("gen", gen)
+	e.uint("sh", cl.Version)
+	e.int("self", int64(cl.Self))
+	e.endpoints("m", cl.Members)
+	pts, own := cl.RingPoints()
+	e.key("r")
+	_ = e.enc.EncodeArrayLen(len(pts))
+	for i, p := range pts {
+		_ = e.enc.EncodeArrayLen(2)
+		_ = e.enc.EncodeUint(uint64(p))
+		_ = e.enc.EncodeUint(uint64(own[i]))
+	}
+	e.str("tok", cl.Token)
+	e.int("sttl", cl.SecondaryTTL)
+	e.int("down", cl.DownSeconds)
+	e.int("ctmo", cl.HopConnectMs)
 	return e.end()
 }
 

@@ -57,7 +57,7 @@ func mpUint(v uint64) int {
 // with the largest array header (5 bytes).
 func answerSize(vhostKey string, d *Deps, r *croute) int {
 	const arr = 5
-	n := 152 // keys, generation, outcome, status, route index, deps flags
+	n := 163 // keys, generation, outcome, status, route index, deps flags, cluster version (sh: 11)
 	n += mpStr(len(vhostKey)) + mpStr(len(r.name)) + arr
 	// reason phrase, synthetic body, why not cacheable (keys: 3 bytes)
 	switch {

@@ -185,6 +185,12 @@ sub vcl_deliver {
 }
 
 sub vcl_backend_error {
+	# Clustered: the member that owns the key did not answer (refused,
+	# reset, timeout): it is skipped for a while, and this fetch goes to
+	# the origin instead.
+	if (ghost.owner_failed()) {
+		return (retry);
+	}
 	# The response of a decision that is not a fetch: status, reason,
 	# Location, body, all as decided.
 	if (ghost.synth()) {

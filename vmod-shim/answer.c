@@ -453,6 +453,8 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->rn, &a->rn_len);
 	else if (mp_streq(k, kl, "cm"))
 		a->cm = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "sh"))
+		a->sh = mp_r_uint(r);
 	else if (mp_streq(k, kl, "cp")) {
 		a->has_cp = 1;
 		mp_r_fields(r, policy_field, a);

@@ -19,6 +19,8 @@
  *      backend.c      native backends per endpoint, their retirement
  *      retry.c        a fetch's timeouts and retries
  *      affinity.c     consistent-hash keys and rings, session tokens
+ *      cluster.c      self-sharding: the members, the ring, the hop
+ *                     mark, owners that failed
  *   1  rq.c           the inputs of a decision (struct ghost_rq) and
  *                     the route request
  *      conn.c         connections and round trips to ghostd
@@ -45,6 +47,8 @@
  * pass request there under callgrind. The rwlocks are pthread's (7.1 has
  * no Lck rwlock):
  *
+ *   0. gv->cl_mtx      (pthread: one request fetching the cluster;
+ *                       held across that round trip, never waited for)
  *   1. gv->live_mtx    (LCK.ghost.live; taken by the reaper thread
  *                       only: held across the `live` round trips and
  *                       while sweeping)
@@ -60,6 +64,8 @@
  *   8. gv->ring_lock   (rwlock: the consistent-hash rings' slots,
  *                       affinity.c; a walk holds a reference, not
  *                       the lock)
+ *   9. gv->cl_lock     (rwlock: the cluster; read side held for an owner
+ *                       lookup or a hop check, write side to replace it)
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
@@ -109,6 +115,8 @@ struct ghost_conn;
 struct ghost_memo;
 struct ghost_be;
 struct ghost_rings;
+struct ghost_cluster;
+struct ghost_peer;
 
 struct ghost_vcl {
 	unsigned		magic;
@@ -167,6 +175,13 @@ struct ghost_vcl {
 	unsigned		n_ejected;	/* atomic: backends ejected */
 	unsigned		n_bad;		/* atomic: sick or ejected */
 	double			health_next;	/* reaper only: next look */
+	/* self-sharding (cluster.c) */
+	pthread_mutex_t		cl_mtx;
+	pthread_rwlock_t	cl_lock;
+	struct ghost_cluster	*cl;		/* NULL: none fetched */
+	uint64_t		cl_ver;		/* atomic: cl's version */
+	int			cl_state;	/* atomic: GHOST_CL_* */
+	double			cl_next_try;	/* under cl_mtx */
 
 	/* consistent-hash rings (affinity.c) */
 	pthread_rwlock_t	ring_lock;
@@ -266,6 +281,7 @@ struct ghost_ans {
 	size_t			sp_nl;
 	int64_t			sp_a, sp_i;	/* timeouts, s; 0: none */
 	const uint8_t		*sp_tk, *sp_tk_end;
+	uint64_t		sh;		/* cluster version, 0: local */
 };
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
@@ -332,6 +348,11 @@ struct ghost_task {
 	unsigned		sess_flat;
 	int64_t			sess_at;
 	int			sess_fresh;
+	/* self-sharding: client side (enum ghost_shard), backend side */
+	int			shard;
+	int			fwd;		/* fetch forwarded to peer */
+	int			fwd_failed;	/* ... and it failed */
+	struct ghost_peer	*peer;		/* in ctx->ws */
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

@@ -46,6 +46,10 @@ type VarnishdOpts struct {
 	Listen  []string // listener names, optionally with ",PROXY"; the first is waited for
 	Params  []string // -p name=value
 	Storage string   // -s; default malloc,64m
+	// Ports, when not nil, are the listeners' ports (parallel to
+	// Listen), chosen by the caller (FreePorts): a cluster's members
+	// must know each other's before they start.
+	Ports []int
 }
 
 // Varnishd is a running varnishd (manager in the foreground, -F, in a
@@ -75,6 +79,9 @@ func StartVarnishd(o VarnishdOpts) (*Varnishd, error) {
 		ports, err := FreePorts(len(o.Listen) + 1)
 		if err != nil {
 			return nil, err
+		}
+		if o.Ports != nil {
+			copy(ports[1:], o.Ports)
 		}
 		v.Admin = fmt.Sprintf("127.0.0.1:%d", ports[0])
 		v.Listen = map[string]string{}
