@@ -353,20 +353,7 @@ func (c *Client) Cluster() (*ClusterAnswer, error) {
 		case "m":
 			a.Members, err = c.endpoints("member")
 		case "r":
-			var n int
-			if n, err = c.dec.DecodeArrayLen(); err != nil {
-				return err
-			}
-			for i := 0; i < n && err == nil; i++ {
-				var is []int64
-				if is, err = c.ints(); err == nil && len(is) != 2 {
-					err = fmt.Errorf("ring point: want [point, member], got %d values", len(is))
-				}
-				if err == nil {
-					a.Points = append(a.Points, uint32(is[0]))
-					a.Owners = append(a.Owners, int(is[1]))
-				}
-			}
+			a.Ring, err = c.dec.DecodeBytes()
 		case "tok":
 			a.Token, err = c.dec.DecodeString()
 		case "sttl":

@@ -479,26 +479,27 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 }
 
 // ClusterAnswer encodes the answer to a cluster request: t, gen, and
-// when cl is not nil sh (its version), self, m (members), r (the ring:
-// [[point, member], ...] ascending), tok, sttl, down and ctmo.
+// when cl is not nil sh (its version), self, m (members), r (the ring as
+// ring.Encode writes it, bin; absent without members), tok, sttl, down
+// and ctmo.
 func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
 	if cl == nil {
 		e.begin(2, TypeCluster)
 		e.uint("gen", gen)
 		return e.end()
 	}
-	e.begin(10, TypeCluster)
+	n := 9
+	if cl.Ring != nil {
+		n++
+	}
+	e.begin(n, TypeCluster)
 	e.uint("gen", gen)
 	e.uint("sh", cl.Version)
 	e.int("self", int64(cl.Self))
 	e.endpoints("m", cl.Members)
-	pts, own := cl.RingPoints()
-	e.key("r")
-	_ = e.enc.EncodeArrayLen(len(pts))
-	for i, p := range pts {
-		_ = e.enc.EncodeArrayLen(2)
-		_ = e.enc.EncodeUint(uint64(p))
-		_ = e.enc.EncodeUint(uint64(own[i]))
+	if cl.Ring != nil {
+		e.key("r")
+		_ = e.enc.EncodeBytes(cl.Ring.Encode())
 	}
 	e.str("tok", cl.Token)
 	e.int("sttl", cl.SecondaryTTL)

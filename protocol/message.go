@@ -132,8 +132,7 @@ type ClusterAnswer struct {
 	Version      uint64
 	Self         int
 	Members      []route.Endpoint
-	Points       []uint32 // the ring, ascending
-	Owners       []int    // parallel to Points: index into Members
+	Ring         []byte // the ring, as ring.Encode writes it
 	Token        string
 	SecondaryTTL int64
 	DownSeconds  int64

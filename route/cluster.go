@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/varnish/ghost/route/ring"
 )
 
 // Cluster limits and defaults.
@@ -71,8 +73,10 @@ type Cluster struct {
 	SecondaryTTL int64
 	DownSeconds  int64
 	HopConnectMs int64
-	ring         shardRing
-	addrs        map[netip.Addr]bool
+	// Ring is the consistent ring over Members (nil when there are
+	// none): member i's ID is Members[i].String().
+	Ring  *ring.Ring
+	addrs map[netip.Addr]bool
 }
 
 // ParseEndpoint parses "ip:port", "[v6]:port" or, with defPort > 0, an IP
@@ -169,7 +173,16 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 	for _, m := range ms {
 		cl.addrs[netip.MustParseAddr(m.Address)] = true
 	}
-	cl.ring = buildShardRing(ms)
+	if len(ms) > 0 {
+		rm := make([]ring.Member, len(ms))
+		for i, m := range ms {
+			rm[i] = ring.Member{ID: m.String()}
+		}
+		var err error
+		if cl.Ring, err = ring.New(rm); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	h := sha256.New()
 	for _, m := range ms {
 		h.Write([]byte(m.String() + "\n"))
@@ -203,14 +216,14 @@ func ShardKey(normHost, cacheURL string) string {
 }
 
 // Owner is the member that owns key, skipping the members down reports
-// as failed: the first member clockwise on the ring from the key's hash
-// that is not down; -1 when every member is down or there are none.
-// The shim's lookup is checked against this function's vectors.
+// as failed: ring.Walk from ring.HashString(key) (the shim walks the same
+// encoded ring with the same hash, route/ring's vectors hold both to it);
+// -1 when every member is down or there are none.
 func (c *Cluster) Owner(key string, down func(int) bool) int {
-	if c == nil {
+	if c == nil || c.Ring == nil {
 		return -1
 	}
-	return c.ring.owner(shardKeyHash(key), down)
+	return c.Ring.Walk(ring.HashString(key), func(m int) bool { return down == nil || !down(m) })
 }
 
 // HopMark says what a request carrying the hop mark value tok from client

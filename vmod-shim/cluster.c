@@ -30,11 +30,11 @@
 #include "ghost.h"
 #include "hdr.h"
 #include "conn.h"
-#include "memo.h"
+#include "ring.h"
 #include "stats.h"
 #include "cluster.h"
 
-#define CL_MAX_MEMBERS	256
+#define CL_MAX_MEMBERS	256	/* route.MaxMembers */
 #define CL_RETRY	1.0	/* s between failed fetches of the cluster */
 #define CL_TOK_MAX	128
 
@@ -53,9 +53,8 @@ struct ghost_cluster {
 	int			self;		/* -1: not a member */
 	unsigned		n;
 	struct cl_member	*m;
-	unsigned		npts;
-	uint32_t		*pts;		/* ascending */
-	uint16_t		*own;		/* parallel: member index */
+	uint8_t			*ring;		/* ring.Encode(), checked */
+	size_t			ring_len;
 	char			tok[CL_TOK_MAX];
 	size_t			tokl;
 	double			sttl, down, ctmo;
@@ -75,8 +74,7 @@ cl_free(struct ghost_cluster *cl)
 		return;
 	CHECK_OBJ(cl, GHOST_CLUSTER_MAGIC);
 	free(cl->m);
-	free(cl->pts);
-	free(cl->own);
+	free(cl->ring);
 	FREE_OBJ(cl);
 }
 
@@ -96,7 +94,8 @@ struct cl_ans {
 	size_t			tl;
 	uint64_t		ver;
 	int64_t			self, sttl, down, ctmo;
-	const uint8_t		*m, *m_end, *r, *r_end;
+	const uint8_t		*m, *m_end, *r;
+	size_t			rl;
 	const char		*tok;
 	size_t			tokl;
 };
@@ -124,11 +123,9 @@ cl_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		a->m = r->p;
 		mp_skip(r);
 		a->m_end = r->p;
-	} else if (mp_streq(k, kl, "r")) {
-		a->r = r->p;
-		mp_skip(r);
-		a->r_end = r->p;
-	} else
+	} else if (mp_streq(k, kl, "r"))
+		mp_r_bin(r, &a->r, &a->rl);
+	else
 		return (0);
 	return (1);
 }
@@ -144,7 +141,7 @@ cl_decode(const uint8_t *p, size_t l, char *why, size_t wl)
 	const char *s;
 	size_t sl;
 	uint32_t i, n;
-	int64_t v, w;
+	int64_t v;
 
 	memset(&a, 0, sizeof a);
 	a.self = -1;
@@ -199,26 +196,13 @@ cl_decode(const uint8_t *p, size_t l, char *why, size_t wl)
 			r.err = 1;
 	}
 	cl->n = n;
-	if (!r.err && a.r != NULL) {
-		r.p = a.r;
-		r.end = a.r_end;
-		cl->npts = mp_r_arr(&r);
-		cl->pts = malloc((cl->npts + 1) * sizeof *cl->pts);
-		cl->own = malloc((cl->npts + 1) * sizeof *cl->own);
-		if (cl->pts == NULL || cl->own == NULL)
-			r.err = 1;
-		for (i = 0, w = -1; i < cl->npts && !r.err; i++) {
-			if (mp_r_arr(&r) != 2)
-				r.err = 1;
-			v = mp_r_int(&r);
-			cl->pts[i] = (uint32_t)v;
-			v = mp_r_int(&r);
-			if (v < 0 || v >= (int64_t)n ||
-			    (int64_t)cl->pts[i] < w)
-				r.err = 1;
-			w = cl->pts[i];
-			cl->own[i] = (uint16_t)v;
-		}
+	if (!r.err && (a.r == NULL ||
+	    ghost_ring_check(a.r, a.rl, n) != 0 ||
+	    (cl->ring = malloc(a.rl)) == NULL))
+		r.err = 1;
+	if (!r.err) {
+		memcpy(cl->ring, a.r, a.rl);
+		cl->ring_len = a.rl;
 	}
 	if (r.err) {
 		snprintf(why, wl, "bad cluster answer (members or ring)");
@@ -354,30 +338,31 @@ cl_tok_ok(const struct ghost_cluster *cl, const char *v)
 	return (d == 0);
 }
 
-/* The owner of hash h: first member clockwise not marked down. */
-static int
-cl_owner(struct ghost_cluster *cl, uint32_t h, uint64_t now_ms)
-{
-	unsigned lo = 0, hi = cl->npts, mid, k, i;
-	uint16_t m;
+struct up_arg {
+	const struct ghost_cluster	*cl;
+	uint64_t			now_ms;
+};
 
-	if (cl->npts == 0)
-		return (-1);
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (cl->pts[mid] < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (k = 0; k < cl->npts; k++) {
-		i = (lo + k) % cl->npts;
-		m = cl->own[i];
-		if (__atomic_load_n(&cl->m[m].down_until, __ATOMIC_RELAXED) <=
-		    now_ms)
-			return (m);
-	}
-	return (-1);
+/* ghost_ring_ok_f: a member not marked down. */
+static int
+cl_up(void *priv, uint32_t m)
+{
+	const struct up_arg *u = priv;
+
+	return (__atomic_load_n(&u->cl->m[m].down_until, __ATOMIC_RELAXED) <=
+	    u->now_ms);
+}
+
+/* The owner of key: ring.Walk from its hash, skipping members down. */
+static int
+cl_owner(const struct ghost_cluster *cl, const char *key, size_t kl)
+{
+	struct up_arg u;
+
+	u.cl = cl;
+	u.now_ms = (uint64_t)(VTIM_real() * 1e3);
+	return ((int)ghost_ring_walk(cl->ring, cl->ring_len, cl->n,
+	    ghost_ring_hash(key, kl), cl_up, &u));
 }
 
 /*
@@ -425,8 +410,7 @@ ghost_cluster_decide(VRT_CTX, struct ghost_vcl *gv, uint64_t ver,
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: shard: hop mark refused "
 		    "(not a member or wrong token): an ordinary client");
 	}
-	o = cl_owner(cl, (uint32_t)(ghost_hash(key, kl, 0) >> 32),
-	    (uint64_t)(VTIM_real() * 1e3));
+	o = cl_owner(cl, key, kl);
 	if (o < 0 || o == cl->self) {
 		r = GHOST_SHARD_LOCAL;
 		GHOST_STAT(shard_local);

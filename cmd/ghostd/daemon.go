@@ -76,8 +76,8 @@ type daemonConfig struct {
 	cacheDefault string // "origin" or "pass"
 	// sessionSecret: file with the key of session persistence tokens
 	sessionSecret string
-	cluster      clusterFlags
-	clusterBase  route.ClusterConfig // from cluster, validated
+	cluster       clusterFlags
+	clusterBase   route.ClusterConfig // from cluster, validated
 }
 
 // daemonFlags returns the daemon's flag set, writing into c.

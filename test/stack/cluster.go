@@ -23,6 +23,10 @@ type ClusterOpts struct {
 	Ghostd  []string // more ghostd flags (-cluster-secondary-ttl, ...)
 	Params  []string // varnishd -p
 	Storage string   // varnishd -s
+	// InitArgs: more ghost.init() arguments; "" = ", timeout = 1s"
+	// (a loaded test machine must not turn a slow first answer into a
+	// 503).
+	InitArgs string
 }
 
 // ClusterNode is one running node.
@@ -97,7 +101,11 @@ func AddClusterNode(o ClusterOpts, i, port int, members string) (*ClusterNode, e
 	if err := os.WriteFile(conf, o.Config, 0o644); err != nil {
 		return nil, err
 	}
-	vcl, err := StageVCL(o.Root, n.Dir, "", n.Sock, "")
+	initArgs := o.InitArgs
+	if initArgs == "" {
+		initArgs = ", timeout = 1s"
+	}
+	vcl, err := StageVCL(o.Root, n.Dir, "", n.Sock, initArgs)
 	if err != nil {
 		return nil, err
 	}
