@@ -2,11 +2,13 @@ package scale
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -276,16 +278,38 @@ var Counters = []string{"GHOST.be_live", "GHOST.be_draining", "GHOST.be_created"
 func (s *Stack) Measure() Resources {
 	pid := s.V.ChildPID()
 	r := Resources{ChildPID: pid, ChildRSSKB: procfs.RSSKB(pid), Maps: countLines(fmt.Sprintf("/proc/%d/maps", pid)),
-		GhostdRSSKB: procfs.RSSKB(s.Ghostd.Pid()), Counters: s.V.Stats(Counters...)}
+		GhostdRSSKB: procfs.RSSKB(s.Ghostd.Pid()), Counters: s.Stats(Counters...)}
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		r.FDs = len(ents)
 	}
 	return r
 }
 
+// Stats reads counters like stack.Varnishd.Stats, with a longer timeout:
+// varnishstat reads every VSC segment, one per backend (5 s at 50,000
+// backends on a busy machine).
+func (s *Stack) Stats(names ...string) map[string]int64 {
+	args := []string{"-n", s.V.WorkDir, "-1"}
+	for _, n := range names {
+		args = append(args, "-f", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "varnishstat", args...).Output()
+	m := map[string]int64{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m[f[0]] = n
+			}
+		}
+	}
+	return m
+}
+
 // Counter reads one counter (-1 when it cannot be read).
 func (s *Stack) Counter(name string) int64 {
-	if v, ok := s.V.Stats(name)[name]; ok {
+	if v, ok := s.Stats(name)[name]; ok {
 		return v
 	}
 	return -1
