@@ -129,11 +129,17 @@ func (v *Varnishd) Adm(args ...string) (string, error) {
 
 // Stats returns the named counters (varnishstat -1 -f name...).
 func (v *Varnishd) Stats(names ...string) map[string]int64 {
+	return v.StatsWithin(10*time.Second, names...)
+}
+
+// StatsWithin is Stats with a timeout of d: varnishstat reads every VSC
+// segment, one per backend (seconds at tens of thousands of backends).
+func (v *Varnishd) StatsWithin(d time.Duration, names ...string) map[string]int64 {
 	args := []string{"-n", v.WorkDir, "-1"}
 	for _, n := range names {
 		args = append(args, "-f", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "varnishstat", args...).Output()
 	m := map[string]int64{}
