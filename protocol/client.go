@@ -244,6 +244,8 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.Retry, err = c.retry()
 		case "sh":
 			d.Shard, err = c.dec.DecodeUint64()
+		case "cr":
+			d.CORS, err = c.cors()
 		default:
 			err = c.dec.Skip()
 		}

@@ -325,6 +325,7 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Timeouts != nil)
 	cond(d.Retry != nil)
 	cond(d.Shard != 0)
+	cond(d.CORS != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -474,6 +475,9 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	}
 	if d.Shard != 0 {
 		e.uint("sh", d.Shard)
+	}
+	if d.CORS != nil {
+		e.cors(d.CORS)
 	}
 	return e.end()
 }

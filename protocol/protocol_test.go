@@ -93,6 +93,12 @@ func richDecision() route.Decision {
 			Tokens: []string{"AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"}},
 		Timeouts: &route.Timeouts{Request: 10000, BackendRequest: 2000},
 		Retry:    &route.Retry{Attempts: 2, Codes: []int{500, 502, 503, 504}, Backoff: 100},
+		CORS: &route.CORS{Exact: []string{"https://a.test", "https://a.test:443"},
+			Wild: []route.OriginPattern{{Prefix: "https://", Suffix: ".b.test"}},
+			Echo: true, Headers: []route.Header{{Name: "Access-Control-Allow-Credentials", Value: "true"}},
+			Vary: []string{"Origin"},
+			Preflight: &route.Preflight{Status: 204, Reason: "No Content", Require: []string{"access-control-request-method", "origin"},
+				Headers: []route.Header{{Name: "Access-Control-Max-Age", Value: "5"}}, EchoMethod: true}},
 	}
 }
 

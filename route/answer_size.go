@@ -155,10 +155,42 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 		n += 16 + mpStr(len(rw.hostname)) + mpStr(len(rw.value))
 		n += mpStr(len(rw.value)) // the path edit's replacement
 	}
+	if r.cors != nil {
+		n += corsSize(r.cors.options)
+	}
 	if rd := r.redirect; rd != nil {
 		// scheme://host:port + value (the request's host when unset)
 		n += 8 + mpStr(len("https://")+max(len(rd.hostname), MaxHostnameLen)+6+len(rd.value))
 		n += mpStr(len(rd.value)) // the path edit's replacement
+	}
+	return n
+}
+
+// corsSize bounds the msgpack size of "cr" (the larger, OPTIONS form).
+func corsSize(c *CORS) int {
+	const arr = 5
+	n := 3 + 5 + 4*(3+arr) + 8 // key, map, oe ow h v, oa e
+	for _, e := range c.Exact {
+		n += mpStr(len(e))
+	}
+	for _, w := range c.Wild {
+		n += 1 + mpStr(len(w.Prefix)) + mpStr(len(w.Suffix))
+	}
+	pairs := func(hs []Header) {
+		for _, h := range hs {
+			n += 1 + mpStr(len(h.Name)) + mpStr(len(h.Value))
+		}
+	}
+	pairs(c.Headers)
+	for _, v := range c.Vary {
+		n += mpStr(len(v))
+	}
+	if p := c.Preflight; p != nil {
+		n += 3 + 5 + 4 + 9 + 3 + mpStr(len(p.Reason)) + 2*(3+arr) + 8 // pf: st rs rq h em eh
+		for _, r := range p.Require {
+			n += mpStr(len(r))
+		}
+		pairs(p.Headers)
 	}
 	return n
 }

@@ -157,6 +157,10 @@ type Decision struct {
 	// request's key serves it. Set by ghostd (on every decision of a
 	// clustered node), not by Decide.
 	Shard uint64
+
+	// CORS is the route's cors filter (nil when it has none), for every
+	// outcome: a preflight is answered whatever the route would do.
+	CORS *CORS
 }
 
 // CacheMode is the decision made before the cache lookup (vcl_recv).

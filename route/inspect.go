@@ -39,6 +39,7 @@ type RouteDump struct {
 	RespOps    *HeaderOps  `json:"response_header_modifier,omitempty"`
 	Rewrite    string      `json:"url_rewrite,omitempty"`      // "host H path P" summary
 	Redirect   string      `json:"request_redirect,omitempty"` // "301 scheme://host:port/path" summary
+	CORS       *CORS       `json:"cors,omitempty"`             // as decisions for OPTIONS carry it
 	Outcome    string      `json:"outcome"`                    // backend, no_backends (500) or redirect
 	// Endpoint health, the vhost's defaults filled in (summaries; see
 	// HealthCheck.String, Outlier.String); PanicThreshold only with one
@@ -150,6 +151,9 @@ func (rt *croute) dump(rank int) RouteDump {
 			gd.Endpoints[i] = net.JoinHostPort(e.Address, strconv.Itoa(int(e.Port)))
 		}
 		d.Groups = append(d.Groups, gd)
+	}
+	if rt.cors != nil {
+		d.CORS = rt.cors.options
 	}
 	if rw := rt.rewrite; rw != nil {
 		d.Rewrite = summarizeMod("hostname", rw.hostname, rw.mod, rw.value)

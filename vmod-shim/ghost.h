@@ -25,6 +25,8 @@
  *                     the route request
  *      conn.c         connections and round trips to ghostd
  *      answer.c       decoding of a route answer
+ *      cors.c         the cors filter applied: preflight test, Origin
+ *                     test, CORS response headers
  *      memo.c         the memo table and ghostd's state file
  *      pick.c         weighted selection of an endpoint
  *   0  hdr.c          header line helpers
@@ -282,6 +284,22 @@ struct ghost_ans {
 	int64_t			sp_a, sp_i;	/* timeouts, s; 0: none */
 	const uint8_t		*sp_tk, *sp_tk_end;
 	uint64_t		sh;		/* cluster version, 0: local */
+	/* the route's cors filter (cr), applied by cors.c; every pointer
+	 * is in reuse.c's CR_PTRS */
+	int			has_cr;
+	int			cr_any;		/* every Origin allowed */
+	int			cr_echo;	/* ACAO repeats the Origin */
+	const uint8_t		*cr_oe, *cr_oe_end;	/* exact origins */
+	const uint8_t		*cr_ow, *cr_ow_end;	/* [prefix, suffix] */
+	const uint8_t		*cr_h, *cr_h_end;	/* actual response */
+	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
+	int			has_pf;		/* preflight answer (pf) */
+	int			pf_st;
+	const char		*pf_rs;
+	size_t			pf_rs_len;
+	const uint8_t		*pf_rq, *pf_rq_end;	/* required headers */
+	const uint8_t		*pf_h, *pf_h_end;
+	int			pf_em, pf_eh;	/* echo ACRM / ACRH */
 };
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
@@ -307,6 +325,7 @@ struct ghost_task {
 	const char		*reason;	/* the shim's own (503), in
 						   ctx->ws; NULL: the answer's */
 	const char		*location;	/* in ctx->ws, "" if none */
+	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */
 	/* client side: ghost.cache() */

@@ -20,6 +20,7 @@
 #include "memo.h"
 #include "pick.h"
 #include "rq.h"
+#include "cors.h"
 #include "apply.h"
 #include "backend.h"
 #include "cluster.h"
@@ -616,6 +617,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (be != NULL)
 		return (be);
 	t->have_ans = 0;
+	t->preflight = 0;
 	t->location = "";
 	t->ntried = 0;
 	t->gv = gv;
@@ -663,7 +665,13 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	/* status and reason phrase are the answer's (ghostd decides) */
 	t->status = t->ans.st;
 	t->reason = NULL;
-	switch (t->ans.o) {
+	/* a CORS preflight of a cors route: ghost answers, whatever the
+	 * route would do (the request filters do not apply either) */
+	t->preflight = ghost_cors_preflight(&t->ans, hp);
+	if (t->preflight) {
+		t->status = t->ans.pf_st;
+		GHOST_STAT(dec_preflight);
+	} else switch (t->ans.o) {
 	case GHOST_ROUTE:
 		if (ctx->http_bereq != NULL && http_GetHdr(hp,
 		    "\016" GHOST_SHARD_HDR ":", &shard) &&
@@ -688,6 +696,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s", tok);
 	if (be != NULL)
 		what = VRT_BACKEND_string(be);
+	else if (t->preflight)
+		what = "CORS preflight";
 	else if (t->reason != NULL)
 		what = t->reason;
 	if (what != NULL)
