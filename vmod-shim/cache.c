@@ -76,7 +76,9 @@ log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
 static int
 shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
-	const char *host, *url, *key, *peer;
+	const char *host, *url, *key, *peer, *src;
+	struct ghost_rq q;
+	char why[256];
 	int sttl0;
 
 	if (!http_GetHdr(ctx->http_req, H_Host, &host) ||
@@ -90,6 +92,14 @@ shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	}
 	t->shard = ghost_cluster_decide(ctx, gv, t->cans.sh, key, strlen(key),
 	    &peer, &sttl0);
+	if (t->shard == GHOST_SHARD_HOP && http_GetHdr(ctx->http_req,
+	    "\016X-Ghost-Proto:", NULL)) {
+		/* the client came over TLS: decide again as https */
+		ghost_rq_init(ctx, &q, ctx->http_req);
+		if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why))
+			return (GHOST_CM_LOOKUP);
+		return (t->cans.cm);
+	}
 	if (t->shard != GHOST_SHARD_FWD)
 		return (GHOST_CM_LOOKUP);
 	http_PrintfHeader(ctx->http_req, GHOST_SHARD_HDR ": %s", peer);

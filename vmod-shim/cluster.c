@@ -324,12 +324,20 @@ cl_from_member(VRT_CTX, const struct ghost_cluster *cl)
 	return (0);
 }
 
-/* Constant-time comparison of the hop mark with the token. */
+/*
+ * Constant-time comparison of the hop mark with the token. The mark is
+ * "<token>", or "<token> https" when the client's request came over TLS
+ * (a trusted front said so on the forwarding node): *https.
+ */
 static int
-cl_tok_ok(const struct ghost_cluster *cl, const char *v)
+cl_tok_ok(const struct ghost_cluster *cl, const char *v, int *https)
 {
-	size_t i, l = strlen(v);
+	size_t i, l = strcspn(v, " ");
 	unsigned char d = 0;
+
+	*https = !strcmp(v + l, " https");
+	if (v[l] != '\0' && !*https)
+		return (0);
 
 	if (l != cl->tokl)
 		return (0);
@@ -369,8 +377,9 @@ cl_owner(const struct ghost_cluster *cl, const char *key, size_t kl)
  * vcl_recv of a lookup whose answer says the node is clustered (version
  * ver of the cluster): who serves the key (route.ShardKey: normalised
  * host, " ", cache-key URL)? A hop mark from a member with the right
- * token: this node (GHOST_SHARD_HOP); anything else carrying one is an
- * ordinary client. Another member owns the key: GHOST_SHARD_FWD, with
+ * token: this node (GHOST_SHARD_HOP; a mark saying https sets
+ * X-Ghost-Proto: https, as a trusted front would have on the forwarding
+ * node); anything else carrying one is an ordinary client. Another member owns the key: GHOST_SHARD_FWD, with
  * "addr port" of the owner in *peer_hdr (the fetch reads it) and *sttl0
  * when no secondary copy is kept.
  */
@@ -380,7 +389,7 @@ ghost_cluster_decide(VRT_CTX, struct ghost_vcl *gv, uint64_t ver,
 {
 	struct ghost_cluster *cl;
 	const char *hop = NULL;
-	int r = GHOST_SHARD_NONE, o;
+	int r = GHOST_SHARD_NONE, o, https;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -398,9 +407,12 @@ ghost_cluster_decide(VRT_CTX, struct ghost_vcl *gv, uint64_t ver,
 		return (r);
 	}
 	if (hop != NULL) {
-		if (cl_tok_ok(cl, hop) && cl_from_member(ctx, cl)) {
+		if (cl_tok_ok(cl, hop, &https) && cl_from_member(ctx, cl)) {
 			PTOK(pthread_rwlock_unlock(&gv->cl_lock));
 			http_Unset(ctx->http_req, "\014" GHOST_HOP_HDR ":");
+			if (https)
+				http_SetHeader(ctx->http_req,
+				    "X-Ghost-Proto: https");
 			GHOST_STAT(shard_owner);
 			VSLb(ctx->vsl, SLT_VCL_Log, "ghost: shard: hop from a "
 			    "member, served here");

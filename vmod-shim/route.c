@@ -693,7 +693,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	}
 	ghost_strip_internal(hp);
 	if (t->fwd)
-		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s", tok);
+		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s%s", tok,
+		    q.https ? " https" : "");
 	if (be != NULL)
 		what = VRT_BACKEND_string(be);
 	else if (t->preflight)

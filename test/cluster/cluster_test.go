@@ -95,6 +95,11 @@ type cluster struct {
 
 // start starts n nodes (members: all of them) with more ghostd flags.
 func start(t *testing.T, o *origin, n int, ghostd ...string) *cluster {
+	return startVCL(t, o, n, "", ghostd...)
+}
+
+// startVCL is start with another ghost.vcl ("" = vcl/ghost.vcl).
+func startVCL(t *testing.T, o *origin, n int, ghostVCL string, ghostd ...string) *cluster {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +116,7 @@ func start(t *testing.T, o *origin, n int, ghostd ...string) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, dir: dir, ports: ports, opts: stack.ClusterOpts{Root: root, Dir: dir, N: n, Config: config(o),
-		Ghostd: ghostd, Params: []string{"thread_pool_min=20"}}}
+		Ghostd: ghostd, Params: []string{"thread_pool_min=20"}, GhostVCL: ghostVCL}}
 	c.nodes, err = stack.StartCluster(c.opts, ports)
 	t.Cleanup(func() {
 		stack.StopCluster(c.nodes)
@@ -425,5 +430,59 @@ func TestJoin(t *testing.T) {
 		if m := stat(nd, "GHOST.shard_members"); m != 4 {
 			t.Errorf("%s: %d members", nd.Name, m)
 		}
+	}
+}
+
+// TestHopHTTPS: a request a trusted front marked https keeps that on the
+// hop: the owner caches it as the https object its own https clients
+// find, so the origin sees one fetch. The trusted front is 127.0.0.5
+// here (a ghost.vcl with that acl), so that the members (127.0.0.1) are
+// not trusted fronts and only the hop mark can say https.
+func TestHopHTTPS(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	b, err := os.ReadFile(filepath.Join(root, "vcl/ghost.vcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const acl = "acl ghost_trusted_front {\n\t\"127.0.0.1\";\n\t\"::1\";\n}"
+	if !strings.Contains(string(b), acl) {
+		t.Fatalf("vcl/ghost.vcl has no %q", acl)
+	}
+	vcl := filepath.Join(t.TempDir(), "ghost.vcl")
+	if err := os.WriteFile(vcl, []byte(strings.Replace(string(b), acl, "acl ghost_trusted_front {\n\t\"127.0.0.5\";\n}", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := startOrigin(t)
+	c := startVCL(t, o, 3, vcl, "-cluster-secondary-ttl", "0")
+	n1 := c.nodes[0]
+	c.mustGet(n1.Addr, "/warm")
+	p := "/tls/0"
+	for i := 1; c.owner(p) == n1.Addr; i++ {
+		p = fmt.Sprintf("/tls/%d", i)
+	}
+	own := c.node(c.owner(p))
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
+	front := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	for _, addr := range []string{n1.Addr, own.Addr} {
+		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
+		req.Host = host
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := front.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s via %s: %d", p, addr, resp.StatusCode)
+		}
+	}
+	if f := o.fetches(p); f != 1 {
+		t.Fatalf("origin fetched %s %d times over https through a non-owner and the owner, want 1", p, f)
+	}
+	// plain http is another object (routing may depend on https)
+	c.mustGet(n1.Addr, p)
+	if f := o.fetches(p); f != 2 {
+		t.Fatalf("origin fetched %s %d times, want 2 (https and http objects)", p, f)
 	}
 }

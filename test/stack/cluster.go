@@ -23,6 +23,8 @@ type ClusterOpts struct {
 	Ghostd  []string // more ghostd flags (-cluster-secondary-ttl, ...)
 	Params  []string // varnishd -p
 	Storage string   // varnishd -s
+	// GhostVCL: the ghost.vcl to stage ("" = vcl/ghost.vcl).
+	GhostVCL string
 	// InitArgs: more ghost.init() arguments; "" = ", timeout = 1s"
 	// (a loaded test machine must not turn a slow first answer into a
 	// 503).
@@ -105,7 +107,7 @@ func AddClusterNode(o ClusterOpts, i, port int, members string) (*ClusterNode, e
 	if initArgs == "" {
 		initArgs = ", timeout = 1s"
 	}
-	vcl, err := StageVCL(o.Root, n.Dir, "", n.Sock, initArgs)
+	vcl, err := StageVCL(o.Root, n.Dir, o.GhostVCL, n.Sock, initArgs)
 	if err != nil {
 		return nil, err
 	}
