@@ -665,6 +665,9 @@ func (c *Client) health() (*route.HealthCheck, error) {
 		case "u":
 			h.Path, err = c.dec.DecodeString()
 			return err
+		case "h":
+			h.Host, err = c.dec.DecodeString()
+			return err
 		case "id", "iv", "to", "w", "th", "in", "x":
 		default:
 			return c.dec.Skip() // a later key

@@ -440,9 +440,16 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	}
 	if h := d.Health; h != nil {
 		e.key("hp")
-		_ = e.enc.EncodeMapLen(8)
+		n := 8
+		if h.Host != "" {
+			n++
+		}
+		_ = e.enc.EncodeMapLen(n)
 		e.uint("id", uint64(h.ID))
 		e.str("u", h.Path)
+		if h.Host != "" {
+			e.str("h", h.Host)
+		}
 		e.int("iv", h.Interval.Milliseconds())
 		e.int("to", h.Timeout.Milliseconds())
 		e.uint("w", uint64(h.Window))

@@ -82,7 +82,7 @@ func richDecision() route.Decision {
 		Cache:       route.CacheLookup,
 		Policy: &route.CachePolicy{TTL: 60, Forced: true, Grace: -1, Keep: 3600,
 			KeyHeaders: []string{"accept-language"}, QueryExclude: []string{"utm_source"}},
-		Health: &route.HealthCheck{ID: 0xdeadbeef, Path: "/healthz", Interval: 2 * time.Second,
+		Health: &route.HealthCheck{ID: 0xdeadbeef, Path: "/healthz", Host: "app.internal", Interval: 2 * time.Second,
 			Timeout: 500 * time.Millisecond, Window: 5, Threshold: 3, Initial: 3, ExpectedStatus: 204},
 		Outlier: &route.Outlier{ConsecutiveFailures: 5, BaseEjection: 30 * time.Second,
 			MaxEjection: 300 * time.Second, MaxEjectionPercent: 10},

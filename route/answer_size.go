@@ -109,7 +109,7 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	}
 	// endpoint health: hp (8 keys), ol (4 keys), pn
 	if h := r.health.health; h != nil {
-		n += 4 + 64 + mpStr(len(h.Path))
+		n += 4 + 64 + mpStr(len(h.Path)) + 2 + mpStr(len(h.Host))
 	}
 	if r.health.outlier != nil {
 		n += 4 + 32

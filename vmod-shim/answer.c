@@ -232,7 +232,7 @@ policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
-/* The route's probe "hp": {id, u, iv, to, w, th, in, x}. */
+/* The route's probe "hp": {id, u, h, iv, to, w, th, in, x}. */
 static int v_matchproto_(mp_field_f)
 probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 {
@@ -241,6 +241,10 @@ probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 
 	if (mp_streq(k, kl, "u")) {
 		mp_r_str(r, &h->u, &h->u_len);
+		return (1);
+	}
+	if (mp_streq(k, kl, "h")) {
+		mp_r_str(r, &h->h, &h->h_len);
 		return (1);
 	}
 	if (!mp_streq(k, kl, "id") && !mp_streq(k, kl, "iv") &&
@@ -583,7 +587,7 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	if (a->pn < -1 || a->pn > 100 || (a->hp.id != 0 && (a->hp.u == NULL ||
 	    a->hp.u_len == 0 || a->hp.u_len > 1024 || a->hp.iv_ms == 0 ||
 	    a->hp.w == 0 || a->hp.w > 64 || a->hp.th == 0 ||
-	    a->hp.th > a->hp.w)) || a->ol_mp > 100 ||
+	    a->hp.th > a->hp.w || a->hp.h_len > 253)) || a->ol_mp > 100 ||
 	    ((a->hp.id != 0 || a->ol_n != 0) && a->pn < 0)) {
 		snprintf(why, wl, "bad answer (endpoint health)");
 		return (-1);

@@ -220,6 +220,9 @@ struct ghost_hp {
 	uint32_t		id;
 	const char		*u;		/* path, u_len bytes */
 	size_t			u_len;
+	const char		*h;		/* Host, h_len bytes; NULL:
+						   the endpoint's address */
+	size_t			h_len;
 	unsigned		iv_ms, to_ms, w, th, in, x;
 };
 
