@@ -47,6 +47,9 @@ type RouteDump struct {
 	Health         string `json:"health,omitempty"`
 	Outlier        string `json:"outlier,omitempty"`
 	PanicThreshold *int   `json:"panic_threshold,omitempty"`
+	// Affinity (summaries; see Balancer.String, Session.String).
+	LoadBalancer       string `json:"load_balancer,omitempty"`
+	SessionPersistence string `json:"session_persistence,omitempty"`
 	// timeouts and retry (summaries: Timeouts.String, Retry.String)
 	Timeouts string `json:"timeouts,omitempty"`
 	Retry    string `json:"retry,omitempty"`
@@ -163,6 +166,12 @@ func (rt *croute) dump(rank int) RouteDump {
 	}
 	if rt.retry != nil {
 		d.Retry = rt.retry.String()
+	}
+	if rt.balancer != nil {
+		d.LoadBalancer = rt.balancer.String()
+	}
+	if rt.session != nil {
+		d.SessionPersistence = rt.session.String()
 	}
 	if h := &rt.health; h.health != nil || h.outlier != nil {
 		if h.health != nil {
