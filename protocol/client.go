@@ -242,6 +242,10 @@ func (c *Client) Route(r *route.Request) (*RouteAnswer, error) {
 			d.Timeouts, err = c.timeouts()
 		case "rt":
 			d.Retry, err = c.retry()
+		case "sh":
+			d.Shard, err = c.dec.DecodeUint64()
+		case "cr":
+			d.CORS, err = c.cors()
 		default:
 			err = c.dec.Skip()
 		}
@@ -333,6 +337,40 @@ func (c *Client) Live(eps []route.Endpoint) (*LiveAnswer, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("live: %w", err)
+	}
+	a.Gen = head.gen
+	return a, nil
+}
+
+// Cluster asks ghostd for the cluster its node shards over (nil members
+// when it is not clustered).
+func (c *Client) Cluster() (*ClusterAnswer, error) {
+	a := &ClusterAnswer{}
+	head, err := c.call(TypeCluster, func(e *encoder) ([]byte, error) { return e.Simple(TypeCluster) }, func(key string) (err error) {
+		switch key {
+		case "sh":
+			a.Version, err = c.dec.DecodeUint64()
+		case "self":
+			err = intInto(c, &a.Self)
+		case "m":
+			a.Members, err = c.endpoints("member")
+		case "r":
+			a.Ring, err = c.dec.DecodeBytes()
+		case "tok":
+			a.Token, err = c.dec.DecodeString()
+		case "sttl":
+			a.SecondaryTTL, err = c.dec.DecodeInt64()
+		case "down":
+			a.DownSeconds, err = c.dec.DecodeInt64()
+		case "ctmo":
+			a.HopConnectMs, err = c.dec.DecodeInt64()
+		default:
+			err = c.dec.Skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	a.Gen = head.gen
 	return a, nil
@@ -618,48 +656,31 @@ func (c *Client) policy() (*route.CachePolicy, error) {
 	return p, nil
 }
 
-// uintMap decodes a map whose values are unsigned integers, calling set
-// for each key.
-func (c *Client) uintMap(name string, set func(k string, v uint64)) error {
-	return c.fields(name, func(k string) error {
-		v, err := c.dec.DecodeUint64()
-		if err == nil {
-			set(k, v)
-		}
-		return err
-	})
-}
-
-// health decodes "hp", the route's probe.
+// health decodes "hp", the route's probe: "u" a string, the rest
+// unsigned integers (durations in ms).
 func (c *Client) health() (*route.HealthCheck, error) {
-	n, err := c.dec.DecodeMapLen()
-	if err != nil {
-		return nil, err
-	}
 	h := &route.HealthCheck{}
-	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
-	for i := 0; i < n; i++ {
-		k, err := c.dec.DecodeString()
-		if err != nil {
-			return nil, err
-		}
-		if k == "u" {
-			if h.Path, err = c.dec.DecodeString(); err != nil {
-				return nil, fmt.Errorf("hp %q: %w", k, err)
-			}
-			continue
+	err := c.fields("hp", func(k string) (err error) {
+		switch k {
+		case "u":
+			h.Path, err = c.dec.DecodeString()
+			return err
+		case "h":
+			h.Host, err = c.dec.DecodeString()
+			return err
+		case "id", "iv", "to", "w", "th", "in", "x":
+		default:
+			return c.dec.Skip() // a later key
 		}
 		v, err := c.dec.DecodeUint64()
-		if err != nil {
-			return nil, fmt.Errorf("hp %q: %w", k, err)
-		}
+		ms := time.Duration(v) * time.Millisecond
 		switch k {
 		case "id":
 			h.ID = uint32(v)
 		case "iv":
-			h.Interval = ms(v)
+			h.Interval = ms
 		case "to":
-			h.Timeout = ms(v)
+			h.Timeout = ms
 		case "w":
 			h.Window = uint(v)
 		case "th":
@@ -669,25 +690,30 @@ func (c *Client) health() (*route.HealthCheck, error) {
 		case "x":
 			h.ExpectedStatus = int(v)
 		}
-	}
-	return h, nil
+		return err
+	})
+	return h, err
 }
 
-// outlier decodes "ol", the route's ejection rule.
+// outlier decodes "ol", the route's ejection rule (durations in ms).
 func (c *Client) outlier() (*route.Outlier, error) {
 	o := &route.Outlier{}
-	ms := func(v uint64) time.Duration { return time.Duration(v) * time.Millisecond }
-	err := c.uintMap("ol", func(k string, v uint64) {
+	err := c.fields("ol", func(k string) error {
+		if k != "n" && k != "be" && k != "me" && k != "mp" {
+			return c.dec.Skip() // a later key
+		}
+		v, err := c.dec.DecodeUint64()
 		switch k {
 		case "n":
 			o.ConsecutiveFailures = uint(v)
 		case "be":
-			o.BaseEjection = ms(v)
+			o.BaseEjection = time.Duration(v) * time.Millisecond
 		case "me":
-			o.MaxEjection = ms(v)
+			o.MaxEjection = time.Duration(v) * time.Millisecond
 		case "mp":
 			o.MaxEjectionPercent = uint(v)
 		}
+		return err
 	})
 	return o, err
 }
@@ -791,20 +817,25 @@ func (c *Client) groups() ([]route.Group, error) {
 		if g.Weight, err = c.dec.DecodeUint64(); err != nil {
 			return g, fmt.Errorf("group %d weight: %w", i, err)
 		}
-		g.Endpoints, err = list(c, func(j int) (ep route.Endpoint, err error) {
-			if err = c.pairLen(fmt.Sprintf("group %d endpoint %d [addr, port]", i, j)); err != nil {
-				return ep, err
-			}
-			if ep.Address, err = c.dec.DecodeString(); err != nil {
-				return ep, err
-			}
-			p, err := c.dec.DecodeUint64()
-			ep.Port = uint16(p)
-			return ep, err
-		})
+		g.Endpoints, err = c.endpoints(fmt.Sprintf("group %d endpoint", i))
 		if err != nil {
 			return g, fmt.Errorf("group %d endpoints: %w", i, err)
 		}
 		return g, nil
+	})
+}
+
+// endpoints decodes [[addr, port], ...]; what names an element in errors.
+func (c *Client) endpoints(what string) ([]route.Endpoint, error) {
+	return list(c, func(j int) (ep route.Endpoint, err error) {
+		if err = c.pairLen(fmt.Sprintf("%s %d [addr, port]", what, j)); err != nil {
+			return ep, err
+		}
+		if ep.Address, err = c.dec.DecodeString(); err != nil {
+			return ep, err
+		}
+		p, err := c.dec.DecodeUint64()
+		ep.Port = uint16(p)
+		return ep, err
 	})
 }

@@ -324,6 +324,8 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	cond(d.Session != nil)
 	cond(d.Timeouts != nil)
 	cond(d.Retry != nil)
+	cond(d.Shard != 0)
+	cond(d.CORS != nil)
 
 	e.begin(n, TypeRoute)
 	e.uint("gen", gen)
@@ -438,9 +440,16 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	}
 	if h := d.Health; h != nil {
 		e.key("hp")
-		_ = e.enc.EncodeMapLen(8)
+		n := 8
+		if h.Host != "" {
+			n++
+		}
+		_ = e.enc.EncodeMapLen(n)
 		e.uint("id", uint64(h.ID))
 		e.str("u", h.Path)
+		if h.Host != "" {
+			e.str("h", h.Host)
+		}
 		e.int("iv", h.Interval.Milliseconds())
 		e.int("to", h.Timeout.Milliseconds())
 		e.uint("w", uint64(h.Window))
@@ -471,6 +480,42 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	if r := d.Retry; r != nil {
 		e.retry(r)
 	}
+	if d.Shard != 0 {
+		e.uint("sh", d.Shard)
+	}
+	if d.CORS != nil {
+		e.cors(d.CORS)
+	}
+	return e.end()
+}
+
+// ClusterAnswer encodes the answer to a cluster request: t, gen, and
+// when cl is not nil sh (its version), self, m (members), r (the ring as
+// ring.Encode writes it, bin; absent without members), tok, sttl, down
+// and ctmo.
+func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
+	if cl == nil {
+		e.begin(2, TypeCluster)
+		e.uint("gen", gen)
+		return e.end()
+	}
+	n := 9
+	if cl.Ring != nil {
+		n++
+	}
+	e.begin(n, TypeCluster)
+	e.uint("gen", gen)
+	e.uint("sh", cl.Version)
+	e.int("self", int64(cl.Self))
+	e.endpoints("m", cl.Members)
+	if cl.Ring != nil {
+		e.key("r")
+		_ = e.enc.EncodeBytes(cl.Ring.Encode())
+	}
+	e.str("tok", cl.Token)
+	e.int("sttl", cl.SecondaryTTL)
+	e.int("down", cl.DownSeconds)
+	e.int("ctmo", cl.HopConnectMs)
 	return e.end()
 }
 

@@ -22,6 +22,9 @@ const (
 	// TypeRing: the consistent-hash ring a route answer names in "lb"
 	// (see Ringer).
 	TypeRing = "ring"
+	// TypeCluster asks for the cluster a node shards its cache over
+	// (docs/protocol.md "cluster").
+	TypeCluster = "cluster"
 )
 
 // Error codes of an error answer. CodeType and CodeBusy keep the connection
@@ -120,6 +123,20 @@ type Status struct {
 type RouteAnswer struct {
 	Gen      uint64
 	Decision route.Decision // Query is filled in from the request's URL
+}
+
+// ClusterAnswer is the answer to a cluster request (docs/protocol.md):
+// Version 0 and no members when ghostd is not clustered.
+type ClusterAnswer struct {
+	Gen          uint64
+	Version      uint64
+	Self         int
+	Members      []route.Endpoint
+	Ring         []byte // the ring, as ring.Encode writes it
+	Token        string
+	SecondaryTTL int64
+	DownSeconds  int64
+	HopConnectMs int64
 }
 
 // LiveAnswer is the answer to a live request.

@@ -82,7 +82,7 @@ func richDecision() route.Decision {
 		Cache:       route.CacheLookup,
 		Policy: &route.CachePolicy{TTL: 60, Forced: true, Grace: -1, Keep: 3600,
 			KeyHeaders: []string{"accept-language"}, QueryExclude: []string{"utm_source"}},
-		Health: &route.HealthCheck{ID: 0xdeadbeef, Path: "/healthz", Interval: 2 * time.Second,
+		Health: &route.HealthCheck{ID: 0xdeadbeef, Path: "/healthz", Host: "app.internal", Interval: 2 * time.Second,
 			Timeout: 500 * time.Millisecond, Window: 5, Threshold: 3, Initial: 3, ExpectedStatus: 204},
 		Outlier: &route.Outlier{ConsecutiveFailures: 5, BaseEjection: 30 * time.Second,
 			MaxEjection: 300 * time.Second, MaxEjectionPercent: 10},
@@ -93,6 +93,12 @@ func richDecision() route.Decision {
 			Tokens: []string{"AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"}},
 		Timeouts: &route.Timeouts{Request: 10000, BackendRequest: 2000},
 		Retry:    &route.Retry{Attempts: 2, Codes: []int{500, 502, 503, 504}, Backoff: 100},
+		CORS: &route.CORS{Exact: []string{"https://a.test", "https://a.test:443"},
+			Wild: []route.OriginPattern{{Prefix: "https://", Suffix: ".b.test"}},
+			Echo: true, Headers: []route.Header{{Name: "Access-Control-Allow-Credentials", Value: "true"}},
+			Vary: []string{"Origin"},
+			Preflight: &route.Preflight{Status: 204, Reason: "No Content", Require: []string{"access-control-request-method", "origin"},
+				Headers: []route.Header{{Name: "Access-Control-Max-Age", Value: "5"}}, EchoMethod: true}},
 	}
 }
 

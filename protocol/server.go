@@ -68,6 +68,13 @@ type Ringer interface {
 	Ring(id uint64) (uint64, *ring.Ring)
 }
 
+// Clusterer is implemented by a Handler whose node shards its cache over
+// a cluster of Varnish nodes. Cluster returns the generation and the
+// cluster (nil: not clustered).
+type Clusterer interface {
+	Cluster() (uint64, *route.Cluster)
+}
+
 // dumpChunk is the largest piece of a JSON document sent in one frame.
 const dumpChunk = 512 << 10
 
@@ -561,6 +568,15 @@ func (c *conn) handle(body []byte) bool {
 		}
 		gen, r := rg.Ring(req.ID)
 		return c.write(c.enc.RingAnswer(gen, req.ID, r))
+	case TypeCluster:
+		var gen uint64
+		var cl *route.Cluster
+		if cr, ok := h.(Clusterer); ok {
+			gen, cl = cr.Cluster()
+		} else {
+			gen = h.Generation()
+		}
+		return c.write(c.enc.ClusterAnswer(gen, cl))
 	case TypeDump, TypeExplain:
 		in, ok := h.(Inspector)
 		if !ok {

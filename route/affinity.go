@@ -77,6 +77,17 @@ type Balancer struct {
 	RingID uint64 // Ring.ID(): the data plane asks for the ring by it
 }
 
+// String summarises the balancer for ghostd dump: "consistent_hash
+// <key>[, <fallback>...] (ring <id>: <n> points over <m> endpoints)".
+func (b *Balancer) String() string {
+	keys := make([]string, len(b.Keys))
+	for i, k := range b.Keys {
+		keys[i] = k.String()
+	}
+	return fmt.Sprintf("consistent_hash %s (ring %d: %d points over %d endpoints)",
+		strings.Join(keys, ", "), b.RingID, len(b.Ring.Points), len(b.Ring.Members))
+}
+
 // SessionType is where a persistent session's token travels.
 type SessionType uint8
 
@@ -103,6 +114,22 @@ type Session struct {
 
 	ident string // vhost key, route identity: what the HMAC covers
 	eps   []Endpoint
+}
+
+// String summarises the session persistence for ghostd dump: "cookie
+// <name>[, absolute <s>s][, idle <s>s]" (or "header <name>...").
+func (s *Session) String() string {
+	out := "cookie " + s.Name
+	if s.Type == SessionHeader {
+		out = "header " + s.Name
+	}
+	if s.Absolute > 0 {
+		out += fmt.Sprintf(", absolute %ds", s.Absolute)
+	}
+	if s.Idle > 0 {
+		out += fmt.Sprintf(", idle %ds", s.Idle)
+	}
+	return out
 }
 
 // TokenLen is the length of a session token (96 bits of HMAC).

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"regexp"
@@ -251,5 +252,26 @@ func TestAffinityDocExamples(t *testing.T) {
 			len(s.Tokens) != 2 || d.Cache != CachePass {
 			t.Fatalf("%s: %+v", sec, s)
 		}
+	}
+}
+
+// ghostd dump summarises a route's load balancer and session persistence.
+func TestAffinityDump(t *testing.T) {
+	tb := mustParse(t, affinityDoc)
+	got := map[string]RouteDump{}
+	for _, v := range tb.Dump() {
+		for _, r := range v.Routes {
+			got[r.PathValue] = r
+		}
+	}
+	img := got["/img"]
+	d := decide(tb, req("shop.example", "GET", "/img/a.png"))
+	want := fmt.Sprintf("consistent_hash cookie:user, header:x-user, source_ip (ring %d: %d points over 3 endpoints)",
+		d.Balancer.RingID, len(d.Balancer.Ring.Points))
+	if img.LoadBalancer != want || img.SessionPersistence != "" {
+		t.Errorf("img: %q %q, want %q", img.LoadBalancer, img.SessionPersistence, want)
+	}
+	if c := got["/cart"]; c.SessionPersistence != "cookie ghost-s, absolute 3600s, idle 600s" || c.LoadBalancer != "" {
+		t.Errorf("cart: %q %q", c.LoadBalancer, c.SessionPersistence)
 	}
 }

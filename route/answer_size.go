@@ -57,7 +57,7 @@ func mpUint(v uint64) int {
 // with the largest array header (5 bytes).
 func answerSize(vhostKey string, d *Deps, r *croute) int {
 	const arr = 5
-	n := 152 // keys, generation, outcome, status, route index, deps flags
+	n := 163 // keys, generation, outcome, status, route index, deps flags, cluster version (sh: 11)
 	n += mpStr(len(vhostKey)) + mpStr(len(r.name)) + arr
 	// reason phrase, synthetic body, why not cacheable (keys: 3 bytes)
 	switch {
@@ -109,7 +109,7 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 	}
 	// endpoint health: hp (8 keys), ol (4 keys), pn
 	if h := r.health.health; h != nil {
-		n += 4 + 64 + mpStr(len(h.Path))
+		n += 4 + 64 + mpStr(len(h.Path)) + 2 + mpStr(len(h.Host))
 	}
 	if r.health.outlier != nil {
 		n += 4 + 32
@@ -155,10 +155,42 @@ func answerSize(vhostKey string, d *Deps, r *croute) int {
 		n += 16 + mpStr(len(rw.hostname)) + mpStr(len(rw.value))
 		n += mpStr(len(rw.value)) // the path edit's replacement
 	}
+	if r.cors != nil {
+		n += corsSize(r.cors.options)
+	}
 	if rd := r.redirect; rd != nil {
 		// scheme://host:port + value (the request's host when unset)
 		n += 8 + mpStr(len("https://")+max(len(rd.hostname), MaxHostnameLen)+6+len(rd.value))
 		n += mpStr(len(rd.value)) // the path edit's replacement
+	}
+	return n
+}
+
+// corsSize bounds the msgpack size of "cr" (the larger, OPTIONS form).
+func corsSize(c *CORS) int {
+	const arr = 5
+	n := 3 + 5 + 4*(3+arr) + 8 // key, map, oe ow h v, oa e
+	for _, e := range c.Exact {
+		n += mpStr(len(e))
+	}
+	for _, w := range c.Wild {
+		n += 1 + mpStr(len(w.Prefix)) + mpStr(len(w.Suffix))
+	}
+	pairs := func(hs []Header) {
+		for _, h := range hs {
+			n += 1 + mpStr(len(h.Name)) + mpStr(len(h.Value))
+		}
+	}
+	pairs(c.Headers)
+	for _, v := range c.Vary {
+		n += mpStr(len(v))
+	}
+	if p := c.Preflight; p != nil {
+		n += 3 + 5 + 4 + 9 + 3 + mpStr(len(p.Reason)) + 2*(3+arr) + 8 // pf: st rs rq h em eh
+		for _, r := range p.Require {
+			n += mpStr(len(r))
+		}
+		pairs(p.Headers)
 	}
 	return n
 }

@@ -152,6 +152,15 @@ type Decision struct {
 	// and retries the fetch with them.
 	Timeouts *Timeouts
 	Retry    *Retry
+	// Shard, when not 0, is the version of the cluster (Cluster.Version)
+	// the node shards its cache over: the owner of a CacheLookup
+	// request's key serves it. Set by ghostd (on every decision of a
+	// clustered node), not by Decide.
+	Shard uint64
+
+	// CORS is the route's cors filter (nil when it has none), for every
+	// outcome: a preflight is answered whatever the route would do.
+	CORS *CORS
 }
 
 // CacheMode is the decision made before the cache lookup (vcl_recv).

@@ -101,6 +101,18 @@ type filtersJSON struct {
 	ResponseHeaderModifier *headerModJSON  `json:"response_header_modifier"`
 	URLRewrite             *urlRewriteJSON `json:"url_rewrite"`
 	RequestRedirect        *redirectJSON   `json:"request_redirect"`
+	CORS                   *corsJSON       `json:"cors"`
+}
+
+// corsJSON is a route's "filters.cors": the Gateway API HTTPCORSFilter
+// (v1.5) with ghost.json's snake_case names.
+type corsJSON struct {
+	AllowOrigins     []string `json:"allow_origins"`
+	AllowMethods     []string `json:"allow_methods"`
+	AllowHeaders     []string `json:"allow_headers"`
+	ExposeHeaders    []string `json:"expose_headers"`
+	MaxAge           *int64   `json:"max_age"`
+	AllowCredentials *bool    `json:"allow_credentials"`
 }
 
 type headerKVJSON struct {

@@ -11,7 +11,8 @@ func computeDeps(routes []*croute) Deps {
 	d := Deps{Path: true}
 	var hs []string
 	for _, r := range routes {
-		if r.method != "" {
+		// a cors route answers OPTIONS preflights itself
+		if r.method != "" || r.cors != nil {
 			d.Method = true
 		}
 		if len(r.query) > 0 {

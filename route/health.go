@@ -46,6 +46,7 @@ type HealthCheck struct {
 	// Never 0 (0 is "no probe").
 	ID             uint32
 	Path           string
+	Host           string // the probe's Host header; "" = the endpoint's address
 	Interval       time.Duration
 	Timeout        time.Duration
 	Window         uint
@@ -69,6 +70,7 @@ type Outlier struct {
 // healthJSON is "health".
 type healthJSON struct {
 	Path           *string `json:"path"`
+	Host           *string `json:"host"`
 	Interval       *string `json:"interval"`
 	Timeout        *string `json:"timeout"`
 	Window         *int64  `json:"window"`
@@ -156,6 +158,12 @@ func healthCheck(hj *healthJSON) (*HealthCheck, error) {
 		}
 		h.Path = p
 	}
+	if hj.Host != nil {
+		if why := checkHostname(*hj.Host); why != "" {
+			return nil, fmt.Errorf("health.host %q %s", *hj.Host, why)
+		}
+		h.Host = *hj.Host
+	}
 	var err error
 	if h.Interval, err = durationField("health.interval", hj.Interval, 5*time.Second, MinProbeInterval, MaxProbeInterval); err != nil {
 		return nil, err
@@ -196,6 +204,9 @@ func (h *HealthCheck) id() uint32 {
 	fmt.Fprintf(f, "%s\x00%d\x00%d\x00%d\x00%d\x00%d\x00%d", h.Path,
 		h.Interval.Milliseconds(), h.Timeout.Milliseconds(), h.Window,
 		h.Threshold, h.Initial, h.ExpectedStatus)
+	if h.Host != "" {
+		fmt.Fprintf(f, "\x00%s", h.Host)
+	}
 	if v := f.Sum32(); v != 0 {
 		return v
 	}
@@ -236,8 +247,12 @@ func outlier(oj *outlierJSON) (*Outlier, error) {
 // String summarises the probe for operators (ghostd dump): "GET /healthz
 // every 2s, timeout 1s, healthy with 3 of 5 answering 200 (id 0b371450)".
 func (h *HealthCheck) String() string {
-	return fmt.Sprintf("GET %s every %s, timeout %s, healthy with %d of %d answering %d (id %s)",
-		h.Path, fmtDuration(h.Interval), fmtDuration(h.Timeout), h.Threshold, h.Window,
+	host := ""
+	if h.Host != "" {
+		host = " Host " + h.Host
+	}
+	return fmt.Sprintf("GET %s%s every %s, timeout %s, healthy with %d of %d answering %d (id %s)",
+		h.Path, host, fmtDuration(h.Interval), fmtDuration(h.Timeout), h.Threshold, h.Window,
 		h.ExpectedStatus, h.IDString())
 }
 

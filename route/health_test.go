@@ -42,6 +42,8 @@ func TestHealthValidation(t *testing.T) {
 		{r(`"health":{"path":"healthz"}`), V + `health.path "healthz" must start with "/"`},
 		{r(`"health":{"path":"/a b"}`), V + `health.path "/a b": byte 2 is a space, a control character or not ASCII`},
 		{r(`"health":{"path":"/` + strings.Repeat("a", 1024) + `"}`), V + `health.path longer than 1024 bytes`},
+		{r(`"health":{"host":"a b"}`), V + `health.host "a b" contains an invalid character ' '`},
+		{r(`"health":{"host":""}`), V + `health.host "" is empty`},
 		{r(`"health":{"window":0}`), V + `health.window: 0 out of range 1-64`},
 		{r(`"health":{"window":65}`), V + `health.window: 65 out of range 1-64`},
 		{r(`"health":{"window":3,"threshold":4}`), V + `health.threshold 4 is more than health.window 3`},
@@ -122,6 +124,15 @@ func TestHealthDecision(t *testing.T) {
 		if got := tb.ReferencesProbe(c.e, c.id); got != c.want {
 			t.Errorf("ReferencesProbe(%v, %x) = %v", c.e, c.id, got)
 		}
+	}
+	// the Host header is part of the probe
+	withHost, err := Parse("ghost.json", []byte(strings.Replace(doc, `"path":"/ready",`, `"path":"/ready","host":"app.internal",`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withHost.Decide(&Request{Host: "a", Method: "GET", URL: "/own"}, &d)
+	if d.Health.Host != "app.internal" || d.Health.ID == own {
+		t.Errorf("host: %q, id %x (without %x)", d.Health.Host, d.Health.ID, own)
 	}
 	// the same settings give the same id in another table (a reload keeps
 	// the probe); another setting another id

@@ -39,6 +39,7 @@ type RouteDump struct {
 	RespOps    *HeaderOps  `json:"response_header_modifier,omitempty"`
 	Rewrite    string      `json:"url_rewrite,omitempty"`      // "host H path P" summary
 	Redirect   string      `json:"request_redirect,omitempty"` // "301 scheme://host:port/path" summary
+	CORS       *CORS       `json:"cors,omitempty"`             // as decisions for OPTIONS carry it
 	Outcome    string      `json:"outcome"`                    // backend, no_backends (500) or redirect
 	// Endpoint health, the vhost's defaults filled in (summaries; see
 	// HealthCheck.String, Outlier.String); PanicThreshold only with one
@@ -46,6 +47,9 @@ type RouteDump struct {
 	Health         string `json:"health,omitempty"`
 	Outlier        string `json:"outlier,omitempty"`
 	PanicThreshold *int   `json:"panic_threshold,omitempty"`
+	// Affinity (summaries; see Balancer.String, Session.String).
+	LoadBalancer       string `json:"load_balancer,omitempty"`
+	SessionPersistence string `json:"session_persistence,omitempty"`
 	// timeouts and retry (summaries: Timeouts.String, Retry.String)
 	Timeouts string `json:"timeouts,omitempty"`
 	Retry    string `json:"retry,omitempty"`
@@ -151,6 +155,9 @@ func (rt *croute) dump(rank int) RouteDump {
 		}
 		d.Groups = append(d.Groups, gd)
 	}
+	if rt.cors != nil {
+		d.CORS = rt.cors.options
+	}
 	if rw := rt.rewrite; rw != nil {
 		d.Rewrite = summarizeMod("hostname", rw.hostname, rw.mod, rw.value)
 	}
@@ -159,6 +166,12 @@ func (rt *croute) dump(rank int) RouteDump {
 	}
 	if rt.retry != nil {
 		d.Retry = rt.retry.String()
+	}
+	if rt.balancer != nil {
+		d.LoadBalancer = rt.balancer.String()
+	}
+	if rt.session != nil {
+		d.SessionPersistence = rt.session.String()
 	}
 	if h := &rt.health; h.health != nil || h.outlier != nil {
 		if h.health != nil {

@@ -68,7 +68,8 @@ func TestExplainNamesTheDecidingRule(t *testing.T) {
 func TestDumpIsPrecedenceOrder(t *testing.T) {
 	tb := mustParse(t, fuzzTable)
 	d := tb.Dump()
-	if len(d) != 3 || d[0].Key != "*" || d[0].Kind != "catch-all" || d[1].Kind != "wildcard" || d[2].Kind != "exact" {
+	if len(d) != 4 || d[0].Key != "*" || d[0].Kind != "catch-all" || d[1].Kind != "wildcard" || d[2].Kind != "exact" ||
+		d[3].Key != "cors.example.com" || d[3].Routes[0].CORS == nil || d[3].Routes[0].CORS.Preflight == nil {
 		t.Fatalf("vhosts: %+v", d)
 	}
 	a := d[2]

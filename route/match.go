@@ -39,6 +39,9 @@ func (t *Table) Decide(r *Request, d *Decision) {
 		// cache (docs/configuration.md, "session_persistence")
 		d.Cache = CachePass
 	}
+	if rt.cors != nil {
+		d.CORS = rt.cors.forMethod(r.Method)
+	}
 	if rt.redirect != nil {
 		d.Outcome = OutcomeRedirect
 		d.Status = rt.redirect.status

@@ -128,6 +128,7 @@ type croute struct {
 	respOps  *HeaderOps
 	rewrite  *urlRewrite
 	redirect *redirect
+	cors     *corsFilter // nil: no cors filter
 
 	uncacheable string       // why a fetched response must not be cached
 	cache       *CachePolicy // nil: no cache_policy

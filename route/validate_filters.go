@@ -1,7 +1,7 @@
 package route
 
 // Validation and compilation of a route's filters: header modifiers,
-// url_rewrite and request_redirect (docs/routing.md, "Filters").
+// url_rewrite, request_redirect and cors (docs/routing.md, "Filters").
 
 import "fmt"
 
@@ -63,6 +63,16 @@ func (r *croute) filters(fj *filtersJSON) error {
 			return err
 		}
 		r.redirect = x
+	}
+	if fj.CORS != nil {
+		const field = "filters.cors"
+		if r.cors, err = compileCORS(field, fj.CORS); err != nil {
+			return err
+		}
+		// the filter reads the Origin the backend request carries
+		if r.reqOps != nil && opsName(r.reqOps, "origin") {
+			return fmt.Errorf("filters.request_header_modifier changes Origin, which %s reads: remove one of them", field)
+		}
 	}
 	return nil
 }

@@ -252,7 +252,7 @@ func TestValidationAnswerSize(t *testing.T) {
 	adds := func(n int) string {
 		hs := make([]string, n)
 		for i := range hs {
-			hs[i] = fmt.Sprintf(`{"name":"x-a%d","value":"%s"}`, i, strings.Repeat("v", 4000))
+			hs[i] = fmt.Sprintf(`{"name":"x-a%d","value":"%s"}`, i, strings.Repeat("v", 3990))
 		}
 		return `{"filters":{"request_header_modifier":{"add":[` + strings.Join(hs, ",") + `]}}}`
 	}

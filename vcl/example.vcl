@@ -41,7 +41,8 @@ sub vcl_recv {
 
 sub vcl_backend_response {
 	# ghost.response() already applied the route's response header
-	# filters and merged Vary. A short default TTL when the upstream
+	# filters and merged Vary (a status the route retries never gets
+	# here: ghost.vcl returned retry first). A short default TTL when the upstream
 	# says nothing:
 	if (!beresp.http.Cache-Control && !beresp.http.Expires) {
 		set beresp.ttl = 10s;
@@ -59,7 +60,9 @@ sub vcl_deliver {
 }
 
 sub vcl_backend_error {
-	# ghost.vcl answered its own decisions (404/500/503/redirects) before
-	# this runs. Everything else is a real fetch failure:
+	# ghost.vcl answered its own decisions (404/500/503/redirects) and
+	# retried what the route's `retry` allows before this runs. Everything
+	# else is a final fetch failure (504 Gateway Timeout when the route's
+	# `timeouts` ran out):
 	std.log("fetch failed: " + beresp.reason);
 }

@@ -11,7 +11,8 @@
 #
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
 # ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
-# repeated header lines and takes the route's cache decision; vcl_miss and vcl_pass (and vcl_hit, for the
+# repeated header lines and takes the route's cache decision; vcl_miss
+# and vcl_pass (and vcl_hit, for the
 # background fetch of a stale object) record what the backend side needs
 # (client method, listener, the client's values of the headers varnishd
 # rewrites on a fetch: Accept-Encoding, conditionals, Range, ...), so a
@@ -200,6 +201,12 @@ sub vcl_deliver {
 }
 
 sub vcl_backend_error {
+	# Clustered: the member that owns the key did not answer (refused,
+	# reset, timeout): it is skipped for a while, and this fetch goes to
+	# the origin instead.
+	if (ghost.owner_failed()) {
+		return (retry);
+	}
 	# The response of a decision that is not a fetch: status, reason,
 	# Location, body, all as decided.
 	if (ghost.synth()) {

@@ -232,7 +232,7 @@ policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
-/* The route's probe "hp": {id, u, iv, to, w, th, in, x}. */
+/* The route's probe "hp": {id, u, h, iv, to, w, th, in, x}. */
 static int v_matchproto_(mp_field_f)
 probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 {
@@ -241,6 +241,10 @@ probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 
 	if (mp_streq(k, kl, "u")) {
 		mp_r_str(r, &h->u, &h->u_len);
+		return (1);
+	}
+	if (mp_streq(k, kl, "h")) {
+		mp_r_str(r, &h->h, &h->h_len);
 		return (1);
 	}
 	if (!mp_streq(k, kl, "id") && !mp_streq(k, kl, "iv") &&
@@ -391,6 +395,55 @@ sp_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
+/* The preflight answer "pf": {st, rs, rq, h, em, eh}. */
+static int v_matchproto_(mp_field_f)
+preflight_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "st"))
+		a->pf_st = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "rs"))
+		mp_r_str(r, &a->pf_rs, &a->pf_rs_len);
+	else if (mp_streq(k, kl, "rq"))
+		arr_str(r, &a->pf_rq, &a->pf_rq_end);
+	else if (mp_streq(k, kl, "h"))
+		arr_pairs(r, &a->pf_h, &a->pf_h_end);
+	else if (mp_streq(k, kl, "em") && mp_peek(r) == MP_BOOL)
+		a->pf_em = mp_r_bool(r);
+	else if (mp_streq(k, kl, "eh") && mp_peek(r) == MP_BOOL)
+		a->pf_eh = mp_r_bool(r);
+	else
+		return (0);
+	return (1);
+}
+
+/* The route's cors filter "cr": {oe, ow, oa, e, h, v, pf}. */
+static int v_matchproto_(mp_field_f)
+cors_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+{
+	struct ghost_ans *a = priv;
+
+	if (mp_streq(k, kl, "oe"))
+		arr_str(r, &a->cr_oe, &a->cr_oe_end);
+	else if (mp_streq(k, kl, "ow"))
+		arr_named(r, &a->cr_ow, &a->cr_ow_end, val_str);
+	else if (mp_streq(k, kl, "oa") && mp_peek(r) == MP_BOOL)
+		a->cr_any = mp_r_bool(r);
+	else if (mp_streq(k, kl, "e") && mp_peek(r) == MP_BOOL)
+		a->cr_echo = mp_r_bool(r);
+	else if (mp_streq(k, kl, "h"))
+		arr_pairs(r, &a->cr_h, &a->cr_h_end);
+	else if (mp_streq(k, kl, "v"))
+		arr_str(r, &a->cr_v, &a->cr_v_end);
+	else if (mp_streq(k, kl, "pf")) {
+		a->has_pf = 1;
+		mp_r_fields(r, preflight_field, a);
+	} else
+		return (0);
+	return (1);
+}
+
 /* The fields of a route (or error) answer. */
 struct ans_dec {
 	struct ghost_ans	*a;
@@ -453,6 +506,8 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		mp_r_str(r, &a->rn, &a->rn_len);
 	else if (mp_streq(k, kl, "cm"))
 		a->cm = (int)mp_r_int(r);
+	else if (mp_streq(k, kl, "sh"))
+		a->sh = mp_r_uint(r);
 	else if (mp_streq(k, kl, "cp")) {
 		a->has_cp = 1;
 		mp_r_fields(r, policy_field, a);
@@ -471,8 +526,10 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	else if (mp_streq(k, kl, "sp")) {
 		a->has_sp = 1;
 		mp_r_fields(r, sp_field, a);
-	}
-	else if (mp_streq(k, kl, "msg"))
+	} else if (mp_streq(k, kl, "cr")) {
+		a->has_cr = 1;
+		mp_r_fields(r, cors_field, a);
+	} else if (mp_streq(k, kl, "msg"))
 		mp_r_str(r, &d->msg, &d->ml);
 	else
 		return (0);
@@ -530,7 +587,7 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	if (a->pn < -1 || a->pn > 100 || (a->hp.id != 0 && (a->hp.u == NULL ||
 	    a->hp.u_len == 0 || a->hp.u_len > 1024 || a->hp.iv_ms == 0 ||
 	    a->hp.w == 0 || a->hp.w > 64 || a->hp.th == 0 ||
-	    a->hp.th > a->hp.w)) || a->ol_mp > 100 ||
+	    a->hp.th > a->hp.w || a->hp.h_len > 253)) || a->ol_mp > 100 ||
 	    ((a->hp.id != 0 || a->ol_n != 0) && a->pn < 0)) {
 		snprintf(why, wl, "bad answer (endpoint health)");
 		return (-1);
@@ -540,6 +597,12 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	    a->sp_n == NULL || a->sp_nl == 0 || a->sp_nl > 126 ||
 	    a->sp_a < 0 || a->sp_i < 0 || a->sp_tk == NULL))) {
 		snprintf(why, wl, "bad answer (lb or sp)");
+		return (-1);
+	}
+	if (a->has_pf && (a->pf_st < 200 || a->pf_st > 299 ||
+	    a->pf_rs == NULL)) {
+		snprintf(why, wl, "bad answer (preflight status %d)",
+		    a->pf_st);
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;

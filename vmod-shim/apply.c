@@ -17,23 +17,8 @@
 #include "msgpack.h"
 #include "ghost.h"
 #include "hdr.h"
+#include "cors.h"
 #include "apply.h"
-
-/*
- * Build the "\<len>Name:" form; -1 if the name is too long. The length
- * byte is a (signed) char: names up to GHOST_HDR_MAX (126) bytes.
- */
-static int
-hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
-{
-	if (nl == 0 || nl > GHOST_HDR_MAX || nl + 3 > bl)
-		return (-1);
-	buf[0] = (char)(nl + 1);
-	memcpy(buf + 1, name, nl);
-	buf[nl + 1] = ':';
-	buf[nl + 2] = '\0';
-	return (0);
-}
 
 static unsigned
 hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
@@ -140,7 +125,7 @@ ghost_merge_lines(struct http *hp)
 		for (w = u + 1; w < hp->nhd; w++)
 			if (hdr_is(hp, w, t->b, nl))
 				break;
-		if (w == hp->nhd || hdr_fmt(hdr, sizeof hdr, t->b, nl))
+		if (w == hp->nhd || ghost_hdr_fmt(hdr, sizeof hdr, t->b, nl))
 			continue;
 		http_CollectHdrSep(hp, hdr,
 		    nl == 6 && !strncasecmp(hdr + 1, "cookie", 6) ? "; " : ",");
@@ -332,23 +317,12 @@ ghost_record(struct http *hp, const char *sock)
 }
 
 static void
-op_set(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
-{
-	char hdr[GHOST_HDR_BUF];
-
-	if (hdr_fmt(hdr, sizeof hdr, n, nl))
-		return;
-	http_Unset(hp, hdr);
-	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
-}
-
-static void
 op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 {
 	char hdr[GHOST_HDR_BUF];
 	const char *old, *line;
 
-	if (hdr_fmt(hdr, sizeof hdr, n, nl))
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
 	if (nl == 10 && !strncasecmp(n, "set-cookie", 10)) {
 		http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
@@ -356,7 +330,7 @@ op_add(struct http *hp, const char *n, size_t nl, const char *v, size_t vl)
 	}
 	http_CollectHdrSep(hp, hdr, ",");
 	if (!http_GetHdr(hp, hdr, &old) || *old == '\0') {
-		op_set(hp, n, nl, v, vl);
+		ghost_hdr_set(hp, n, nl, v, vl);
 		return;
 	}
 	line = WS_Printf(hp->ws, "%.*s: %s,%.*s", (int)nl, n, old, (int)vl, v);
@@ -371,7 +345,7 @@ op_remove(struct http *hp, const char *n, size_t nl)
 {
 	char hdr[GHOST_HDR_BUF];
 
-	if (hdr_fmt(hdr, sizeof hdr, n, nl))
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
 		return;
 	http_Unset(hp, hdr);
 }
@@ -411,7 +385,7 @@ apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
 	size_t nl;
 	uint32_t cnt;
 
-	apply_pairs(hp, s, se, op_set);
+	apply_pairs(hp, s, se, ghost_hdr_set);
 	apply_pairs(hp, a, ae, op_add);
 	if (rm == NULL)
 		return;
@@ -469,12 +443,13 @@ has_token(const char *v, const char *tok, size_t tl)
 }
 
 /*
- * Add the routed header names to Vary, in one workspace reservation (the
- * line is built once, not once per name). 0 on success; -1 when it does
- * not fit: the caller must not let the object be shared then.
+ * Add the header names of the msgpack array [hb, he) (the routed headers,
+ * the cors filter's) to Vary, in one workspace reservation (the line is
+ * built once, not once per name). 0 on success; -1 when it does not fit:
+ * the caller must not let the object be shared then.
  */
 static int
-merge_vary(struct http *hp, const struct ghost_ans *a)
+merge_vary(struct http *hp, const uint8_t *hb, const uint8_t *he)
 {
 	struct mp_r r;
 	const char *old, *n;
@@ -482,7 +457,7 @@ merge_vary(struct http *hp, const struct ghost_ans *a)
 	size_t nl, l, sz, ol;
 	uint32_t cnt;
 
-	if (a->deps.h == NULL)
+	if (hb == NULL)
 		return (0);
 	http_CollectHdrSep(hp, H_Vary, ", ");
 	if (!http_GetHdr(hp, H_Vary, &old))
@@ -500,7 +475,7 @@ merge_vary(struct http *hp, const struct ghost_ans *a)
 	memcpy(b + 6, old, ol);
 	l = 6 + ol;
 	b[l] = '\0';
-	r.p = a->deps.h; r.end = a->deps.h_end; r.err = 0;
+	r.p = hb; r.end = he; r.err = 0;
 	cnt = mp_r_arr(&r);
 	while (cnt-- > 0 && !r.err) {
 		mp_r_str(&r, &n, &nl);
@@ -536,9 +511,13 @@ ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 	AN(a);
 	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
 	    a->rsr_end);
-	if (merge_vary(hp, a) != 0) {
+	/* the cors filter: after the response filter, it owns its headers */
+	ghost_cors_headers(hp, hp == ctx->http_beresp ? ctx->http_bereq :
+	    ctx->http_req, a, 0);
+	if (merge_vary(hp, a->deps.h, a->deps.h_end) != 0 ||
+	    merge_vary(hp, a->cr_v, a->cr_v_end) != 0) {
 		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow "
-		    "adding routed headers to Vary");
+		    "adding routed (or Origin) headers to Vary");
 		if (hp == ctx->http_beresp)
 			VRT_l_beresp_uncacheable(ctx, 1);
 		return;
@@ -566,6 +545,11 @@ ghost_reason(VRT_CTX, const struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (t->reason != NULL)
 		return (t->reason);
+	if (t->have_ans && t->preflight) {
+		r = WS_Printf(ctx->ws, "%.*s", (int)t->ans.pf_rs_len,
+		    t->ans.pf_rs);
+		return (r != NULL ? r : "");
+	}
 	if (!t->have_ans || t->ans.rs == NULL)
 		return ("");
 	r = WS_Printf(ctx->ws, "%.*s", (int)t->ans.rs_len, t->ans.rs);
@@ -614,7 +598,11 @@ ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	if (t->location != NULL && *t->location != '\0')
 		http_PrintfHeader(hp, "Location: %s", t->location);
 	http_Unset(hp, H_Content_Type);
-	http_SetHeader(hp, "Content-Type: text/plain");
+	if (t->preflight)	/* no body; the CORS headers as decided */
+		ghost_cors_headers(hp, hp == ctx->http_beresp ?
+		    ctx->http_bereq : ctx->http_req, &t->ans, 1);
+	else
+		http_SetHeader(hp, "Content-Type: text/plain");
 	http_Unset(hp, H_Cache_Control);
 	http_SetHeader(hp, "Cache-Control: no-store");
 	if (ctx->http_beresp == hp) {

@@ -203,7 +203,7 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port,
 	struct vrt_endpoint vep;
 	struct vrt_backend vrt;
 	struct vrt_backend_probe vbp;
-	char url[1025];
+	char url[1025], req[1400];
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
 	char vname[80];
@@ -239,6 +239,13 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port,
 		INIT_OBJ(&vbp, VRT_BACKEND_PROBE_MAGIC);
 		snprintf(url, sizeof url, "%.*s", (int)hp->u_len, hp->u);
 		vbp.url = url;
+		if (hp->h_len > 0) {
+			/* Varnish's own request, with the route's Host */
+			snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: "
+			    "%.*s\r\nConnection: close\r\n\r\n", url,
+			    (int)hp->h_len, hp->h);
+			vbp.request = req;
+		}
 		vbp.interval = hp->iv_ms * 1e-3;
 		vbp.timeout = hp->to_ms * 1e-3;
 		vbp.window = hp->w;

@@ -24,6 +24,7 @@
 #include "memo.h"
 #include "rq.h"
 #include "apply.h"
+#include "cluster.h"
 #include "route.h"
 #include "cache.h"
 
@@ -86,6 +87,47 @@ ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *gv)
 }
 
 /*
+ * A lookup of a clustered node: who serves the key (ghost_cluster_decide()).
+ * Another member: the fetch goes there (X-Ghost-Shard on the request, the
+ * fetch's route() reads it), and without secondary copies the request is
+ * passed.
+ */
+static int
+shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
+{
+	const char *host, *url, *key, *peer, *src;
+	struct ghost_rq q;
+	char why[256];
+	int sttl0;
+
+	if (!http_GetHdr(ctx->http_req, H_Host, &host) ||
+	    (host = ghost_norm_host(ctx->ws, host)) == NULL ||
+	    (url = ghost_cache_url(ctx->ws, &t->cans,
+	    ctx->http_req->hd[HTTP_HDR_URL].b)) == NULL ||
+	    (key = WS_Printf(ctx->ws, "%s %s", host, url)) == NULL) {
+		/* no Host to shard by (or no room): this node serves */
+		t->shard = GHOST_SHARD_LOCAL;
+		return (GHOST_CM_LOOKUP);
+	}
+	t->shard = ghost_cluster_decide(ctx, gv, t->cans.sh, key, strlen(key),
+	    &peer, &sttl0);
+	if (t->shard == GHOST_SHARD_HOP && http_GetHdr(ctx->http_req,
+	    "\016X-Ghost-Proto:", NULL)) {
+		/* the client came over TLS: decide again as https */
+		ghost_rq_init(ctx, &q, ctx->http_req);
+		if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why))
+			return (GHOST_CM_LOOKUP);
+		return (t->cans.cm);
+	}
+	if (t->shard != GHOST_SHARD_FWD)
+		return (GHOST_CM_LOOKUP);
+	http_PrintfHeader(ctx->http_req, GHOST_SHARD_HDR ": %s", peer);
+	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: shard: owner %s%s", peer,
+	    sttl0 ? " (no secondary copy: pass)" : "");
+	return (sttl0 ? GHOST_CM_PASS : GHOST_CM_LOOKUP);
+}
+
+/*
  * The client-side cache decision of this request (ghost.cache()): the
  * decision ghostd made for its route, from the memo like any other (a
  * warm cache hit asks nobody). When ghostd cannot be asked: Varnish's own
@@ -122,6 +164,12 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (t->cm);
 	}
 	t->cm = t->cans.cm;
+	if (t->cans.sh == 0) {
+		if (__atomic_load_n(&gv->cl_state, __ATOMIC_RELAXED) ==
+		    GHOST_CL_UNKNOWN)
+			ghost_cluster_off(gv);
+	} else if (t->cm == GHOST_CM_LOOKUP)
+		t->cm = shard_decide(ctx, gv, t);
 	log_cache(ctx, t->cm == GHOST_CM_LOOKUP ? "lookup" :
 	    t->cm == GHOST_CM_PASS ? "pass" : "origin", src, t->cans.gen);
 	return (t->cm);
@@ -449,6 +497,15 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (VRT_r_bereq_uncacheable(ctx))
 		return;		/* a pass: nothing is stored */
+	if (t->fwd) {
+		/* the owner's answer: a secondary copy, short-lived */
+		if (VRT_r_beresp_ttl(ctx) > t->peer->sttl)
+			VRT_l_beresp_ttl(ctx, t->peer->sttl);
+		VRT_l_beresp_grace(ctx, 0);
+		VRT_l_beresp_keep(ctx, 0);
+		tag_object(ctx, hp, t);
+		return;
+	}
 	if (t->ans.cm == GHOST_CM_PASS ||
 	    (t->cache_unknown && t->ans.has_cp)) {
 		/*

@@ -19,10 +19,14 @@
  *      backend.c      native backends per endpoint, their retirement
  *      retry.c        a fetch's timeouts and retries
  *      affinity.c     consistent-hash keys and rings, session tokens
+ *      cluster.c      self-sharding: the members, the ring, the hop
+ *                     mark, owners that failed
  *   1  rq.c           the inputs of a decision (struct ghost_rq) and
  *                     the route request
  *      conn.c         connections and round trips to ghostd
  *      answer.c       decoding of a route answer
+ *      cors.c         the cors filter applied: preflight test, Origin
+ *                     test, CORS response headers
  *      memo.c         the memo table and ghostd's state file
  *      pick.c         weighted selection of an endpoint
  *   0  hdr.c          header line helpers
@@ -45,6 +49,8 @@
  * pass request there under callgrind. The rwlocks are pthread's (7.1 has
  * no Lck rwlock):
  *
+ *   0. gv->cl_mtx      (pthread: one request fetching the cluster;
+ *                       held across that round trip, never waited for)
  *   1. gv->live_mtx    (LCK.ghost.live; taken by the reaper thread
  *                       only: held across the `live` round trips and
  *                       while sweeping)
@@ -60,6 +66,8 @@
  *   8. gv->ring_lock   (rwlock: the consistent-hash rings' slots,
  *                       affinity.c; a walk holds a reference, not
  *                       the lock)
+ *   9. gv->cl_lock     (rwlock: the cluster; read side held for an owner
+ *                       lookup or a hop check, write side to replace it)
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
@@ -109,6 +117,8 @@ struct ghost_conn;
 struct ghost_memo;
 struct ghost_be;
 struct ghost_rings;
+struct ghost_cluster;
+struct ghost_peer;
 
 struct ghost_vcl {
 	unsigned		magic;
@@ -167,6 +177,13 @@ struct ghost_vcl {
 	unsigned		n_ejected;	/* atomic: backends ejected */
 	unsigned		n_bad;		/* atomic: sick or ejected */
 	double			health_next;	/* reaper only: next look */
+	/* self-sharding (cluster.c) */
+	pthread_mutex_t		cl_mtx;
+	pthread_rwlock_t	cl_lock;
+	struct ghost_cluster	*cl;		/* NULL: none fetched */
+	uint64_t		cl_ver;		/* atomic: cl's version */
+	int			cl_state;	/* atomic: GHOST_CL_* */
+	double			cl_next_try;	/* under cl_mtx */
 
 	/* consistent-hash rings (affinity.c) */
 	pthread_rwlock_t	ring_lock;
@@ -203,6 +220,9 @@ struct ghost_hp {
 	uint32_t		id;
 	const char		*u;		/* path, u_len bytes */
 	size_t			u_len;
+	const char		*h;		/* Host, h_len bytes; NULL:
+						   the endpoint's address */
+	size_t			h_len;
 	unsigned		iv_ms, to_ms, w, th, in, x;
 };
 
@@ -266,6 +286,23 @@ struct ghost_ans {
 	size_t			sp_nl;
 	int64_t			sp_a, sp_i;	/* timeouts, s; 0: none */
 	const uint8_t		*sp_tk, *sp_tk_end;
+	uint64_t		sh;		/* cluster version, 0: local */
+	/* the route's cors filter (cr), applied by cors.c; every pointer
+	 * is in reuse.c's CR_PTRS */
+	int			has_cr;
+	int			cr_any;		/* every Origin allowed */
+	int			cr_echo;	/* ACAO repeats the Origin */
+	const uint8_t		*cr_oe, *cr_oe_end;	/* exact origins */
+	const uint8_t		*cr_ow, *cr_ow_end;	/* [prefix, suffix] */
+	const uint8_t		*cr_h, *cr_h_end;	/* actual response */
+	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
+	int			has_pf;		/* preflight answer (pf) */
+	int			pf_st;
+	const char		*pf_rs;
+	size_t			pf_rs_len;
+	const uint8_t		*pf_rq, *pf_rq_end;	/* required headers */
+	const uint8_t		*pf_h, *pf_h_end;
+	int			pf_em, pf_eh;	/* echo ACRM / ACRH */
 };
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
@@ -291,6 +328,7 @@ struct ghost_task {
 	const char		*reason;	/* the shim's own (503), in
 						   ctx->ws; NULL: the answer's */
 	const char		*location;	/* in ctx->ws, "" if none */
+	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */
 	/* client side: ghost.cache() */
@@ -335,6 +373,11 @@ struct ghost_task {
 	unsigned		sess_flat;
 	int64_t			sess_at;
 	int			sess_fresh;
+	/* self-sharding: client side (enum ghost_shard), backend side */
+	int			shard;
+	int			fwd;		/* fetch forwarded to peer */
+	int			fwd_failed;	/* ... and it failed */
+	struct ghost_peer	*peer;		/* in ctx->ws */
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

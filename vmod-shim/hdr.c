@@ -13,6 +13,22 @@
 #include "ghost.h"
 #include "hdr.h"
 
+/*
+ * Build the "\<len>Name:" form; -1 if the name is too long. The length
+ * byte is a (signed) char: names up to GHOST_HDR_MAX (126) bytes.
+ */
+int
+ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
+{
+	if (nl == 0 || nl > GHOST_HDR_MAX || nl + 3 > bl)
+		return (-1);
+	buf[0] = (char)(nl + 1);
+	memcpy(buf + 1, name, nl);
+	buf[nl + 1] = ':';
+	buf[nl + 2] = '\0';
+	return (0);
+}
+
 /* Is header line t one of ours (X-Ghost-*, any case)? */
 int
 ghost_is_internal(const txt *t)

@@ -34,6 +34,23 @@ ghost_name_hash(const char *n, size_t nl, unsigned bits)
 	return ((k * 0x9e3779b1U) >> (32 - bits));
 }
 
+int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
+
+/*
+ * Replace every line of header n with one "n: v". Inline, so that the
+ * files built without varnishd (test/cshim) need not link its http_*.
+ */
+static inline void
+ghost_hdr_set(struct http *hp, const char *n, size_t nl, const char *v,
+    size_t vl)
+{
+	char hdr[GHOST_HDR_BUF];
+
+	if (ghost_hdr_fmt(hdr, sizeof hdr, n, nl))
+		return;
+	http_Unset(hp, hdr);
+	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
+}
 int ghost_is_internal(const txt *);
 const char *ghost_line_val(const txt *, const char *name, size_t n);
 int ghost_is_https(const txt *);

@@ -388,7 +388,11 @@ deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
 	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
 	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc) X(pe_with) \
 	X(rs) X(bd) X(nc) X(rn) X(kh) X(kh_end) X(qi) X(qi_end) X(qx) X(qx_end) \
-	X(hp.u) X(lb_k) X(lb_k_end) X(sp_n) X(sp_tk) X(sp_tk_end)
+	X(hp.u) X(hp.h) X(lb_k) X(lb_k_end) X(sp_n) X(sp_tk) X(sp_tk_end)
+/* the cors filter's, only in answers that have one (has_cr) */
+#define CR_PTRS(X) X(cr_oe) X(cr_oe_end) X(cr_ow) X(cr_ow_end) X(cr_h) \
+	X(cr_h_end) X(cr_v) X(cr_v_end) X(pf_rs) X(pf_rq) X(pf_rq_end) \
+	X(pf_h) X(pf_h_end)
 
 static void
 ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
@@ -396,6 +400,9 @@ ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 	deps_rebase(&a->deps, from, to);
 #define X(f)	REBASE(a, f)
 	ANS_PTRS(X)
+	if (a->has_cr) {
+		CR_PTRS(X)
+	}
 #undef X
 }
 

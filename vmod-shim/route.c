@@ -20,8 +20,10 @@
 #include "memo.h"
 #include "pick.h"
 #include "rq.h"
+#include "cors.h"
 #include "apply.h"
 #include "backend.h"
+#include "cluster.h"
 #include "reuse.h"
 #include "retry.h"
 #include "route.h"
@@ -525,6 +527,58 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	return (be);
 }
 
+/*
+ * Self-sharding: the client side found that another member owns the key
+ * (X-Ghost-Shard: "addr port"): fetch from that member's Varnish, with a
+ * short connect timeout; the owner applies the route (filters, rewrite,
+ * origin), so nothing of the decision is applied here. NULL: not
+ * usable (the fetch goes to the origin as usual).
+ */
+static VCL_BACKEND
+route_forward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
+    const char *hdr, const char **tok)
+{
+	struct ghost_peer *p;
+	VCL_BACKEND be;
+
+	p = WS_Alloc(ctx->ws, sizeof *p);
+	if (p == NULL || ghost_cluster_peer(ctx, gv, hdr, p, tok))
+		return (NULL);
+	be = ghost_be_get(ctx, gv, p->addr, strlen(p->addr), p->port,
+	    t->ans.gen, NULL);
+	if (be == NULL)
+		return (NULL);
+	t->peer = p;
+	t->fwd = 1;
+	p->ctmo_saved = ctx->bo->connect_timeout;
+	VRT_l_bereq_connect_timeout(ctx, p->ctmo);
+	GHOST_STAT(shard_fwd);
+	return (be);
+}
+
+/*
+ * The retry of a fetch whose owner failed (ghost.owner_failed()): to the
+ * origin under the decision already made, applied now, without the hop
+ * mark and with the fetch's own connect timeout.
+ */
+static VCL_BACKEND
+route_unforward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
+    struct http *hp)
+{
+	VCL_BACKEND be;
+
+	t->fwd = 0;
+	http_Unset(hp, "\014" GHOST_HOP_HDR ":");
+	ctx->bo->connect_timeout = t->peer->ctmo_saved;
+	t->status = t->ans.st;
+	t->reason = NULL;
+	be = route_to_backend(ctx, gv, t, hp);
+	if (be != NULL)
+		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: 200 %s (owner failed)",
+		    VRT_BACKEND_string(be));
+	return (be);
+}
+
 /* Outcome GHOST_REDIRECT: Location, with the request's query. */
 static void
 route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
@@ -546,7 +600,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
 	struct ghost_rq q;
-	const char *src, *what = NULL, *cu;
+	const char *src, *what = NULL, *cu, *shard, *tok = NULL;
 	uint64_t sgen;
 	char why[256];
 	VCL_BACKEND be = NULL;
@@ -557,10 +611,13 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	hp = ctx->http_bereq != NULL ? ctx->http_bereq : ctx->http_req;
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 
+	if (t->fwd && ctx->http_bereq != NULL)
+		return (route_unforward(ctx, gv, t, hp));
 	be = route_retry(ctx, gv, t);
 	if (be != NULL)
 		return (be);
 	t->have_ans = 0;
+	t->preflight = 0;
 	t->location = "";
 	t->ntried = 0;
 	t->gv = gv;
@@ -610,8 +667,18 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	/* status and reason phrase are the answer's (ghostd decides) */
 	t->status = t->ans.st;
 	t->reason = NULL;
-	switch (t->ans.o) {
+	/* a CORS preflight of a cors route: ghost answers, whatever the
+	 * route would do (the request filters do not apply either) */
+	t->preflight = ghost_cors_preflight(&t->ans, hp);
+	if (t->preflight) {
+		t->status = t->ans.pf_st;
+		GHOST_STAT(dec_preflight);
+	} else switch (t->ans.o) {
 	case GHOST_ROUTE:
+		if (ctx->http_bereq != NULL && http_GetHdr(hp,
+		    "\016" GHOST_SHARD_HDR ":", &shard) &&
+		    (be = route_forward(ctx, gv, t, shard, &tok)) != NULL)
+			break;
 		be = route_to_backend(ctx, gv, t, hp);
 		break;
 	case GHOST_REDIRECT:
@@ -627,8 +694,13 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		WRONG("answer outcome");
 	}
 	ghost_strip_internal(hp);
+	if (t->fwd)
+		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s%s", tok,
+		    q.https ? " https" : "");
 	if (be != NULL)
 		what = VRT_BACKEND_string(be);
+	else if (t->preflight)
+		what = "CORS preflight";
 	else if (t->reason != NULL)
 		what = t->reason;
 	if (what != NULL)

@@ -23,6 +23,7 @@
 #include "apply.h"
 #include "backend.h"
 #include "retry.h"
+#include "cluster.h"
 #include "route.h"
 #include "cache.h"
 #include "stats.h"
@@ -95,6 +96,7 @@ gv_free(VRT_CTX, void *p)
 	PTOK(pthread_cond_destroy(&gv->reap_cond));
 	PTOK(pthread_rwlock_destroy(&gv->st_lock));
 	Lck_Delete(&gv->err_mtx);
+	ghost_cluster_fini(gv);
 	free(gv->sock);
 	free(gv->state_path);
 	free(gv->be_hash);
@@ -125,6 +127,7 @@ gv_new(void)
 	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
+	ghost_cluster_init(gv);
 	gv->timeout = 0.1;
 	gv->live_page = GHOST_LIVE_PAGE;
 	gv->max_be = GHOST_MAX_BE;
@@ -337,9 +340,21 @@ std_method(const char *m)
 	}
 }
 
-/* ghost.recv()'s work: true for what the builtin VCL pipes. */
+/* Ours, except the hop mark (kept for ghost.cache() while clustered). */
 static int
-recv_work(VRT_CTX, VCL_ACL trusted_front)
+internal_not_hop(const txt *t)
+{
+	return (ghost_is_internal(t) && !ghost_cluster_is_hop(t));
+}
+
+/*
+ * ghost.recv()'s work (gv: NULL when not known): true for what the
+ * builtin VCL pipes. A request without any X-Ghost-* line and without
+ * repeated header names takes one pass (ghost_recv_fast()), whatever the
+ * cluster state: there is nothing to strip or to keep.
+ */
+static int
+recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front)
 {
 	struct http *hp;
 	const char *m;
@@ -347,7 +362,11 @@ recv_work(VRT_CTX, VCL_ACL trusted_front)
 
 	hp = ctx->http_req;
 	if (ghost_recv_fast(hp, &xfp, &ws)) {
-		ghost_strip_internal(hp);
+		if (gv != NULL && __atomic_load_n(&gv->cl_state,
+		    __ATOMIC_RELAXED) != GHOST_CL_OFF)
+			ghost_strip_if(hp, internal_not_hop);
+		else
+			ghost_strip_internal(hp);
 		ghost_merge_lines(hp);
 		ghost_recv_scan(hp, &xfp, &ws);
 	}
@@ -360,14 +379,14 @@ recv_work(VRT_CTX, VCL_ACL trusted_front)
 }
 
 VCL_BOOL v_matchproto_()
-vmod_recv(VRT_CTX, VCL_ACL trusted_front)
+vmod_recv(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 {
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
 		return (0);
 	}
-	return (recv_work(ctx, trusted_front));
+	return (recv_work(ctx, pv->priv, trusted_front));
 }
 
 VCL_VOID v_matchproto_()
@@ -625,14 +644,43 @@ vmod_cache(VRT_CTX, struct vmod_priv *pv)
 }
 
 VCL_VOID
-vmod_deliver(VRT_CTX)
+vmod_deliver(VRT_CTX, struct vmod_priv *pv)
 {
+	struct ghost_vcl *gv;
+
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_DELIVER || ctx->http_resp == NULL) {
 		VRT_fail(ctx, "ghost.deliver(): only in vcl_deliver");
 		return;
 	}
 	ghost_cache_deliver(ctx->http_resp);
+	gv = pv->priv;
+	/* a hit on the copy of a key another member owns */
+	if (gv != NULL && __atomic_load_n(&gv->cl_state, __ATOMIC_RELAXED) ==
+	    GHOST_CL_ON &&
+	    VRT_r_obj_hits(ctx) > 0 &&
+	    http_GetHdr(ctx->http_req, "\016" GHOST_SHARD_HDR ":", NULL))
+		GHOST_STAT(shard_sec_hit);
+}
+
+VCL_BOOL
+vmod_owner_failed(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+{
+	struct ghost_vcl *gv;
+	struct ghost_task *t;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_BACKEND_ERROR) {
+		VRT_fail(ctx, "ghost.owner_failed(): only in vcl_backend_error");
+		return (0);
+	}
+	gv = vcl_get(ctx, pv, "owner_failed");
+	t = task_get(ctx, pt, 0);
+	if (gv == NULL || t == NULL || !t->fwd || t->fwd_failed)
+		return (0);
+	t->fwd_failed = 1;
+	ghost_cluster_failed(ctx, gv, t->peer);
+	return (1);
 }
 
 #define RECV_ORIGIN	0	/* Varnish's own rules */
@@ -672,7 +720,7 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 	else if (u[0] == '/' && u[1] == '.' &&
 	    !strcmp(u, "/.varnish-ghost/reload"))
 		a = RECV_RELOAD;
-	else if (recv_work(ctx, trusted_front))
+	else if (recv_work(ctx, gv, trusted_front))
 		a = RECV_PIPE;
 	else
 		a = cache_mode(ctx, gv);	/* GHOST_CM_* == RECV_* */

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/varnish/ghost/protocol"
+	"github.com/varnish/ghost/route"
 )
 
 const usageText = `ghostd — ghost's routing daemon for Varnish
@@ -75,6 +76,8 @@ type daemonConfig struct {
 	cacheDefault string // "origin" or "pass"
 	// sessionSecret: file with the key of session persistence tokens
 	sessionSecret string
+	cluster       clusterFlags
+	clusterBase   route.ClusterConfig // from cluster, validated
 }
 
 // daemonFlags returns the daemon's flag set, writing into c.
@@ -99,6 +102,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.DurationVar(&c.frameTimeout, "frame-timeout", protocol.DefaultFrameTimeout, "close connections that take longer to send a started frame or to read an answer")
 	fs.DurationVar(&c.helloTimeout, "hello-timeout", protocol.DefaultHelloTimeout, "close new connections that have not said hello within this")
 	fs.IntVar(&c.maxConns, "max-conns", protocol.DefaultMaxConns, "close new connections while this many are open")
+	addClusterFlags(fs, &c.cluster)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -146,6 +150,10 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	}
 	if c.maxBackends < 0 {
 		return nil, usageError(fs, "-max-backends must not be negative"), false
+	}
+	var err error
+	if c.clusterBase, err = c.cluster.config(); err != nil {
+		return nil, usageError(fs, err.Error()), false
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		return nil, usageError(fs, err.Error()), false
@@ -234,6 +242,11 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 		defer stop()
 	}
 
+	if cfg.cluster.on() {
+		if err := startCluster(ctx, &cfg.cluster, cfg.clusterBase, l, m, log); err != nil {
+			return err
+		}
+	}
 	l.loadInitial()
 	l.snapshot().publish(state) // the first table is live
 	state.Heartbeat(time.Now().UnixMilli())

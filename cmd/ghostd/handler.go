@@ -16,15 +16,22 @@ type handler struct {
 }
 
 var (
-	_ protocol.Handler  = (*handler)(nil)
-	_ protocol.Admitter = (*handler)(nil)
-	_ protocol.Ringer   = (*handler)(nil)
+	_ protocol.Handler   = (*handler)(nil)
+	_ protocol.Admitter  = (*handler)(nil)
+	_ protocol.Ringer    = (*handler)(nil)
+	_ protocol.Clusterer = (*handler)(nil)
 )
 
 // Ring returns the live table's consistent-hash ring of that ID.
 func (h *handler) Ring(id uint64) (uint64, *ring.Ring) {
 	s := h.l.snapshot()
 	return s.gen, s.table.Ring(id)
+}
+
+// Cluster returns the live generation and cluster (nil: not clustered).
+func (h *handler) Cluster() (uint64, *route.Cluster) {
+	s := h.l.snapshot()
+	return s.gen, s.cluster
 }
 
 // Generation returns the live table's generation.
@@ -36,6 +43,9 @@ func (h *handler) Route(r *route.Request, d *route.Decision) uint64 {
 	s := h.l.snapshot()
 	t0 := time.Now()
 	s.table.Decide(r, d)
+	if s.cluster != nil {
+		d.Shard = s.cluster.Version // on every answer: the shim learns it is clustered
+	}
 	h.m.decided(d.Vhost, d.RouteName, d.Outcome, time.Since(t0))
 	return s.gen
 }
@@ -65,7 +75,7 @@ func (h *handler) Status() protocol.Status { return h.l.status() }
 func (h *handler) Live(eps []route.Endpoint, probes []uint32, dead []int) ([]int, uint64) {
 	s := h.l.snapshot()
 	for i, e := range eps {
-		if !s.table.ReferencesProbe(e, probes[i]) {
+		if !s.table.ReferencesProbe(e, probes[i]) && !(probes[i] == 0 && s.cluster.Has(e)) {
 			dead = append(dead, i)
 		}
 	}

@@ -62,6 +62,11 @@ type metrics struct {
 	connsOpen      prometheus.Gauge
 	connsTotal     prometheus.Counter
 	protoErrors    *prometheus.CounterVec
+	// clustering (cluster.go)
+	clusterMembers       prometheus.Gauge
+	clusterSelf          prometheus.Gauge
+	clusterChanges       prometheus.Counter
+	clusterResolveErrors prometheus.Counter
 }
 
 // newMetrics returns the registry with every metric; maxLabels caps the
@@ -129,12 +134,24 @@ func newMetrics(maxLabels int) *metrics {
 			Name: "ghost_protocol_errors_total",
 			Help: "Protocol errors by code (frame covers bad lengths, truncated and stalled frames).",
 		}, []string{"code"}),
+		clusterMembers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ghost_cluster_members", Help: "Members of the cluster this node shards its cache over (0: not clustered).",
+		}),
+		clusterSelf: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ghost_cluster_self_member", Help: "1 when this node is one of the cluster's members (it owns a share of the keys), else 0.",
+		}),
+		clusterChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ghost_cluster_changes_total", Help: "Changes of the cluster's members (each is a new generation).",
+		}),
+		clusterResolveErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ghost_cluster_resolve_errors_total", Help: "Failed resolutions of -cluster-dns (the members stay as they were).",
+		}),
 	}
 	bi := readBuildInfo()
 	m.buildInfo.WithLabelValues(bi.Version, bi.Revision, bi.GoVersion).Set(1)
 	m.reg.MustRegister(m.decisions, m.latency, m.reloads, m.reloadFailures, m.generation,
 		m.routeDecisions, m.lastReloadOK, m.lastReloadTime, m.buildInfo, m.vhosts, m.routes, m.endpoints, m.connsOpen, m.connsTotal,
-		m.protoErrors,
+		m.protoErrors, m.clusterMembers, m.clusterSelf, m.clusterChanges, m.clusterResolveErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -230,6 +247,17 @@ func (m *metrics) setTable(s *snapshot) {
 	m.vhosts.Set(float64(s.stats.Vhosts))
 	m.routes.Set(float64(s.stats.Routes))
 	m.endpoints.Set(float64(s.stats.Endpoints))
+}
+
+// setCluster publishes the cluster's size.
+func (m *metrics) setCluster(cl *route.Cluster) {
+	m.clusterChanges.Inc()
+	m.clusterMembers.Set(float64(len(cl.Members)))
+	if cl.Self >= 0 {
+		m.clusterSelf.Set(1)
+	} else {
+		m.clusterSelf.Set(0)
+	}
 }
 
 // serveMetrics listens on addr and serves /metrics, /healthz (alive) and

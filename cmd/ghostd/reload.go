@@ -27,6 +27,9 @@ type snapshot struct {
 	hash   [sha256.Size]byte // of the file content; zero for the empty start table
 	ident  uint64            // tableIdent(hash); 0 for the empty start table
 	loaded time.Time         // zero when nothing was ever loaded from the file
+	// cluster is what this node shards its cache over (nil: not
+	// clustered); a change of members is a new generation.
+	cluster *route.Cluster
 }
 
 // publish writes the snapshot's generation to the state file.
@@ -169,7 +172,7 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 	if t.HasSessions() {
 		secret = l.sessionSecret
 	}
-	gen, ident := old.gen, tableIdent(hash, l.cachePass, secret)
+	gen, ident := old.gen, clusterIdent(tableIdent(hash, l.cachePass, secret), old.cluster)
 	if bump {
 		gen++
 	} else if st := l.state; st != nil && trigger == "start" {
@@ -184,7 +187,7 @@ func (l *loader) install(t *route.Table, hash [sha256.Size]byte, trigger string,
 			gen = max(gen, st.prevGen+1)
 		}
 	}
-	s := &snapshot{table: t, gen: gen, stats: t.Stats(), hash: hash, ident: ident, loaded: time.Now()}
+	s := &snapshot{table: t, gen: gen, stats: t.Stats(), hash: hash, ident: ident, loaded: time.Now(), cluster: old.cluster}
 	l.cur.Store(s)
 	if l.state != nil {
 		s.publish(l.state) // after the table is live

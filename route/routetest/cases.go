@@ -132,6 +132,7 @@ func Vhosts(be func(name string) Obj) Obj {
 		with(redir(exact("/withbackend"), Obj{"hostname": "elsewhere.test"}), "backends", []Obj{be("redir-never")}),
 		redir(prefix("/empty"), Obj{"path_type": "ReplacePrefixMatch", "replace_prefix_match": ""}),
 	)
+	v[CORSHost] = corsVhost(be)
 	return v
 }
 
@@ -144,6 +145,7 @@ var Names = []string{
 	"q-none", "q-v2", "q-v3", "q-two", "q-flag",
 	"never", "d-route", "d-default", "dg-default",
 	"redir-root", "redir-never",
+	"cors", "cors-none",
 }
 
 func get(name, host, url, want string, h ...string) Case {

@@ -264,6 +264,13 @@ def reload_section(res, m):
     return lines, verdicts
 
 
+def cluster_section(res):
+    path = os.path.join(res, "cluster.txt")
+    if not os.path.exists(path):
+        return []
+    return ["\n", open(path).read().replace("### Clustering", "### Clustering (`test/bench/cluster`)", 1)]
+
+
 def header(m):
     return ("Measured by `%s` on %s: %s vCPU (%s), kernel %s; %s, %s, %s, %s; tree at %s. "
             "Load average before / after the Varnish runs: %s / %s.\n" % (
@@ -327,6 +334,7 @@ def render(res):
                      "(%d of %d).\n" % (m["warmup"], 100.0 * memo / (memo + ghostd),
                                        100.0 * ghostd / (memo + ghostd), ghostd, memo + ghostd))
     a += socket_section(res, m)
+    a += cluster_section(res)
 
     r = [SECTION_RELOAD + "\n\n", header(m), "\n",
          "ghostd (`-log-level info -watch=false`) starts on a 1-vhost file; the file is replaced by "

@@ -46,6 +46,9 @@
 #   BENCH_WRITE_DOCS=1     update docs/benchmarks.md (0 = only print)
 #   BENCH_KEEP=0           keep the staging directory
 #   BENCH_GHOST_MEMO=N     experiments: ghost.init(memo=N) in V3 (default: the shim's)
+#   BENCH_CLUSTER=1        clustering row: 3 nodes sharded vs 3 independent, same
+#                          stream, and the extra hop (test/bench/cluster; 0 = skip)
+#   BENCH_CLUSTER_ARGS="-requests 30000 -objects 3000 -hop 3000"   its size
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -301,6 +304,16 @@ for g in "$GHOSTD_PID" "$GHOSTD4_PID"; do
 	if [ -n "$g" ]; then kill "$g" 2>/dev/null || true; wait "$g" 2>/dev/null || true; fi
 done
 sleep 0.5
+
+# Clustering: 3 varnishd + 3 ghostd sharded against 3 independent, the same
+# request stream, and the cost of the extra hop (test/bench/cluster, its
+# own processes and ports, after the variants are stopped).
+if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+	log "clustering: go run ./test/bench/cluster ${BENCH_CLUSTER_ARGS:-}"
+	# shellcheck disable=SC2086
+	$GO run ./test/bench/cluster ${BENCH_CLUSTER_ARGS:-} >"$RES/cluster.txt" 2>"$RES/cluster.err" ||
+		{ log "cluster bench failed (see report)"; cat "$RES/cluster.err" >>"$RES/cluster.txt"; }
+fi
 
 # ghostd's decision throughput over its socket: the Go benchmarks of protocol/.
 if [ "$GOBENCH" = 1 ]; then

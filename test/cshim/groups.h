@@ -70,4 +70,20 @@ vec_flats(char *list, unsigned char *out, unsigned n)
 			out[atoi(p)] = 1;
 }
 
+/* At most this many flat indices in a vector's lists. */
+#define VEC_MAXF	1024
+
+/* ghost_pick_skip_f: the flat indices marked in priv (VEC_MAXF bytes) */
+static inline int
+vec_skip_marked(void *priv, unsigned flat, const char *addr, size_t al,
+    unsigned port)
+{
+	const unsigned char *marked = priv;
+
+	(void)addr;
+	(void)al;
+	(void)port;
+	return (flat < VEC_MAXF && marked[flat]);
+}
+
 #endif /* GHOST_CSHIM_GROUPS_H */

@@ -16,26 +16,12 @@
 #include "pick.h"
 #include "groups.h"
 
-
-/* ghost_pick_skip_f: the flat indices marked in priv */
-static int
-skip_out(void *priv, unsigned flat, const char *addr, size_t al,
-    unsigned port)
-{
-	const unsigned char *out = priv;
-
-	(void)addr;
-	(void)al;
-	(void)port;
-	return (flat < 1024 && out[flat]);
-}
-
 int
 main(int argc, char **argv)
 {
 	static uint8_t buf[1 << 20];
 	char line[8192], groups[8192], skips[8192], want[64], addr[64];
-	unsigned char out[1024];
+	unsigned char out[VEC_MAXF];
 	const uint8_t *end;
 	uint64_t u;
 	unsigned port, flat;
@@ -61,7 +47,7 @@ main(int argc, char **argv)
 			snprintf(want, sizeof want, "g%de%d", wg, we);
 		if (strcmp(skips, "-") != 0) {
 			vec_flats(skips, out, sizeof out);
-			r = ghost_pick_if(buf, end, u, skip_out, out, &a, &al,
+			r = ghost_pick_if(buf, end, u, vec_skip_marked, out, &a, &al,
 			    &port, &flat);
 			if (r == 0 && out[flat]) {
 				fprintf(stderr, "%s:%u: picked flat %u, left "

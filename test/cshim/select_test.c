@@ -15,20 +15,7 @@
 #include "pick.h"
 #include "groups.h"
 
-#define MAXF	1024
-
-/* ghost_pick_skip_f: the flat indices marked in priv */
-static int
-skip_tried(void *priv, unsigned flat, const char *addr, size_t al,
-    unsigned port)
-{
-	const unsigned char *tried = priv;
-
-	(void)addr;
-	(void)al;
-	(void)port;
-	return (flat < MAXF && tried[flat]);
-}
+#define MAXF	VEC_MAXF
 
 int
 main(int argc, char **argv)
@@ -60,7 +47,7 @@ main(int argc, char **argv)
 		vec_flats(trieds, tried, MAXF);
 		n = ghost_pick_count(buf, end);
 		r = ghost_select(buf, end, u, strcmp(sicks, "-") ? sick : NULL,
-		    n, pn, strcmp(trieds, "-") ? skip_tried : NULL, tried,
+		    n, pn, strcmp(trieds, "-") ? vec_skip_marked : NULL, tried,
 		    &a, &al, &port, &flat, &p);
 		if (wg < 0)
 			snprintf(want, sizeof want, "none %d", wp);

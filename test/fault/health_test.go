@@ -15,11 +15,7 @@ import (
 // the dead endpoint fails until endpoint health takes it out of the pick.
 // The rest of the table must see no failure at all.
 func killedPool(t *testing.T, name string, extra map[string]any) (e *env, st loadStats, killedAt time.Time, failed, sent int, last time.Duration, began time.Time) {
-	var ports [3]int
-	var kills [3]func()
-	for i := range ports {
-		ports[i], kills[i] = startKillable(t, "pool")
-	}
+	ports, kills := killablePool(t)
 	withPool := func(u *stack.Upstreams) map[string]any {
 		cfg := baseConfig(u)
 		r := map[string]any{"backends": []any{be(ports[0]), be(ports[1]), be(ports[2])}}

@@ -32,16 +32,21 @@ func startKillable(t *testing.T, name string) (port int, kill func()) {
 	return ln.Addr().(*net.TCPAddr).Port, func() { _ = srv.Close() }
 }
 
+// killablePool starts three killable endpoints answering as "pool".
+func killablePool(t *testing.T) (ports [3]int, kills [3]func()) {
+	t.Helper()
+	for i := range ports {
+		ports[i], kills[i] = startKillable(t, "pool")
+	}
+	return ports, kills
+}
+
 // Scenario 12: one endpoint of three killed under load, the route has
 // retries on (issue 12): no client sees an error. The three endpoints
 // answer as the same upstream ("pool"); GET only (a request body that
 // was not cached cannot be replayed after it was sent).
 func TestEndpointKilledWithRetries(t *testing.T) {
-	var ports [3]int
-	var kills [3]func()
-	for i := range ports {
-		ports[i], kills[i] = startKillable(t, "pool")
-	}
+	ports, kills := killablePool(t)
 	withPool := func(u *stack.Upstreams) map[string]any {
 		cfg := baseConfig(u)
 		cfg["vhosts"].(map[string]any)["retry.test"] = map[string]any{"routes": []any{map[string]any{

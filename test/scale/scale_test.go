@@ -310,7 +310,7 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	// after it left backend.list.
 	tDrain := time.Now()
 	for deadline := time.Now().Add(150 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
-		c := s.V.Stats("MAIN.n_backend", "GHOST.be_live")
+		c := s.Stats("MAIN.n_backend", "GHOST.be_live")
 		if c["MAIN.n_backend"] <= c["GHOST.be_live"]+1 { // +1: ghost.vcl's static backend
 			break
 		}

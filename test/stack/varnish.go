@@ -46,6 +46,10 @@ type VarnishdOpts struct {
 	Listen  []string // listener names, optionally with ",PROXY"; the first is waited for
 	Params  []string // -p name=value
 	Storage string   // -s; default malloc,64m
+	// Ports, when not nil, are the listeners' ports (parallel to
+	// Listen), chosen by the caller (FreePorts): a cluster's members
+	// must know each other's before they start.
+	Ports []int
 }
 
 // Varnishd is a running varnishd (manager in the foreground, -F, in a
@@ -75,6 +79,9 @@ func StartVarnishd(o VarnishdOpts) (*Varnishd, error) {
 		ports, err := FreePorts(len(o.Listen) + 1)
 		if err != nil {
 			return nil, err
+		}
+		if o.Ports != nil {
+			copy(ports[1:], o.Ports)
 		}
 		v.Admin = fmt.Sprintf("127.0.0.1:%d", ports[0])
 		v.Listen = map[string]string{}
@@ -122,11 +129,17 @@ func (v *Varnishd) Adm(args ...string) (string, error) {
 
 // Stats returns the named counters (varnishstat -1 -f name...).
 func (v *Varnishd) Stats(names ...string) map[string]int64 {
+	return v.StatsWithin(10*time.Second, names...)
+}
+
+// StatsWithin is Stats with a timeout of d: varnishstat reads every VSC
+// segment, one per backend (seconds at tens of thousands of backends).
+func (v *Varnishd) StatsWithin(d time.Duration, names ...string) map[string]int64 {
 	args := []string{"-n", v.WorkDir, "-1"}
 	for _, n := range names {
 		args = append(args, "-f", n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, "varnishstat", args...).Output()
 	m := map[string]int64{}
