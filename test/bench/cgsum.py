@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 # VCL methods, the shim's entry points and its decision path
-WANT = re.compile(r"(VCL_[a-z_]+_method|vmod_[a-z_]+|ghost_(decide|memo_find|memo_lookup|"
+WANT = re.compile(r"(CNT_Request|HTTP1_DissectRequest|VCL_[a-z_]+_method|vmod_[a-z_]+|ghost_(decide|memo_find|memo_lookup|"
                   r"cache_decide|cache_origin_only|memo_store|roundtrip|state_read))$")
 LINE = re.compile(r"^\s*([0-9,]+)(?:\s+\([^)]*\))?\s+(\S+)(?:\s+\[.*\])?$")
 CALLS = re.compile(r">\s+\S*VCL_recv_method \(([0-9,]+)x\)")
