@@ -83,6 +83,11 @@ $(BUILD)/cshim/select_test: test/cshim/select_test.c test/cshim/groups.h test/cs
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/select_test.c vmod-shim/pick.c
 
+# not a test: instructions per ring lookup under callgrind (ring_bench.c)
+$(BUILD)/cshim/ring_bench: test/cshim/ring_bench.c test/cshim/vectors.h vmod-shim/ring.c vmod-shim/ring.h
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/ring_bench.c vmod-shim/ring.c
+
 $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shim/query.c vmod-shim/query.h
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c

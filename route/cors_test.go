@@ -12,30 +12,6 @@ import (
 	"github.com/varnish/ghost/route/routetest"
 )
 
-// sharedTable compiles routetest's vhosts with one endpoint per upstream
-// name; name maps "address:80" back to the upstream.
-func sharedTable(t *testing.T) (tb *Table, name map[string]string) {
-	t.Helper()
-	addr := map[string]string{}
-	name = map[string]string{}
-	for i, n := range routetest.Names {
-		a := fmt.Sprintf("10.9.%d.%d", i/250, i%250+1)
-		addr[n], name[a+":80"] = a, n
-	}
-	be := func(n string) routetest.Obj {
-		a, ok := addr[n]
-		if !ok {
-			t.Fatalf("upstream %q is not in routetest.Names", n)
-		}
-		return routetest.Obj{"address": a, "port": 80}
-	}
-	doc, err := json.Marshal(routetest.Obj{"version": 2, "vhosts": routetest.Vhosts(be)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mustParse(t, string(doc)), name
-}
-
 // TestCORSCases decides the ported Gateway API conformance cases
 // (routetest.CORSCases, which test/e2e sends through varnishd too) and
 // applies the decision's CORS the way the shim does.

@@ -350,31 +350,6 @@ op_remove(struct http *hp, const char *n, size_t nl)
 	http_Unset(hp, hdr);
 }
 
-typedef void pair_op_f(struct http *, const char *, size_t, const char *,
-    size_t);
-
-/* Apply op to each [name, value] pair of a msgpack array in [p, e). */
-static void
-apply_pairs(struct http *hp, const uint8_t *p, const uint8_t *e,
-    pair_op_f *op)
-{
-	struct mp_r r = { p, e, 0 };
-	const char *n, *v;
-	size_t nl, vl;
-	uint32_t cnt;
-
-	if (p == NULL)
-		return;
-	cnt = mp_r_arr(&r);
-	while (cnt-- > 0 && !r.err) {
-		(void)mp_r_arr(&r);
-		mp_r_str(&r, &n, &nl);
-		mp_r_str(&r, &v, &vl);
-		if (!r.err)
-			op(hp, n, nl, v, vl);
-	}
-}
-
 static void
 apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
     const uint8_t *a, const uint8_t *ae, const uint8_t *rm,
@@ -385,8 +360,8 @@ apply_ops(struct http *hp, const uint8_t *s, const uint8_t *se,
 	size_t nl;
 	uint32_t cnt;
 
-	apply_pairs(hp, s, se, ghost_hdr_set);
-	apply_pairs(hp, a, ae, op_add);
+	ghost_hdr_pairs(hp, s, se, ghost_hdr_set);
+	ghost_hdr_pairs(hp, a, ae, op_add);
 	if (rm == NULL)
 		return;
 	cnt = mp_r_arr(&r);

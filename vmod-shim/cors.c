@@ -126,27 +126,6 @@ origin_allowed(const struct ghost_ans *a, const char *o)
 	return (0);
 }
 
-/* Set every [name, value] pair of the msgpack array [b, e) on hp. */
-static void
-set_pairs(struct http *hp, const uint8_t *b, const uint8_t *e)
-{
-	struct mp_r r = { b, e, 0 };
-	const char *n, *v;
-	size_t nl, vl;
-	uint32_t cnt;
-
-	if (b == NULL)
-		return;
-	cnt = mp_r_arr(&r);
-	while (cnt-- > 0 && !r.err) {
-		(void)mp_r_arr(&r);
-		mp_r_str(&r, &n, &nl);
-		mp_r_str(&r, &v, &vl);
-		if (!r.err)
-			ghost_hdr_set(hp, n, nl, v, vl);
-	}
-}
-
 /*
  * The CORS headers of resp, the response to req: an actual response
  * (preflight 0) or ghost's answer to a preflight. Nothing when the
@@ -172,7 +151,7 @@ ghost_cors_headers(struct http *resp, const struct http *req,
 		ghost_hdr_set(resp, ACAO, LEN(ACAO), o, strlen(o));
 	}
 	if (!preflight) {
-		set_pairs(resp, a->cr_h, a->cr_h_end);
+		ghost_hdr_pairs(resp, a->cr_h, a->cr_h_end, ghost_hdr_set);
 		return;
 	}
 	if (a->pf_em) {
@@ -183,5 +162,5 @@ ghost_cors_headers(struct http *resp, const struct http *req,
 	}
 	if (a->pf_eh && (v = hdr_val(req, ACRH, LEN(ACRH))) != NULL)
 		ghost_hdr_set(resp, ACAH, LEN(ACAH), v, strlen(v));
-	set_pairs(resp, a->pf_h, a->pf_h_end);
+	ghost_hdr_pairs(resp, a->pf_h, a->pf_h_end, ghost_hdr_set);
 }

@@ -10,6 +10,7 @@
 
 #include "cache/cache.h"
 
+#include "msgpack.h"
 #include "ghost.h"
 #include "hdr.h"
 
@@ -27,6 +28,28 @@ ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl)
 	buf[nl + 1] = ':';
 	buf[nl + 2] = '\0';
 	return (0);
+}
+
+/* Apply op to each [name, value] pair of the msgpack array in [p, e). */
+void
+ghost_hdr_pairs(struct http *hp, const uint8_t *p, const uint8_t *e,
+    ghost_pair_f *op)
+{
+	struct mp_r r = { p, e, 0 };
+	const char *n, *v;
+	size_t nl, vl;
+	uint32_t cnt;
+
+	if (p == NULL)
+		return;
+	cnt = mp_r_arr(&r);
+	while (cnt-- > 0 && !r.err) {
+		(void)mp_r_arr(&r);
+		mp_r_str(&r, &n, &nl);
+		mp_r_str(&r, &v, &vl);
+		if (!r.err)
+			op(hp, n, nl, v, vl);
+	}
 }
 
 /* Is header line t one of ours (X-Ghost-*, any case)? */

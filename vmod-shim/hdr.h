@@ -36,6 +36,12 @@ ghost_name_hash(const char *n, size_t nl, unsigned bits)
 
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
 
+/* What to do with one [name, value] pair (ghost_hdr_set, say). */
+typedef void ghost_pair_f(struct http *, const char *n, size_t nl,
+    const char *v, size_t vl);
+void ghost_hdr_pairs(struct http *, const uint8_t *p, const uint8_t *e,
+    ghost_pair_f *op);
+
 /*
  * Replace every line of header n with one "n: v". Inline, so that the
  * files built without varnishd (test/cshim) need not link its http_*.

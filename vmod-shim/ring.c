@@ -7,6 +7,7 @@
  * alone.
  */
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,22 +32,22 @@ ghost_ring_hash(const void *b, size_t l)
 	return (h);
 }
 
-static uint64_t
+static inline uint64_t
 be64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	unsigned i;
+	uint64_t v;
 
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return (v);
+	memcpy(&v, p, sizeof v);
+	return (be64toh(v));
 }
 
-static uint32_t
+static inline uint32_t
 be32(const uint8_t *p)
 {
-	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3]);
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return (be32toh(v));
 }
 
 int
@@ -92,14 +93,19 @@ ghost_ring_walk(const uint8_t *pts, size_t len, uint32_t nmembers,
 	}
 	if (lo == n)
 		lo = 0;
-	if (ok != NULL)
-		memset(asked, 0, sizeof asked);
-	for (k = 0, i = lo; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+	/* the owner: most walks end here, without the bitmap */
+	m = be32(pts + lo * GHOST_RING_POINT + 8);
+	if (m >= nmembers || m >= GHOST_RING_MAX_MEMBERS)
+		return (-1);
+	if (ok == NULL || ok(priv, m))
+		return (m);
+	memset(asked, 0, sizeof asked);
+	asked[m / 64] |= 1ULL << (m % 64);
+	for (k = 1, i = lo + 1 == n ? 0 : lo + 1; k < n;
+	    k++, i = i + 1 == n ? 0 : i + 1) {
 		m = be32(pts + i * GHOST_RING_POINT + 8);
 		if (m >= nmembers || m >= GHOST_RING_MAX_MEMBERS)
 			return (-1);
-		if (ok == NULL)
-			return (m);
 		if (asked[m / 64] & (1ULL << (m % 64)))
 			continue;
 		asked[m / 64] |= 1ULL << (m % 64);

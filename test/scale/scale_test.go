@@ -181,7 +181,8 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	// 2. A reload of a table of the same size and endpoints (another
 	// path in every route but the first), idle: ghostd's reload time and
 	// peak RSS; nothing to retire.
-	reload := func(what string, conf []byte) {
+	// reload returns when ghostd's status showed the new generation
+	reload := func(what string, conf []byte) time.Time {
 		t.Helper()
 		if err := os.WriteFile(s.Conf+".new", conf, 0o644); err != nil {
 			t.Fatal(err)
@@ -213,7 +214,8 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 				t.Fatalf("reload %s: no new generation: %+v %v", what, st, err)
 			}
 		}
-		rt := time.Since(t1)
+		tGen := time.Now()
+		rt := tGen.Sub(t1)
 		hwm := procfs.RSSKB(gp, "VmHWM")
 		// settled: ghostd returns the reload's garbage to the OS after
 		// the swap (a full GC: seconds at 100k × 10 on a busy machine)
@@ -225,6 +227,7 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 		cfg.report(t, "reload %s: new generation after %v (answered in %v: HTTP %d %q); ghostd RSS %d MiB before, peak %d MiB, settled %d MiB (peak/settled %.2f); load average %s",
 			what, rt.Round(time.Millisecond), answered.Round(time.Millisecond), code, body, rss0>>10, hwm>>10, settled>>10,
 			float64(hwm)/float64(max(settled, 1)), procfs.LoadAvg())
+		return tGen
 	}
 	reload("idle, same endpoints", Config(n, cfg.routes, s.Up.Port, "b", nil))
 
@@ -270,7 +273,7 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 		}
 		settled <- time.Time{}
 	}()
-	reload("to half the endpoints, under load", Config(n, cfg.routes, s.Up.Port, "c", Half))
+	tGen := reload("to half the endpoints, under load", Config(n, cfg.routes, s.Up.Port, "c", Half))
 	tSettled := <-settled
 	time.Sleep(5 * time.Second)
 	close(stop)
@@ -278,8 +281,8 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	if tSettled.IsZero() {
 		t.Fatalf("be_live still above %d 120 s after the reload", target)
 	}
-	cfg.report(t, "retirement: be_live %d → ≤ %d in %v after the reload call",
-		live, target, tSettled.Sub(tReload).Round(time.Millisecond))
+	cfg.report(t, "retirement: be_live %d → ≤ %d in %v after the reload call, %v after ghostd's status showed the new generation",
+		live, target, tSettled.Sub(tReload).Round(time.Millisecond), tSettled.Sub(tGen).Round(time.Millisecond))
 	before := wl.Window(tReload.Add(-4*time.Second), tReload)
 	during := wl.Window(tReload, tSettled)
 	after := wl.Window(tSettled, tSettled.Add(5*time.Second))
