@@ -227,6 +227,23 @@ func TestSameURLOneFetch(t *testing.T) {
 		t.Fatalf("origin fetched /same %d times, want 1", f)
 	}
 	own := c.node(c.owner("/same"))
+	defer func() {
+		// a pass (Authorization) never takes the extra hop: straight to
+		// the origin from whichever node has it
+		for _, n := range c.nodes {
+			if n == own {
+				continue
+			}
+			fwd := stat(n, "GHOST.shard_fwd")
+			c.mustGet(n.Addr, "/same", "Authorization", "Basic eDp5")
+			if stat(n, "GHOST.shard_fwd") != fwd {
+				t.Errorf("%s forwarded a pass", n.Name)
+			}
+		}
+		if f := o.fetches("/same"); f != 3 {
+			t.Errorf("origin fetched /same %d times, want 3 (1 + 2 passes)", f)
+		}
+	}()
 	for _, n := range c.nodes {
 		fwd, sec := stat(n, "GHOST.shard_fwd"), stat(n, "GHOST.shard_sec_hit")
 		if n == own {
