@@ -169,6 +169,13 @@ func (c *cluster) node(addr string) *stack.ClusterNode {
 	return nil
 }
 
+// clientFrom is an HTTP client whose connections come from ip (a
+// loopback address that is not a member's).
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 
 // get asks node for path with the extra header lines; status and body.
@@ -372,8 +379,7 @@ func TestSpoofedHopMark(t *testing.T) {
 		t.Fatalf("wrong token: refused %d, forwarded %d (want 1, 1)", r, f)
 	}
 	// the right token from 127.0.0.5, not a member
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	cl := clientFrom("127.0.0.5")
 	p2 := p + "x"
 	for c.owner(p2) == n1.Addr {
 		p2 += "x"
@@ -478,8 +484,7 @@ func TestHopHTTPS(t *testing.T) {
 		p = fmt.Sprintf("/tls/%d", i)
 	}
 	own := c.node(c.owner(p))
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
-	front := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	front := clientFrom("127.0.0.5")
 	for _, addr := range []string{n1.Addr, own.Addr} {
 		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
 		req.Host = host
