@@ -169,6 +169,13 @@ func (c *cluster) node(addr string) *stack.ClusterNode {
 	return nil
 }
 
+// clientFrom is an HTTP client whose connections come from ip (a
+// loopback address that is not a member's).
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 
 // get asks node for path with the extra header lines; status and body.
@@ -227,6 +234,23 @@ func TestSameURLOneFetch(t *testing.T) {
 		t.Fatalf("origin fetched /same %d times, want 1", f)
 	}
 	own := c.node(c.owner("/same"))
+	defer func() {
+		// a pass (Authorization) never takes the extra hop: straight to
+		// the origin from whichever node has it
+		for _, n := range c.nodes {
+			if n == own {
+				continue
+			}
+			fwd := stat(n, "GHOST.shard_fwd")
+			c.mustGet(n.Addr, "/same", "Authorization", "Basic eDp5")
+			if stat(n, "GHOST.shard_fwd") != fwd {
+				t.Errorf("%s forwarded a pass", n.Name)
+			}
+		}
+		if f := o.fetches("/same"); f != 3 {
+			t.Errorf("origin fetched /same %d times, want 3 (1 + 2 passes)", f)
+		}
+	}()
 	for _, n := range c.nodes {
 		fwd, sec := stat(n, "GHOST.shard_fwd"), stat(n, "GHOST.shard_sec_hit")
 		if n == own {
@@ -355,8 +379,7 @@ func TestSpoofedHopMark(t *testing.T) {
 		t.Fatalf("wrong token: refused %d, forwarded %d (want 1, 1)", r, f)
 	}
 	// the right token from 127.0.0.5, not a member
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
-	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	cl := clientFrom("127.0.0.5")
 	p2 := p + "x"
 	for c.owner(p2) == n1.Addr {
 		p2 += "x"
@@ -461,8 +484,7 @@ func TestHopHTTPS(t *testing.T) {
 		p = fmt.Sprintf("/tls/%d", i)
 	}
 	own := c.node(c.owner(p))
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
-	front := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext}}
+	front := clientFrom("127.0.0.5")
 	for _, addr := range []string{n1.Addr, own.Addr} {
 		req, _ := http.NewRequest("GET", "http://"+addr+p, nil)
 		req.Host = host
