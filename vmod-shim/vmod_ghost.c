@@ -722,13 +722,18 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 		a = RECV_RELOAD;
 	else if (recv_work(ctx, gv, trusted_front))
 		a = RECV_PIPE;
+	else if (ghost_cache_origin_only(ctx, gv))
+		return (RECV_ORIGIN);	/* nothing to decide, no state */
 	else
-		a = cache_mode(ctx, gv);	/* GHOST_CM_* == RECV_* */
-	if (a == RECV_ORIGIN)
-		return (a);
+		a = -1;
+	/* one task slot lookup: ghost.cache()'s state, and ours */
 	t = ctask_get(ctx, gv, 1);
 	if (t == NULL)
 		return (RECV_PASS);
+	if (a < 0)
+		a = ghost_cache_decide(ctx, gv, t);	/* GHOST_CM_* */
+	if (a == RECV_ORIGIN)
+		return (a);
 	t->action = a;
 	t->action_restarts = ctx->req->restarts;
 	return (a);
