@@ -176,6 +176,37 @@ has_ci(const char *b, const char *e, const char *tok, size_t tl)
 }
 
 /*
+ * What ghost.recv() looks for in request line t: X-Forwarded-Proto
+ * "https" (*xfp), an Upgrade naming websocket (*ws); true when t is the
+ * Accept-Encoding line (the caller records it).
+ */
+static int
+scan_line(const txt *t, int *xfp, int *ws)
+{
+	const char *v;
+
+	if (t->e - t->b < 8)
+		return (0);
+	switch (*t->b | 0x20) {
+	case 'a':
+		return (t->e - t->b > 15 && t->b[15] == ':' &&
+		    is_ae(t->b, 15));
+	case 'u':
+		v = ghost_line_val(t, "upgrade:", 8);
+		if (v != NULL && has_ci(v, t->e, "websocket", 9))
+			*ws = 1;
+		return (0);
+	case 'x':
+		v = ghost_line_val(t, "x-forwarded-proto:", 18);
+		if (v != NULL && t->e - v == 5 && !memcmp(v, "https", 5))
+			*xfp = 1;
+		return (0);
+	default:
+		return (0);
+	}
+}
+
+/*
  * In vcl_recv, after ghost_strip_internal() and ghost_merge_lines(), one
  * pass over the request:
  * - record the client's Accept-Encoding now: varnishd rewrites it in the
@@ -188,7 +219,6 @@ void
 ghost_recv_scan(struct http *hp, int *xfp, int *ws)
 {
 	const txt *t;
-	const char *v;
 	unsigned u, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
@@ -196,29 +226,9 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws)
 	nhd = hp->nhd;
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
-		if (t->b == NULL || t->e - t->b < 8)
-			continue;
-		switch (*t->b | 0x20) {
-		case 'a':
-			if (t->e - t->b > 15 && t->b[15] == ':' &&
-			    is_ae(t->b, 15))
-				hdr_add(hp, "X-Ghost-Req-", 12, t->b,
-				    (size_t)(t->e - t->b));
-			break;
-		case 'u':
-			v = ghost_line_val(t, "upgrade:", 8);
-			if (v != NULL && has_ci(v, t->e, "websocket", 9))
-				*ws = 1;
-			break;
-		case 'x':
-			v = ghost_line_val(t, "x-forwarded-proto:", 18);
-			if (v != NULL && t->e - v == 5 &&
-			    !memcmp(v, "https", 5))
-				*xfp = 1;
-			break;
-		default:
-			break;
-		}
+		if (t->b != NULL && scan_line(t, xfp, ws))
+			hdr_add(hp, "X-Ghost-Req-", 12, t->b,
+			    (size_t)(t->e - t->b));
 	}
 }
 
@@ -236,7 +246,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws)
 	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t;
 	txt ae = { NULL, NULL };
-	const char *c, *v;
+	const char *c;
 	size_t nl;
 	unsigned u, w, k;
 
@@ -259,26 +269,8 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws)
 				if (hdr_is(hp, w, t->b, nl))
 					return (-1);
 		seen[k >> 6] |= 1ULL << (k & 63);
-		/* what ghost_recv_scan() looks for */
-		switch (*t->b | 0x20) {
-		case 'a':
-			if (nl == 15 && is_ae(t->b, 15))
-				ae = *t;
-			break;
-		case 'u':
-			v = ghost_line_val(t, "upgrade:", 8);
-			if (v != NULL && has_ci(v, t->e, "websocket", 9))
-				*ws = 1;
-			break;
-		case 'x':
-			v = ghost_line_val(t, "x-forwarded-proto:", 18);
-			if (v != NULL && t->e - v == 5 &&
-			    !memcmp(v, "https", 5))
-				*xfp = 1;
-			break;
-		default:
-			break;
-		}
+		if (scan_line(t, xfp, ws))
+			ae = *t;
 	}
 	if (ae.b != NULL)
 		hdr_add(hp, "X-Ghost-Req-", 12, ae.b, (size_t)(ae.e - ae.b));
