@@ -82,7 +82,7 @@ type scopeIndex struct {
 
 // newScopeIndex builds the scope index of a vhost from its routes.
 func newScopeIndex(routes []*croute) scopeIndex {
-	var x scopeIndex
+	x := scopeIndex{keys: make([]scopeKey, 0, len(routes))}
 	for _, r := range routes {
 		switch r.kind {
 		case pathRegex:
@@ -115,7 +115,8 @@ func scopeLens(keys []scopeKey) []int {
 	if len(keys) == 0 {
 		return []int{0}
 	}
-	var first, second []int
+	first := make([]int, 0, len(keys))
+	second := make([]int, 0, 2*len(keys)+1)
 	for i, k := range keys {
 		if k.prefix {
 			first = append(first, len(k.s))
@@ -130,13 +131,15 @@ func scopeLens(keys []scopeKey) []int {
 	second = append(second, 1)
 	slices.Sort(first)
 	slices.Sort(second)
-	var out []int
-	for _, l := range slices.Concat(first, second) {
-		if len(out) == MaxScopeLens {
-			break
-		}
-		if !slices.Contains(out, l) {
-			out = append(out, l)
+	out := make([]int, 0, min(MaxScopeLens, len(first)+len(second)))
+	for _, list := range [2][]int{first, second} {
+		for _, l := range list {
+			if len(out) == MaxScopeLens {
+				break
+			}
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
 		}
 	}
 	slices.Sort(out)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,4 +211,88 @@ func FuzzParseStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkStream(t, data)
 	})
+}
+
+// parseStreamBoth runs parseStream with the decoding pipelined on a
+// second goroutine and serially, and fails unless both give the same
+// result, error and table.
+func parseStreamBoth(t *testing.T, data []byte) {
+	t.Helper()
+	defer func(n, procs int) { pipelineMin = n; runtime.GOMAXPROCS(procs) }(pipelineMin, runtime.GOMAXPROCS(2))
+	pipelineMin = 1 << 30
+	st, sres, serr := parseStream("ghost.json", data)
+	pipelineMin = 0
+	pt, pres, perr := parseStream("ghost.json", data)
+	if sres != pres || fmt.Sprint(serr) != fmt.Sprint(perr) {
+		t.Fatalf("serial and pipelined parseStream disagree on %.200q: %d %v, %d %v", data, sres, serr, pres, perr)
+	}
+	if st != nil || pt != nil {
+		if st == nil || pt == nil {
+			t.Fatalf("serial and pipelined parseStream disagree on %.200q: table %v, %v", data, st != nil, pt != nil)
+		}
+		if d := tableDiff(st, pt); d != "" {
+			t.Fatalf("serial and pipelined parseStream disagree on %.200q: %s", data, d)
+		}
+	}
+}
+
+// Decoding on a second goroutine, ahead of the compile, changes nothing:
+// the same table, the same first error in key order, and a document with
+// any vhost that does not decode is still left to the whole-document
+// path, also after a vhost that fails to compile.
+func TestParseStreamPipelined(t *testing.T) {
+	docs := []string{
+		fuzzTable,
+		string(genFile(300, 7)),
+		`{"version":2,"vhosts":{}}`,
+		`{"version":2,"vhosts":{"b.com":{"routes":[{"method":"x"}]},"a.com":{"routes":[{"method":"y"}]}}}`,
+		`{"version":2,"vhosts":{"b.com":{},"a.com":{},"B.com":{"routes":[{"method":"y"}]}}}`,
+		`{"version":2,"vhosts":{"b.com":{},"B.com":{},"a b":{}}}`,
+		`{"version":2,"vhosts":{"a.com":{"routes":[{"method":"y"}]},"b.com":{},"c.com":{"routes":5}}}`,
+		`{"version":2,"vhosts":{"a.com":{"routes":5},"b.com":{"routes":[{"method":"y"}]}}}`,
+		`{"version":2,"vhosts":{"a.com":{},"b.com":{},"c.com":{},"d.com":{"routes":[{"port":"x"}]}}}`,
+	}
+	// Errors and a vhost that does not decode in later batches, and the
+	// last batch short.
+	for _, bad := range [][2]int{{70, -1}, {70, 140}, {140, 70}, {-1, 199}, {0, 0}} {
+		var b strings.Builder
+		b.WriteString(`{"version":2,"vhosts":{`)
+		for i := range 200 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			switch i {
+			case bad[0]:
+				fmt.Fprintf(&b, `"v%03d.com":{"routes":[{"method":"y"}]}`, i)
+			case bad[1]:
+				fmt.Fprintf(&b, `"v%03d.com":{"routes":5}`, i)
+			default:
+				fmt.Fprintf(&b, `"v%03d.com":{"routes":[{"path_match":{"type":"PathPrefix","value":"/%d"},%s}]}`, i, i, be(i%7+1))
+			}
+		}
+		b.WriteString(`}}`)
+		docs = append(docs, b.String())
+	}
+	for _, d := range docs {
+		parseStreamBoth(t, []byte(d))
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParse", "*"))
+	n := 0
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if q, ok := strings.CutPrefix(line, "[]byte("); ok {
+				if v, err := strconv.Unquote(strings.TrimSuffix(q, ")")); err == nil {
+					parseStreamBoth(t, []byte(v))
+					n++
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d documents from FuzzParse's corpus", n)
+	}
 }
