@@ -439,23 +439,7 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 		e.policy(d.Policy)
 	}
 	if h := d.Health; h != nil {
-		e.key("hp")
-		n := 8
-		if h.Host != "" {
-			n++
-		}
-		_ = e.enc.EncodeMapLen(n)
-		e.uint("id", uint64(h.ID))
-		e.str("u", h.Path)
-		if h.Host != "" {
-			e.str("h", h.Host)
-		}
-		e.int("iv", h.Interval.Milliseconds())
-		e.int("to", h.Timeout.Milliseconds())
-		e.uint("w", uint64(h.Window))
-		e.uint("th", uint64(h.Threshold))
-		e.uint("in", uint64(h.Initial))
-		e.int("x", int64(h.ExpectedStatus))
+		e.probe(h)
 	}
 	if o := d.Outlier; o != nil {
 		e.key("ol")
@@ -489,10 +473,32 @@ func (e *encoder) RouteAnswer(gen uint64, d *route.Decision) ([]byte, error) {
 	return e.end()
 }
 
+// probe encodes an active probe as the map "hp": id, u, h (only when
+// set), iv, to, w, th, in, x.
+func (e *encoder) probe(h *route.HealthCheck) {
+	e.key("hp")
+	n := 8
+	if h.Host != "" {
+		n++
+	}
+	_ = e.enc.EncodeMapLen(n)
+	e.uint("id", uint64(h.ID))
+	e.str("u", h.Path)
+	if h.Host != "" {
+		e.str("h", h.Host)
+	}
+	e.int("iv", h.Interval.Milliseconds())
+	e.int("to", h.Timeout.Milliseconds())
+	e.uint("w", uint64(h.Window))
+	e.uint("th", uint64(h.Threshold))
+	e.uint("in", uint64(h.Initial))
+	e.int("x", int64(h.ExpectedStatus))
+}
+
 // ClusterAnswer encodes the answer to a cluster request: t, gen, and
 // when cl is not nil sh (its version), self, m (members), r (the ring as
 // ring.Encode writes it, bin; absent without members), tok, sttl, down
-// and ctmo.
+// and ctmo, and hp (the probe of members' backends) when there is one.
 func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
 	if cl == nil {
 		e.begin(2, TypeCluster)
@@ -501,6 +507,9 @@ func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
 	}
 	n := 9
 	if cl.Ring != nil {
+		n++
+	}
+	if cl.Probe != nil {
 		n++
 	}
 	e.begin(n, TypeCluster)
@@ -516,6 +525,9 @@ func (e *encoder) ClusterAnswer(gen uint64, cl *route.Cluster) ([]byte, error) {
 	e.int("sttl", cl.SecondaryTTL)
 	e.int("down", cl.DownSeconds)
 	e.int("ctmo", cl.HopConnectMs)
+	if cl.Probe != nil {
+		e.probe(cl.Probe)
+	}
 	return e.end()
 }
 

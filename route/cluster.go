@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/varnish/ghost/route/ring"
 )
@@ -35,7 +36,35 @@ const (
 	DefaultHopConnectMs = 500
 	// MinSecretLen is the shortest accepted hop secret.
 	MinSecretLen = 16
+	// ClusterProbePath is what members' probes ask every member: its
+	// Varnish answers it in vcl_recv (ghost.vcl), without ghostd, a
+	// route or the cache, so it never depends on peers.
+	ClusterProbePath = "/.varnish-ghost/healthz"
 )
+
+// ClusterProbe is the active probe of members' backends (Varnish's own
+// probe on the native backend a node forwards to): interval 0 = none.
+// Bounds are health's (MinProbeInterval, MinProbeTimeout, timeout <=
+// interval, 1 <= threshold <= window <= MaxProbeWindow); the probe asks
+// ClusterProbePath for a 200 and a new backend starts healthy.
+func ClusterProbe(interval, timeout time.Duration, window, threshold int) (*HealthCheck, error) {
+	if interval == 0 {
+		return nil, nil
+	}
+	if interval < MinProbeInterval || interval > MaxProbeInterval {
+		return nil, fmt.Errorf("cluster probe interval %s out of range %s-%s (0: no probe)", fmtDuration(interval), fmtDuration(MinProbeInterval), fmtDuration(MaxProbeInterval))
+	}
+	if timeout < MinProbeTimeout || timeout > interval {
+		return nil, fmt.Errorf("cluster probe timeout %s out of range %s-%s (the interval)", fmtDuration(timeout), fmtDuration(MinProbeTimeout), fmtDuration(interval))
+	}
+	if window < 1 || window > MaxProbeWindow || threshold < 1 || threshold > window {
+		return nil, fmt.Errorf("cluster probe window %d / threshold %d: need 1 <= threshold <= window <= %d", window, threshold, MaxProbeWindow)
+	}
+	h := &HealthCheck{Path: ClusterProbePath, Interval: interval, Timeout: timeout,
+		Window: uint(window), Threshold: uint(threshold), Initial: uint(threshold), ExpectedStatus: 200}
+	h.ID = h.id()
+	return h, nil
+}
 
 // ClusterConfig is what a cluster is built from.
 type ClusterConfig struct {
@@ -57,6 +86,9 @@ type ClusterConfig struct {
 	DownSeconds int64
 	// HopConnectMs: connect timeout of a forwarded fetch.
 	HopConnectMs int64
+	// Probe is the active probe of members' backends (ClusterProbe;
+	// nil: failures are only seen when a forwarded fetch fails).
+	Probe *HealthCheck
 }
 
 // Cluster is a compiled cluster: immutable, shared by every decision.
@@ -73,6 +105,8 @@ type Cluster struct {
 	SecondaryTTL int64
 	DownSeconds  int64
 	HopConnectMs int64
+	// Probe: ClusterConfig.Probe.
+	Probe *HealthCheck
 	// Ring is the consistent ring over Members (nil when there are
 	// none): member i's ID is Members[i].String().
 	Ring  *ring.Ring
@@ -162,7 +196,7 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 	}
 	cl := &Cluster{Members: ms, Self: -1, Token: HopToken(c.Secret),
 		SecondaryTTL: c.SecondaryTTL, DownSeconds: c.DownSeconds, HopConnectMs: c.HopConnectMs,
-		addrs: map[netip.Addr]bool{}}
+		Probe: c.Probe, addrs: map[netip.Addr]bool{}}
 	if c.Self.Address != "" {
 		self, err := ParseEndpoint(c.Self.String(), 0)
 		if err != nil {
@@ -188,6 +222,9 @@ func NewCluster(c ClusterConfig) (*Cluster, error) {
 		h.Write([]byte(m.String() + "\n"))
 	}
 	fmt.Fprintf(h, "self %d\ntoken %s\nsttl %d\ndown %d\nconnect %d\n", cl.Self, cl.Token, cl.SecondaryTTL, cl.DownSeconds, cl.HopConnectMs)
+	if cl.Probe != nil {
+		fmt.Fprintf(h, "probe %d\n", cl.Probe.ID)
+	}
 	cl.Version = max(binary.LittleEndian.Uint64(h.Sum(nil)), 1)
 	return cl, nil
 }
@@ -199,6 +236,15 @@ func (c *Cluster) Has(e Endpoint) bool {
 	}
 	_, ok := slices.BinarySearchFunc(c.Members, e, endpointCmp)
 	return ok
+}
+
+// ProbeID is the probe id of members' backends (0: no probe): the shim
+// keys a member's backend on it, and `live` keeps exactly those.
+func (c *Cluster) ProbeID() uint32 {
+	if c == nil || c.Probe == nil {
+		return 0
+	}
+	return c.Probe.ID
 }
 
 // IsMemberAddr says whether a client address is a member's: only members

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testCluster(t *testing.T, self string, members ...string) *Cluster {
@@ -156,5 +157,41 @@ func TestClusterHopMark(t *testing.T) {
 		if got := cl.HopMark(netip.MustParseAddr(c.ip), c.tok); got != c.want {
 			t.Errorf("%s %q: %v", c.ip, c.tok, got)
 		}
+	}
+}
+
+// TestClusterProbe: the members' probe flags, their bounds with exact
+// errors, and the probe in the cluster's version and backends' key.
+func TestClusterProbe(t *testing.T) {
+	for _, c := range []struct {
+		iv, to time.Duration
+		w, th  int
+		err    string
+	}{
+		{100 * time.Millisecond, 50 * time.Millisecond, 3, 2, "cluster probe interval 100ms out of range 500ms-1h (0: no probe)"},
+		{time.Second, 2 * time.Second, 3, 2, "cluster probe timeout 2s out of range 10ms-1s (the interval)"},
+		{time.Second, 5 * time.Millisecond, 3, 2, "cluster probe timeout 5ms out of range 10ms-1s (the interval)"},
+		{time.Second, 500 * time.Millisecond, 2, 3, "cluster probe window 2 / threshold 3: need 1 <= threshold <= window <= 64"},
+		{time.Second, 500 * time.Millisecond, 65, 2, "cluster probe window 65 / threshold 2: need 1 <= threshold <= window <= 64"},
+		{time.Second, 500 * time.Millisecond, 3, 0, "cluster probe window 3 / threshold 0: need 1 <= threshold <= window <= 64"},
+	} {
+		if _, err := ClusterProbe(c.iv, c.to, c.w, c.th); err == nil || err.Error() != c.err {
+			t.Errorf("ClusterProbe(%s, %s, %d, %d): %v, want %q", c.iv, c.to, c.w, c.th, err, c.err)
+		}
+	}
+	if h, err := ClusterProbe(0, time.Second, 3, 2); h != nil || err != nil {
+		t.Fatalf("interval 0: %v %v", h, err)
+	}
+	h, err := ClusterProbe(time.Second, 500*time.Millisecond, 3, 2)
+	if err != nil || h.Path != ClusterProbePath || h.Initial != 2 || h.ExpectedStatus != 200 || h.ID == 0 {
+		t.Fatalf("probe %+v %v", h, err)
+	}
+	base := ClusterConfig{Secret: "0123456789abcdef", SecondaryTTL: 10, DownSeconds: 5, HopConnectMs: 500,
+		Members: []Endpoint{{Address: "10.0.0.1", Port: 80}}}
+	off, _ := NewCluster(base)
+	base.Probe = h
+	on, err := NewCluster(base)
+	if err != nil || on.ProbeID() != h.ID || off.ProbeID() != 0 || on.Version == off.Version {
+		t.Fatalf("probe id %d/%d, versions %d/%d, %v", on.ProbeID(), off.ProbeID(), on.Version, off.Version, err)
 	}
 }

@@ -70,8 +70,15 @@ sub vcl_recv {
 # What ghost.recv_action() found: 1 pass, 2 lookup under the route's
 # cache_policy (its bypass_headers replace the builtin "Cookie or
 # Authorization -> pass"), 3 pipe (WebSocket upgrades and what the
-# builtin pipes: routed here), 4 PURGE or BAN, 5 the reload URL.
+# builtin pipes: routed here), 4 PURGE or BAN, 5 the reload URL, 6
+# /.varnish-ghost/healthz: clustered members' probes of this node
+# (-cluster-probe-interval), answered by Varnish itself, without ghostd,
+# a route or the cache (it never depends on peers); anyone may ask, it
+# says only that this Varnish answers.
 sub ghost_recv_act {
+	if (ghost.last_action() == 6) {
+		return (synth(200, "OK"));
+	}
 	if (ghost.last_action() == 2) {
 		return (hash);
 	}

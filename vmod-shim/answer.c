@@ -232,9 +232,10 @@ policy_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	return (1);
 }
 
-/* The route's probe "hp": {id, u, h, iv, to, w, th, in, x}. */
-static int v_matchproto_(mp_field_f)
-probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
+/* A probe "hp": {id, u, h, iv, to, w, th, in, x} (a route's, or the
+ * cluster's for members' backends). */
+int v_matchproto_(mp_field_f)
+ghost_probe_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 {
 	struct ghost_hp *h = priv;
 	uint64_t v;
@@ -516,7 +517,7 @@ ans_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 	else if (mp_streq(k, kl, "rt"))
 		mp_r_fields(r, retry_field, a);
 	else if (mp_streq(k, kl, "hp"))
-		mp_r_fields(r, probe_field, &a->hp);
+		mp_r_fields(r, ghost_probe_field, &a->hp);
 	else if (mp_streq(k, kl, "ol"))
 		mp_r_fields(r, outlier_field, a);
 	else if (mp_streq(k, kl, "pn"))

@@ -24,6 +24,7 @@
 #include "memo.h"
 #include "rq.h"
 #include "apply.h"
+#include "backend.h"
 #include "cluster.h"
 #include "route.h"
 #include "cache.h"
@@ -86,6 +87,17 @@ ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *gv)
 	    og == gen);
 }
 
+/* ghost_cluster_sick_f: a member's backend exists and its probe says
+ * sick (no backend yet: not known sick; the first forward creates it). */
+static int v_matchproto_(ghost_cluster_sick_f)
+member_sick(VRT_CTX, struct ghost_vcl *gv, const char *addr, unsigned port,
+    uint32_t id)
+{
+
+	return ((ghost_be_state(ctx, gv, addr, strlen(addr), port, id) &
+	    GHOST_BE_SICK) != 0);
+}
+
 /*
  * A lookup of a clustered node: who serves the key (ghost_cluster_decide()).
  * Another member: the fetch goes there (X-Ghost-Shard on the request, the
@@ -110,7 +122,7 @@ shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (GHOST_CM_LOOKUP);
 	}
 	t->shard = ghost_cluster_decide(ctx, gv, t->cans.sh, key, strlen(key),
-	    &peer, &sttl0);
+	    &peer, &sttl0, member_sick);
 	if (t->shard == GHOST_SHARD_HOP && http_GetHdr(ctx->http_req,
 	    "\016X-Ghost-Proto:", NULL)) {
 		/* the client came over TLS: decide again as https */

@@ -28,6 +28,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "answer.h"
 #include "hdr.h"
 #include "conn.h"
 #include "ring.h"
@@ -58,6 +59,8 @@ struct ghost_cluster {
 	char			tok[CL_TOK_MAX];
 	size_t			tokl;
 	double			sttl, down, ctmo;
+	struct ghost_hp		hp;		/* members' probe; id 0: none */
+	char			hp_u[1025];	/* hp.u */
 };
 
 void
@@ -98,6 +101,7 @@ struct cl_ans {
 	size_t			rl;
 	const char		*tok;
 	size_t			tokl;
+	struct ghost_hp		hp;
 };
 
 static int v_matchproto_(mp_field_f)
@@ -125,6 +129,8 @@ cl_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 		a->m_end = r->p;
 	} else if (mp_streq(k, kl, "r"))
 		mp_r_bin(r, &a->r, &a->rl);
+	else if (mp_streq(k, kl, "hp"))
+		mp_r_fields(r, ghost_probe_field, &a->hp);
 	else
 		return (0);
 	return (1);
@@ -215,6 +221,21 @@ cl_decode(const uint8_t *p, size_t l, char *why, size_t wl)
 	cl->sttl = (double)a.sttl;
 	cl->down = (double)a.down;
 	cl->ctmo = (double)a.ctmo * 1e-3;
+	if (a.hp.id != 0) {
+		/* Varnish's probe bounds (route.ClusterProbe checks more) */
+		if (a.hp.u == NULL || a.hp.u_len == 0 ||
+		    a.hp.u_len >= sizeof cl->hp_u || a.hp.h != NULL ||
+		    a.hp.iv_ms == 0 || a.hp.to_ms == 0 || a.hp.w < 1 ||
+		    a.hp.w > 64 || a.hp.th < 1 || a.hp.th > a.hp.w ||
+		    a.hp.in > a.hp.w) {
+			snprintf(why, wl, "bad cluster answer (probe)");
+			cl_free(cl);
+			return (NULL);
+		}
+		cl->hp = a.hp;
+		memcpy(cl->hp_u, a.hp.u, a.hp.u_len);
+		cl->hp.u = cl->hp_u;
+	}
 	return (cl);
 }
 
@@ -349,26 +370,40 @@ cl_tok_ok(const struct ghost_cluster *cl, const char *v, int *https)
 struct up_arg {
 	const struct ghost_cluster	*cl;
 	uint64_t			now_ms;
+	VRT_CTX;
+	struct ghost_vcl		*gv;
+	ghost_cluster_sick_f		*sick;
 };
 
-/* ghost_ring_ok_f: a member not marked down. */
+/*
+ * ghost_ring_ok_f: a member not marked down (a forwarded fetch failed)
+ * whose backend's probe does not say sick. This node is always up.
+ */
 static int
 cl_up(void *priv, uint32_t m)
 {
 	const struct up_arg *u = priv;
+	const struct cl_member *mb = &u->cl->m[m];
 
-	return (__atomic_load_n(&u->cl->m[m].down_until, __ATOMIC_RELAXED) <=
-	    u->now_ms);
+	if (__atomic_load_n(&mb->down_until, __ATOMIC_RELAXED) > u->now_ms)
+		return (0);
+	if ((int)m == u->cl->self || u->cl->hp.id == 0 || u->sick == NULL)
+		return (1);
+	return (!u->sick(u->ctx, u->gv, mb->addr, mb->port, u->cl->hp.id));
 }
 
 /* The owner of key: ring.Walk from its hash, skipping members down. */
 static int
-cl_owner(const struct ghost_cluster *cl, const char *key, size_t kl)
+cl_owner(VRT_CTX, struct ghost_vcl *gv, const struct ghost_cluster *cl,
+    const char *key, size_t kl, ghost_cluster_sick_f *sick)
 {
 	struct up_arg u;
 
 	u.cl = cl;
 	u.now_ms = (uint64_t)(VTIM_real() * 1e3);
+	u.ctx = ctx;
+	u.gv = gv;
+	u.sick = sick;
 	return ((int)ghost_ring_walk(cl->ring, cl->ring_len, cl->n,
 	    ghost_ring_hash(key, kl), cl_up, &u));
 }
@@ -385,7 +420,8 @@ cl_owner(const struct ghost_cluster *cl, const char *key, size_t kl)
  */
 int
 ghost_cluster_decide(VRT_CTX, struct ghost_vcl *gv, uint64_t ver,
-    const char *key, size_t kl, const char **peer_hdr, int *sttl0)
+    const char *key, size_t kl, const char **peer_hdr, int *sttl0,
+    ghost_cluster_sick_f *sick)
 {
 	struct ghost_cluster *cl;
 	const char *hop = NULL;
@@ -422,7 +458,7 @@ ghost_cluster_decide(VRT_CTX, struct ghost_vcl *gv, uint64_t ver,
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: shard: hop mark refused "
 		    "(not a member or wrong token): an ordinary client");
 	}
-	o = cl_owner(cl, key, kl);
+	o = cl_owner(ctx, gv, cl, key, kl, sick);
 	if (o < 0 || o == cl->self) {
 		r = GHOST_SHARD_LOCAL;
 		GHOST_STAT(shard_local);
@@ -479,6 +515,10 @@ ghost_cluster_peer(VRT_CTX, struct ghost_vcl *gv, const char *hdr,
 	}
 	p->sttl = cl->sttl;
 	p->ctmo = cl->ctmo;
+	p->hp = cl->hp;
+	if (cl->hp.id != 0 && (p->hp.u = WS_Copy(ctx->ws, cl->hp_u,
+	    (int)cl->hp.u_len + 1)) == NULL)
+		p->hp.id = 0;
 	*tok = WS_Printf(ctx->ws, "%.*s", (int)cl->tokl, cl->tok);
 	PTOK(pthread_rwlock_unlock(&gv->cl_lock));
 	return (*tok != NULL ? 0 : -1);

@@ -24,6 +24,8 @@ struct ghost_peer {
 	double		sttl;		/* longest TTL of our copy */
 	double		ctmo;		/* connect timeout */
 	double		ctmo_saved;	/* the fetch's own, restored on retry */
+	struct ghost_hp	hp;		/* members' probe (id 0: none); u in
+					   the workspace */
 };
 
 /*
@@ -39,8 +41,13 @@ struct ghost_peer {
 
 void ghost_cluster_init(struct ghost_vcl *);
 void ghost_cluster_off(struct ghost_vcl *);
+/* Is member addr:port's backend under probe id sick? Called with the
+ * cluster's read lock held (cl_lock -> be_lock, read sides only). */
+typedef int ghost_cluster_sick_f(VRT_CTX, struct ghost_vcl *,
+    const char *addr, unsigned port, uint32_t id);
 int ghost_cluster_decide(VRT_CTX, struct ghost_vcl *, uint64_t ver,
-    const char *key, size_t kl, const char **peer_hdr, int *sttl0);
+    const char *key, size_t kl, const char **peer_hdr, int *sttl0,
+    ghost_cluster_sick_f *sick);
 int ghost_cluster_peer(VRT_CTX, struct ghost_vcl *, const char *hdr,
     struct ghost_peer *, const char **tok);
 void ghost_cluster_failed(VRT_CTX, struct ghost_vcl *,

@@ -54,6 +54,10 @@
  *   1. gv->live_mtx    (LCK.ghost.live; taken by the reaper thread
  *                       only: held across the `live` round trips and
  *                       while sweeping)
+ *   1b. gv->cl_lock    (rwlock: the cluster; read side held for an owner
+ *                       lookup or a hop check, write side to replace it;
+ *                       the owner lookup reads be_lock's read side for
+ *                       the members' probe state, cluster.c/cache.c)
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
  *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held
  *                       during I/O)
@@ -66,8 +70,6 @@
  *   8. gv->ring_lock   (rwlock: the consistent-hash rings' slots,
  *                       affinity.c; a walk holds a reference, not
  *                       the lock)
- *   9. gv->cl_lock     (rwlock: the cluster; read side held for an owner
- *                       lookup or a hop check, write side to replace it)
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking

@@ -545,7 +545,7 @@ route_forward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	if (p == NULL || ghost_cluster_peer(ctx, gv, hdr, p, tok))
 		return (NULL);
 	be = ghost_be_get(ctx, gv, p->addr, strlen(p->addr), p->port,
-	    t->ans.gen, NULL);
+	    t->ans.gen, p->hp.id != 0 ? &p->hp : NULL);
 	if (be == NULL)
 		return (NULL);
 	t->peer = p;

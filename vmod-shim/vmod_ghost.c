@@ -689,6 +689,7 @@ vmod_owner_failed(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 #define RECV_PIPE	3	/* routed on the client side */
 #define RECV_INVAL	4	/* PURGE or BAN */
 #define RECV_RELOAD	5	/* the reload URL */
+#define RECV_HEALTHZ	6	/* members' probe URL: synth 200 */
 #if RECV_ORIGIN != GHOST_CM_ORIGIN || RECV_PASS != GHOST_CM_PASS || \
     RECV_LOOKUP != GHOST_CM_LOOKUP
 #error "recv_action() returns the cache modes as they are"
@@ -720,6 +721,9 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 	else if (u[0] == '/' && u[1] == '.' &&
 	    !strcmp(u, "/.varnish-ghost/reload"))
 		a = RECV_RELOAD;
+	else if (u[0] == '/' && u[1] == '.' &&
+	    !strcmp(u, "/.varnish-ghost/healthz"))
+		a = RECV_HEALTHZ;
 	else if (recv_work(ctx, gv, trusted_front))
 		a = RECV_PIPE;
 	else if (ghost_cache_origin_only(ctx, gv))

@@ -33,6 +33,10 @@ type clusterFlags struct {
 	sttl       time.Duration
 	down       time.Duration
 	connect    time.Duration
+	probeIv    time.Duration
+	probeTmo   time.Duration
+	probeWin   int
+	probeTh    int
 }
 
 // secretEnv names the environment variable that may hold the hop secret
@@ -79,8 +83,12 @@ func (f *clusterFlags) config() (route.ClusterConfig, error) {
 	if f.sttl < 0 || f.sttl%time.Second != 0 || f.down < time.Second || f.down%time.Second != 0 {
 		return c, errors.New("-cluster-secondary-ttl (>= 0) and -cluster-down (>= 1s) must be whole seconds")
 	}
+	probe, err := route.ClusterProbe(f.probeIv, f.probeTmo, f.probeWin, f.probeTh)
+	if err != nil {
+		return c, fmt.Errorf("-cluster-probe-*: %w", err)
+	}
 	c = route.ClusterConfig{Self: self, Secret: secret, SecondaryTTL: int64(f.sttl / time.Second),
-		DownSeconds: int64(f.down / time.Second), HopConnectMs: f.connect.Milliseconds()}
+		DownSeconds: int64(f.down / time.Second), HopConnectMs: f.connect.Milliseconds(), Probe: probe}
 	// validate what does not depend on the members now, not at the first
 	// change of members
 	if _, err := route.NewCluster(c); err != nil {
@@ -105,6 +113,10 @@ func addClusterFlags(fs interface {
 	fs.DurationVar(&f.sttl, "cluster-secondary-ttl", route.DefaultSecondaryTTL*time.Second, "longest TTL of this node's copy of an object another member owns (0: keep none, forwarded requests are passed)")
 	fs.DurationVar(&f.down, "cluster-down", route.DefaultDownSeconds*time.Second, "how long a member whose forwarded fetch failed is skipped (whole seconds)")
 	fs.DurationVar(&f.connect, "cluster-connect-timeout", route.DefaultHopConnectMs*time.Millisecond, "connect timeout of a fetch forwarded to the owner")
+	fs.DurationVar(&f.probeIv, "cluster-probe-interval", time.Second, "interval of the Varnish probe of each member's backend (GET "+route.ClusterProbePath+"; 0: none, a member is skipped only after a forwarded fetch failed)")
+	fs.DurationVar(&f.probeTmo, "cluster-probe-timeout", 500*time.Millisecond, "timeout of the members' probe (at most the interval)")
+	fs.IntVar(&f.probeWin, "cluster-probe-window", 3, "how many recent results of the members' probe count")
+	fs.IntVar(&f.probeTh, "cluster-probe-threshold", 2, "how many of the window must succeed for a member to be healthy (a dead member is skipped within interval × threshold)")
 }
 
 // memberSource says who the members are now.

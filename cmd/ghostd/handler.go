@@ -75,7 +75,7 @@ func (h *handler) Status() protocol.Status { return h.l.status() }
 func (h *handler) Live(eps []route.Endpoint, probes []uint32, dead []int) ([]int, uint64) {
 	s := h.l.snapshot()
 	for i, e := range eps {
-		if !s.table.ReferencesProbe(e, probes[i]) && !(probes[i] == 0 && s.cluster.Has(e)) {
+		if !s.table.ReferencesProbe(e, probes[i]) && !(s.cluster.Has(e) && (probes[i] == 0 || probes[i] == s.cluster.ProbeID())) {
 			dead = append(dead, i)
 		}
 	}

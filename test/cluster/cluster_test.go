@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +278,9 @@ func TestSameURLOneFetch(t *testing.T) {
 func TestSpreadKillJoin(t *testing.T) {
 	const n = 1000
 	o := startOrigin(t)
-	c := start(t, o, 3, "-cluster-secondary-ttl", "0", "-cluster-down", "2s")
+	// no active probe: this test is about the passive skip (a forwarded
+	// fetch fails); TestProbeSkipsDeadPeer covers the probe
+	c := start(t, o, 3, "-cluster-secondary-ttl", "0", "-cluster-down", "2s", "-cluster-probe-interval", "0")
 	paths := make([]string, n)
 	for i := range paths {
 		paths[i] = fmt.Sprintf("/obj/%d", i)
@@ -354,6 +357,68 @@ func TestSpreadKillJoin(t *testing.T) {
 	if fails := stat(c.nodes[0], "GHOST.shard_owner_fail") + stat(c.nodes[1], "GHOST.shard_owner_fail"); fails == 0 {
 		t.Error("no owner failure counted")
 	}
+}
+
+// TestProbeSkipsDeadPeer: members' backends carry a Varnish probe of
+// /.varnish-ghost/healthz; a killed member turns sick without any
+// traffic, and the first request for a key it owned goes to the next
+// member on the ring (or the origin) without a failed forward.
+func TestProbeSkipsDeadPeer(t *testing.T) {
+	o := startOrigin(t)
+	c := start(t, o, 3, "-cluster-probe-interval", "500ms", "-cluster-probe-timeout", "200ms",
+		"-cluster-probe-window", "2", "-cluster-probe-threshold", "2")
+	st, _, err := get(c.nodes[0].Addr, "/.varnish-ghost/healthz")
+	if err != nil || st != 200 || o.total.Load() != 0 {
+		t.Fatalf("healthz: %d %v, origin fetches %d", st, err, o.total.Load())
+	}
+	front, dead := c.nodes[0], c.nodes[2]
+	// keys owned by node 3, one forwarded now (node 1 creates its backend
+	// for node 3, with the probe), one asked only after the kill
+	var owned []string
+	for i := 0; len(owned) < 2; i++ {
+		if p := fmt.Sprintf("/probe/%d", i); c.owner(p) == dead.Addr {
+			owned = append(owned, p)
+		}
+	}
+	c.mustGet(front.Addr, owned[0])
+	if f := stat(front, "GHOST.shard_fwd"); f != 1 {
+		t.Fatalf("shard_fwd %d, want 1", f)
+	}
+	bl, _ := front.Varnishd.Adm("backend.list")
+	if !strings.Contains(bl, dead.Addr+"~") || !strings.Contains(bl, "healthy") {
+		t.Fatalf("backend.list of %s shows no probed backend of %s:\n%s", front.Name, dead.Addr, bl)
+	}
+
+	_ = dead.Varnishd.Stop(0)
+	deadline := time.Now().Add(15 * time.Second)
+	for stat(front, "GHOST.probe_sick") == 0 {
+		if time.Now().After(deadline) {
+			bl, _ = front.Varnishd.Adm("backend.list")
+			t.Fatalf("%s's probe of %s never went sick:\n%s", front.Name, dead.Addr, bl)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	bl, _ = front.Varnishd.Adm("backend.list")
+	t.Logf("%s after the kill:\n%s", front.Name, bl)
+	if !strings.Contains(bl, "sick") {
+		t.Errorf("backend.list shows no sick member:\n%s", bl)
+	}
+	before := o.total.Load()
+	c.mustGet(front.Addr, owned[1])
+	if f := stat(front, "GHOST.shard_owner_fail"); f != 0 {
+		t.Errorf("shard_owner_fail %d: the forward went to the dead member", f)
+	}
+	if o.total.Load() != before+1 {
+		t.Errorf("origin fetches %d, want %d", o.total.Load(), before+1)
+	}
+	// the ring's next member (the oracle skipping node 3) served it
+	di := slices.IndexFunc(c.ref.Members, func(e route.Endpoint) bool { return e.String() == dead.Addr })
+	next := c.ref.Members[c.ref.Owner(route.ShardKey(host, owned[1]), func(m int) bool { return m == di })].String()
+	if next != front.Addr && stat(c.node(next), "GHOST.shard_owner") == 0 {
+		t.Errorf("%s (next on the ring) served no hop", next)
+	}
+	c.nodes = c.nodes[:2]
+	_ = dead.Ghostd.Stop(5 * time.Second)
 }
 
 // TestSpoofedHopMark: a client's hop mark (wrong token, or the right
