@@ -279,6 +279,16 @@ def header(m):
                 m["commit"], m["load_before"], m["load_after"]))
 
 
+def pin_text(m):
+    """How the processes were placed on the CPUs (BENCH_PIN)."""
+    if m.get("pin", "0") == "1":
+        return ("Each varnishd (manager and child) is pinned to the last CPU and wrk, "
+                "nginx and ghostd to the others (`taskset`, BENCH_PIN=1), so a variant's "
+                "req/s follows varnishd's CPU per request rather than where the scheduler "
+                "put wrk.")
+    return "Processes are not pinned (BENCH_PIN=0): the scheduler places them."
+
+
 def render(res):
     m = meta(res)
     vlines, summary = variants_section(res, m)
@@ -296,7 +306,7 @@ def render(res):
          "each; medians over the rounds. \"vs V0\" is the median of the per-round ratios (so is "
          "the V3-vs-V1/V2 verdict below). Pass = "
          "the same user VCL in every variant, `if (req.http.X-Bench-Pass) { return (pass); }` "
-         "after the variant's own vcl_recv. CPU/req = utime+stime of the varnishd child "
+         "after the variant's own vcl_recv. " + pin_text(m) + " CPU/req = utime+stime of the varnishd child "
          "(cache-main, all threads) or of ghostd during the run, divided by the requests wrk "
          "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
          "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no round trip: "

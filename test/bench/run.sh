@@ -49,6 +49,11 @@
 #   BENCH_CLUSTER=1        clustering row: 3 nodes sharded vs 3 independent, same
 #                          stream, and the extra hop (test/bench/cluster; 0 = skip)
 #   BENCH_CLUSTER_ARGS="-requests 30000 -objects 3000 -hop 3000"   its size
+#   BENCH_PIN=1            varnishd (manager and child) on the last CPU, wrk,
+#                          nginx and ghostd on the others (needs 2+ CPUs;
+#                          0 = let the scheduler place them). Pinned, a
+#                          variant's req/s follows varnishd's CPU per
+#                          request instead of where the scheduler put wrk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -69,6 +74,16 @@ RELOAD_ROUTES=${BENCH_RELOAD_ROUTES:-10 2}
 GOBENCH=${BENCH_GOBENCH:-1}
 WRITE_DOCS=${BENCH_WRITE_DOCS:-1}
 WARMUP=2
+PIN=${BENCH_PIN:-1}
+NCPU=$(nproc)
+# VPIN / OPIN: the taskset prefixes for varnishd and for the rest.
+VPIN=(); OPIN=()
+if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+	VPIN=(taskset -c "$((NCPU - 1))")
+	OPIN=(taskset -c "0-$((NCPU - 2))")
+else
+	PIN=0
+fi
 SOCK_DUR=${BENCH_SOCK_DURATION:-5}
 UP=$((BASE + 1))
 
@@ -117,7 +132,7 @@ python3 test/bench/gen.py variants "$STAGE" "$UP"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STAGE/secret"
 chmod 600 "$STAGE/secret"
 
-nginx -e "$STAGE/nginx-error.log" -p "$STAGE" -c "$STAGE/nginx.conf"
+"${OPIN[@]}" nginx -e "$STAGE/nginx-error.log" -p "$STAGE" -c "$STAGE/nginx.conf"
 for i in $(seq 50); do [ -s "$STAGE/nginx.pid" ] && break; sleep 0.1; done
 NGINX_PID=$(cat "$STAGE/nginx.pid")
 
@@ -139,7 +154,7 @@ start_ghostd() {
 	[ -f build/libvmod_ghost.so ] || { log "$v: build/libvmod_ghost.so missing"; return 1; }
 	[ -f vcl/ghost.vcl ] || { log "$v: vcl/ghost.vcl missing"; return 1; }
 	install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$STAGE/"
-	build/ghostd -config "$STAGE/$cfg" -socket "$STAGE/$sock" -socket-mode 0666 \
+	"${OPIN[@]}" build/ghostd -config "$STAGE/$cfg" -socket "$STAGE/$sock" -socket-mode 0666 \
 		-metrics "$metrics" -log-level warn -watch=false 2>"$STAGE/ghostd-$v.log" &
 	pid=$!
 	PIDS+=("$pid")
@@ -157,7 +172,7 @@ start_varnish() {
 	local v=$1 n
 	n=$(vnum "$v")
 	VPORT[$v]=$((BASE + 20 + n))
-	if ! varnishd -n "$STAGE/vn$n" -a "127.0.0.1:${VPORT[$v]}" -T "127.0.0.1:$((BASE + 30 + n))" \
+	if ! "${VPIN[@]}" varnishd -n "$STAGE/vn$n" -a "127.0.0.1:${VPORT[$v]}" -T "127.0.0.1:$((BASE + 30 + n))" \
 		-S "$STAGE/secret" -f "$STAGE/v$n.vcl" -s malloc,256m -P "$STAGE/varnishd$n.pid" \
 		>"$STAGE/varnishd$n.log" 2>&1; then
 		log "$v: varnishd did not start:"; cat "$STAGE/varnishd$n.log" >&2
@@ -220,7 +235,7 @@ run_wrk() {
 	if [ "$v" = V5 ]; then gc0=$(cpu_ticks "$GHOSTD5_PID"); fi
 	vc0=$(cpu_ticks "${VCHILD[$v]}")
 	t0=$(now_ns)
-	BENCH_RUN="$t0" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
+	BENCH_RUN="$t0" "${OPIN[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
 		"http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
 	t1=$(now_ns)
 	vc1=$(cpu_ticks "${VCHILD[$v]}")
@@ -376,7 +391,7 @@ if [ -n "$RELOAD_SIZES" ]; then
 fi
 
 cat >"$RES/meta" <<EOF
-command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS$([ "$MODES" = "hit pass ltpass ltmiss rxpass" ] || echo " BENCH_MODES=\"$MODES\""))
+command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS$([ "$PIN" = 1 ] || echo " BENCH_PIN=0")$([ "$MODES" = "hit pass ltpass ltmiss rxpass" ] || echo " BENCH_MODES=\"$MODES\""))
 modes=$MODES
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes in the tree)')
@@ -392,6 +407,7 @@ load_after=$LOAD_AFTER
 duration=$DUR
 rounds=$ROUNDS
 conns=$CONNS
+pin=$PIN
 reload_routes=$RELOAD_ROUTES
 sock_duration=$SOCK_DUR
 warmup=$WARMUP
