@@ -62,7 +62,12 @@ sub vcl_recv {
 	# X-Ghost-*, join repeated header lines, note https from a trusted
 	# front, the route's cache decision); 0, the common case, leaves the
 	# request to your vcl_recv and the builtin (Varnish's own rules).
-	if (ghost.recv_action(ghost_trusted_front) != 0) {
+	# A lookup under the route's cache_policy (2) returns at once: every
+	# cache hit of such a route comes this way, so no second call and no
+	# sub (each VCL statement and call costs ~140 instructions).
+	if (ghost.recv_action(ghost_trusted_front) == 2) {
+		return (hash);
+	} elsif (ghost.last_action() != 0) {
 		call ghost_recv_act;
 	}
 }

@@ -29,15 +29,6 @@ hdr_is(const struct http *hp, unsigned u, const char *name, size_t nl)
 	    t->b[nl] == ':' && strncasecmp(t->b, name, nl) == 0);
 }
 
-/* Log the removal of hd[u] the way http_Unset() does. */
-static void
-hdr_log_unset(const struct http *hp, unsigned u)
-{
-	if (hp->vsl != NULL)
-		VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
-		    HTTP_HDR_UNSET - HTTP_HDR_METHOD), hp->hd[u]);
-}
-
 /*
  * Remove every X-Ghost-* line in one pass (http_Unset() would rescan the
  * whole header array once per name), logged as unset like http_Unset().
@@ -46,30 +37,6 @@ void
 ghost_strip_internal(struct http *hp)
 {
 	ghost_strip_if(hp, ghost_is_internal);
-}
-
-/*
- * Remove every line for which drop() is true, in one pass, logged as
- * unset like http_Unset().
- */
-void
-ghost_strip_if(struct http *hp, int (*drop)(const txt *))
-{
-	unsigned u, w;
-
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		if (hp->hd[u].b != NULL && drop(&hp->hd[u])) {
-			hdr_log_unset(hp, u);
-			continue;
-		}
-		if (w != u) {
-			hp->hd[w] = hp->hd[u];
-			hp->hdf[w] = hp->hdf[u];
-		}
-		w++;
-	}
-	hp->nhd = (uint16_t)w;
 }
 
 /*

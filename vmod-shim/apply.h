@@ -7,7 +7,6 @@
 #define GHOST_APPLY_H
 
 void ghost_strip_internal(struct http *);
-void ghost_strip_if(struct http *, int (*drop)(const txt *));
 void ghost_merge_lines(struct http *);
 void ghost_recv_scan(struct http *, int *xfp, int *ws);
 int ghost_recv_fast(struct http *, int *xfp, int *ws);

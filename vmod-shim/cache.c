@@ -29,8 +29,18 @@
 #include "route.h"
 #include "cache.h"
 
-#define BAN_HOST	"X-Ghost-Ban-Host"
-#define BAN_URL		"X-Ghost-Ban-Url"
+/*
+ * BAN's object line: "X-Ghost-Ban-<16 hex>: <cache-key URL>", the name
+ * made from the normalised host (ban_name()), so that one line and one
+ * ban test scope a BAN to its host. Objects stored by VMODs before
+ * 2026-12-06 carry X-Ghost-Ban-Host and X-Ghost-Ban-Url instead: BAN
+ * adds a second ban for them, and ghost.deliver() strips them.
+ */
+#define BAN_PFX		"X-Ghost-Ban-"
+#define BAN_PFX_LEN	12
+#define BAN_NAME_LEN	(BAN_PFX_LEN + 16)
+#define BAN_HOST	"X-Ghost-Ban-Host"	/* the old format */
+#define BAN_URL		"X-Ghost-Ban-Url"	/* the old format */
 
 /* ---- vcl_recv ---------------------------------------------------------- */
 
@@ -102,41 +112,140 @@ member_sick(VRT_CTX, struct ghost_vcl *gv, const char *addr, unsigned port,
  * A lookup of a clustered node: who serves the key (ghost_cluster_decide()).
  * Another member: the fetch goes there (X-Ghost-Shard on the request, the
  * fetch's route() reads it), and without secondary copies the request is
- * passed.
+ * passed. ca: the request's answer (a lookup); a hop of a request that
+ * came over TLS decides again as https, and *ca becomes that answer.
  */
 static int
-shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
+shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_ans *ca)
 {
 	const char *host, *url, *key, *peer, *src;
 	struct ghost_rq q;
+	struct ghost_ans ha;
 	char why[256];
-	int sttl0;
+	int sttl0, shard;
 
 	if (!http_GetHdr(ctx->http_req, H_Host, &host) ||
 	    (host = ghost_norm_host(ctx->ws, host)) == NULL ||
-	    (url = ghost_cache_url(ctx->ws, &t->cans,
+	    (url = ghost_cache_url(ctx->ws, ca,
 	    ctx->http_req->hd[HTTP_HDR_URL].b)) == NULL ||
 	    (key = WS_Printf(ctx->ws, "%s %s", host, url)) == NULL) {
 		/* no Host to shard by (or no room): this node serves */
-		t->shard = GHOST_SHARD_LOCAL;
 		return (GHOST_CM_LOOKUP);
 	}
-	t->shard = ghost_cluster_decide(ctx, gv, t->cans.sh, key, strlen(key),
+	shard = ghost_cluster_decide(ctx, gv, ca->sh, key, strlen(key),
 	    &peer, &sttl0, member_sick);
-	if (t->shard == GHOST_SHARD_HOP && http_GetHdr(ctx->http_req,
+	if (shard == GHOST_SHARD_HOP && http_GetHdr(ctx->http_req,
 	    "\016X-Ghost-Proto:", NULL)) {
 		/* the client came over TLS: decide again as https */
 		ghost_rq_init(ctx, &q, ctx->http_req);
-		if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why))
+		if (ghost_decide(ctx, gv, &q, &ha, &src, why, sizeof why))
 			return (GHOST_CM_LOOKUP);
-		return (t->cans.cm);
+		*ca = ha;	/* its key too */
+		return (ha.cm);
 	}
-	if (t->shard != GHOST_SHARD_FWD)
+	if (shard != GHOST_SHARD_FWD)
 		return (GHOST_CM_LOOKUP);
 	http_PrintfHeader(ctx->http_req, GHOST_SHARD_HDR ": %s", peer);
 	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: shard: owner %s%s", peer,
 	    sttl0 ? " (no secondary copy: pass)" : "");
 	return (sttl0 ? GHOST_CM_PASS : GHOST_CM_LOOKUP);
+}
+
+/*
+ * The client side's decision of the request in this worker thread
+ * (vcl_recv, then vcl_hash in the same cnt_recv(), with nothing else in
+ * between on this thread): thread-local, not a PRIV_TASK, whose lookup
+ * and creation cost ~800 instructions on every cache hit. It belongs to
+ * one request (its struct req, VXID and vcl_recv pass) of one VCL; any
+ * other request sees none. The policy's key (kh, qi, qx) is copied into
+ * it when it fits (always but for huge cache_key lists): a workspace
+ * pointer would not survive std.rollback(req).
+ */
+static __thread struct ghost_cdec tl_cdec;
+
+struct ghost_cdec *
+ghost_cdec_get(VRT_CTX, const struct ghost_vcl *gv, int create)
+{
+	struct ghost_cdec *d = &tl_cdec;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(ctx->req, REQ_MAGIC);
+	AN(ctx->vsl);
+	if (d->req == ctx->req && d->vxid == ctx->vsl->wid &&
+	    d->restarts == ctx->req->restarts && d->gv == gv)
+		return (d);
+	if (!create)
+		return (NULL);
+	d->req = ctx->req;
+	d->vxid = ctx->vsl->wid;
+	d->restarts = ctx->req->restarts;
+	d->gv = gv;
+	d->known = 0;
+	d->cm = GHOST_CM_ORIGIN;
+	d->action = -1;
+	d->key_big = 0;
+	return (d);
+}
+
+/* Copy msgpack [b, e) into the key buffer at *w: its new place. */
+static const uint8_t *
+key_part(struct ghost_cdec *d, size_t *w, const uint8_t *b,
+    const uint8_t *e, const uint8_t **ne)
+{
+	size_t l;
+	uint8_t *o;
+
+	*ne = NULL;
+	if (b == NULL || e <= b)
+		return (NULL);
+	l = (size_t)(e - b);
+	if (l > sizeof d->buf - *w) {
+		d->key_big = 1;
+		return (NULL);
+	}
+	o = d->buf + *w;
+	memcpy(o, b, l);
+	*w += l;
+	*ne = o + l;
+	return (o);
+}
+
+/* The policy's key of answer a into d (d->key_big: it does not fit). */
+static void
+cdec_key(struct ghost_cdec *d, const struct ghost_ans *a)
+{
+	struct ghost_ans *k = &d->key;
+	size_t w = 0;
+
+	k->kh = key_part(d, &w, a->kh, a->kh_end, &k->kh_end);
+	k->qi = key_part(d, &w, a->qi, a->qi_end, &k->qi_end);
+	k->qx = key_part(d, &w, a->qx, a->qx_end, &k->qx_end);
+	k->gen = a->gen;
+	k->sh = a->sh;
+}
+
+/*
+ * The policy key ghost.hash() uses for d's request: NULL when it is not
+ * looked up under a cache_policy. A key too big for d is taken from the
+ * same decision again, into *tmp (its data in the workspace).
+ */
+const struct ghost_ans *
+ghost_cdec_key(VRT_CTX, struct ghost_vcl *gv, const struct ghost_cdec *d,
+    struct ghost_ans *tmp)
+{
+	struct ghost_rq q;
+	const char *src;
+	char why[256];
+
+	if (d == NULL || !d->known || d->cm != GHOST_CM_LOOKUP)
+		return (NULL);
+	if (!d->key_big)
+		return (&d->key);
+	ghost_rq_init(ctx, &q, ctx->http_req);
+	if (ghost_decide(ctx, gv, &q, tmp, &src, why, sizeof why) ||
+	    tmp->cm != GHOST_CM_LOOKUP)
+		return (NULL);
+	return (tmp);
 }
 
 /*
@@ -149,22 +258,21 @@ shard_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
  * route turns out to have a policy or to pass (ghost_cache_resp()).
  */
 int
-ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
+ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d)
 {
+	struct ghost_ans a;
 	struct ghost_rq q;
 	const char *src;
 	char why[256];
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	if (t->cache_known && t->cache_restarts == ctx->req->restarts)
-		return (t->cm);
-	t->cache_known = 1;
-	t->cache_restarts = ctx->req->restarts;
+	AN(d);
+	if (d->known)
+		return (d->cm);
+	d->known = 1;
 	ghost_rq_init(ctx, &q, ctx->http_req);
-	if (ghost_decide(ctx, gv, &q, &t->cans, &src, why, sizeof why)) {
-		memset(&t->cans, 0, sizeof t->cans);
-		t->cm = GHOST_CM_ORIGIN;
+	if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
+		d->cm = GHOST_CM_ORIGIN;
 		/* a timeout's why ("timeout after N ms") tells the fetch */
 		if (strncmp(why, "timeout", 7))
 			http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
@@ -173,18 +281,20 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 			    ": %s", why);
 		VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
 		    "unreachable: %s (Varnish's own rules)", why);
-		return (t->cm);
+		return (d->cm);
 	}
-	t->cm = t->cans.cm;
-	if (t->cans.sh == 0) {
+	d->cm = a.cm;
+	if (a.sh == 0) {
 		if (__atomic_load_n(&gv->cl_state, __ATOMIC_RELAXED) ==
 		    GHOST_CL_UNKNOWN)
 			ghost_cluster_off(gv);
-	} else if (t->cm == GHOST_CM_LOOKUP)
-		t->cm = shard_decide(ctx, gv, t);
-	log_cache(ctx, t->cm == GHOST_CM_LOOKUP ? "lookup" :
-	    t->cm == GHOST_CM_PASS ? "pass" : "origin", src, t->cans.gen);
-	return (t->cm);
+	} else if (d->cm == GHOST_CM_LOOKUP)
+		d->cm = shard_decide(ctx, gv, &a);
+	if (d->cm == GHOST_CM_LOOKUP)
+		cdec_key(d, &a);
+	log_cache(ctx, d->cm == GHOST_CM_LOOKUP ? "lookup" :
+	    d->cm == GHOST_CM_PASS ? "pass" : "origin", src, a.gen);
+	return (d->cm);
 }
 
 /* ---- vcl_hash ---------------------------------------------------------- */
@@ -202,7 +312,7 @@ hash1(VRT_CTX, const char *s)
 }
 
 /*
- * The URL (the cache-key URL of this request's policy), the Host (host:
+ * The URL (the cache-key URL of policy key a; NULL: none), the Host (host:
  * the request's, NULL when absent or empty; then the server address, as
  * the builtin vcl_hash does;
  * ghost.hash() also marks that case) and the policy's key
@@ -210,9 +320,8 @@ hash1(VRT_CTX, const char *s)
  * and empty differ).
  */
 void
-ghost_cache_hash(VRT_CTX, const struct ghost_task *t, const char *host)
+ghost_cache_hash(VRT_CTX, const struct ghost_ans *a, const char *host)
 {
-	const struct ghost_ans *a = NULL;
 	const char *url, *n, *v;
 	struct strands st;
 	const char *p[3];
@@ -221,8 +330,6 @@ ghost_cache_hash(VRT_CTX, const struct ghost_task *t, const char *host)
 	uint32_t cnt;
 	char hdr[130];
 
-	if (t != NULL && t->cache_known && t->cm == GHOST_CM_LOOKUP)
-		a = &t->cans;
 	url = ctx->http_req->hd[HTTP_HDR_URL].b;
 	if (a != NULL) {
 		url = ghost_cache_url(ctx->ws, a, url);
@@ -337,6 +444,21 @@ tag_key(char *w, char kind, const char *host, const char *s, size_t l)
 	return (w);
 }
 
+/* BAN_PFX + the 16 hex of host's line name into w (BAN_NAME_LEN bytes). */
+static char *
+ban_name(char *w, const char *host)
+{
+	uint64_t h;
+	int i;
+
+	h = ghost_hash(host, strlen(host), 0x67686f7374ULL ^ 'b');
+	memcpy(w, BAN_PFX, BAN_PFX_LEN);
+	w += BAN_PFX_LEN;
+	for (i = 15; i >= 0; i--)
+		*w++ = hexd[(h >> (4 * i)) & 0xf];
+	return (w);
+}
+
 static int
 is_sep(char c)
 {
@@ -369,12 +491,13 @@ tag_keys(char *w, const char *e, const char *host, const char *v)
 
 /*
  * What kind of line tags a stored object: 'k' xkey, 's' Surrogate-Key,
- * 'b' X-Ghost-Ban-Host or X-Ghost-Ban-Url, 0 none. Every response line is
- * tested on every cache hit (ghost.deliver()), so the position of the
- * ':' (each name has its own length) and the first character reject
- * almost every other line before a string compare.
+ * 'b' X-Ghost-Ban-<16 hex> (or the old X-Ghost-Ban-Host and -Url), 0
+ * none. Every response line is tested on every cache hit
+ * (ghost.deliver()), so the position of the ':' (each name has its own
+ * length) and the first character reject almost every other line before
+ * a string compare.
  */
-static int
+static inline int
 tag_kind(const txt *l)
 {
 	const char *b = l->b;
@@ -384,6 +507,8 @@ tag_kind(const txt *l)
 	case 'x':
 		if (n > 4 && b[4] == ':')
 			return (strncasecmp(b, "xkey:", 5) ? 0 : 'k');
+		if (n > BAN_NAME_LEN && b[BAN_NAME_LEN] == ':')
+			return (strncasecmp(b, BAN_PFX, BAN_PFX_LEN) ? 0 : 'b');
 		if (n > 15 && b[15] == ':')
 			return (strncasecmp(b, BAN_URL ":", 16) ? 0 : 'b');
 		if (n > 16 && b[16] == ':')
@@ -397,41 +522,24 @@ tag_kind(const txt *l)
 	}
 }
 
-static int
+static inline int
 is_tag_line(const txt *l)
 {
 	return (tag_kind(l) != 0);
 }
 
-/* "<name>: <value>" and its NUL at w, NULL when [w, e) is too small. */
-static char *
-put_line(char *w, const char *e, const char *name, size_t nl,
-    const char *v)
-{
-	size_t vl = strlen(v);
-
-	if ((size_t)(e - w) < nl + 3 + vl)
-		return (NULL);
-	memcpy(w, name, nl);
-	w += nl;
-	*w++ = ':';
-	*w++ = ' ';
-	memcpy(w, v, vl);
-	w += vl;
-	*w++ = '\0';
-	return (w);
-}
-
 /*
- * What every stored object carries for invalidation: lurker-friendly
- * X-Ghost-Ban-Host (normalised Host) and X-Ghost-Ban-Url (its cache-key
- * URL) for BAN; an xkey line with one key for the URL and one per tag of
- * the origin's xkey / Surrogate-Key lines, all scoped to the host. The
- * origin's tag lines (and any X-Ghost-Ban-* it sent) leave the object:
- * clients never see them (ghost.deliver()), and only the scoped keys may
- * purge. The three lines are built in one workspace reservation and the
- * origin's lines removed in one pass (a printf per line and an
- * http_Unset() per name cost ~5,000 instructions per stored object).
+ * What every stored object carries for invalidation, two lines: an xkey
+ * line with one key for the URL and one per tag of the origin's xkey /
+ * Surrogate-Key lines, all scoped to the host, and BAN's lurker-friendly
+ * "X-Ghost-Ban-<16 hex of the host>: <cache-key URL>". Every cache hit
+ * copies them into the response and ghost.deliver() removes them (each
+ * line is logged twice), hence two and not more. The origin's tag lines
+ * (and any X-Ghost-Ban-* line it sent) leave the object: clients never
+ * see them, and only the scoped keys may purge. Both lines are built in
+ * one workspace reservation and the origin's lines removed in one pass
+ * (a printf per line and an http_Unset() per name cost ~5,000
+ * instructions per stored object).
  */
 static void
 tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
@@ -440,6 +548,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	unsigned u, sz;
 	const txt *l;
 	const char *v, *host = NULL, *url = NULL;
+	size_t ul;
 	int k;
 
 	/* normalised Host and cache-key URL */
@@ -451,21 +560,21 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		ghost_strip_if(hp, is_tag_line);
 		return;
 	}
+	ul = strlen(url);
 	sz = WS_ReserveAll(hp->ws);
 	o = WS_Reservation(hp->ws);
 	e = o + sz;
-	/* Ban-Host, then xkey, then Ban-Url (a long URL may not fit) */
-	w = put_line(o, e, BAN_HOST, sizeof BAN_HOST - 1, host);
-	if (w == NULL || e - w < 32) {
+	/* xkey first, then the ban line (a long URL may not fit) */
+	if (sz < 32) {
 		WS_Release(hp->ws, 0);
 		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow, "
 		    "object not tagged");
 		ghost_strip_if(hp, is_tag_line);
 		return;
 	}
-	xk = w;
-	memcpy(w, "xkey:", 5);
-	w = tag_key(w + 5, 'u', host, url, strlen(url));
+	xk = o;
+	memcpy(o, "xkey:", 5);
+	w = tag_key(o + 5, 'u', host, url, ul);
 	for (u = HTTP_HDR_FIRST; u < hp->nhd && w != NULL; u++) {
 		l = &hp->hd[u];
 		if (l->b == NULL || ((k = tag_kind(l)) != 'k' && k != 's'))
@@ -478,21 +587,25 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	if (w == NULL) {
 		VSLb(ctx->vsl, SLT_Error, "ghost: too many xkey tags "
 		    "(workspace), object not tagged");
-		w = xk;
 		xk = NULL;
+		w = o;
 	} else
 		*w++ = '\0';
 	bu = w;
-	w = put_line(w, e, BAN_URL, sizeof BAN_URL - 1, url);
-	if (w == NULL) {
+	if ((size_t)(e - w) < BAN_NAME_LEN + 3 + ul) {
 		VSLb(ctx->vsl, SLT_Error, "ghost: workspace overflow, no "
-		    BAN_URL " (BAN cannot find this object)");
-		w = bu;
+		    BAN_PFX "* line (BAN cannot find this object)");
 		bu = NULL;
+	} else {
+		w = ban_name(w, host);
+		*w++ = ':';
+		*w++ = ' ';
+		memcpy(w, url, ul);
+		w += ul;
+		*w++ = '\0';
 	}
 	WS_Release(hp->ws, (unsigned)(w - o));
 	ghost_strip_if(hp, is_tag_line);
-	http_SetHeader(hp, o);
 	if (xk != NULL)
 		http_SetHeader(hp, xk);
 	if (bu != NULL)
@@ -579,7 +692,8 @@ ghost_inval_error(VRT_CTX)
 const char *
 ghost_inval_ban(VRT_CTX)
 {
-	const char *host, *err, *expr;
+	const char *host, *err, *expr, *url;
+	char name[BAN_NAME_LEN + 1];
 
 	err = ghost_inval_error(ctx);
 	if (*err != '\0')
@@ -592,9 +706,18 @@ ghost_inval_ban(VRT_CTX)
 	 * and neither value has one, nor a quote (ghost_inval_error()), so
 	 * each stays one argument, "&&" inside it included.
 	 */
+	url = ctx->http_req->hd[HTTP_HDR_URL].b;
+	(void)ban_name(name, host);
+	name[BAN_NAME_LEN] = '\0';
+	expr = WS_Printf(ctx->ws, "obj.http.%s ~ %s", name, url);
+	if (expr == NULL)
+		return ("workspace overflow");
+	err = VRT_ban_string(ctx, expr);
+	if (err != NULL)
+		return (err);
+	/* objects tagged the old way (VMODs before 2026-12-06) */
 	expr = WS_Printf(ctx->ws, "obj.http." BAN_HOST " == %s && "
-	    "obj.http." BAN_URL " ~ %s", host,
-	    ctx->http_req->hd[HTTP_HDR_URL].b);
+	    "obj.http." BAN_URL " ~ %s", host, url);
 	if (expr == NULL)
 		return ("workspace overflow");
 	err = VRT_ban_string(ctx, expr);

@@ -8,8 +8,12 @@
 #define GHOST_CACHE_H
 
 int ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *);
-int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_task *);
-void ghost_cache_hash(VRT_CTX, const struct ghost_task *,
+struct ghost_cdec *ghost_cdec_get(VRT_CTX, const struct ghost_vcl *,
+    int create);
+int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_cdec *);
+const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
+    const struct ghost_cdec *, struct ghost_ans *tmp);
+void ghost_cache_hash(VRT_CTX, const struct ghost_ans *,
     const char *host);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
 void ghost_cache_deliver(struct http *);

@@ -333,13 +333,6 @@ struct ghost_task {
 	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
 	struct ghost_ans	ans;		/* points into ctx->ws */
-	/* client side: ghost.cache() */
-	int			cache_known;	/* cans/cm valid for this pass */
-	unsigned		cache_restarts;	/* ... of vcl_recv */
-	int			cm;		/* GHOST_CM_* */
-	struct ghost_ans	cans;
-	int			action;		/* ghost.recv_action()'s, */
-	unsigned		action_restarts; /* ... in this vcl_recv */
 	/* backend side: what the stored object is tagged with */
 	const char		*obj_host;	/* raw Host of the fetch, NULL if
 						   none (before any rewrite) */
@@ -380,6 +373,26 @@ struct ghost_task {
 	int			fwd;		/* fetch forwarded to peer */
 	int			fwd_failed;	/* ... and it failed */
 	struct ghost_peer	*peer;		/* in ctx->ws */
+};
+
+/*
+ * The client side's decision of one request: its cache mode (ghost.cache(),
+ * ghost.recv_action()) and the key of its policy for ghost.hash(), kept
+ * per worker thread from vcl_recv to vcl_hash (cache.c).
+ */
+#define GHOST_CDEC_KEY	1024	/* bytes of kh, qi, qx kept; more: key_big */
+struct ghost_cdec {
+	const void		*req;		/* whose: struct req, */
+	uint64_t		vxid;		/* its VXID, */
+	unsigned		restarts;	/* its vcl_recv pass, */
+	const struct ghost_vcl	*gv;		/* and VCL */
+	int			known;		/* cm decided */
+	int			cm;		/* GHOST_CM_* */
+	int			action;		/* recv_action()'s, -1: none */
+	int			key_big;	/* key did not fit in buf */
+	struct ghost_ans	key;		/* of cm LOOKUP: only gen, sh,
+						   kh, qi, qx; into buf */
+	uint8_t			buf[GHOST_CDEC_KEY];
 };
 
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper

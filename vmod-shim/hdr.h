@@ -57,6 +57,35 @@ ghost_hdr_set(struct http *hp, const char *n, size_t nl, const char *v,
 	http_Unset(hp, hdr);
 	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
 }
+/*
+ * Remove every line for which drop() is true, in one pass, each logged
+ * as unset the way http_Unset() does. Inline, so that a caller's drop()
+ * is inlined too (ghost.deliver() tests every response line of every
+ * cache hit).
+ */
+static inline void
+ghost_strip_if(struct http *hp, int (*drop)(const txt *))
+{
+	unsigned u, w;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		if (hp->hd[u].b != NULL && drop(&hp->hd[u])) {
+			if (hp->vsl != NULL)
+				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
+				    HTTP_HDR_UNSET - HTTP_HDR_METHOD),
+				    hp->hd[u]);
+			continue;
+		}
+		if (w != u) {
+			hp->hd[w] = hp->hd[u];
+			hp->hdf[w] = hp->hdf[u];
+		}
+		w++;
+	}
+	hp->nhd = (uint16_t)w;
+}
+
 int ghost_is_internal(const txt *);
 const char *ghost_line_val(const txt *, const char *name, size_t n);
 int ghost_is_https(const txt *);

@@ -236,27 +236,6 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 	return (t);
 }
 
-/*
- * The client side's cache decision (ghost.cache(), read by ghost.hash())
- * has a PRIV_TASK slot of its own, keyed by the VCL's state and fetched
- * only when needed: a PRIV_TASK argument would make VCL look the slot up
- * (and create it) at the top of vcl_recv and vcl_hash on every cache
- * hit, also when the table can only decide "origin".
- */
-static struct ghost_task *
-ctask_get(VRT_CTX, struct ghost_vcl *gv, int create)
-{
-	struct vmod_priv *p;
-
-	p = create ? VRT_priv_task(ctx, gv) : VRT_priv_task_get(ctx, gv);
-	if (p == NULL) {
-		if (create)
-			VRT_fail(ctx, "ghost.cache(): no task state");
-		return (NULL);
-	}
-	return (task_get(ctx, p, create));
-}
-
 /* ---- functions ------------------------------------------------------ */
 
 VCL_VOID v_matchproto_()
@@ -393,6 +372,7 @@ VCL_VOID v_matchproto_()
 vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
+	struct ghost_ans tmp;
 	struct strands s;
 	const char *p[1];
 	char buf[256];
@@ -412,7 +392,8 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 		return;
 	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
 		host = NULL;
-	ghost_cache_hash(ctx, ctask_get(ctx, gv, 0), host);
+	ghost_cache_hash(ctx, ghost_cdec_key(ctx, gv,
+	    ghost_cdec_get(ctx, gv, 0), &tmp), host);
 	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd && !https; u++) {
 		t = &ctx->http_req->hd[u];
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
@@ -614,17 +595,15 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 static int
 cache_mode(VRT_CTX, struct ghost_vcl *gv)
 {
-	struct ghost_task *t;
+	struct ghost_cdec *d;
 
 	/* decided before in this vcl_recv: the same answer */
-	t = ctask_get(ctx, gv, 0);
-	if (t == NULL && ghost_cache_origin_only(ctx, gv))
+	d = ghost_cdec_get(ctx, gv, 0);
+	if (d == NULL && ghost_cache_origin_only(ctx, gv))
 		return (GHOST_CM_ORIGIN);
-	if (t == NULL)
-		t = ctask_get(ctx, gv, 1);
-	if (t == NULL)
-		return (GHOST_CM_PASS);
-	return (ghost_cache_decide(ctx, gv, t));
+	if (d == NULL)
+		d = ghost_cdec_get(ctx, gv, 1);
+	return (ghost_cache_decide(ctx, gv, d));
 }
 
 VCL_INT
@@ -699,7 +678,7 @@ VCL_INT v_matchproto_()
 vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 {
 	struct ghost_vcl *gv;
-	struct ghost_task *t;
+	struct ghost_cdec *d;
 	const char *m, *u;
 	int a;
 
@@ -730,16 +709,10 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 		return (RECV_ORIGIN);	/* nothing to decide, no state */
 	else
 		a = -1;
-	/* one task slot lookup: ghost.cache()'s state, and ours */
-	t = ctask_get(ctx, gv, 1);
-	if (t == NULL)
-		return (RECV_PASS);
+	d = ghost_cdec_get(ctx, gv, 1);
 	if (a < 0)
-		a = ghost_cache_decide(ctx, gv, t);	/* GHOST_CM_* */
-	if (a == RECV_ORIGIN)
-		return (a);
-	t->action = a;
-	t->action_restarts = ctx->req->restarts;
+		a = ghost_cache_decide(ctx, gv, d);	/* GHOST_CM_* */
+	d->action = a;
 	return (a);
 }
 
@@ -747,7 +720,7 @@ VCL_INT v_matchproto_()
 vmod_last_action(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
-	struct ghost_task *t;
+	struct ghost_cdec *d;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_RECV || ctx->req == NULL) {
@@ -757,10 +730,10 @@ vmod_last_action(VRT_CTX, struct vmod_priv *pv)
 	gv = vcl_get(ctx, pv, "last_action");
 	if (gv == NULL)
 		return (RECV_PASS);
-	t = ctask_get(ctx, gv, 0);
-	if (t == NULL || t->action_restarts != ctx->req->restarts)
+	d = ghost_cdec_get(ctx, gv, 0);
+	if (d == NULL || d->action < 0)
 		return (RECV_ORIGIN);
-	return (t->action);
+	return (d->action);
 }
 
 static int
