@@ -7,6 +7,7 @@ package route
 // shim applies them mechanically (docs/protocol.md, keys lb and sp).
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -361,7 +362,7 @@ func (b *builder) affinity(r *croute, vhostKey string, rj *routeJSON) error {
 		}
 		s.ident = vhostKey + "\x00" + id
 		s.eps, _ = flatten(r.groups)
-		s.setTokens(nil)
+		s.setTokens(b.secret)
 		r.session = s
 	}
 	return nil
@@ -378,10 +379,20 @@ func (s *Session) setTokens(secret []byte) {
 }
 
 // SetSessionSecret sets the key of the session tokens' HMAC (every node
-// that should accept the others' sessions needs the same); until it is
-// called the key is empty, which anyone can compute. Call it before the
-// table is shared.
+// that should accept the others' sessions needs the same); a table is
+// compiled under Options.SessionSecret, empty for Parse, which anyone can
+// compute. Call it before the table is shared. It does nothing when the
+// table has that secret already; it panics when the table shares vhosts
+// with the table it was compiled from (Options.Prev), whose tokens it
+// would change: compile such a table under the secret instead.
 func (t *Table) SetSessionSecret(secret []byte) {
+	if bytes.Equal(t.secret, secret) {
+		return
+	}
+	if t.shared && t.HasSessions() {
+		panic("route: SetSessionSecret on a table that shares vhosts with its previous one")
+	}
+	t.secret = bytes.Clone(secret)
 	for _, vh := range t.vhosts {
 		for i := range vh.routes {
 			if s := vh.routes[i].session; s != nil {

@@ -71,12 +71,14 @@ func (b *builder) endpointGroups(field string, list []backendJSON) ([]Group, err
 		if bad != "" {
 			return nil, errors.New(fieldIndex(field, j) + bad)
 		}
-		if w > 0 {
-			if out == nil {
-				out = make([]Group, 0, len(list))
-			}
-			out = append(out, Group{Weight: w, Endpoints: ep})
+		if w == 0 {
+			b.notePicked(ep)
+			continue
 		}
+		if out == nil {
+			out = make([]Group, 0, len(list))
+		}
+		out = append(out, Group{Weight: w, Endpoints: ep})
 	}
 	return out, nil
 }
@@ -100,6 +102,7 @@ func (b *builder) group(field string, w *int64, list []endpointJSON) (Group, boo
 		eps = append(eps, ep[0])
 	}
 	if gw == 0 || len(eps) == 0 {
+		b.notePicked(eps)
 		return Group{}, false, nil
 	}
 	return Group{Weight: gw, Endpoints: b.intern(eps)}, true, nil
@@ -153,6 +156,15 @@ func (b *builder) defaultBackends(list []backendJSON) ([]Group, error) {
 		return out, nil
 	}
 	return b.endpointGroups("", list)
+}
+
+// notePicked records endpoints of the vhost being compiled that no
+// group holds (weight 0): the table references them all the same, and
+// so must a table that adopts the vhost (reuse.go).
+func (b *builder) notePicked(eps []Endpoint) {
+	for _, e := range eps {
+		b.unpicked = append(b.unpicked, e)
+	}
 }
 
 // intern returns a shared copy of an endpoint list.

@@ -6,6 +6,7 @@ package route
 // route wins), deps.go and layout.go.
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -18,13 +19,13 @@ import (
 // errors always reports the same one. compile consumes f: each vhost is
 // deleted from f.Vhosts once compiled, so that its decoded form is garbage
 // while the rest compiles.
-func compile(name string, f *fileJSON) (*Table, error) {
+func compile(name string, f *fileJSON, o *Options) (*Table, error) {
 	keys := make([]string, 0, len(f.Vhosts))
 	for k := range f.Vhosts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	s := newVhostSet(name, len(keys))
+	s := newVhostSet(name, len(keys), o)
 	for _, k := range keys {
 		vj := f.Vhosts[k]
 		delete(f.Vhosts, k)
@@ -35,34 +36,49 @@ func compile(name string, f *fileJSON) (*Table, error) {
 	return s.table(), nil
 }
 
-// vhostSet compiles vhosts one at a time, in key order, and then assembles
-// them into a Table. The decoded form of a vhost is not needed once it is
-// added, so that a caller can decode one vhost at a time.
+// vhostSet compiles vhosts in key order, and then assembles them into a
+// Table. The decoded form of a vhost is not needed once it is compiled,
+// so that a caller can decode one vhost at a time. The keys are checked
+// one at a time (addKey), in key order; the vhosts of checked keys may
+// then be compiled in any order, by several builders (compileParallel),
+// since a vhost's compiled form depends on its key and value only.
 type vhostSet struct {
-	name   string
-	b      builder
-	seen   map[string]string // lookup form → key as written
-	kinds  []hostKind
-	store  []vhost // compiled here, then moved into the host tables
-	routes int
-	// routes with a cache_policy (see Table.CacheOriginOnly)
-	policies int
+	name  string
+	opts  *Options
+	b     builder           // the builder of add
+	more  []*builder        // the builders of compileParallel, merged by table
+	seen  map[string]string // lookup form → key as written
+	kinds []hostKind
+	store []vhost // compiled here, then moved into the host tables
 }
 
 // newVhostSet returns an empty set for n vhosts.
-func newVhostSet(name string, n int) *vhostSet {
+func newVhostSet(name string, n int, o *Options) *vhostSet {
+	if o == nil {
+		o = &Options{}
+	}
 	return &vhostSet{
 		name:  name,
-		b:     builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}},
+		opts:  o,
+		b:     newBuilder(o),
 		seen:  make(map[string]string, n),
 		kinds: make([]hostKind, 0, n),
-		store: make([]vhost, 0, n),
+		store: make([]vhost, 0, n), // never grown: compileParallel's builders hold pointers into it
 	}
 }
 
 // add validates and compiles vhost k, whose key sorts after the keys added
 // before. vj is not used after add returns.
 func (s *vhostSet) add(k string, vj *vhostJSON) error {
+	if err := s.addKey(k); err != nil {
+		return err
+	}
+	return s.b.compileVhost(s.name, &s.store[len(s.store)-1], vj)
+}
+
+// addKey validates vhost key k, which sorts after the keys added before,
+// and makes room for its vhost, the next of s.store.
+func (s *vhostSet) addKey(k string) error {
 	c := errCtx{file: s.name, inVhost: true, vhost: k, route: -1}
 	norm, kind, why := normVhostKey(k)
 	if why != "" {
@@ -73,17 +89,28 @@ func (s *vhostSet) add(k string, vj *vhostJSON) error {
 	}
 	s.seen[norm] = k
 	s.kinds = append(s.kinds, kind)
-	s.store = append(s.store, vhost{norm: norm}) // layout moves norm into the vhost's own string
-	if err := s.b.vhost(&s.store[len(s.store)-1], c, k, vj); err != nil {
+	s.store = append(s.store, vhost{norm: norm, key: k}) // layout moves norm into the vhost's own string
+	return nil
+}
+
+// compileVhost compiles vj into *vh, whose key addKey set.
+func (b *builder) compileVhost(file string, vh *vhost, vj *vhostJSON) error {
+	c := errCtx{file: file, inVhost: true, vhost: vh.key, route: -1}
+	if err := b.vhost(vh, c, vh.key, vj); err != nil {
 		return err
 	}
-	s.routes += len(vj.Routes)
-	for i := range s.store[len(s.store)-1].routes {
-		if s.store[len(s.store)-1].routes[i].cache != nil {
-			s.policies++
+	b.count(vh)
+	return nil
+}
+
+// count adds the routes of vh to the builder's counts.
+func (b *builder) count(vh *vhost) {
+	b.routes += len(vh.routes)
+	for i := range vh.routes {
+		if vh.routes[i].cache != nil {
+			b.policies++
 		}
 	}
-	return nil
 }
 
 // table builds the Table of the vhosts added. The set must not be used
@@ -111,16 +138,32 @@ func (s *vhostSet) table() *Table {
 			t.vhosts[i] = t.catchAll
 		}
 	}
-	t.refs = s.b.refs
-	t.probes = s.b.probes
-	if len(s.b.rings) > 0 {
-		t.rings = make(map[uint64]*ring.Ring, len(s.b.rings))
-		for _, r := range s.b.rings {
-			t.rings[r.ID()] = r
+	// The largest builder takes the others' finds.
+	b := &s.b
+	for _, w := range s.more {
+		if len(w.refs) > len(b.refs) {
+			b = w
 		}
 	}
-	t.stats = Stats{Vhosts: n, Routes: s.routes, Endpoints: len(t.refs)}
-	t.policies = s.policies
+	for _, w := range append(s.more, &s.b) {
+		if w != b {
+			b.merge(w)
+		}
+	}
+	t.refs = b.refs
+	t.probes = b.probes
+	if len(b.rings)+len(b.ringIDs) > 0 {
+		t.rings = make(map[uint64]*ring.Ring, len(b.rings)+len(b.ringIDs))
+		for _, r := range b.rings {
+			t.rings[r.ID()] = r
+		}
+		maps.Copy(t.rings, b.ringIDs)
+	}
+	t.stats = Stats{Vhosts: n, Routes: b.routes, Endpoints: len(t.refs)}
+	t.policies = b.policies
+	t.passDefault = s.opts.CachePass
+	t.secret = s.opts.SessionSecret
+	t.shared = b.adopted > 0
 	*s = vhostSet{} // the store is garbage now
 	return t
 }
@@ -135,12 +178,58 @@ type builder struct {
 	// rings: the consistent-hash rings by content, shared by routes
 	// with the same endpoints and weights
 	rings map[string]*ring.Ring
+	// ringIDs: the rings of the vhosts adopted from the previous table
+	ringIDs map[uint64]*ring.Ring
+	// unpicked: the endpoints of the vhost being compiled that no group
+	// holds (see notePicked)
+	unpicked []Endpoint
+	// secret keys the session tokens (Options.SessionSecret)
+	secret []byte
+
+	routes   int // routes compiled or adopted
+	policies int // of which with a cache_policy (see Table.CacheOriginOnly)
+	adopted  int // vhosts adopted from the previous table
+}
+
+// newBuilder returns a builder for a table compiled under o.
+func newBuilder(o *Options) builder {
+	return builder{refs: map[netip.AddrPort][]Endpoint{}, groupCache: map[string][]Endpoint{}, secret: o.SessionSecret}
+}
+
+// merge adds what w found to b: the endpoints (b's interned list of an
+// endpoint both found stays the table's), probes, rings and counts.
+func (b *builder) merge(w *builder) {
+	for ap, s := range w.refs {
+		if _, ok := b.refs[ap]; !ok {
+			b.refs[ap] = s
+		}
+	}
+	if len(w.probes) > 0 && b.probes == nil {
+		b.probes = make(map[probeRef]struct{}, len(w.probes))
+	}
+	maps.Copy(b.probes, w.probes)
+	for k, r := range w.rings {
+		if _, ok := b.rings[k]; !ok {
+			if b.rings == nil {
+				b.rings = map[string]*ring.Ring{}
+			}
+			b.rings[k] = r
+		}
+	}
+	if len(w.ringIDs) > 0 && b.ringIDs == nil {
+		b.ringIDs = make(map[uint64]*ring.Ring, len(w.ringIDs))
+	}
+	maps.Copy(b.ringIDs, w.ringIDs)
+	b.routes += w.routes
+	b.policies += w.policies
+	b.adopted += w.adopted
 }
 
 // vhost validates and compiles the routes and default backends of vhost
 // key into *vh, sorted by precedence and laid out for lookup.
 func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	vh.key = key
+	b.unpicked = nil
 	vdef, err := compileHealth(vj.Health, vj.Outlier, vj.PanicThreshold)
 	if err != nil {
 		return c.errorf("%s", err)
@@ -189,5 +278,6 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	}
 	vh.layout(crs, routes)
 	vh.scanInputs()
+	vh.unpicked = slices.Clip(b.unpicked)
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -119,7 +117,7 @@ type member struct {
 // value that is not an object (null included), a version not written "2",
 // values nested deeper than maxStreamDepth. A document that does not
 // decode is left to them too (streamInvalid), for its message.
-func parseStream(name string, data []byte) (*Table, streamResult, error) {
+func parseStream(name string, data []byte, o *Options) (*Table, streamResult, error) {
 	sc := scanner{data: data}
 	if !sc.consume('{') {
 		return nil, streamShape, nil
@@ -181,102 +179,7 @@ func parseStream(name string, data []byte) (*Table, streamResult, error) {
 	if !seenVersion {
 		return nil, streamShape, nil
 	}
-	return compileMembers(name, data, vhosts)
-}
-
-// compileMembers decodes and compiles the vhosts in key order, one at a
-// time, as compile does.
-func compileMembers(name string, data []byte, vhosts []member) (*Table, streamResult, error) {
-	slices.SortFunc(vhosts, func(a, b member) int { return strings.Compare(a.key, b.key) })
-	for i := 1; i < len(vhosts); i++ {
-		if vhosts[i].key == vhosts[i-1].key {
-			return nil, streamShape, nil // the last one counts: left to decodeFile
-		}
-	}
-	set := newVhostSet(name, len(vhosts))
-	if len(vhosts) >= pipelineMin && runtime.GOMAXPROCS(0) > 1 {
-		return compilePipelined(data, vhosts, set)
-	}
-	var vj vhostJSON
-	for i, m := range vhosts {
-		resetScratch(&vj)
-		if gojson.Unmarshal(data[m.lo:m.hi], &vj) != nil {
-			return nil, streamInvalid, nil
-		}
-		if err := set.add(m.key, &vj); err != nil {
-			// decodeFile reports a decoding error anywhere in the
-			// document first.
-			for _, m := range vhosts[i+1:] {
-				resetScratch(&vj)
-				if gojson.Unmarshal(data[m.lo:m.hi], &vj) != nil {
-					return nil, streamInvalid, nil
-				}
-			}
-			return nil, streamDone, err
-		}
-	}
-	return set.table(), streamDone, nil
-}
-
-// pipelineMin is the number of vhosts from which compileMembers decodes
-// on a second goroutine, ahead of the compile (a variable for the tests).
-var pipelineMin = 64
-
-// pipelineBatch is how many vhosts the decoding goroutine hands over at a
-// time (one hand-over per vhost costs more in goroutine wake-ups than it
-// saves), and pipelineDepth how many batches it may be ahead of the
-// compile.
-const (
-	pipelineBatch = 64
-	pipelineDepth = 3
-)
-
-// compilePipelined is compileMembers' loop with the decoding of the vhosts
-// on a second goroutine, a few batches ahead of the compile, so that a
-// reload of a large table uses two cores. It gives what the serial loop
-// gives: the vhosts are compiled in the same order from the same decoded
-// values, any vhost that does not decode makes the document
-// streamInvalid (the serial loop decodes every vhost when one fails to
-// compile), and otherwise the first error of the compile is the answer.
-func compilePipelined(data []byte, vhosts []member, set *vhostSet) (*Table, streamResult, error) {
-	var slots [pipelineDepth][pipelineBatch]vhostJSON
-	free := make(chan int, pipelineDepth)
-	for s := range pipelineDepth {
-		free <- s
-	}
-	full := make(chan int, pipelineDepth) // a batch decoded, or -1: a vhost does not decode
-	go func() {
-		defer close(full)
-		for lo := 0; lo < len(vhosts); lo += pipelineBatch {
-			s := <-free
-			for k, m := range vhosts[lo:min(lo+pipelineBatch, len(vhosts))] {
-				resetScratch(&slots[s][k])
-				if gojson.Unmarshal(data[m.lo:m.hi], &slots[s][k]) != nil {
-					full <- -1
-					return
-				}
-			}
-			full <- s
-		}
-	}()
-	var err error
-	i := 0 // the decoder sends the vhosts in order, in full batches but the last
-	for s := range full {
-		if s < 0 {
-			return nil, streamInvalid, nil
-		}
-		for k := range min(pipelineBatch, len(vhosts)-i) {
-			if err == nil {
-				err = set.add(vhosts[i].key, &slots[s][k])
-			}
-			i++
-		}
-		free <- s
-	}
-	if err != nil {
-		return nil, streamDone, err
-	}
-	return set.table(), streamDone, nil
+	return compileMembers(name, data, vhosts, o)
 }
 
 // resetScratch makes vj, which compileMembers decodes every vhost into, a

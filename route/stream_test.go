@@ -1,6 +1,7 @@
 package route
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,18 +21,39 @@ func canonicalParse(name string, data []byte) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compile(name, f)
+	return compile(name, f, nil)
 }
 
 // tableDiff describes how two tables differ, "" when they hold the same
 // vhosts, routes, indexes, endpoints and counts (host table hashes, which
 // have a random seed, are left out).
 func tableDiff(a, b *Table) string {
+	return tableDiffSrc(a, b, false)
+}
+
+// tableDiffSrc is tableDiff that also compares, when src is true, the
+// hashes of the values the vhosts were compiled from (which only the
+// streamed compile records), and the tables' settings.
+func tableDiffSrc(a, b *Table, src bool) string {
 	if a.stats != b.stats {
 		return fmt.Sprintf("stats %+v != %+v", a.stats, b.stats)
 	}
 	if !reflect.DeepEqual(a.refs, b.refs) {
 		return fmt.Sprintf("endpoints %v != %v", a.refs, b.refs)
+	}
+	if len(a.probes) != len(b.probes) || (len(a.probes) > 0 && !reflect.DeepEqual(a.probes, b.probes)) {
+		return fmt.Sprintf("probes %v != %v", a.probes, b.probes)
+	}
+	if len(a.rings) != len(b.rings) {
+		return fmt.Sprintf("%d rings != %d", len(a.rings), len(b.rings))
+	}
+	for id, r := range a.rings {
+		if o := b.rings[id]; o == nil || !reflect.DeepEqual(r, o) {
+			return fmt.Sprintf("ring %x differs", id)
+		}
+	}
+	if a.policies != b.policies || a.passDefault != b.passDefault || !bytes.Equal(a.secret, b.secret) {
+		return fmt.Sprintf("policies %d, pass %v, secret %q != %d, %v, %q", a.policies, a.passDefault, a.secret, b.policies, b.passDefault, b.secret)
 	}
 	if a.exact.size() != b.exact.size() || a.wild.size() != b.wild.size() || (a.catchAll == nil) != (b.catchAll == nil) {
 		return "host tables differ in size"
@@ -42,6 +64,9 @@ func tableDiff(a, b *Table) string {
 	for i := range a.vhosts {
 		x, y := *a.vhosts[i], *b.vhosts[i]
 		x.hash, y.hash = 0, 0
+		if !src {
+			x.src, y.src = [32]byte{}, [32]byte{}
+		}
 		if !reflect.DeepEqual(x, y) {
 			return fmt.Sprintf("vhost %d differs:\n%+v\n%+v", i, x, y)
 		}
@@ -65,7 +90,7 @@ func tableDiff(a, b *Table) string {
 // parseStream made of the document.
 func checkStream(t *testing.T, data []byte) streamResult {
 	t.Helper()
-	st, res, serr := parseStream("ghost.json", data)
+	st, res, serr := parseStream("ghost.json", data, &Options{})
 	want, err := canonicalParse("ghost.json", data)
 	switch res {
 	case streamDone:
@@ -193,54 +218,50 @@ func FuzzParseStream(f *testing.F) {
 	f.Add([]byte(`{"version":2,"default":{"a":"}"},"vhosts":{"a.com":{"routes":[{"backends":[{"address":"10.0.0.1","port":80},` +
 		`{"address":"10.0.0.2","port":80,"weight":0}]},{"path_match":{"type":"RegularExpression","value":"^/[a-z]+$"}}]}}}`))
 	f.Add([]byte(`{"version":2,"vhosts":{"b.com":{"routes":[{"method":"x"}]},"A.com":{},"a.com":{"routes":[{"port":1}]}}}`))
-	// FuzzParse's corpus too.
-	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParse", "*"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if q, ok := strings.CutPrefix(line, "[]byte("); ok {
-				if v, err := strconv.Unquote(strings.TrimSuffix(q, ")")); err == nil {
-					f.Add([]byte(v))
-				}
-			}
-		}
+	for _, d := range corpusDocs(f) { // FuzzParse's corpus too
+		f.Add(d)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkStream(t, data)
 	})
 }
 
-// parseStreamBoth runs parseStream with the decoding pipelined on a
-// second goroutine and serially, and fails unless both give the same
-// result, error and table.
+// parseStreamBoth runs parseStream serially and on several workers (two
+// and five, on two cores; two also taking the batches in reverse key
+// order), and fails unless they give the same result,
+// error and table.
 func parseStreamBoth(t *testing.T, data []byte) {
 	t.Helper()
-	defer func(n, procs int) { pipelineMin = n; runtime.GOMAXPROCS(procs) }(pipelineMin, runtime.GOMAXPROCS(2))
-	pipelineMin = 1 << 30
-	st, sres, serr := parseStream("ghost.json", data)
-	pipelineMin = 0
-	pt, pres, perr := parseStream("ghost.json", data)
-	if sres != pres || fmt.Sprint(serr) != fmt.Sprint(perr) {
-		t.Fatalf("serial and pipelined parseStream disagree on %.200q: %d %v, %d %v", data, sres, serr, pres, perr)
-	}
-	if st != nil || pt != nil {
-		if st == nil || pt == nil {
-			t.Fatalf("serial and pipelined parseStream disagree on %.200q: table %v, %v", data, st != nil, pt != nil)
+	defer func(n, w, procs int) {
+		parallelMin, parallelWorkers, parallelReverse = n, w, false
+		runtime.GOMAXPROCS(procs)
+	}(parallelMin, parallelWorkers, runtime.GOMAXPROCS(2))
+	parallelMin = 1 << 30
+	st, sres, serr := parseStream("ghost.json", data, &Options{})
+	parallelMin = 0
+	for _, w := range []int{-2, 2, 5} { // -2: two workers taking the last batch first
+		parallelWorkers, parallelReverse = max(w, -w), w < 0
+		pt, pres, perr := parseStream("ghost.json", data, &Options{})
+		if sres != pres || fmt.Sprint(serr) != fmt.Sprint(perr) {
+			t.Fatalf("serial and %d workers disagree on %.200q: %d %v, %d %v", w, data, sres, serr, pres, perr)
 		}
-		if d := tableDiff(st, pt); d != "" {
-			t.Fatalf("serial and pipelined parseStream disagree on %.200q: %s", data, d)
+		if st != nil || pt != nil {
+			if st == nil || pt == nil {
+				t.Fatalf("serial and %d workers disagree on %.200q: table %v, %v", w, data, st != nil, pt != nil)
+			}
+			if d := tableDiffSrc(st, pt, true); d != "" {
+				t.Fatalf("serial and %d workers disagree on %.200q: %s", w, data, d)
+			}
 		}
 	}
 }
 
-// Decoding on a second goroutine, ahead of the compile, changes nothing:
-// the same table, the same first error in key order, and a document with
-// any vhost that does not decode is still left to the whole-document
-// path, also after a vhost that fails to compile.
-func TestParseStreamPipelined(t *testing.T) {
+// Compiling on several workers changes nothing: the same table, the same
+// first error in key order (a bad key, a repeated host or a vhost that
+// does not compile, whichever comes first), and a document with any vhost
+// that does not decode is still left to the whole-document path, also
+// after a vhost that fails to compile.
+func TestParseStreamParallel(t *testing.T) {
 	docs := []string{
 		fuzzTable,
 		string(genFile(300, 7)),
@@ -252,20 +273,29 @@ func TestParseStreamPipelined(t *testing.T) {
 		`{"version":2,"vhosts":{"a.com":{"routes":5},"b.com":{"routes":[{"method":"y"}]}}}`,
 		`{"version":2,"vhosts":{"a.com":{},"b.com":{},"c.com":{},"d.com":{"routes":[{"port":"x"}]}}}`,
 	}
-	// Errors and a vhost that does not decode in later batches, and the
-	// last batch short.
-	for _, bad := range [][2]int{{70, -1}, {70, 140}, {140, 70}, {-1, 199}, {0, 0}} {
+	// Errors (c: a vhost that does not compile, k: an invalid key, r: a
+	// host repeated in another case), and a vhost that does not decode
+	// (d), in later batches, and the last batch short.
+	for _, bad := range []map[int]byte{
+		{70: 'c'}, {70: 'c', 140: 'd'}, {140: 'c', 70: 'd'}, {199: 'd'}, {0: 'c'}, {0: 'd'},
+		{70: 'k', 140: 'c'}, {70: 'c', 140: 'k'}, {130: 'r', 150: 'c'}, {130: 'c', 150: 'r'},
+		{10: 'c', 190: 'c'}, {63: 'c', 64: 'c'}, {127: 'c', 128: 'c', 192: 'c'}, {150: 'k', 10: 'd'}, {199: 'k'},
+	} {
 		var b strings.Builder
 		b.WriteString(`{"version":2,"vhosts":{`)
 		for i := range 200 {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			switch i {
-			case bad[0]:
+			switch bad[i] {
+			case 'c':
 				fmt.Fprintf(&b, `"v%03d.com":{"routes":[{"method":"y"}]}`, i)
-			case bad[1]:
+			case 'd':
 				fmt.Fprintf(&b, `"v%03d.com":{"routes":5}`, i)
+			case 'k':
+				fmt.Fprintf(&b, `"v%03d.c*m":{}`, i)
+			case 'r':
+				fmt.Fprintf(&b, `"v%03d.com":{},"v%03d.COM":{}`, i, i)
 			default:
 				fmt.Fprintf(&b, `"v%03d.com":{"routes":[{"path_match":{"type":"PathPrefix","value":"/%d"},%s}]}`, i, i, be(i%7+1))
 			}
@@ -276,8 +306,16 @@ func TestParseStreamPipelined(t *testing.T) {
 	for _, d := range docs {
 		parseStreamBoth(t, []byte(d))
 	}
+	for _, d := range corpusDocs(t) {
+		parseStreamBoth(t, d)
+	}
+}
+
+// corpusDocs returns the documents of FuzzParse's corpus.
+func corpusDocs(t testing.TB) [][]byte {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzParse", "*"))
-	n := 0
+	var out [][]byte
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
@@ -286,13 +324,13 @@ func TestParseStreamPipelined(t *testing.T) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if q, ok := strings.CutPrefix(line, "[]byte("); ok {
 				if v, err := strconv.Unquote(strings.TrimSuffix(q, ")")); err == nil {
-					parseStreamBoth(t, []byte(v))
-					n++
+					out = append(out, []byte(v))
 				}
 			}
 		}
 	}
-	if n < 10 {
-		t.Fatalf("only %d documents from FuzzParse's corpus", n)
+	if len(out) < 10 {
+		t.Fatalf("only %d documents from FuzzParse's corpus", len(out))
 	}
+	return out
 }

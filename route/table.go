@@ -1,6 +1,7 @@
 package route
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"sort"
 
@@ -13,7 +14,7 @@ type Table struct {
 	exact    *hostTable                    // lower-case hostname → vhost
 	wild     *hostTable                    // ".suffix" (a "*.suffix" key without the "*") → vhost
 	catchAll *vhost                        // the "*" key
-	vhosts   []*vhost                      // sorted by key
+	vhosts   []*vhost                      // sorted by key, in the host tables' slots
 	refs     map[netip.AddrPort][]Endpoint // every referenced endpoint
 	probes   map[probeRef]struct{}         // every endpoint under each of its probes
 	stats    Stats
@@ -22,6 +23,9 @@ type Table struct {
 	policies    int  // routes with a cache_policy
 
 	rings map[uint64]*ring.Ring // the routes' consistent-hash rings by ID
+
+	secret []byte // the session tokens' key (Options.SessionSecret)
+	shared bool   // some vhosts are the previous table's (Options.Prev)
 }
 
 // Stats counts what a table holds.
@@ -61,6 +65,14 @@ type vhost struct {
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
 	scope   scopeIndex
+
+	// unpicked are the endpoints the vhost lists with weight 0 (no
+	// group holds them), nil when none: the table references them too.
+	unpicked []Endpoint
+	// src is the SHA-256 of the vhost's value in the file it was
+	// compiled from (zero when not known): a later generation whose value
+	// is the same adopts this vhost (see reuse.go).
+	src [sha256.Size]byte
 
 	// for ScanCost: header names read by RegularExpression header
 	// matchers (one entry per matcher), and the number of
@@ -178,7 +190,8 @@ type redirect struct {
 }
 
 // Parse parses, validates and compiles a ghost.json document. name (usually
-// the file's base name) starts every error message.
+// the file's base name) starts every error message. It is ParseOptions
+// with the zero Options.
 //
 // A document of the usual shape is decoded one vhost at a time (see
 // parseStream), so that a large reload holds the file, the new table and
@@ -188,12 +201,31 @@ type redirect struct {
 //
 // An error message is at most MaxErrorLen bytes (see clipError).
 func Parse(name string, data []byte) (*Table, error) {
-	t, err := parse(name, data)
+	return ParseOptions(name, data, Options{})
+}
+
+// Options are the settings a table is compiled under besides the file.
+type Options struct {
+	// CachePass: routes without cache_policy pass (SetCacheDefault).
+	CachePass bool
+	// SessionSecret keys the session tokens (SetSessionSecret).
+	SessionSecret []byte
+	// Prev, when not nil, is the table the new one replaces. A vhost
+	// whose key and value (byte for byte) are those Prev's vhost was
+	// compiled from, under the same SessionSecret, is not compiled
+	// again: the new table shares Prev's compiled vhost, which is the
+	// one it would compile (reuse.go). Prev is not changed.
+	Prev *Table
+}
+
+// ParseOptions is Parse under o.
+func ParseOptions(name string, data []byte, o Options) (*Table, error) {
+	t, err := parse(name, data, &o)
 	return t, clipError(err)
 }
 
-func parse(name string, data []byte) (*Table, error) {
-	t, res, err := parseStream(name, data)
+func parse(name string, data []byte, o *Options) (*Table, error) {
+	t, res, err := parseStream(name, data, o)
 	if res == streamDone {
 		return t, err
 	}
@@ -201,7 +233,7 @@ func parse(name string, data []byte) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compile(name, f)
+	return compile(name, f, o)
 }
 
 // Empty returns a table with no vhosts: every request gets 404.

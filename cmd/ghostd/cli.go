@@ -87,7 +87,7 @@ func loadFile(path string, strict bool) (*route.Table, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := parseConfig(path, data, strict)
+	t, err := parseConfig(path, data, strict, route.Options{})
 	if err != nil {
 		return nil, nil, err
 	}

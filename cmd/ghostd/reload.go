@@ -341,26 +341,25 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 	return protocol.ReloadResult{Gen: old.gen, OK: false, Err: msg}
 }
 
-// parse compiles the file's content with the daemon's cache default.
+// parse compiles the file's content with the daemon's cache default and
+// session secret. The vhosts the file has as the live table was compiled
+// from are the live table's (route.Options.Prev): a file rewritten with a
+// few changed routes compiles only those vhosts.
 func (l *loader) parse(data []byte) (*route.Table, error) {
-	t, err := parseConfig(l.name, data, l.strict)
-	if err == nil {
-		t.SetCacheDefault(l.cachePass)
-		t.SetSessionSecret(l.sessionSecret)
-	}
-	return t, err
+	return parseConfig(l.name, data, l.strict, route.Options{
+		CachePass: l.cachePass, SessionSecret: l.sessionSecret, Prev: l.cur.Load().table})
 }
 
-// parseConfig is route.Parse that turns a panic in the compiler into an
-// error, so that no file can bring the daemon down. With strict, a key
-// ghost does not know is an error too.
-func parseConfig(name string, data []byte, strict bool) (t *route.Table, err error) {
+// parseConfig is route.ParseOptions that turns a panic in the compiler
+// into an error, so that no file can bring the daemon down. With strict, a
+// key ghost does not know is an error too.
+func parseConfig(name string, data []byte, strict bool, o route.Options) (t *route.Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			t, err = nil, fmt.Errorf("%s: internal error while compiling the configuration: %v", name, p)
 		}
 	}()
-	if t, err = route.Parse(name, data); err != nil || !strict {
+	if t, err = route.ParseOptions(name, data, o); err != nil || !strict {
 		return t, err
 	}
 	if keys := unknownKeys(name, data); len(keys) > 0 {

@@ -1,0 +1,174 @@
+package route
+
+// Compiling the vhosts of a streamed document (parseStream) on several
+// cores. A vhost's compiled form depends only on its key, its value and
+// the session secret, so vhosts can be compiled in any order by several
+// builders and the table is the one a serial compile in key order builds;
+// the errors are chosen as the serial compile would (see compileMembers).
+
+import (
+	"crypto/sha256"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	gojson "github.com/goccy/go-json"
+)
+
+// parallelMin is the number of vhosts from which compileMembers compiles
+// on several goroutines (a variable for the tests).
+var parallelMin = 64
+
+// parallelWorkers is the number of goroutines compileMembers uses from
+// parallelMin vhosts; 0 means GOMAXPROCS (a variable for the tests).
+var parallelWorkers = 0
+
+// parallelReverse makes the workers take the batches last first, so that
+// the tests see errors found out of key order (a variable for the tests).
+var parallelReverse = false
+
+// parallelBatch is how many vhosts (in key order) a worker takes at a
+// time. Between batches a worker yields (runtime.Gosched), so that while
+// a large table compiles on every core the goroutines answering route
+// requests wait about one batch (~1 ms) for a core, not a scheduler time
+// slice.
+const parallelBatch = 64
+
+// compileMembers decodes and compiles the vhosts, and returns what
+// decodeFile and compile would: streamInvalid when any vhost does not
+// decode (also after one that fails to compile), else the first error in
+// key order (an invalid or repeated key, or a vhost that fails to
+// compile), else the table.
+//
+// The keys are checked first, in key order. The vhosts of valid keys are
+// then compiled by workers that take batches of vhosts in key order, each
+// with its own builder (endpoint interning, probes, rings); table merges
+// the builders. A worker skips the compile of vhosts past the first error
+// found so far but still decodes them. A vhost whose value is the one
+// the previous table's vhost of that key was compiled from is adopted
+// rather than compiled (reuse.go).
+func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Table, streamResult, error) {
+	slices.SortFunc(vhosts, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	for i := 1; i < len(vhosts); i++ {
+		if vhosts[i].key == vhosts[i-1].key {
+			return nil, streamShape, nil // the last one counts: left to decodeFile
+		}
+	}
+	set := newVhostSet(name, len(vhosts), o)
+	var keyErr error
+	for _, m := range vhosts {
+		if keyErr = set.addKey(m.key); keyErr != nil {
+			break
+		}
+	}
+	j := &compileJob{name: name, data: data, vhosts: vhosts, set: set, prevs: adoptable(o, vhosts)}
+	j.limit.Store(int64(len(set.store))) // vhosts from limit on are decoded only
+	workers := 1
+	if len(vhosts) >= parallelMin {
+		workers = parallelWorkers
+		if workers <= 0 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		workers = min(workers, (len(vhosts)+parallelBatch-1)/parallelBatch)
+	}
+	set.more = make([]*builder, workers)
+	errs := make([]indexedErr, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		b := newBuilder(set.opts)
+		set.more[w] = &b
+		if w == workers-1 {
+			errs[w] = j.run(&b) // this goroutine is the last worker
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = j.run(&b)
+		}()
+	}
+	wg.Wait()
+	if j.invalid.Load() {
+		return nil, streamInvalid, nil
+	}
+	first := indexedErr{i: len(vhosts), err: keyErr} // a key error is at len(set.store)
+	for _, e := range errs {
+		if e.err != nil && e.i < first.i {
+			first = e
+		}
+	}
+	if first.err != nil {
+		return nil, streamDone, first.err
+	}
+	return set.table(), streamDone, nil
+}
+
+// compileJob is the work of compileMembers' workers.
+type compileJob struct {
+	name   string
+	data   []byte
+	vhosts []member // sorted by key
+	set    *vhostSet
+	prevs  []*vhost // when not nil: the previous table's vhost of each key, or nil
+
+	next    atomic.Int64 // the next batch to take
+	limit   atomic.Int64 // vhosts from here on are not compiled: the first error so far, or the first bad key
+	invalid atomic.Bool  // a vhost does not decode
+}
+
+// indexedErr is a vhost's compile error and the vhost's index in key order.
+type indexedErr struct {
+	i   int
+	err error
+}
+
+// run is one worker: it decodes and compiles (or adopts) batches of
+// vhosts with b until none is left, and returns its first error.
+func (j *compileJob) run(b *builder) indexedErr {
+	var vj vhostJSON
+	first := indexedErr{i: len(j.vhosts)}
+	n := int64(len(j.vhosts))
+	nb := (n + parallelBatch - 1) / parallelBatch
+	for !j.invalid.Load() {
+		k := j.next.Add(1) - 1
+		if k >= nb {
+			break
+		}
+		if parallelReverse {
+			k = nb - 1 - k
+		}
+		lo := k * parallelBatch
+		for i := lo; i < min(lo+parallelBatch, n); i++ {
+			m := j.vhosts[i]
+			raw := j.data[m.lo:m.hi]
+			src := sha256.Sum256(raw)
+			if j.prevs != nil && j.prevs[i] != nil && j.prevs[i].src == src {
+				// decoded and compiled before, without an error
+				if i < j.limit.Load() {
+					b.adopt(&j.set.store[i], j.prevs[i], j.set.opts.Prev)
+				}
+				continue
+			}
+			resetScratch(&vj)
+			if gojson.Unmarshal(raw, &vj) != nil {
+				j.invalid.Store(true)
+				return first
+			}
+			if i >= j.limit.Load() {
+				continue
+			}
+			vh := &j.set.store[i]
+			if err := b.compileVhost(j.name, vh, &vj); err != nil {
+				first = indexedErr{i: int(i), err: err}
+				for l := j.limit.Load(); i < l && !j.limit.CompareAndSwap(l, i); l = j.limit.Load() {
+				}
+				continue
+			}
+			vh.src = src
+		}
+		runtime.Gosched()
+	}
+	return first
+}
