@@ -1,7 +1,8 @@
 package route
 
-// Building a Table: vhosts are validated and compiled one at a time, then
-// moved into the host lookup tables. The rules themselves are in
+// Building a Table: the vhost keys are checked and given their slots in
+// the host lookup tables, then the vhosts are validated and compiled into
+// them. The rules themselves are in
 // validate*.go (what a file may say), backends.go, precedence.go (which
 // route wins), deps.go and layout.go.
 
@@ -25,72 +26,80 @@ func compile(name string, f *fileJSON, o *Options) (*Table, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	s := newVhostSet(name, len(keys), o)
-	for _, k := range keys {
-		vj := f.Vhosts[k]
-		delete(f.Vhosts, k)
-		if err := s.add(k, &vj); err != nil {
+	s, keyErr := newVhostSet(name, keys, o)
+	for i, vh := range s.vhosts {
+		vj := f.Vhosts[keys[i]]
+		delete(f.Vhosts, keys[i])
+		if err := s.b.compileVhost(name, vh, &vj); err != nil {
 			return nil, err
 		}
+	}
+	if keyErr != nil {
+		return nil, keyErr
 	}
 	return s.table(), nil
 }
 
-// vhostSet compiles vhosts in key order, and then assembles them into a
-// Table. The decoded form of a vhost is not needed once it is compiled,
-// so that a caller can decode one vhost at a time. The keys are checked
-// one at a time (addKey), in key order; the vhosts of checked keys may
-// then be compiled in any order, by several builders (compileParallel),
-// since a vhost's compiled form depends on its key and value only.
+// vhostSet holds the vhosts of a table while they compile, each in its
+// slot of the host tables already. The keys are checked first, in key
+// order (newVhostSet); the vhosts may then be compiled in any order, by
+// several builders (compileMembers), since a vhost's compiled form
+// depends on its key and value only.
 type vhostSet struct {
-	name  string
-	opts  *Options
-	b     builder           // the builder of add
-	more  []*builder        // the builders of compileParallel, merged by table
-	seen  map[string]string // lookup form → key as written
-	kinds []hostKind
-	store []vhost // compiled here, then moved into the host tables
+	name        string
+	opts        *Options
+	b           builder    // the builder of compile
+	more        []*builder // the builders of compileMembers, merged by table
+	vhosts      []*vhost   // in key order, in their slots
+	exact, wild *hostTable
+	catchAll    *vhost
 }
 
-// newVhostSet returns an empty set for n vhosts.
-func newVhostSet(name string, n int, o *Options) *vhostSet {
+// newVhostSet checks keys (sorted) in order, and places the vhost of each
+// valid one in its slot: s.vhosts[i] is keys[i]'s vhost, with its key and
+// lookup form set. When a key is invalid or names the host of an earlier
+// one, s.vhosts stops before it and the error is returned with s.
+func newVhostSet(name string, keys []string, o *Options) (*vhostSet, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	return &vhostSet{
-		name:  name,
-		opts:  o,
-		b:     newBuilder(o),
-		seen:  make(map[string]string, n),
-		kinds: make([]hostKind, 0, n),
-		store: make([]vhost, 0, n), // never grown: compileParallel's builders hold pointers into it
+	s := &vhostSet{name: name, opts: o, b: newBuilder(o)}
+	norms := make([]string, 0, len(keys))
+	kinds := make([]hostKind, 0, len(keys))
+	var keyErr error
+	nw := 0
+	for _, k := range keys {
+		norm, kind, why := normVhostKey(k)
+		if why != "" {
+			keyErr = errCtx{file: name, inVhost: true, vhost: k, route: -1}.errorf("invalid vhost key: %s", why)
+			break
+		}
+		norms = append(norms, norm)
+		kinds = append(kinds, kind)
+		if kind == hostWild {
+			nw++
+		}
 	}
-}
-
-// add validates and compiles vhost k, whose key sorts after the keys added
-// before. vj is not used after add returns.
-func (s *vhostSet) add(k string, vj *vhostJSON) error {
-	if err := s.addKey(k); err != nil {
-		return err
+	s.exact, s.wild = newHostTable(len(norms)-nw), newHostTable(nw)
+	s.vhosts = make([]*vhost, 0, len(norms))
+	for i, norm := range norms {
+		h := s.exact
+		switch kinds[i] {
+		case hostAll: // one key only
+			s.catchAll = &vhost{norm: norm, key: keys[i]}
+			s.vhosts = append(s.vhosts, s.catchAll)
+			continue
+		case hostWild:
+			h = s.wild
+		}
+		if other := getHost(h, norm); other != nil {
+			c := errCtx{file: name, inVhost: true, vhost: keys[i], route: -1}
+			return s, c.errorf("same host as vhost %q (keys are case-insensitive)", other.key)
+		}
+		// layout moves norm into the vhost's own string
+		s.vhosts = append(s.vhosts, h.reserve(norm, keys[i]))
 	}
-	return s.b.compileVhost(s.name, &s.store[len(s.store)-1], vj)
-}
-
-// addKey validates vhost key k, which sorts after the keys added before,
-// and makes room for its vhost, the next of s.store.
-func (s *vhostSet) addKey(k string) error {
-	c := errCtx{file: s.name, inVhost: true, vhost: k, route: -1}
-	norm, kind, why := normVhostKey(k)
-	if why != "" {
-		return c.errorf("invalid vhost key: %s", why)
-	}
-	if other, dup := s.seen[norm]; dup {
-		return c.errorf("same host as vhost %q (keys are case-insensitive)", other)
-	}
-	s.seen[norm] = k
-	s.kinds = append(s.kinds, kind)
-	s.store = append(s.store, vhost{norm: norm, key: k}) // layout moves norm into the vhost's own string
-	return nil
+	return s, keyErr
 }
 
 // compileVhost compiles vj into *vh, whose key addKey set.
@@ -113,31 +122,10 @@ func (b *builder) count(vh *vhost) {
 	}
 }
 
-// table builds the Table of the vhosts added. The set must not be used
-// afterwards.
+// table builds the Table of the vhosts, all compiled. The set must not be
+// used afterwards.
 func (s *vhostSet) table() *Table {
-	n := len(s.store)
-	nw := 0
-	for _, k := range s.kinds {
-		if k == hostWild {
-			nw++
-		}
-	}
-	t := &Table{vhosts: make([]*vhost, n), exact: newHostTable(n - nw), wild: newHostTable(nw)}
-	// The vhosts move into the slots of the host tables.
-	for i := range s.store {
-		vh := &s.store[i]
-		switch s.kinds[i] {
-		case hostExact:
-			t.vhosts[i] = t.exact.put(vh)
-		case hostWild:
-			t.vhosts[i] = t.wild.put(vh)
-		case hostAll:
-			t.catchAll = new(vhost)
-			*t.catchAll = *vh
-			t.vhosts[i] = t.catchAll
-		}
-	}
+	t := &Table{vhosts: s.vhosts, exact: s.exact, wild: s.wild, catchAll: s.catchAll}
 	// The largest builder takes the others' finds.
 	b := &s.b
 	for _, w := range s.more {
@@ -159,12 +147,12 @@ func (s *vhostSet) table() *Table {
 		}
 		maps.Copy(t.rings, b.ringIDs)
 	}
-	t.stats = Stats{Vhosts: n, Routes: b.routes, Endpoints: len(t.refs)}
+	t.stats = Stats{Vhosts: len(t.vhosts), Routes: b.routes, Endpoints: len(t.refs)}
 	t.policies = b.policies
 	t.passDefault = s.opts.CachePass
 	t.secret = s.opts.SessionSecret
 	t.shared = b.adopted > 0
-	*s = vhostSet{} // the store is garbage now
+	*s = vhostSet{}
 	return t
 }
 
@@ -183,6 +171,7 @@ type builder struct {
 	// unpicked: the endpoints of the vhost being compiled that no group
 	// holds (see notePicked)
 	unpicked []Endpoint
+	scr      scratch // reused from vhost to vhost
 	// secret keys the session tokens (Options.SessionSecret)
 	secret []byte
 
@@ -237,7 +226,8 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	// The routes are compiled into one array, which layout reorders in
 	// place and keeps.
 	crs := make([]croute, len(vj.Routes))
-	routes := make([]*croute, len(vj.Routes))
+	routes := slices.Grow(b.scr.sorted[:0], len(vj.Routes))[:len(vj.Routes)]
+	defer func() { clear(routes); b.scr.sorted = routes[:0] }()
 	for i := range vj.Routes {
 		rc := c
 		rc.route = i
@@ -263,7 +253,7 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 		// every hit of the vhost's objects)
 		return c.errorf("routes match on %d distinct header names, more than %d", n, MaxVaryHeaders)
 	}
-	vh.scope = newScopeIndex(routes)
+	vh.scope = newScopeIndex(routes, &b.scr)
 	vh.deps.ScopeLens = vh.scope.lens
 	valueClasses(routes, &vh.deps)
 	setPathEdits(routes)
@@ -276,7 +266,7 @@ func (b *builder) vhost(vh *vhost, c errCtx, key string, vj *vhostJSON) error {
 	if err := checkAnswers(c, vh, crs); err != nil {
 		return err
 	}
-	vh.layout(crs, routes)
+	vh.layout(crs, routes, &b.scr)
 	vh.scanInputs()
 	vh.unpicked = slices.Clip(b.unpicked)
 	return nil

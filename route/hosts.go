@@ -27,14 +27,14 @@ func newHostTable(n int) *hostTable {
 	return &hostTable{seed: maphash.MakeSeed(), slots: make([]vhost, size), mask: size - 1}
 }
 
-// put copies vh into the table under vh.norm and returns the stored vhost.
-// Keys are unique (compile rejects duplicates).
-func (h *hostTable) put(vh *vhost) *vhost {
-	hash := maphash.String(h.seed, vh.norm)
+// reserve takes the slot of lookup key norm, which is not in the table,
+// for the vhost of key (as written) and returns it, with its norm, key and
+// hash set: the vhost is compiled in place.
+func (h *hostTable) reserve(norm, key string) *vhost {
+	hash := maphash.String(h.seed, norm)
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
 		if s := &h.slots[i]; s.key == "" {
-			*s = *vh
-			s.hash = hash
+			s.norm, s.key, s.hash = norm, key, hash
 			h.n++
 			return s
 		}

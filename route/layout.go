@@ -15,13 +15,16 @@ import (
 // buckets, and builds the bucket indexes. crs is the array the routes were
 // compiled into (route i at crs[i], sorted points into it): it is reordered
 // in place and becomes vh.routes.
-func (vh *vhost) layout(crs []croute, sorted []*croute) {
+//
+// scr holds the builder's scratch arrays, reused from vhost to vhost (they
+// would be a large part of a large reload's garbage).
+func (vh *vhost) layout(crs []croute, sorted []*croute, scr *scratch) {
 	// Bucket order: Exact by key; PathPrefix by key length (longest
 	// first), then key; then regex; then the rest. A stable sort keeps
 	// precedence order inside each bucket.
-	idx := make([]int32, len(sorted)) // order[i] = sorted[idx[i]]
-	for i := range idx {
-		idx[i] = int32(i)
+	idx := scr.idx[:0] // order[i] = sorted[idx[i]]
+	for i := range sorted {
+		idx = append(idx, int32(i))
 	}
 	slices.SortStableFunc(idx, func(x, y int32) int {
 		a, b := sorted[x], sorted[y]
@@ -39,20 +42,17 @@ func (vh *vhost) layout(crs []croute, sorted []*croute) {
 		}
 		return 0
 	})
-	order := make([]*croute, len(sorted))
-	where := make([]int32, len(sorted)) // sorted[j] is stored at routes[where[j]]
+	order := slices.Grow(scr.order[:0], len(sorted))[:len(sorted)]
+	where := slices.Grow(scr.where[:0], len(sorted))[:len(sorted)] // sorted[j] is stored at routes[where[j]]
+	defer func() { clear(order); scr.idx, scr.order, scr.where = idx[:0], order[:0], where[:0] }()
 	for i, j := range idx {
 		order[i] = sorted[j]
 		where[j] = int32(i)
 	}
 	// Buckets: runs of routes sharing an Exact value or a PathPrefix key.
 	// The order puts every Exact bucket before every PathPrefix bucket.
-	type ent struct {
-		key    string
-		off    int // of the key in the arena
-		lo, hi int32
-	}
-	ents := make([]ent, 0, len(order))
+	ents := scr.ents[:0]
+	defer func() { clear(ents); scr.ents = ents[:0] }()
 	nExact := 0
 	for i, r := range order {
 		n := int32(i)
@@ -67,7 +67,7 @@ func (vh *vhost) layout(crs []croute, sorted []*croute) {
 				ents[l-1].hi = n + 1
 				continue
 			}
-			ents = append(ents, ent{key: k, lo: n, hi: n + 1})
+			ents = append(ents, bucketEnt{key: k, lo: n, hi: n + 1})
 			if r.kind == pathExact {
 				nExact++
 			}
@@ -194,6 +194,23 @@ func (vh *vhost) layout(crs []croute, sorted []*croute) {
 	if vh.def != nil {
 		vh.ordered = append(vh.ordered, vh.def)
 	}
+}
+
+// bucketEnt is a bucket while layout builds the arena.
+type bucketEnt struct {
+	key    string
+	off    int // of the key in the arena
+	lo, hi int32
+}
+
+// scratch holds a builder's arrays that compiling a vhost needs only
+// while it runs (layout, scopeLens), reused by the next vhost.
+type scratch struct {
+	sorted        []*croute
+	order         []*croute
+	idx, where    []int32
+	ents          []bucketEnt
+	first, second []int
 }
 
 // moveMatchers appends a route's matchers ms to the vhost's pool, each with

@@ -56,15 +56,13 @@ func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Tab
 			return nil, streamShape, nil // the last one counts: left to decodeFile
 		}
 	}
-	set := newVhostSet(name, len(vhosts), o)
-	var keyErr error
-	for _, m := range vhosts {
-		if keyErr = set.addKey(m.key); keyErr != nil {
-			break
-		}
+	keys := make([]string, len(vhosts))
+	for i, m := range vhosts {
+		keys[i] = m.key
 	}
+	set, keyErr := newVhostSet(name, keys, o)
 	j := &compileJob{name: name, data: data, vhosts: vhosts, set: set, prevs: adoptable(o, vhosts)}
-	j.limit.Store(int64(len(set.store))) // vhosts from limit on are decoded only
+	j.limit.Store(int64(len(set.vhosts))) // vhosts from limit on are decoded only
 	workers := 1
 	if len(vhosts) >= parallelMin {
 		workers = parallelWorkers
@@ -93,7 +91,7 @@ func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Tab
 	if j.invalid.Load() {
 		return nil, streamInvalid, nil
 	}
-	first := indexedErr{i: len(vhosts), err: keyErr} // a key error is at len(set.store)
+	first := indexedErr{i: len(vhosts), err: keyErr} // a key error is at len(set.vhosts)
 	for _, e := range errs {
 		if e.err != nil && e.i < first.i {
 			first = e
@@ -147,7 +145,7 @@ func (j *compileJob) run(b *builder) indexedErr {
 			if j.prevs != nil && j.prevs[i] != nil && j.prevs[i].src == src {
 				// decoded and compiled before, without an error
 				if i < j.limit.Load() {
-					b.adopt(&j.set.store[i], j.prevs[i], j.set.opts.Prev)
+					b.adopt(j.set.vhosts[i], j.prevs[i], j.set.opts.Prev)
 				}
 				continue
 			}
@@ -159,7 +157,7 @@ func (j *compileJob) run(b *builder) indexedErr {
 			if i >= j.limit.Load() {
 				continue
 			}
-			vh := &j.set.store[i]
+			vh := j.set.vhosts[i]
 			if err := b.compileVhost(j.name, vh, &vj); err != nil {
 				first = indexedErr{i: int(i), err: err}
 				for l := j.limit.Load(); i < l && !j.limit.CompareAndSwap(l, i); l = j.limit.Load() {

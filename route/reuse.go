@@ -46,12 +46,13 @@ func adoptable(o *Options, vhosts []member) []*vhost {
 	return out
 }
 
-// adopt makes *dst prev's vhost pv (one of prev.vhosts), sharing
+// adopt makes *dst (a slot) prev's vhost pv (one of prev.vhosts), sharing
 // everything it holds, and records its endpoints, probes and rings as its
 // compile would have.
 func (b *builder) adopt(dst, pv *vhost, prev *Table) {
+	hash := dst.hash // of dst's slot
 	*dst = *pv
-	dst.hash = 0 // set by the host table
+	dst.hash = hash
 	for i := range dst.routes {
 		b.adoptRoute(&dst.routes[i], prev)
 	}

@@ -81,7 +81,7 @@ type scopeIndex struct {
 }
 
 // newScopeIndex builds the scope index of a vhost from its routes.
-func newScopeIndex(routes []*croute) scopeIndex {
+func newScopeIndex(routes []*croute, scr *scratch) scopeIndex {
 	x := scopeIndex{keys: make([]scopeKey, 0, len(routes))}
 	for _, r := range routes {
 		switch r.kind {
@@ -104,19 +104,19 @@ func newScopeIndex(routes []*croute) scopeIndex {
 		keys = append(keys, k)
 	}
 	x.keys = slices.Clip(keys)
-	x.lens = scopeLens(x.keys)
+	x.lens = scopeLens(x.keys, scr)
 	return x
 }
 
 // scopeLens chooses the declared lengths: every PathPrefix key length
 // first (what traffic under a routed prefix needs), then Exact lengths+1
 // and branch points+1, shortest first, then 1; at most MaxScopeLens.
-func scopeLens(keys []scopeKey) []int {
+func scopeLens(keys []scopeKey, scr *scratch) []int {
 	if len(keys) == 0 {
 		return []int{0}
 	}
-	first := make([]int, 0, len(keys))
-	second := make([]int, 0, 2*len(keys)+1)
+	first, second := scr.first[:0], scr.second[:0]
+	defer func() { scr.first, scr.second = first[:0], second[:0] }()
 	for i, k := range keys {
 		if k.prefix {
 			first = append(first, len(k.s))
