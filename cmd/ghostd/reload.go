@@ -54,7 +54,8 @@ type loader struct {
 	reloads  atomic.Uint64
 	failures atomic.Uint64
 
-	releasing atomic.Bool // a releaseMemory is under way
+	releasing atomic.Bool    // a releaseMemory is under way
+	released  sync.WaitGroup // the releaseMemory under way
 
 	cachePass bool // -cache-default pass: routes without cache_policy pass
 	// sessionSecret keys the session persistence tokens (-session-secret,
@@ -109,7 +110,10 @@ func (l *loader) loadInitial() {
 	if err == nil {
 		var t *route.Table
 		t0 := time.Now()
-		if t, err = l.parse(data); err == nil {
+		restore := compileGC()
+		t, err = l.parse(data)
+		restore()
+		if err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
 			l.logUnknownKeys(data)
 			return
@@ -121,7 +125,7 @@ func (l *loader) loadInitial() {
 	l.metrics.reloadFailures.Inc()
 	l.metrics.reloadResult(false)
 	l.log.Error("config not loaded; serving an empty table (404) until it is fixed", "config", l.path, "err", msg)
-	l.releaseFailed(len(data))
+	l.releaseFailed(len(data), func() {})
 }
 
 // binaryID identifies this ghostd binary: its build information and the
@@ -240,10 +244,14 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
 	}
+	// The garbage of the previous reload goes first (it would add to
+	// this one's peak), then the compile runs with a high GOGC.
+	l.released.Wait()
+	restore := compileGC()
 	t, err := l.parse(data)
 	if err != nil {
 		res := l.failed(old, trigger, err.Error())
-		l.releaseFailed(len(data))
+		l.releaseFailed(len(data), restore)
 		return res
 	}
 	// counted before the swap: a status that shows the new generation
@@ -254,7 +262,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	// After the answer: scanning a 100k-vhost file for unknown keys takes
 	// about as long as a third of its compile, and only logs.
 	go l.logUnknownKeys(data)
-	l.releaseMemory()
+	l.releaseMemory(restore)
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
 }
@@ -286,19 +294,46 @@ func (l *loader) reloadWithin(trigger string, wait time.Duration) protocol.Reloa
 }
 
 // releaseMemory hands the garbage of a reload (parsing a large file
-// allocates several times the size of the table it builds, and the old
-// table is now unreferenced) back to the OS after the reply is sent, so
-// ghostd's RSS follows the live table instead of its largest reload.
-// Reloads that come while one release runs share it.
-func (l *loader) releaseMemory() {
+// allocates more than the table it builds, and the old table is now
+// unreferenced) back to the OS after the reply is sent, so ghostd's RSS
+// follows the live table instead of its largest reload, and then calls
+// restore (compileGC's), so that the collection it forces runs under the
+// compile's GOGC and the default one does not start another. Reloads that
+// come while one release runs share it; the next reload waits for it.
+func (l *loader) releaseMemory(restore func()) {
 	if !l.releasing.CompareAndSwap(false, true) {
+		restore()
 		return
 	}
+	l.released.Add(1)
 	go func() {
+		defer l.released.Done()
 		defer l.releasing.Store(false)
 		time.Sleep(10 * time.Millisecond) // let in-flight decisions drop the old table
 		debug.FreeOSMemory()
+		restore()
 	}()
+}
+
+// compileGCPercent is GOGC while a reload compiles. The default (100)
+// starts a collection when the heap reaches twice the live table, in the
+// middle of a reload the size of the live table: it marks both tables
+// (about a third of a large reload's CPU) to free the little garbage the
+// compile makes. 400 lets a reload of the live table's size run without
+// a collection, and still collects early in a first load (a small live
+// heap), while memory stays bounded by five times the live heap. The
+// forced collection after the swap (releaseMemory) returns the garbage.
+const compileGCPercent = 400
+
+// compileGC raises GOGC to compileGCPercent (unless it is higher, or off)
+// and returns the function that restores it.
+func compileGC() (restore func()) {
+	prev := debug.SetGCPercent(compileGCPercent)
+	if prev < 0 || prev >= compileGCPercent {
+		debug.SetGCPercent(prev)
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(prev) }
 }
 
 // releaseFailedMin is the size of a file whose failed parse is followed by
@@ -307,11 +342,14 @@ func (l *loader) releaseMemory() {
 // the live table.
 const releaseFailedMin = 1 << 20
 
-// releaseFailed is releaseMemory after a failed parse of n bytes.
-func (l *loader) releaseFailed(n int) {
+// releaseFailed is releaseMemory after a failed parse of n bytes (restore
+// as for releaseMemory).
+func (l *loader) releaseFailed(n int, restore func()) {
 	if n >= releaseFailedMin {
-		l.releaseMemory()
+		l.releaseMemory(restore)
+		return
 	}
+	restore()
 }
 
 // logUnknownKeys warns, once per load and after the new table is live,
