@@ -1,9 +1,12 @@
 package route
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -115,5 +118,111 @@ func TestDocExample(t *testing.T) {
 	}
 	if d = decide(tb, req("example.com", "GET", "/")); d.Outcome != OutcomeNotFound || d.Vhost != "*" {
 		t.Errorf("catch-all: %+v", d)
+	}
+}
+
+// bereqView is what a fetch's backend request carries of r's headers:
+// Accept-Encoding forced to gzip (http_gzip_support), the other
+// fetchRewritten headers dropped, X-Varnish varnishd's own.
+func bereqView(r *Request) *Request {
+	b := *r
+	b.Headers = nil
+	for _, h := range r.Headers {
+		switch n := strings.ToLower(h.Name); {
+		case n == "accept-encoding":
+			b.Headers = append(b.Headers, Header{Name: h.Name, Value: "gzip"})
+		case n == "x-varnish":
+			b.Headers = append(b.Headers, Header{Name: h.Name, Value: "32770"})
+		case fetchRewritten[n]:
+		default:
+			b.Headers = append(b.Headers, h)
+		}
+	}
+	return &b
+}
+
+// FetchPlain holds exactly when no route reads a fetchRewritten header
+// (matches, cache_policy bypass, load_balancer and session headers), and
+// then every decision made on a fetch's backend request equals the
+// decision on the client's request: an oracle over random tables and
+// requests.
+func TestFetchPlain(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		route string
+		want  bool
+	}{
+		{"path only", `{"path_match":{"type":"PathPrefix","value":"/p"},` + be(1) + `}`, true},
+		{"header x", `{"headers":[{"name":"X-A","value":"1"}],` + be(1) + `}`, true},
+		{"Range match", `{"headers":[{"name":"Range","value":"bytes=0-1"}],` + be(1) + `}`, false},
+		{"Accept-Encoding regex", `{"headers":[{"name":"accept-encoding","type":"RegularExpression","value":"br"}],` + be(1) + `}`, false},
+		{"bypass on Cache-Control", `{"cache_policy":{"bypass_headers":[{"name":"Cache-Control"}]},` + be(1) + `}`, false},
+		{"bypass on x", `{"cache_policy":{"bypass_headers":[{"name":"x-b"}]},` + be(1) + `}`, true},
+		{"hash on If-None-Match", `{"backends":[{"address":"10.0.0.1","port":80},{"address":"10.0.0.2","port":80}],"load_balancer":{"type":"consistent_hash","key":"header:If-None-Match"}}`, false},
+		{"hash on x", `{"backends":[{"address":"10.0.0.1","port":80},{"address":"10.0.0.2","port":80}],"load_balancer":{"type":"consistent_hash","key":"cookie:u","fallback":["header:x-user"]}}`, true},
+		{"session header Keep-Alive", `{"session_persistence":{"type":"header","name":"Keep-Alive"},` + be(1) + `}`, false},
+		{"session header x", `{"session_persistence":{"type":"header","name":"X-Session"},` + be(1) + `}`, true},
+		{"session cookie", `{"session_persistence":{"name":"range"},` + be(1) + `}`, true},
+		{"method", `{"method":"HEAD",` + be(1) + `}`, true},
+	} {
+		tb, err := Parse("ghost.json", []byte(file(map[string][]string{"a.example": {c.route}, "*": {`{` + be(3) + `}`}})))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := tb.FetchPlain(); got != c.want {
+			t.Errorf("%s: FetchPlain() = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	names := []string{"x", "accept-encoding", "range", "if-none-match", "cache-control", "x-varnish", "te"}
+	rng := rand.New(rand.NewPCG(16, 48))
+	plain := 0
+	for i := 0; i < 400; i++ {
+		doc, _ := randScopeTable(rng, rng.IntN(4) == 0)
+		var used []string
+		for strings.Contains(doc, `"name":"x",`) {
+			n := names[rng.IntN(len(names))]
+			if rng.IntN(2) == 0 {
+				n = "x"
+			}
+			used = append(used, n)
+			doc = strings.Replace(doc, `"name":"x",`, `"name":"`+strings.ToUpper(n[:1])+n[1:]+`#",`, 1)
+		}
+		doc = strings.ReplaceAll(doc, `#",`, `",`)
+		if rng.IntN(3) == 0 {
+			n := names[rng.IntN(len(names))]
+			used = append(used, n)
+			doc = strings.Replace(doc, `"routes":[{`, `"routes":[{"cache_policy":{"bypass_headers":[{"name":"`+n+`"}]},`, 1)
+		}
+		tb := mustParse(t, doc)
+		want := true
+		for _, n := range used {
+			want = want && n == "x"
+		}
+		got := tb.FetchPlain()
+		if got != want {
+			t.Fatalf("table %d: FetchPlain() = %v, want %v\n%s", i, got, want, doc)
+		}
+		if !got {
+			continue
+		}
+		plain++
+		for j := 0; j < 60; j++ {
+			var hs []string
+			for _, n := range names {
+				if rng.IntN(2) == 0 {
+					hs = append(hs, n, fmt.Sprint(rng.IntN(2)))
+				}
+			}
+			r := req("h", []string{"GET", "HEAD", "POST"}[rng.IntN(3)], randPath(rng, 4), hs...)
+			a, b := decide(tb, r), decide(tb, bereqView(r))
+			if why := sameDecision(&a, &b, r.URL, r.URL); why != "" || a.Cache != b.Cache {
+				t.Fatalf("table %d: %s %s %v: client and fetch decide differently: %s (cache %v/%v)\n%s",
+					i, r.Method, r.URL, r.Headers, why, a.Cache, b.Cache, doc)
+			}
+		}
+	}
+	if plain < 100 {
+		t.Fatalf("only %d of 400 random tables were FetchPlain: the oracle proves little", plain)
 	}
 }

@@ -170,10 +170,9 @@ sub vcl_hash {
 
 sub vcl_hit {
 	# A stale object (in grace) is refreshed by a background fetch that
-	# starts after vcl_hit, without vcl_miss.
-	if (obj.ttl <= 0s) {
-		ghost.prepare();
-	}
+	# starts after vcl_hit, without vcl_miss; on a fresh object prepare()
+	# does nothing.
+	ghost.prepare();
 }
 
 sub vcl_miss {

@@ -244,18 +244,32 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws)
 	return (0);
 }
 
+/*
+ * ghost.prepare()'s record on the client request hp before a fetch. hdrs:
+ * the client's lines of the headers varnishd rewrites or drops on a fetch
+ * as X-Ghost-Req-<name> (Accept-Encoding is recorded by ghost.recv()),
+ * and X-Ghost-Method, whose presence tells the backend side that the
+ * recorded lines replace the bereq's. Without hdrs (no decision reads
+ * those headers, or a pass, whose bereq keeps its method): only the
+ * method, and only when the fetch changes it (a miss fetches with GET).
+ * A second call does nothing.
+ */
 void
-ghost_record(struct http *hp, const char *sock)
+ghost_record(struct http *hp, int hdrs, int get_fetch)
 {
 	const char *c, *m;
 	size_t nl;
 	unsigned u, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	m = hp->hd[HTTP_HDR_METHOD].b;
+	AN(m);
+	if (!hdrs && (!get_fetch || !strcmp(m, "GET")))
+		return;
 	if (http_GetHdr(hp, "\017X-Ghost-Method:", NULL))
 		return;
 	nhd = hp->nhd;
-	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
+	for (u = HTTP_HDR_FIRST; hdrs && u < nhd; u++) {
 		if (hp->hd[u].b == NULL)
 			continue;
 		c = memchr(hp->hd[u].b, ':',
@@ -268,11 +282,7 @@ ghost_record(struct http *hp, const char *sock)
 			hdr_add(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
 			    (size_t)(hp->hd[u].e - hp->hd[u].b));
 	}
-	m = hp->hd[HTTP_HDR_METHOD].b;
-	AN(m);
 	hdr_add(hp, "X-Ghost-Method: ", 16, m, strlen(m));
-	if (sock != NULL)
-		hdr_add(hp, "X-Ghost-Socket: ", 16, sock, strlen(sock));
 }
 
 static void

@@ -10,7 +10,7 @@ void ghost_strip_internal(struct http *);
 void ghost_merge_lines(struct http *);
 void ghost_recv_scan(struct http *, int *xfp, int *ws);
 int ghost_recv_fast(struct http *, int *xfp, int *ws);
-void ghost_record(struct http *, const char *sock);
+void ghost_record(struct http *, int hdrs, int get_fetch);
 void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);

@@ -300,6 +300,30 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 	return (0);
 }
 
+/*
+ * 1 when the state file's fetch_gen (offset 48) equals its gen: no decision
+ * of the live generation reads a request header varnishd rewrites or drops
+ * on a fetch (route.Table.FetchPlain), so ghost.prepare() records none.
+ * Not when a ghostd answered with a newer generation than the file holds
+ * (seen_gen), nor before the file is mapped: then prepare() records as
+ * for any table.
+ */
+int
+ghost_fetch_plain(struct ghost_vcl *gv)
+{
+	uint64_t gen = 0, fg = 0;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	PTOK(pthread_rwlock_rdlock(&gv->st_lock));
+	if (gv->st_map != NULL) {
+		gen = st_load(gv->st_map, 1);
+		fg = st_load(gv->st_map, 6);
+	}
+	PTOK(pthread_rwlock_unlock(&gv->st_lock));
+	return (fg != 0 && fg == gen &&
+	    __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED) <= gen);
+}
+
 /* Called with st_lock held for writing, or when no request can run. */
 void
 ghost_state_unmap(struct ghost_vcl *gv)

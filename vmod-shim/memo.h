@@ -14,6 +14,7 @@ void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
     size_t klen, const uint8_t *val, size_t vlen);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
     uint64_t *origin);
+int ghost_fetch_plain(struct ghost_vcl *);
 void ghost_state_unmap(struct ghost_vcl *);
 
 #endif /* GHOST_MEMO_H */

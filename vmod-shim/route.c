@@ -600,7 +600,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
 	struct ghost_rq q;
-	const char *src, *what = NULL, *cu, *shard, *tok = NULL;
+	const char *src, *what = NULL, *cu, *tok = NULL;
 	uint64_t sgen;
 	char why[256];
 	VCL_BACKEND be = NULL;
@@ -675,9 +675,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		GHOST_STAT(dec_preflight);
 	} else switch (t->ans.o) {
 	case GHOST_ROUTE:
-		if (ctx->http_bereq != NULL && http_GetHdr(hp,
-		    "\016" GHOST_SHARD_HDR ":", &shard) &&
-		    (be = route_forward(ctx, gv, t, shard, &tok)) != NULL)
+		if (q.shard != NULL &&
+		    (be = route_forward(ctx, gv, t, q.shard, &tok)) != NULL)
 			break;
 		be = route_to_backend(ctx, gv, t, hp);
 		break;
@@ -693,7 +692,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	default:
 		WRONG("answer outcome");
 	}
-	ghost_strip_internal(hp);
+	if (q.n_internal > 0)
+		ghost_strip_internal(hp);
 	if (t->fwd)
 		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s%s", tok,
 		    q.https ? " https" : "");

@@ -123,11 +123,12 @@ ghost_rq_enc_max(const struct ghost_rq *q)
 /*
  * One pass over the request for Host and, on the backend side, what
  * ghost.prepare() recorded (X-Ghost-Method: the client's method, and its
- * presence says the X-Ghost-Req-* lines are there; X-Ghost-Socket),
- * X-Ghost-Proto (set in vcl_recv) and X-Ghost-Cache-Unknown (vcl_recv
- * could not decide). First line of a name wins, as with http_GetHdr().
- * Internal lines are told apart by the character after "X-Ghost-": a
- * fetch carries one X-Ghost-Req-* line per recorded header.
+ * presence says the X-Ghost-Req-* lines are there), X-Ghost-Proto (set in
+ * vcl_recv), X-Ghost-Cache-Unknown (vcl_recv could not decide) and
+ * X-Ghost-Shard (a clustered node's owner); it counts the internal lines,
+ * so that a request without any is not stripped. First line of a name
+ * wins, as with http_GetHdr(). Internal lines are told apart by the
+ * character after "X-Ghost-".
  */
 static void
 rq_scan(struct ghost_rq *q, int bside)
@@ -144,7 +145,10 @@ rq_scan(struct ghost_rq *q, int bside)
 			q->host = ghost_line_val(t, "host:", 5);
 			continue;
 		}
-		if (!ghost_is_internal(t) || t->e - t->b < X_GHOST_LEN + 1)
+		if (!ghost_is_internal(t))
+			continue;
+		q->n_internal++;
+		if (t->e - t->b < X_GHOST_LEN + 1)
 			continue;
 		switch (t->b[X_GHOST_LEN] | 0x20) {
 		case 'p':
@@ -159,8 +163,8 @@ rq_scan(struct ghost_rq *q, int bside)
 			}
 			break;
 		case 's':
-			if (bside && q->sock == NULL)
-				q->sock = ghost_line_val(t, "x-ghost-socket:", 15);
+			if (bside && q->shard == NULL)
+				q->shard = ghost_line_val(t, "x-ghost-shard:", 14);
 			break;
 		case 'c':
 			if (bside && q->cache_unknown == NULL)
@@ -175,7 +179,7 @@ rq_scan(struct ghost_rq *q, int bside)
 
 /*
  * The inputs of a decision on request hp (ctx->http_req, or the bereq on
- * the backend side).
+ * the backend side, where local.socket is the client session's too).
  */
 void
 ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
@@ -187,8 +191,7 @@ ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
 	q->url = hp->hd[HTTP_HDR_URL].b;
 	q->method = hp->hd[HTTP_HDR_METHOD].b;
 	rq_scan(q, ctx->http_bereq != NULL);
-	if (ctx->http_bereq == NULL)
-		q->sock = VRT_r_local_socket(ctx);
+	q->sock = VRT_r_local_socket(ctx);
 	AN(q->url);
 	AN(q->method);
 }

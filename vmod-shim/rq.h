@@ -20,6 +20,9 @@ struct ghost_rq {
 						   is why (vcl_recv timed out) */
 	const char		*cache_unknown;	/* X-Ghost-Cache-Unknown (backend
 						   side), NULL when absent */
+	const char		*shard;		/* X-Ghost-Shard (backend side),
+						   NULL when absent */
+	unsigned		n_internal;	/* X-Ghost-* lines in hp */
 };
 
 void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);

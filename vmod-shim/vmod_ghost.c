@@ -424,9 +424,20 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 	VRT_hashdata(ctx, &s);
 }
 
+/*
+ * The client's inputs a backend-side decision needs and the fetch's
+ * backend request does not carry (ghost_record()). A fresh hit starts no
+ * fetch: nothing. The listener is read on the backend side (local.socket
+ * is the session's there too). While no decision of the live generation
+ * reads a header varnishd rewrites on a fetch (the state file's
+ * fetch_gen), no header is recorded: a pass records nothing, a miss or a
+ * stale hit only a method other than GET.
+ */
 VCL_VOID v_matchproto_()
-vmod_prepare(VRT_CTX)
+vmod_prepare(VRT_CTX, struct vmod_priv *pv)
 {
+	struct ghost_vcl *gv;
+
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS | VCL_MET_HIT)) ||
 	    ctx->http_req == NULL) {
@@ -434,7 +445,13 @@ vmod_prepare(VRT_CTX)
 		    "or vcl_hit");
 		return;
 	}
-	ghost_record(ctx->http_req, VRT_r_local_socket(ctx));
+	if (ctx->method == VCL_MET_HIT && VRT_r_obj_ttl(ctx) > 0.)
+		return;
+	gv = vcl_get(ctx, pv, "prepare");
+	if (gv == NULL)
+		return;
+	ghost_record(ctx->http_req, !ghost_fetch_plain(gv),
+	    ctx->method != VCL_MET_PASS);
 }
 
 VCL_VOID v_matchproto_()

@@ -288,6 +288,9 @@ func TestServeRouteStatusLiveState(t *testing.T) {
 	if st.originGen != st.gen { // configA has no cache_policy
 		t.Fatalf("origin_gen %d, want the gen %d (no cache_policy, -cache-default origin)", st.originGen, st.gen)
 	}
+	if st.fetchGen != st.gen { // configA routes on no header
+		t.Fatalf("fetch_gen %d, want the gen %d (no route reads a header a fetch rewrites)", st.fetchGen, st.gen)
+	}
 	if age := time.Now().UnixMilli() - int64(st.heartbeat); age < -100 || age > 1000 {
 		t.Fatalf("heartbeat %d ms old", age)
 	}
@@ -314,6 +317,7 @@ type stateContent struct {
 	magic               string
 	gen, heartbeat, pid uint64
 	originGen           uint64 // gen when its table decides only "origin"
+	fetchGen            uint64 // gen when its table reads no header a fetch rewrites
 }
 
 func readState(t testing.TB, path string) stateContent {
@@ -323,7 +327,7 @@ func readState(t testing.TB, path string) stateContent {
 		t.Fatalf("state file: %d bytes, %v", len(b), err)
 	}
 	le := binary.LittleEndian
-	return stateContent{string(b[:8]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:]), le.Uint64(b[40:])}
+	return stateContent{string(b[:8]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:]), le.Uint64(b[40:]), le.Uint64(b[48:])}
 }
 
 func TestStateFileReopenedInPlace(t *testing.T) {
@@ -957,10 +961,16 @@ func TestRestartKeepsGeneration(t *testing.T) {
 	if g := run(); g <= gp || last.originGen != g {
 		t.Errorf("back to origin: generation %d (want > %d), origin_gen %d (want %d)", g, gp, last.originGen, g)
 	}
+	// A route on Range: the fetch's request does not carry it, so
+	// fetch_gen is 0 (origin_gen still the gen).
+	writeFile(t, d.config, strings.Replace(configB, `"backends"`, `"headers":[{"name":"Range","value":"bytes=0-1"}],"backends"`, 1))
+	if g := run(); last.fetchGen != 0 || last.originGen != g {
+		t.Errorf("route on Range: fetch_gen %d (want 0), origin_gen %d (want %d)", last.fetchGen, last.originGen, g)
+	}
 	writeFile(t, d.config, configB)
 	g3 := run()
-	if g3 <= g1 {
-		t.Errorf("changed file: generation %d after restart, want > %d", g3, g1)
+	if g3 <= g1 || last.fetchGen != g3 {
+		t.Errorf("changed file: generation %d after restart (want > %d), fetch_gen %d (want %d)", g3, g1, last.fetchGen, g3)
 	}
 	writeFile(t, d.config, configA) // the same content as the first run
 	if g4 := run(); g4 <= g3 {

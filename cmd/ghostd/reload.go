@@ -34,7 +34,7 @@ type snapshot struct {
 
 // publish writes the snapshot's generation to the state file.
 func (s *snapshot) publish(st *stateFile) {
-	st.SetGen(s.gen, s.ident, s.table.CacheOriginOnly())
+	st.SetGen(s.gen, s.ident, s.table.CacheOriginOnly(), s.table.FetchPlain())
 }
 
 // loader owns the live table and reloads it from the config file.

@@ -20,6 +20,7 @@ const (
 	offPid        = 24
 	offIdent      = 32 // identity of the live table (tableIdent), 0 = none
 	offOriginGen  = 40 // gen again when its table decides only "origin", else 0
+	offFetchGen   = 48 // gen again when its table reads no header a fetch rewrites, else 0
 	stateFileMode = 0o644
 )
 
@@ -93,19 +94,25 @@ func (s *stateFile) load(off int) uint64 {
 }
 
 // SetGen publishes the generation of the table that is now live, the
-// table's identity (tableIdent; 0 for a table not loaded from the file)
-// and whether every decision of that table has the cache mode origin
-// (route.Table.CacheOriginOnly): origin_gen is gen then, else 0. A reader
-// trusts origin_gen only when it equals the gen it read, so the order of
-// the stores does not matter: origin_gen only ever holds the generation
-// of an origin-only table.
-func (s *stateFile) SetGen(gen, ident uint64, originOnly bool) {
+// table's identity (tableIdent; 0 for a table not loaded from the file),
+// whether every decision of that table has the cache mode origin
+// (route.Table.CacheOriginOnly): origin_gen is gen then, else 0, and
+// whether no decision reads a request header varnishd rewrites on a fetch
+// (route.Table.FetchPlain): fetch_gen is gen then, else 0. A reader
+// trusts origin_gen and fetch_gen only when they equal the gen it read,
+// so the order of the stores does not matter: each only ever holds the
+// generation of a table it is true for.
+func (s *stateFile) SetGen(gen, ident uint64, originOnly, fetchPlain bool) {
 	s.store(offIdent, ident)
-	og := uint64(0)
+	og, fg := uint64(0), uint64(0)
 	if originOnly {
 		og = gen
 	}
+	if fetchPlain {
+		fg = gen
+	}
 	s.store(offOriginGen, og)
+	s.store(offFetchGen, fg)
 	s.store(offGen, gen)
 }
 
