@@ -159,11 +159,15 @@ scan_line(const txt *t, int *xfp, int *ws)
 		return (t->e - t->b > 15 && t->b[15] == ':' &&
 		    is_ae(t->b, 15));
 	case 'u':
+		if (t->b[7] != ':')
+			return (0);
 		v = ghost_line_val(t, "upgrade:", 8);
 		if (v != NULL && has_ci(v, t->e, "websocket", 9))
 			*ws = 1;
 		return (0);
 	case 'x':
+		if (t->e - t->b < 18 || t->b[17] != ':')
+			return (0);
 		v = ghost_line_val(t, "x-forwarded-proto:", 18);
 		if (v != NULL && t->e - v == 5 && !memcmp(v, "https", 5))
 			*xfp = 1;

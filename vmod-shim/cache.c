@@ -44,7 +44,13 @@
 
 /* ---- vcl_recv ---------------------------------------------------------- */
 
-/* "ghost: cache <mode> (<src>, gen <g>)", built without printf. */
+static __thread uint64_t tl_gen;
+static __thread char tl_gen_s[24];
+
+/*
+ * "ghost: cache <mode> (<src>, gen <g>)", built without printf; the
+ * generation (the same for a long while) formatted once per thread.
+ */
 static void
 log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
 {
@@ -67,11 +73,19 @@ log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
 	l += sl;
 	memcpy(buf + l, ", gen ", 6);
 	l += 6;
-	do
-		d[n++] = (char)('0' + gen % 10);
-	while ((gen /= 10) != 0);
-	while (n > 0)
-		buf[l++] = d[--n];
+	if (gen != tl_gen || tl_gen_s[0] == '\0') {
+		tl_gen = gen;
+		do
+			d[n++] = (char)('0' + gen % 10);
+		while ((gen /= 10) != 0);
+		sl = 0;
+		while (n > 0)
+			tl_gen_s[sl++] = d[--n];
+		tl_gen_s[sl] = '\0';
+	}
+	sl = strlen(tl_gen_s);
+	memcpy(buf + l, tl_gen_s, sl);
+	l += sl;
 	buf[l++] = ')';
 	t.b = buf;
 	t.e = buf + l;
@@ -88,13 +102,20 @@ log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
  * a new gen without origin_gen, and the next request decides again.
  */
 int
-ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *gv)
+ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *gv, struct ghost_st *st)
 {
 	uint64_t gen = 0, og = 0;
+	int fresh;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	return (ghost_state_read(gv, ctx->now, &gen, &og) >= 0 && og != 0 &&
-	    og == gen);
+	fresh = ghost_state_read(gv, ctx->now, &gen, &og);
+	if (st != NULL) {
+		/* the decision that follows need not read it again */
+		st->known = 1;
+		st->fresh = fresh;
+		st->gen = gen;
+	}
+	return (fresh >= 0 && og != 0 && og == gen);
 }
 
 /* ghost_cluster_sick_f: a member's backend exists and its probe says
@@ -258,7 +279,8 @@ ghost_cdec_key(VRT_CTX, struct ghost_vcl *gv, const struct ghost_cdec *d,
  * route turns out to have a policy or to pass (ghost_cache_resp()).
  */
 int
-ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d)
+ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d,
+    const struct ghost_st *st)
 {
 	struct ghost_ans a;
 	struct ghost_rq q;
@@ -271,6 +293,9 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d)
 		return (d->cm);
 	d->known = 1;
 	ghost_rq_init(ctx, &q, ctx->http_req);
+	if (st != NULL)
+		q.st = *st;
+	q.cache_only = 1;	/* a, cdec_key(), shard_decide(), log_cache() */
 	if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
 		d->cm = GHOST_CM_ORIGIN;
 		/* a timeout's why ("timeout after N ms") tells the fetch */

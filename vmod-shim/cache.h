@@ -7,10 +7,11 @@
 #ifndef GHOST_CACHE_H
 #define GHOST_CACHE_H
 
-int ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *);
+int ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *, struct ghost_st *);
 struct ghost_cdec *ghost_cdec_get(VRT_CTX, const struct ghost_vcl *,
     int create);
-int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_cdec *);
+int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_cdec *,
+    const struct ghost_st *);
 const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
     const struct ghost_cdec *, struct ghost_ans *tmp);
 void ghost_cache_hash(VRT_CTX, const struct ghost_ans *,

@@ -395,6 +395,13 @@ struct ghost_cdec {
 	uint8_t			buf[GHOST_CDEC_KEY];
 };
 
+/* The state file as a caller already read it (ghost_state_read()). */
+struct ghost_st {
+	int			known;		/* 0: ghost_decide() reads it */
+	int			fresh;		/* its return value */
+	uint64_t		gen;
+};
+
 /* Encodes a request to ghostd into w (conn.c sizes w from an upper
  * bound first). */
 typedef void ghost_enc_f(struct mp_w *w, void *arg);

@@ -52,16 +52,6 @@ ghost_hdr_pairs(struct http *hp, const uint8_t *p, const uint8_t *e,
 	}
 }
 
-/* Is header line t one of ours (X-Ghost-*, any case)? */
-int
-ghost_is_internal(const txt *t)
-{
-	return (t->b != NULL && (size_t)(t->e - t->b) >= X_GHOST_LEN &&
-	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
-	    (t->b[2] | 0x20) == 'g' &&
-	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
-}
-
 /*
  * Value of header line t (after the blanks) if its name is name, given
  * lower case with its ':' in n bytes; NULL otherwise.

@@ -5,6 +5,8 @@
 #ifndef GHOST_HDR_H
 #define GHOST_HDR_H
 
+#include <strings.h>
+
 #define X_GHOST		"x-ghost-"
 #define X_GHOST_LEN	8
 #define X_GHOST_REQ	"x-ghost-req-"
@@ -86,7 +88,19 @@ ghost_strip_if(struct http *hp, int (*drop)(const txt *))
 	hp->nhd = (uint16_t)w;
 }
 
-int ghost_is_internal(const txt *);
+/*
+ * Is header line t one of ours (X-Ghost-*, any case)? Inline: every
+ * request line is tested by recv and by the decision's inputs, cache hits
+ * included.
+ */
+static inline int
+ghost_is_internal(const txt *t)
+{
+	return (t->b != NULL && (size_t)(t->e - t->b) >= X_GHOST_LEN &&
+	    (t->b[0] | 0x20) == 'x' && t->b[1] == '-' &&
+	    (t->b[2] | 0x20) == 'g' &&
+	    strncasecmp(t->b, X_GHOST, X_GHOST_LEN) == 0);
+}
 const char *ghost_line_val(const txt *, const char *name, size_t n);
 int ghost_is_https(const txt *);
 void ghost_hdr_init(void);

@@ -544,12 +544,17 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	WS_Release(ws, 0);
 }
 
-/* Copy a memoised answer (value v) into *a, pointers onto the copy. */
+/*
+ * Copy a memoised answer (value v) into *a, pointers onto the copy; for
+ * a cache decision only (q->cache_only) just those it reads: kh, qi, qx
+ * (every other pointer of *a is left as it was memoised, unusable).
+ */
 static int
-memo_answer(const uint8_t *v, size_t vl, struct ghost_ans *a,
-    const uint8_t **raw, size_t *rawlen)
+memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
+    struct ghost_ans *a, const uint8_t **raw, size_t *rawlen)
 {
-	uintptr_t base;
+	uintptr_t base, from;
+	const uint8_t *to;
 
 	if (vl < sizeof *a + sizeof base)
 		return (0);
@@ -557,7 +562,18 @@ memo_answer(const uint8_t *v, size_t vl, struct ghost_ans *a,
 	memcpy(&base, v + sizeof *a, sizeof base);
 	*raw = v + sizeof *a + sizeof base;
 	*rawlen = vl - sizeof *a - sizeof base;
-	ans_rebase(a, base, *raw);
+	if (!q->cache_only) {
+		ans_rebase(a, base, *raw);
+		return (1);
+	}
+	from = base;
+	to = *raw;
+	REBASE(a, kh)
+	REBASE(a, kh_end)
+	REBASE(a, qi)
+	REBASE(a, qi_end)
+	REBASE(a, qx)
+	REBASE(a, qx_end)
 	return (1);
 }
 
@@ -595,7 +611,7 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		return (0);
 	if (!d.p)
 		return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
-		    memo_answer(v, vl, a, raw, rawlen));
+		    memo_answer(q, v, vl, a, raw, rawlen));
 	rq_path(q, &path, &pl);
 	if (d.sl != NULL) {
 		r.p = d.sl;
@@ -609,12 +625,12 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 				continue;
 			kl = key_scope(ak, base, pl, sl[i]);
 			if (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl))
-				return (memo_answer(v, vl, a, raw, rawlen));
+				return (memo_answer(q, v, vl, a, raw, rawlen));
 		}
 	}
 	kl = key_scope(ak, base, pl, -1);
 	return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
-	    memo_answer(v, vl, a, raw, rawlen));
+	    memo_answer(q, v, vl, a, raw, rawlen));
 }
 
 void

@@ -427,7 +427,11 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
-	fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
+	if (q->st.known) {
+		fresh = q->st.fresh;	/* the caller read it just now */
+		sgen = q->st.gen;
+	} else
+		fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
 	snap = WS_Snapshot(ctx->ws);
 	if (gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen)) {
@@ -475,7 +479,7 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 			WS_Reset(ctx->ws, snap);
 		}
 	}
-	if (ghost_ans_resolve(ctx->ws, q, a)) {
+	if (!q->cache_only && ghost_ans_resolve(ctx->ws, q, a)) {
 		snprintf(why, wl, "workspace overflow");
 		return (-1);
 	}

@@ -23,6 +23,10 @@ struct ghost_rq {
 	const char		*shard;		/* X-Ghost-Shard (backend side),
 						   NULL when absent */
 	unsigned		n_internal;	/* X-Ghost-* lines in hp */
+	struct ghost_st		st;		/* set by a caller that read it */
+	int			cache_only;	/* the client's cache decision:
+						   of a memoised answer only gen,
+						   cm, sh, has_cp, kh, qi, qx */
 };
 
 void ghost_rq_init(VRT_CTX, struct ghost_rq *, const struct http *);

@@ -612,15 +612,16 @@ vmod_response(VRT_CTX, struct vmod_priv *pt)
 static int
 cache_mode(VRT_CTX, struct ghost_vcl *gv)
 {
+	struct ghost_st st = { 0, 0, 0 };
 	struct ghost_cdec *d;
 
 	/* decided before in this vcl_recv: the same answer */
 	d = ghost_cdec_get(ctx, gv, 0);
-	if (d == NULL && ghost_cache_origin_only(ctx, gv))
+	if (d == NULL && ghost_cache_origin_only(ctx, gv, &st))
 		return (GHOST_CM_ORIGIN);
 	if (d == NULL)
 		d = ghost_cdec_get(ctx, gv, 1);
-	return (ghost_cache_decide(ctx, gv, d));
+	return (ghost_cache_decide(ctx, gv, d, st.known ? &st : NULL));
 }
 
 VCL_INT
@@ -694,6 +695,7 @@ vmod_owner_failed(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 VCL_INT v_matchproto_()
 vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 {
+	struct ghost_st st = { 0, 0, 0 };
 	struct ghost_vcl *gv;
 	struct ghost_cdec *d;
 	const char *m, *u;
@@ -722,13 +724,13 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 		a = RECV_HEALTHZ;
 	else if (recv_work(ctx, gv, trusted_front))
 		a = RECV_PIPE;
-	else if (ghost_cache_origin_only(ctx, gv))
+	else if (ghost_cache_origin_only(ctx, gv, &st))
 		return (RECV_ORIGIN);	/* nothing to decide, no state */
 	else
 		a = -1;
 	d = ghost_cdec_get(ctx, gv, 1);
 	if (a < 0)
-		a = ghost_cache_decide(ctx, gv, d);	/* GHOST_CM_* */
+		a = ghost_cache_decide(ctx, gv, d, &st);	/* GHOST_CM_* */
 	d->action = a;
 	return (a);
 }
