@@ -138,7 +138,8 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
 
 int
 ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const char *key, size_t klen, const uint8_t **val, size_t *vlen)
+    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const uint8_t **val, size_t *vlen)
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
@@ -156,7 +157,11 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	for (w = 0; w < MEMO_WAYS; w++, s++) {
 		if (s->gen != gen || !memo_same(s, h, key, klen))
 			continue;
-		*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
+		if (buf != NULL && s->vlen <= bl) {
+			memcpy(buf, s->data + klen, s->vlen);
+			*val = buf;
+		} else
+			*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
 		*vlen = s->vlen;
 		hit = (*val != NULL);
 		break;

@@ -9,7 +9,8 @@ uint64_t ghost_hash(const void *, size_t, uint64_t seed);
 int ghost_memo_new(struct ghost_vcl *, unsigned slots);
 void ghost_memo_free(struct ghost_vcl *);
 int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
-    const char *key, size_t klen, const uint8_t **val, size_t *vlen);
+    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const uint8_t **val, size_t *vlen);
 void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
     size_t klen, const uint8_t *val, size_t vlen);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,

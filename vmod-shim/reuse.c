@@ -598,9 +598,12 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	uintptr_t dbase;
 	uint32_t n, i;
 	char dbuf[128], abuf[512];	/* the keys, when they fit */
+	uint8_t drec[512];		/* the deps record, when it fits:
+					   read here only, no copy kept */
 
 	k = deps_key(ws, q, &kl, dbuf, sizeof dbuf);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, &v, &vl) ||
+	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, drec,
+	    sizeof drec, &v, &vl) ||
 	    vl < sizeof d + sizeof dbase)
 		return (0);
 	memcpy(&d, v, sizeof d);
@@ -610,7 +613,8 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	if (ak == NULL)
 		return (0);
 	if (!d.p)
-		return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
+		return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
+		    &vl) &&
 		    memo_answer(q, v, vl, a, raw, rawlen));
 	rq_path(q, &path, &pl);
 	if (d.sl != NULL) {
@@ -624,12 +628,14 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			if (sl[i] < 0 || sl[i] > (int64_t)pl)
 				continue;
 			kl = key_scope(ak, base, pl, sl[i]);
-			if (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl))
+			if (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0,
+			    &v, &vl))
 				return (memo_answer(q, v, vl, a, raw, rawlen));
 		}
 	}
 	kl = key_scope(ak, base, pl, -1);
-	return (ghost_memo_lookup(gv, ws, gen, ak, kl, &v, &vl) &&
+	return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
+	    &vl) &&
 	    memo_answer(q, v, vl, a, raw, rawlen));
 }
 

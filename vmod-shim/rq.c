@@ -145,7 +145,8 @@ rq_scan(struct ghost_rq *q, int bside)
 			q->host = ghost_line_val(t, "host:", 5);
 			continue;
 		}
-		if (!ghost_is_internal(t))
+		/* most lines are told apart by their first character */
+		if ((*t->b | 0x20) != 'x' || !ghost_is_internal(t))
 			continue;
 		q->n_internal++;
 		if (t->e - t->b < X_GHOST_LEN + 1)

@@ -23,10 +23,11 @@
 /* Not on the fuzzed path (no memo table here), but reuse.c links them. */
 int
 ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const char *key, size_t klen, const uint8_t **val, size_t *vlen)
+    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const uint8_t **val, size_t *vlen)
 {
 	(void)gv; (void)ws; (void)gen; (void)key; (void)klen;
-	(void)val; (void)vlen;
+	(void)buf; (void)bl; (void)val; (void)vlen;
 	return (0);
 }
 
