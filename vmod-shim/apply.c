@@ -180,14 +180,15 @@ scan_line(const txt *t, int *xfp, int *ws)
 /*
  * In vcl_recv, after ghost_strip_internal() and ghost_merge_lines(), one
  * pass over the request:
- * - record the client's Accept-Encoding now: varnishd rewrites it in the
- *   request itself (to "gzip", or unset) when vcl_recv returns hash with
- *   http_gzip_support, before vcl_miss;
+ * - with rec_ae, record the client's Accept-Encoding now: varnishd
+ *   rewrites it in the request itself (to "gzip", or unset) when vcl_recv
+ *   returns hash with http_gzip_support, before vcl_miss (the caller
+ *   passes 0 while no decision reads it: ghost_fetch_plain());
  * - X-Forwarded-Proto "https" (exactly, as a front sends it): *xfp;
  * - an Upgrade naming websocket: *ws.
  */
 void
-ghost_recv_scan(struct http *hp, int *xfp, int *ws)
+ghost_recv_scan(struct http *hp, int *xfp, int *ws, int rec_ae)
 {
 	const txt *t;
 	unsigned u, nhd;
@@ -197,7 +198,7 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws)
 	nhd = hp->nhd;
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
-		if (t->b != NULL && scan_line(t, xfp, ws))
+		if (t->b != NULL && scan_line(t, xfp, ws) && rec_ae)
 			hdr_add(hp, "X-Ghost-Req-", 12, t->b,
 			    (size_t)(t->e - t->b));
 	}
@@ -212,7 +213,7 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws)
  * three steps.
  */
 int
-ghost_recv_fast(struct http *hp, int *xfp, int *ws)
+ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 {
 	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t;
@@ -243,7 +244,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws)
 		if (scan_line(t, xfp, ws))
 			ae = *t;
 	}
-	if (ae.b != NULL)
+	if (ae.b != NULL && rec_ae)
 		hdr_add(hp, "X-Ghost-Req-", 12, ae.b, (size_t)(ae.e - ae.b));
 	return (0);
 }
