@@ -119,7 +119,7 @@ hdr_add(struct http *hp, const char *pfx, size_t pl, const char *a,
 	http_SetHeader(hp, l);
 }
 
-static int
+static inline int
 is_ae(const char *n, size_t nl)
 {
 	return (nl == 15 && !strncasecmp(n, "Accept-Encoding", 15));
@@ -147,7 +147,7 @@ has_ci(const char *b, const char *e, const char *tok, size_t tl)
  * "https" (*xfp), an Upgrade naming websocket (*ws); true when t is the
  * Accept-Encoding line (the caller records it).
  */
-static int
+static inline int
 scan_line(const txt *t, int *xfp, int *ws)
 {
 	const char *v;
