@@ -112,12 +112,12 @@ func (l *loader) loadInitial() {
 		t0 := time.Now()
 		restore := compileGC()
 		t, err = l.parse(data)
-		restore()
 		if err == nil {
 			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
-			l.logUnknownKeys(data)
+			l.releaseMemory(restore, data)
 			return
 		}
+		restore()
 	}
 	msg := err.Error()
 	l.lastErr.Store(&msg)
@@ -261,8 +261,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	s := l.install(t, hash, trigger, time.Since(t0), true)
 	// After the answer: scanning a 100k-vhost file for unknown keys takes
 	// about as long as a third of its compile, and only logs.
-	go l.logUnknownKeys(data)
-	l.releaseMemory(restore)
+	l.releaseMemory(restore, data)
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
 }
@@ -293,22 +292,33 @@ func (l *loader) reloadWithin(trigger string, wait time.Duration) protocol.Reloa
 			"(a valid file becomes generation %d; ghostd status or the log has the outcome)", l.path, wait, gen, gen+1)}
 }
 
-// releaseMemory hands the garbage of a reload (parsing a large file
-// allocates more than the table it builds, and the old table is now
-// unreferenced) back to the OS after the reply is sent, so ghostd's RSS
-// follows the live table instead of its largest reload, and then calls
-// restore (compileGC's), so that the collection it forces runs under the
-// compile's GOGC and the default one does not start another. Reloads that
-// come while one release runs share it; the next reload waits for it.
-func (l *loader) releaseMemory(restore func()) {
+// releaseMemory, after the reply is sent, logs the unknown keys of the
+// file just loaded (data; nil after a failed load), then hands the garbage
+// of the load (parsing a large file allocates more than the table it
+// builds, and the old table is now unreferenced) and the file back to the
+// OS, so that ghostd's RSS follows the live table instead of its largest
+// reload, and then calls restore (compileGC's): the collection it forces
+// runs under the compile's GOGC, and the default one does not start
+// another. Reloads that come while one release runs share it. The next
+// reload waits for it, so that its peak holds the live table only, not
+// the file and garbage of the previous load (nor, when the release ran
+// late, the table before).
+func (l *loader) releaseMemory(restore func(), data []byte) {
 	if !l.releasing.CompareAndSwap(false, true) {
 		restore()
+		if data != nil {
+			go l.logUnknownKeys(data)
+		}
 		return
 	}
 	l.released.Add(1)
 	go func() {
 		defer l.released.Done()
 		defer l.releasing.Store(false)
+		if data != nil {
+			l.logUnknownKeys(data)
+			data = nil
+		}
 		time.Sleep(10 * time.Millisecond) // let in-flight decisions drop the old table
 		debug.FreeOSMemory()
 		restore()
@@ -346,7 +356,7 @@ const releaseFailedMin = 1 << 20
 // as for releaseMemory).
 func (l *loader) releaseFailed(n int, restore func()) {
 	if n >= releaseFailedMin {
-		l.releaseMemory(restore)
+		l.releaseMemory(restore, nil)
 		return
 	}
 	restore()
