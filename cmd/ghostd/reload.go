@@ -328,8 +328,8 @@ func (l *loader) releaseMemory(restore func(), data []byte) {
 // compileGCPercent is GOGC while a reload compiles. The default (100)
 // starts a collection when the heap reaches twice the live table, in the
 // middle of a reload the size of the live table: it marks both tables
-// (about a third of a large reload's CPU) to free the little garbage the
-// compile makes. 400 lets a reload of the live table's size run without
+// (a sixth to a quarter of a large reload's CPU) to free the little
+// garbage the compile makes. 400 lets a reload of the live table's size run without
 // a collection, and still collects early in a first load (a small live
 // heap), while memory stays bounded by five times the live heap. The
 // forced collection after the swap (releaseMemory) returns the garbage.
