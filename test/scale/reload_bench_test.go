@@ -1,12 +1,9 @@
 package scale
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/varnish/ghost/protocol"
 	"github.com/varnish/ghost/route"
 	"github.com/varnish/ghost/test/stack"
+	"github.com/varnish/ghost/test/stack/procfs"
 )
 
 // BenchmarkGhostdReload100kx10 reloads the real ghostd (build/ghostd)
@@ -104,7 +102,7 @@ func benchGhostdReload(b *testing.B, pct int) {
 	idle := route(stop)
 	var during []time.Duration
 	var wall time.Duration
-	hwm0 := procKB(g.Pid(), "VmHWM")
+	hwm0 := procfs.RSSKB(g.Pid(), "VmHWM")
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -127,7 +125,7 @@ func benchGhostdReload(b *testing.B, pct int) {
 	}
 	b.StopTimer()
 	time.Sleep(5 * time.Second) // settled, as make bench reads it
-	rss, hwm := procKB(g.Pid(), "VmRSS"), procKB(g.Pid(), "VmHWM")
+	rss, hwm := procfs.RSSKB(g.Pid(), "VmRSS"), procfs.RSSKB(g.Pid(), "VmHWM")
 	b.ReportMetric(wall.Seconds()/float64(b.N), "s/reload")
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MiB")
 	b.ReportMetric(float64(rss)/1024, "settled-RSS-MiB")
@@ -154,24 +152,5 @@ func benchGhostdReload(b *testing.B, pct int) {
 		b.ReportMetric(float64(over), "route-over-100ms-"+s.name)
 		b.ReportMetric(float64(len(s.d)), "route-calls-"+s.name)
 	}
-	b.Logf("load average %s", loadAvg())
-}
-
-// procKB reads a "kB" line of /proc/PID/status.
-func procKB(pid int, key string) int {
-	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(st), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key+":" {
-			kb, _ := strconv.Atoi(f[1])
-			return kb
-		}
-	}
-	return 0
-}
-
-// loadAvg is the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
+	b.Logf("load average %s", procfs.LoadAvg())
 }
