@@ -105,8 +105,8 @@
 #define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
 #define GHOST_HEALTH_TICK	0.25	/* s between the reaper's looks at
 					   probed and ejected backends */
-#define GHOST_DRAIN		65.0	/* s from retiring to the final release,
-					   > backend_idle_timeout (60 s) */
+#define GHOST_DRAIN_MARGIN	5.0	/* s from retiring to the final release:
+					   backend_idle_timeout + this */
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_RELOAD_MARGIN	1.0	/* s, ghostd answers this much earlier */
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
