@@ -26,6 +26,18 @@ func Endpoint(i int) netip.Addr {
 // vhost and drops the odd endpoints.
 func Half(i int) int { return i &^ 1 }
 
+// OldHalf maps vhost i of n to an endpoint of the newer half: the reload
+// "to half" keeps every vhost and drops endpoints 0 .. n/2-1, the older
+// ones (created first).
+func OldHalf(n int) func(int) int {
+	return func(i int) int {
+		if i < n/2 {
+			return i + n/2
+		}
+		return i
+	}
+}
+
 // Host is vhost i's name.
 func Host(i int) string { return fmt.Sprintf("v%d.scale.test", i) }
 

@@ -12,7 +12,7 @@ func TestConfig(t *testing.T) {
 	for _, c := range []struct {
 		n, routes, eps int
 		ep             func(int) int
-	}{{1, 1, 1, nil}, {600, 10, 600, nil}, {301, 3, 151, Half}} {
+	}{{1, 1, 1, nil}, {600, 10, 600, nil}, {301, 3, 151, Half}, {300, 2, 150, OldHalf(300)}, {301, 2, 151, OldHalf(301)}} {
 		tb, err := route.Parse("scale.json", Config(c.n, c.routes, 8080, "b", c.ep))
 		if err != nil {
 			t.Fatal(err)

@@ -49,7 +49,16 @@ func StartStack(o StackOpts) (*Stack, error) {
 	if err := stack.NeedBuild(root, "build/ghostd", "build/libvmod_ghost.so"); err != nil {
 		return nil, err
 	}
-	dir, err := stack.StageDir("ghost-scale-")
+	var dir string
+	if tmp := os.Getenv("GHOST_SCALE_TMPDIR"); tmp != "" {
+		// varnishd's working directory (its VSM files) on tmpfs, as
+		// Varnish recommends: GHOST_SCALE_TMPDIR=/dev/shm
+		if dir, err = os.MkdirTemp(tmp, "ghost-scale-"); err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+	} else {
+		dir, err = stack.StageDir("ghost-scale-")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -381,4 +390,102 @@ func (s *Stack) ErrorLines(substr string) (int, string) {
 		}
 	}
 	return n, first
+}
+
+// Release is what WatchRelease saw of the final release of retired
+// backends.
+type Release struct {
+	Retired    int64         // backends draining when the watch began
+	From       time.Time     // retirement (the reference of Deadline)
+	Start, End time.Time     // the first map freed; all released (End zero: not seen)
+	Half       time.Time     // half of them released
+	Done       bool          // MAIN.n_backend fell to GHOST.be_live + 1 by Deadline
+	Deadline   time.Duration // from retirement
+	MapsFrom   int           // maps when the watch began
+	MapsTo     int           // maps at End (or at the deadline)
+	ReaperCPU  time.Duration // CPU of the ghost-reaper thread(s), from the watch's start to End
+}
+
+func (r Release) String() string {
+	if r.Start.IsZero() {
+		return fmt.Sprintf("%d retired backends: no map freed within %v of retirement", r.Retired, r.Deadline)
+	}
+	end := r.End
+	state := "released"
+	if end.IsZero() {
+		end, state = r.From.Add(r.Deadline), "NOT all released"
+	}
+	took := end.Sub(r.Start)
+	rate := float64(r.MapsFrom-r.MapsTo) / max(took.Seconds(), 1e-3)
+	half := "-"
+	if !r.Half.IsZero() {
+		half = r.Half.Sub(r.Start).Round(100 * time.Millisecond).String()
+	}
+	perRel := time.Duration(0)
+	if r.Retired > 0 {
+		perRel = r.ReaperCPU / time.Duration(r.Retired)
+	}
+	return fmt.Sprintf("%d retired backends %s: first freed %v after retirement, half in %v, all in %v (%v after retirement); maps %d → %d (%.0f/s); reaper CPU %v (%v per backend)",
+		r.Retired, state, r.Start.Sub(r.From).Round(100*time.Millisecond), half, took.Round(100*time.Millisecond),
+		end.Sub(r.From).Round(100*time.Millisecond), r.MapsFrom, r.MapsTo, rate, r.ReaperCPU.Round(10*time.Millisecond),
+		perRel.Round(time.Microsecond))
+}
+
+// reaperCPU is the CPU time of the child's threads named ghost-reaper.
+func reaperCPU(pid int) time.Duration {
+	var sum time.Duration
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, e := range ents {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/comm", pid, e.Name()))
+		if strings.TrimSpace(string(comm)) != "ghost-reaper" {
+			continue
+		}
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			if c, err := procfs.TaskCPU(pid, tid); err == nil {
+				sum += c
+			}
+		}
+	}
+	return sum
+}
+
+// WatchRelease follows the final release of the retired backends counted
+// in at (GHOST.be_draining), retired at from: the child's memory maps
+// every 200 ms (varnishstat takes seconds at 50,000 backends, and
+// costs the child's machine as much CPU), the counters when the maps say
+// it is done (or every 30 s), until MAIN.n_backend is back to
+// GHOST.be_live + 1 (ghost.vcl's static backend) or deadline after from.
+func (s *Stack) WatchRelease(at Resources, from time.Time, deadline time.Duration) Release {
+	pid := at.ChildPID
+	r := Release{Retired: at.Counters["GHOST.be_draining"], From: from, Deadline: deadline, MapsFrom: at.Maps, MapsTo: at.Maps}
+	cpu0 := reaperCPU(pid)
+	lastStats := time.Now()
+	for time.Now().Before(from.Add(deadline)) {
+		time.Sleep(200 * time.Millisecond)
+		now := time.Now()
+		m := countLines(fmt.Sprintf("/proc/%d/maps", pid))
+		if m < 0 {
+			break // the child is gone: the caller's checks say so
+		}
+		r.MapsTo = m
+		if r.Start.IsZero() && m < at.Maps-8 {
+			r.Start = now
+		}
+		if r.Half.IsZero() && int64(at.Maps-m) >= r.Retired/2 {
+			r.Half = now
+		}
+		if int64(at.Maps-m) < r.Retired-64 && now.Sub(lastStats) < 30*time.Second {
+			continue
+		}
+		lastStats = now
+		c := s.Stats("MAIN.n_backend", "GHOST.be_live")
+		if nb, ok := c["MAIN.n_backend"]; ok && nb <= c["GHOST.be_live"]+1 {
+			r.Done, r.End = true, now
+			break
+		}
+	}
+	if !r.Start.IsZero() {
+		r.ReaperCPU = reaperCPU(pid) - cpu0
+	}
+	return r
 }

@@ -18,31 +18,45 @@ const clkTck = 100
 // statFields returns the fields of /proc/<pid>/stat after the command
 // name: field 3 (state) is [0].
 func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return statFile(fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+func statFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return nil, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return nil, fmt.Errorf("%s: no command name", path)
 	}
 	return strings.Fields(s[i+1:]), nil
 }
 
-// CPU returns the user plus system CPU time pid has used.
+// CPU returns the user plus system CPU time pid has used (every thread).
 func CPU(pid int) (time.Duration, error) {
-	f, err := statFields(pid)
+	return cpuOf(fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+// TaskCPU returns the user plus system CPU time of thread tid of process
+// pid alone (/proc/<tid>/stat would give the whole process's).
+func TaskCPU(pid, tid int) (time.Duration, error) {
+	return cpuOf(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+}
+
+func cpuOf(path string) (time.Duration, error) {
+	f, err := statFile(path)
 	if err != nil {
 		return 0, err
 	}
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, fmt.Errorf("%s: %d fields", path, len(f))
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime %q %q", pid, f[11], f[12])
+		return 0, fmt.Errorf("%s: bad utime/stime %q %q", path, f[11], f[12])
 	}
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
