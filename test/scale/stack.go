@@ -82,6 +82,12 @@ func StartStack(o StackOpts) (*Stack, error) {
 	if err != nil {
 		return s, err
 	}
+	if so := os.Getenv("GHOST_SCALE_VMOD"); so != "" {
+		// another build of the shim, for before/after runs
+		if err := stack.CopyFile(filepath.Join(dir, "libvmod_ghost.so"), so, 0o644); err != nil {
+			return s, err
+		}
+	}
 	if s.V, err = stack.StartVarnishd(stack.VarnishdOpts{Dir: dir, VCL: vcl, Listen: []string{"http"},
 		Params: []string{"cli_limit=99999999"}}); err != nil {
 		return s, err
