@@ -252,19 +252,24 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 /*
  * ghost.prepare()'s record on the client request hp before a fetch. hdrs:
  * the client's lines of the headers varnishd rewrites or drops on a fetch
- * as X-Ghost-Req-<name> (Accept-Encoding is recorded by ghost.recv()),
- * and X-Ghost-Method, whose presence tells the backend side that the
- * recorded lines replace the bereq's. Without hdrs (no decision reads
- * those headers, or a pass, whose bereq keeps its method): only the
- * method, and only when the fetch changes it (a miss fetches with GET).
- * A second call does nothing.
+ * as X-Ghost-Req-<name>, and X-Ghost-Method, whose presence tells the
+ * backend side that the recorded lines replace the bereq's.
+ * Accept-Encoding is recorded by ghost.recv() (varnishd washes it in the
+ * request after vcl_recv); when recv did not (ghostd's table did not
+ * need it then, and a reload since does), the client's lines are taken
+ * from h0, the request as received (varnishd's req->http0). Without hdrs
+ * (no decision reads those headers, or a pass, whose bereq keeps its
+ * method): only the method, and only when the fetch changes it (a miss
+ * fetches with GET). A second call does nothing.
  */
 void
-ghost_record(struct http *hp, int hdrs, int get_fetch)
+ghost_record(struct http *hp, const struct http *h0, int hdrs,
+    int get_fetch)
 {
 	const char *c, *m;
 	size_t nl;
 	unsigned u, nhd;
+	int ae = 0;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	m = hp->hd[HTTP_HDR_METHOD].b;
@@ -282,11 +287,21 @@ ghost_record(struct http *hp, int hdrs, int get_fetch)
 		if (c == NULL)
 			continue;
 		nl = (size_t)(c - hp->hd[u].b);
-		if (ghost_hdr_recorded(hp->hd[u].b, nl) &&
+		if (nl == 12 + 15 && !strncasecmp(hp->hd[u].b, X_GHOST_REQ,
+		    X_GHOST_REQ_LEN) && is_ae(hp->hd[u].b + 12, 15))
+			ae = 1;
+		else if (ghost_hdr_recorded(hp->hd[u].b, nl) &&
 		    !is_ae(hp->hd[u].b, nl))
 			hdr_add(hp, "X-Ghost-Req-", 12, hp->hd[u].b,
 			    (size_t)(hp->hd[u].e - hp->hd[u].b));
 	}
+	for (u = HTTP_HDR_FIRST; hdrs && !ae && h0 != NULL && u < h0->nhd;
+	    u++)
+		if (h0->hd[u].b != NULL &&
+		    h0->hd[u].e - h0->hd[u].b > 15 &&
+		    h0->hd[u].b[15] == ':' && is_ae(h0->hd[u].b, 15))
+			hdr_add(hp, "X-Ghost-Req-", 12, h0->hd[u].b,
+			    (size_t)(h0->hd[u].e - h0->hd[u].b));
 	hdr_add(hp, "X-Ghost-Method: ", 16, m, strlen(m));
 }
 

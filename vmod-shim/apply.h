@@ -10,7 +10,8 @@ void ghost_strip_internal(struct http *);
 void ghost_merge_lines(struct http *);
 void ghost_recv_scan(struct http *, int *xfp, int *ws, int rec_ae);
 int ghost_recv_fast(struct http *, int *xfp, int *ws, int rec_ae);
-void ghost_record(struct http *, int hdrs, int get_fetch);
+void ghost_record(struct http *, const struct http *h0, int hdrs,
+    int get_fetch);
 void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);

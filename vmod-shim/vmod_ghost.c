@@ -454,8 +454,8 @@ vmod_prepare(VRT_CTX, struct vmod_priv *pv)
 	gv = vcl_get(ctx, pv, "prepare");
 	if (gv == NULL)
 		return;
-	ghost_record(ctx->http_req, !ghost_fetch_plain(gv),
-	    ctx->method != VCL_MET_PASS);
+	ghost_record(ctx->http_req, ctx->req != NULL ? ctx->req->http0 : NULL,
+	    !ghost_fetch_plain(gv), ctx->method != VCL_MET_PASS);
 }
 
 VCL_VOID v_matchproto_()
