@@ -191,20 +191,19 @@ sub vcl_pipe {
 }
 
 sub vcl_backend_fetch {
-	# set bereq.backend = ghost.route(), true when the decision is not a
-	# fetch (404, a redirect, 503, ...): one VCL statement per fetch.
-	if (ghost.fetch()) {
+	set bereq.backend = ghost.route();
+	if (ghost.status() != 200) {
 		return (error(ghost.status(), ghost.reason()));
 	}
 }
 
 sub vcl_backend_response {
-	# The route's retry (a status in retry.codes, with attempts and time
-	# left, is fetched again, preferably from another endpoint), else
-	# ghost.response(): the route's response filters, Vary, caching.
-	if (ghost.backend_response()) {
+	# The route's retry: a status in retry.codes, with attempts and time
+	# left, is fetched again (preferably from another endpoint).
+	if (ghost.retry()) {
 		return (retry);
 	}
+	ghost.response();
 }
 
 sub vcl_deliver {

@@ -502,23 +502,6 @@ vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 	return (ghost_route(ctx, gv, t));
 }
 
-VCL_BOOL v_matchproto_()
-vmod_fetch(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
-{
-	struct ghost_task *t;
-	VCL_BACKEND be;
-
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_BACKEND_FETCH) {
-		VRT_fail(ctx, "ghost.fetch(): only in vcl_backend_fetch");
-		return (0);
-	}
-	be = vmod_route(ctx, pv, pt);
-	VRT_l_bereq_backend(ctx, be);
-	t = task_get(ctx, pt, 0);
-	return (t == NULL || t->status != 200);
-}
-
 VCL_INT v_matchproto_()
 vmod_status(VRT_CTX, struct vmod_priv *pt)
 {
@@ -603,22 +586,6 @@ vmod_retry(VRT_CTX, struct vmod_priv *pt)
 	if (t != NULL)
 		ghost_route_result(ctx, t);
 	return (ghost_retry(ctx, t));
-}
-
-VCL_BOOL v_matchproto_()
-vmod_backend_response(VRT_CTX, struct vmod_priv *pt)
-{
-
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_BACKEND_RESPONSE) {
-		VRT_fail(ctx, "ghost.backend_response(): only in "
-		    "vcl_backend_response");
-		return (0);
-	}
-	if (vmod_retry(ctx, pt))
-		return (1);
-	vmod_response(ctx, pt);
-	return (0);
 }
 
 VCL_VOID v_matchproto_()
