@@ -297,7 +297,7 @@ def render(res):
     tgt = targets(summary) + rverdicts
 
     a = [SECTION_VARIANTS + "\n\n", header(m), "\n",
-         "Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
+         ("Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
          "a Lua script cycling through 5,000 requests over 100 vhosts × 10 routes × 5 URLs, "
          "6 request headers), varnishd (one per variant, `-s malloc,256m`, default parameters), "
          "ghostd (V3, V4, V5) and nginx (1 worker, 10 ports, a 67-byte body, `Cache-Control: max-age=3600`). "
@@ -306,7 +306,8 @@ def render(res):
          "each; medians over the rounds. \"vs V0\" is the median of the per-round ratios (so is "
          "the V3-vs-V1/V2 verdict below). Pass = "
          "the same user VCL in every variant, `if (req.http.X-Bench-Pass) { return (pass); }` "
-         "after the variant's own vcl_recv. " + pin_text(m) + " CPU/req = utime+stime of the varnishd child "
+         "after the variant's own vcl_recv. " % (m["conns"], m["duration"], m["rounds"]))
+         + pin_text(m) + " CPU/req = utime+stime of the varnishd child "
          "(cache-main, all threads) or of ghostd during the run, divided by the requests wrk "
          "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
          "hits too; V3 routes on the backend side (vcl/ghost.vcl), so hits make no round trip: "
@@ -323,8 +324,7 @@ def render(res):
          "CPU/req = varnishd + ghostd, the fair cost; ghostd calls/req = ghostd's decisions "
          "(`ghost_decisions_total`) over the requests, after the same warm-up. The regex row "
          "routes one vhost (`rx.bench.test`, 10 `^/r<k>(/|$)` routes; an if-chain in V1 and V2) "
-         "whose decisions can only be memoised per full path.\n"
-         % (m["conns"], m["duration"], m["rounds"])]
+         "whose decisions can only be memoised per full path.\n"]
     if m.get("ghost_memo"):
         a.append("\n**Experiment: V3 ran with `ghost.init(..., memo=%s)` instead of the default.**\n"
                  % m["ghost_memo"])
