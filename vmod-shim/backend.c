@@ -856,6 +856,20 @@ be_sorted(struct ghost_be *l, unsigned n)
 	return (v);
 }
 
+/* The i-th of a batch: v[i] when sorted, else the next of list *l. */
+static struct ghost_be *
+be_nth(struct ghost_be * const *v, unsigned i, struct ghost_be **l)
+{
+	struct ghost_be *e;
+
+	if (v != NULL)
+		return (v[i]);
+	e = *l;
+	CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
+	*l = e->next;
+	return (e);
+}
+
 /*
  * Retire backends marked dead whose grace has passed. Runs on the reaper
  * thread only. Retiring is two steps:
@@ -907,12 +921,7 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 	drain_s = cache_param->backend_idle_timeout + GHOST_DRAIN_MARGIN;
 	v = be_sorted(gone, n);
 	for (i = 0; i < n; i++) {
-		if (v != NULL)
-			e = v[i];
-		else {
-			e = gone;
-			gone = e->next;
-		}
+		e = be_nth(v, i, &gone);
 		VSL(SLT_VCL_Log, 0, "ghost: retiring backend ghost.%s (%s)",
 		    e->name, gv->vcl_name != NULL ? gv->vcl_name : "");
 		VRT_DisableDirector(e->dir);
@@ -1212,12 +1221,7 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	v = be_sorted(all, n);
 	for (i = 0; i < n; i++) {
-		if (v != NULL)
-			e = v[i];
-		else {
-			e = all;
-			all = e->next;
-		}
+		e = be_nth(v, i, &all);
 		be_release(ctx, e);
 	}
 	free(v);
