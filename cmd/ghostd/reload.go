@@ -246,7 +246,11 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	}
 	// The garbage of the previous reload goes first (it would add to
 	// this one's peak), then the compile runs with a high GOGC.
-	l.released.Wait()
+	if w := time.Now(); l.releasing.Load() {
+		l.released.Wait()
+		l.log.Info("reload waited for the previous load's release (unknown-key scan, memory returned)",
+			"trigger", trigger, "config", l.path, "waited", time.Since(w).Round(time.Microsecond))
+	}
 	restore := compileGC()
 	t, err := l.parse(data)
 	if err != nil {
