@@ -877,8 +877,8 @@ be_nth(struct ghost_be * const *v, unsigned i, struct ghost_be **l)
  * 1. VRT_DisableDirector(): the backend is "deleted" for Varnish at once
  *    (gone from backend.list, new fetches on it fail); it is already out
  *    of our map, so no new request gets it.
- * 2. GHOST_DRAIN seconds later the creator's reference is dropped
- *    (drain()), oldest created first.
+ * 2. backend_idle_timeout + GHOST_DRAIN_MARGIN seconds later the
+ *    creator's reference is dropped (drain()), oldest created first.
  *
  * Why wait: on 7.1.1 the final release of a backend whose connection pool
  * still has idle connections blocks until they reach backend_idle_timeout
