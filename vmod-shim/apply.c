@@ -145,10 +145,10 @@ has_ci(const char *b, const char *e, const char *tok, size_t tl)
 /*
  * What ghost.recv() looks for in request line t: X-Forwarded-Proto
  * "https" (*xfp), an Upgrade naming websocket (*ws); true when t is the
- * Accept-Encoding line (the caller records it).
+ * Accept-Encoding line and rec_ae (the caller records it).
  */
 static inline int
-scan_line(const txt *t, int *xfp, int *ws)
+scan_line(const txt *t, int *xfp, int *ws, int rec_ae)
 {
 	const char *v;
 
@@ -156,7 +156,7 @@ scan_line(const txt *t, int *xfp, int *ws)
 		return (0);
 	switch (*t->b | 0x20) {
 	case 'a':
-		return (t->e - t->b > 15 && t->b[15] == ':' &&
+		return (rec_ae && t->e - t->b > 15 && t->b[15] == ':' &&
 		    is_ae(t->b, 15));
 	case 'u':
 		if (t->b[7] != ':')
@@ -198,7 +198,7 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws, int rec_ae)
 	nhd = hp->nhd;
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
-		if (t->b != NULL && scan_line(t, xfp, ws) && rec_ae)
+		if (t->b != NULL && scan_line(t, xfp, ws, rec_ae))
 			hdr_add(hp, "X-Ghost-Req-", 12, t->b,
 			    (size_t)(t->e - t->b));
 	}
@@ -241,10 +241,10 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 				if (hdr_is(hp, w, t->b, nl))
 					return (-1);
 		seen[k >> 6] |= 1ULL << (k & 63);
-		if (scan_line(t, xfp, ws))
+		if (scan_line(t, xfp, ws, rec_ae))
 			ae = *t;
 	}
-	if (ae.b != NULL && rec_ae)
+	if (ae.b != NULL)
 		hdr_add(hp, "X-Ghost-Req-", 12, ae.b, (size_t)(ae.e - ae.b));
 	return (0);
 }
