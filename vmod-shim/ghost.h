@@ -332,7 +332,10 @@ struct ghost_task {
 	const char		*location;	/* in ctx->ws, "" if none */
 	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
-	struct ghost_ans	ans;		/* points into ctx->ws */
+	struct ghost_ans	ans;		/* points into ctx->ws, or into
+						   the memo entry ans_ref */
+	void			*ans_ref;	/* a memo entry held (route.c),
+						   dropped when the task ends */
 	/* backend side: what the stored object is tagged with */
 	const char		*obj_host;	/* raw Host of the fetch, NULL if
 						   none (before any rewrite) */

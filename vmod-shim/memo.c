@@ -5,7 +5,10 @@
  * file's and the heartbeat is at most 1 s old (docs/protocol.md).
  *
  * Values are copied into the task workspace under the stripe lock, so an
- * entry can be replaced (and freed) at any time after the lock is gone.
+ * entry can be replaced (and freed) at any time after the lock is gone;
+ * or, for the answers a fetch uses (ghost_memo_ref()), referenced: each
+ * entry's memory starts with a count of references (1 for the table, +1
+ * for each task holding it), and is freed by whoever drops the last one.
  */
 
 #include "config.h"
@@ -36,8 +39,28 @@ struct memo_slot {
 	uint64_t		gen;
 	uint32_t		klen;
 	uint32_t		vlen;
-	uint8_t			*data;		/* key, then value */
+	uint8_t			*data;		/* key, then value; MEMO_HDR
+						   bytes before it: the count
+						   of references */
 };
+
+/* An entry's memory: the reference count, then key and value. */
+#define MEMO_HDR	16
+
+static uint32_t *
+memo_refs(uint8_t *data)
+{
+	return ((uint32_t *)(void *)(data - MEMO_HDR));
+}
+
+/* Drop one reference to an entry's memory (data: its key). */
+static void
+memo_drop(uint8_t *data)
+{
+	if (data != NULL &&
+	    __atomic_sub_fetch(memo_refs(data), 1, __ATOMIC_ACQ_REL) == 0)
+		free(data - MEMO_HDR);
+}
 
 struct ghost_memo {
 	unsigned		magic;
@@ -111,7 +134,7 @@ ghost_memo_free(struct ghost_vcl *gv)
 		return;
 	CHECK_OBJ(m, GHOST_MEMO_MAGIC);
 	for (i = 0; i <= m->mask; i++)
-		free(m->slot[i].data);
+		memo_drop(m->slot[i].data);
 	for (i = 0; i < MEMO_STRIPES; i++)
 		PTOK(pthread_mutex_destroy(&m->mtx[i]));
 	free(m->slot);
@@ -170,9 +193,50 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	return (hit);
 }
 
+/*
+ * The entry of key under generation gen, referenced (nothing copied):
+ * *val points into the entry's memory until ghost_memo_unref(returned
+ * handle). NULL: none.
+ */
+void *
+ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
+    size_t klen, const uint8_t **val, size_t *vlen)
+{
+	struct ghost_memo *m;
+	struct memo_slot *s;
+	pthread_mutex_t *mtx;
+	uint8_t *d = NULL;
+	uint64_t h;
+	unsigned w;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	m = gv->memo;
+	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
+	h = ghost_hash(key, klen, 0);
+	s = memo_set(m, h, &mtx);
+	PTOK(pthread_mutex_lock(mtx));
+	for (w = 0; w < MEMO_WAYS; w++, s++) {
+		if (s->gen != gen || !memo_same(s, h, key, klen))
+			continue;
+		d = s->data;
+		(void)__atomic_add_fetch(memo_refs(d), 1, __ATOMIC_RELAXED);
+		*val = d + klen;
+		*vlen = s->vlen;
+		break;
+	}
+	PTOK(pthread_mutex_unlock(mtx));
+	return (d);
+}
+
+void
+ghost_memo_unref(void *ref)
+{
+	memo_drop(ref);
+}
+
 void
 ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen)
+    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *fix)
 {
 	struct ghost_memo *m;
 	struct memo_slot *set, *s;
@@ -186,11 +250,15 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	if (klen + vlen > GHOST_MAX_FRAME)
 		return;
-	d = malloc(klen + vlen);
+	d = malloc(MEMO_HDR + klen + vlen);
 	if (d == NULL)
 		return;
+	d += MEMO_HDR;
+	*memo_refs(d) = 1;	/* the table's */
 	memcpy(d, key, klen);
 	memcpy(d + klen, val, vlen);
+	if (fix != NULL)
+		fix(d + klen, vlen);
 	h = ghost_hash(key, klen, 0);
 	set = memo_set(m, h, &mtx);
 	PTOK(pthread_mutex_lock(mtx));
@@ -211,7 +279,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	s->klen = (uint32_t)klen;
 	s->vlen = (uint32_t)vlen;
 	PTOK(pthread_mutex_unlock(mtx));
-	free(old);
+	memo_drop(old);
 }
 
 /* ---- state file ----------------------------------------------------- */

@@ -11,8 +11,13 @@ void ghost_memo_free(struct ghost_vcl *);
 int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
     const char *key, size_t klen, uint8_t *buf, size_t bl,
     const uint8_t **val, size_t *vlen);
+/* Called on the value's copy in the entry before it is published. */
+typedef void ghost_memo_fix_f(uint8_t *val, size_t vlen);
 void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen);
+    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *);
+void *ghost_memo_ref(struct ghost_vcl *, uint64_t gen, const char *key,
+    size_t klen, const uint8_t **val, size_t *vlen);
+void ghost_memo_unref(void *);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
     uint64_t *origin);
 int ghost_fetch_plain(struct ghost_vcl *);

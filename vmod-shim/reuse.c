@@ -407,6 +407,26 @@ ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 }
 
 /*
+ * ghost_memo_fix_f of a memoised answer: its pointers moved onto the
+ * entry's own copy of the raw answer, so that a referenced lookup
+ * (memo_answer() with a reference) uses them as they are.
+ */
+static void v_matchproto_(ghost_memo_fix_f)
+ans_fix(uint8_t *v, size_t vl)
+{
+	struct ghost_ans a;
+	uintptr_t from, to;
+
+	assert(vl >= sizeof a + sizeof from);
+	memcpy(&a, v, sizeof a);
+	memcpy(&from, v + sizeof a, sizeof from);
+	to = (uintptr_t)(v + sizeof a + sizeof from);
+	ans_rebase(&a, from, (const uint8_t *)to);
+	memcpy(v, &a, sizeof a);
+	memcpy(v + sizeof a, &to, sizeof to);
+}
+
+/*
  * Check a fresh answer's scope and path edit against the request it
  * answers, and make a redirect's loc the part before the edited path, so
  * that the answer can serve other paths (docs/protocol.md "Scopes"). An
@@ -530,7 +550,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		memcpy(buf + sizeof a->deps, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof a->deps + sizeof base_addr, a->deps.raw, dl);
 		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
-		    sizeof a->deps + sizeof base_addr + dl);
+		    sizeof a->deps + sizeof base_addr + dl, NULL);
 	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
@@ -539,7 +559,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		memcpy(buf + sizeof *a, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof *a + sizeof base_addr, raw, rawlen);
 		ghost_memo_insert(gv, a->gen, ak, akl, buf,
-		    sizeof *a + sizeof base_addr + rawlen);
+		    sizeof *a + sizeof base_addr + rawlen, ans_fix);
 	}
 	WS_Release(ws, 0);
 }
@@ -547,11 +567,13 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 /*
  * Copy a memoised answer (value v) into *a, pointers onto the copy; for
  * a cache decision only (q->cache_only) just those it reads: kh, qi, qx
- * (every other pointer of *a is left as it was memoised, unusable).
+ * (every other pointer of *a is left as it was memoised, unusable). v in
+ * the entry itself (referenced, ref): the pointers are already there
+ * (ans_fix()).
  */
 static int
 memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
-    struct ghost_ans *a, const uint8_t **raw, size_t *rawlen)
+    struct ghost_ans *a, const uint8_t **raw, size_t *rawlen, int ref)
 {
 	uintptr_t base, from;
 	const uint8_t *to;
@@ -562,6 +584,10 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
 	memcpy(&base, v + sizeof *a, sizeof base);
 	*raw = v + sizeof *a + sizeof base;
 	*rawlen = vl - sizeof *a - sizeof base;
+	if (ref) {
+		assert(base == (uintptr_t)*raw);
+		return (1);
+	}
 	if (!q->cache_only) {
 		ans_rebase(a, base, *raw);
 		return (1);
@@ -578,15 +604,41 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
 }
 
 /*
+ * One answer lookup of memo_find(): a workspace copy, or with ref a
+ * reference to the entry (*ref, for ghost_memo_unref()).
+ */
+static int
+memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, const char *ak, size_t kl, struct ghost_ans *a,
+    const uint8_t **raw, size_t *rawlen, void **ref)
+{
+	const uint8_t *v;
+	size_t vl;
+
+	if (ref == NULL)
+		return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
+		    &vl) && memo_answer(q, v, vl, a, raw, rawlen, 0));
+	*ref = ghost_memo_ref(gv, gen, ak, kl, &v, &vl);
+	if (*ref == NULL)
+		return (0);
+	if (memo_answer(q, v, vl, a, raw, rawlen, 1))
+		return (1);
+	ghost_memo_unref(*ref);
+	*ref = NULL;
+	return (0);
+}
+
+/*
  * Find a memoised answer for q under generation gen: the host's deps
  * record, then the answer key, with the path part probed at each scope
  * length of deps.sl that fits in the path (longest first), then as the
- * whole path. At most 1 + 16 + 1 lookups; no routing rule here.
+ * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
+ * for a cache decision): the answer is referenced, not copied.
  */
 static int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen)
+    size_t *rawlen, void **ref)
 {
 	struct ghost_deps d;
 	struct mp_r r;
@@ -613,9 +665,7 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	if (ak == NULL)
 		return (0);
 	if (!d.p)
-		return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
-		    &vl) &&
-		    memo_answer(q, v, vl, a, raw, rawlen));
+		return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
 	rq_path(q, &path, &pl);
 	if (d.sl != NULL) {
 		r.p = d.sl;
@@ -628,15 +678,18 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			if (sl[i] < 0 || sl[i] > (int64_t)pl)
 				continue;
 			kl = key_scope(ak, base, pl, sl[i]);
-			if (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0,
-			    &v, &vl))
-				return (memo_answer(q, v, vl, a, raw, rawlen));
+			if (ref != NULL) {
+				if (memo_get(gv, ws, gen, q, ak, kl, a, raw,
+				    rawlen, ref))
+					return (1);
+			} else if (ghost_memo_lookup(gv, ws, gen, ak, kl,
+			    NULL, 0, &v, &vl))
+				return (memo_answer(q, v, vl, a, raw, rawlen,
+				    0));
 		}
 	}
 	kl = key_scope(ak, base, pl, -1);
-	return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
-	    &vl) &&
-	    memo_answer(q, v, vl, a, raw, rawlen));
+	return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
 }
 
 void
@@ -654,12 +707,15 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 int
 ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen)
+    size_t *rawlen, void **ref)
 {
 	uintptr_t snap;
 
+	assert(ref == NULL || !q->cache_only);
+	if (ref != NULL)
+		*ref = NULL;
 	snap = WS_Snapshot(ws);
-	if (memo_find(gv, ws, gen, q, a, raw, rawlen))
+	if (memo_find(gv, ws, gen, q, a, raw, rawlen, ref))
 		return (1);
 	WS_Reset(ws, snap);
 	return (0);

@@ -10,7 +10,7 @@ struct ghost_rq;
 
 int ghost_memo_find(struct ghost_vcl *, struct ws *, uint64_t gen,
     const struct ghost_rq *, struct ghost_ans *, const uint8_t **raw,
-    size_t *rawlen);
+    size_t *rawlen, void **ref);
 void ghost_memo_store(struct ghost_vcl *, struct ws *,
     const struct ghost_rq *, const struct ghost_ans *, const uint8_t *raw,
     size_t rawlen);

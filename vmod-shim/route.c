@@ -411,11 +411,14 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
  * is applied to q's own path. Only reads q (req on the client side, bereq
  * on the backend side), so any task may call it; nothing is applied.
  * Returns 0 with *src "memo", "memo, ghostd silent" or "ghostd", or -1
- * with why when ghostd did not give a usable answer.
+ * with why when ghostd did not give a usable answer. ref (NULL: a copy
+ * in the workspace): a memoised answer's strings and arrays stay in the
+ * memo entry, referenced by *ref until ghost_memo_unref(*ref) (NULL when
+ * the answer is in the workspace).
  */
-int
-ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
-    struct ghost_ans *a, const char **src, char *why, size_t wl)
+static int
+decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
+    struct ghost_ans *a, const char **src, char *why, size_t wl, void **ref)
 {
 	struct ghost_rt rt;
 	const uint8_t *raw = NULL;
@@ -427,6 +430,8 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	if (ref != NULL)
+		*ref = NULL;
 	if (q->st.known) {
 		fresh = q->st.fresh;	/* the caller read it just now */
 		sgen = q->st.gen;
@@ -434,7 +439,7 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
 	snap = WS_Snapshot(ctx->ws);
 	if (gv->memo != NULL && fresh >= 0 &&
-	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen)) {
+	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen, ref)) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
 	} else {
@@ -481,9 +486,20 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	}
 	if (!q->cache_only && ghost_ans_resolve(ctx->ws, q, a)) {
 		snprintf(why, wl, "workspace overflow");
+		if (ref != NULL && *ref != NULL) {
+			ghost_memo_unref(*ref);
+			*ref = NULL;
+		}
 		return (-1);
 	}
 	return (0);
+}
+
+int
+ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
+    struct ghost_ans *a, const char **src, char *why, size_t wl)
+{
+	return (decide(ctx, gv, q, a, src, why, wl, NULL));
 }
 
 /* Outcome GHOST_ROUTE: the endpoint's backend, the request filters. */
@@ -638,7 +654,13 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (cu != NULL && !strncmp(cu, "timeout", 7) &&
 	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
-	if (ghost_decide(ctx, gv, &q, &t->ans, &src, why, sizeof why)) {
+	/* the task's answer is replaced: drop the memo entry it held */
+	if (t->ans_ref != NULL) {
+		ghost_memo_unref(t->ans_ref);
+		t->ans_ref = NULL;
+	}
+	if (decide(ctx, gv, &q, &t->ans, &src, why, sizeof why,
+	    &t->ans_ref)) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);
 		return (NULL);

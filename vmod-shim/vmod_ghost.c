@@ -212,6 +212,25 @@ vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 
 /* ---- per task ------------------------------------------------------- */
 
+/* The task ends (or std.rollback() resets it): the memo entry it held. */
+static void v_matchproto_(vmod_priv_fini_f)
+task_fini(VRT_CTX, void *p)
+{
+	struct ghost_task *t;
+
+	(void)ctx;
+	CAST_OBJ_NOTNULL(t, p, GHOST_TASK_MAGIC);
+	if (t->ans_ref != NULL)
+		ghost_memo_unref(t->ans_ref);
+	t->ans_ref = NULL;
+}
+
+static const struct vmod_priv_methods task_methods[1] = {{
+	.magic = VMOD_PRIV_METHODS_MAGIC,
+	.type = "vmod_ghost_task",
+	.fini = task_fini
+}};
+
 static struct ghost_task *
 task_get(VRT_CTX, struct vmod_priv *priv, int create)
 {
@@ -233,6 +252,7 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 	t->reason = "";
 	t->location = "";
 	priv->priv = t;
+	priv->methods = task_methods;
 	return (t);
 }
 

@@ -32,7 +32,9 @@ make -s build >/dev/null
 S=$(mktemp -d /tmp/ghost-cg.XXXXXX)
 chmod 0755 "$S"
 mkdir -p "$S/nginx-tmp"
-B=$((29600 + n * 50))
+# CG_PORT: base port (default 29600), so that engineers sharing a machine
+# can run the same variant at once
+B=$((${CG_PORT:-29600} + n * 50))
 [ "$mode" != hit ] && B=$((B + 25))
 python3 test/bench/gen.py variants "$S" $((B + 1))
 install -m 0644 build/libvmod_ghost.so vcl/ghost.vcl "$S/"

@@ -33,9 +33,24 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 
 void
 ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen)
+    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *fix)
 {
 	(void)gv; (void)gen; (void)key; (void)klen; (void)val; (void)vlen;
+	(void)fix;
+}
+
+void *
+ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
+    size_t klen, const uint8_t **val, size_t *vlen)
+{
+	(void)gv; (void)gen; (void)key; (void)klen; (void)val; (void)vlen;
+	return (NULL);
+}
+
+void
+ghost_memo_unref(void *ref)
+{
+	(void)ref;
 }
 
 /* rq.c's ghost_rq_init() asks for the listener; the target sets q itself. */
