@@ -63,7 +63,9 @@
  *                       during I/O)
  *   4. memo stripe     (pthread: one of gv->memo->mtx[]; never held
  *                       during I/O)
- *   5. gv->st_lock     (rwlock: state file mapping)
+ *   5. gv->st_lock     (rwlock: its write side orders remapping the
+ *                       state file; requests read the mapping
+ *                       without it, memo.c st_open())
  *   6. gv->reap_mtx    (LCK.ghost.reap; reaper thread's condition
  *                       variable)
  *   7. gv->err_mtx     (LCK.ghost.err; last reload error text)
