@@ -302,7 +302,7 @@ struct lb {
 	char		*e;
 };
 
-static void
+static inline void
 lb_mem(struct lb *b, const char *s, size_t l)
 {
 	if (l > (size_t)(b->e - b->p))
@@ -311,11 +311,8 @@ lb_mem(struct lb *b, const char *s, size_t l)
 	b->p += l;
 }
 
-static void
-lb_str(struct lb *b, const char *s)
-{
-	lb_mem(b, s, strlen(s));
-}
+/* a string literal: its length is known, the copy inlined */
+#define LB_LIT(b, s)	lb_mem(b, s, sizeof s - 1)
 
 static void
 lb_uint(struct lb *b, uint64_t v)
@@ -330,8 +327,13 @@ lb_uint(struct lb *b, uint64_t v)
 		*b->p++ = d[--n];
 }
 
-static __thread uint64_t tl_gen;
-static __thread char tl_gen_s[24];
+/* the generation's digits, formatted once per thread and generation */
+struct lb_gen {
+	uint64_t	gen;
+	size_t		len;		/* 0: none yet */
+	char		s[24];
+};
+static __thread struct lb_gen tl_gen;
 
 /*
  * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>[,
@@ -343,32 +345,38 @@ static void
 log_decision(VRT_CTX, int status, const char *what, size_t wl,
     const char *src, const struct ghost_ans *a)
 {
-	uint64_t gen = a->gen;
+	struct lb_gen *g = &tl_gen;
 	char buf[256];
 	struct lb b = { buf, buf + sizeof buf };
 	txt t;
 
-	lb_str(&b, "ghost: ");
-	lb_uint(&b, (uint64_t)status);
-	lb_str(&b, " ");
+	LB_LIT(&b, "ghost: ");
+	if (status >= 100 && status <= 999) {
+		b.p[0] = (char)('0' + status / 100);
+		b.p[1] = (char)('0' + status / 10 % 10);
+		b.p[2] = (char)('0' + status % 10);
+		b.p += 3;
+	} else
+		lb_uint(&b, (uint64_t)status);
+	LB_LIT(&b, " ");
 	lb_mem(&b, what, wl);
-	lb_str(&b, " (");
-	lb_str(&b, src);
-	lb_str(&b, ", gen ");
+	LB_LIT(&b, " (");
+	lb_mem(&b, src, strlen(src));
+	LB_LIT(&b, ", gen ");
 	/* the generation is the same for a long while: format it once */
-	if (gen != tl_gen || tl_gen_s[0] == '\0') {
-		struct lb g = { tl_gen_s, tl_gen_s + sizeof tl_gen_s - 1 };
+	if (g->gen != a->gen || g->len == 0) {
+		struct lb d = { g->s, g->s + sizeof g->s };
 
-		lb_uint(&g, gen);
-		*g.p = '\0';
-		tl_gen = gen;
+		lb_uint(&d, a->gen);
+		g->len = (size_t)(d.p - g->s);
+		g->gen = a->gen;
 	}
-	lb_str(&b, tl_gen_s);
+	lb_mem(&b, g->s, g->len);
 	if (a->rn_len > 0) {
-		lb_str(&b, ", route ");
+		LB_LIT(&b, ", route ");
 		lb_mem(&b, a->rn, a->rn_len);
 	}
-	lb_str(&b, ")");
+	LB_LIT(&b, ")");
 	t.b = buf;
 	t.e = b.p;
 	VSLbt(ctx->vsl, SLT_VCL_Log, t);
