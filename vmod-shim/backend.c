@@ -141,13 +141,13 @@ mono_ms(void)
 }
 
 /*
- * The map key of endpoint addr (al bytes, < 48) port under probe id:
- * "addr:port", "[v6]:port", then "~xxxxxxxx" when id is not 0, built by
- * hand (per request) into name (64 bytes). Returns its hash.
+ * The name of endpoint addr (al bytes, < 48) port under probe id (what
+ * backend.list shows after "ghost."): "addr:port", "[v6]:port", then
+ * "~xxxxxxxx" when id is not 0, built by hand into name (64 bytes). Only
+ * when a backend is created: a lookup compares the fields (be_find()).
  */
-static uint64_t
-be_key(const char *addr, size_t al, unsigned port, uint32_t id, char *name,
-    size_t *nlp)
+static void
+be_name(const char *addr, size_t al, unsigned port, uint32_t id, char *name)
 {
 	static const char hex[] = "0123456789abcdef";
 	char d[10];
@@ -175,12 +175,18 @@ be_key(const char *addr, size_t al, unsigned port, uint32_t id, char *name,
 	}
 	name[nl] = '\0';
 	assert(nl < 64);
-	*nlp = nl;
-	return (ghost_hash(name, nl, 0));
+}
+
+/* The map key's hash of endpoint addr (al bytes) port under probe id. */
+static uint64_t
+be_hash(const char *addr, size_t al, unsigned port, uint32_t id)
+{
+	return (ghost_hash(addr, al, ((uint64_t)port << 32) | id));
 }
 
 static struct ghost_be *
-be_find(const struct ghost_vcl *gv, const char *name, uint64_t h)
+be_find(const struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint32_t id, uint64_t h)
 {
 	struct ghost_be *e;
 
@@ -188,7 +194,8 @@ be_find(const struct ghost_vcl *gv, const char *name, uint64_t h)
 		return (NULL);
 	for (e = gv->be_hash[h & (gv->be_nb - 1)]; e != NULL; e = e->next) {
 		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
-		if (e->hash == h && !strcmp(e->name, name))
+		if (e->hash == h && e->port == port && e->probe == id &&
+		    !memcmp(e->addr, addr, al) && e->addr[al] == '\0')
 			return (e);
 	}
 	return (NULL);
@@ -399,7 +406,6 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	struct ghost_be *e, *n;
 	char name[64], a[48];
 	uint64_t h;
-	size_t nl;
 	uint32_t id = hp != NULL ? hp->id : 0;
 	unsigned now_s;
 	int full;
@@ -409,13 +415,11 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	if (al == 0 || al >= sizeof a)
 		return (NULL);
-	memcpy(a, addr, al);
-	a[al] = '\0';
-	h = be_key(a, al, port, id, name, &nl);
+	h = be_hash(addr, al, port, id);
 
 	now_s = (unsigned)VTIM_mono();
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	e = be_find(gv, name, h);
+	e = be_find(gv, addr, al, port, id, h);
 	if (e != NULL) {
 		if (__atomic_load_n(&e->dead, __ATOMIC_RELAXED) &&
 		    gen > e->dead_gen)
@@ -434,6 +438,9 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		return (NULL);
 
 	/* Create outside the lock (it takes ~0.5 ms), then publish. */
+	memcpy(a, addr, al);
+	a[al] = '\0';
+	be_name(a, al, port, id, name);
 	mine = be_create(ctx, a, name, port, hp);
 	if (mine == NULL)
 		return (NULL);
@@ -444,7 +451,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	}
 	n->seq = __atomic_add_fetch(&be_seq, 1, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
-	e = be_find(gv, name, h);
+	e = be_find(gv, a, al, port, id, h);
 	if (e == NULL && be_grow(gv) == 0) {
 		n->hash = h;
 		n->dir = mine;
@@ -493,17 +500,15 @@ ghost_be_state(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
     unsigned port, uint32_t id)
 {
 	struct ghost_be *e;
-	char name[64];
-	size_t nl;
 	uint64_t h;
 	int st = 0;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	if (al == 0 || al >= 48)
 		return (0);
-	h = be_key(addr, al, port, id, name, &nl);
+	h = be_hash(addr, al, port, id);
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	e = be_find(gv, name, h);
+	e = be_find(gv, addr, al, port, id, h);
 	if (e != NULL)
 		st = be_state(ctx, e, mono_ms());
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
@@ -523,11 +528,9 @@ be_visit(VRT_CTX, struct ghost_vcl *gv, const uint8_t *g, const uint8_t *g_end,
 {
 	struct mp_r r = { g, g_end, 0 };
 	const char *a;
-	char name[64];
-	size_t al, nl;
+	size_t al;
 	uint32_t n, m, i, j;
 	unsigned port, flat = 0;
-	uint64_t h;
 
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {
@@ -542,8 +545,8 @@ be_visit(VRT_CTX, struct ghost_vcl *gv, const uint8_t *g, const uint8_t *g_end,
 				f(ctx, NULL, flat, priv);
 				continue;
 			}
-			h = be_key(a, al, port, id, name, &nl);
-			f(ctx, be_find(gv, name, h), flat, priv);
+			f(ctx, be_find(gv, a, al, port, id,
+			    be_hash(a, al, port, id)), flat, priv);
 		}
 	}
 }
@@ -603,18 +606,17 @@ ghost_be_outcome(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 {
 	struct ghost_be *e;
 	struct states s;
-	char name[64];
-	size_t nl;
+	char name[64];	/* for the log only */
 	uint64_t h, now, until, old, k, dur;
 	unsigned n;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	if (a->ol_n == 0 || al == 0 || al >= 48)
 		return;
-	h = be_key(addr, al, port, id, name, &nl);
+	h = be_hash(addr, al, port, id);
 	now = mono_ms();
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	e = be_find(gv, name, h);
+	e = be_find(gv, addr, al, port, id, h);
 	if (e == NULL || !failed) {
 		if (e != NULL && __atomic_load_n(&e->fails, __ATOMIC_RELAXED))
 			__atomic_store_n(&e->fails, 0, __ATOMIC_RELAXED);
@@ -635,6 +637,7 @@ ghost_be_outcome(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 		__atomic_store_n(&e->fails, 0, __ATOMIC_RELAXED);
 		PTOK(pthread_rwlock_unlock(&gv->be_lock));
 		GHOST_STAT(outlier_capped);
+		be_name(addr, al, port, id, name);
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: outlier: not ejecting "
 		    "ghost.%s after %u failures: %u of %u endpoints ejected, "
 		    "max_ejection_percent %u", name, n, s.nej, s.n, a->ol_mp);
@@ -660,6 +663,7 @@ ghost_be_outcome(VRT_CTX, struct ghost_vcl *gv, const struct ghost_ans *a,
 	__atomic_add_fetch(&gv->n_bad, 1, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	GHOST_STAT(outlier_ejected);
+	be_name(addr, al, port, id, name);
 	VSLb(ctx->vsl, SLT_VCL_Log, "ghost: outlier: ejected ghost.%s for "
 	    "%.3fs (%u consecutive failures, ejection %u)", name,
 	    (double)dur * 1e-3, n, (unsigned)k);
