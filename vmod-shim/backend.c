@@ -47,11 +47,30 @@
  * up to the backend's own (see drain()); releasing the oldest first makes
  * that walk as short as any order can.
  *
+ * VSC clusters: every native backend has a VSC segment (its VBE.*
+ * counters). VRT_new_backend() gives each its own VSM cluster, i.e. a file
+ * in varnishd's working directory and a memory map of at least a page, so
+ * that vm.max_map_count bounded the number of backends. Like VCC's code for
+ * a VCL's static backends (one VRT_VSM_Cluster_New() of ndirector x
+ * VRT_backend_vsm_need()), the shim puts gv->vsc_per of them in one cluster
+ * per VCL (struct ghost_vsc, vsc_take()/vsc_put()). Varnish 7.1.1
+ * (common_vsmw.c): a cluster is a bump allocator whose overflow is an
+ * assert (a child panic), so each creation reserves its slot under
+ * vsc_mtx first; the cluster is counted (refs) by its creator and by each
+ * segment in it; VSMW_Free() of its last segment after the creator's
+ * VRT_VSM_Cluster_Destroy() unmaps and unlinks it. The creator's reference
+ * is dropped once every slot was taken and every creation that took one
+ * has returned (none is in flight then), or at vcl.discard for the
+ * cluster still filling. Freeing a slot does not make it reusable: a
+ * cluster goes away with its last backend.
+ *
  * Locks: live_mtx -> be_lock, and reap_mtx alone (ghost.h has the whole
  * order). VRT_new_backend() and VRT_delete_backend() run with no ghost
  * lock held: inside them varnishd takes its own (vcl_mtx, the VSC and VSM
  * locks, backends_mtx, conn_pools_mtx, the director's), so no ghost lock
- * ever waits on a release. VRT_Healthy(), which takes none, is the only
+ * ever waits on a release. vsc_mtx is held only to reserve a slot, and
+ * across VRT_VSM_Cluster_New() (varnishd's VSC and VSM locks) when a new
+ * cluster is needed. VRT_Healthy(), which takes none, is the only
  * varnishd call made under be_lock.
  *
  * The map is a chained hash table that doubles when it holds more than
@@ -85,6 +104,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache/cache_varnishd.h"	/* cache_param:
 					   backend_idle_timeout */
@@ -232,10 +252,94 @@ be_grow(struct ghost_vcl *gv)
 	return (0);
 }
 
-static VCL_BACKEND
-be_create(VRT_CTX, const char *addr, const char *name, unsigned port,
-    const struct ghost_hp *hp)
+/* A VSM cluster that takes the VSC segments of up to n backends. */
+struct ghost_vsc {
+	unsigned		magic;
+#define GHOST_VSC_MAGIC		0x75c0c105
+	struct vsmw_cluster	*vc;		/* the creator's reference */
+	unsigned		n;		/* slots */
+	unsigned		taken;		/* under vsc_mtx */
+	unsigned		done;		/* creations returned, ditto */
+};
+
+/*
+ * Per cluster: gv->vsc_per, or as many VSC_vbe segments as fill
+ * GHOST_VSC_PAGES pages (VSMW_NewCluster() adds 16 bytes in front,
+ * VSM_CLUSTER_OFFSET, and rounds up to a page).
+ */
+static unsigned
+vsc_slots(VRT_CTX, const struct ghost_vcl *gv)
 {
+	size_t need, room;
+
+	if (gv->vsc_per > 0)
+		return (gv->vsc_per);
+	need = VRT_backend_vsm_need(ctx);
+	room = (size_t)GHOST_VSC_PAGES * (size_t)getpagesize() - 16;
+	return (need > 0 && room / need > 1 ? (unsigned)(room / need) : 1);
+}
+
+/*
+ * Reserve the slot of one backend's VSC segment in this VCL's cluster
+ * with room, taking a new cluster when none has room. NULL: out of memory
+ * (the backend gets its own cluster, as with VRT_new_backend()).
+ */
+static struct ghost_vsc *
+vsc_take(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_vsc *c;
+
+	Lck_Lock(&gv->vsc_mtx);
+	c = gv->vsc_cur;
+	if (c == NULL) {
+		ALLOC_OBJ(c, GHOST_VSC_MAGIC);
+		if (c == NULL) {
+			Lck_Unlock(&gv->vsc_mtx);
+			return (NULL);
+		}
+		c->n = vsc_slots(ctx, gv);
+		c->vc = VRT_VSM_Cluster_New(ctx,
+		    c->n * VRT_backend_vsm_need(ctx));
+		AN(c->vc);
+		gv->vsc_cur = c;
+	}
+	CHECK_OBJ(c, GHOST_VSC_MAGIC);
+	assert(c->taken < c->n);
+	if (++c->taken == c->n)
+		gv->vsc_cur = NULL;	/* full: the next takes a new one */
+	Lck_Unlock(&gv->vsc_mtx);
+	return (c);
+}
+
+/*
+ * The creation that took a slot of c returned (whether or not its segment
+ * was allocated). The last one of a full cluster drops the creator's
+ * reference: no creation is in flight on it any more, and varnishd frees
+ * the cluster with the last segment in it (or now, when all are gone).
+ */
+static void
+vsc_put(VRT_CTX, struct ghost_vcl *gv, struct ghost_vsc *c)
+{
+	int last;
+
+	if (c == NULL)
+		return;
+	CHECK_OBJ_NOTNULL(c, GHOST_VSC_MAGIC);
+	Lck_Lock(&gv->vsc_mtx);
+	assert(c->done < c->taken);
+	last = ++c->done == c->n;
+	Lck_Unlock(&gv->vsc_mtx);
+	if (!last)
+		return;
+	VRT_VSM_Cluster_Destroy(ctx, &c->vc);
+	FREE_OBJ(c);
+}
+
+static VCL_BACKEND
+be_create(VRT_CTX, struct ghost_vcl *gv, const char *addr, const char *name,
+    unsigned port, const struct ghost_hp *hp)
+{
+	struct ghost_vsc *vsc;
 	struct vrt_endpoint vep;
 	struct vrt_backend vrt;
 	struct vrt_backend_probe vbp;
@@ -290,7 +394,10 @@ be_create(VRT_CTX, const char *addr, const char *name, unsigned port,
 		vbp.exp_status = hp->x;
 		vrt.probe = &vbp;
 	}
-	be = VRT_new_backend(ctx, &vrt);
+	vsc = vsc_take(ctx, gv);
+	be = VRT_new_backend_clustered(ctx, vsc != NULL ? vsc->vc : NULL,
+	    &vrt);
+	vsc_put(ctx, gv, vsc);
 	free(TRUST_ME(vep.ipv4));
 	free(TRUST_ME(vep.ipv6));
 	return (be);
@@ -441,7 +548,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	memcpy(a, addr, al);
 	a[al] = '\0';
 	be_name(a, al, port, id, name);
-	mine = be_create(ctx, a, name, port, hp);
+	mine = be_create(ctx, gv, a, name, port, hp);
 	if (mine == NULL)
 		return (NULL);
 	ALLOC_OBJ(n, GHOST_BE_MAGIC);
@@ -1194,6 +1301,7 @@ void
 ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 {
 	struct ghost_be *e, *all, **v;
+	struct ghost_vsc *c;
 	unsigned b, i, n;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -1229,6 +1337,17 @@ ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
 		be_release(ctx, e);
 	}
 	free(v);
+	/* the cluster still filling: nothing creates backends any more */
+	Lck_Lock(&gv->vsc_mtx);
+	c = gv->vsc_cur;
+	gv->vsc_cur = NULL;
+	Lck_Unlock(&gv->vsc_mtx);
+	if (c != NULL) {
+		CHECK_OBJ(c, GHOST_VSC_MAGIC);
+		assert(c->done == c->taken);
+		VRT_VSM_Cluster_Destroy(ctx, &c->vc);
+		FREE_OBJ(c);
+	}
 }
 
 /* The machine's vm.max_map_count, or 0 when it cannot be read. */
@@ -1248,50 +1367,84 @@ max_map_count(void)
 }
 
 /*
- * vcl_init: warn when max_backends does not fit the machine's limits
- * (docs/operations.md "Native backends"): a memory map per backend per
- * warm VCL (2 while a VCL reload goes on) plus ~10000 for varnishd's own,
- * and up to an idle descriptor per backend plus ~1000. A warning, not a
- * failure: the ceiling is what keeps the child alive, the limits only
- * decide whether it is reachable.
+ * Descriptors left for everything but idle upstream connections (the
+ * listeners, client connections, varnishd's own files) out of a limit of
+ * lim: max(1024, lim / 8).
+ */
+static unsigned long
+fd_reserve(unsigned long lim)
+{
+	return (lim / 8 > 1024 ? lim / 8 : 1024);
+}
+
+/*
+ * vcl_init: the ceiling (docs/operations.md "Native backends"). A VCL may
+ * hold B + B/16 + 1 backends (ceiling plus headroom). Each has up to an
+ * idle descriptor with keep-alive upstreams, and a VSC segment, per
+ * cluster of gv->vsc_per (or vsc_slots()) one memory map per warm VCL
+ * (two while a VCL reload goes on) plus ~10000 maps for varnishd's own.
+ * max_backends -1 (the default) takes the largest B whose descriptors fit
+ * the limit beside fd_reserve(), at most GHOST_MAX_BE_AUTO; an explicit B
+ * that does not fit either limit is a warning, not a failure: the ceiling
+ * is what keeps the child alive, the limits only decide whether it is
+ * reachable.
  */
 void
-ghost_be_limits(VRT_CTX, const struct ghost_vcl *gv)
+ghost_be_limits(VRT_CTX, struct ghost_vcl *gv, long max_backends)
 {
 	struct rlimit rl;
-	unsigned long maps, need;
+	unsigned long maps, need, held, lim = 0, per;
+	const char *vcl;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	vcl = gv->vcl_name != NULL ? gv->vcl_name : "";
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		lim = (unsigned long)rl.rlim_cur;
+	if (max_backends < 0) {
+		need = GHOST_MAX_BE_AUTO;
+		if (lim > 0)
+			need = lim > 2 * fd_reserve(lim) ? (lim -
+			    fd_reserve(lim) - 1) * 16 / 17 : lim / 2;
+		if (need > GHOST_MAX_BE_AUTO)
+			need = GHOST_MAX_BE_AUTO;
+		gv->max_be = need > 0 ? (unsigned)need : 1;
+		VSL(SLT_VCL_Log, 0, "ghost: max_backends %u from the "
+		    "descriptor limit %lu (%s)", gv->max_be, lim, vcl);
+	} else
+		gv->max_be = (unsigned)max_backends;
 	if (gv->max_be == 0) {
 		VSL(SLT_Error, 0, "ghost: warning: max_backends 0 (%s): no "
 		    "ceiling; past vm.max_map_count or the descriptor limit "
-		    "the child panics", gv->vcl_name != NULL ?
-		    gv->vcl_name : "");
+		    "the child panics", vcl);
 		return;
 	}
+	held = (unsigned long)gv->max_be + gv->max_be / 16 + 1;
+	per = vsc_slots(ctx, gv);
 	maps = max_map_count();
-	need = 2UL * gv->max_be + 10000;
+	need = 2UL * (held / per + 1) + 10000;
 	if (maps > 0 && need > maps) {
-		VSL(SLT_Error, 0, "ghost: warning: max_backends %u needs "
-		    "vm.max_map_count >= %lu (2 warm VCLs), it is %lu: raise "
-		    "it (sysctl -w vm.max_map_count=%lu) or lower max_backends",
-		    gv->max_be, need, maps, 2 * need);
+		VSL(SLT_Error, 0, "ghost: warning: max_backends %u (%lu "
+		    "backends a VSM cluster) needs vm.max_map_count >= %lu "
+		    "(2 warm VCLs), it is %lu: raise it (sysctl -w "
+		    "vm.max_map_count=%lu) or lower max_backends",
+		    gv->max_be, per, need, maps, 2 * need);
 		if (ctx->msg != NULL)
 			VSB_printf(ctx->msg, "vmod ghost: warning: max_backends "
 			    "%u needs vm.max_map_count >= %lu, it is %lu\n",
 			    gv->max_be, need, maps);
 	}
-	need = (unsigned long)gv->max_be + 1000;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    need > rl.rlim_cur) {
+	if (lim == 0)
+		return;
+	need = held + fd_reserve(lim);
+	if (need > lim) {
 		VSL(SLT_Error, 0, "ghost: warning: max_backends %u needs up "
 		    "to %lu descriptors with keep-alive upstreams, the limit "
 		    "is %lu: raise it (LimitNOFILE=%lu) or lower max_backends",
-		    gv->max_be, need, (unsigned long)rl.rlim_cur, 2 * need);
+		    gv->max_be, need, lim, 2 * need);
 		if (ctx->msg != NULL)
 			VSB_printf(ctx->msg, "vmod ghost: warning: max_backends "
 			    "%u needs %lu descriptors, the limit is %lu\n",
-			    gv->max_be, need, (unsigned long)rl.rlim_cur);
+			    gv->max_be, need, lim);
 	}
 }

@@ -69,6 +69,12 @@
  *   6. gv->reap_mtx    (LCK.ghost.reap; reaper thread's condition
  *                       variable)
  *   7. gv->err_mtx     (LCK.ghost.err; last reload error text)
+ *   7b. gv->vsc_mtx    (LCK.ghost.vsc; the VSM cluster that takes the
+ *                       next native backend's VSC segment, backend.c;
+ *                       taken with no other ghost lock held, and held
+ *                       across VRT_VSM_Cluster_New(), which takes
+ *                       varnishd's VSC and VSM locks: varnishd never
+ *                       calls the VMOD holding those)
  *   8. gv->ring_lock   (rwlock: the consistent-hash rings' slots,
  *                       affinity.c; a walk holds a reference, not
  *                       the lock)
@@ -77,7 +83,8 @@
  * pool_mtx (the live round trip). reap_mtx is never held while taking
  * another lock. No path takes be_lock and then a memo stripe, or a memo
  * stripe and then anything else. Nothing is locked while
- * VRT_delete_backend() runs.
+ * VRT_new_backend_clustered(), VRT_delete_backend() or
+ * VRT_VSM_Cluster_Destroy() run.
  */
 
 #ifndef GHOST_H
@@ -102,7 +109,10 @@
 #define GHOST_LIVE_PAGE_MAX	8192	/* x 64 bytes < GHOST_MAX_FRAME */
 #define GHOST_LIVE_TMO		1.0	/* s, minimum timeout of one page */
 #define GHOST_LIVE_RETRY	1.0	/* s between failed live passes */
-#define GHOST_MAX_BE		16384	/* default ceiling of native backends */
+#define GHOST_MAX_BE_AUTO	262144	/* most max_backends from the
+					   descriptor limit (the default) */
+#define GHOST_VSC_PAGES		4	/* pages of a VSM cluster of backends'
+					   VSC segments (vsc_cluster = 0) */
 #define GHOST_IDLE		2	/* s unused before LRU may retire */
 #define GHOST_DEAD_GRACE	1.0	/* s before a dead backend is retired */
 #define GHOST_HEALTH_TICK	0.25	/* s between the reaper's looks at
@@ -120,6 +130,7 @@
 struct ghost_conn;
 struct ghost_memo;
 struct ghost_be;
+struct ghost_vsc;
 struct ghost_rings;
 struct ghost_cluster;
 struct ghost_peer;
@@ -160,6 +171,11 @@ struct ghost_vcl {
 	int			reap_stop;
 	struct ghost_be		*drain;		/* reaper only; FIFO */
 	struct ghost_be		**drain_tail;
+	/* VSM clusters of their VSC segments */
+	struct lock		vsc_mtx;
+	struct ghost_vsc	*vsc_cur;	/* under vsc_mtx; NULL: take a
+						   new cluster */
+	unsigned		vsc_per;	/* backends per cluster, 0: auto */
 
 	/* memo + state file (memo.c) */
 	struct ghost_memo	*memo;

@@ -37,9 +37,9 @@
  * every VCL of this VMOD: created with the first struct ghost_vcl,
  * destroyed with the last (both on the CLI thread).
  */
-enum { LCK_POOL, LCK_LIVE, LCK_REAP, LCK_ERR, LCK_N };
+enum { LCK_POOL, LCK_LIVE, LCK_REAP, LCK_ERR, LCK_VSC, LCK_N };
 static const char * const lck_name[LCK_N] = {
-	"ghost.pool", "ghost.live", "ghost.reap", "ghost.err"
+	"ghost.pool", "ghost.live", "ghost.reap", "ghost.err", "ghost.vsc"
 };
 static struct vsc_seg *lck_seg[LCK_N];
 static struct VSC_lck *lck_cls[LCK_N];
@@ -96,6 +96,7 @@ gv_free(VRT_CTX, void *p)
 	PTOK(pthread_cond_destroy(&gv->reap_cond));
 	PTOK(pthread_rwlock_destroy(&gv->st_lock));
 	Lck_Delete(&gv->err_mtx);
+	Lck_Delete(&gv->vsc_mtx);
 	ghost_cluster_fini(gv);
 	free(gv->sock);
 	free(gv->state_path);
@@ -127,10 +128,11 @@ gv_new(void)
 	PTOK(pthread_cond_init(&gv->reap_cond, NULL));
 	PTOK(pthread_rwlock_init(&gv->st_lock, NULL));
 	Lck__New(&gv->err_mtx, lck_cls[LCK_ERR], lck_name[LCK_ERR]);
+	Lck__New(&gv->vsc_mtx, lck_cls[LCK_VSC], lck_name[LCK_VSC]);
 	ghost_cluster_init(gv);
 	gv->timeout = 0.1;
 	gv->live_page = GHOST_LIVE_PAGE;
-	gv->max_be = GHOST_MAX_BE;
+	gv->max_be = GHOST_MAX_BE_AUTO;	/* ghost.init() sets it */
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
 	return (gv);
@@ -261,7 +263,7 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 VCL_VOID v_matchproto_()
 vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
     VCL_DURATION timeout, VCL_INT memo, VCL_INT live_page,
-    VCL_INT max_backends)
+    VCL_INT max_backends, VCL_INT vsc_cluster)
 {
 	struct ghost_vcl *gv;
 	size_t l;
@@ -298,9 +300,14 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 		    GHOST_LIVE_PAGE_MAX);
 		return;
 	}
-	if (max_backends < 0 || max_backends > 1000000) {
-		VRT_fail(ctx, "ghost.init(): max_backends must be in "
-		    "[0, 1000000]");
+	if (max_backends < -1 || max_backends > 1000000) {
+		VRT_fail(ctx, "ghost.init(): max_backends must be -1 (from "
+		    "the descriptor limit) or in [0, 1000000]");
+		return;
+	}
+	if (vsc_cluster < 0 || vsc_cluster > 65536) {
+		VRT_fail(ctx, "ghost.init(): vsc_cluster must be in "
+		    "[0, 65536]");
 		return;
 	}
 	free(gv->sock);
@@ -316,11 +323,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	memcpy(gv->state_path + l, ".state", sizeof ".state");
 	gv->timeout = timeout;
 	gv->live_page = (unsigned)live_page;
-	gv->max_be = (unsigned)max_backends;
+	gv->vsc_per = (unsigned)vsc_cluster;
 	gv->st_next_try = 0;
 	ghost_pool_flush(gv);
 	gv->inited = 1;
-	ghost_be_limits(ctx, gv);
+	ghost_be_limits(ctx, gv, max_backends);
 }
 
 /* Methods the builtin vcl_recv passes on to the cache (or to 405: PRI). */
