@@ -403,10 +403,11 @@ func (s *Stack) ErrorLines(substr string) (int, string) {
 type Release struct {
 	Retired    int64         // backends draining when the watch began
 	From       time.Time     // retirement (the reference of Deadline)
-	Start, End time.Time     // the first map freed; all released (End zero: not seen)
+	Start, End time.Time     // the first release seen; all released (End zero: not seen)
 	Half       time.Time     // half of them released
 	Done       bool          // MAIN.n_backend fell to GHOST.be_live + 1 by Deadline
 	Deadline   time.Duration // from retirement
+	Poll       time.Duration // between two looks at the counters
 	MapsFrom   int           // maps when the watch began
 	MapsTo     int           // maps at End (or at the deadline)
 	ReaperCPU  time.Duration // CPU of the ghost-reaper thread(s), from the watch's start to End
@@ -414,7 +415,7 @@ type Release struct {
 
 func (r Release) String() string {
 	if r.Start.IsZero() {
-		return fmt.Sprintf("%d retired backends: no map freed within %v of retirement", r.Retired, r.Deadline)
+		return fmt.Sprintf("%d retired backends: none released within %v of retirement", r.Retired, r.Deadline)
 	}
 	end := r.End
 	state := "released"
@@ -422,7 +423,6 @@ func (r Release) String() string {
 		end, state = r.From.Add(r.Deadline), "NOT all released"
 	}
 	took := end.Sub(r.Start)
-	rate := float64(r.MapsFrom-r.MapsTo) / max(took.Seconds(), 1e-3)
 	half := "-"
 	if !r.Half.IsZero() {
 		half = r.Half.Sub(r.Start).Round(100 * time.Millisecond).String()
@@ -431,9 +431,9 @@ func (r Release) String() string {
 	if r.Retired > 0 {
 		perRel = r.ReaperCPU / time.Duration(r.Retired)
 	}
-	return fmt.Sprintf("%d retired backends %s: first freed %v after retirement, half in %v, all in %v (%v after retirement); maps %d → %d (%.0f/s); reaper CPU %v (%v per backend)",
+	return fmt.Sprintf("%d retired backends %s: first seen released %v after retirement, half in %v, all in %v (%v after retirement; counters read every %v); maps %d → %d; reaper CPU %v (%v per backend)",
 		r.Retired, state, r.Start.Sub(r.From).Round(100*time.Millisecond), half, took.Round(100*time.Millisecond),
-		end.Sub(r.From).Round(100*time.Millisecond), r.MapsFrom, r.MapsTo, rate, r.ReaperCPU.Round(10*time.Millisecond),
+		end.Sub(r.From).Round(100*time.Millisecond), r.Poll, r.MapsFrom, r.MapsTo, r.ReaperCPU.Round(10*time.Millisecond),
 		perRel.Round(time.Microsecond))
 }
 
@@ -456,36 +456,36 @@ func reaperCPU(pid int) time.Duration {
 }
 
 // WatchRelease follows the final release of the retired backends counted
-// in at (GHOST.be_draining), retired at from: the child's memory maps
-// every 200 ms (varnishstat takes seconds at 50,000 backends, and
-// costs the child's machine as much CPU), the counters when the maps say
-// it is done (or every 30 s), until MAIN.n_backend is back to
-// GHOST.be_live + 1 (ghost.vcl's static backend) or deadline after from.
+// in at (GHOST.be_draining), retired at from: the counters every second
+// (the VSC segments share VSM clusters, so neither the child's maps nor its
+// files follow single releases, and a varnishstat read no longer maps a
+// file per backend), until MAIN.n_backend is back to GHOST.be_live + 1
+// (ghost.vcl's static backend, if any) or deadline after from.
 func (s *Stack) WatchRelease(at Resources, from time.Time, deadline time.Duration) Release {
 	pid := at.ChildPID
-	r := Release{Retired: at.Counters["GHOST.be_draining"], From: from, Deadline: deadline, MapsFrom: at.Maps, MapsTo: at.Maps}
+	r := Release{Retired: at.Counters["GHOST.be_draining"], From: from, Deadline: deadline, Poll: time.Second,
+		MapsFrom: at.Maps, MapsTo: at.Maps}
 	cpu0 := reaperCPU(pid)
-	lastStats := time.Now()
 	for time.Now().Before(from.Add(deadline)) {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(r.Poll)
 		now := time.Now()
 		m := countLines(fmt.Sprintf("/proc/%d/maps", pid))
 		if m < 0 {
 			break // the child is gone: the caller's checks say so
 		}
 		r.MapsTo = m
-		if r.Start.IsZero() && m < at.Maps-8 {
-			r.Start = now
-		}
-		if r.Half.IsZero() && int64(at.Maps-m) >= r.Retired/2 {
-			r.Half = now
-		}
-		if int64(at.Maps-m) < r.Retired-64 && now.Sub(lastStats) < 30*time.Second {
+		c := s.Stats("MAIN.n_backend", "GHOST.be_live", "GHOST.be_draining")
+		d, ok := c["GHOST.be_draining"]
+		if !ok {
 			continue
 		}
-		lastStats = now
-		c := s.Stats("MAIN.n_backend", "GHOST.be_live")
-		if nb, ok := c["MAIN.n_backend"]; ok && nb <= c["GHOST.be_live"]+1 {
+		if r.Start.IsZero() && d < r.Retired {
+			r.Start = now
+		}
+		if r.Half.IsZero() && d <= r.Retired/2 {
+			r.Half = now
+		}
+		if nb, ok := c["MAIN.n_backend"]; ok && d == 0 && nb <= c["GHOST.be_live"]+1 {
 			r.Done, r.End = true, now
 			break
 		}
