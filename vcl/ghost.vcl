@@ -119,8 +119,8 @@ sub ghost_reload {
 }
 
 # PURGE <url> / BAN <regex> with Host: (what the varnish/gateway chaperone
-# sends), PURGE with an xkey: header (tags), Soft-Purge: 1 (xkey
-# softpurge: stale objects stay usable within grace). Never routed.
+# sends), PURGE with an xkey: header (tags), Soft-Purge: 1 (stale objects
+# stay usable within grace). Never routed.
 sub ghost_invalidate {
 	unset req.http.X-Ghost-Inval;
 	if (client.ip !~ ghost_purgers) {
@@ -137,11 +137,41 @@ sub ghost_invalidate {
 		}
 		return (synth(200, "Ban added"));
 	}
-	if (req.http.Soft-Purge && req.http.Soft-Purge != "0") {
-		set req.http.X-Ghost-Inval = xkey.softpurge(ghost.purge_keys());
-	} else {
-		set req.http.X-Ghost-Inval = xkey.purge(ghost.purge_keys());
+	if (req.http.xkey) {
+		# tags: the xkey index
+		if (req.http.Soft-Purge && req.http.Soft-Purge != "0") {
+			set req.http.X-Ghost-Inval =
+			    xkey.softpurge(ghost.purge_keys());
+		} else {
+			set req.http.X-Ghost-Inval =
+			    xkey.purge(ghost.purge_keys());
+		}
+		call ghost_purged;
 	}
+	# A URL: looked up under the hash of its plain objects (ghost.hash()),
+	# always a miss; vcl_miss purges (ghost_purge_url).
+	set req.hash_always_miss = true;
+	return (hash);
+}
+
+# vcl_miss of a PURGE of a URL: first the plain objects (under the hash
+# just looked up, a native purge), then the others, found by the URL's
+# key in the xkey index (HEAD, https, another listener or spelling of the
+# host, cache_key headers). The xkey soft purge counts only what is still
+# fresh, so an object stored before 2026-12-06 (a plain one with the key
+# too) is not counted twice; a hard PURGE then removes them.
+sub ghost_purge_url {
+	set req.http.X-Ghost-Inval = ghost.purge_plain();
+	set req.http.X-Ghost-Inval = ghost.purged(
+	    xkey.softpurge(ghost.purge_keys()));
+	if (!req.http.Soft-Purge || req.http.Soft-Purge == "0") {
+		xkey.purge(ghost.purge_keys());
+	}
+	call ghost_purged;
+}
+
+# The answer to a PURGE: 200 "Purged <n>", or 404 when nothing was there.
+sub ghost_purged {
 	if (req.http.X-Ghost-Inval == "0") {
 		return (synth(404, "Not in cache"));
 	}
@@ -176,6 +206,9 @@ sub vcl_hit {
 }
 
 sub vcl_miss {
+	if (req.method == "PURGE") {
+		call ghost_purge_url;
+	}
 	ghost.prepare();
 }
 

@@ -9,6 +9,7 @@
 
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "cache/cache.h"
 #include "vrt_obj.h"
+#include "vcl.h"
 
 #include "msgpack.h"
 #include "ghost.h"
@@ -393,6 +395,76 @@ ghost_cache_hash(VRT_CTX, const struct ghost_ans *a, const char *host)
 	}
 }
 
+/*
+ * The end of every hash (ghost.hash()): what routing may depend on
+ * besides URL, Host and key headers, fixed-width then the listener, so
+ * unambiguous: 'H' for HEAD (a HEAD miss is fetched with GET but routes
+ * as HEAD) else '-', 's' for https else '-', ':' with a Host else '!'
+ * (without one the builtin hashes server.ip where the Host goes: such a
+ * request must not share objects with "Host: <listener IP>"), then
+ * local.socket.
+ */
+void
+ghost_hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
+{
+	struct strands s;
+	const char *p[1];
+	char buf[256];
+	size_t l;
+
+	if (sock == NULL)
+		sock = "";
+	l = strlen(sock);
+	if (l > sizeof buf - 4)
+		l = sizeof buf - 4;
+	buf[0] = head ? 'H' : '-';
+	buf[1] = https ? 's' : '-';
+	buf[2] = has_host ? ':' : '!';
+	memcpy(buf + 3, sock, l);
+	buf[3 + l] = '\0';
+	p[0] = buf;
+	s.n = 1;
+	s.p = p;
+	VRT_hashdata(ctx, &s);
+}
+
+/*
+ * The plain hash of an object: the one hash a PURGE of its URL looks up
+ * itself (ghost_purge_hash(), a native purge of every Vary variant), so
+ * such an object needs no URL key in the xkey index (vmod_xkey's work on
+ * every stored object: a SHA-256, two tree inserts, three allocations
+ * under its global lock, ~6,500 instructions). Plain: fetched for a
+ * method other than HEAD, without https, through the listener named
+ * GHOST_PLAIN_SOCK (varnishd's name of the first unnamed -a), with a
+ * Host already in normal form (lower case, no port, no trailing dot) and
+ * without cache_key headers. Any other object carries the URL key, which
+ * PURGE purges too. This half reads the fetch's inputs (route(), q of the
+ * backend request: the client's method as prepare() recorded it, https
+ * and Host as vcl_hash saw them, the session's listener); tag_object()
+ * checks the Host and the key headers.
+ */
+int
+ghost_cache_plain_rq(const struct ghost_rq *q)
+{
+
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	return (q->host != NULL && *q->host != '\0' && !q->https &&
+	    q->sock != NULL &&
+	    !strcmp(q->sock, GHOST_PLAIN_SOCK) && strcmp(q->method, "HEAD"));
+}
+
+/* No cache_key headers in a's key (an empty list hashes nothing). */
+static int
+no_key_hdrs(const struct ghost_ans *a)
+{
+	struct mp_r r;
+
+	if (a->kh == NULL)
+		return (1);
+	r.p = a->kh; r.end = a->kh_end; r.err = 0;
+	return (mp_r_arr(&r) == 0 && !r.err);
+}
+
 /* ---- vcl_backend_response --------------------------------------------- */
 
 /* Does a Cache-Control value hold token tok (case-insensitive)? */
@@ -554,17 +626,19 @@ is_tag_line(const txt *l)
 }
 
 /*
- * What every stored object carries for invalidation, two lines: an xkey
- * line with one key for the URL and one per tag of the origin's xkey /
- * Surrogate-Key lines, all scoped to the host, and BAN's lurker-friendly
- * "X-Ghost-Ban-<16 hex of the host>: <cache-key URL>". Every cache hit
- * copies them into the response and ghost.deliver() removes them (each
- * line is logged twice), hence two and not more. The origin's tag lines
- * (and any X-Ghost-Ban-* line it sent) leave the object: clients never
- * see them, and only the scoped keys may purge. Both lines are built in
- * one workspace reservation and the origin's lines removed in one pass
- * (a printf per line and an http_Unset() per name cost ~5,000
- * instructions per stored object).
+ * What a stored object carries for invalidation: BAN's lurker-friendly
+ * "X-Ghost-Ban-<16 hex of the host>: <cache-key URL>", and an xkey line
+ * of host-scoped keys: one per tag of the origin's xkey / Surrogate-Key
+ * lines, and one for the URL unless the object is plain
+ * (ghost_cache_plain_rq(): PURGE finds it by its hash). A plain object
+ * without origin tags has no xkey line, so vmod_xkey indexes nothing.
+ * Every cache hit copies these lines into the response and
+ * ghost.deliver() removes them (each line is logged twice), hence as few
+ * as possible. The origin's tag lines (and any X-Ghost-Ban-* line it
+ * sent) leave the object: clients never see them, and only the scoped
+ * keys may purge. Both lines are built in one workspace reservation and
+ * the origin's lines removed in one pass (a printf per line and an
+ * http_Unset() per name cost ~5,000 instructions per stored object).
  */
 static void
 tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
@@ -574,7 +648,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	const txt *l;
 	const char *v, *host = NULL, *url = NULL;
 	size_t ul;
-	int k;
+	int k, plain;
 
 	/* normalised Host and cache-key URL */
 	if (t->obj_host != NULL && t->obj_url != NULL) {
@@ -585,6 +659,8 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		ghost_strip_if(hp, is_tag_line);
 		return;
 	}
+	plain = t->obj_plain && !strcmp(host, t->obj_host) &&
+	    no_key_hdrs(&t->ans);
 	ul = strlen(url);
 	sz = WS_ReserveAll(hp->ws);
 	o = WS_Reservation(hp->ws);
@@ -599,7 +675,9 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	}
 	xk = o;
 	memcpy(o, "xkey:", 5);
-	w = tag_key(o + 5, 'u', host, url, ul);
+	w = o + 5;
+	if (!plain)
+		w = tag_key(w, 'u', host, url, ul);
 	for (u = HTTP_HDR_FIRST; u < hp->nhd && w != NULL; u++) {
 		l = &hp->hd[u];
 		if (l->b == NULL || ((k = tag_kind(l)) != 'k' && k != 's'))
@@ -613,6 +691,9 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		VSLb(ctx->vsl, SLT_Error, "ghost: too many xkey tags "
 		    "(workspace), object not tagged");
 		xk = NULL;
+		w = o;
+	} else if (w == o + 5) {
+		xk = NULL;	/* plain, no tags: no xkey line */
 		w = o;
 	} else
 		*w++ = '\0';
@@ -750,18 +831,94 @@ ghost_inval_ban(VRT_CTX)
 }
 
 /*
+ * The cache-key URL a GET of this PURGE's URL is cached under: under the
+ * policy of the route it takes (a decision like any other; when ghostd
+ * cannot be asked, the URL itself). NULL: no room.
+ */
+static const char *
+purge_url(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_rq q;
+	struct ghost_ans a;
+	const char *url, *src;
+	char why[256];
+
+	url = ctx->http_req->hd[HTTP_HDR_URL].b;
+	ghost_rq_init(ctx, &q, ctx->http_req);
+	q.method = "GET";
+	if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
+		VSLb(ctx->vsl, SLT_Error, "ghost: PURGE: %s; "
+		    "purging the URL as sent", why);
+		return (ghost_cache_url(ctx->ws, NULL, url));
+	}
+	return (ghost_cache_url(ctx->ws, &a, url));
+}
+
+/*
+ * vcl_hash of a PURGE of a URL (ghost.hash()): the plain hash of its
+ * objects (ghost_cache_plain_rq()), exactly as ghost.hash() hashes a GET
+ * of that URL with the Host in normal form, on listener GHOST_PLAIN_SOCK,
+ * without https or cache_key headers. Looked up (always a miss), its
+ * objects are purged by ghost_purge_plain() in vcl_miss. 0: not a PURGE
+ * ghost.vcl accepts (it answers 400; vcl_hash runs anyway), hash it as
+ * any request.
+ */
+int
+ghost_purge_hash(VRT_CTX, struct ghost_vcl *gv)
+{
+	const char *host, *url;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (*ghost_inval_error(ctx) != '\0')
+		return (0);	/* answered 400 by ghost.vcl */
+	AN(http_GetHdr(ctx->http_req, H_Host, &host));
+	host = ghost_norm_host(ctx->ws, host);
+	AN(host);
+	url = purge_url(ctx, gv);
+	if (url == NULL) {
+		VRT_fail(ctx, "ghost.hash(): workspace overflow");
+		return (1);
+	}
+	hash1(ctx, url);
+	hash1(ctx, host);
+	ghost_hash_tail(ctx, 0, 0, 1, GHOST_PLAIN_SOCK);
+	return (1);
+}
+
+/*
+ * vcl_miss of a PURGE of a URL: purge every object under its plain hash
+ * (all Vary variants; Soft-Purge: stale within their grace instead of
+ * gone, as xkey.softpurge()); the count.
+ */
+VCL_INT
+ghost_purge_plain(VRT_CTX)
+{
+	const char *sp;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_MISS || ctx->http_req == NULL ||
+	    strcmp(ctx->http_req->hd[HTTP_HDR_METHOD].b, "PURGE")) {
+		VRT_fail(ctx, "ghost.purge_plain(): only in vcl_miss of a "
+		    "PURGE");
+		return (0);
+	}
+	if (http_GetHdr(ctx->http_req, "\013Soft-Purge:", &sp) &&
+	    strcmp(sp, "0"))
+		return (VRT_purge(ctx, 0, NAN, NAN));
+	return (VRT_purge(ctx, 0, 0, 0));
+}
+
+/*
  * PURGE: the xkey keys to purge. With an xkey request header, one per tag
- * in it; else the key of the URL's object: its cache-key URL under the
- * policy of the route a GET of it takes (a decision like any other; when
- * ghostd cannot be asked, the URL itself). "" when the request is bad.
+ * in it; else the URL key (purge_url()) that the objects of that URL
+ * carry unless they are plain (those ghost_purge_plain() finds). "" when
+ * the request is bad.
  */
 const char *
 ghost_inval_keys(VRT_CTX, struct ghost_vcl *gv)
 {
-	struct ghost_rq q;
-	struct ghost_ans a;
-	const char *host, *xk = NULL, *url, *src;
-	char why[256], *o, *w;
+	const char *host, *xk = NULL, *url = NULL;
+	char *o, *w;
 	unsigned sz;
 
 	if (*ghost_inval_error(ctx) != '\0')
@@ -769,21 +926,10 @@ ghost_inval_keys(VRT_CTX, struct ghost_vcl *gv)
 	AN(http_GetHdr(ctx->http_req, H_Host, &host));
 	host = ghost_norm_host(ctx->ws, host);
 	AN(host);
-	url = ctx->http_req->hd[HTTP_HDR_URL].b;
 	if (!http_GetHdr(ctx->http_req, "\005xkey:", &xk))
 		xk = NULL;
-	if (xk == NULL) {
-		ghost_rq_init(ctx, &q, ctx->http_req);
-		q.method = "GET";
-		if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
-			VSLb(ctx->vsl, SLT_Error, "ghost: PURGE: %s; "
-			    "purging the URL as sent", why);
-			url = ghost_cache_url(ctx->ws, NULL, url);
-		} else
-			url = ghost_cache_url(ctx->ws, &a, url);
-		if (url == NULL)
-			return ("");
-	}
+	if (xk == NULL && (url = purge_url(ctx, gv)) == NULL)
+		return ("");
 	sz = WS_ReserveAll(ctx->ws);
 	o = w = WS_Reservation(ctx->ws);
 	if (sz < 24) {

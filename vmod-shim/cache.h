@@ -7,6 +7,14 @@
 #ifndef GHOST_CACHE_H
 #define GHOST_CACHE_H
 
+struct ghost_rq;
+
+/*
+ * The listener of plain objects (ghost_cache_plain_rq()): varnishd's name
+ * of the first -a without a name=.
+ */
+#define GHOST_PLAIN_SOCK	"a0"
+
 int ghost_cache_origin_only(VRT_CTX, struct ghost_vcl *, struct ghost_st *);
 struct ghost_cdec *ghost_cdec_get(VRT_CTX, const struct ghost_vcl *,
     int create);
@@ -16,10 +24,15 @@ const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
     const struct ghost_cdec *, struct ghost_ans *tmp);
 void ghost_cache_hash(VRT_CTX, const struct ghost_ans *,
     const char *host);
+void ghost_hash_tail(VRT_CTX, int head, int https, int has_host,
+    const char *sock);
+int ghost_cache_plain_rq(const struct ghost_rq *);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
 void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);
 const char *ghost_inval_ban(VRT_CTX);
 const char *ghost_inval_keys(VRT_CTX, struct ghost_vcl *);
+int ghost_purge_hash(VRT_CTX, struct ghost_vcl *);
+VCL_INT ghost_purge_plain(VRT_CTX);
 
 #endif /* GHOST_CACHE_H */

@@ -358,6 +358,8 @@ struct ghost_task {
 	const char		*obj_host;	/* raw Host of the fetch, NULL if
 						   none (before any rewrite) */
 	const char		*obj_url;	/* its URL (before any rewrite) */
+	int			obj_plain;	/* method, https, listener of a
+						   plain object (cache.c) */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
 	/* backend side: the endpoints this fetch tried (flat indices in

@@ -27,6 +27,7 @@
 #include "reuse.h"
 #include "retry.h"
 #include "route.h"
+#include "cache.h"
 #include "cachekey.h"
 #include "stats.h"
 #include "affinity.h"
@@ -693,6 +694,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		 */
 		t->obj_host = q.host;
 		t->obj_url = q.url;
+		t->obj_plain = ghost_cache_plain_rq(&q);
 	}
 
 	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))

@@ -404,12 +404,8 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_ans tmp;
-	struct strands s;
-	const char *p[1];
-	char buf[256];
-	const char *sock, *m, *host;
+	const char *m, *host;
 	const txt *t;
-	size_t l;
 	unsigned u;
 	int https = 0;
 
@@ -421,6 +417,11 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 	gv = vcl_get(ctx, pv, "hash");
 	if (gv == NULL)
 		return;
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	AN(m);
+	/* ghost_invalidate's PURGE of a URL: its plain objects' hash */
+	if (*m == 'P' && !strcmp(m, "PURGE") && ghost_purge_hash(ctx, gv))
+		return;
 	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
 		host = NULL;
 	ghost_cache_hash(ctx, ghost_cdec_key(ctx, gv,
@@ -430,29 +431,8 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
 		    ghost_is_https(t);
 	}
-	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
-	sock = VRT_r_local_socket(ctx);
-	if (sock == NULL)
-		sock = "";
-	l = strlen(sock);
-	if (l > sizeof buf - 4)
-		l = sizeof buf - 4;
-	/*
-	 * Without a Host (or with an empty one) the builtin vcl_hash hashes
-	 * server.ip where it would hash the Host: a request without Host
-	 * (routed to "*") must not share objects with "Host: <listener IP>"
-	 * (routed to that vhost).
-	 */
-	/* fixed-width prefix, then the listener: unambiguous */
-	buf[0] = (m != NULL && !strcmp(m, "HEAD")) ? 'H' : '-';
-	buf[1] = https ? 's' : '-';
-	buf[2] = host != NULL ? ':' : '!';
-	memcpy(buf + 3, sock, l);
-	buf[3 + l] = '\0';
-	p[0] = buf;
-	s.n = 1;
-	s.p = p;
-	VRT_hashdata(ctx, &s);
+	ghost_hash_tail(ctx, !strcmp(m, "HEAD"), https, host != NULL,
+	    VRT_r_local_socket(ctx));
 }
 
 /*
@@ -818,12 +798,44 @@ vmod_purge_keys(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 
-	if (!inval_ok(ctx, "purge_keys"))
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (!(ctx->method & (VCL_MET_RECV | VCL_MET_MISS)) ||
+	    ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.purge_keys(): only in vcl_recv or "
+		    "vcl_miss");
 		return ("");
+	}
 	gv = vcl_get(ctx, pv, "purge_keys");
 	if (gv == NULL)
 		return ("");
 	return (ghost_inval_keys(ctx, gv));
+}
+
+VCL_INT
+vmod_purge_plain(VRT_CTX)
+{
+
+	return (ghost_purge_plain(ctx));
+}
+
+VCL_INT
+vmod_purged(VRT_CTX, VCL_INT tagged)
+{
+	const char *v;
+	char *e;
+	long n = 0;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_MISS || ctx->http_req == NULL) {
+		VRT_fail(ctx, "ghost.purged(): only in vcl_miss");
+		return (0);
+	}
+	if (http_GetHdr(ctx->http_req, "\016X-Ghost-Inval:", &v)) {
+		n = strtol(v, &e, 10);
+		if (*e != '\0' || n < 0)
+			n = 0;
+	}
+	return (n + (tagged > 0 ? tagged : 0));
 }
 
 /* ---- reload --------------------------------------------------------- */
