@@ -659,8 +659,8 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		ghost_strip_if(hp, is_tag_line);
 		return;
 	}
-	plain = t->obj_plain && !strcmp(host, t->obj_host) &&
-	    no_key_hdrs(&t->ans);
+	/* ghost_norm_host() returns a Host in normal form as it is */
+	plain = t->obj_plain && host == t->obj_host && no_key_hdrs(&t->ans);
 	ul = strlen(url);
 	sz = WS_ReserveAll(hp->ws);
 	o = WS_Reservation(hp->ws);

@@ -133,7 +133,9 @@ ghost_cache_url(struct ws *ws, const struct ghost_ans *a, const char *url)
  * Host header lower-cased, without its port and one trailing dot. Only
  * hostname characters (letters, digits, "-", "_", ".") or a bracketed
  * IPv6 literal; NULL for anything else (so no value can leave the quoted
- * string of a ban expression or name another host).
+ * string of a ban expression or name another host). A Host already in
+ * that form is returned as it is (no copy): callers may compare the
+ * pointers to know.
  */
 const char *
 ghost_norm_host(struct ws *ws, const char *host)
@@ -141,6 +143,7 @@ ghost_norm_host(struct ws *ws, const char *host)
 	const char *p, *end;
 	char *o;
 	size_t l, i;
+	unsigned up = 0;
 
 	if (host == NULL)
 		return (NULL);
@@ -148,18 +151,24 @@ ghost_norm_host(struct ws *ws, const char *host)
 		end = strchr(host, ']');
 		if (end == NULL)
 			return (NULL);
-		for (p = host + 1; p < end; p++)
+		for (p = host + 1; p < end; p++) {
 			if (!(*p == ':' || *p == '.' ||
 			    (*p >= '0' && *p <= '9') ||
 			    ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')))
 				return (NULL);
+			up |= (*p >= 'A' && *p <= 'F');
+		}
 		end++;
 	} else {
-		for (p = host; *p != '\0' && *p != ':'; p++)
+		for (p = host; *p != '\0' && *p != ':'; p++) {
+			if (*p >= 'a' && *p <= 'z')
+				continue;
 			if (!((*p >= '0' && *p <= '9') ||
-			    ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') ||
+			    (*p >= 'A' && *p <= 'Z') ||
 			    *p == '-' || *p == '_' || *p == '.'))
 				return (NULL);
+			up |= (*p >= 'A' && *p <= 'Z');
+		}
 		end = p;
 	}
 	if (*end == ':') {
@@ -174,6 +183,8 @@ ghost_norm_host(struct ws *ws, const char *host)
 		l--;
 	if (l == 0 || l > 253)
 		return (NULL);
+	if (!up && host[l] == '\0')
+		return (host);	/* already normal */
 	o = WS_Alloc(ws, (unsigned)l + 1);
 	if (o == NULL)
 		return (NULL);
