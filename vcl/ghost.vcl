@@ -206,10 +206,10 @@ sub vcl_hit {
 }
 
 sub vcl_miss {
-	if (req.method == "PURGE") {
+	# true only for ghost_invalidate's lookup of a URL to purge
+	if (ghost.prepare()) {
 		call ghost_purge_url;
 	}
-	ghost.prepare();
 }
 
 sub vcl_pass {

@@ -444,25 +444,31 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
  * fetch_gen), no header is recorded: a pass records nothing, a miss or a
  * stale hit only a method other than GET.
  */
-VCL_VOID v_matchproto_()
+VCL_BOOL v_matchproto_()
 vmod_prepare(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
+	const char *m;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS | VCL_MET_HIT)) ||
 	    ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.prepare(): only in vcl_miss, vcl_pass "
 		    "or vcl_hit");
-		return;
+		return (0);
 	}
 	if (ctx->method == VCL_MET_HIT && VRT_r_obj_ttl(ctx) > 0.)
-		return;
+		return (0);
+	/* ghost_invalidate's lookup of a URL to purge: no fetch follows */
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	if (ctx->method == VCL_MET_MISS && *m == 'P' && !strcmp(m, "PURGE"))
+		return (1);
 	gv = vcl_get(ctx, pv, "prepare");
 	if (gv == NULL)
-		return;
+		return (0);
 	ghost_record(ctx->http_req, ctx->req != NULL ? ctx->req->http0 : NULL,
 	    !ghost_fetch_plain(gv), ctx->method != VCL_MET_PASS);
+	return (0);
 }
 
 VCL_VOID v_matchproto_()
