@@ -438,19 +438,19 @@ ghost_hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
  * GHOST_PLAIN_SOCK (varnishd's name of the first unnamed -a), with a
  * Host already in normal form (lower case, no port, no trailing dot) and
  * without cache_key headers. Any other object carries the URL key, which
- * PURGE purges too. This half reads the fetch's inputs (route(), q of the
- * backend request: the client's method as prepare() recorded it, https
- * and Host as vcl_hash saw them, the session's listener); tag_object()
- * checks the Host and the key headers.
+ * PURGE purges too. This half reads the fetch's inputs as route() found
+ * them on the backend request (the client's method as prepare()
+ * recorded it, https and Host as vcl_hash saw them, the session's
+ * listener); tag_object() checks the Host and the key headers.
  */
-int
-ghost_cache_plain_rq(const struct ghost_rq *q)
+static int
+plain_rq(const struct ghost_task *t)
 {
 
-	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
-	return (q->host != NULL && *q->host != '\0' && !q->https &&
-	    q->sock != NULL &&
-	    !strcmp(q->sock, GHOST_PLAIN_SOCK) && strcmp(q->method, "HEAD"));
+	return (t->obj_host != NULL && *t->obj_host != '\0' &&
+	    !t->obj_https && t->obj_sock != NULL &&
+	    !strcmp(t->obj_sock, GHOST_PLAIN_SOCK) && t->obj_method != NULL &&
+	    strcmp(t->obj_method, "HEAD"));
 }
 
 /* No cache_key headers in a's key (an empty list hashes nothing). */
@@ -630,7 +630,7 @@ is_tag_line(const txt *l)
  * "X-Ghost-Ban-<16 hex of the host>: <cache-key URL>", and an xkey line
  * of host-scoped keys: one per tag of the origin's xkey / Surrogate-Key
  * lines, and one for the URL unless the object is plain
- * (ghost_cache_plain_rq(): PURGE finds it by its hash). A plain object
+ * (plain_rq(): PURGE finds it by its hash). A plain object
  * without origin tags has no xkey line, so vmod_xkey indexes nothing.
  * Every cache hit copies these lines into the response and
  * ghost.deliver() removes them (each line is logged twice), hence as few
@@ -660,7 +660,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		return;
 	}
 	/* ghost_norm_host() returns a Host in normal form as it is */
-	plain = t->obj_plain && host == t->obj_host && no_key_hdrs(&t->ans);
+	plain = plain_rq(t) && host == t->obj_host && no_key_hdrs(&t->ans);
 	ul = strlen(url);
 	sz = WS_ReserveAll(hp->ws);
 	o = WS_Reservation(hp->ws);
@@ -856,7 +856,7 @@ purge_url(VRT_CTX, struct ghost_vcl *gv)
 
 /*
  * vcl_hash of a PURGE of a URL (ghost.hash()): the plain hash of its
- * objects (ghost_cache_plain_rq()), exactly as ghost.hash() hashes a GET
+ * objects (plain_rq()), exactly as ghost.hash() hashes a GET
  * of that URL with the Host in normal form, on listener GHOST_PLAIN_SOCK,
  * without https or cache_key headers. Looked up (always a miss), its
  * objects are purged by ghost_purge_plain() in vcl_miss. 0: not a PURGE

@@ -7,10 +7,8 @@
 #ifndef GHOST_CACHE_H
 #define GHOST_CACHE_H
 
-struct ghost_rq;
-
 /*
- * The listener of plain objects (ghost_cache_plain_rq()): varnishd's name
+ * The listener of plain objects (cache.c plain_rq()): varnishd's name
  * of the first -a without a name=.
  */
 #define GHOST_PLAIN_SOCK	"a0"
@@ -26,7 +24,6 @@ void ghost_cache_hash(VRT_CTX, const struct ghost_ans *,
     const char *host);
 void ghost_hash_tail(VRT_CTX, int head, int https, int has_host,
     const char *sock);
-int ghost_cache_plain_rq(const struct ghost_rq *);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
 void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);

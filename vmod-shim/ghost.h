@@ -358,8 +358,11 @@ struct ghost_task {
 	const char		*obj_host;	/* raw Host of the fetch, NULL if
 						   none (before any rewrite) */
 	const char		*obj_url;	/* its URL (before any rewrite) */
-	int			obj_plain;	/* method, https, listener of a
-						   plain object (cache.c) */
+	/* the client's method, https, listener: is the object plain?
+	   (cache.c ghost_cache_plain()) */
+	const char		*obj_method;
+	int			obj_https;
+	const char		*obj_sock;	/* NULL if unknown */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
 	/* backend side: the endpoints this fetch tried (flat indices in

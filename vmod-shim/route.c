@@ -27,7 +27,6 @@
 #include "reuse.h"
 #include "retry.h"
 #include "route.h"
-#include "cache.h"
 #include "cachekey.h"
 #include "stats.h"
 #include "affinity.h"
@@ -694,7 +693,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		 */
 		t->obj_host = q.host;
 		t->obj_url = q.url;
-		t->obj_plain = ghost_cache_plain_rq(&q);
+		t->obj_https = q.https;
+		t->obj_method = q.method;
+		t->obj_sock = q.sock;
 	}
 
 	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))
