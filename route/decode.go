@@ -259,9 +259,9 @@ func (sc *scanner) members() ([]member, streamResult) {
 	if !sc.consume('{') {
 		return nil, streamShape
 	}
-	var out []member
+	var out memberList
 	if sc.consume('}') {
-		return out, streamDone
+		return out.all(), streamDone
 	}
 	for {
 		key, res := sc.plainKey()
@@ -279,15 +279,45 @@ func (sc *scanner) members() ([]member, streamResult) {
 		if vres != streamDone {
 			return nil, vres
 		}
-		out = append(out, member{key: key, lo: lo, hi: hi})
+		out.add(member{key: key, lo: lo, hi: hi})
 		if sc.consume(',') {
 			continue
 		}
 		if sc.consume('}') {
-			return out, streamDone
+			return out.all(), streamDone
 		}
 		return nil, streamInvalid
 	}
+}
+
+// memberList collects members in blocks, so that a list of 100k vhosts
+// is not copied every time it grows (the copies would be garbage of the
+// reload): all makes one slice of them, of the exact length.
+type memberList struct {
+	blocks [][]member
+	n      int
+}
+
+const memberBlock = 1024
+
+func (l *memberList) add(m member) {
+	if l.n%memberBlock == 0 {
+		l.blocks = append(l.blocks, make([]member, 0, memberBlock))
+	}
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, m)
+	l.n++
+}
+
+func (l *memberList) all() []member {
+	if len(l.blocks) == 1 {
+		return l.blocks[0]
+	}
+	out := make([]member, 0, l.n)
+	for _, b := range l.blocks {
+		out = append(out, b...)
+	}
+	return out
 }
 
 // maxStreamDepth bounds the nesting of a value parseStream hands to a

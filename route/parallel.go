@@ -36,40 +36,52 @@ var parallelReverse = false
 // slice.
 const parallelBatch = 64
 
-// compileMembers decodes and compiles the vhosts, and returns what
-// decodeFile and compile would: streamInvalid when any vhost does not
-// decode (also after one that fails to compile), else the first error in
-// key order (an invalid or repeated key, or a vhost that fails to
-// compile), else the table.
+// compileMembers decodes and compiles the vhosts (in document order),
+// and returns what decodeFile and compile would: streamInvalid when any
+// vhost does not decode (also after one that fails to compile), else the
+// first error in key order (an invalid or repeated key, or a vhost that
+// fails to compile), else the table.
 //
 // The keys are checked first, in key order. The vhosts of valid keys are
-// then compiled by workers that take batches of vhosts in key order, each
-// with its own builder (endpoint interning, probes, rings); table merges
-// the builders. A worker skips the compile of vhosts past the first error
-// found so far but still decodes them. A vhost whose value is the one
-// the previous table's vhost of that key was compiled from is adopted
-// rather than compiled (reuse.go).
+// then compiled by workers that take batches of vhosts in document order
+// (so that a batch is one stretch of the document, which Options.Release
+// can be given), each with its own builder (endpoint interning, probes,
+// rings); table merges the builders. A worker skips the compile of
+// vhosts past the first error in key order found so far but still
+// decodes them. A vhost whose value is the one the previous table's vhost
+// of that key was compiled from is adopted rather than compiled
+// (reuse.go).
 func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Table, streamResult, error) {
-	slices.SortFunc(vhosts, func(a, b member) int { return strings.Compare(a.key, b.key) })
-	for i := 1; i < len(vhosts); i++ {
-		if vhosts[i].key == vhosts[i-1].key {
+	n := len(vhosts)
+	order := make([]int32, n) // key order → document order
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(vhosts[a].key, vhosts[b].key) })
+	keys := make([]string, n)
+	rank := make([]int32, n) // document order → key order
+	for k, i := range order {
+		keys[k] = vhosts[i].key
+		rank[i] = int32(k)
+		if k > 0 && keys[k] == keys[k-1] {
 			return nil, streamShape, nil // the last one counts: left to decodeFile
 		}
 	}
-	keys := make([]string, len(vhosts))
-	for i, m := range vhosts {
-		keys[i] = m.key
-	}
 	set, keyErr := newVhostSet(name, keys, o)
-	j := &compileJob{name: name, data: data, vhosts: vhosts, set: set, prevs: adoptable(o, vhosts)}
-	j.limit.Store(int64(len(set.vhosts))) // vhosts from limit on are decoded only
+	nb := (n + parallelBatch - 1) / parallelBatch
+	j := &compileJob{name: name, data: data, vhosts: vhosts, rank: rank, set: set, prevs: adoptable(o, keys),
+		release: o.Release}
+	if j.release != nil {
+		j.done = make([]atomic.Bool, nb)
+	}
+	j.limit.Store(int64(len(set.vhosts))) // vhosts from limit on (in key order) are decoded only
 	workers := 1
-	if len(vhosts) >= parallelMin {
+	if n >= parallelMin {
 		workers = parallelWorkers
 		if workers <= 0 {
 			workers = runtime.GOMAXPROCS(0)
 		}
-		workers = min(workers, (len(vhosts)+parallelBatch-1)/parallelBatch)
+		workers = min(workers, nb)
 	}
 	set.more = make([]*builder, workers)
 	errs := make([]indexedErr, workers)
@@ -91,7 +103,7 @@ func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Tab
 	if j.invalid.Load() {
 		return nil, streamInvalid, nil
 	}
-	first := indexedErr{i: len(vhosts), err: keyErr} // a key error is at len(set.vhosts)
+	first := indexedErr{i: n, err: keyErr} // a key error is at len(set.vhosts)
 	for _, e := range errs {
 		if e.err != nil && e.i < first.i {
 			first = e
@@ -107,9 +119,13 @@ func compileMembers(name string, data []byte, vhosts []member, o *Options) (*Tab
 type compileJob struct {
 	name   string
 	data   []byte
-	vhosts []member // sorted by key
+	vhosts []member // in document order
+	rank   []int32  // the key order index of each of vhosts
 	set    *vhostSet
-	prevs  []*vhost // when not nil: the previous table's vhost of each key, or nil
+	prevs  []*vhost // when not nil: the previous table's vhost of each key (in key order), or nil
+
+	release func(lo, hi int) // Options.Release
+	done    []atomic.Bool    // with release: the batches done
 
 	next    atomic.Int64 // the next batch to take
 	limit   atomic.Int64 // vhosts from here on are not compiled: the first error so far, or the first bad key
@@ -123,7 +139,8 @@ type indexedErr struct {
 }
 
 // run is one worker: it decodes and compiles (or adopts) batches of
-// vhosts with b until none is left, and returns its first error.
+// vhosts with b until none is left, and returns its first error (its
+// index in key order).
 func (j *compileJob) run(b *builder) indexedErr {
 	var vj vhostJSON
 	first := indexedErr{i: len(j.vhosts)}
@@ -138,8 +155,9 @@ func (j *compileJob) run(b *builder) indexedErr {
 			k = nb - 1 - k
 		}
 		lo := k * parallelBatch
-		for i := lo; i < min(lo+parallelBatch, n); i++ {
-			m := j.vhosts[i]
+		for f := lo; f < min(lo+parallelBatch, n); f++ {
+			m := j.vhosts[f]
+			i := int64(j.rank[f])
 			raw := j.data[m.lo:m.hi]
 			src := sha256.Sum256(raw)
 			if j.prevs != nil && j.prevs[i] != nil && j.prevs[i].src == src {
@@ -166,7 +184,37 @@ func (j *compileJob) run(b *builder) indexedErr {
 			}
 			vh.src = src
 		}
+		if j.release != nil {
+			j.releaseBatch(k)
+		}
 		runtime.Gosched()
 	}
 	return first
+}
+
+// releaseBatch passes the stretch of the document batch k spans to
+// Options.Release, with the stretches of the batches next to it that are
+// done too: the caller frees whole pages, and so the page where two
+// batches meet once both are done.
+//
+// Batch k spans from its first vhost's value to the next batch's first
+// vhost's value (the last batch to its last vhost's end): the keys were
+// read before the compile.
+func (j *compileJob) releaseBatch(k int64) {
+	span := func(k int64) (lo, hi int) {
+		lo = j.vhosts[k*parallelBatch].lo
+		if next := (k + 1) * parallelBatch; next < int64(len(j.vhosts)) {
+			return lo, j.vhosts[next].lo
+		}
+		return lo, j.vhosts[len(j.vhosts)-1].hi
+	}
+	j.done[k].Store(true)
+	lo, hi := span(k)
+	if k > 0 && j.done[k-1].Load() {
+		lo, _ = span(k - 1)
+	}
+	if k+1 < int64(len(j.done)) && j.done[k+1].Load() {
+		_, hi = span(k + 1)
+	}
+	j.release(lo, hi)
 }

@@ -25,21 +25,21 @@ import (
 	"github.com/varnish/ghost/route/ring"
 )
 
-// adoptable returns, for each of vhosts (sorted by key), o.Prev's vhost of
-// the same key, or nil when there is none; nil when no vhost may be
-// adopted (no Prev, or another session secret).
-func adoptable(o *Options, vhosts []member) []*vhost {
+// adoptable returns, for each of keys (sorted), o.Prev's vhost of the
+// same key, or nil when there is none; nil when no vhost may be adopted
+// (no Prev, or another session secret).
+func adoptable(o *Options, keys []string) []*vhost {
 	p := o.Prev
 	if p == nil || len(p.vhosts) == 0 || !bytes.Equal(p.secret, o.SessionSecret) {
 		return nil
 	}
-	out := make([]*vhost, len(vhosts))
+	out := make([]*vhost, len(keys))
 	j := 0
-	for i, m := range vhosts { // both sorted by key
-		for j < len(p.vhosts) && p.vhosts[j].key < m.key {
+	for i, key := range keys { // both sorted
+		for j < len(p.vhosts) && p.vhosts[j].key < key {
 			j++
 		}
-		if j < len(p.vhosts) && p.vhosts[j].key == m.key {
+		if j < len(p.vhosts) && p.vhosts[j].key == key {
 			out[i] = p.vhosts[j]
 		}
 	}

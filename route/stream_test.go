@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	gojson "github.com/goccy/go-json"
@@ -227,9 +228,9 @@ func FuzzParseStream(f *testing.F) {
 }
 
 // parseStreamBoth runs parseStream serially and on several workers (two
-// and five, on two cores; two also taking the batches in reverse key
-// order), and fails unless they give the same result,
-// error and table.
+// and five, on two cores; two also taking the batches in reverse
+// order; two with Options.Release, which zeroes what it is given), and
+// fails unless they give the same result, error and table.
 func parseStreamBoth(t *testing.T, data []byte) {
 	t.Helper()
 	defer func(n, w, procs int) {
@@ -239,9 +240,18 @@ func parseStreamBoth(t *testing.T, data []byte) {
 	parallelMin = 1 << 30
 	st, sres, serr := parseStream("ghost.json", data, &Options{})
 	parallelMin = 0
-	for _, w := range []int{-2, 2, 5} { // -2: two workers taking the last batch first
-		parallelWorkers, parallelReverse = max(w, -w), w < 0
-		pt, pres, perr := parseStream("ghost.json", data, &Options{})
+	for _, w := range []int{-2, 2, 5, 0} { // -2: two workers taking the last batch first; 0: two, releasing
+		parallelWorkers, parallelReverse = max(w, -w, 2), w < 0
+		o, doc := &Options{}, data
+		var rel released
+		if w == 0 {
+			doc = bytes.Clone(data)
+			o.Release = func(lo, hi int) { rel.add(doc, lo, hi) }
+		}
+		pt, pres, perr := parseStream("ghost.json", doc, o)
+		if w == 0 && pres == streamDone && perr == nil {
+			rel.check(t, doc)
+		}
 		if sres != pres || fmt.Sprint(serr) != fmt.Sprint(perr) {
 			t.Fatalf("serial and %d workers disagree on %.200q: %d %v, %d %v", w, data, sres, serr, pres, perr)
 		}
@@ -253,6 +263,39 @@ func parseStreamBoth(t *testing.T, data []byte) {
 				t.Fatalf("serial and %d workers disagree on %.200q: %s", w, data, d)
 			}
 		}
+	}
+}
+
+// released records what Options.Release was given, and zeroes it.
+type released struct {
+	mu     sync.Mutex
+	lo, hi int
+}
+
+func (r *released) add(doc []byte, lo, hi int) {
+	clear(doc[lo:hi]) // a read of it afterwards is a race, and a wrong table
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hi == 0 {
+		r.lo, r.hi = lo, hi
+		return
+	}
+	r.lo, r.hi = min(r.lo, lo), max(r.hi, hi)
+}
+
+// check fails unless, after a compile, the document's vhost values were
+// all released: one stretch, from a value's start to a value's end.
+func (r *released) check(t *testing.T, doc []byte) {
+	t.Helper()
+	if r.hi == 0 {
+		return // no vhost
+	}
+	if bytes.ContainsFunc(doc[r.lo:r.hi], func(c rune) bool { return c != 0 }) {
+		t.Fatalf("Release left a gap in [%d, %d)", r.lo, r.hi)
+	}
+	if r.lo == 0 || doc[r.lo-1] != ':' && !bytes.HasSuffix(bytes.TrimRight(doc[:r.lo], " \t\r\n"), []byte(":")) ||
+		!bytes.HasPrefix(bytes.TrimLeft(doc[r.hi:], " \t\r\n"), []byte("}")) {
+		t.Fatalf("Release gave [%d, %d), not the vhosts' values: %.100q", r.lo, r.hi, doc)
 	}
 }
 

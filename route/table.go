@@ -2,6 +2,7 @@ package route
 
 import (
 	"crypto/sha256"
+	"errors"
 	"net/netip"
 	"sort"
 
@@ -216,7 +217,22 @@ type Options struct {
 	// again: the new table shares Prev's compiled vhost, which is the
 	// one it would compile (reuse.go). Prev is not changed.
 	Prev *Table
+	// Release, when not nil, is called while a document of the usual
+	// shape compiles (see Parse), from several goroutines at once, with
+	// stretches [lo, hi) of the document that the compile will not read
+	// again: the caller may then drop their content (ghostd hands a
+	// large file's pages back to the OS behind the compile, so that the
+	// file and the new table are not both in memory). Such a document
+	// that does not decode is not read again for the error message: the
+	// error is then ErrReleased, and the caller parses the document again,
+	// without Release, for the message.
+	Release func(lo, hi int)
 }
+
+// ErrReleased is ParseOptions' error for a document that does not decode
+// when Options.Release may have been called: the document is no longer
+// whole, and its error message needs all of it (Options.Release).
+var ErrReleased = errors.New("the document does not decode; parse it again without Options.Release for the message")
 
 // ParseOptions is Parse under o.
 func ParseOptions(name string, data []byte, o Options) (*Table, error) {
@@ -228,6 +244,9 @@ func parse(name string, data []byte, o *Options) (*Table, error) {
 	t, res, err := parseStream(name, data, o)
 	if res == streamDone {
 		return t, err
+	}
+	if res == streamInvalid && o.Release != nil {
+		return nil, ErrReleased
 	}
 	f, err := decodeFile(name, data, res == streamInvalid)
 	if err != nil {

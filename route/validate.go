@@ -148,7 +148,9 @@ func checkHostname(h string) string {
 	if s == "" {
 		return "has an empty label"
 	}
-	for _, label := range strings.Split(s, ".") {
+	for rest, more := s, true; more; { // strings.Split's labels, without the slice
+		var label string
+		label, rest, more = strings.Cut(rest, ".")
 		if label == "" {
 			return "has an empty label"
 		}

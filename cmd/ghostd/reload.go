@@ -99,7 +99,7 @@ func (l *loader) snapshot() *snapshot { return l.cur.Load() }
 // empty table in place (every request gets 404) and is reported in status;
 // the watcher or a later reload picks the file up.
 func (l *loader) loadInitial() {
-	data, err := os.ReadFile(l.path)
+	c, err := readConfig(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		l.log.Warn("config file missing; serving an empty table (404) until it appears", "config", l.path)
 		msg := err.Error()
@@ -107,16 +107,19 @@ func (l *loader) loadInitial() {
 		l.metrics.reloadResult(false)
 		return
 	}
+	size := 0
 	if err == nil {
 		var t *route.Table
 		t0 := time.Now()
 		restore := compileGC()
-		t, err = l.parse(data)
+		size = len(c.data)
+		t, err = l.parse(c)
 		if err == nil {
-			l.install(t, sha256.Sum256(data), "start", time.Since(t0), false)
-			l.releaseMemory(restore, data)
+			l.install(t, c.hash, "start", time.Since(t0), false)
+			l.releaseMemory(restore, c)
 			return
 		}
+		c.free()
 		restore()
 	}
 	msg := err.Error()
@@ -125,7 +128,7 @@ func (l *loader) loadInitial() {
 	l.metrics.reloadFailures.Inc()
 	l.metrics.reloadResult(false)
 	l.log.Error("config not loaded; serving an empty table (404) until it is fixed", "config", l.path, "err", msg)
-	l.releaseFailed(len(data), func() {})
+	l.releaseFailed(size, func() {})
 }
 
 // binaryID identifies this ghostd binary: its build information and the
@@ -228,12 +231,12 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	defer l.mu.Unlock()
 	t0 := time.Now()
 	old := l.cur.Load()
-	data, err := os.ReadFile(l.path)
+	c, err := readConfig(l.path)
 	if err != nil {
 		return l.failed(old, trigger, err.Error())
 	}
-	hash := sha256.Sum256(data)
-	if hash == old.hash {
+	if c.hash == old.hash {
+		c.free()
 		l.metrics.reloadResult(true)
 		l.clearError(old.gen)
 		if trigger == "watch" {
@@ -252,20 +255,22 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 			"trigger", trigger, "config", l.path, "waited", time.Since(w).Round(time.Microsecond))
 	}
 	restore := compileGC()
-	t, err := l.parse(data)
+	size := len(c.data)
+	t, err := l.parse(c)
 	if err != nil {
+		c.free()
 		res := l.failed(old, trigger, err.Error())
-		l.releaseFailed(len(data), restore)
+		l.releaseFailed(size, restore)
 		return res
 	}
 	// counted before the swap: a status that shows the new generation
 	// counts its reload
 	l.reloads.Add(1)
 	l.metrics.reloads.Inc()
-	s := l.install(t, hash, trigger, time.Since(t0), true)
+	s := l.install(t, c.hash, trigger, time.Since(t0), true)
 	// After the answer: scanning a 100k-vhost file for unknown keys takes
 	// about as long as a third of its compile, and only logs.
-	l.releaseMemory(restore, data)
+	l.releaseMemory(restore, c)
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
 }
@@ -296,22 +301,23 @@ func (l *loader) reloadWithin(trigger string, wait time.Duration) protocol.Reloa
 			"(a valid file becomes generation %d; ghostd status or the log has the outcome)", l.path, wait, gen, gen+1)}
 }
 
-// releaseMemory, after the reply is sent, logs the unknown keys of the
-// file just loaded (data; nil after a failed load), then hands the garbage
-// of the load (parsing a large file allocates more than the table it
-// builds, and the old table is now unreferenced) and the file back to the
-// OS, so that ghostd's RSS follows the live table instead of its largest
-// reload, and then calls restore (compileGC's): the collection it forces
-// runs under the compile's GOGC, and the default one does not start
-// another. Reloads that come while one release runs share it. The next
-// reload waits for it, so that its peak holds the live table only, not
-// the file and garbage of the previous load (nor, when the release ran
-// late, the table before).
-func (l *loader) releaseMemory(restore func(), data []byte) {
+// releaseMemory, after the reply is sent, hands the garbage of the load
+// (parsing a large file allocates more than the table it builds, and the
+// old table is now unreferenced) and the file back to the OS, so that
+// ghostd's RSS follows the live table instead of its largest reload,
+// then calls restore (compileGC's): the collection it forces runs under
+// the compile's GOGC, and the default one does not start another. Then it
+// logs the unknown keys of the file just loaded (c; nil after a failed
+// load), reading a large file again (its pages went during the compile)
+// when it is still the file loaded. Reloads that come while one release
+// runs share it. The next reload waits for it, so that its peak holds the
+// live table only, not the file and garbage of the previous load (nor,
+// when the release ran late, the table before).
+func (l *loader) releaseMemory(restore func(), c *configData) {
 	if !l.releasing.CompareAndSwap(false, true) {
 		restore()
-		if data != nil {
-			go l.logUnknownKeys(data)
+		if c != nil {
+			go l.logUnknownKeys(c)
 		}
 		return
 	}
@@ -319,13 +325,15 @@ func (l *loader) releaseMemory(restore func(), data []byte) {
 	go func() {
 		defer l.released.Done()
 		defer l.releasing.Store(false)
-		if data != nil {
-			l.logUnknownKeys(data)
-			data = nil
+		if c != nil && c.mem != nil {
+			c.free() // released as it compiled
 		}
 		time.Sleep(10 * time.Millisecond) // let in-flight decisions drop the old table
 		debug.FreeOSMemory()
 		restore()
+		if c != nil {
+			l.logUnknownKeys(c)
+		}
 	}()
 }
 
@@ -367,10 +375,27 @@ func (l *loader) releaseFailed(n int, restore func()) {
 }
 
 // logUnknownKeys warns, once per load and after the new table is live,
-// about the keys of the file that ghost does not know (a misspelt key
-// silently changes routing). -strict refuses such a file instead.
-func (l *loader) logUnknownKeys(data []byte) {
-	keys := route.UnknownKeyPositions(data)
+// about the keys of the file c that ghost does not know (a misspelt key
+// silently changes routing). -strict refuses such a file instead. A
+// large file is read again (configData.free): when it changed meanwhile,
+// the load of the new content warns instead.
+func (l *loader) logUnknownKeys(c *configData) {
+	if c.mem != nil {
+		c.free() // released as it compiled
+	}
+	if c.data == nil {
+		again, err := readConfig(l.path)
+		if err != nil {
+			return
+		}
+		defer again.free()
+		if again.id != c.id || again.hash != c.hash {
+			return
+		}
+		c = again
+	}
+	keys := route.UnknownKeyPositions(c.data)
+	c.free()
 	if len(keys) == 0 {
 		return
 	}
@@ -393,35 +418,54 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 	return protocol.ReloadResult{Gen: old.gen, OK: false, Err: msg}
 }
 
-// parse compiles the file's content with the daemon's cache default and
+// parse compiles the file's content c with the daemon's cache default and
 // session secret. The vhosts the file has as the live table was compiled
 // from are the live table's (route.Options.Prev): a file rewritten with a
-// few changed routes compiles only those vhosts.
-func (l *loader) parse(data []byte) (*route.Table, error) {
-	return parseConfig(l.name, data, l.strict, route.Options{
-		CachePass: l.cachePass, SessionSecret: l.sessionSecret, Prev: l.cur.Load().table})
+// few changed routes compiles only those vhosts. A large file's pages go
+// back to the OS as the compile goes (route.Options.Release); such a file
+// that does not decode is read again, whole, for the error message (c is
+// then that content, whose table parse returns if it was rewritten
+// meanwhile into a valid file).
+func (l *loader) parse(c *configData) (*route.Table, error) {
+	o := route.Options{CachePass: l.cachePass, SessionSecret: l.sessionSecret, Prev: l.cur.Load().table,
+		Release: c.releaser()}
+	t, err := parseConfig(l.name, c.data, l.strict, o)
+	if !errors.Is(err, route.ErrReleased) {
+		return t, err
+	}
+	c.free()
+	again, err := readHeap(l.path)
+	if err != nil {
+		return nil, err
+	}
+	*c = *again
+	o.Release = nil
+	return parseConfig(l.name, c.data, l.strict, o)
 }
 
 // parseConfig is route.ParseOptions that turns a panic in the compiler
 // into an error, so that no file can bring the daemon down. With strict, a
-// key ghost does not know is an error too.
+// key ghost does not know is an error too (after a compile error: the
+// keys are looked for before the compile, which may release the
+// document, o.Release).
 func parseConfig(name string, data []byte, strict bool, o route.Options) (t *route.Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			t, err = nil, fmt.Errorf("%s: internal error while compiling the configuration: %v", name, p)
 		}
 	}()
-	if t, err = route.ParseOptions(name, data, o); err != nil || !strict {
+	var unknown []string
+	if strict {
+		unknown = unknownKeys(name, data)
+	}
+	if t, err = route.ParseOptions(name, data, o); err != nil || len(unknown) == 0 {
 		return t, err
 	}
-	if keys := unknownKeys(name, data); len(keys) > 0 {
-		more := ""
-		if len(keys) > 1 {
-			more = fmt.Sprintf(", and %d more", len(keys)-1)
-		}
-		return nil, fmt.Errorf("%s (strict: unknown keys are errors%s)", keys[0], more)
+	more := ""
+	if len(unknown) > 1 {
+		more = fmt.Sprintf(", and %d more", len(unknown)-1)
 	}
-	return t, nil
+	return nil, fmt.Errorf("%s (strict: unknown keys are errors%s)", unknown[0], more)
 }
 
 // unknownKeys describes each key of data that ghost does not read, as
