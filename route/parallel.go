@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	gojson "github.com/goccy/go-json"
 )
 
 // parallelMin is the number of vhosts from which compileMembers compiles
@@ -143,6 +141,7 @@ type indexedErr struct {
 // index in key order).
 func (j *compileJob) run(b *builder) indexedErr {
 	var vj vhostJSON
+	var dec vhostDecoder
 	first := indexedErr{i: len(j.vhosts)}
 	n := int64(len(j.vhosts))
 	nb := (n + parallelBatch - 1) / parallelBatch
@@ -167,8 +166,7 @@ func (j *compileJob) run(b *builder) indexedErr {
 				}
 				continue
 			}
-			resetScratch(&vj)
-			if gojson.Unmarshal(raw, &vj) != nil {
+			if dec.decode(raw, &vj) != nil {
 				j.invalid.Store(true)
 				return first
 			}
