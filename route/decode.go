@@ -123,7 +123,7 @@ func parseStream(name string, data []byte, o *Options) (*Table, streamResult, er
 		return nil, streamShape, nil
 	}
 	var vhosts []member
-	seenVersion, seenVhosts := false, false
+	seenVersion, seenVhosts, otherKey := false, false, false
 	if !sc.consume('}') {
 		for {
 			key, res := sc.plainKey()
@@ -155,6 +155,7 @@ func parseStream(name string, data []byte, o *Options) (*Table, streamResult, er
 			case strings.EqualFold(key, "version"), strings.EqualFold(key, "vhosts"):
 				return nil, streamShape, nil
 			default: // ignored, but the document must still be valid JSON
+				otherKey = otherKey || key != "default" // the one known
 				lo, hi, res := sc.value()
 				if res != streamDone {
 					return nil, res, nil
@@ -179,7 +180,14 @@ func parseStream(name string, data []byte, o *Options) (*Table, streamResult, er
 	if !seenVersion {
 		return nil, streamShape, nil
 	}
-	return compileMembers(name, data, vhosts, o)
+	t, res, err := compileMembers(name, data, vhosts, o)
+	if t != nil && !otherKey {
+		t.known = true
+		for _, vh := range t.vhosts {
+			t.known = t.known && vh.known
+		}
+	}
+	return t, res, err
 }
 
 // resetScratch makes vj, which compileMembers decodes every vhost into, a

@@ -37,14 +37,15 @@ type vhostDecoder struct {
 const internMax = 4096
 
 // decode decodes raw, a vhost's value, into *vj, as gojson.Unmarshal
-// decodes it into a vj reset by resetScratch (which it is, and its error).
-func (d *vhostDecoder) decode(raw []byte, vj *vhostJSON) error {
+// decodes it into a vj reset by resetScratch (which it is, and its error);
+// known when the fast path took it (then raw has no key Parse ignores).
+func (d *vhostDecoder) decode(raw []byte, vj *vhostJSON) (known bool, err error) {
 	resetScratch(vj)
 	if d.fast(raw, vj) {
-		return nil
+		return true, nil
 	}
 	resetScratch(vj)
-	return gojson.Unmarshal(raw, vj)
+	return false, gojson.Unmarshal(raw, vj)
 }
 
 // fast decodes raw into *vj (reset) when it has the usual shape; false

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -143,4 +144,50 @@ func TestFastDecodeTakes(t *testing.T) {
 		}
 	}
 	t.Logf("fast path took %d of %d vhost values of FuzzParse's corpus", took, all)
+}
+
+// KnownKeysOnly is true of the usual files, false of one with a key
+// Parse ignores in a vhost (also in one adopted from the previous table)
+// or at the top level, of one whose vhost the fast path did not take (a
+// key in another case, which Parse reads), and of a document compiled
+// whole.
+func TestKnownKeysOnly(t *testing.T) {
+	good := genFile(300, 7)
+	for _, c := range []struct {
+		doc  []byte
+		want bool
+	}{
+		{good, true},
+		{[]byte(`{"version":2,"vhosts":{},"default":{"x":1}}`), true},
+		{[]byte(`{"version":2,"vhosts":{"a.com":{"routes":[{"colour":"red"}]}}}`), false},
+		{[]byte(`{"version":2,"vhosts":{"a.com":{"routes":[{"Method":"GET"}]}}}`), false},
+		{[]byte(`{"version":2,"vhosts":{"a.com":{}},"other":1}`), false},
+		{[]byte(`{"vhosts":{"a.com":{}},"version":2}`), true},
+		{[]byte(`[{"version":2}]`), false},
+		{bytes.Replace(good, []byte(`"routes":[`), []byte(`"routes":[{"unknown":1},`), 1), false},
+	} {
+		tb, err := Parse("ghost.json", c.doc)
+		if err != nil {
+			if c.want {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if tb.KnownKeysOnly() != c.want {
+			t.Errorf("KnownKeysOnly of %.100q: %v", c.doc, !c.want)
+		}
+		if c.want && len(UnknownKeyPositions(c.doc)) > 0 {
+			t.Errorf("UnknownKeyPositions of %.100q disagrees with the test", c.doc)
+		}
+	}
+	// an adopted vhost keeps what its compile knew
+	bad := bytes.Replace(good, []byte(`"routes":[`), []byte(`"routes":[{"unknown":1},`), 1)
+	prev, err := Parse("ghost.json", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := ParseOptions("ghost.json", bad, Options{Prev: prev})
+	if err != nil || tb.KnownKeysOnly() || !tb.shared {
+		t.Fatalf("adopted: %v, known %v, shared %v", err, tb.KnownKeysOnly(), tb.shared)
+	}
 }

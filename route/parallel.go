@@ -166,7 +166,8 @@ func (j *compileJob) run(b *builder) indexedErr {
 				}
 				continue
 			}
-			if dec.decode(raw, &vj) != nil {
+			known, err := dec.decode(raw, &vj)
+			if err != nil {
 				j.invalid.Store(true)
 				return first
 			}
@@ -180,7 +181,7 @@ func (j *compileJob) run(b *builder) indexedErr {
 				}
 				continue
 			}
-			vh.src = src
+			vh.src, vh.known = src, known
 		}
 		if j.release != nil {
 			j.releaseBatch(k)

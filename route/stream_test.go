@@ -33,8 +33,9 @@ func tableDiff(a, b *Table) string {
 }
 
 // tableDiffSrc is tableDiff that also compares, when src is true, the
-// hashes of the values the vhosts were compiled from (which only the
-// streamed compile records), and the tables' settings.
+// hashes of the values the vhosts were compiled from and whether their
+// keys are known (which only the streamed compile records), and the
+// tables' settings.
 func tableDiffSrc(a, b *Table, src bool) string {
 	if a.stats != b.stats {
 		return fmt.Sprintf("stats %+v != %+v", a.stats, b.stats)
@@ -53,6 +54,9 @@ func tableDiffSrc(a, b *Table, src bool) string {
 			return fmt.Sprintf("ring %x differs", id)
 		}
 	}
+	if src && a.known != b.known {
+		return fmt.Sprintf("KnownKeysOnly %v != %v", a.known, b.known)
+	}
 	if a.policies != b.policies || a.passDefault != b.passDefault || !bytes.Equal(a.secret, b.secret) {
 		return fmt.Sprintf("policies %d, pass %v, secret %q != %d, %v, %q", a.policies, a.passDefault, a.secret, b.policies, b.passDefault, b.secret)
 	}
@@ -67,6 +71,7 @@ func tableDiffSrc(a, b *Table, src bool) string {
 		x.hash, y.hash = 0, 0
 		if !src {
 			x.src, y.src = [32]byte{}, [32]byte{}
+			x.known, y.known = false, false
 		}
 		if !reflect.DeepEqual(x, y) {
 			return fmt.Sprintf("vhost %d differs:\n%+v\n%+v", i, x, y)
@@ -103,6 +108,9 @@ func checkStream(t *testing.T, data []byte) streamResult {
 		}
 		if d := tableDiff(st, want); d != "" {
 			t.Fatalf("parseStream and the whole-document path disagree on %q: %s", data, d)
+		}
+		if keys := UnknownKeyPositions(data); st.KnownKeysOnly() && len(keys) > 0 {
+			t.Fatalf("KnownKeysOnly of %q, which has %v", data, keys)
 		}
 	case streamInvalid:
 		var f fileJSON

@@ -27,6 +27,7 @@ type Table struct {
 
 	secret []byte // the session tokens' key (Options.SessionSecret)
 	shared bool   // some vhosts are the previous table's (Options.Prev)
+	known  bool   // the document has no key Parse ignores (KnownKeysOnly)
 }
 
 // Stats counts what a table holds.
@@ -57,11 +58,14 @@ type vhost struct {
 	arena           string
 	recBase         int32
 	nExact, nPrefix int32
-	exactM          map[string]int32 // large vhosts: key → bucket number
-	prefM           map[string]int32 // large vhosts: key → bucket number
-	maxPrefix       int
-	regex, rest     span    // RegularExpression routes; PathPrefix "/" and no-path routes
-	def             *croute // default_backends, nil when absent
+	// known: its value has no key Parse ignores (vhostDecoder's fast
+	// path took it, which knows only keys Parse reads)
+	known       bool
+	exactM      map[string]int32 // large vhosts: key → bucket number
+	prefM       map[string]int32 // large vhosts: key → bucket number
+	maxPrefix   int
+	regex, rest span    // RegularExpression routes; PathPrefix "/" and no-path routes
+	def         *croute // default_backends, nil when absent
 
 	ordered []*croute // every route (default last) in precedence order
 	deps    Deps
@@ -255,6 +259,14 @@ func parse(name string, data []byte, o *Options) (*Table, error) {
 	return compile(name, f, o)
 }
 
+// KnownKeysOnly reports whether the document t was compiled from is known
+// to have no key that Parse ignores, so that UnknownKeyPositions would
+// find none: the streamed compile knows it of most files (every vhost
+// decoded by its fast path, which reads known keys only, and no other
+// top-level key than "version", "vhosts" and "default"). False means
+// that the document may have such keys.
+func (t *Table) KnownKeysOnly() bool { return t.known }
+
 // Empty returns a table with no vhosts: every request gets 404.
 func Empty() *Table {
 	return &Table{exact: newHostTable(0), wild: newHostTable(0), refs: map[netip.AddrPort][]Endpoint{}}
@@ -292,6 +304,16 @@ func (t *Table) Vhosts() []string {
 		out[i] = v.key
 	}
 	return out
+}
+
+// HasVhost reports whether the table has a vhost of key (as written in
+// the file), without Vhosts' copy of every key.
+func (t *Table) HasVhost(key string) bool {
+	if t == nil {
+		return false
+	}
+	i := sort.Search(len(t.vhosts), func(i int) bool { return t.vhosts[i].key >= key })
+	return i < len(t.vhosts) && t.vhosts[i].key == key
 }
 
 // RouteNames returns the distinct non-empty route_name values of the

@@ -211,13 +211,12 @@ func (m *metrics) reloadResult(ok bool) {
 // forget drops the decision series of vhosts and route names the new
 // table no longer has, so that a removed vhost does not leave frozen
 // series behind. The "" vhost (no match) stays.
+//
+// It runs while the old table is still in memory beside the new one (a
+// reload's peak): it allocates nothing in proportion to the table.
 func (m *metrics) forget(t *route.Table) {
-	keep := map[string]bool{"": true, OtherLabel: true}
-	for _, v := range t.Vhosts() {
-		keep[v] = true
-	}
 	m.byVhost.Range(func(v string, _ *vhostCounters) bool {
-		if !keep[v] {
+		if v != "" && v != OtherLabel && !t.HasVhost(v) {
 			m.byVhost.Delete(v)
 			m.nVhost.Add(-1)
 			for _, name := range outcomeNames {
@@ -226,6 +225,9 @@ func (m *metrics) forget(t *route.Table) {
 		}
 		return true
 	})
+	if m.nRoute.Load() <= 0 {
+		return // no route series (the names are a walk of every route)
+	}
 	names := map[string]bool{OtherLabel: true}
 	for _, n := range t.RouteNames() {
 		names[n] = true

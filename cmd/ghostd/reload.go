@@ -116,7 +116,7 @@ func (l *loader) loadInitial() {
 		t, err = l.parse(c)
 		if err == nil {
 			l.install(t, c.hash, "start", time.Since(t0), false)
-			l.releaseMemory(restore, c)
+			l.releaseMemory(restore, forWarning(c, t))
 			return
 		}
 		c.free()
@@ -231,6 +231,14 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	defer l.mu.Unlock()
 	t0 := time.Now()
 	old := l.cur.Load()
+	// The previous load's release goes first: its garbage (and the
+	// table before, until it is collected) would add to this load's
+	// peak, from the file read on.
+	if w := time.Now(); l.releasing.Load() {
+		l.released.Wait()
+		l.log.Info("reload waited for the previous load's release (memory returned, unknown-key scan)",
+			"trigger", trigger, "config", l.path, "waited", time.Since(w).Round(time.Microsecond))
+	}
 	c, err := readConfig(l.path)
 	if err != nil {
 		return l.failed(old, trigger, err.Error())
@@ -246,13 +254,6 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		}
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
-	}
-	// The garbage of the previous reload goes first (it would add to
-	// this one's peak), then the compile runs with a high GOGC.
-	if w := time.Now(); l.releasing.Load() {
-		l.released.Wait()
-		l.log.Info("reload waited for the previous load's release (unknown-key scan, memory returned)",
-			"trigger", trigger, "config", l.path, "waited", time.Since(w).Round(time.Microsecond))
 	}
 	restore := compileGC()
 	size := len(c.data)
@@ -270,7 +271,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	s := l.install(t, c.hash, trigger, time.Since(t0), true)
 	// After the answer: scanning a 100k-vhost file for unknown keys takes
 	// about as long as a third of its compile, and only logs.
-	l.releaseMemory(restore, c)
+	l.releaseMemory(restore, forWarning(c, t))
 	return protocol.ReloadResult{Gen: s.gen, OK: true,
 		Msg: fmt.Sprintf("loaded %s: %d vhosts, %d routes", l.path, s.stats.Vhosts, s.stats.Routes)}
 }
@@ -308,8 +309,9 @@ func (l *loader) reloadWithin(trigger string, wait time.Duration) protocol.Reloa
 // then calls restore (compileGC's): the collection it forces runs under
 // the compile's GOGC, and the default one does not start another. Then it
 // logs the unknown keys of the file just loaded (c; nil after a failed
-// load), reading a large file again (its pages went during the compile)
-// when it is still the file loaded. Reloads that come while one release
+// load, or when the compile knows it has none: forWarning), reading a
+// large file again (its pages went during the compile) when it is still
+// the file loaded. Reloads that come while one release
 // runs share it. The next reload waits for it, so that its peak holds the
 // live table only, not the file and garbage of the previous load (nor,
 // when the release ran late, the table before).
@@ -374,6 +376,18 @@ func (l *loader) releaseFailed(n int, restore func()) {
 	restore()
 }
 
+// forWarning returns the content c that compiled to t for logUnknownKeys,
+// or nil (c freed) when the compile knows the file has no unknown key
+// (route.Table.KnownKeysOnly, the usual case): then the file is not
+// scanned, nor a large one read again.
+func forWarning(c *configData, t *route.Table) *configData {
+	if t.KnownKeysOnly() {
+		c.free()
+		return nil
+	}
+	return c
+}
+
 // logUnknownKeys warns, once per load and after the new table is live,
 // about the keys of the file c that ghost does not know (a misspelt key
 // silently changes routing). -strict refuses such a file instead. A
@@ -434,6 +448,7 @@ func (l *loader) parse(c *configData) (*route.Table, error) {
 		return t, err
 	}
 	c.free()
+	l.log.Info("config does not decode; reading it again, whole, for the error message", "config", l.path)
 	again, err := readHeap(l.path)
 	if err != nil {
 		return nil, err
