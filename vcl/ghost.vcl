@@ -179,8 +179,8 @@ sub ghost_purged {
 }
 
 # Piped traffic never reaches vcl_backend_fetch: route it on the client
-# side. A sub of its own: VCL fetches a VMOD's task state at the top of
-# every sub that uses it, and vcl_recv runs for every cache hit.
+# side. A sub of its own: vcl_recv runs for every cache hit, and every
+# VCL statement costs it.
 sub ghost_route_pipe {
 	set req.backend_hint = ghost.route();
 	if (ghost.status() != 200) {

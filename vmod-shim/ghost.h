@@ -344,6 +344,7 @@ struct ghost_ans {
 struct ghost_task {
 	unsigned		magic;
 #define GHOST_TASK_MAGIC	0x9a3c41d7
+	const struct vcl	*vcl;		/* the VCL it belongs to */
 	int			status;		/* 0 = route() not called */
 	const char		*reason;	/* the shim's own (503), in
 						   ctx->ws; NULL: the answer's */

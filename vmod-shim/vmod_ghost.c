@@ -233,17 +233,42 @@ static const struct vmod_priv_methods task_methods[1] = {{
 	.fini = task_fini
 }};
 
+/*
+ * The task's state is a PRIV_TASK the VMOD looks up itself, under its own
+ * id (task_id's address), not a PRIV_TASK argument: VCC creates an
+ * argument's slot at the top of every subroutine that uses one
+ * (VRT_priv_task(): a workspace reservation and a tree insert, ~335
+ * instructions, in vcl_backend_fetch and again in vcl_backend_response
+ * of every fetch), where finding it (VRT_priv_task_get()) costs a tree
+ * lookup. Only route() and reload() create it. It is still Varnish's
+ * task state: it ends with the task, and std.rollback() resets it. One id
+ * serves every VCL, so the state records its VCL: a task that moves to
+ * another (return (vcl(...))) starts afresh there.
+ */
+static const int task_id = 1;
+
 static struct ghost_task *
-task_get(VRT_CTX, struct vmod_priv *priv, int create)
+task_get(VRT_CTX, int create)
 {
+	struct vmod_priv *priv;
 	struct ghost_task *t;
 
-	AN(priv);
+	priv = create ? VRT_priv_task(ctx, &task_id) :
+	    VRT_priv_task_get(ctx, &task_id);
+	if (priv == NULL) {
+		if (create)
+			VRT_fail(ctx, "ghost: no task state (workspace "
+			    "overflow)");
+		return (NULL);
+	}
 	if (priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(t, priv->priv, GHOST_TASK_MAGIC);
-		return (t);
-	}
-	if (!create)
+		if (t->vcl == ctx->vcl)
+			return (t);
+		if (!create)
+			return (NULL);
+		task_fini(ctx, t);	/* another VCL's: afresh */
+	} else if (!create)
 		return (NULL);
 	t = WS_Alloc(ctx->ws, sizeof *t);
 	if (t == NULL) {
@@ -251,6 +276,7 @@ task_get(VRT_CTX, struct vmod_priv *priv, int create)
 		return (NULL);
 	}
 	INIT_OBJ(t, GHOST_TASK_MAGIC);
+	t->vcl = ctx->vcl;
 	t->reason = "";
 	t->location = "";
 	priv->priv = t;
@@ -495,7 +521,7 @@ vmod_pipe(VRT_CTX)
 }
 
 VCL_BACKEND v_matchproto_()
-vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+vmod_route(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
@@ -509,39 +535,39 @@ vmod_route(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 	gv = vcl_get(ctx, pv, "route");
 	if (gv == NULL)
 		return (NULL);
-	t = task_get(ctx, pt, 1);
+	t = task_get(ctx, 1);
 	if (t == NULL)
 		return (NULL);
 	return (ghost_route(ctx, gv, t));
 }
 
 VCL_INT v_matchproto_()
-vmod_status(VRT_CTX, struct vmod_priv *pt)
+vmod_status(VRT_CTX)
 {
 	struct ghost_task *t;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = task_get(ctx, pt, 0);
+	t = task_get(ctx, 0);
 	return (t != NULL ? t->status : 0);
 }
 
 VCL_STRING v_matchproto_()
-vmod_reason(VRT_CTX, struct vmod_priv *pt)
+vmod_reason(VRT_CTX)
 {
 	struct ghost_task *t;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = task_get(ctx, pt, 0);
+	t = task_get(ctx, 0);
 	return (t != NULL && t->status != 0 ? ghost_reason(ctx, t) : "");
 }
 
 VCL_STRING v_matchproto_()
-vmod_location(VRT_CTX, struct vmod_priv *pt)
+vmod_location(VRT_CTX)
 {
 	struct ghost_task *t;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = task_get(ctx, pt, 0);
+	t = task_get(ctx, 0);
 	return (t != NULL ? t->location : "");
 }
 
@@ -551,7 +577,7 @@ vmod_location(VRT_CTX, struct vmod_priv *pt)
  * other); NULL when there is none.
  */
 static struct ghost_task *
-resp_task(VRT_CTX, struct vmod_priv *pt, unsigned be, unsigned cl,
+resp_task(VRT_CTX, unsigned be, unsigned cl,
     const char *fail, struct http **hp)
 {
 	if (ctx->method == be)
@@ -562,17 +588,17 @@ resp_task(VRT_CTX, struct vmod_priv *pt, unsigned be, unsigned cl,
 		VRT_fail(ctx, "%s", fail);
 		return (NULL);
 	}
-	return (task_get(ctx, pt, 0));
+	return (task_get(ctx, 0));
 }
 
 VCL_BOOL v_matchproto_()
-vmod_synth(VRT_CTX, struct vmod_priv *pt)
+vmod_synth(VRT_CTX)
 {
 	struct ghost_task *t;
 	struct http *hp;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = resp_task(ctx, pt, VCL_MET_BACKEND_ERROR, VCL_MET_SYNTH,
+	t = resp_task(ctx, VCL_MET_BACKEND_ERROR, VCL_MET_SYNTH,
 	    "ghost.synth(): only in vcl_backend_error or vcl_synth", &hp);
 	if (t != NULL && ctx->method == VCL_MET_BACKEND_ERROR)
 		ghost_route_result(ctx, t);	/* the fetch failed */
@@ -583,7 +609,7 @@ vmod_synth(VRT_CTX, struct vmod_priv *pt)
 }
 
 VCL_BOOL v_matchproto_()
-vmod_retry(VRT_CTX, struct vmod_priv *pt)
+vmod_retry(VRT_CTX)
 {
 	struct ghost_task *t;
 
@@ -594,7 +620,7 @@ vmod_retry(VRT_CTX, struct vmod_priv *pt)
 		    "vcl_backend_error");
 		return (0);
 	}
-	t = task_get(ctx, pt, 0);
+	t = task_get(ctx, 0);
 	/* the attempt's result first: a retried one counts for outlier */
 	if (t != NULL)
 		ghost_route_result(ctx, t);
@@ -602,13 +628,13 @@ vmod_retry(VRT_CTX, struct vmod_priv *pt)
 }
 
 VCL_VOID v_matchproto_()
-vmod_response(VRT_CTX, struct vmod_priv *pt)
+vmod_response(VRT_CTX)
 {
 	struct ghost_task *t;
 	struct http *hp;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = resp_task(ctx, pt, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
+	t = resp_task(ctx, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
 	    "ghost.response(): only in vcl_backend_response or vcl_deliver",
 	    &hp);
 	if (t != NULL && hp == ctx->http_beresp)
@@ -678,7 +704,7 @@ vmod_deliver(VRT_CTX, struct vmod_priv *pv)
 }
 
 VCL_BOOL
-vmod_owner_failed(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
+vmod_owner_failed(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
@@ -689,7 +715,7 @@ vmod_owner_failed(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *pt)
 		return (0);
 	}
 	gv = vcl_get(ctx, pv, "owner_failed");
-	t = task_get(ctx, pt, 0);
+	t = task_get(ctx, 0);
 	if (gv == NULL || t == NULL || !t->fwd || t->fwd_failed)
 		return (0);
 	t->fwd_failed = 1;
@@ -905,7 +931,7 @@ reload_field(struct mp_r *r, const char *k, size_t kl, void *priv)
 }
 
 VCL_BOOL v_matchproto_()
-vmod_reload(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *priv)
+vmod_reload(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
@@ -917,7 +943,7 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *priv)
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	gv = vcl_get(ctx, pv, "reload");
-	t = task_get(ctx, priv, 1);
+	t = task_get(ctx, 1);
 	if (gv == NULL || t == NULL)
 		return (0);
 	t->reload_pending = 0;
@@ -983,22 +1009,22 @@ vmod_reload(VRT_CTX, struct vmod_priv *pv, struct vmod_priv *priv)
 }
 
 VCL_BOOL v_matchproto_()
-vmod_reload_pending(VRT_CTX, struct vmod_priv *priv)
+vmod_reload_pending(VRT_CTX)
 {
 	struct ghost_task *t;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = task_get(ctx, priv, 0);
+	t = task_get(ctx, 0);
 	return (t != NULL && t->reload_pending);
 }
 
 VCL_STRING v_matchproto_()
-vmod_reload_message(VRT_CTX, struct vmod_priv *priv)
+vmod_reload_message(VRT_CTX)
 {
 	struct ghost_task *t;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = task_get(ctx, priv, 0);
+	t = task_get(ctx, 0);
 	return (t != NULL && t->reload_msg != NULL ? t->reload_msg : "");
 }
 
