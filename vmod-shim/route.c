@@ -432,7 +432,6 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
 	uint64_t sgen = 0, seen;
-	uintptr_t snap;
 	int fresh;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -445,18 +444,16 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		sgen = q->st.gen;
 	} else
 		fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
-	snap = WS_Snapshot(ctx->ws);
+	/*
+	 * A lookup that misses gives back the workspace its keys took (with
+	 * the whole path, up to the URL's size) before the round trip needs
+	 * room for the answer (ghost_memo_find()).
+	 */
 	if (gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen, ref)) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
 	} else {
-		/*
-		 * A lookup that missed leaves its keys (with the whole path,
-		 * up to the URL's size) in the workspace: give it back
-		 * before the round trip needs room for the answer.
-		 */
-		WS_Reset(ctx->ws, snap);
 		if (q->memo_only != NULL) {
 			snprintf(why, wl, "%s", q->memo_only);
 			return (-1);
@@ -485,12 +482,9 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		    __ATOMIC_RELAXED))
 			continue;
 		ghost_ans_fit(q, a);
-		if (gv->memo != NULL) {
-			/* the keys are copied into the memo: give them back */
-			snap = WS_Snapshot(ctx->ws);
+		/* the keys are copied into the memo: it gives them back */
+		if (gv->memo != NULL)
 			ghost_memo_store(gv, ctx->ws, q, a, raw, rawlen);
-			WS_Reset(ctx->ws, snap);
-		}
 	}
 	if (!q->cache_only && ghost_ans_resolve(ctx->ws, q, a)) {
 		snprintf(why, wl, "workspace overflow");

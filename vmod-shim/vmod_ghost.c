@@ -275,7 +275,14 @@ task_get(VRT_CTX, int create)
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
 		return (NULL);
 	}
-	INIT_OBJ(t, GHOST_TASK_MAGIC);
+	/*
+	 * All but the answer zeroed (~180 instructions less): it is read
+	 * only once have_ans says route() filled it in.
+	 */
+	memset(t, 0, offsetof(struct ghost_task, ans));
+	memset(&t->ans + 1, 0, sizeof *t - offsetof(struct ghost_task, ans) -
+	    sizeof t->ans);
+	t->magic = GHOST_TASK_MAGIC;
 	t->vcl = ctx->vcl;
 	t->reason = "";
 	t->location = "";
