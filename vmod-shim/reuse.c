@@ -244,19 +244,19 @@ key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
  * Key of an answer: the raw host and exactly the inputs in deps (headers
  * and query by value class where declared, see key_header()), the path
  * part last: 'S' + the first sc bytes for a scoped answer, else 'E' + the
- * whole path. Room is left for the whole path whatever the part, so that
- * memo_find() can probe every scope length in place; *base is where the
- * path part starts.
+ * whole path (path, pl: rq_path()). Room is left for the whole path
+ * whatever the part, so that memo_find() can probe every scope length in
+ * place; *base is where the path part starts.
  */
 static char *
 memo_key(struct ws *ws, const struct ghost_rq *q,
-    const struct ghost_deps *d, size_t *base, size_t *klen, char *buf,
-    size_t bsz)
+    const struct ghost_deps *d, const char *path, size_t pl, size_t *base,
+    size_t *klen, char *buf, size_t bsz)
 {
 	struct kb k;
 	struct mp_r r, hv, *hvp;
-	const char *qm, *hn, *path;
-	size_t hl, pl;
+	const char *qm, *hn;
+	size_t hl;
 	uint32_t cnt;
 
 	kb_begin(ws, &k, buf, bsz);
@@ -313,13 +313,12 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	}
 	*base = (size_t)(k.p - k.b);
 	if (d->p) {
-		rq_path(q, &path, &pl);
 		kb_put(&k, "E", 1);
 		kb_put(&k, path, pl);
 	}
 	if (kb_end(&k, klen) == NULL)	/* too long for buf: workspace */
 		return (buf != NULL ?
-		    memo_key(ws, q, d, base, klen, NULL, 0) : NULL);
+		    memo_key(ws, q, d, path, pl, base, klen, NULL, 0) : NULL);
 	return (k.b);
 }
 
@@ -404,6 +403,22 @@ ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 		CR_PTRS(X)
 	}
 #undef X
+}
+
+/* ghost_memo_fix_f of a host's deps record: as ans_fix() below. */
+static void v_matchproto_(ghost_memo_fix_f)
+deps_fix(uint8_t *v, size_t vl)
+{
+	struct ghost_deps d;
+	uintptr_t from, to;
+
+	assert(vl >= sizeof d + sizeof from);
+	memcpy(&d, v, sizeof d);
+	memcpy(&from, v + sizeof d, sizeof from);
+	to = (uintptr_t)(v + sizeof d + sizeof from);
+	deps_rebase(&d, from, (const uint8_t *)to);
+	memcpy(v, &d, sizeof d);
+	memcpy(v + sizeof d, &to, sizeof to);
 }
 
 /*
@@ -533,14 +548,13 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 
 	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
 		return;
+	rq_path(q, &path, &pl);
 	dk = deps_key(ws, q, &dkl, NULL, 0);
-	ak = memo_key(ws, q, &a->deps, &base, &akl, NULL, 0);
+	ak = memo_key(ws, q, &a->deps, path, pl, &base, &akl, NULL, 0);
 	if (dk == NULL || ak == NULL)
 		return;
-	if (a->deps.p) {
-		rq_path(q, &path, &pl);
+	if (a->deps.p)
 		akl = key_scope(ak, base, pl, a->sc);
-	}
 	dl = (size_t)(a->deps.raw_end - a->deps.raw);
 	sz = WS_ReserveAll(ws);
 	if (sz >= sizeof a->deps + sizeof base_addr + dl) {
@@ -550,7 +564,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		memcpy(buf + sizeof a->deps, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof a->deps + sizeof base_addr, a->deps.raw, dl);
 		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
-		    sizeof a->deps + sizeof base_addr + dl, NULL);
+		    sizeof a->deps + sizeof base_addr + dl, deps_fix);
 	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
@@ -637,39 +651,27 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  */
 static int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen, void **ref)
+    const struct ghost_rq *q, const struct ghost_deps *dp, struct ghost_ans *a,
+    const uint8_t **raw, size_t *rawlen, void **ref)
 {
-	struct ghost_deps d;
 	struct mp_r r;
 	const uint8_t *v;
-	const char *k, *path;
+	const char *path;
 	char *ak;
 	size_t kl, vl, base, pl;
 	int64_t sl[MEMO_MAX_SCOPES];
-	uintptr_t dbase;
 	uint32_t n, i;
-	char dbuf[128], abuf[512];	/* the keys, when they fit */
-	uint8_t drec[512];		/* the deps record, when it fits:
-					   read here only, no copy kept */
+	char abuf[512];		/* the key, when it fits */
 
-	k = deps_key(ws, q, &kl, dbuf, sizeof dbuf);
-	if (k == NULL || !ghost_memo_lookup(gv, ws, gen, k, kl, drec,
-	    sizeof drec, &v, &vl) ||
-	    vl < sizeof d + sizeof dbase)
-		return (0);
-	memcpy(&d, v, sizeof d);
-	memcpy(&dbase, v + sizeof d, sizeof dbase);
-	deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
-	ak = memo_key(ws, q, &d, &base, &kl, abuf, sizeof abuf);
+	rq_path(q, &path, &pl);
+	ak = memo_key(ws, q, dp, path, pl, &base, &kl, abuf, sizeof abuf);
 	if (ak == NULL)
 		return (0);
-	if (!d.p)
+	if (!dp->p)
 		return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
-	rq_path(q, &path, &pl);
-	if (d.sl != NULL) {
-		r.p = d.sl;
-		r.end = d.sl_end;
+	if (dp->sl != NULL) {
+		r.p = dp->sl;
+		r.end = dp->sl_end;
 		r.err = 0;
 		n = mp_r_arr(&r);
 		for (i = 0; i < n && i < MEMO_MAX_SCOPES && !r.err; i++)
@@ -690,6 +692,51 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	}
 	kl = key_scope(ak, base, pl, -1);
 	return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
+}
+
+/*
+ * memo_find() under the host's deps record: referenced in the memo entry
+ * (its pointers moved there by deps_fix()), or copied for a cache
+ * decision, whose answers are copied too.
+ */
+static int
+memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
+    size_t *rawlen, void **ref)
+{
+	struct ghost_deps d;
+	const uint8_t *v;
+	const char *k;
+	size_t kl, vl;
+	uintptr_t dbase;
+	void *dref = NULL;
+	int r;
+	char dbuf[128];			/* the key, when it fits */
+	uint8_t drec[512];		/* the deps record, when it fits:
+					   read here only, no copy kept */
+
+	k = deps_key(ws, q, &kl, dbuf, sizeof dbuf);
+	if (k == NULL)
+		return (0);
+	if (ref != NULL)
+		dref = ghost_memo_ref(gv, gen, k, kl, &v, &vl);
+	if (dref == NULL && (ref != NULL || !ghost_memo_lookup(gv, ws, gen, k,
+	    kl, drec, sizeof drec, &v, &vl)))
+		return (0);
+	r = 0;
+	if (vl >= sizeof d + sizeof dbase) {
+		memcpy(&d, v, sizeof d);
+		memcpy(&dbase, v + sizeof d, sizeof dbase);
+		if (dref == NULL)
+			deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
+		else
+			assert(dbase == (uintptr_t)(v + sizeof d +
+			    sizeof dbase));
+		r = memo_find(gv, ws, gen, q, &d, a, raw, rawlen, ref);
+	}
+	if (dref != NULL)
+		ghost_memo_unref(dref);
+	return (r);
 }
 
 void
@@ -715,7 +762,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	if (ref != NULL)
 		*ref = NULL;
 	snap = WS_Snapshot(ws);
-	if (memo_find(gv, ws, gen, q, a, raw, rawlen, ref))
+	if (memo_find_deps(gv, ws, gen, q, a, raw, rawlen, ref))
 		return (1);
 	WS_Reset(ws, snap);
 	return (0);

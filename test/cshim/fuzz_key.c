@@ -161,8 +161,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	WS_Init(ws, "fuzz", space, sizeof space);
 	/* in the workspace, and in a small buffer (or the workspace when
 	 * the key does not fit in it): the same key */
-	k1 = memo_key(ws, &q, &a.deps, &base1, &kl1, NULL, 0);
-	k2 = memo_key(ws, &q, &a.deps, &base2, &kl2, kbuf, sizeof kbuf);
+	rq_path(&q, &p, &pl);
+	k1 = memo_key(ws, &q, &a.deps, p, pl, &base1, &kl1, NULL, 0);
+	k2 = memo_key(ws, &q, &a.deps, p, pl, &base2, &kl2, kbuf,
+	    sizeof kbuf);
 	assert((k1 == NULL) == (k2 == NULL));
 	if (k1 != NULL) {
 		assert(kl1 == kl2 && base1 == base2 && base1 <= kl1);
@@ -173,8 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			hd[hp->nhd].b = TRUST_ME("X-Unrouted-Fuzz: 1");
 			hd[hp->nhd].e = hd[hp->nhd].b + 18;
 			hp->nhd++;
-			k2 = memo_key(ws, &q, &a.deps, &base2, &kl2, kbuf,
-			    sizeof kbuf);
+			k2 = memo_key(ws, &q, &a.deps, p, pl, &base2, &kl2,
+			    kbuf, sizeof kbuf);
 			if (k2 != NULL) {
 				assert(kl1 == kl2 && base1 == base2);
 				AZ(memcmp(k1, k2, kl1));
@@ -183,7 +185,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* every scope length probed fits in the key */
 		if (a.deps.p) {
-			rq_path(&q, &p, &pl);
 			assert(kl1 == base1 + 9 + pl);
 			if (a.deps.sl != NULL) {
 				r.p = a.deps.sl;
