@@ -224,10 +224,11 @@ sub vcl_pipe {
 }
 
 sub vcl_backend_fetch {
+	# A decision that is not a fetch (no route, a redirect, ghostd
+	# unreachable, a CORS preflight) ends the fetch in route() itself, as
+	# return (error(ghost.status(), ghost.reason())) would, and
+	# vcl_backend_error answers it: no VCL `if` per fetch.
 	set bereq.backend = ghost.route();
-	if (ghost.status() != 200) {
-		return (error(ghost.status(), ghost.reason()));
-	}
 }
 
 sub vcl_backend_response {

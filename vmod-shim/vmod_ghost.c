@@ -532,6 +532,7 @@ vmod_route(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	struct ghost_task *t;
+	VCL_BACKEND be;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (!(ctx->method & (VCL_MET_RECV | VCL_MET_BACKEND_FETCH))) {
@@ -545,7 +546,20 @@ vmod_route(VRT_CTX, struct vmod_priv *pv)
 	t = task_get(ctx, 1);
 	if (t == NULL)
 		return (NULL);
-	return (ghost_route(ctx, gv, t));
+	be = ghost_route(ctx, gv, t);
+	/*
+	 * On the backend side a decision that is not a fetch ends the fetch
+	 * here, as return (error(status, reason)) does: vcl_backend_error
+	 * answers it (ghost.synth()). The VCL needs no `if` on status()
+	 * (a VCL `if` and the call cost ~210 instructions per fetch).
+	 */
+	if (ctx->method == VCL_MET_BACKEND_FETCH && t->status != 200 &&
+	    *ctx->handling == 0) {
+		VRT_synth(ctx, t->status, ghost_reason(ctx, t));
+		if (*ctx->handling == 0)
+			VRT_handling(ctx, VCL_RET_ERROR);
+	}
+	return (be);
 }
 
 VCL_INT v_matchproto_()
