@@ -141,6 +141,8 @@ struct ghost_be {
 	uint64_t		eject_end;	/* end of the last ejection */
 	unsigned		n_eject;	/* its multiplier */
 	int			seen_sick;	/* reaper only */
+	int			old;		/* draining: a replaced one's
+						   old backend (be_replace()) */
 	char			addr[48];
 	char			name[64];	/* "addr:port" / "[addr]:port",
 						   + "~<id>" with a probe */
@@ -981,6 +983,141 @@ be_nth(struct ghost_be * const *v, unsigned i, struct ghost_be **l)
 	return (e);
 }
 
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* How many of the n sorted values in v are greater than k. */
+static unsigned
+n_above(const uint64_t *v, unsigned n, uint64_t k)
+{
+	unsigned lo = 0, hi = n, m;
+
+	while (lo < hi) {
+		m = lo + (hi - lo) / 2;
+		if (v[m] <= k)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return (n - lo);
+}
+
+/*
+ * Before the n backends of list gone (just retired, counted in n_drain)
+ * are queued: give a new native backend to each kept one that many
+ * retired ones (this batch and those still draining) were created after,
+ * and return the old backends, as entries marked old on list *olds, for
+ * the caller to queue with the retired ones. On the reaper thread, while
+ * a request's VCL reference (gv->mk_ref, ghost_be_live()) keeps the VCL
+ * warm: VRT_AddDirector() panics in a cold VCL, and a reference held
+ * makes vcl.state cold wait (VCL_TEMP_BUSY).
+ *
+ * Why (Varnish 7.1.1): the release of each retired backend frees its VSC
+ * segment with VSMW_Free(), which walks every VSM segment from the oldest
+ * (new ones are appended), so it walks past every kept backend created
+ * before it; ~0.1 us a segment here, 1.25 billion segments when every
+ * other of 100,000 endpoints is dropped. A replacement is appended at the
+ * end: the old one is released among the retired ones, oldest first, at
+ * the head of the list. Its own cost is VCP_Ref()'s search of the
+ * connection pools (newest first, ~10 ns a pool here, as far as the
+ * endpoint's own pool, which the new backend shares: idle connections
+ * stay) plus a backend's creation. So a kept backend is replaced when at
+ * least replace_min retired ones were created after it and 8 times as
+ * many as backends of any kind (be_seq: an upper bound of the pools in
+ * front of its own), oldest first, within max_backends (the old one is
+ * held until its release). Backends with a probe are not replaced (the
+ * probe would start over). Entries only leave the map on this thread, so
+ * those picked stay valid; e->dir is swapped under be_lock.
+ */
+static unsigned
+be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
+    struct ghost_be **olds)
+{
+	struct ghost_be *e, **cand = NULL, *o;
+	uint64_t *ds, top, seq;
+	unsigned nd, i, b, nc = 0, after, held, room = ~0U, done = 0;
+	VCL_BACKEND mine;
+	double t0 = VTIM_mono();
+
+	AN(ctx->vcl);
+	nd = n + __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+	ds = malloc(nd * sizeof *ds);
+	if (ds == NULL)
+		return (0);
+	i = 0;
+	for (e = gone; e != NULL && i < nd; e = e->next)
+		ds[i++] = e->seq;
+	for (e = gv->drain; e != NULL && i < nd; e = e->next)
+		ds[i++] = e->seq;
+	nd = i;
+	qsort(ds, nd, sizeof *ds, u64_cmp);
+	top = __atomic_load_n(&be_seq, __ATOMIC_RELAXED);
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	if (gv->n_be > 0)
+		cand = malloc(gv->n_be * sizeof *cand);
+	for (b = 0; cand != NULL && b < gv->be_nb; b++) {
+		for (e = gv->be_hash[b]; e != NULL; e = e->next) {
+			if (e->probe != 0 ||
+			    __atomic_load_n(&e->dead, __ATOMIC_RELAXED))
+				continue;
+			after = n_above(ds, nd, e->seq);
+			if (after >= gv->replace_min &&
+			    8 * (uint64_t)after > top - e->seq)
+				cand[nc++] = e;
+		}
+	}
+	held = gv->n_be + __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	free(ds);
+	if (gv->max_be > 0)
+		room = held < gv->max_be ? gv->max_be - held : 0;
+	if (nc > 1)
+		qsort(cand, nc, sizeof *cand, be_seq_cmp);
+	if (nc > room)
+		nc = room;
+	for (i = 0; i < nc; i++) {
+		e = cand[i];
+		ALLOC_OBJ(o, GHOST_BE_MAGIC);
+		if (o == NULL)
+			break;
+		mine = be_create(ctx, gv, e->addr, e->name, e->port, NULL);
+		if (mine == NULL) {	/* the VCL is cooling */
+			FREE_OBJ(o);
+			break;
+		}
+		seq = __atomic_add_fetch(&be_seq, 1, __ATOMIC_RELAXED);
+		PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+		o->dir = e->dir;
+		o->seq = e->seq;
+		e->dir = mine;
+		e->seq = seq;
+		PTOK(pthread_rwlock_unlock(&gv->be_lock));
+		o->old = 1;
+		o->port = e->port;
+		strcpy(o->addr, e->addr);
+		strcpy(o->name, e->name);
+		o->next = *olds;
+		*olds = o;
+		__atomic_add_fetch(&gv->n_drain, 1, __ATOMIC_RELAXED);
+		GHOST_GAUGE(be_draining, 1);
+		GHOST_STAT(be_created);
+		GHOST_STAT(be_replaced);
+		done++;
+	}
+	free(cand);
+	if (done > 0 || nc > 0)
+		VSL(SLT_VCL_Log, 0, "ghost: replaced %u of %u kept native "
+		    "backends created before retired ones, in %.3f s (%s)",
+		    done, nc, VTIM_mono() - t0,
+		    gv->vcl_name != NULL ? gv->vcl_name : "");
+	return (done);
+}
+
 /*
  * Retire backends marked dead whose grace has passed. Runs on the reaper
  * thread only. Retiring is two steps:
@@ -1000,11 +1137,12 @@ be_nth(struct ghost_be * const *v, unsigned i, struct ghost_be **l)
 static void
 sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 {
-	struct ghost_be **pp, *e, *gone = NULL, **v;
-	unsigned b, i, n = 0;
+	struct ghost_be **pp, *e, *gone = NULL, *olds = NULL, **v;
+	struct ghost_be *list = NULL, **tail = &list;
+	unsigned b, i, n = 0, nold = 0;
 	double drain_s;
+	int held;
 
-	(void)ctx;
 	Lck_Lock(&gv->live_mtx);
 	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 	for (b = 0; b < gv->be_nb; b++) {
@@ -1028,18 +1166,39 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	Lck_Unlock(&gv->live_mtx);
-	/* one batch, one drop_at: queued oldest first (else as found) */
-	drain_s = cache_param->backend_idle_timeout + GHOST_DRAIN_MARGIN;
+	/* retired now, in creation order: out of backend.list, draining */
 	v = be_sorted(gone, n);
 	for (i = 0; i < n; i++) {
 		e = be_nth(v, i, &gone);
 		VSL(SLT_VCL_Log, 0, "ghost: retiring backend ghost.%s (%s)",
 		    e->name, gv->vcl_name != NULL ? gv->vcl_name : "");
 		VRT_DisableDirector(e->dir);
-		e->drop_at = now + drain_s;
-		e->next = NULL;
 		__atomic_add_fetch(&gv->n_drain, 1, __ATOMIC_RELAXED);
 		GHOST_GAUGE(be_draining, 1);
+		e->next = NULL;
+		*tail = e;
+		tail = &e->next;
+	}
+	free(v);
+	gone = list;
+	Lck_Lock(&gv->reap_mtx);
+	held = gv->mk_ref != NULL;
+	Lck_Unlock(&gv->reap_mtx);
+	if (n > 0 && held && gv->replace_min > 0)
+		nold = be_replace(ctx, gv, gone, n, &olds);
+	/* one batch, one drop_at: queued oldest first (else as found) */
+	drain_s = cache_param->backend_idle_timeout + GHOST_DRAIN_MARGIN;
+	for (e = olds; e != NULL && e->next != NULL; e = e->next)
+		continue;
+	if (e != NULL) {		/* one list: the retired, the old */
+		e->next = gone;
+		gone = olds;
+	}
+	v = be_sorted(gone, n + nold);
+	for (i = 0; i < n + nold; i++) {
+		e = be_nth(v, i, &gone);
+		e->drop_at = now + drain_s;
+		e->next = NULL;
 		*gv->drain_tail = e;		/* FIFO: drop_at grows */
 		gv->drain_tail = &e->next;
 	}
@@ -1171,6 +1330,22 @@ live_pass(struct ghost_vcl *gv, struct ws *ws, uint64_t gen, double now)
 	return (err ? -1 : 0);
 }
 
+/*
+ * Drop the VCL reference a request handed the reaper (ghost_be_live()),
+ * under reap_mtx; VRT_VCL_Allow_Cold() takes vcl_mtx, which varnishd
+ * never holds while calling the VMOD.
+ */
+static void
+mk_unref(struct ghost_vcl *gv)
+{
+	struct vclref *ref;
+
+	ref = gv->mk_ref;
+	gv->mk_ref = NULL;
+	if (ref != NULL)
+		VRT_VCL_Allow_Cold(&ref);
+}
+
 static void *
 reaper(void *priv)
 {
@@ -1186,6 +1361,7 @@ reaper(void *priv)
 	/* named for top -H, perf and the scale suite (its CPU time) */
 	(void)prctl(PR_SET_NAME, "ghost-reaper", 0, 0, 0);
 	INIT_OBJ(ctx, VRT_CTX_MAGIC);
+	ctx->vcl = gv->vcl;	/* be_replace() creates backends */
 	/* answers of `live`: at most one frame */
 	wsmem = malloc(GHOST_MAX_FRAME + 4096);
 	if (wsmem != NULL)
@@ -1203,6 +1379,10 @@ reaper(void *priv)
 			} else if (live_pass(gv, ws, want, now))
 				retry = now + GHOST_LIVE_RETRY;
 			Lck_Lock(&gv->reap_mtx);
+			/* nothing to sweep: no replacement, no hold */
+			if (retry > now || !__atomic_load_n(&gv->n_dead,
+			    __ATOMIC_RELAXED))
+				mk_unref(gv);
 			continue;
 		}
 		health = __atomic_load_n(&gv->n_probed, __ATOMIC_RELAXED) >
@@ -1230,10 +1410,13 @@ reaper(void *priv)
 			(void)drain(ctx, gv, now, VTIM_mono() +
 			    GHOST_RELEASE_SLICE);
 			Lck_Lock(&gv->reap_mtx);
+			if (due)
+				mk_unref(gv);
 			continue;
 		}
 		(void)Lck_CondWaitUntil(&gv->reap_cond, &gv->reap_mtx, wake);
 	}
+	mk_unref(gv);
 	Lck_Unlock(&gv->reap_mtx);
 	free(wsmem);
 	return (NULL);
@@ -1274,9 +1457,11 @@ ghost_reaper_stop(struct ghost_vcl *gv)
 void
 ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 {
+	struct vclref *ref = NULL;
 	uint64_t want;
+	int need;
 
-	(void)ctx;
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	want = __atomic_load_n(&gv->live_want, __ATOMIC_RELAXED);
 	do {
@@ -1284,9 +1469,25 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 			return;
 	} while (!__atomic_compare_exchange_n(&gv->live_want, &want, gen, 0,
 	    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	/*
+	 * Once per generation: hand the reaper a reference on this VCL
+	 * (this request's VCL is referenced and warm, as VCL_Ref() wants),
+	 * for be_replace(); the reaper drops it after the retirement.
+	 */
 	Lck_Lock(&gv->reap_mtx);
+	need = gv->mk_ref == NULL && gv->replace_min > 0 && ctx->vcl != NULL;
+	Lck_Unlock(&gv->reap_mtx);
+	if (need)
+		ref = VRT_VCL_Prevent_Cold(ctx, "ghost: backends replaced");
+	Lck_Lock(&gv->reap_mtx);
+	if (ref != NULL && gv->mk_ref == NULL) {
+		gv->mk_ref = ref;
+		ref = NULL;
+	}
 	PTOK(pthread_cond_signal(&gv->reap_cond));
 	Lck_Unlock(&gv->reap_mtx);
+	if (ref != NULL)
+		VRT_VCL_Allow_Cold(&ref);
 }
 
 /*

@@ -111,6 +111,7 @@
 #define GHOST_LIVE_RETRY	1.0	/* s between failed live passes */
 #define GHOST_MAX_BE_AUTO	262144	/* most max_backends from the
 					   descriptor limit (the default) */
+#define GHOST_REPLACE_MIN	4096	/* replace_min's default */
 #define GHOST_VSC_PAGES		4	/* pages of a VSM cluster of backends'
 					   VSC segments (vsc_cluster = 0) */
 #define GHOST_IDLE		2	/* s unused before LRU may retire */
@@ -176,6 +177,11 @@ struct ghost_vcl {
 	struct ghost_vsc	*vsc_cur;	/* under vsc_mtx; NULL: take a
 						   new cluster */
 	unsigned		vsc_per;	/* backends per cluster, 0: auto */
+	unsigned		replace_min;	/* see be_replace(), 0: never */
+	struct vcl		*vcl;		/* this VCL (the reaper's ctx) */
+	struct vclref		*mk_ref;	/* under reap_mtx: a request's
+						   hold on the VCL's temperature
+						   for the reaper (be_replace()) */
 
 	/* memo + state file (memo.c) */
 	struct ghost_memo	*memo;

@@ -133,6 +133,7 @@ gv_new(void)
 	gv->timeout = 0.1;
 	gv->live_page = GHOST_LIVE_PAGE;
 	gv->max_be = GHOST_MAX_BE_AUTO;	/* ghost.init() sets it */
+	gv->replace_min = GHOST_REPLACE_MIN;
 	gv->drain_tail = &gv->drain;
 	gv->rng = (uint64_t)(VTIM_real() * 1e9) ^ (uint64_t)(uintptr_t)gv;
 	return (gv);
@@ -155,6 +156,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 			return (1);
 		}
 		gv->vcl_name = VCL_Name(ctx->vcl);
+		gv->vcl = ctx->vcl;
 		priv->priv = gv;
 		priv->methods = gv_methods;
 		ghost_stats_load();
@@ -296,7 +298,7 @@ task_get(VRT_CTX, int create)
 VCL_VOID v_matchproto_()
 vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
     VCL_DURATION timeout, VCL_INT memo, VCL_INT live_page,
-    VCL_INT max_backends, VCL_INT vsc_cluster)
+    VCL_INT max_backends, VCL_INT vsc_cluster, VCL_INT replace_min)
 {
 	struct ghost_vcl *gv;
 	size_t l;
@@ -343,6 +345,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 		    "[0, 65536]");
 		return;
 	}
+	if (replace_min < 0 || replace_min > 1000000) {
+		VRT_fail(ctx, "ghost.init(): replace_min must be in "
+		    "[0, 1000000]");
+		return;
+	}
 	free(gv->sock);
 	free(gv->state_path);
 	gv->sock = strdup(sock);
@@ -357,6 +364,7 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	gv->timeout = timeout;
 	gv->live_page = (unsigned)live_page;
 	gv->vsc_per = (unsigned)vsc_cluster;
+	gv->replace_min = (unsigned)replace_min;
 	gv->st_next_try = 0;
 	ghost_pool_flush(gv);
 	gv->inited = 1;
