@@ -1331,9 +1331,10 @@ live_pass(struct ghost_vcl *gv, struct ws *ws, uint64_t gen, double now)
 }
 
 /*
- * Drop the VCL reference a request handed the reaper (ghost_be_live()),
- * under reap_mtx; VRT_VCL_Allow_Cold() takes vcl_mtx, which varnishd
- * never holds while calling the VMOD.
+ * Drop the VCL reference a request handed the reaper (ghost_be_live()).
+ * Called with reap_mtx held; VRT_VCL_Allow_Cold() takes vcl_mtx, so it
+ * runs with reap_mtx released (reap_mtx is never held while taking
+ * another lock).
  */
 static void
 mk_unref(struct ghost_vcl *gv)
@@ -1342,8 +1343,11 @@ mk_unref(struct ghost_vcl *gv)
 
 	ref = gv->mk_ref;
 	gv->mk_ref = NULL;
-	if (ref != NULL)
-		VRT_VCL_Allow_Cold(&ref);
+	if (ref == NULL)
+		return;
+	Lck_Unlock(&gv->reap_mtx);
+	VRT_VCL_Allow_Cold(&ref);
+	Lck_Lock(&gv->reap_mtx);
 }
 
 static void *

@@ -81,7 +81,8 @@
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
- * another lock. No path takes be_lock and then a memo stripe, or a memo
+ * another lock (nor across VRT_VCL_Prevent_Cold()/VRT_VCL_Allow_Cold(),
+ * which take varnishd's vcl_mtx). No path takes be_lock and then a memo stripe, or a memo
  * stripe and then anything else. Nothing is locked while
  * VRT_new_backend_clustered(), VRT_delete_backend() or
  * VRT_VSM_Cluster_Destroy() run.
