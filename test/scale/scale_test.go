@@ -80,10 +80,12 @@ func (s settings) report(t *testing.T, format string, args ...any) {
 }
 
 // ReleaseDelay is docs/operations.md's bound on the time from retirement
-// to the final release of d retired backends whose releases walk past w
-// segments of kept backends in all (the suite's varnishd keeps
-// backend_idle_timeout at 60 s): the drain, 30 s, 2 ms per release and
-// 0.4 µs per segment walked, on a 2-vCPU machine at load 30.
+// to the final release of d backends (retired, and the old ones of
+// replaced backends) whose releases walk past w segments of kept backends
+// in all (the suite's varnishd keeps backend_idle_timeout at 60 s): the
+// drain, 30 s, 2 ms per release and 0.4 µs per segment walked, on a
+// 2-vCPU machine at load 30. The suite's w assumes no replacement (an
+// upper bound).
 func ReleaseDelay(d, w int64) time.Duration {
 	return 65*time.Second + 30*time.Second + time.Duration(d)*2*time.Millisecond + time.Duration(w)*400*time.Nanosecond
 }

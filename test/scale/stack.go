@@ -284,7 +284,7 @@ func (r Resources) String() string {
 
 // Counters the suite reads.
 var Counters = []string{"GHOST.be_live", "GHOST.be_draining", "GHOST.be_created", "GHOST.be_retired",
-	"GHOST.be_ceiling", "GHOST.dec_failed", "GHOST.err_timeout", "GHOST.reload_pending", "GHOST.ghostd_req", "GHOST.memo_hit", "MAIN.n_backend", "MAIN.child_panic"}
+	"GHOST.be_replaced", "GHOST.be_ceiling", "GHOST.dec_failed", "GHOST.err_timeout", "GHOST.reload_pending", "GHOST.ghostd_req", "GHOST.memo_hit", "MAIN.n_backend", "MAIN.child_panic"}
 
 // Measure reads the child's RSS, memory maps and descriptors, ghostd's RSS
 // and the suite's counters.
