@@ -45,7 +45,9 @@
  * map, connection pool reference): a backend a fetch uses is never freed
  * under it. Each release costs varnishd a walk of its list of VSM segments
  * up to the backend's own (see drain()); releasing the oldest first makes
- * that walk as short as any order can.
+ * that walk as short as any order can, and replacing the kept backends
+ * that stand in front of many retired ones (be_replace(), right after
+ * retirement, on the reaper) takes them out of the walk.
  *
  * VSC clusters: every native backend has a VSC segment (its VBE.*
  * counters). VRT_new_backend() gives each its own VSM cluster, i.e. a file
@@ -68,9 +70,12 @@
  * order). VRT_new_backend() and VRT_delete_backend() run with no ghost
  * lock held: inside them varnishd takes its own (vcl_mtx, the VSC and VSM
  * locks, backends_mtx, conn_pools_mtx, the director's), so no ghost lock
- * ever waits on a release. vsc_mtx is held only to reserve a slot, and
- * across VRT_VSM_Cluster_New() (varnishd's VSC and VSM locks) when a new
- * cluster is needed. VRT_Healthy(), which takes none, is the only
+ * ever waits on a release; so do the reaper's replacements, which it may
+ * create only while a request's VCL reference (gv->mk_ref, taken and
+ * dropped outside reap_mtx) keeps the VCL from going cold, since
+ * VRT_AddDirector() panics in a cold VCL. vsc_mtx is held only to
+ * reserve a slot, and across VRT_VSM_Cluster_New() (varnishd's VSC and
+ * VSM locks) when a new cluster is needed. VRT_Healthy(), which takes none, is the only
  * varnishd call made under be_lock.
  *
  * The map is a chained hash table that doubles when it holds more than
