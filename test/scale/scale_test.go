@@ -394,9 +394,11 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 				mid.Maps, end.Maps, mid.Counters["GHOST.be_draining"], want)
 		}
 	}
-	// The backends' memory comes back to the allocator; the child's RSS
-	// must not grow (measured: 4-9 % less at 100k -> 50k).
-	if end.ChildRSSKB > mid.ChildRSSKB+mid.ChildRSSKB/50 {
+	// The backends' memory goes back to the allocator, which returns
+	// it to the system at its own pace (measured: 4-9 % less RSS at
+	// 100k -> 50k); the child's RSS must not grow beyond what more worker
+	// threads under the warm traffic take (2 % + 16 MiB).
+	if end.ChildRSSKB > mid.ChildRSSKB+mid.ChildRSSKB/50+16<<10 {
 		t.Errorf("child RSS: %d MiB after retirement, %d MiB after the release", mid.ChildRSSKB>>10, end.ChildRSSKB>>10)
 	}
 	if end.FDs > mid.FDs+16 {
