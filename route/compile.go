@@ -92,12 +92,13 @@ func newVhostSet(name string, keys []string, o *Options) (*vhostSet, error) {
 		case hostWild:
 			h = s.wild
 		}
-		if other := getHost(h, norm); other != nil {
+		// layout moves norm into the vhost's own string
+		vh, other := h.reserve(norm, keys[i])
+		if other != nil {
 			c := errCtx{file: name, inVhost: true, vhost: keys[i], route: -1}
 			return s, c.errorf("same host as vhost %q (keys are case-insensitive)", other.key)
 		}
-		// layout moves norm into the vhost's own string
-		s.vhosts = append(s.vhosts, h.reserve(norm, keys[i]))
+		s.vhosts = append(s.vhosts, vh)
 	}
 	return s, keyErr
 }

@@ -27,16 +27,23 @@ func newHostTable(n int) *hostTable {
 	return &hostTable{seed: maphash.MakeSeed(), slots: make([]vhost, size), mask: size - 1}
 }
 
-// reserve takes the slot of lookup key norm, which is not in the table,
-// for the vhost of key (as written) and returns it, with its norm, key and
-// hash set: the vhost is compiled in place.
-func (h *hostTable) reserve(norm, key string) *vhost {
+// reserve takes the slot of lookup key norm for the vhost of key (as
+// written) and returns it, with its norm, key and hash set: the vhost is
+// compiled in place. When norm is in the table already, it returns the
+// vhost there as other instead (and vh nil). One probe sequence for both:
+// the slots are most of a large table, and newVhostSet reserves every
+// vhost's on one core.
+func (h *hostTable) reserve(norm, key string) (vh, other *vhost) {
 	hash := maphash.String(h.seed, norm)
 	for i := hash & h.mask; ; i = (i + 1) & h.mask {
-		if s := &h.slots[i]; s.key == "" {
+		s := &h.slots[i]
+		if s.key == "" {
 			s.norm, s.key, s.hash = norm, key, hash
 			h.n++
-			return s
+			return s, nil
+		}
+		if s.hash == hash && s.norm == norm {
+			return nil, s
 		}
 	}
 }
