@@ -159,27 +159,42 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
 	    !memcmp(s->data, key, klen));
 }
 
-int
-ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const char *key, size_t klen, uint8_t *buf, size_t bl,
-    const uint8_t **val, size_t *vlen)
+/*
+ * The slot of key under generation gen, or NULL; either way with the
+ * stripe lock of its set held (*mtx: to unlock).
+ */
+static struct memo_slot *
+memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
+    pthread_mutex_t **mtx)
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
-	pthread_mutex_t *mtx;
 	uint64_t h;
 	unsigned w;
-	int hit = 0;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	h = ghost_hash(key, klen, 0);
-	s = memo_set(m, h, &mtx);
-	PTOK(pthread_mutex_lock(mtx));
-	for (w = 0; w < MEMO_WAYS; w++, s++) {
-		if (s->gen != gen || !memo_same(s, h, key, klen))
-			continue;
+	s = memo_set(m, h, mtx);
+	PTOK(pthread_mutex_lock(*mtx));
+	for (w = 0; w < MEMO_WAYS; w++, s++)
+		if (s->gen == gen && memo_same(s, h, key, klen))
+			return (s);
+	return (NULL);
+}
+
+int
+ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const uint8_t **val, size_t *vlen)
+{
+	struct memo_slot *s;
+	pthread_mutex_t *mtx;
+	int hit = 0;
+
+	s = memo_slot(gv, gen, key, klen, &mtx);
+	if (s != NULL) {
 		if (buf != NULL && s->vlen <= bl) {
 			memcpy(buf, s->data + klen, s->vlen);
 			*val = buf;
@@ -187,7 +202,6 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
 		*vlen = s->vlen;
 		hit = (*val != NULL);
-		break;
 	}
 	PTOK(pthread_mutex_unlock(mtx));
 	return (hit);
@@ -202,27 +216,16 @@ void *
 ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
     size_t klen, const uint8_t **val, size_t *vlen)
 {
-	struct ghost_memo *m;
 	struct memo_slot *s;
 	pthread_mutex_t *mtx;
 	uint8_t *d = NULL;
-	uint64_t h;
-	unsigned w;
 
-	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	m = gv->memo;
-	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
-	h = ghost_hash(key, klen, 0);
-	s = memo_set(m, h, &mtx);
-	PTOK(pthread_mutex_lock(mtx));
-	for (w = 0; w < MEMO_WAYS; w++, s++) {
-		if (s->gen != gen || !memo_same(s, h, key, klen))
-			continue;
+	s = memo_slot(gv, gen, key, klen, &mtx);
+	if (s != NULL) {
 		d = s->data;
 		(void)__atomic_add_fetch(memo_refs(d), 1, __ATOMIC_RELAXED);
 		*val = d + klen;
 		*vlen = s->vlen;
-		break;
 	}
 	PTOK(pthread_mutex_unlock(mtx));
 	return (d);

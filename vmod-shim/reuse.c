@@ -405,40 +405,56 @@ ans_rebase(struct ghost_ans *a, uintptr_t from, const uint8_t *to)
 #undef X
 }
 
-/* ghost_memo_fix_f of a host's deps record: as ans_fix() below. */
+/*
+ * A memoised struct (osz bytes, copied to obj) followed by the address
+ * its pointers were relative to and the raw data they point into, at v in
+ * a memo entry: its pointers moved onto the entry's own raw data (rb),
+ * and that address recorded, so that a referenced lookup uses them as
+ * they are (memo_answer() with a reference).
+ */
+static void
+fix_in_place(uint8_t *v, size_t vl, void *obj, size_t osz,
+    void (*rb)(void *, uintptr_t, const uint8_t *))
+{
+	uintptr_t from, to;
+
+	assert(vl >= osz + sizeof from);
+	memcpy(obj, v, osz);
+	memcpy(&from, v + osz, sizeof from);
+	to = (uintptr_t)(v + osz + sizeof from);
+	rb(obj, from, (const uint8_t *)to);
+	memcpy(v, obj, osz);
+	memcpy(v + osz, &to, sizeof to);
+}
+
+static void
+deps_rb(void *o, uintptr_t from, const uint8_t *to)
+{
+	deps_rebase(o, from, to);
+}
+
+static void
+ans_rb(void *o, uintptr_t from, const uint8_t *to)
+{
+	ans_rebase(o, from, to);
+}
+
+/* ghost_memo_fix_f of a host's deps record */
 static void v_matchproto_(ghost_memo_fix_f)
 deps_fix(uint8_t *v, size_t vl)
 {
 	struct ghost_deps d;
-	uintptr_t from, to;
 
-	assert(vl >= sizeof d + sizeof from);
-	memcpy(&d, v, sizeof d);
-	memcpy(&from, v + sizeof d, sizeof from);
-	to = (uintptr_t)(v + sizeof d + sizeof from);
-	deps_rebase(&d, from, (const uint8_t *)to);
-	memcpy(v, &d, sizeof d);
-	memcpy(v + sizeof d, &to, sizeof to);
+	fix_in_place(v, vl, &d, sizeof d, deps_rb);
 }
 
-/*
- * ghost_memo_fix_f of a memoised answer: its pointers moved onto the
- * entry's own copy of the raw answer, so that a referenced lookup
- * (memo_answer() with a reference) uses them as they are.
- */
+/* ghost_memo_fix_f of a memoised answer */
 static void v_matchproto_(ghost_memo_fix_f)
 ans_fix(uint8_t *v, size_t vl)
 {
 	struct ghost_ans a;
-	uintptr_t from, to;
 
-	assert(vl >= sizeof a + sizeof from);
-	memcpy(&a, v, sizeof a);
-	memcpy(&from, v + sizeof a, sizeof from);
-	to = (uintptr_t)(v + sizeof a + sizeof from);
-	ans_rebase(&a, from, (const uint8_t *)to);
-	memcpy(v, &a, sizeof a);
-	memcpy(v + sizeof a, &to, sizeof to);
+	fix_in_place(v, vl, &a, sizeof a, ans_rb);
 }
 
 /*
