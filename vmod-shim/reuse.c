@@ -339,20 +339,20 @@ key_scope(char *key, size_t base, size_t pl, int64_t l)
 	return (base + 9 + l32);
 }
 
+/*
+ * Key of a host's deps record: the raw Host itself, or one NUL byte when
+ * there is none. Never an answer key (those start with a length
+ * prefix, NUL bytes that a Host cannot hold) nor a Host; nothing built.
+ */
 static const char *
-deps_key(struct ws *ws, const struct ghost_rq *q, size_t *klen, char *buf,
-    size_t bsz)
+deps_key(const struct ghost_rq *q, size_t *klen)
 {
-	struct kb k;
-	const char *key;
-
-	kb_begin(ws, &k, buf, bsz);
-	kb_put(&k, "D", 1);
-	kb_cstr(&k, q->host);
-	key = kb_end(&k, klen);
-	if (key == NULL && buf != NULL)
-		return (deps_key(ws, q, klen, NULL, 0));
-	return (key);
+	if (q->host == NULL) {
+		*klen = 1;
+		return ("");
+	}
+	*klen = strlen(q->host);
+	return (q->host);
 }
 
 /* Move pointer field f of *o from an object at from onto one at to. */
@@ -565,7 +565,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
 		return;
 	rq_path(q, &path, &pl);
-	dk = deps_key(ws, q, &dkl, NULL, 0);
+	dk = deps_key(q, &dkl);
 	ak = memo_key(ws, q, &a->deps, path, pl, &base, &akl, NULL, 0);
 	if (dk == NULL || ak == NULL)
 		return;
@@ -727,13 +727,10 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	uintptr_t dbase;
 	void *dref = NULL;
 	int r;
-	char dbuf[128];			/* the key, when it fits */
 	uint8_t drec[512];		/* the deps record, when it fits:
 					   read here only, no copy kept */
 
-	k = deps_key(ws, q, &kl, dbuf, sizeof dbuf);
-	if (k == NULL)
-		return (0);
+	k = deps_key(q, &kl);
 	if (ref != NULL)
 		dref = ghost_memo_ref(gv, gen, k, kl, &v, &vl);
 	if (dref == NULL && (ref != NULL || !ghost_memo_lookup(gv, ws, gen, k,
