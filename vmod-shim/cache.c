@@ -710,8 +710,9 @@ is_tag_line(const txt *l)
  * as possible. The origin's tag lines (and any X-Ghost-Ban-* line it
  * sent) leave the object: clients never see them, and only the scoped
  * keys may purge. Both lines are built in one workspace reservation and
- * the origin's lines removed in one pass (a printf per line and an
- * http_Unset() per name cost ~5,000 instructions per stored object).
+ * the origin's lines, when it sent any, removed in one pass (a printf per
+ * line and an http_Unset() per name cost ~5,000 instructions per stored
+ * object).
  */
 static void
 tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
@@ -721,6 +722,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	const txt *l;
 	const char *v, *host = NULL, *url = NULL;
 	size_t ul;
+	unsigned ntag = 0;
 	int k, plain;
 
 	/* normalised Host and cache-key URL */
@@ -751,9 +753,13 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	w = o + 5;
 	if (!plain)
 		w = tag_key(w, 'u', host, url, ul);
-	for (u = HTTP_HDR_FIRST; u < hp->nhd && w != NULL; u++) {
+	/* the origin's tags; any line of ours it sent counts too (ntag) */
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
 		l = &hp->hd[u];
-		if (l->b == NULL || ((k = tag_kind(l)) != 'k' && k != 's'))
+		if (l->b == NULL || (k = tag_kind(l)) == 0)
+			continue;
+		ntag++;
+		if ((k != 'k' && k != 's') || w == NULL)
 			continue;
 		for (v = l->b + (k == 'k' ? 5 : 14); *v == ' ' || *v == '\t';
 		    v++)
@@ -784,7 +790,8 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		*w++ = '\0';
 	}
 	WS_Release(hp->ws, (unsigned)(w - o));
-	ghost_strip_if(hp, is_tag_line);
+	if (ntag > 0)		/* most origins send none: no second pass */
+		ghost_strip_if(hp, is_tag_line);
 	if (xk != NULL)
 		http_SetHeader(hp, xk);
 	if (bu != NULL)
