@@ -866,6 +866,18 @@ vmod_purge_keys(VRT_CTX, struct vmod_priv *pv)
 		    "vcl_miss");
 		return ("");
 	}
+	/*
+	 * A ghost.vcl from before plain objects asks for a URL's key in
+	 * vcl_recv and purges nothing else: most objects would stay. Fail
+	 * loudly (503 to the purger) rather than answer "Not in cache".
+	 */
+	if (ctx->method == VCL_MET_RECV &&
+	    !http_GetHdr(ctx->http_req, "\005xkey:", NULL)) {
+		VRT_fail(ctx, "ghost.purge_keys(): a PURGE of a URL is purged "
+		    "in vcl_miss now (ghost.vcl's ghost_invalidate and "
+		    "ghost_purge_url); update this VCL");
+		return ("");
+	}
 	gv = vcl_get(ctx, pv, "purge_keys");
 	if (gv == NULL)
 		return ("");
