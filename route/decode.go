@@ -180,6 +180,9 @@ func parseStream(name string, data []byte, o *Options) (*Table, streamResult, er
 	if !seenVersion {
 		return nil, streamShape, nil
 	}
+	if err := o.begin(); err != nil {
+		return nil, streamDone, err
+	}
 	t, res, err := compileMembers(name, data, vhosts, o)
 	if t != nil && !otherKey {
 		t.known = true

@@ -3,8 +3,10 @@ package route
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	gojson "github.com/goccy/go-json"
@@ -189,5 +191,48 @@ func TestKnownKeysOnly(t *testing.T) {
 	tb, err := ParseOptions("ghost.json", bad, Options{Prev: prev})
 	if err != nil || tb.KnownKeysOnly() || !tb.shared {
 		t.Fatalf("adopted: %v, known %v, shared %v", err, tb.KnownKeysOnly(), tb.shared)
+	}
+}
+
+// Options.Start is called once, before anything compiles (so before any
+// Release), for every kind of document; its error is ParseOptions'.
+func TestOptionsStart(t *testing.T) {
+	stop := errors.New("stop")
+	for _, doc := range []string{
+		string(genFile(300, 7)), // streamed, on several workers
+		`{"version":2,"vhosts":{"a.com":{}}}`,
+		`{"Version":2,"vhosts":{"a.com":{}}}`,                  // whole-document path
+		`{"version":2,"vhosts":{"a.com":{},"a.com":{}}}`,       // repeated key: left to it after the scan
+		`{"version":2,"vhosts":{"a.com":{"routes":5}}}`,        // a vhost that does not decode
+		`{"version":2,"vhosts":{"a.com":{"routes":[{"x":}]}}}`, // invalid JSON
+		`{"version":2,"vhosts":{"a.com":{"routes":[{"method":"x"}]}}}`,
+	} {
+		for _, fail := range []bool{false, true} {
+			calls := 0
+			var released atomic.Bool
+			o := Options{Start: func() error {
+				calls++
+				if released.Load() {
+					t.Errorf("Release before Start on %.60q", doc)
+				}
+				if fail {
+					return stop
+				}
+				return nil
+			}, Release: func(lo, hi int) { released.Store(true) }}
+			tb, err := ParseOptions("ghost.json", []byte(doc), o)
+			if calls != 1 {
+				t.Errorf("Start called %d times on %.60q", calls, doc)
+			}
+			if fail && (err != stop || tb != nil || released.Load()) {
+				t.Errorf("Start failed on %.60q: %v, table %v, released %v", doc, err, tb != nil, released.Load())
+			}
+			if !fail {
+				_, want := Parse("ghost.json", []byte(doc))
+				if fmt.Sprint(err) != fmt.Sprint(want) && !(errors.Is(err, ErrReleased) && want != nil) {
+					t.Errorf("with Start, %.60q: %v, want %v", doc, err, want)
+				}
+			}
+		}
 	}
 }

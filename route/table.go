@@ -231,6 +231,26 @@ type Options struct {
 	// error is then ErrReleased, and the caller parses the document again,
 	// without Release, for the message.
 	Release func(lo, hi int)
+	// Start, when not nil, is called once before anything compiles: for a
+	// document of the usual shape, after the scan that finds where its
+	// vhosts lie (so that the caller can do something else meanwhile:
+	// ghostd hashes the file). An error it returns is ParseOptions' error,
+	// and nothing is compiled. Release is not called before Start returns.
+	Start func() error
+
+	begun bool // begin was called: Start, and Release may have been
+}
+
+// begin is called before anything compiles; it calls o.Start, once.
+func (o *Options) begin() error {
+	if o.begun {
+		return nil
+	}
+	o.begun = true
+	if o.Start == nil {
+		return nil
+	}
+	return o.Start()
 }
 
 // ErrReleased is ParseOptions' error for a document that does not decode
@@ -249,8 +269,11 @@ func parse(name string, data []byte, o *Options) (*Table, error) {
 	if res == streamDone {
 		return t, err
 	}
-	if res == streamInvalid && o.Release != nil {
+	if res == streamInvalid && o.Release != nil && o.begun {
 		return nil, ErrReleased
+	}
+	if err := o.begin(); err != nil {
+		return nil, err
 	}
 	f, err := decodeFile(name, data, res == streamInvalid)
 	if err != nil {

@@ -21,7 +21,11 @@ var mapMin int64 = 1 << 20
 // configData is the content of the config file as one load read it.
 type configData struct {
 	data []byte
-	hash [sha256.Size]byte // of data as read
+	hash [sha256.Size]byte // of data as read, once hashed is closed (sum)
+	// hashed, when not nil, is closed when a goroutine has hashed a
+	// mapped file (readConfig), which the first sum, the first release
+	// and free wait for
+	hashed chan struct{}
 	// mem is the anonymous mapping data lies in (nil: data is on the
 	// heap). Its pages are dropped as the compile goes (release): data
 	// is then no longer the file's content.
@@ -77,9 +81,20 @@ func readConfig(path string) (*configData, error) {
 		_ = syscall.Munmap(mem)
 		return readHeap(path)
 	}
-	c := &configData{data: mem[:n], mem: mem, id: fileIDOf(fi)}
-	c.hash = sha256.Sum256(c.data)
+	c := &configData{data: mem[:n], mem: mem, id: fileIDOf(fi), hashed: make(chan struct{})}
+	go func() { // while the compile scans the file (route.Options.Start)
+		c.hash = sha256.Sum256(c.data)
+		close(c.hashed)
+	}()
 	return c, nil
+}
+
+// sum returns the SHA-256 of the file as read.
+func (c *configData) sum() [sha256.Size]byte {
+	if c.hashed != nil {
+		<-c.hashed
+	}
+	return c.hash
 }
 
 // readHeap reads the file at path into the heap.
@@ -105,6 +120,7 @@ func (c *configData) releaser() func(lo, hi int) {
 	}
 	page := os.Getpagesize()
 	return func(lo, hi int) {
+		<-c.hashed // not before the hash is made
 		lo = (lo + page - 1) / page * page
 		hi = hi / page * page
 		if lo < hi {
@@ -117,6 +133,7 @@ func (c *configData) releaser() func(lo, hi int) {
 // slice of it); hash and id stay.
 func (c *configData) free() {
 	if c.mem != nil {
+		c.sum() // not while it is hashed
 		_ = syscall.Munmap(c.mem)
 	}
 	*c = configData{hash: c.hash, id: c.id}

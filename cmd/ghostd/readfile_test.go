@@ -31,7 +31,7 @@ func TestReadConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(c.data, want) || c.hash != sha256.Sum256(want) {
+			if !bytes.Equal(c.data, want) || c.sum() != sha256.Sum256(want) {
 				t.Fatalf("size %d, mapMin %d: not the file's content", size, min)
 			}
 			if mapped := c.mem != nil; mapped != (int64(size) >= min) {

@@ -113,9 +113,9 @@ func (l *loader) loadInitial() {
 		t0 := time.Now()
 		restore := compileGC()
 		size = len(c.data)
-		t, err = l.parse(c)
+		t, err = l.parse(c, [sha256.Size]byte{})
 		if err == nil {
-			l.install(t, c.hash, "start", time.Since(t0), false)
+			l.install(t, c.sum(), "start", time.Since(t0), false)
 			l.releaseMemory(restore, forWarning(c, t))
 			return
 		}
@@ -243,8 +243,12 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	if err != nil {
 		return l.failed(old, trigger, err.Error())
 	}
-	if c.hash == old.hash {
+	restore := compileGC()
+	size := len(c.data)
+	t, err := l.parse(c, old.hash)
+	if errors.Is(err, errUnchanged) {
 		c.free()
+		restore()
 		l.metrics.reloadResult(true)
 		l.clearError(old.gen)
 		if trigger == "watch" {
@@ -255,9 +259,6 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 		return protocol.ReloadResult{Gen: old.gen, OK: true,
 			Msg: fmt.Sprintf("unchanged %s: %d vhosts, %d routes", l.path, old.stats.Vhosts, old.stats.Routes)}
 	}
-	restore := compileGC()
-	size := len(c.data)
-	t, err := l.parse(c)
 	if err != nil {
 		c.free()
 		res := l.failed(old, trigger, err.Error())
@@ -268,7 +269,7 @@ func (l *loader) reload(trigger string) protocol.ReloadResult {
 	// counts its reload
 	l.reloads.Add(1)
 	l.metrics.reloads.Inc()
-	s := l.install(t, c.hash, trigger, time.Since(t0), true)
+	s := l.install(t, c.sum(), trigger, time.Since(t0), true)
 	// After the answer: scanning a 100k-vhost file for unknown keys takes
 	// about as long as a third of its compile, and only logs.
 	l.releaseMemory(restore, forWarning(c, t))
@@ -403,7 +404,7 @@ func (l *loader) logUnknownKeys(c *configData) {
 			return
 		}
 		defer again.free()
-		if again.id != c.id || again.hash != c.hash {
+		if again.id != c.id || again.sum() != c.sum() {
 			return
 		}
 		c = again
@@ -433,16 +434,24 @@ func (l *loader) failed(old *snapshot, trigger, msg string) protocol.ReloadResul
 }
 
 // parse compiles the file's content c with the daemon's cache default and
-// session secret. The vhosts the file has as the live table was compiled
-// from are the live table's (route.Options.Prev): a file rewritten with a
-// few changed routes compiles only those vhosts. A large file's pages go
-// back to the OS as the compile goes (route.Options.Release); such a file
-// that does not decode is read again, whole, for the error message (c is
-// then that content, whose table parse returns if it was rewritten
-// meanwhile into a valid file).
-func (l *loader) parse(c *configData) (*route.Table, error) {
+// session secret; errUnchanged when its hash is was (the live table's),
+// which is known before anything compiles (route.Options.Start: a large
+// file is hashed while the compile scans it). The vhosts the file has as
+// the live table was compiled from are the live table's
+// (route.Options.Prev): a file rewritten with a few changed routes
+// compiles only those vhosts. A large file's pages go back to the OS as
+// the compile goes (route.Options.Release); such a file that does not
+// decode is read again, whole, for the error message (c is then that
+// content, whose table parse returns if it was rewritten meanwhile into a
+// valid file).
+func (l *loader) parse(c *configData, was [sha256.Size]byte) (*route.Table, error) {
 	o := route.Options{CachePass: l.cachePass, SessionSecret: l.sessionSecret, Prev: l.cur.Load().table,
-		Release: c.releaser()}
+		Release: c.releaser(), Start: func() error {
+			if c.sum() == was {
+				return errUnchanged
+			}
+			return nil
+		}}
 	t, err := parseConfig(l.name, c.data, l.strict, o)
 	if !errors.Is(err, route.ErrReleased) {
 		return t, err
@@ -457,6 +466,10 @@ func (l *loader) parse(c *configData) (*route.Table, error) {
 	o.Release = nil
 	return parseConfig(l.name, c.data, l.strict, o)
 }
+
+// errUnchanged is parse's error for a file whose content is the live
+// table's.
+var errUnchanged = errors.New("unchanged")
 
 // parseConfig is route.ParseOptions that turns a panic in the compiler
 // into an error, so that no file can bring the daemon down. With strict, a
