@@ -23,12 +23,11 @@ import (
 
 // vhostDecoder decodes vhost values; one per worker.
 type vhostDecoder struct {
-	strs   slab[string]
-	ints   slab[int64]
-	paths  slab[pathMatchJSON]
-	intern map[string]string
-	data   []byte
-	i      int
+	scanner // its space and consume; data is the value being decoded
+	strs    slab[string]
+	ints    slab[int64]
+	paths   slab[pathMatchJSON]
+	intern  map[string]string
 }
 
 // internMax bounds the strings a vhostDecoder interns: the values that
@@ -199,41 +198,20 @@ func field(bit int, ok bool) int {
 	return bit
 }
 
-func (d *vhostDecoder) space() {
-	for d.i < len(d.data) {
-		switch d.data[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
-
-// next skips white space and c, when c is next.
-func (d *vhostDecoder) next(c byte) bool {
-	d.space()
-	if d.i < len(d.data) && d.data[d.i] == c {
-		d.i++
-		return true
-	}
-	return false
-}
-
 // object decodes an object, calling member after each key and its colon;
 // member decodes the value and returns its field (field), which may come
 // once.
 func (d *vhostDecoder) object(member func(key []byte) int) bool {
-	if !d.next('{') {
+	if !d.consume('{') {
 		return false
 	}
-	if d.next('}') {
+	if d.consume('}') {
 		return true
 	}
 	var seen uint32
 	for {
 		key, ok := d.plain()
-		if !ok || !d.next(':') {
+		if !ok || !d.consume(':') {
 			return false
 		}
 		f := member(key)
@@ -241,35 +219,35 @@ func (d *vhostDecoder) object(member func(key []byte) int) bool {
 			return false
 		}
 		seen |= 1 << f
-		if d.next(',') {
+		if d.consume(',') {
 			continue
 		}
-		return d.next('}')
+		return d.consume('}')
 	}
 }
 
 // array decodes a list, calling elem for each element.
 func (d *vhostDecoder) array(elem func() bool) bool {
-	if !d.next('[') {
+	if !d.consume('[') {
 		return false
 	}
-	if d.next(']') {
+	if d.consume(']') {
 		return true
 	}
 	for {
 		if !elem() {
 			return false
 		}
-		if d.next(',') {
+		if d.consume(',') {
 			continue
 		}
-		return d.next(']')
+		return d.consume(']')
 	}
 }
 
 // plain reads a string of printable ASCII without escapes.
 func (d *vhostDecoder) plain() ([]byte, bool) {
-	if !d.next('"') {
+	if !d.consume('"') {
 		return nil, false
 	}
 	for j := d.i; j < len(d.data); j++ {
