@@ -55,7 +55,11 @@ if [ "$n" = 3 ] || [ "$n" = 4 ]; then
 fi
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$S/secret"
 chmod 600 "$S/secret"
-valgrind --tool=callgrind --dump-before=VCLI_WriteResult \
+# CG_VGOPTS: more valgrind options, e.g. "--cache-sim=yes --branch-sim=yes"
+# (simulated cache misses and mispredicted branches: what instruction
+# counts miss; cgsum.py --events prints them per request)
+# shellcheck disable=SC2086
+valgrind --tool=callgrind --dump-before=VCLI_WriteResult ${CG_VGOPTS:-} \
 	--callgrind-out-file="$S/cg.%p.out" varnishd -F -j none \
 	-n "$S/vn" -a 127.0.0.1:$((B + 20)) -T 127.0.0.1:$((B + 21)) -S "$S/secret" \
 	-f "$S/v$n.vcl" -s malloc,256m >"$S/vg.log" 2>&1 &
