@@ -121,10 +121,15 @@ func startVCL(t *testing.T, o *origin, n int, ghostVCL string, ghostd ...string)
 	c.nodes, err = stack.StartCluster(c.opts, ports)
 	t.Cleanup(func() {
 		stack.StopCluster(c.nodes)
+		// no kept-alive connection to this cluster's ports outlives it
+		client.CloseIdleConnections()
 		if t.Failed() || os.Getenv("GHOST_E2E_KEEP") != "" {
 			t.Logf("staging directory kept: %s", dir)
 			for _, nd := range c.nodes {
 				t.Logf("----- %s ghostd\n%s", nd.Name, stack.Tail(filepath.Join(nd.Dir, "ghostd.log"), 15))
+				if nd.Varnishd != nil {
+					t.Logf("----- %s varnishd\n%s", nd.Name, nd.Varnishd.LogTail(15))
+				}
 			}
 			return
 		}

@@ -45,7 +45,9 @@ type ClusterNode struct {
 // TestSecret is the hop secret StartCluster uses by default.
 const TestSecret = "ghost-cluster-test-secret-0123456789"
 
-// ClusterPorts picks a free port for each of n nodes.
+// ClusterPorts picks a free port for each of n nodes (FreePorts: below
+// the ephemeral range, so that nothing the kernel hands out takes one
+// before its node binds it).
 func ClusterPorts(n int) ([]int, error) { return FreePorts(n) }
 
 // StartCluster starts o.N nodes on the given ports (ClusterPorts), each

@@ -109,13 +109,42 @@ func StartVarnishd(o VarnishdOpts) (*Varnishd, error) {
 		if err != nil {
 			return nil, err
 		}
-		if lastErr = WaitDial("tcp", first, v.Proc, 60*time.Second); lastErr == nil {
+		if lastErr = v.waitOwn(first, 60*time.Second); lastErr == nil {
 			return v, nil
 		}
 		lastErr = fmt.Errorf("%w\n%s", lastErr, v.LogTail(20))
 		_ = v.Stop(5 * time.Second)
 	}
 	return nil, fmt.Errorf("varnishd: %w", lastErr)
+}
+
+// waitOwn waits up to d until the varnishd accepts connections on addr,
+// its first listener, and answers on its own CLI (its -T with its -S
+// secret) that its child runs. That second part is what makes addr its:
+// the manager binds every -a before it opens -T and exits when one is
+// taken (Varnish 7.1 mgt_main.c: MAC_Arg, then mgt_cli_telnet), and
+// varnishd binds without SO_REUSEPORT, so while it lives nothing else
+// listens there. A connection alone proves nothing: a port taken
+// meanwhile by another listener (another varnishd's -T: its CLI banner
+// "107 59" reads as "malformed HTTP status code \"59\"") accepts too.
+func (v *Varnishd) waitOwn(addr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	if err := WaitDial("tcp", addr, v.Proc, d); err != nil {
+		return err
+	}
+	for {
+		if v.Exited() {
+			return fmt.Errorf("%s exited before it was ready: %v", v.Name, v.Err())
+		}
+		out, err := v.Adm("status")
+		if err == nil && strings.Contains(out, "Child in state running") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: no running child on its CLI %s after %v: %v %s", v.Name, v.Admin, d, err, strings.TrimSpace(out))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Adm runs a varnishadm command.
