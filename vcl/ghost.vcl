@@ -62,33 +62,25 @@ sub vcl_recv {
 	# X-Ghost-*, join repeated header lines, note https from a trusted
 	# front, the route's cache decision); 0, the common case, leaves the
 	# request to your vcl_recv and the builtin (Varnish's own rules).
-	# A lookup under the route's cache_policy (2) returns at once: every
-	# cache hit of such a route comes this way, so no second call and no
-	# sub (each VCL statement and call costs ~140 instructions).
-	if (ghost.recv_action(ghost_trusted_front) == 2) {
-		return (hash);
-	} elsif (ghost.last_action() != 0) {
+	# With act, the route's pass (1) and lookup under its cache_policy
+	# (2: its bypass_headers replace the builtin "Cookie or
+	# Authorization -> pass") return (pass) / return (hash) in the call
+	# itself: every cache hit takes one call and one comparison (each
+	# VCL block costs ~140 instructions, a call and a comparison ~110).
+	if (ghost.recv_action(ghost_trusted_front, act = true) > 2) {
 		call ghost_recv_act;
 	}
 }
 
-# What ghost.recv_action() found: 1 pass, 2 lookup under the route's
-# cache_policy (its bypass_headers replace the builtin "Cookie or
-# Authorization -> pass"), 3 pipe (WebSocket upgrades and what the
-# builtin pipes: routed here), 4 PURGE or BAN, 5 the reload URL, 6
-# /.varnish-ghost/healthz: clustered members' probes of this node
+# What ghost.recv_action() found beyond 2: 3 pipe (WebSocket upgrades
+# and what the builtin pipes: routed here), 4 PURGE or BAN, 5 the reload
+# URL, 6 /.varnish-ghost/healthz: clustered members' probes of this node
 # (-cluster-probe-interval), answered by Varnish itself, without ghostd,
 # a route or the cache (it never depends on peers); anyone may ask, it
 # says only that this Varnish answers.
 sub ghost_recv_act {
 	if (ghost.last_action() == 6) {
 		return (synth(200, "OK"));
-	}
-	if (ghost.last_action() == 2) {
-		return (hash);
-	}
-	if (ghost.last_action() == 1) {
-		return (pass);
 	}
 	if (ghost.last_action() == 4) {
 		call ghost_invalidate;

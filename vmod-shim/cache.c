@@ -319,8 +319,16 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d,
 		d->cm = shard_decide(ctx, gv, &a);
 	if (d->cm == GHOST_CM_LOOKUP)
 		cdec_key(d, &a);
-	log_cache(ctx, d->cm == GHOST_CM_LOOKUP ? "lookup" :
-	    d->cm == GHOST_CM_PASS ? "pass" : "origin", src, a.gen);
+	/*
+	 * Logged when something happened: ghostd was asked, or its heartbeat
+	 * is stale and the memo serves alone. A decision from the memo while
+	 * ghostd is alive repeats one logged when ghostd gave it: every warm
+	 * cache hit of a policy route would write it (~250 instructions and a
+	 * VSL record per hit); VCL_return says what was done.
+	 */
+	if (strcmp(src, "memo"))
+		log_cache(ctx, d->cm == GHOST_CM_LOOKUP ? "lookup" :
+		    d->cm == GHOST_CM_PASS ? "pass" : "origin", src, a.gen);
 	return (d->cm);
 }
 

@@ -765,7 +765,8 @@ vmod_owner_failed(VRT_CTX, struct vmod_priv *pv)
 #endif
 
 VCL_INT v_matchproto_()
-vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
+vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
+    VCL_BOOL act)
 {
 	struct ghost_st st = { 0, 0, 0 };
 	struct ghost_vcl *gv;
@@ -804,6 +805,15 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 	if (a < 0)
 		a = ghost_cache_decide(ctx, gv, d, &st);	/* GHOST_CM_* */
 	d->action = a;
+	/*
+	 * act: return (pass) / return (hash) as the VCL statement would
+	 * (VCC ends the sub after every statement that sets a handling),
+	 * unless the request already failed (VRT_handling() asserts none).
+	 */
+	if (act && (a == RECV_PASS || a == RECV_LOOKUP) &&
+	    *ctx->handling == 0)
+		VRT_handling(ctx, a == RECV_PASS ? VCL_RET_PASS :
+		    VCL_RET_HASH);
 	return (a);
 }
 
