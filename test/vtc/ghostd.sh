@@ -9,7 +9,10 @@
 #                    (mode 0666, so varnishd's child, user vcache, can
 #                    connect; no metrics; no file watching: a VTC reloads
 #                    explicitly), with any extra flags after them.
-# wait DIR           wait up to 10 s for DIR/g.sock to appear.
+# wait DIR           wait up to 10 s for DIR/g.sock to appear, then until
+#                    ghostd answers on it (`ghostd status`): ghostd
+#                    creates its socket before it loads the file, so a
+#                    socket alone is not a ghostd that serves.
 set -eu
 cmd=$1 dir=$2
 shift 2
@@ -21,11 +24,21 @@ run)
 wait)
 	i=0
 	while [ $i -lt 200 ]; do
-		[ -S "$dir/g.sock" ] && exit 0
+		[ -S "$dir/g.sock" ] && break
 		sleep 0.05
 		i=$((i + 1))
 	done
-	echo "ghostd did not create $dir/g.sock within 10 s" >&2
+	if [ ! -S "$dir/g.sock" ]; then
+		echo "ghostd did not create $dir/g.sock within 10 s" >&2
+		exit 1
+	fi
+	# any status answer will do (exit 1 also means "answered, but no
+	# table loaded": a suite may start ghostd on a bad file on purpose)
+	out=$("$(dirname "$0")/../../build/ghostd" status -json -socket "$dir/g.sock" 2>&1) || true
+	case $out in
+	\{*) exit 0 ;;
+	esac
+	echo "ghostd does not answer on $dir/g.sock: $out" >&2
 	exit 1
 	;;
 *)
