@@ -40,6 +40,29 @@ func (e *Env) cget(t *testing.T, url string, h ...[2]string) *Resp {
 	return r
 }
 
+// cgetDecided is cget for a request whose cache decision must be
+// ghostd's. When ghostd misses the shim's budget (ghost.init's timeout,
+// 100 ms here: a loaded 2-core test machine can take that long just to
+// schedule it), vcl_recv falls back to Varnish's own rules, as designed
+// (docs/vcl.md): the plain URL is looked up, and an object an older
+// policy stored under it answers. GHOST.err_timeout tells that case
+// apart; such a request is logged and asked again (at most twice more),
+// so a policy that is really not applied still fails.
+func (e *Env) cgetDecided(t *testing.T, url string, h ...[2]string) *Resp {
+	t.Helper()
+	const c = "GHOST.err_timeout"
+	for try := 1; ; try++ {
+		before := e.varnishd.Stats(c)[c]
+		r := e.cget(t, url, h...)
+		after := e.varnishd.Stats(c)[c]
+		if after == before || try == 3 {
+			return r
+		}
+		t.Logf("GET %s: ghostd missed the shim's timeout (%s %d -> %d), Varnish's own rules decided (hit=%v); asking again",
+			url, c, before, after, r.Hit())
+	}
+}
+
 func hitWant(t *testing.T, what string, r *Resp, hit bool) {
 	t.Helper()
 	if r.Hit() != hit {
@@ -161,16 +184,17 @@ func TestCachePolicyReload(t *testing.T) {
 	e.cget(t, u, pub)
 	hitWant(t, "cached", e.cget(t, u, pub), true)
 
+	// after each reload the policy is ghostd's to apply: cgetDecided
 	load(obj{"default_ttl_seconds": 100, "bypass_headers": []obj{{"name": "X-Fresh"}}})
-	hitWant(t, "new bypass header", e.cget(t, u, pub, [2]string{"X-Fresh", "1"}), false)
-	hitWant(t, "old object, same key", e.cget(t, u, pub), true)
+	hitWant(t, "new bypass header", e.cgetDecided(t, u, pub, [2]string{"X-Fresh", "1"}), false)
+	hitWant(t, "old object, same key", e.cgetDecided(t, u, pub), true)
 
 	load(obj{"default_ttl_seconds": 100, "cache_key": obj{"query_params_exclude": []string{"utm_source"}}})
-	hitWant(t, "new key: old object unreachable", e.cget(t, u, pub), false)
-	hitWant(t, "new key: new object", e.cget(t, "/r/"+run, pub), true)
+	hitWant(t, "new key: old object unreachable", e.cgetDecided(t, u, pub), false)
+	hitWant(t, "new key: new object", e.cgetDecided(t, "/r/"+run, pub), true)
 
 	load(nil) // "cache_policy": null: no policy
-	hitWant(t, "policy removed: Varnish's rules, old key", e.cget(t, u, pub), true)
+	hitWant(t, "policy removed: Varnish's rules, old key", e.cgetDecided(t, u, pub), true)
 }
 
 // TestChaperoneInvalidation drives PURGE and BAN the way the varnish/gateway
