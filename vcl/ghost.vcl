@@ -11,12 +11,13 @@
 #
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
 # ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
-# repeated header lines and takes the route's cache decision; vcl_miss
-# and vcl_pass (and vcl_hit, for the
-# background fetch of a stale object) record what the backend side needs
+# repeated header lines and takes the route's cache decision; vcl_hash
+# (for a miss and for the background fetch of a stale object), vcl_miss
+# and vcl_pass record what the backend side needs
 # (client method, listener, the client's values of the headers varnishd
-# rewrites on a fetch: Accept-Encoding, conditionals, Range, ...), so a
-# cache hit pays for none of it.
+# rewrites on a fetch: Accept-Encoding, conditionals, Range, ...). While
+# no route reads such a header (the common case) a GET records nothing,
+# so a cache hit pays for none of it.
 # Piped requests (WebSocket upgrades, non-standard methods) are routed in
 # vcl_recv, because a pipe has no vcl_backend_fetch.
 #
@@ -185,16 +186,13 @@ sub vcl_hash {
 	# A HEAD is fetched with GET on a miss but routes as HEAD: keep the
 	# two apart. Routes may also depend on the listener and on https.
 	# The whole hash is ghost's (URL or the policy's cache-key URL, Host,
-	# key headers): the builtin must not add the raw URL.
+	# key headers): the builtin must not add the raw URL. hash() also
+	# records what a fetch after the lookup needs (prepare()'s record):
+	# the background fetch of a stale hit starts after vcl_hit without
+	# vcl_miss, and ghost.vcl has no vcl_hit, so a hit runs no ghost
+	# code there.
 	ghost.hash();
 	return (lookup);
-}
-
-sub vcl_hit {
-	# A stale object (in grace) is refreshed by a background fetch that
-	# starts after vcl_hit, without vcl_miss; on a fresh object prepare()
-	# does nothing.
-	ghost.prepare();
 }
 
 sub vcl_miss {

@@ -448,7 +448,7 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 	const char *m, *host;
 	const txt *t;
 	unsigned u;
-	int https = 0;
+	int https = 0, head, plain;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_HASH || ctx->http_req == NULL) {
@@ -472,8 +472,24 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
 		    ghost_is_https(t);
 	}
-	ghost_hash_tail(ctx, !strcmp(m, "HEAD"), https, host != NULL,
+	head = !strcmp(m, "HEAD");
+	ghost_hash_tail(ctx, head, https, host != NULL,
 	    VRT_r_local_socket(ctx));
+	/*
+	 * prepare()'s record for a fetch after this lookup (a miss, or the
+	 * background fetch of a stale hit, which starts after vcl_hit
+	 * without vcl_miss): taken here, so that ghost.vcl needs no
+	 * vcl_hit statement (a VCL block and a VMOD call, ~200 instructions
+	 * on every hit). The request is the one vcl_miss would record
+	 * (varnishd changes nothing between vcl_hash and vcl_miss); a GET
+	 * while no decision reads a header a fetch rewrites (fetch_plain,
+	 * the common case) records nothing; prepare() in vcl_miss or
+	 * vcl_pass then does nothing more.
+	 */
+	plain = ghost_fetch_plain(gv);
+	if (!plain || strcmp(m, "GET"))
+		ghost_record(ctx->http_req, ctx->req != NULL ?
+		    ctx->req->http0 : NULL, !plain, 1);
 }
 
 /*
