@@ -41,26 +41,17 @@ func (e *Env) cget(t *testing.T, url string, h ...[2]string) *Resp {
 }
 
 // cgetDecided is cget for a request whose cache decision must be
-// ghostd's. When ghostd misses the shim's budget (ghost.init's timeout,
-// 100 ms here: a loaded 2-core test machine can take that long just to
-// schedule it), vcl_recv falls back to Varnish's own rules, as designed
-// (docs/vcl.md): the plain URL is looked up, and an object an older
-// policy stored under it answers. GHOST.err_timeout tells that case
-// apart; such a request is logged and asked again (at most twice more),
-// so a policy that is really not applied still fails.
+// ghostd's (doDecided). When ghostd misses the shim's budget, vcl_recv
+// falls back to Varnish's own rules, as designed (docs/configuration.md
+// "Reload"): the plain URL is looked up, and an object an older policy
+// stored under it answers.
 func (e *Env) cgetDecided(t *testing.T, url string, h ...[2]string) *Resp {
 	t.Helper()
-	const c = "GHOST.err_timeout"
-	for try := 1; ; try++ {
-		before := e.varnishd.Stats(c)[c]
-		r := e.cget(t, url, h...)
-		after := e.varnishd.Stats(c)[c]
-		if after == before || try == 3 {
-			return r
-		}
-		t.Logf("GET %s: ghostd missed the shim's timeout (%s %d -> %d), Varnish's own rules decided (hit=%v); asking again",
-			url, c, before, after, r.Hit())
+	r := e.doDecided(t, Req{Host: "cache.test", URL: url, Hdr: h})
+	if r.Status != 200 {
+		t.Fatalf("GET %s: %s", url, r)
 	}
+	return r
 }
 
 func hitWant(t *testing.T, what string, r *Resp, hit bool) {

@@ -247,11 +247,15 @@ type loadStats struct {
 	sent, failed, misrouted atomic.Int64
 	mu                      sync.Mutex
 	examples                []string
+	failedAt                []time.Time // when each failed answer came
 }
 
 func (s *loadStats) note(kind string, q Req, got string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if kind == "failed" {
+		s.failedAt = append(s.failedAt, time.Now())
+	}
 	if len(s.examples) < 10 {
 		s.examples = append(s.examples, fmt.Sprintf("%s: %s -> %s", kind, q, got))
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,8 +111,11 @@ func TestSocketActivation(t *testing.T) {
 		if err := os.Chmod(e.Sock, 0o666); err != nil {
 			t.Fatal(err)
 		}
-		// the first connection (from the shim) starts ghostd
-		e.expectUpstream(t, get("sa.test", "/first?v=1"), "sa-1")
+		// the first connection (from the shim) starts ghostd, which may
+		// take longer than the shim's budget on a loaded machine
+		if r := e.doDecided(t, get("sa.test", "/first?v=1")); r.Status != 200 || r.Upstream() != "sa-1" {
+			t.Errorf("first request: want 200 from sa-1, got %s", r)
+		}
 		e.expectUpstream(t, get("sa.test", "/first?v=2"), "sa-any")
 		e.expectUpstream(t, get("exact.test", "/ssa"), "exact")
 		pid := p.Pid()
@@ -167,10 +171,16 @@ func TestSocketActivation(t *testing.T) {
 			restarts = 8
 		)
 		var s loadStats
+		errs := []string{"GHOST.err_connect", "GHOST.err_timeout", "GHOST.err_answer"}
+		before := e.varnishd.Stats(errs...)
 		stop := make(chan struct{})
 		wait := e.runMix(saMix(), workers, stop, &s)
 		start := time.Now()
-		var gaps []time.Duration
+		// each restart's window: from the stop of one ghostd until the
+		// next answers (its state file names it and it answers status)
+		type window struct{ from, to time.Time }
+		var wins []window
+		var away []time.Duration
 		for i := 0; i < restarts; i++ {
 			time.Sleep(600 * time.Millisecond)
 			old := e.ghostd
@@ -179,20 +189,48 @@ func TestSocketActivation(t *testing.T) {
 				t.Logf("%s exit: %v", old.Name, err)
 			}
 			p := startOne()
-			gaps = append(gaps, time.Since(t0))
-			if p.Exited() {
-				t.Errorf("%s exited at once: %v", p.Name, p.Err())
+			if err := stack.WaitGhostd(e.Sock, p, 10*time.Second); err != nil {
+				t.Errorf("%s: %v", p.Name, err)
 			}
+			wins = append(wins, window{t0, time.Now()})
+			away = append(away, time.Since(t0).Round(time.Millisecond))
 		}
 		time.Sleep(600 * time.Millisecond)
 		close(stop)
 		wait()
 		elapsed := time.Since(start)
-		t.Logf("socket-activated restarts under load: %d workers, %v, %d restarts (stop+start took %v), sent %d, failed %d, misrouted %d",
-			workers, elapsed.Round(time.Millisecond), restarts, gaps, s.sent.Load(), s.failed.Load(), s.misrouted.Load())
-		if s.failed.Load() > 0 || s.misrouted.Load() > 0 {
-			t.Errorf("restart under load: %d failed, %d misrouted of %d; examples:\n%s",
-				s.failed.Load(), s.misrouted.Load(), s.sent.Load(), strings.Join(s.examples, "\n"))
+		after := e.varnishd.Stats(errs...)
+		d := map[string]int64{}
+		for _, n := range errs {
+			d[n] = after[n] - before[n]
+		}
+		t.Logf("socket-activated restarts under load: %d workers, %v, %d restarts (ghostd away %v), sent %d, failed %d, misrouted %d; shim errors %v",
+			workers, elapsed.Round(time.Millisecond), restarts, away, s.sent.Load(), s.failed.Load(), s.misrouted.Load(), d)
+		// What socket activation promises (docs/operations.md): a
+		// connection waits in the backlog, never refused or reset, so the
+		// shim sees at worst a slow answer, bounded by its budget
+		// (ghost.init's timeout, 100 ms here), then 503. A restart is
+		// far shorter than that on a quiet machine: no request may fail.
+		// On a loaded one any request may miss the budget, restart or
+		// not; the message says where the failures fell.
+		const budget = 100 * time.Millisecond
+		if d["GHOST.err_connect"] != 0 || d["GHOST.err_answer"] != 0 || s.misrouted.Load() > 0 {
+			t.Errorf("restart under load: refused or bad answers %v, %d misrouted of %d; examples:\n%s",
+				d, s.misrouted.Load(), s.sent.Load(), strings.Join(s.examples, "\n"))
+		}
+		if s.failed.Load() > 0 {
+			s.mu.Lock()
+			near := 0
+			for _, f := range s.failedAt {
+				if slices.ContainsFunc(wins, func(w window) bool {
+					return !f.Before(w.from) && !f.After(w.to.Add(2*budget))
+				}) {
+					near++
+				}
+			}
+			t.Errorf("restart under load: %d failed of %d (shim timeouts %d), %d of them from a stop to %v after the next ghostd answered, %d away from any restart; examples:\n%s",
+				s.failed.Load(), s.sent.Load(), d["GHOST.err_timeout"], near, 2*budget, len(s.failedAt)-near, strings.Join(s.examples, "\n"))
+			s.mu.Unlock()
 		}
 		if s.sent.Load() < 1000 {
 			t.Errorf("only %d requests sent; the load was too light to mean anything", s.sent.Load())
