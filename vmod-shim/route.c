@@ -672,11 +672,12 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->sess_on = 0;
 	t->sess_want = -1;
 	t->lb_have = 0;
-	if (t->ans.o == GHOST_ROUTE) {
+	/* (most routes have neither: no call) */
+	if (t->ans.o == GHOST_ROUTE && t->ans.lb_k != NULL)
 		t->lb_have = ghost_aff_key(ctx, &q, &t->ans, &t->lb_h);
+	if (t->ans.o == GHOST_ROUTE && t->ans.has_sp)
 		t->sess_want = ghost_sess_find(&q, &t->ans, ctx->now,
 		    &t->sess_want_at);
-	}
 	if (ctx->http_bereq != NULL) {
 		t->cache_unknown = q.cache_unknown != NULL;
 		/*
@@ -700,7 +701,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->reason = NULL;
 	/* a CORS preflight of a cors route: ghost answers, whatever the
 	 * route would do (the request filters do not apply either) */
-	t->preflight = ghost_cors_preflight(&t->ans, hp);
+	t->preflight = t->ans.has_cr && ghost_cors_preflight(&t->ans, hp);
 	if (t->preflight) {
 		t->status = t->ans.pf_st;
 		GHOST_STAT(dec_preflight);
