@@ -607,5 +607,9 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;
+	/* decoded once here, not at every pick of a memoised answer */
+	if (a->o != GHOST_ROUTE || mp_one_endpoint(a->g, a->g_end, &a->ep1,
+	    &a->ep1_len, &a->ep1_port))
+		a->ep1 = NULL;
 	return (0);
 }

@@ -266,6 +266,11 @@ struct ghost_ans {
 	size_t			pe_with_len;
 	int			loc_base;	/* loc lacks the edited path */
 	const uint8_t		*g, *g_end;	/* groups */
+	const char		*ep1;		/* g's only endpoint (one group
+						   of one, weighted), NULL if
+						   not: mp_one_endpoint() */
+	size_t			ep1_len;
+	unsigned		ep1_port;
 	const uint8_t		*rqs, *rqs_end, *rqa, *rqa_end,
 				*rqr, *rqr_end;
 	const uint8_t		*rss, *rss_end, *rsa, *rsa_end,

@@ -453,6 +453,26 @@ mp_streq(const char *s, size_t l, const char *c)
 }
 
 /*
+ * An answer's groups ("g": [[weight, [[address, port], ...]], ...],
+ * docs/protocol.md) when they hold one group of one endpoint, with a
+ * weight: that endpoint, 0; else -1 (*addr, *al and *port may then be
+ * set all the same).
+ */
+static inline int
+mp_one_endpoint(const uint8_t *g, const uint8_t *g_end, const char **addr,
+    size_t *al, unsigned *port)
+{
+	struct mp_r r = { g, g_end, 0 };
+
+	if (g == NULL || mp_r_arr(&r) != 1 || mp_r_arr(&r) != 2 ||
+	    mp_r_uint(&r) == 0 || mp_r_arr(&r) != 1 || mp_r_arr(&r) != 2)
+		return (-1);
+	mp_r_str(&r, addr, al);
+	*port = (unsigned)mp_r_int(&r);
+	return (!r.err && r.p == g_end ? 0 : -1);
+}
+
+/*
  * A map of string keys (every message of the protocol, and the maps in
  * them): f is called for each key whose value is not nil (nil means
  * absent) and reads the value, or returns 0 to have it skipped. Stops at

@@ -67,18 +67,11 @@ ghost_pick_if(const uint8_t *g, const uint8_t *g_end, uint64_t u,
 	 * routes): the point falls in that group, on that endpoint (the
 	 * arithmetic below gives e = 0), without walking the groups twice.
 	 */
-	if (skip == NULL && mp_r_arr(&r) == 1 && mp_r_arr(&r) == 2 &&
-	    mp_r_uint(&r) > 0 && mp_r_arr(&r) == 1 && mp_r_arr(&r) == 2) {
-		mp_r_str(&r, addr, al);
-		*port = (unsigned)mp_r_int(&r);
-		if (!r.err && r.p == g_end) {
-			if (flat != NULL)
-				*flat = 0;
-			return (0);
-		}
+	if (skip == NULL && mp_one_endpoint(g, g_end, addr, al, port) == 0) {
+		if (flat != NULL)
+			*flat = 0;
+		return (0);
 	}
-	r.p = g;
-	r.err = 0;
 	/* total weight of the groups that have endpoints left in */
 	n = mp_r_arr(&r);
 	for (i = 0; i < n && !r.err; i++) {

@@ -383,7 +383,7 @@ deps_rebase(struct ghost_deps *d, uintptr_t from, const uint8_t *to)
  * lookup copies all three into the workspace and moves the pointers onto
  * the copy (ghostd's answer is decoded once, not on every reuse).
  */
-#define ANS_PTRS(X) X(g) X(g_end) X(rqs) \
+#define ANS_PTRS(X) X(g) X(g_end) X(ep1) X(rqs) \
 	X(rqs_end) X(rqa) X(rqa_end) X(rqr) X(rqr_end) X(rss) X(rss_end) \
 	X(rsa) X(rsa_end) X(rsr) X(rsr_end) X(path) X(hst) X(loc) X(pe_with) \
 	X(rs) X(bd) X(nc) X(rn) X(kh) X(kh_end) X(qi) X(qi_end) X(qx) X(qx_end) \

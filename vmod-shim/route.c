@@ -244,9 +244,16 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 		flat = (unsigned)af;
 	} else {
 		*plain = 0;
-		r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
-		    t->ntried > 0 ? skip_tried : NULL, t, addr, al, port, &flat,
-		    &panicked);
+		if (t->ans.ep1 != NULL && t->ntried == 0) {
+			/* one endpoint: what ghost_select() would pick */
+			*addr = t->ans.ep1;
+			*al = t->ans.ep1_len;
+			*port = t->ans.ep1_port;
+			r = 0;
+		} else
+			r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
+			    t->ntried > 0 ? skip_tried : NULL, t, addr, al,
+			    port, &flat, &panicked);
 		if (r == 0 && t->ans.pn >= 0 &&
 		    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
 		    ghost_be_state(ctx, gv, *addr, *al, *port,
