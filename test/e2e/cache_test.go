@@ -33,7 +33,12 @@ func cc(v string) [2]string { return [2]string{"X-Want-Cache-Control", v} }
 
 func (e *Env) cget(t *testing.T, url string, h ...[2]string) *Resp {
 	t.Helper()
-	r := e.do(t, Req{Host: "cache.test", URL: url, Hdr: h})
+	return want200(t, url, e.do(t, Req{Host: "cache.test", URL: url, Hdr: h}))
+}
+
+// want200 fails the test unless r, the answer to GET url, is a 200.
+func want200(t *testing.T, url string, r *Resp) *Resp {
+	t.Helper()
 	if r.Status != 200 {
 		t.Fatalf("GET %s: %s", url, r)
 	}
@@ -47,11 +52,7 @@ func (e *Env) cget(t *testing.T, url string, h ...[2]string) *Resp {
 // stored under it answers.
 func (e *Env) cgetDecided(t *testing.T, url string, h ...[2]string) *Resp {
 	t.Helper()
-	r := e.doDecided(t, Req{Host: "cache.test", URL: url, Hdr: h})
-	if r.Status != 200 {
-		t.Fatalf("GET %s: %s", url, r)
-	}
-	return r
+	return want200(t, url, e.doDecided(t, Req{Host: "cache.test", URL: url, Hdr: h}))
 }
 
 func hitWant(t *testing.T, what string, r *Resp, hit bool) {
