@@ -672,18 +672,37 @@ vmod_retry(VRT_CTX)
 	return (ghost_retry(ctx, t));
 }
 
+/*
+ * With retry (ghost.vcl's vcl_backend_response: one call per fetch, not
+ * ghost.retry() in an `if` and then this: ~450 instructions and one VMOD
+ * function's code less per stored object), ghost.retry()'s decision comes
+ * first, and a retry is returned (retry) here, as the VCL statement would
+ * (VCC ends the sub after every statement that sets a handling).
+ */
 VCL_VOID v_matchproto_()
-vmod_response(VRT_CTX)
+vmod_response(VRT_CTX, VCL_BOOL retry)
 {
 	struct ghost_task *t;
-	struct http *hp;
+	struct http *hp = NULL;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	t = resp_task(ctx, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
 	    "ghost.response(): only in vcl_backend_response or vcl_deliver",
 	    &hp);
+	if (hp == NULL)
+		return;		/* failed */
+	if (retry && hp != ctx->http_beresp) {
+		VRT_fail(ctx, "ghost.response(retry = true): only in "
+		    "vcl_backend_response");
+		return;
+	}
 	if (t != NULL && hp == ctx->http_beresp)
 		ghost_route_result(ctx, t);
+	if (retry && ghost_retry(ctx, t)) {
+		if (*ctx->handling == 0)
+			VRT_handling(ctx, VCL_RET_RETRY);
+		return;
+	}
 	if (t == NULL || t->status != 200 || !t->have_ans)
 		return;
 	ghost_apply_resp(ctx, hp, &t->ans);
