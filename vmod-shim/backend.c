@@ -513,41 +513,21 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 	return (-1);
 }
 
-VCL_BACKEND
-ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
-    unsigned port, uint64_t gen, const struct ghost_hp *hp)
+/*
+ * ghost_be_get() for an endpoint not in the map (h: be_hash() of it; full:
+ * the VCL holds max_backends): create its backend, out of line
+ * (GHOST_COLD: the fetch path only looks up).
+ */
+static VCL_BACKEND GHOST_COLD
+be_get_new(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, const struct ghost_hp *hp, uint64_t h, unsigned now_s,
+    int full)
 {
 	struct ghost_be *e, *n;
 	char name[64], a[48];
-	uint64_t h;
 	uint32_t id = hp != NULL ? hp->id : 0;
-	unsigned now_s;
-	int full;
-	VCL_BACKEND mine, be = NULL;
+	VCL_BACKEND mine, be;
 
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	if (al == 0 || al >= sizeof a)
-		return (NULL);
-	h = be_hash(addr, al, port, id);
-
-	now_s = (unsigned)VTIM_mono();
-	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
-	e = be_find(gv, addr, al, port, id, h);
-	if (e != NULL) {
-		if (__atomic_load_n(&e->dead, __ATOMIC_RELAXED) &&
-		    gen > e->dead_gen)
-			__atomic_store_n(&e->dead, 0, __ATOMIC_RELAXED);
-		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
-			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
-		be = e->dir;
-	}
-	/* held: in the map (marked or not) and retired, not yet released */
-	full = gv->max_be > 0 && gv->n_be +
-	    __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED) >= gv->max_be;
-	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	if (e != NULL)
-		return (be);
 	if (full && be_evict(ctx, gv, now_s))
 		return (NULL);
 
@@ -592,6 +572,43 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	if (n != NULL)
 		FREE_OBJ(n);
 	return (be);
+}
+
+VCL_BACKEND GHOST_HOT
+ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint64_t gen, const struct ghost_hp *hp)
+{
+	struct ghost_be *e;
+	uint64_t h;
+	uint32_t id = hp != NULL ? hp->id : 0;
+	unsigned now_s;
+	int full;
+	VCL_BACKEND be = NULL;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	if (GHOST_UNLIKELY(al == 0 || al >= sizeof e->addr))
+		return (NULL);
+	h = be_hash(addr, al, port, id);
+
+	now_s = (unsigned)VTIM_mono();
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	e = be_find(gv, addr, al, port, id, h);
+	if (GHOST_LIKELY(e != NULL)) {
+		if (GHOST_UNLIKELY(__atomic_load_n(&e->dead,
+		    __ATOMIC_RELAXED)) && gen > e->dead_gen)
+			__atomic_store_n(&e->dead, 0, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
+			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
+		be = e->dir;
+	}
+	/* held: in the map (marked or not) and retired, not yet released */
+	full = gv->max_be > 0 && gv->n_be +
+	    __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED) >= gv->max_be;
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	if (GHOST_LIKELY(e != NULL))
+		return (be);
+	return (be_get_new(ctx, gv, addr, al, port, hp, h, now_s, full));
 }
 
 /* ---- endpoint health ------------------------------------------------ */

@@ -101,6 +101,23 @@
 #define PTOK(e)		AZ(e)	/* pthread call must succeed */
 #endif
 
+/*
+ * Code layout of the fetch path. Every routed fetch runs ~3,500
+ * instructions of the shim once, and the rest of a request evicts them
+ * from the CPU's L1 instruction cache before the next fetch: each
+ * 64-byte line of code it touches is a cache miss (callgrind's simulated
+ * I1, docs/benchmarks.md "the fetch path's code footprint"). So the
+ * common path is kept dense: rare branches are marked GHOST_UNLIKELY
+ * (the compiler moves their blocks out of the straight line) and rare
+ * helpers GHOST_COLD (placed in .text.unlikely, away from the hot code);
+ * the functions every fetch runs are GHOST_HOT (.text.hot, together).
+ * Layout only: no behaviour depends on these.
+ */
+#define GHOST_LIKELY(x)		__builtin_expect(!!(x), 1)
+#define GHOST_UNLIKELY(x)	__builtin_expect(!!(x), 0)
+#define GHOST_COLD		__attribute__((__cold__, __noinline__))
+#define GHOST_HOT		__attribute__((__hot__))
+
 #define GHOST_PROTO_VERSION	1
 #define GHOST_CLIENT		"vmod-ghost 0.1"
 #define GHOST_MAX_FRAME		(1024U * 1024U)

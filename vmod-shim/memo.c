@@ -54,7 +54,7 @@ memo_refs(uint8_t *data)
 }
 
 /* Drop one reference to an entry's memory (data: its key). */
-static void
+static void GHOST_HOT
 memo_drop(uint8_t *data)
 {
 	if (data != NULL &&
@@ -71,7 +71,7 @@ struct ghost_memo {
 };
 
 /* 64-bit hash, 8 bytes at a time (multiply-xorshift). */
-uint64_t
+uint64_t GHOST_HOT
 ghost_hash(const void *p, size_t l, uint64_t seed)
 {
 	const uint8_t *b = p;
@@ -163,7 +163,7 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
  * The slot of key under generation gen, or NULL; either way with the
  * stripe lock of its set held (*mtx: to unlock).
  */
-static struct memo_slot *
+static struct memo_slot * GHOST_HOT
 memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
     pthread_mutex_t **mtx)
 {
@@ -212,7 +212,7 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * *val points into the entry's memory until ghost_memo_unref(returned
  * handle). NULL: none.
  */
-void *
+void * GHOST_HOT
 ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
     size_t klen, const uint8_t **val, size_t *vlen)
 {
@@ -231,7 +231,7 @@ ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	return (d);
 }
 
-void
+void GHOST_HOT
 ghost_memo_unref(void *ref)
 {
 	memo_drop(ref);
@@ -352,7 +352,7 @@ st_get(const struct ghost_vcl *gv)
  * origin_gen, which equals *gen when every decision of that generation
  * has the cache mode origin (else 0 or an older generation).
  */
-int
+int GHOST_HOT
 ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
     uint64_t *origin)
 {
@@ -371,8 +371,8 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 		}
 		if (origin != NULL)
 			*origin = og;
-		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
-		    hb <= nowms + HEARTBEAT_MAX)
+		if (GHOST_LIKELY(mapped && hb + HEARTBEAT_MAX >= nowms &&
+		    hb <= nowms + HEARTBEAT_MAX))
 			return (1);
 		if (tries > 0 || nowms < __atomic_load_n(&gv->st_next_try,
 		    __ATOMIC_RELAXED))

@@ -94,7 +94,7 @@ kb_end(struct kb *k, size_t *klen)
 }
 
 /* The request's path: the URL up to the first '?', "/" when empty. */
-static void
+static void GHOST_HOT
 rq_path(const struct ghost_rq *q, const char **p, size_t *l)
 {
 	const char *qm;
@@ -248,7 +248,7 @@ key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
  * whatever the part, so that memo_find() can probe every scope length in
  * place; *base is where the path part starts.
  */
-static char *
+static char * GHOST_HOT
 memo_key(struct ws *ws, const struct ghost_rq *q,
     const struct ghost_deps *d, const char *path, size_t pl, size_t *base,
     size_t *klen, char *buf, size_t bsz)
@@ -262,13 +262,13 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	kb_begin(ws, &k, buf, bsz);
 	kb_put(&k, "A", 1);
 	kb_cstr(&k, q->host);
-	if (d->m)
+	if (GHOST_UNLIKELY(d->m))
 		kb_cstr(&k, q->method);
-	if (d->s)
+	if (GHOST_UNLIKELY(d->s))
 		kb_cstr(&k, q->sock);
-	if (d->x)
+	if (GHOST_UNLIKELY(d->x))
 		kb_put(&k, q->https ? "1" : "0", 1);
-	if (d->h != NULL) {
+	if (GHOST_UNLIKELY(d->h != NULL)) {
 		r.p = d->h;
 		r.end = d->h_end;
 		r.err = 0;
@@ -290,7 +290,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		if (r.err || (hvp != NULL && hvp->err))
 			k.err = 1;
 	}
-	if (d->c != NULL) {
+	if (GHOST_UNLIKELY(d->c != NULL)) {
 		/* headers the cache decision reads: raw lines */
 		kb_put(&k, "C", 1);
 		r.p = d->c;
@@ -307,7 +307,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		if (r.err)
 			k.err = 1;
 	}
-	if (d->q) {
+	if (GHOST_UNLIKELY(d->q)) {
 		qm = strchr(q->url, '?');
 		key_query(&k, qm, d);
 	}
@@ -316,7 +316,8 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 		kb_put(&k, "E", 1);
 		kb_put(&k, path, pl);
 	}
-	if (kb_end(&k, klen) == NULL)	/* too long for buf: workspace */
+	if (GHOST_UNLIKELY(kb_end(&k, klen) == NULL))	/* too long for
+							   buf: workspace */
 		return (buf != NULL ?
 		    memo_key(ws, q, d, path, pl, base, klen, NULL, 0) : NULL);
 	return (k.b);
@@ -327,7 +328,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
  * path's length) into the scope of length l (0 <= l <= pl), or into the
  * whole path (l < 0). Returns the key's length.
  */
-static size_t
+static size_t GHOST_HOT
 key_scope(char *key, size_t base, size_t pl, int64_t l)
 {
 	uint32_t l32;
@@ -344,7 +345,7 @@ key_scope(char *key, size_t base, size_t pl, int64_t l)
  * there is none. Never an answer key (those start with a length
  * prefix, NUL bytes that a Host cannot hold) nor a Host; nothing built.
  */
-static const char *
+static const char * GHOST_HOT
 deps_key(const struct ghost_rq *q, size_t *klen)
 {
 	if (q->host == NULL) {
@@ -506,14 +507,14 @@ ghost_ans_fit(const struct ghost_rq *q, struct ghost_ans *a)
  * path, or the redirect location (base + edited path). The results live
  * in the workspace. Returns -1 on workspace overflow.
  */
-int
+int GHOST_HOT
 ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
     struct ghost_ans *a)
 {
 	const char *path, *p;
 	size_t pl;
 
-	if (!a->pe || (a->o != 0 && a->o != 3))
+	if (GHOST_LIKELY(!a->pe || (a->o != 0 && a->o != 3)))
 		return (0);
 	rq_path(q, &path, &pl);
 	if (a->pe_cut > pl)
@@ -601,7 +602,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
  * the entry itself (referenced, ref): the pointers are already there
  * (ans_fix()).
  */
-static int
+static int GHOST_HOT
 memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
     struct ghost_ans *a, const uint8_t **raw, size_t *rawlen, int ref)
 {
@@ -637,7 +638,7 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
  * One answer lookup of memo_find(): a workspace copy, or with ref a
  * reference to the entry (*ref, for ghost_memo_unref()).
  */
-static int
+static int GHOST_HOT
 memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const char *ak, size_t kl, struct ghost_ans *a,
     const uint8_t **raw, size_t *rawlen, void **ref)
@@ -665,7 +666,7 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
  * for a cache decision): the answer is referenced, not copied.
  */
-static int
+static int GHOST_HOT
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const struct ghost_deps *dp, struct ghost_ans *a,
     const uint8_t **raw, size_t *rawlen, void **ref)
@@ -715,7 +716,7 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * (its pointers moved there by deps_fix()), or copied for a cache
  * decision, whose answers are copied too.
  */
-static int
+static int GHOST_HOT
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
     size_t *rawlen, void **ref)
@@ -764,7 +765,7 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 	WS_Reset(ws, snap);
 }
 
-int
+int GHOST_HOT
 ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
     size_t *rawlen, void **ref)

@@ -32,7 +32,7 @@
 #include "affinity.h"
 
 /* The decision when ghostd cannot give one: 503, why in the log. */
-static void
+static void GHOST_COLD
 unreachable(VRT_CTX, struct ghost_task *t, const char *why)
 {
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
@@ -82,7 +82,7 @@ skip_tried(void *priv, unsigned flat, const char *addr, size_t al,
  * (a panic pick), so fetch through its plain backend. -2: no healthy
  * endpoint and no panic.
  */
-static int
+static int GHOST_COLD
 pick_health(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, uint64_t u,
     const char **addr, size_t *al, unsigned *port, unsigned *flat, int *plain)
 {
@@ -175,7 +175,7 @@ aff_ok(void *priv, uint32_t f)
  * route's health mask decides, and the panic rule applies as to the
  * weighted pick (*plain: a sick endpoint taken in panic). -1: none.
  */
-static int64_t
+static int64_t GHOST_COLD
 aff_pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, int *plain)
 {
 	struct aff_ok o;
@@ -226,7 +226,7 @@ aff_pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, int *plain)
  * reaper) the pick needs no health mask: only the endpoint picked is
  * checked, and the mask is built when it is unhealthy.
  */
-static int
+static int GHOST_HOT
 pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
     size_t *al, unsigned *port, int *plain)
 {
@@ -237,14 +237,17 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 
 	*plain = 0;
 	u = rng(gv);
-	af = aff_pick(ctx, gv, t, plain);
+	af = -1;
+	/* (most routes have neither affinity nor sessions: no call) */
+	if (GHOST_UNLIKELY(t->sess_want >= 0 || t->lb_have))
+		af = aff_pick(ctx, gv, t, plain);
 	if (af >= 0 && !ghost_flat_ep(t->ans.g, t->ans.g_end, (unsigned)af,
 	    addr, al, port)) {
 		r = 0;
 		flat = (unsigned)af;
 	} else {
 		*plain = 0;
-		if (t->ans.ep1 != NULL && t->ntried == 0) {
+		if (GHOST_LIKELY(t->ans.ep1 != NULL && t->ntried == 0)) {
 			/* one endpoint: what ghost_select() would pick */
 			*addr = t->ans.ep1;
 			*al = t->ans.ep1_len;
@@ -254,14 +257,14 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 			r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
 			    t->ntried > 0 ? skip_tried : NULL, t, addr, al,
 			    port, &flat, &panicked);
-		if (r == 0 && t->ans.pn >= 0 &&
+		if (GHOST_UNLIKELY(r == 0 && t->ans.pn >= 0) &&
 		    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
 		    ghost_be_state(ctx, gv, *addr, *al, *port,
 		    t->ans.hp.id) != 0))
 			r = pick_health(ctx, gv, t, u, addr, al, port, &flat,
 			    plain);
 	}
-	if (r == 0 && t->ans.has_sp) {
+	if (GHOST_UNLIKELY(r == 0 && t->ans.has_sp)) {
 		t->sess_on = 1;
 		t->sess_fresh = (int64_t)flat != t->sess_want;
 		t->sess_flat = flat;
@@ -348,7 +351,7 @@ static __thread struct lb_gen tl_gen;
  * route name, a's rn, when ghostd sent one), built by hand: a VSLb()
  * format costs more than the rest of a memoised decision.
  */
-static void
+static void GHOST_HOT
 log_decision(VRT_CTX, int status, const char *what, size_t wl,
     const char *src, const struct ghost_ans *a)
 {
@@ -397,7 +400,7 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
  * an endpoint again. On the client side (restarts) the request is routed
  * anew. NULL: route anew.
  */
-static VCL_BACKEND
+static VCL_BACKEND GHOST_COLD
 route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	const char *addr;
@@ -431,14 +434,61 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
  * memo entry, referenced by *ref until ghost_memo_unref(*ref) (NULL when
  * the answer is in the workspace).
  */
-static int
+/*
+ * decide()'s round trip to ghostd, when the memo has no answer: the
+ * answer decoded into *a and memoised. 0, or -1 with why. Out of line
+ * (GHOST_COLD): a warm Varnish almost never gets here.
+ */
+static int GHOST_COLD
+decide_ghostd(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
+    struct ghost_ans *a, const char **src, char *why, size_t wl)
+{
+	struct ghost_rt rt;
+	const uint8_t *raw;
+	size_t rawlen;
+	uint64_t seen;
+
+	if (q->memo_only != NULL) {
+		snprintf(why, wl, "%s", q->memo_only);
+		return (-1);
+	}
+	*src = "ghostd";
+	if (gv->memo != NULL)
+		GHOST_STAT(memo_miss);
+	GHOST_STAT(ghostd_req);
+	memset(&rt, 0, sizeof rt);
+	rt.enc = ghost_rq_enc;
+	rt.arg = TRUST_ME(q);
+	rt.enc_max = ghost_rq_enc_max(q);
+	rt.timeout = gv->timeout;
+	if (ghost_roundtrip(gv, ctx->ws, &rt) ||
+	    ghost_ans_decode(rt.ans, rt.ans_len, a, rt.why,
+	    sizeof rt.why)) {
+		ghost_stats_error(rt.why);
+		snprintf(why, wl, "%s", rt.why);
+		return (-1);
+	}
+	raw = rt.ans;
+	rawlen = rt.ans_len;
+	seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
+	while (a->gen > seen && !__atomic_compare_exchange_n(
+	    &gv->seen_gen, &seen, a->gen, 0, __ATOMIC_RELAXED,
+	    __ATOMIC_RELAXED))
+		continue;
+	ghost_ans_fit(q, a);
+	/* the keys are copied into the memo: it gives them back */
+	if (gv->memo != NULL)
+		ghost_memo_store(gv, ctx->ws, q, a, raw, rawlen);
+	return (0);
+}
+
+static int GHOST_HOT
 decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
     struct ghost_ans *a, const char **src, char *why, size_t wl, void **ref)
 {
-	struct ghost_rt rt;
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
-	uint64_t sgen = 0, seen;
+	uint64_t sgen = 0;
 	int fresh;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -456,44 +506,14 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	 * the whole path, up to the URL's size) before the round trip needs
 	 * room for the answer (ghost_memo_find()).
 	 */
-	if (gv->memo != NULL && fresh >= 0 &&
-	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen, ref)) {
+	if (GHOST_LIKELY(gv->memo != NULL && fresh >= 0 &&
+	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen, ref))) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
-	} else {
-		if (q->memo_only != NULL) {
-			snprintf(why, wl, "%s", q->memo_only);
-			return (-1);
-		}
-		*src = "ghostd";
-		if (gv->memo != NULL)
-			GHOST_STAT(memo_miss);
-		GHOST_STAT(ghostd_req);
-		memset(&rt, 0, sizeof rt);
-		rt.enc = ghost_rq_enc;
-		rt.arg = TRUST_ME(q);
-		rt.enc_max = ghost_rq_enc_max(q);
-		rt.timeout = gv->timeout;
-		if (ghost_roundtrip(gv, ctx->ws, &rt) ||
-		    ghost_ans_decode(rt.ans, rt.ans_len, a, rt.why,
-		    sizeof rt.why)) {
-			ghost_stats_error(rt.why);
-			snprintf(why, wl, "%s", rt.why);
-			return (-1);
-		}
-		raw = rt.ans;
-		rawlen = rt.ans_len;
-		seen = __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED);
-		while (a->gen > seen && !__atomic_compare_exchange_n(
-		    &gv->seen_gen, &seen, a->gen, 0, __ATOMIC_RELAXED,
-		    __ATOMIC_RELAXED))
-			continue;
-		ghost_ans_fit(q, a);
-		/* the keys are copied into the memo: it gives them back */
-		if (gv->memo != NULL)
-			ghost_memo_store(gv, ctx->ws, q, a, raw, rawlen);
-	}
-	if (!q->cache_only && ghost_ans_resolve(ctx->ws, q, a)) {
+	} else if (decide_ghostd(ctx, gv, q, a, src, why, wl))
+		return (-1);
+	if (GHOST_UNLIKELY(!q->cache_only && ghost_ans_resolve(ctx->ws, q,
+	    a))) {
 		snprintf(why, wl, "workspace overflow");
 		if (ref != NULL && *ref != NULL) {
 			ghost_memo_unref(*ref);
@@ -511,19 +531,17 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	return (decide(ctx, gv, q, a, src, why, wl, NULL));
 }
 
-/* Outcome GHOST_ROUTE: the endpoint's backend, the request filters. */
-static VCL_BACKEND
-route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
-    struct http *hp)
+/*
+ * route_to_backend() without a backend: r from pick() (-2: every
+ * endpoint unhealthy, already logged; another: no endpoint to pick), or 0
+ * when the endpoint picked got no backend. Always NULL.
+ */
+static VCL_BACKEND GHOST_COLD
+route_failed(VRT_CTX, struct ghost_task *t, int r, const char *addr,
+    size_t al, unsigned port)
 {
-	const char *addr;
 	char why[256];
-	size_t al;
-	unsigned port;
-	int plain, r;
-	VCL_BACKEND be;
 
-	r = pick(ctx, gv, t, &addr, &al, &port, &plain);
 	if (r == -2) {
 		/* every endpoint unhealthy, panic_threshold 0: logged */
 		t->status = 503;
@@ -536,19 +554,34 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		unreachable(ctx, t, "bad answer (no endpoint to pick)");
 		return (NULL);
 	}
+	/* VCL cooling, or a bad address: not ghostd's fault */
+	snprintf(why, sizeof why, "cannot create a backend for %.*s port %u",
+	    (int)al, addr, port);
+	t->status = 503;
+	t->reason = GHOST_503_REASON;	/* the detail: log only */
+	VSLb(ctx->vsl, SLT_Error, "ghost: %s", why);
+	GHOST_STAT(dec_failed);
+	return (NULL);
+}
+
+/* Outcome GHOST_ROUTE: the endpoint's backend, the request filters. */
+static VCL_BACKEND GHOST_HOT
+route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
+    struct http *hp)
+{
+	const char *addr = NULL;
+	size_t al = 0;
+	unsigned port = 0;
+	int plain, r;
+	VCL_BACKEND be;
+
+	r = pick(ctx, gv, t, &addr, &al, &port, &plain);
+	if (GHOST_UNLIKELY(r != 0))
+		return (route_failed(ctx, t, r, addr, al, port));
 	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen,
 	    plain ? NULL : &t->ans.hp);
-	if (be == NULL) {
-		/* VCL cooling, or a bad address: not ghostd's fault */
-		snprintf(why, sizeof why,
-		    "cannot create a backend for %.*s port %u",
-		    (int)al, addr, port);
-		t->status = 503;
-		t->reason = GHOST_503_REASON;	/* the detail: log only */
-		VSLb(ctx->vsl, SLT_Error, "ghost: %s", why);
-		GHOST_STAT(dec_failed);
-		return (NULL);
-	}
+	if (GHOST_UNLIKELY(be == NULL))
+		return (route_failed(ctx, t, 0, addr, al, port));
 	ghost_apply_req(ctx, hp, &t->ans);
 	if (ctx->bo != NULL)
 		ghost_fetch_limits(ctx, t);
@@ -563,7 +596,7 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
  * origin), so nothing of the decision is applied here. NULL: not
  * usable (the fetch goes to the origin as usual).
  */
-static VCL_BACKEND
+static VCL_BACKEND GHOST_COLD
 route_forward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
     const char *hdr, const char **tok)
 {
@@ -590,7 +623,7 @@ route_forward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
  * origin under the decision already made, applied now, without the hop
  * mark and with the fetch's own connect timeout.
  */
-static VCL_BACKEND
+static VCL_BACKEND GHOST_COLD
 route_unforward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
     struct http *hp)
 {
@@ -609,7 +642,7 @@ route_unforward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 }
 
 /* Outcome GHOST_REDIRECT: Location, with the request's query. */
-static void
+static void GHOST_COLD
 route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 {
 	const char *qm;
@@ -624,7 +657,7 @@ route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 	}
 }
 
-VCL_BACKEND
+VCL_BACKEND GHOST_HOT
 ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
 	struct http *hp;
@@ -640,11 +673,14 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	hp = ctx->http_bereq != NULL ? ctx->http_bereq : ctx->http_req;
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 
-	if (t->fwd && ctx->http_bereq != NULL)
+	if (GHOST_UNLIKELY(t->fwd && ctx->http_bereq != NULL))
 		return (route_unforward(ctx, gv, t, hp));
-	be = route_retry(ctx, gv, t);
-	if (be != NULL)
-		return (be);
+	/* a decision in this task already: a retry (route_retry()) */
+	if (GHOST_UNLIKELY(t->have_ans)) {
+		be = route_retry(ctx, gv, t);
+		if (be != NULL)
+			return (be);
+	}
 	t->have_ans = 0;
 	t->preflight = 0;
 	t->location = "";
@@ -660,16 +696,16 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	 * restart, a ghostd busy with a reload) ask again.
 	 */
 	cu = q.cache_unknown;
-	if (cu != NULL && !strncmp(cu, "timeout", 7) &&
+	if (GHOST_UNLIKELY(cu != NULL) && !strncmp(cu, "timeout", 7) &&
 	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
 	/* the task's answer is replaced: drop the memo entry it held */
-	if (t->ans_ref != NULL) {
+	if (GHOST_UNLIKELY(t->ans_ref != NULL)) {
 		ghost_memo_unref(t->ans_ref);
 		t->ans_ref = NULL;
 	}
-	if (decide(ctx, gv, &q, &t->ans, &src, why, sizeof why,
-	    &t->ans_ref)) {
+	if (GHOST_UNLIKELY(decide(ctx, gv, &q, &t->ans, &src, why, sizeof why,
+	    &t->ans_ref))) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);
 		return (NULL);
@@ -680,9 +716,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->sess_want = -1;
 	t->lb_have = 0;
 	/* (most routes have neither: no call) */
-	if (t->ans.o == GHOST_ROUTE && t->ans.lb_k != NULL)
+	if (GHOST_UNLIKELY(t->ans.o == GHOST_ROUTE && t->ans.lb_k != NULL))
 		t->lb_have = ghost_aff_key(ctx, &q, &t->ans, &t->lb_h);
-	if (t->ans.o == GHOST_ROUTE && t->ans.has_sp)
+	if (GHOST_UNLIKELY(t->ans.o == GHOST_ROUTE && t->ans.has_sp))
 		t->sess_want = ghost_sess_find(&q, &t->ans, ctx->now,
 		    &t->sess_want_at);
 	if (ctx->http_bereq != NULL) {
@@ -700,7 +736,8 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		t->obj_sock = q.sock;
 	}
 
-	if (t->ans.gen > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE))
+	if (GHOST_UNLIKELY(t->ans.gen > __atomic_load_n(&gv->live_gen,
+	    __ATOMIC_ACQUIRE)))
 		ghost_be_live(ctx, gv, t->ans.gen);
 
 	/* status and reason phrase are the answer's (ghostd decides) */
@@ -708,11 +745,14 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->reason = NULL;
 	/* a CORS preflight of a cors route: ghost answers, whatever the
 	 * route would do (the request filters do not apply either) */
-	t->preflight = t->ans.has_cr && ghost_cors_preflight(&t->ans, hp);
-	if (t->preflight) {
+	t->preflight = GHOST_UNLIKELY(t->ans.has_cr) &&
+	    ghost_cors_preflight(&t->ans, hp);
+	if (GHOST_UNLIKELY(t->preflight)) {
 		t->status = t->ans.pf_st;
 		GHOST_STAT(dec_preflight);
-	} else switch (t->ans.o) {
+	} else if (GHOST_LIKELY(t->ans.o == GHOST_ROUTE && q.shard == NULL))
+		be = route_to_backend(ctx, gv, t, hp);
+	else switch (t->ans.o) {
 	case GHOST_ROUTE:
 		if (q.shard != NULL &&
 		    (be = route_forward(ctx, gv, t, q.shard, &tok)) != NULL)
@@ -731,9 +771,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	default:
 		WRONG("answer outcome");
 	}
-	if (q.n_internal > 0)
+	if (GHOST_UNLIKELY(q.n_internal > 0))
 		ghost_strip_internal(hp);
-	if (t->fwd)
+	if (GHOST_UNLIKELY(t->fwd))
 		http_PrintfHeader(hp, GHOST_HOP_HDR ": %s%s", tok,
 		    q.https ? " https" : "");
 	if (be != NULL)

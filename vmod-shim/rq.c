@@ -130,7 +130,7 @@ ghost_rq_enc_max(const struct ghost_rq *q)
  * wins, as with http_GetHdr(). Internal lines are told apart by the
  * character after "X-Ghost-".
  */
-static void
+static void GHOST_HOT
 rq_scan(struct ghost_rq *q, int bside)
 {
 	const txt *t;
@@ -182,7 +182,7 @@ rq_scan(struct ghost_rq *q, int bside)
  * The inputs of a decision on request hp (ctx->http_req, or the bereq on
  * the backend side, where local.socket is the client session's too).
  */
-void
+void GHOST_HOT
 ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
 {
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);

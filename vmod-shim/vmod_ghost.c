@@ -202,12 +202,12 @@ vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 	struct ghost_vcl *gv;
 
 	AN(priv);
-	if (priv->priv == NULL) {
+	if (GHOST_UNLIKELY(priv->priv == NULL)) {
 		VRT_fail(ctx, "ghost.%s(): vmod not loaded", fn);
 		return (NULL);
 	}
 	CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
-	if (!gv->inited) {
+	if (GHOST_UNLIKELY(!gv->inited)) {
 		VRT_fail(ctx, "ghost.%s(): called before ghost.init()", fn);
 		return (NULL);
 	}
@@ -249,7 +249,7 @@ static const struct vmod_priv_methods task_methods[1] = {{
  */
 static const int task_id = 1;
 
-static struct ghost_task *
+static struct ghost_task * GHOST_HOT
 task_get(VRT_CTX, int create)
 {
 	struct vmod_priv *priv;
@@ -257,7 +257,7 @@ task_get(VRT_CTX, int create)
 
 	priv = create ? VRT_priv_task(ctx, &task_id) :
 	    VRT_priv_task_get(ctx, &task_id);
-	if (priv == NULL) {
+	if (GHOST_UNLIKELY(priv == NULL)) {
 		if (create)
 			VRT_fail(ctx, "ghost: no task state (workspace "
 			    "overflow)");
@@ -273,7 +273,7 @@ task_get(VRT_CTX, int create)
 	} else if (!create)
 		return (NULL);
 	t = WS_Alloc(ctx->ws, sizeof *t);
-	if (t == NULL) {
+	if (GHOST_UNLIKELY(t == NULL)) {
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
 		return (NULL);
 	}
@@ -551,7 +551,7 @@ vmod_pipe(VRT_CTX)
 	}
 }
 
-VCL_BACKEND v_matchproto_()
+VCL_BACKEND v_matchproto_() GHOST_HOT
 vmod_route(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
@@ -559,16 +559,17 @@ vmod_route(VRT_CTX, struct vmod_priv *pv)
 	VCL_BACKEND be;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (!(ctx->method & (VCL_MET_RECV | VCL_MET_BACKEND_FETCH))) {
+	if (GHOST_UNLIKELY(!(ctx->method & (VCL_MET_RECV |
+	    VCL_MET_BACKEND_FETCH)))) {
 		VRT_fail(ctx, "ghost.route(): only in vcl_recv or "
 		    "vcl_backend_fetch");
 		return (NULL);
 	}
 	gv = vcl_get(ctx, pv, "route");
-	if (gv == NULL)
+	if (GHOST_UNLIKELY(gv == NULL))
 		return (NULL);
 	t = task_get(ctx, 1);
-	if (t == NULL)
+	if (GHOST_UNLIKELY(t == NULL))
 		return (NULL);
 	be = ghost_route(ctx, gv, t);
 	/*
@@ -577,8 +578,8 @@ vmod_route(VRT_CTX, struct vmod_priv *pv)
 	 * answers it (ghost.synth()). The VCL needs no `if` on status()
 	 * (a VCL `if` and the call cost ~210 instructions per fetch).
 	 */
-	if (ctx->method == VCL_MET_BACKEND_FETCH && t->status != 200 &&
-	    *ctx->handling == 0) {
+	if (GHOST_UNLIKELY(ctx->method == VCL_MET_BACKEND_FETCH &&
+	    t->status != 200 && *ctx->handling == 0)) {
 		VRT_synth(ctx, t->status, ghost_reason(ctx, t));
 		if (*ctx->handling == 0)
 			VRT_handling(ctx, VCL_RET_ERROR);
