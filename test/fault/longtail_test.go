@@ -70,7 +70,7 @@ func TestGhostdKilledLongTail(t *testing.T) {
 
 	time.Sleep(pick(1500*time.Millisecond, 3*time.Second))
 	killAt := time.Now()
-	_ = e.gd.Signal(syscall.SIGKILL)
+	e.signalGhostd(syscall.SIGKILL)
 	e.gd.Wait(5 * time.Second)
 	time.Sleep(1200 * time.Millisecond) // the heartbeat is stale now
 	var unseen []sample

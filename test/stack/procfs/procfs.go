@@ -125,3 +125,29 @@ func SelfCPU() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Stopped reports whether every thread of pid is stopped (state T or t
+// in /proc/<pid>/task/<tid>/stat), and the state of each thread
+// ("tid:S ...") to explain a false. kill(SIGSTOP) returns as soon as the
+// signal is queued: the threads of a multi-threaded process go on
+// running until one of them takes the signal and the group stop reaches
+// the others, milliseconds later on a loaded machine.
+func Stopped(pid int) (bool, string) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false, err.Error()
+	}
+	all := len(ents) > 0
+	var states []string
+	for _, e := range ents {
+		f, err := statFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
+		if err != nil || len(f) == 0 {
+			continue // the thread ended meanwhile
+		}
+		if f[0] != "T" && f[0] != "t" {
+			all = false
+		}
+		states = append(states, e.Name()+":"+f[0])
+	}
+	return all, strings.Join(states, " ")
+}
