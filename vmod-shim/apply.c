@@ -511,9 +511,7 @@ ghost_apply_resp(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	AN(a);
 	/* nothing to apply (most routes): ~120 instructions per fetch */
-	if (a->rss == NULL && a->rsa == NULL && a->rsr == NULL &&
-	    !a->has_cr && a->deps.h == NULL && a->cr_v == NULL &&
-	    a->nc == NULL)
+	if (!ghost_resp_ops(a))
 		return;
 	apply_ops(hp, a->rss, a->rss_end, a->rsa, a->rsa_end, a->rsr,
 	    a->rsr_end);

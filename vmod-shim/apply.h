@@ -14,6 +14,19 @@ void ghost_record(struct http *, const struct http *h0, int hdrs,
     int get_fetch);
 void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);
 void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
+
+/*
+ * Whether ghost_apply_resp() has anything to do for a: response filters,
+ * cors, Vary merges, "not cacheable". Inline: most routes have none, and
+ * a stored object then runs none of that code.
+ */
+static inline int
+ghost_resp_ops(const struct ghost_ans *a)
+{
+	return (a->rss != NULL || a->rsa != NULL || a->rsr != NULL ||
+	    a->has_cr || a->deps.h != NULL || a->cr_v != NULL ||
+	    a->nc != NULL);
+}
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
 const char *ghost_reason(VRT_CTX, const struct ghost_task *);
 

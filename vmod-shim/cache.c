@@ -741,7 +741,9 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	/* normalised Host and cache-key URL */
 	if (t->obj_host != NULL && t->obj_url != NULL) {
 		host = ghost_norm_host(ctx->ws, t->obj_host);
-		url = ghost_cache_url(ctx->ws, &t->ans, t->obj_url);
+		/* no query filter (most routes): the URL as it is */
+		url = t->ans.qi == NULL && t->ans.qx == NULL ? t->obj_url :
+		    ghost_cache_url(ctx->ws, &t->ans, t->obj_url);
 	}
 	if (host == NULL || url == NULL) {
 		ghost_strip_if(hp, is_tag_line);

@@ -48,7 +48,7 @@ ghost_fetch_limits(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
 	a = &t->ans;
-	if (a->tm_req == 0 && a->tm_be == 0 && a->rt_att == 0)
+	if (!ghost_retry_on(a))
 		return;		/* nothing for ghost_retry() to judge */
 	now = VTIM_real();
 	t->att_start = now;
@@ -140,7 +140,7 @@ ghost_retry(VRT_CTX, struct ghost_task *t)
 		return (0);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	a = &t->ans;
-	if (a->tm_req == 0 && a->tm_be == 0 && a->rt_att == 0)
+	if (!ghost_retry_on(a))
 		return (0);
 	fail = (ctx->method == VCL_MET_BACKEND_ERROR);
 	now = VTIM_real();

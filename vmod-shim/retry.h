@@ -23,4 +23,15 @@ void ghost_fetch_limits(VRT_CTX, struct ghost_task *t);
  */
 int ghost_retry(VRT_CTX, struct ghost_task *t);
 
+/*
+ * Whether a's route has timeouts or retry, i.e. anything for
+ * ghost_fetch_limits() and ghost_retry() to do. Inline: most routes have
+ * neither, and their fetches then run none of that code.
+ */
+static inline int
+ghost_retry_on(const struct ghost_ans *a)
+{
+	return (a->tm_req != 0 || a->tm_be != 0 || a->rt_att != 0);
+}
+
 #endif /* GHOST_RETRY_H */
