@@ -4,7 +4,7 @@
 # req/s on a shared VM is not. Used for the instruction figures in
 # docs/benchmarks.md.
 #
-#   bash test/bench/callgrind.sh V3 hit [SECONDS]   # V0..V4; hit|pass|ltpass|ltmiss|rxpass
+#   bash test/bench/callgrind.sh V3 hit [SECONDS]   # V0..V4, V6; hit|pass|ltpass|ltmiss|rxpass
 #
 # Starts nginx (the bench upstreams), ghostd for V3/V4 and varnishd under
 # callgrind, warms the cache and the memo (WARM seconds, default 25),
@@ -22,10 +22,10 @@
 # child: it has no vgdb pipe.) The profiles stay in the printed directory.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-v=${1:?variant V0..V4}; mode=${2:?hit, pass, ltpass, ltmiss or rxpass}; dur=${3:-30}
+v=${1:?variant V0..V4 or V6}; mode=${2:?hit, pass, ltpass, ltmiss or rxpass}; dur=${3:-30}
 warm=${WARM:-25}
 n=${v#V}
-case "$n" in [0-4]) ;; *) echo "callgrind.sh: variant must be V0..V4" >&2; exit 2 ;; esac
+case "$n" in [0-46]) ;; *) echo "callgrind.sh: variant must be V0..V4 or V6" >&2; exit 2 ;; esac
 case "$mode" in hit|pass|ltpass|ltmiss|rxpass) ;;
 *) echo "callgrind.sh: mode must be hit, pass, ltpass, ltmiss or rxpass" >&2; exit 2 ;; esac
 make -s build >/dev/null

@@ -12,7 +12,8 @@ i < VHOSTS) has ROUTES path-prefix routes "/r<k>" (k < ROUTES) to upstream
 port UPSTREAM_BASE_PORT + (i + k) % UPSTREAMS; one more vhost,
 "rx.bench.test", routes the same paths with regular expressions
 ("^/r<k>(/|$)", where a prefix match is not enough). V0 sends everything to
-the first upstream. Requests carry "X-Bench-Pass: 1" in pass runs; every
+the first upstream (and so does V6, a diagnostic: V2's VCL with every
+backend on the first upstream). Requests carry "X-Bench-Pass: 1" in pass runs; every
 variant's VCL turns that into return (pass) after its own vcl_recv.
 
 Workloads (one wrk Lua script each): hit and pass cycle through 5,000
@@ -24,6 +25,7 @@ pass mode on rx.bench.test only.
 import json
 import os
 import random
+import re
 import sys
 
 VHOSTS = 100
@@ -117,6 +119,17 @@ def v2(base):
                '\t\treturn (synth(404, "no route"));\n\t}\n}\n')
     out.append(PASS_SNIPPET)
     return "".join(out)
+
+
+def v6(base):
+    # V6 (diagnostic, not in the default set): V2's VCL with all ten
+    # backends on the first upstream port, i.e. V2's routing work with V0's
+    # single connection pool. V0 vs V6 vs V2 separates what routing costs
+    # from what spreading the fetches over ten upstreams (ten connection
+    # pools, ten nginx listeners) costs every routing variant alike.
+    return re.sub(r'\.port = "\d+"', '.port = "%d"' % base, v2(base)).replace(
+        "# V2 selector: the same routes with vmod_selector.",
+        "# V6: V2's routes with vmod_selector, every backend on the first upstream.")
 
 
 def v3(stage, sock="g.sock", what="V3 ghost: ghostd + the shim + vcl/ghost.vcl."):
@@ -229,7 +242,7 @@ def variants(d, base):
     stage = os.path.abspath(d)
     files = {
         "v0.vcl": v0(base), "v1.vcl": v1(base), "v2.vcl": v2(base), "v3.vcl": v3(stage),
-        "v4.vcl": v4(stage), "v5.vcl": v5(stage),
+        "v4.vcl": v4(stage), "v5.vcl": v5(stage), "v6.vcl": v6(base),
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:

@@ -15,7 +15,8 @@ import sys
 SECTION_VARIANTS = "## make bench: Varnish variants"
 SECTION_RELOAD = "## reload time and RSS"
 NAMES = {"V0": "V0 static", "V1": "V1 if-chain", "V2": "V2 selector", "V3": "V3 ghost",
-         "V4": "V4 ghost + cache_policy", "V5": "V5 ghost + timeouts, retry, probes"}
+         "V4": "V4 ghost + cache_policy", "V5": "V5 ghost + timeouts, retry, probes",
+         "V6": "V6 = V2, one upstream (diagnostic)"}
 MODES = {"hit": "cache hits", "pass": "pass",
          "ltpass": "long tail, pass (every request a new URL under the routed prefixes)",
          "ltmiss": "long tail, cache misses (every request a new URL, stored)",

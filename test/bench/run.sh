@@ -15,6 +15,9 @@
 #                vcl/ghost.vcl (routing on the backend side)
 #   V5 ghost+rs  V3 with timeouts, retry and an active probe on every route
 #                (ghost-rs.json, its own ghostd): run in BENCH_V5_MODES only
+#   V6 one pool  (diagnostic, only when named in BENCH_VARIANTS) V2's VCL
+#                with every backend on the first upstream: V2's routing work
+#                with V0's single connection pool
 #                (default pass), judged against V3 in the same rounds
 #
 # Each variant runs in its own varnishd (all started once, side by side);
@@ -196,7 +199,7 @@ check() {
 	local v=$1 host url port body code
 	while read -r host url port; do
 		body=$(curl -s -m 5 -H "Host: $host" -H "X-Bench-Pass: 1" "http://127.0.0.1:${VPORT[$v]}$url" || true)
-		if [ "$v" != V0 ] && [[ $body != *"upstream $port:"* ]]; then
+		if [ "$v" != V0 ] && [ "$v" != V6 ] && [[ $body != *"upstream $port:"* ]]; then
 			log "$v: $host$url should reach upstream $port, got: ${body:0:200}"
 			return 1
 		fi
