@@ -117,6 +117,8 @@
 #define GHOST_UNLIKELY(x)	__builtin_expect(!!(x), 0)
 #define GHOST_COLD		__attribute__((__cold__, __noinline__))
 #define GHOST_HOT		__attribute__((__hot__))
+/* a static helper of the fetch path folded into its caller: one frame */
+#define GHOST_INLINE		inline __attribute__((__always_inline__))
 
 #define GHOST_PROTO_VERSION	1
 #define GHOST_CLIENT		"vmod-ghost 0.1"

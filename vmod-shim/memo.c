@@ -163,7 +163,7 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
  * The slot of key under generation gen, or NULL; either way with the
  * stripe lock of its set held (*mtx: to unlock).
  */
-static struct memo_slot * GHOST_HOT
+static GHOST_INLINE struct memo_slot *
 memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
     pthread_mutex_t **mtx)
 {

@@ -638,7 +638,7 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
  * One answer lookup of memo_find(): a workspace copy, or with ref a
  * reference to the entry (*ref, for ghost_memo_unref()).
  */
-static int GHOST_HOT
+static GHOST_INLINE int
 memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const char *ak, size_t kl, struct ghost_ans *a,
     const uint8_t **raw, size_t *rawlen, void **ref)
@@ -666,7 +666,7 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
  * for a cache decision): the answer is referenced, not copied.
  */
-static int GHOST_HOT
+static GHOST_INLINE int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const struct ghost_deps *dp, struct ghost_ans *a,
     const uint8_t **raw, size_t *rawlen, void **ref)
@@ -716,7 +716,7 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * (its pointers moved there by deps_fix()), or copied for a cache
  * decision, whose answers are copied too.
  */
-static int GHOST_HOT
+static GHOST_INLINE int
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
     size_t *rawlen, void **ref)

@@ -226,7 +226,7 @@ aff_pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, int *plain)
  * reaper) the pick needs no health mask: only the endpoint picked is
  * checked, and the mask is built when it is unhealthy.
  */
-static int GHOST_HOT
+static GHOST_INLINE int
 pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
     size_t *al, unsigned *port, int *plain)
 {
@@ -351,7 +351,7 @@ static __thread struct lb_gen tl_gen;
  * route name, a's rn, when ghostd sent one), built by hand: a VSLb()
  * format costs more than the rest of a memoised decision.
  */
-static void GHOST_HOT
+static GHOST_INLINE void
 log_decision(VRT_CTX, int status, const char *what, size_t wl,
     const char *src, const struct ghost_ans *a)
 {
@@ -482,7 +482,7 @@ decide_ghostd(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	return (0);
 }
 
-static int GHOST_HOT
+static GHOST_INLINE int
 decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
     struct ghost_ans *a, const char **src, char *why, size_t wl, void **ref)
 {
@@ -565,7 +565,7 @@ route_failed(VRT_CTX, struct ghost_task *t, int r, const char *addr,
 }
 
 /* Outcome GHOST_ROUTE: the endpoint's backend, the request filters. */
-static VCL_BACKEND GHOST_HOT
+static GHOST_INLINE VCL_BACKEND
 route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
     struct http *hp)
 {
@@ -664,6 +664,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	struct ghost_rq q;
 	const char *src, *what = NULL, *cu, *tok = NULL;
 	uint64_t sgen;
+	size_t wl;
 	char why[256];
 	VCL_BACKEND be = NULL;
 
@@ -783,9 +784,11 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	else if (t->reason != NULL)
 		what = t->reason;
 	if (what != NULL)
-		log_decision(ctx, t->status, what, strlen(what), src, &t->ans);
-	else
-		log_decision(ctx, t->status, t->ans.rs, t->ans.rs_len, src,
-		    &t->ans);
+		wl = strlen(what);
+	else {
+		what = t->ans.rs;
+		wl = t->ans.rs_len;
+	}
+	log_decision(ctx, t->status, what, wl, src, &t->ans);
 	return (be);
 }
