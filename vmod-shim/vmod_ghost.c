@@ -675,7 +675,7 @@ vmod_retry(VRT_CTX)
 
 /*
  * With retry (ghost.vcl's vcl_backend_response: one call per fetch, not
- * ghost.retry() in an `if` and then this: ~450 instructions and one VMOD
+ * ghost.retry() in an `if` and then this: ~270 instructions and one VMOD
  * function's code less per stored object), ghost.retry()'s decision comes
  * first, and a retry is returned (retry) here, as the VCL statement would
  * (VCC ends the sub after every statement that sets a handling).
