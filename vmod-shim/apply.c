@@ -402,9 +402,7 @@ ghost_apply_req(VRT_CTX, struct http *hp, const struct ghost_ans *a)
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	AN(a);
 	/* no request filter and no rewrite (most routes) */
-	if (GHOST_LIKELY(a->rqs == NULL && a->rqa == NULL && a->rqr == NULL &&
-	    (a->path == NULL || a->path_len == 0) &&
-	    (a->hst == NULL || a->hst_len == 0)))
+	if (GHOST_LIKELY(!ghost_req_ops(a)))
 		return;
 	apply_ops(hp, a->rqs, a->rqs_end, a->rqa, a->rqa_end, a->rqr,
 	    a->rqr_end);

@@ -582,8 +582,10 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	    plain ? NULL : &t->ans.hp);
 	if (GHOST_UNLIKELY(be == NULL))
 		return (route_failed(ctx, t, 0, addr, al, port));
-	ghost_apply_req(ctx, hp, &t->ans);
-	if (ctx->bo != NULL)
+	/* (most routes have no request filter, timeout or retry: no call) */
+	if (GHOST_UNLIKELY(ghost_req_ops(&t->ans)))
+		ghost_apply_req(ctx, hp, &t->ans);
+	if (ctx->bo != NULL && GHOST_UNLIKELY(ghost_retry_on(&t->ans)))
 		ghost_fetch_limits(ctx, t);
 	GHOST_STAT(dec_backend);
 	return (be);
