@@ -135,7 +135,8 @@ struct ghost_be {
 	VCL_BACKEND		dir;
 	unsigned		port;
 	int			dead;		/* atomic */
-	unsigned		used;		/* atomic: last use, mono s */
+	unsigned		used;		/* atomic: last use, s (the
+						   fetch's ctx->now) */
 	uint64_t		dead_gen;
 	uint64_t		seq;		/* creation order, every VCL */
 	double			drop_at;	/* draining: final release */
@@ -425,6 +426,18 @@ be_used_cmp(const void *a, const void *b)
  * this request must not create one: the map is past the hard limit, or
  * nothing could be marked and no one else is marking.
  */
+/*
+ * Is a backend last used at used (ghost_be_get()'s now_s, wall-clock
+ * seconds) idle at now_s? Unused for GHOST_IDLE s; or used "later" than
+ * now by more than a minute: the wall clock was stepped back, and such a
+ * backend would otherwise look busy until the clock caught up.
+ */
+static inline int
+be_idle(unsigned used, unsigned now_s)
+{
+	return (used + GHOST_IDLE <= now_s || used > now_s + 60);
+}
+
 static int
 be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 {
@@ -465,8 +478,8 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 			for (e = gv->be_hash[b]; e != NULL; e = e->next)
 				if (!__atomic_load_n(&e->dead,
 				    __ATOMIC_RELAXED) &&
-				    __atomic_load_n(&e->used,
-				    __ATOMIC_RELAXED) + GHOST_IDLE <= now_s)
+				    be_idle(__atomic_load_n(&e->used,
+				    __ATOMIC_RELAXED), now_s))
 					idle[n++] = e;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (n > 0) {
@@ -477,8 +490,8 @@ be_evict(VRT_CTX, struct ghost_vcl *gv, unsigned now_s)
 		for (b = 0; b < n && marked < want; b++) {
 			e = idle[b];
 			/* not used since the scan: still idle */
-			if (e->dead || __atomic_load_n(&e->used,
-			    __ATOMIC_RELAXED) + GHOST_IDLE > now_s)
+			if (e->dead || !be_idle(__atomic_load_n(&e->used,
+			    __ATOMIC_RELAXED), now_s))
 				continue;
 			__atomic_store_n(&e->dead, 1, __ATOMIC_RELAXED);
 			e->dead_gen = 0;	/* any use takes it back */
@@ -591,7 +604,12 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		return (NULL);
 	h = be_hash(addr, al, port, id);
 
-	now_s = (unsigned)VTIM_mono();
+	/*
+	 * The task's time (VCL's now), not a clock read per fetch: `used`
+	 * only orders idle backends for be_evict(), to the second, and
+	 * every value it is compared with comes from here too.
+	 */
+	now_s = (unsigned)ctx->now;
 	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
 	e = be_find(gv, addr, al, port, id, h);
 	if (GHOST_LIKELY(e != NULL)) {

@@ -842,6 +842,9 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (VRT_r_bereq_uncacheable(ctx))
 		return;		/* a pass: nothing is stored */
+	/* the session's listener (plain_rq()), read only for an object
+	 * that may be stored: a pass never asks */
+	t->obj_sock = VRT_r_local_socket(ctx);
 	if (t->fwd) {
 		/* the owner's answer: a secondary copy, short-lived */
 		set_ttls(ctx, VRT_r_beresp_ttl(ctx) > t->peer->sttl ?

@@ -275,6 +275,10 @@ struct ghost_hp {
 /* A decoded route answer; strings and arrays point into `raw`. */
 struct ghost_ans {
 	uint64_t		gen;
+	uint8_t			gen_dl;		/* gen in decimal: gen_dl
+						   bytes of gen_d; 0: none
+						   (set in memoised answers) */
+	char			gen_d[20];
 	enum ghost_outcome	o;
 	int			st;		/* status */
 	struct ghost_deps	deps;
@@ -394,7 +398,8 @@ struct ghost_task {
 	   (cache.c ghost_cache_plain()) */
 	const char		*obj_method;
 	int			obj_https;
-	const char		*obj_sock;	/* NULL if unknown */
+	const char		*obj_sock;	/* NULL if unknown; set by
+						   ghost_cache_resp() */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
 	/* backend side: the endpoints this fetch tried (flat indices in

@@ -352,15 +352,20 @@ st_get(const struct ghost_vcl *gv)
  * origin_gen, which equals *gen when every decision of that generation
  * has the cache mode origin (else 0 or an older generation).
  */
-int GHOST_HOT
-ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
+/*
+ * ghost_state_read() when the heartbeat is not fresh or the file not
+ * mapped yet: read again, (re)map the file at most once a second, and
+ * the generation to trust while ghostd is away. Out of line (GHOST_COLD):
+ * a request with ghostd alive reads three words and returns.
+ */
+static int GHOST_COLD
+state_read_slow(struct ghost_vcl *gv, uint64_t nowms, uint64_t *gen,
     uint64_t *origin)
 {
 	const volatile uint64_t *map;
-	uint64_t hb = 0, og = 0, seen, nowms = (uint64_t)(now * 1e3);
+	uint64_t hb = 0, og = 0, seen;
 	int mapped = 0, tries;
 
-	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	for (tries = 0; tries < 2; tries++) {
 		map = st_get(gv);
 		mapped = map != NULL;
@@ -371,8 +376,8 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 		}
 		if (origin != NULL)
 			*origin = og;
-		if (GHOST_LIKELY(mapped && hb + HEARTBEAT_MAX >= nowms &&
-		    hb <= nowms + HEARTBEAT_MAX))
+		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
+		    hb <= nowms + HEARTBEAT_MAX)
 			return (1);
 		if (tries > 0 || nowms < __atomic_load_n(&gv->st_next_try,
 		    __ATOMIC_RELAXED))
@@ -391,6 +396,41 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 	if (seen > *gen)
 		*gen = seen;
 	return (0);
+}
+
+/*
+ * The generation memoised decisions are trusted under: the state file's,
+ * and 1 when its heartbeat is fresh. With a stale heartbeat (ghostd dead,
+ * hung or restarting) the newer of the file's generation and that of the
+ * last answer from any ghostd (gv->seen_gen), and 0: warm traffic keeps
+ * its decisions while no ghostd can change the table. -1 when the state
+ * file was never mapped: no reuse. *origin (when not NULL): the file's
+ * origin_gen, which equals *gen when every decision of that generation
+ * has the cache mode origin (else 0 or an older generation).
+ *
+ * Every request calls it (client and backend side): the fresh case is a
+ * few contiguous code lines, the rest in state_read_slow().
+ */
+int GHOST_HOT
+ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
+    uint64_t *origin)
+{
+	const volatile uint64_t *map;
+	uint64_t hb, nowms = (uint64_t)(now * 1e3);
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	map = st_get(gv);
+	if (GHOST_LIKELY(map != NULL)) {
+		*gen = st_load(map, 1);
+		hb = st_load(map, 2);
+		if (GHOST_LIKELY(hb + HEARTBEAT_MAX >= nowms &&
+		    hb <= nowms + HEARTBEAT_MAX)) {
+			if (origin != NULL)
+				*origin = st_load(map, 5);
+			return (1);
+		}
+	}
+	return (state_read_slow(gv, nowms, gen, origin));
 }
 
 /*

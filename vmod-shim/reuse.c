@@ -248,8 +248,8 @@ key_query(struct kb *k, const char *qm, const struct ghost_deps *d)
  * whatever the part, so that memo_find() can probe every scope length in
  * place; *base is where the path part starts.
  */
-static char * GHOST_HOT
-memo_key(struct ws *ws, const struct ghost_rq *q,
+static char *
+memo_key_full(struct ws *ws, const struct ghost_rq *q,
     const struct ghost_deps *d, const char *path, size_t pl, size_t *base,
     size_t *klen, char *buf, size_t bsz)
 {
@@ -265,7 +265,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	if (GHOST_UNLIKELY(d->m))
 		kb_cstr(&k, q->method);
 	if (GHOST_UNLIKELY(d->s))
-		kb_cstr(&k, q->sock);
+		kb_cstr(&k, ghost_rq_sock(q));
 	if (GHOST_UNLIKELY(d->x))
 		kb_put(&k, q->https ? "1" : "0", 1);
 	if (GHOST_UNLIKELY(d->h != NULL)) {
@@ -319,8 +319,54 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	if (GHOST_UNLIKELY(kb_end(&k, klen) == NULL))	/* too long for
 							   buf: workspace */
 		return (buf != NULL ?
-		    memo_key(ws, q, d, path, pl, base, klen, NULL, 0) : NULL);
+		    memo_key_full(ws, q, d, path, pl, base, klen, NULL, 0) :
+		    NULL);
 	return (k.b);
+}
+
+/* One kb_put() part at w (l bytes of s after their length): past it. */
+static GHOST_INLINE char *
+key_part(char *w, const char *s, size_t l)
+{
+	uint32_t l32 = (uint32_t)l;
+
+	memcpy(w, &l32, 4);
+	memcpy(w + 4, s, l);
+	return (w + 4 + l);
+}
+
+/*
+ * memo_key(): for the usual deps (Host and path only, or Host alone) the
+ * same bytes written straight into buf, a few code lines; any other
+ * deps, or a key longer than buf, by memo_key_full().
+ */
+static char * GHOST_HOT
+memo_key(struct ws *ws, const struct ghost_rq *q,
+    const struct ghost_deps *d, const char *path, size_t pl, size_t *base,
+    size_t *klen, char *buf, size_t bsz)
+{
+	const char *h;
+	size_t hl;
+	char *w;
+
+	if (GHOST_UNLIKELY(buf == NULL || d->m || d->s || d->x || d->q ||
+	    d->h != NULL || d->c != NULL))
+		return (memo_key_full(ws, q, d, path, pl, base, klen, buf,
+		    bsz));
+	h = q->host != NULL ? q->host : "\377";	/* absent differs from "" */
+	hl = strlen(h);
+	if (GHOST_UNLIKELY(5 + 4 + hl + (d->p ? 5 + 4 + pl : 0) > bsz))
+		return (memo_key_full(ws, q, d, path, pl, base, klen, buf,
+		    bsz));
+	w = key_part(buf, "A", 1);
+	w = key_part(w, h, hl);
+	*base = (size_t)(w - buf);
+	if (d->p) {
+		w = key_part(w, "E", 1);
+		w = key_part(w, path, pl);
+	}
+	*klen = (size_t)(w - buf);
+	return (buf);
 }
 
 /*
@@ -449,13 +495,27 @@ deps_fix(uint8_t *v, size_t vl)
 	fix_in_place(v, vl, &d, sizeof d, deps_rb);
 }
 
-/* ghost_memo_fix_f of a memoised answer */
+/*
+ * ghost_memo_fix_f of a memoised answer; its generation in decimal too,
+ * once, for the decision's log line of every reuse (route.c).
+ */
 static void v_matchproto_(ghost_memo_fix_f)
 ans_fix(uint8_t *v, size_t vl)
 {
 	struct ghost_ans a;
+	char d[20];
+	uint64_t g;
+	unsigned n = 0, i;
 
 	fix_in_place(v, vl, &a, sizeof a, ans_rb);
+	g = a.gen;
+	do
+		d[n++] = (char)('0' + g % 10);
+	while ((g /= 10) != 0);
+	for (i = 0; i < n; i++)
+		a.gen_d[i] = d[n - 1 - i];
+	a.gen_dl = (uint8_t)n;
+	memcpy(v, &a, sizeof a);
 }
 
 /*

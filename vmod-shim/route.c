@@ -337,14 +337,6 @@ lb_uint(struct lb *b, uint64_t v)
 		*b->p++ = d[--n];
 }
 
-/* the generation's digits, formatted once per thread and generation */
-struct lb_gen {
-	uint64_t	gen;
-	size_t		len;		/* 0: none yet */
-	char		s[24];
-};
-static __thread struct lb_gen tl_gen;
-
 /*
  * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>[,
  * route <route_name>])" (the reason: wl bytes, not NUL terminated; the
@@ -355,7 +347,6 @@ static GHOST_INLINE void
 log_decision(VRT_CTX, int status, const char *what, size_t wl,
     const char *src, const struct ghost_ans *a)
 {
-	struct lb_gen *g = &tl_gen;
 	char buf[256];
 	struct lb b = { buf, buf + sizeof buf };
 	txt t;
@@ -373,15 +364,16 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
 	LB_LIT(&b, " (");
 	lb_mem(&b, src, strlen(src));
 	LB_LIT(&b, ", gen ");
-	/* the generation is the same for a long while: format it once */
-	if (g->gen != a->gen || g->len == 0) {
-		struct lb d = { g->s, g->s + sizeof g->s };
-
-		lb_uint(&d, a->gen);
-		g->len = (size_t)(d.p - g->s);
-		g->gen = a->gen;
-	}
-	lb_mem(&b, g->s, g->len);
+	/*
+	 * A memoised answer has its generation in decimal (ans_fix()):
+	 * formatting it here costs ~500 instructions, keeping it per thread
+	 * a __tls_get_addr() call (~100 instructions, 5 code lines: a
+	 * __thread variable of a dlopen()ed VMOD).
+	 */
+	if (GHOST_LIKELY(a->gen_dl > 0))
+		lb_mem(&b, a->gen_d, a->gen_dl);
+	else
+		lb_uint(&b, a->gen);
 	if (a->rn_len > 0) {
 		LB_LIT(&b, ", route ");
 		lb_mem(&b, a->rn, a->rn_len);
@@ -512,8 +504,9 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		GHOST_STAT(memo_hit);
 	} else if (decide_ghostd(ctx, gv, q, a, src, why, wl))
 		return (-1);
-	if (GHOST_UNLIKELY(!q->cache_only && ghost_ans_resolve(ctx->ws, q,
-	    a))) {
+	/* (most answers have no path edit: no call) */
+	if (GHOST_UNLIKELY(a->pe && !q->cache_only &&
+	    ghost_ans_resolve(ctx->ws, q, a))) {
 		snprintf(why, wl, "workspace overflow");
 		if (ref != NULL && *ref != NULL) {
 			ghost_memo_unref(*ref);
@@ -736,7 +729,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		t->obj_url = q.url;
 		t->obj_https = q.https;
 		t->obj_method = q.method;
-		t->obj_sock = q.sock;
+		/* obj_sock: read by ghost_cache_resp(), for a stored object */
 	}
 
 	if (GHOST_UNLIKELY(t->ans.gen > __atomic_load_n(&gv->live_gen,

@@ -89,7 +89,7 @@ ghost_rq_enc(struct mp_w *w, void *arg)
 	mp_w_cstr(w, "url");
 	mp_w_cstr(w, q->url);
 	mp_w_cstr(w, "sock");
-	mp_w_cstr_nil(w, q->sock);
+	mp_w_cstr_nil(w, ghost_rq_sock(q));
 	mp_w_cstr(w, "https");
 	mp_w_bool(w, q->https);
 	mp_w_cstr(w, "hdrs");
@@ -109,15 +109,36 @@ size_t
 ghost_rq_enc_max(const struct ghost_rq *q)
 {
 	size_t s = 128;
+	const char *sock;
 	unsigned u;
 
 	s += MP_STR_MAX(q->host != NULL ? strlen(q->host) : 0);
 	s += MP_STR_MAX(strlen(q->url)) + MP_STR_MAX(strlen(q->method));
-	s += MP_STR_MAX(q->sock != NULL ? strlen(q->sock) : 0);
+	sock = ghost_rq_sock(q);
+	s += MP_STR_MAX(sock != NULL ? strlen(sock) : 0);
 	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++)
 		if (q->hp->hd[u].b != NULL)
 			s += 12 + (size_t)(q->hp->hd[u].e - q->hp->hd[u].b);
 	return (s);
+}
+
+/*
+ * ghost_line_val(t, "host:", 5), inline: the one line every decision
+ * reads, compared byte by byte (ASCII case-insensitive, as strncasecmp()
+ * in the C locale) rather than with a call and libc's strncasecmp().
+ */
+static inline const char *
+rq_host_val(const txt *t)
+{
+	const char *v;
+
+	if (t->e - t->b < 5 || (t->b[0] | 0x20) != 'h' ||
+	    (t->b[1] | 0x20) != 'o' || (t->b[2] | 0x20) != 's' ||
+	    (t->b[3] | 0x20) != 't' || t->b[4] != ':')
+		return (NULL);
+	for (v = t->b + 5; v < t->e && (*v == ' ' || *v == '\t'); v++)
+		continue;
+	return (v);
 }
 
 /*
@@ -142,7 +163,7 @@ rq_scan(struct ghost_rq *q, int bside)
 		if (t->b == NULL)
 			continue;
 		if (q->host == NULL && (*t->b == 'H' || *t->b == 'h')) {
-			q->host = ghost_line_val(t, "host:", 5);
+			q->host = rq_host_val(t);
 			continue;
 		}
 		/* most lines are told apart by their first character */
@@ -192,7 +213,22 @@ ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
 	q->url = hp->hd[HTTP_HDR_URL].b;
 	q->method = hp->hd[HTTP_HDR_METHOD].b;
 	rq_scan(q, ctx->http_bereq != NULL);
-	q->sock = VRT_r_local_socket(ctx);
+	/* the listener: only when asked (ghost_rq_sock()) */
+	q->sock_ctx = ctx;
 	AN(q->url);
 	AN(q->method);
+}
+
+/*
+ * The listener's name (local.socket; on the backend side the client
+ * session's), NULL when unknown. Read when asked, not by ghost_rq_init():
+ * few decisions depend on it (deps.s), and a memoised pass never does.
+ */
+const char *
+ghost_rq_sock(const struct ghost_rq *q)
+{
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	if (q->sock_ctx == NULL)
+		return (q->sock);
+	return (VRT_r_local_socket(q->sock_ctx));
 }

@@ -13,7 +13,10 @@ struct ghost_rq {
 	const char		*host;		/* NULL when absent */
 	const char		*url;
 	const char		*method;
-	const char		*sock;		/* NULL when unknown */
+	const char		*sock;		/* NULL when unknown; read
+						   through ghost_rq_sock() */
+	const struct vrt_ctx	*sock_ctx;	/* not NULL: sock unread, ask
+						   local.socket in this ctx */
 	int			https;
 	int			rec;		/* use X-Ghost-Req-* lines */
 	const char		*memo_only;	/* not NULL: no round trip, this
@@ -34,5 +37,6 @@ int ghost_rq_hdr(const struct ghost_rq *, unsigned *u, const char **n,
     size_t *nl, const char **v, size_t *vl);
 ghost_enc_f ghost_rq_enc;
 size_t ghost_rq_enc_max(const struct ghost_rq *);
+const char *ghost_rq_sock(const struct ghost_rq *);
 
 #endif /* GHOST_RQ_H */

@@ -249,29 +249,37 @@ static const struct vmod_priv_methods task_methods[1] = {{
  */
 static const int task_id = 1;
 
-static struct ghost_task * GHOST_HOT
-task_get(VRT_CTX, int create)
+/* This task's state in this VCL, NULL when route() did not create it. */
+static GHOST_INLINE struct ghost_task *
+task_find(VRT_CTX)
 {
 	struct vmod_priv *priv;
 	struct ghost_task *t;
 
-	priv = create ? VRT_priv_task(ctx, &task_id) :
-	    VRT_priv_task_get(ctx, &task_id);
+	priv = VRT_priv_task_get(ctx, &task_id);
+	if (priv == NULL || priv->priv == NULL)
+		return (NULL);
+	CAST_OBJ_NOTNULL(t, priv->priv, GHOST_TASK_MAGIC);
+	return (t->vcl == ctx->vcl ? t : NULL);
+}
+
+static struct ghost_task * GHOST_HOT
+task_create(VRT_CTX)
+{
+	struct vmod_priv *priv;
+	struct ghost_task *t;
+
+	priv = VRT_priv_task(ctx, &task_id);
 	if (GHOST_UNLIKELY(priv == NULL)) {
-		if (create)
-			VRT_fail(ctx, "ghost: no task state (workspace "
-			    "overflow)");
+		VRT_fail(ctx, "ghost: no task state (workspace overflow)");
 		return (NULL);
 	}
 	if (priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(t, priv->priv, GHOST_TASK_MAGIC);
-		if (t->vcl == ctx->vcl)
+		if (GHOST_LIKELY(t->vcl == ctx->vcl))
 			return (t);
-		if (!create)
-			return (NULL);
 		task_fini(ctx, t);	/* another VCL's: afresh */
-	} else if (!create)
-		return (NULL);
+	}
 	t = WS_Alloc(ctx->ws, sizeof *t);
 	if (GHOST_UNLIKELY(t == NULL)) {
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
@@ -291,6 +299,13 @@ task_get(VRT_CTX, int create)
 	priv->priv = t;
 	priv->methods = task_methods;
 	return (t);
+}
+
+/* create: route() and reload(); the other functions only find it. */
+static GHOST_INLINE struct ghost_task *
+task_get(VRT_CTX, int create)
+{
+	return (create ? task_create(ctx) : task_find(ctx));
 }
 
 /* ---- functions ------------------------------------------------------ */
@@ -673,6 +688,18 @@ vmod_retry(VRT_CTX)
 	return (ghost_retry(ctx, t));
 }
 
+/* ghost.response() in the wrong method: the VCL fails. */
+static void GHOST_COLD
+response_fail(VRT_CTX, VCL_BOOL retry)
+{
+	if (ctx->method == VCL_MET_DELIVER && retry)
+		VRT_fail(ctx, "ghost.response(retry = true): only in "
+		    "vcl_backend_response");
+	else
+		VRT_fail(ctx, "ghost.response(): only in vcl_backend_response "
+		    "or vcl_deliver");
+}
+
 /*
  * With retry (ghost.vcl's vcl_backend_response: one call per fetch, not
  * ghost.retry() in an `if` and then this: ~270 instructions and one VMOD
@@ -684,20 +711,20 @@ VCL_VOID v_matchproto_()
 vmod_response(VRT_CTX, VCL_BOOL retry)
 {
 	struct ghost_task *t;
-	struct http *hp = NULL;
+	struct http *hp;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	t = resp_task(ctx, VCL_MET_BACKEND_RESPONSE, VCL_MET_DELIVER,
-	    "ghost.response(): only in vcl_backend_response or vcl_deliver",
-	    &hp);
-	if (hp == NULL)
-		return;		/* failed */
-	if (retry && hp != ctx->http_beresp) {
-		VRT_fail(ctx, "ghost.response(retry = true): only in "
-		    "vcl_backend_response");
+	/* the rare cases (a method, or a VCL, that is wrong) out of line */
+	if (GHOST_LIKELY(ctx->method == VCL_MET_BACKEND_RESPONSE))
+		hp = ctx->http_beresp;
+	else if (ctx->method == VCL_MET_DELIVER && !retry)
+		hp = ctx->http_resp;
+	else {
+		response_fail(ctx, retry);
 		return;
 	}
-	if (t == NULL || !t->have_ans)
+	t = task_find(ctx);
+	if (GHOST_UNLIKELY(t == NULL || !t->have_ans || hp == NULL))
 		return;		/* not routed here: nothing to judge or apply */
 	/*
 	 * The usual route has no outlier detection, no timeouts or retry and
@@ -705,21 +732,23 @@ vmod_response(VRT_CTX, VCL_BOOL retry)
 	 * none of their code (each function a few more code lines to fetch
 	 * per object).
 	 */
-	if (hp == ctx->http_beresp && t->ans.ol_n != 0)
+	if (GHOST_UNLIKELY(t->ans.ol_n != 0) && hp == ctx->http_beresp)
 		ghost_route_result(ctx, t);
-	if (retry && ghost_retry_on(&t->ans) && ghost_retry(ctx, t)) {
+	if (GHOST_UNLIKELY(retry && ghost_retry_on(&t->ans)) &&
+	    ghost_retry(ctx, t)) {
 		if (*ctx->handling == 0)
 			VRT_handling(ctx, VCL_RET_RETRY);
 		return;
 	}
-	if (t->status != 200)
+	if (GHOST_UNLIKELY(t->status != 200))
 		return;
-	if (ghost_resp_ops(&t->ans))
+	if (GHOST_UNLIKELY(ghost_resp_ops(&t->ans)))
 		ghost_apply_resp(ctx, hp, &t->ans);
-	if (t->sess_on && hp == ctx->http_beresp)
+	if (GHOST_UNLIKELY(t->sess_on) && hp == ctx->http_beresp)
 		ghost_sess_resp(ctx, hp, &t->ans, t->sess_flat, t->sess_at,
 		    t->sess_fresh, ctx->now);
-	if (hp == ctx->http_beresp)
+	/* a pass stores nothing: no call (ghost_cache_resp() checks too) */
+	if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
 		ghost_cache_resp(ctx, t);
 }
 
