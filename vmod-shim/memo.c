@@ -151,12 +151,34 @@ memo_set(struct ghost_memo *m, uint64_t h, pthread_mutex_t **mtx)
 	return (&m->slot[i]);
 }
 
-static int
+/*
+ * Equal bytes? Inline, 8 at a time: a key is tens of bytes, and libc's
+ * memcmp() is several code lines that nothing else on a fetch keeps in
+ * the cache.
+ */
+static GHOST_INLINE int
+memo_eq(const uint8_t *a, const char *b, size_t l)
+{
+	uint64_t x, y;
+
+	for (; l >= 8; a += 8, b += 8, l -= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return (0);
+	}
+	for (; l > 0; a++, b++, l--)
+		if (*a != (uint8_t)*b)
+			return (0);
+	return (1);
+}
+
+static GHOST_INLINE int
 memo_same(const struct memo_slot *s, uint64_t h, const char *key,
     size_t klen)
 {
 	return (s->data != NULL && s->hash == h && s->klen == klen &&
-	    !memcmp(s->data, key, klen));
+	    memo_eq(s->data, key, klen));
 }
 
 /*

@@ -341,10 +341,11 @@ lb_uint(struct lb *b, uint64_t v)
  * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>[,
  * route <route_name>])" (the reason: wl bytes, not NUL terminated; the
  * route name, a's rn, when ghostd sent one), built by hand: a VSLb()
- * format costs more than the rest of a memoised decision.
+ * format costs more than the rest of a memoised decision. Any line, cut
+ * at 256 bytes; log_decision() writes the usual one.
  */
-static GHOST_INLINE void
-log_decision(VRT_CTX, int status, const char *what, size_t wl,
+static void GHOST_COLD
+log_decision_any(VRT_CTX, int status, const char *what, size_t wl,
     const char *src, const struct ghost_ans *a)
 {
 	char buf[256];
@@ -352,28 +353,13 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
 	txt t;
 
 	LB_LIT(&b, "ghost: ");
-	if (status >= 100 && status <= 999) {
-		b.p[0] = (char)('0' + status / 100);
-		b.p[1] = (char)('0' + status / 10 % 10);
-		b.p[2] = (char)('0' + status % 10);
-		b.p += 3;
-	} else
-		lb_uint(&b, (uint64_t)status);
+	lb_uint(&b, (uint64_t)status);
 	LB_LIT(&b, " ");
 	lb_mem(&b, what, wl);
 	LB_LIT(&b, " (");
 	lb_mem(&b, src, strlen(src));
 	LB_LIT(&b, ", gen ");
-	/*
-	 * A memoised answer has its generation in decimal (ans_fix()):
-	 * formatting it here costs ~500 instructions, keeping it per thread
-	 * a __tls_get_addr() call (~100 instructions, 5 code lines: a
-	 * __thread variable of a dlopen()ed VMOD).
-	 */
-	if (GHOST_LIKELY(a->gen_dl > 0))
-		lb_mem(&b, a->gen_d, a->gen_dl);
-	else
-		lb_uint(&b, a->gen);
+	lb_uint(&b, a->gen);
 	if (a->rn_len > 0) {
 		LB_LIT(&b, ", route ");
 		lb_mem(&b, a->rn, a->rn_len);
@@ -381,6 +367,52 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
 	LB_LIT(&b, ")");
 	t.b = buf;
 	t.e = b.p;
+	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+}
+
+/*
+ * The decision's log line (log_decision_any()) when it fits in 256 bytes,
+ * the status has 3 digits and the answer its generation in decimal (a
+ * memoised one, ans_fix()): the length checked once, then plain copies.
+ * Formatting the generation here costs ~500 instructions; keeping it per
+ * thread a __tls_get_addr() call (a __thread variable of a dlopen()ed
+ * VMOD: ~100 instructions, 5 code lines).
+ */
+static GHOST_INLINE void
+log_decision(VRT_CTX, int status, const char *what, size_t wl,
+    const char *src, const struct ghost_ans *a)
+{
+	char buf[256], *p = buf;
+	size_t sl = strlen(src);
+	txt t;
+
+	if (GHOST_UNLIKELY(status < 100 || status > 999 || a->gen_dl == 0 ||
+	    wl + sl + a->gen_dl + a->rn_len + 28 > sizeof buf)) {
+		log_decision_any(ctx, status, what, wl, src, a);
+		return;
+	}
+	memcpy(p, "ghost: ", 7);
+	p[7] = (char)('0' + status / 100);
+	p[8] = (char)('0' + status / 10 % 10);
+	p[9] = (char)('0' + status % 10);
+	p[10] = ' ';
+	p += 11;
+	memcpy(p, what, wl);
+	p += wl;
+	memcpy(p, " (", 2);
+	memcpy(p + 2, src, sl);
+	p += 2 + sl;
+	memcpy(p, ", gen ", 6);
+	memcpy(p + 6, a->gen_d, a->gen_dl);
+	p += 6 + a->gen_dl;
+	if (a->rn_len > 0) {
+		memcpy(p, ", route ", 8);
+		memcpy(p + 8, a->rn, a->rn_len);
+		p += 8 + a->rn_len;
+	}
+	*p++ = ')';
+	t.b = buf;
+	t.e = p;
 	VSLbt(ctx->vsl, SLT_VCL_Log, t);
 }
 
