@@ -595,7 +595,7 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	uint64_t h;
 	uint32_t id = hp != NULL ? hp->id : 0;
 	unsigned now_s;
-	int full;
+	int full = 0;
 	VCL_BACKEND be = NULL;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -619,10 +619,12 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
 			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
 		be = e->dir;
-	}
-	/* held: in the map (marked or not) and retired, not yet released */
-	full = gv->max_be > 0 && gv->n_be +
-	    __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED) >= gv->max_be;
+	} else
+		/* held: in the map (marked or not) and retired, not yet
+		 * released */
+		full = gv->max_be > 0 && gv->n_be +
+		    __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED) >=
+		    gv->max_be;
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	if (GHOST_LIKELY(e != NULL))
 		return (be);

@@ -606,6 +606,29 @@ ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
 }
 
 /*
+ * The scope lengths of deps.sl (at most MEMO_MAX_SCOPES, ascending) into
+ * sl; how many. Decoded once, when the deps record is memoised: the
+ * record carries them after the raw deps map, so that a lookup does not
+ * decode msgpack (memo_find_deps()).
+ */
+static uint32_t
+scopes_decode(const struct ghost_deps *d, int64_t *sl)
+{
+	struct mp_r r;
+	uint32_t n, i;
+
+	if (d->sl == NULL)
+		return (0);
+	r.p = d->sl;
+	r.end = d->sl_end;
+	r.err = 0;
+	n = mp_r_arr(&r);
+	for (i = 0; i < n && i < MEMO_MAX_SCOPES && !r.err; i++)
+		sl[i] = mp_r_int(&r);
+	return (i);
+}
+
+/*
  * The keys hold a copy of the path (up to http_req_size): ghost_memo_store()
  * and a missing ghost_memo_find() give their workspace back, so that a
  * long URL does not cost it two or three times over (a 31.5 KB URL with a
@@ -618,9 +641,11 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 {
 	const char *dk, *path;
 	char *ak;
-	size_t dkl, akl, base, pl, dl;
+	size_t dkl, akl, base, pl, dl, tail;
 	uint8_t *buf;
 	uintptr_t base_addr;
+	int64_t sl[MEMO_MAX_SCOPES];
+	uint32_t nsl;
 	unsigned sz;
 
 	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
@@ -633,15 +658,21 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	if (a->deps.p)
 		akl = key_scope(ak, base, pl, a->sc);
 	dl = (size_t)(a->deps.raw_end - a->deps.raw);
+	nsl = scopes_decode(&a->deps, sl);
+	tail = sizeof sl[0] * nsl + sizeof nsl;
 	sz = WS_ReserveAll(ws);
-	if (sz >= sizeof a->deps + sizeof base_addr + dl) {
+	if (sz >= sizeof a->deps + sizeof base_addr + dl + tail) {
 		buf = WS_Reservation(ws);
 		base_addr = (uintptr_t)a->deps.raw;
 		memcpy(buf, &a->deps, sizeof a->deps);
 		memcpy(buf + sizeof a->deps, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof a->deps + sizeof base_addr, a->deps.raw, dl);
+		memcpy(buf + sizeof a->deps + sizeof base_addr + dl, sl,
+		    sizeof sl[0] * nsl);
+		memcpy(buf + sizeof a->deps + sizeof base_addr + dl +
+		    sizeof sl[0] * nsl, &nsl, sizeof nsl);
 		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
-		    sizeof a->deps + sizeof base_addr + dl, deps_fix);
+		    sizeof a->deps + sizeof base_addr + dl + tail, deps_fix);
 	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
@@ -722,22 +753,23 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 /*
  * Find a memoised answer for q under generation gen: the host's deps
  * record, then the answer key, with the path part probed at each scope
- * length of deps.sl that fits in the path (longest first), then as the
+ * length of deps.sl (nsl of them at slv, as the deps record carries them:
+ * scopes_decode()) that fits in the path (longest first), then as the
  * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
  * for a cache decision): the answer is referenced, not copied.
  */
 static GHOST_INLINE int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, const struct ghost_deps *dp, struct ghost_ans *a,
+    const struct ghost_rq *q, const struct ghost_deps *dp,
+    const uint8_t *slv, uint32_t nsl, struct ghost_ans *a,
     const uint8_t **raw, size_t *rawlen, void **ref)
 {
-	struct mp_r r;
 	const uint8_t *v;
 	const char *path;
 	char *ak;
 	size_t kl, vl, base, pl;
-	int64_t sl[MEMO_MAX_SCOPES];
-	uint32_t n, i;
+	int64_t sl;
+	uint32_t i;
 	char abuf[512];		/* the key, when it fits */
 
 	rq_path(q, &path, &pl);
@@ -746,26 +778,18 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		return (0);
 	if (!dp->p)
 		return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
-	if (dp->sl != NULL) {
-		r.p = dp->sl;
-		r.end = dp->sl_end;
-		r.err = 0;
-		n = mp_r_arr(&r);
-		for (i = 0; i < n && i < MEMO_MAX_SCOPES && !r.err; i++)
-			sl[i] = mp_r_int(&r);
-		while (i-- > 0) {
-			if (sl[i] < 0 || sl[i] > (int64_t)pl)
-				continue;
-			kl = key_scope(ak, base, pl, sl[i]);
-			if (ref != NULL) {
-				if (memo_get(gv, ws, gen, q, ak, kl, a, raw,
-				    rawlen, ref))
-					return (1);
-			} else if (ghost_memo_lookup(gv, ws, gen, ak, kl,
-			    NULL, 0, &v, &vl))
-				return (memo_answer(q, v, vl, a, raw, rawlen,
-				    0));
-		}
+	for (i = nsl; i-- > 0; ) {
+		memcpy(&sl, slv + i * sizeof sl, sizeof sl);
+		if (sl < 0 || sl > (int64_t)pl)
+			continue;
+		kl = key_scope(ak, base, pl, sl);
+		if (ref != NULL) {
+			if (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen,
+			    ref))
+				return (1);
+		} else if (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
+		    &vl))
+			return (memo_answer(q, v, vl, a, raw, rawlen, 0));
 	}
 	kl = key_scope(ak, base, pl, -1);
 	return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
@@ -787,6 +811,7 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	size_t kl, vl;
 	uintptr_t dbase;
 	void *dref = NULL;
+	uint32_t nsl;
 	int r;
 	uint8_t drec[512];		/* the deps record, when it fits:
 					   read here only, no copy kept */
@@ -798,7 +823,12 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	    kl, drec, sizeof drec, &v, &vl)))
 		return (0);
 	r = 0;
-	if (vl >= sizeof d + sizeof dbase) {
+	/* after the raw deps: the scope lengths (int64), then how many */
+	nsl = MEMO_MAX_SCOPES + 1;
+	if (vl >= sizeof d + sizeof dbase + sizeof nsl)
+		memcpy(&nsl, v + vl - sizeof nsl, sizeof nsl);
+	if (nsl <= MEMO_MAX_SCOPES && vl >= sizeof d + sizeof dbase +
+	    sizeof nsl + nsl * sizeof(int64_t)) {
 		memcpy(&d, v, sizeof d);
 		memcpy(&dbase, v + sizeof d, sizeof dbase);
 		if (dref == NULL)
@@ -806,7 +836,8 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		else
 			assert(dbase == (uintptr_t)(v + sizeof d +
 			    sizeof dbase));
-		r = memo_find(gv, ws, gen, q, &d, a, raw, rawlen, ref);
+		r = memo_find(gv, ws, gen, q, &d, v + vl - sizeof nsl -
+		    nsl * sizeof(int64_t), nsl, a, raw, rawlen, ref);
 	}
 	if (dref != NULL)
 		ghost_memo_unref(dref);
