@@ -99,8 +99,11 @@ ghost_merge_lines(struct http *hp)
 	}
 }
 
-/* Add "<prefix><a>" as a header line, built in the workspace. */
-static void
+/*
+ * Add "<prefix><a>" as a header line, built in the workspace. Never
+ * inline: it stays out of ghost_recv_fast()'s lines.
+ */
+static void __attribute__((__noinline__))
 hdr_add(struct http *hp, const char *pfx, size_t pl, const char *a,
     size_t al)
 {
@@ -206,23 +209,57 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws, int rec_ae)
 	}
 }
 
+/* Was the name [b, b + nl) seen before line u? (the filter said maybe) */
+static int __attribute__((__noinline__))
+name_before(const struct http *hp, unsigned u, const char *b, size_t nl)
+{
+	unsigned w;
+
+	for (w = HTTP_HDR_FIRST; w < u; w++)
+		if (hdr_is(hp, w, b, nl))
+			return (1);
+	return (0);
+}
+
+/* X-Forwarded-Proto line t says exactly "https". */
+static int __attribute__((__noinline__))
+xfp_https(const txt *t)
+{
+	const char *v;
+
+	v = ghost_line_val(t, "x-forwarded-proto:", 18);
+	return (v != NULL && t->e - v == 5 && !memcmp(v, "https", 5));
+}
+
+/* Upgrade line t names websocket. */
+static int __attribute__((__noinline__))
+upgrade_ws(const txt *t)
+{
+	const char *v;
+
+	v = ghost_line_val(t, "upgrade:", 8);
+	return (v != NULL && has_ci(v, t->e, "websocket", 9));
+}
+
 /*
  * ghost.recv()'s three steps (ghost_strip_internal(), ghost_merge_lines(),
  * ghost_recv_scan()) in one pass over the request, for the common request
  * without X-Ghost-* lines or repeated header names: every request, cache
  * hits included, pays for it, and three passes cost ~500 instructions
  * more. -1, with nothing changed, for any other request: it takes the
- * three steps.
+ * three steps. The loop is kept to a few code lines (each one an
+ * instruction-cache miss per request): what only some lines need is
+ * called (name_before(), xfp_https(), upgrade_ws(), hdr_add()).
  */
-int
+int GHOST_HOT
 ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 {
 	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t;
 	txt ae = { NULL, NULL };
-	const char *b, *c, *v;
+	const char *b, *c;
 	size_t nl;
-	unsigned u, w, k, nhd;
+	unsigned u, k, nhd;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	*xfp = *ws = 0;
@@ -230,10 +267,10 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
 		b = t->b;
-		if (b == NULL)
+		if (GHOST_UNLIKELY(b == NULL))
 			continue;
 		c = memchr(b, ':', (size_t)(t->e - b));
-		if (c == NULL || c == b) {
+		if (GHOST_UNLIKELY(c == NULL || c == b)) {
 			/* no name: only ghost_strip_internal() looks at it */
 			if (ghost_is_internal(t))
 				return (-1);
@@ -242,10 +279,9 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 		nl = (size_t)(c - b);
 		/* the repeated-name filter of ghost_merge_lines() */
 		k = ghost_name_hash(b, nl, 8);
-		if ((seen[k >> 6] >> (k & 63)) & 1)
-			for (w = HTTP_HDR_FIRST; w < u; w++)
-				if (hdr_is(hp, w, b, nl))
-					return (-1);
+		if (GHOST_UNLIKELY((seen[k >> 6] >> (k & 63)) & 1) &&
+		    name_before(hp, u, b, nl))
+			return (-1);
 		seen[k >> 6] |= 1ULL << (k & 63);
 		/*
 		 * ghost_is_internal() and scan_line() by the name's length and
@@ -253,12 +289,10 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 		 */
 		switch (*b | 0x20) {
 		case 'x':
-			if (nl >= X_GHOST_LEN && ghost_is_internal(t))
+			if (GHOST_UNLIKELY(nl >= X_GHOST_LEN &&
+			    ghost_is_internal(t)))
 				return (-1);
-			if (nl != 17)
-				break;
-			v = ghost_line_val(t, "x-forwarded-proto:", 18);
-			if (v != NULL && t->e - v == 5 && !memcmp(v, "https", 5))
+			if (nl == 17 && xfp_https(t))
 				*xfp = 1;
 			break;
 		case 'a':
@@ -266,10 +300,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 				ae = *t;
 			break;
 		case 'u':
-			if (nl != 7)
-				break;
-			v = ghost_line_val(t, "upgrade:", 8);
-			if (v != NULL && has_ci(v, t->e, "websocket", 9))
+			if (nl == 7 && upgrade_ws(t))
 				*ws = 1;
 			break;
 		default:

@@ -212,6 +212,12 @@ struct ghost_vcl {
 	uint64_t		st_next_try;	/* atomic, Unix ms */
 	uint64_t		seen_gen;	/* atomic: gen of the newest answer */
 
+	/* client side (cache.c) */
+	int			cd_lookup;	/* atomic: 1 once a request was
+						   decided lookup (ghost.hash()
+						   looks for a policy key only
+						   then), never reset */
+
 	/* reload() */
 	struct lock		err_mtx;
 	char			last_error[GHOST_ERRLEN];

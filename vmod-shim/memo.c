@@ -32,7 +32,7 @@
 #define MEMO_MAX_SLOTS	(1U << 22)
 #define STATE_SIZE	64
 #define STATE_MAGIC	"GHOSTST1"
-#define HEARTBEAT_MAX	1000	/* ms */
+#define HEARTBEAT_MAX	GHOST_ST_HB_MAX	/* ms */
 
 struct memo_slot {
 	uint64_t		hash;
@@ -466,17 +466,8 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 int
 ghost_fetch_plain(struct ghost_vcl *gv)
 {
-	const volatile uint64_t *map;
-	uint64_t gen = 0, fg = 0;
-
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	map = st_get(gv);
-	if (map != NULL) {
-		gen = st_load(map, 1);
-		fg = st_load(map, 6);
-	}
-	return (fg != 0 && fg == gen &&
-	    __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED) <= gen);
+	return (ghost_fetch_plain_i(gv));
 }
 
 /* Only when no request can run (VCL discarded or freed): see st_open(). */

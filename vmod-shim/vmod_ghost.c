@@ -196,22 +196,30 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 	}
 }
 
-static struct ghost_vcl *
+static void GHOST_COLD
+vcl_get_fail(VRT_CTX, const struct vmod_priv *priv, const char *fn)
+{
+	if (priv->priv == NULL)
+		VRT_fail(ctx, "ghost.%s(): vmod not loaded", fn);
+	else
+		VRT_fail(ctx, "ghost.%s(): called before ghost.init()", fn);
+}
+
+/* Inline: the client side calls it on every request, hits included. */
+static GHOST_INLINE struct ghost_vcl *
 vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 {
 	struct ghost_vcl *gv;
 
 	AN(priv);
-	if (GHOST_UNLIKELY(priv->priv == NULL)) {
-		VRT_fail(ctx, "ghost.%s(): vmod not loaded", fn);
-		return (NULL);
+	gv = priv->priv;
+	if (GHOST_LIKELY(gv != NULL)) {
+		CHECK_OBJ(gv, GHOST_VCL_MAGIC);
+		if (GHOST_LIKELY(gv->inited))
+			return (gv);
 	}
-	CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
-	if (GHOST_UNLIKELY(!gv->inited)) {
-		VRT_fail(ctx, "ghost.%s(): called before ghost.init()", fn);
-		return (NULL);
-	}
-	return (gv);
+	vcl_get_fail(ctx, priv, fn);
+	return (NULL);
 }
 
 /* ---- per task ------------------------------------------------------- */
@@ -386,8 +394,11 @@ vmod_init(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	ghost_be_limits(ctx, gv, max_backends);
 }
 
-/* Methods the builtin vcl_recv passes on to the cache (or to 405: PRI). */
-static int
+/*
+ * Methods the builtin vcl_recv passes on to the cache (or to 405: PRI).
+ * Out of line: recv_work() tests GET itself.
+ */
+static int __attribute__((__noinline__))
 std_method(const char *m)
 {
 	switch (*m) {
@@ -410,86 +421,112 @@ internal_not_hop(const txt *t)
 }
 
 /*
- * ghost.recv()'s work (gv: NULL when not known): true for what the
- * builtin VCL pipes. The client's Accept-Encoding is recorded only while
- * a decision may read it (ghost_fetch_plain(): ~370 instructions per
- * request, cache hits included). A request without any X-Ghost-* line and without
- * repeated header names takes one pass (ghost_recv_fast()), whatever the
- * cluster state: there is nothing to strip or to keep.
+ * The rare half of ghost.recv()'s work, out of the common path's lines:
+ * a request with X-Ghost-* lines or repeated header names takes the
+ * three steps, whatever the cluster state.
  */
-static int
-recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front)
+static void GHOST_COLD
+recv_slow(struct ghost_vcl *gv, struct http *hp, int *xfp, int *ws,
+    int rec_ae)
+{
+	if (gv != NULL && __atomic_load_n(&gv->cl_state,
+	    __ATOMIC_RELAXED) != GHOST_CL_OFF)
+		ghost_strip_if(hp, internal_not_hop);
+	else
+		ghost_strip_internal(hp);
+	ghost_merge_lines(hp);
+	ghost_recv_scan(hp, xfp, ws, rec_ae);
+}
+
+/* X-Forwarded-Proto: https, believed from a trusted front. */
+static void __attribute__((__noinline__))
+recv_https(VRT_CTX, struct http *hp, VCL_ACL trusted_front)
+{
+	if (trusted_front != NULL &&
+	    VRT_acl_match(ctx, trusted_front, VRT_r_client_ip(ctx)))
+		http_SetHeader(hp, "X-Ghost-Proto: https");
+}
+
+/*
+ * ghost.recv()'s work (gv: NULL when not known): true for what the
+ * builtin VCL pipes. rec_ae: record the client's Accept-Encoding (the
+ * caller passes 0 while no decision reads it, ghost_fetch_plain(): ~370
+ * instructions per request, cache hits included). A request without
+ * any X-Ghost-* line and without repeated header names takes one pass
+ * (ghost_recv_fast()): there is nothing to strip or to keep. Inline:
+ * recv_action() runs it on every request.
+ */
+static GHOST_INLINE int
+recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae)
 {
 	struct http *hp;
 	const char *m;
-	int xfp, ws, rec_ae;
+	int xfp, ws;
 
 	hp = ctx->http_req;
-	/* the client's Accept-Encoding, unless no decision reads it */
-	rec_ae = gv == NULL || !ghost_fetch_plain(gv);
-	if (ghost_recv_fast(hp, &xfp, &ws, rec_ae)) {
-		if (gv != NULL && __atomic_load_n(&gv->cl_state,
-		    __ATOMIC_RELAXED) != GHOST_CL_OFF)
-			ghost_strip_if(hp, internal_not_hop);
-		else
-			ghost_strip_internal(hp);
-		ghost_merge_lines(hp);
-		ghost_recv_scan(hp, &xfp, &ws, rec_ae);
-	}
-	if (xfp && trusted_front != NULL &&
-	    VRT_acl_match(ctx, trusted_front, VRT_r_client_ip(ctx)))
-		http_SetHeader(hp, "X-Ghost-Proto: https");
+	if (GHOST_UNLIKELY(ghost_recv_fast(hp, &xfp, &ws, rec_ae)))
+		recv_slow(gv, hp, &xfp, &ws, rec_ae);
+	if (GHOST_UNLIKELY(xfp))
+		recv_https(ctx, hp, trusted_front);
 	m = hp->hd[HTTP_HDR_METHOD].b;
 	AN(m);
+	if (GHOST_LIKELY(m[0] == 'G' && m[1] == 'E' && m[2] == 'T' &&
+	    m[3] == '\0'))
+		return (ws);
 	return (ws || !std_method(m));
 }
 
 VCL_BOOL v_matchproto_()
 vmod_recv(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 {
+	struct ghost_vcl *gv;
+
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
 		VRT_fail(ctx, "ghost.recv(): only in vcl_recv");
 		return (0);
 	}
-	return (recv_work(ctx, pv->priv, trusted_front));
+	gv = pv->priv;
+	return (recv_work(ctx, gv, trusted_front,
+	    gv == NULL || !ghost_fetch_plain(gv)));
 }
 
-VCL_VOID v_matchproto_()
+/* A GET (inline: strcmp() is a call and its lines). */
+static GHOST_INLINE int
+is_get(const char *m)
+{
+	return (m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == '\0');
+}
+
+static void GHOST_COLD
+misplaced(VRT_CTX, const char *msg)
+{
+	VRT_fail(ctx, "%s", msg);
+}
+
+VCL_VOID v_matchproto_() GHOST_HOT
 vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
-	struct ghost_ans tmp;
-	const char *m, *host;
-	const txt *t;
-	unsigned u;
-	int https = 0, head, plain;
+	const char *m;
+	int plain;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_HASH || ctx->http_req == NULL) {
-		VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_HASH ||
+	    ctx->http_req == NULL)) {
+		misplaced(ctx, "ghost.hash(): only in vcl_hash");
 		return;
 	}
 	gv = vcl_get(ctx, pv, "hash");
-	if (gv == NULL)
+	if (GHOST_UNLIKELY(gv == NULL))
 		return;
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
 	AN(m);
 	/* ghost_invalidate's PURGE of a URL: its plain objects' hash */
-	if (*m == 'P' && !strcmp(m, "PURGE") && ghost_purge_hash(ctx, gv))
+	if (GHOST_UNLIKELY(*m == 'P') && !strcmp(m, "PURGE") &&
+	    ghost_purge_hash(ctx, gv))
 		return;
-	if (!http_GetHdr(ctx->http_req, H_Host, &host) || *host == '\0')
-		host = NULL;
-	ghost_cache_hash(ctx, ghost_cdec_key(ctx, gv,
-	    ghost_cdec_get(ctx, gv, 0), &tmp), host);
-	for (u = HTTP_HDR_FIRST; u < ctx->http_req->nhd && !https; u++) {
-		t = &ctx->http_req->hd[u];
-		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
-		    ghost_is_https(t);
-	}
-	head = !strcmp(m, "HEAD");
-	ghost_hash_tail(ctx, head, https, host != NULL,
-	    VRT_r_local_socket(ctx));
+	ghost_cache_hash_req(ctx, gv, m);
 	/*
 	 * prepare()'s record for a fetch after this lookup (a miss, or the
 	 * background fetch of a stale hit, which starts after vcl_hit
@@ -501,8 +538,8 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 	 * the common case) records nothing; prepare() in vcl_miss or
 	 * vcl_pass then does nothing more.
 	 */
-	plain = ghost_fetch_plain(gv);
-	if (!plain || strcmp(m, "GET"))
+	plain = ghost_fetch_plain_i(gv);
+	if (GHOST_UNLIKELY(!plain || !is_get(m)))
 		ghost_record(ctx->http_req, ctx->req != NULL ?
 		    ctx->req->http0 : NULL, !plain, 1);
 }
@@ -516,16 +553,17 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
  * fetch_gen), no header is recorded: a pass records nothing, a miss or a
  * stale hit only a method other than GET.
  */
-VCL_BOOL v_matchproto_()
+VCL_BOOL v_matchproto_() GHOST_HOT
 vmod_prepare(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	const char *m;
+	int plain;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS | VCL_MET_HIT)) ||
-	    ctx->http_req == NULL) {
-		VRT_fail(ctx, "ghost.prepare(): only in vcl_miss, vcl_pass "
+	if (GHOST_UNLIKELY(!(ctx->method & (VCL_MET_MISS | VCL_MET_PASS |
+	    VCL_MET_HIT)) || ctx->http_req == NULL)) {
+		misplaced(ctx, "ghost.prepare(): only in vcl_miss, vcl_pass "
 		    "or vcl_hit");
 		return (0);
 	}
@@ -536,10 +574,14 @@ vmod_prepare(VRT_CTX, struct vmod_priv *pv)
 	if (ctx->method == VCL_MET_MISS && *m == 'P' && !strcmp(m, "PURGE"))
 		return (1);
 	gv = vcl_get(ctx, pv, "prepare");
-	if (gv == NULL)
+	if (GHOST_UNLIKELY(gv == NULL))
+		return (0);
+	plain = ghost_fetch_plain_i(gv);
+	/* what ghost_record() returns at once for (no call, no lines) */
+	if (GHOST_LIKELY(plain && (ctx->method == VCL_MET_PASS || is_get(m))))
 		return (0);
 	ghost_record(ctx->http_req, ctx->req != NULL ? ctx->req->http0 : NULL,
-	    !ghost_fetch_plain(gv), ctx->method != VCL_MET_PASS);
+	    !plain, ctx->method != VCL_MET_PASS);
 	return (0);
 }
 
@@ -786,21 +828,22 @@ vmod_cache(VRT_CTX, struct vmod_priv *pv)
 	return (cache_mode(ctx, gv));
 }
 
-VCL_VOID
+VCL_VOID GHOST_HOT
 vmod_deliver(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_DELIVER || ctx->http_resp == NULL) {
-		VRT_fail(ctx, "ghost.deliver(): only in vcl_deliver");
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_DELIVER ||
+	    ctx->http_resp == NULL)) {
+		misplaced(ctx, "ghost.deliver(): only in vcl_deliver");
 		return;
 	}
 	ghost_cache_deliver(ctx->http_resp);
 	gv = pv->priv;
 	/* a hit on the copy of a key another member owns */
-	if (gv != NULL && __atomic_load_n(&gv->cl_state, __ATOMIC_RELAXED) ==
-	    GHOST_CL_ON &&
+	if (gv != NULL && GHOST_UNLIKELY(__atomic_load_n(&gv->cl_state,
+	    __ATOMIC_RELAXED) == GHOST_CL_ON) &&
 	    VRT_r_obj_hits(ctx) > 0 &&
 	    http_GetHdr(ctx->http_req, "\016" GHOST_SHARD_HDR ":", NULL))
 		GHOST_STAT(shard_sec_hit);
@@ -838,7 +881,59 @@ vmod_owner_failed(VRT_CTX, struct vmod_priv *pv)
 #error "recv_action() returns the cache modes as they are"
 #endif
 
-VCL_INT v_matchproto_()
+/* recv_action() outside vcl_recv. */
+static VCL_INT GHOST_COLD
+recv_misplaced(VRT_CTX)
+{
+	VRT_fail(ctx, "ghost.recv_action(): only in vcl_recv");
+	return (RECV_PASS);
+}
+
+/*
+ * The state file says: any request's cache decision can only be origin.
+ * ghost_cache_origin_only() unless the heartbeat is fresh (then the same
+ * answer from one inline read). *plain: ghost_fetch_plain().
+ */
+static GHOST_INLINE int
+recv_state(VRT_CTX, struct ghost_vcl *gv, struct ghost_st *st, int *plain)
+{
+	struct ghost_st_peek sp;
+
+	if (GHOST_UNLIKELY(!ghost_state_peek(gv, ctx->now, &sp))) {
+		*plain = ghost_fetch_plain(gv);
+		return (ghost_cache_origin_only(ctx, gv, st));
+	}
+	*plain = ghost_st_plain(gv, &sp);
+	st->known = 1;
+	st->fresh = 1;
+	st->gen = sp.gen;
+	return (sp.og != 0 && sp.og == sp.gen);
+}
+
+/* PURGE, BAN, the reload URL or /.varnish-ghost/healthz, else -1. */
+static int __attribute__((__noinline__))
+recv_special(const char *m, const char *u)
+{
+	if ((*m == 'P' && !strcmp(m, "PURGE")) ||
+	    (*m == 'B' && !strcmp(m, "BAN")))
+		return (RECV_INVAL);
+	if (u[0] == '/' && u[1] == '.' &&
+	    !strcmp(u, "/.varnish-ghost/reload"))
+		return (RECV_RELOAD);
+	if (u[0] == '/' && u[1] == '.' &&
+	    !strcmp(u, "/.varnish-ghost/healthz"))
+		return (RECV_HEALTHZ);
+	return (-1);
+}
+
+/*
+ * Every request comes here (cache hits included): the common path is
+ * one straight line of code with everything it calls inline but
+ * ghost_recv_fast(); the rest is out of line (docs/benchmarks.md,
+ * seventh session: every code line a request touches is an
+ * instruction-cache miss).
+ */
+VCL_INT v_matchproto_() GHOST_HOT
 vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
     VCL_BOOL act)
 {
@@ -846,35 +941,30 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
 	struct ghost_vcl *gv;
 	struct ghost_cdec *d;
 	const char *m, *u;
-	int a;
+	int a, origin, plain;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (ctx->method != VCL_MET_RECV || ctx->http_req == NULL) {
-		VRT_fail(ctx, "ghost.recv_action(): only in vcl_recv");
-		return (RECV_PASS);
-	}
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_RECV ||
+	    ctx->http_req == NULL))
+		return (recv_misplaced(ctx));
 	gv = vcl_get(ctx, pv, "recv_action");
-	if (gv == NULL)
+	if (GHOST_UNLIKELY(gv == NULL))
 		return (RECV_PASS);
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
 	u = ctx->http_req->hd[HTTP_HDR_URL].b;
 	AN(m);
 	AN(u);
-	if ((*m == 'P' && !strcmp(m, "PURGE")) ||
-	    (*m == 'B' && !strcmp(m, "BAN")))
-		a = RECV_INVAL;
-	else if (u[0] == '/' && u[1] == '.' &&
-	    !strcmp(u, "/.varnish-ghost/reload"))
-		a = RECV_RELOAD;
-	else if (u[0] == '/' && u[1] == '.' &&
-	    !strcmp(u, "/.varnish-ghost/healthz"))
-		a = RECV_HEALTHZ;
-	else if (recv_work(ctx, gv, trusted_front))
-		a = RECV_PIPE;
-	else if (ghost_cache_origin_only(ctx, gv, &st))
-		return (RECV_ORIGIN);	/* nothing to decide, no state */
-	else
-		a = -1;
+	a = -1;
+	if (GHOST_UNLIKELY(*m == 'P' || *m == 'B' ||
+	    (u[0] == '/' && u[1] == '.')))
+		a = recv_special(m, u);
+	if (GHOST_LIKELY(a < 0)) {
+		origin = recv_state(ctx, gv, &st, &plain);
+		if (GHOST_UNLIKELY(recv_work(ctx, gv, trusted_front, !plain)))
+			a = RECV_PIPE;
+		else if (GHOST_LIKELY(origin))
+			return (RECV_ORIGIN);	/* nothing to decide, no state */
+	}
 	d = ghost_cdec_get(ctx, gv, 1);
 	if (a < 0)
 		a = ghost_cache_decide(ctx, gv, d, &st);	/* GHOST_CM_* */
