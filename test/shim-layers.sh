@@ -28,6 +28,14 @@ for c in *.c; do
 			rc=1
 		fi
 	done
+	# ghost.h makes what follows it hidden (#pragma GCC visibility):
+	# only the shim's own headers may come after it
+	if awk '/^#include "ghost\.h"/ { g = 1; next }
+	    g && /^#include/ && !/^#include "[a-z_]+\.h"/ && !/"tbl\// { bad = 1 }
+	    END { exit !bad }' "$c"; then
+		echo "shim-layers: $c includes a system or varnishd header after ghost.h"
+		rc=1
+	fi
 done
 [ $rc -eq 0 ] && echo "shim-layers: ok (${#layer[@]} files)"
 exit $rc

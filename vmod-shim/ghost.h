@@ -97,6 +97,18 @@
 
 #include "msgpack.h"
 
+/*
+ * Everything the shim's headers declare from here on is internal to
+ * libvmod_ghost.so (hidden): a call from one file to another is a direct
+ * call, not one through the PLT (a stub and a GOT load, i.e. more code
+ * lines per request and an indirect jump). varnishd finds the VMOD by
+ * Vmod_ghost_Data alone (build/vmod/vcc_ghost_if.c, which does not
+ * include this file) and its functions through that table. No file
+ * includes a system or varnishd header after this one
+ * (test/shim-layers.sh checks that).
+ */
+#pragma GCC visibility push(hidden)
+
 #ifndef PTOK
 #define PTOK(e)		AZ(e)	/* pthread call must succeed */
 #endif

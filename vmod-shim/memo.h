@@ -53,14 +53,14 @@ ghost_state_peek(const struct ghost_vcl *gv, double now,
 	uint64_t hb, nowms = (uint64_t)(now * 1e3);
 
 	map = __atomic_load_n(&gv->st_map, __ATOMIC_ACQUIRE);
-	if (map == NULL)
+	if (GHOST_UNLIKELY(map == NULL))
 		return (0);
 	p->gen = le64toh(__atomic_load_n(&map[1], __ATOMIC_ACQUIRE));
 	hb = le64toh(__atomic_load_n(&map[2], __ATOMIC_ACQUIRE));
 	p->og = le64toh(__atomic_load_n(&map[5], __ATOMIC_ACQUIRE));
 	p->fg = le64toh(__atomic_load_n(&map[6], __ATOMIC_ACQUIRE));
-	return (hb + GHOST_ST_HB_MAX >= nowms &&
-	    hb <= nowms + GHOST_ST_HB_MAX);
+	return (GHOST_LIKELY(hb + GHOST_ST_HB_MAX >= nowms &&
+	    hb <= nowms + GHOST_ST_HB_MAX));
 }
 
 /* ghost_fetch_plain(), inline (the same body). */
