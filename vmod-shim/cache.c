@@ -696,6 +696,37 @@ ban_name(char *w, const char *host)
 	return (w);
 }
 
+/*
+ * For a memoised answer (reuse.c memo_store()): when the request's Host
+ * is already in normal form (ghost_norm_host() gives it back as it is),
+ * the 16 hex of its ban line's name into hx, and 1. Every request that
+ * answer serves has that same Host (the answer key holds it), so
+ * tag_object() then skips the normalisation and the hash (~470
+ * instructions per stored object). 0: tag_object() computes them.
+ */
+int
+ghost_cache_ban_hex(struct ws *ws, const char *host, char *hx)
+{
+	char w[BAN_NAME_LEN];
+
+	if (host == NULL || *host == '\0' || ghost_norm_host(ws, host) != host)
+		return (0);
+	(void)ban_name(w, host);
+	memcpy(hx, w + BAN_PFX_LEN, 16);
+	return (1);
+}
+
+/* ban_name() of t's host (host: its normal form), memoised or not. */
+static char *
+ban_name_t(char *w, const struct ghost_task *t, const char *host)
+{
+	if (!t->ans.ban_ok)
+		return (ban_name(w, host));
+	memcpy(w, BAN_PFX, BAN_PFX_LEN);
+	memcpy(w + BAN_PFX_LEN, t->ans.ban_hx, 16);
+	return (w + BAN_NAME_LEN);
+}
+
 static int
 is_sep(char c)
 {
@@ -795,7 +826,9 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 
 	/* normalised Host and cache-key URL */
 	if (t->obj_host != NULL && t->obj_url != NULL) {
-		host = ghost_norm_host(ctx->ws, t->obj_host);
+		/* ban_ok: the Host is in normal form (ghost_cache_ban_hex()) */
+		host = t->ans.ban_ok ? t->obj_host :
+		    ghost_norm_host(ctx->ws, t->obj_host);
 		/* no query filter (most routes): the URL as it is */
 		url = t->ans.qi == NULL && t->ans.qx == NULL ? t->obj_url :
 		    ghost_cache_url(ctx->ws, &t->ans, t->obj_url);
@@ -820,7 +853,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 			    "object)");
 			return;
 		}
-		w = ban_name(o, host);
+		w = ban_name_t(o, t, host);
 		*w++ = ':';
 		*w++ = ' ';
 		memcpy(w, url, ul + 1);
@@ -871,7 +904,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		    BAN_PFX "* line (BAN cannot find this object)");
 		bu = NULL;
 	} else {
-		w = ban_name(w, host);
+		w = ban_name_t(w, t, host);
 		*w++ = ':';
 		*w++ = ' ';
 		memcpy(w, url, ul);

@@ -297,6 +297,11 @@ struct ghost_ans {
 						   bytes of gen_d; 0: none
 						   (set in memoised answers) */
 	char			gen_d[20];
+	uint8_t			ban_ok;		/* ban_hx is the ban line's
+						   name for every request it
+						   answers (memoised answers
+						   only: ghost_cache_ban_hex()) */
+	char			ban_hx[16];
 	enum ghost_outcome	o;
 	int			st;		/* status */
 	struct ghost_deps	deps;

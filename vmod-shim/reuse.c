@@ -19,6 +19,7 @@
 #include "memo.h"
 #include "rq.h"
 #include "reuse.h"
+#include "cache.h"
 
 /* Scope lengths probed per request at most (route.MaxScopeLens). */
 #define MEMO_MAX_SCOPES	16
@@ -647,6 +648,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	int64_t sl[MEMO_MAX_SCOPES];
 	uint32_t nsl;
 	unsigned sz;
+	struct ghost_ans ma;
 
 	if (a->deps.raw == NULL || a->deps.raw_end <= a->deps.raw)
 		return;
@@ -657,6 +659,13 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		return;
 	if (a->deps.p)
 		akl = key_scope(ak, base, pl, a->sc);
+	/*
+	 * What every request this answer serves shares (the key holds the
+	 * Host): the ban line's name, when the Host is in normal form
+	 * (before the reservation: the normalisation may use the workspace)
+	 */
+	ma = *a;
+	ma.ban_ok = (uint8_t)ghost_cache_ban_hex(ws, q->host, ma.ban_hx);
 	dl = (size_t)(a->deps.raw_end - a->deps.raw);
 	nsl = scopes_decode(&a->deps, sl);
 	tail = sizeof sl[0] * nsl + sizeof nsl;
@@ -677,7 +686,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
 		base_addr = (uintptr_t)raw;
-		memcpy(buf, a, sizeof *a);
+		memcpy(buf, &ma, sizeof ma);
 		memcpy(buf + sizeof *a, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof *a + sizeof base_addr, raw, rawlen);
 		ghost_memo_insert(gv, a->gen, ak, akl, buf,

@@ -53,6 +53,14 @@ ghost_memo_unref(void *ref)
 	(void)ref;
 }
 
+/* memo_store()'s ban line name (cache.c): never memoised here. */
+int
+ghost_cache_ban_hex(struct ws *ws, const char *host, char *hx)
+{
+	(void)ws; (void)host; (void)hx;
+	return (0);
+}
+
 /* rq.c's ghost_rq_init() asks for the listener; the target sets q itself. */
 VCL_STRING
 VRT_r_local_socket(VRT_CTX)
