@@ -136,6 +136,13 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	cfg.report(t, "start: n=%d routes/vhost=%d conc=%d init=%q nofile=%d vm.max_map_count=%s load average %s",
 		n, cfg.routes, cfg.conc, cfg.initArgs, lim.Cur, strings.TrimSpace(string(maps)), procfs.LoadAvg())
 	child := s.V.ChildPID()
+	// how long the child takes to answer the CLI, throughout
+	watch := WatchCLI(s.V, 500*time.Millisecond)
+	tStart := time.Now()
+	defer func() {
+		watch.Stop()
+		cfg.report(t, "CLI over the whole run: %s", watch.Window(tStart, time.Now()))
+	}()
 	base := s.Measure()
 	cfg.report(t, "before: %v", base)
 	checkChild := func(when string) {
@@ -144,7 +151,7 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 			t.Fatalf("%s: the child panicked:\n%.2000s", when, p)
 		}
 		if pid := s.V.ChildPID(); pid != child {
-			t.Fatalf("%s: child PID %d, was %d", when, pid, child)
+			t.Fatalf("%s: child PID %d, was %d: varnishd restarted its child; its log:\n%s", when, pid, child, s.V.LogTail(30))
 		}
 	}
 
@@ -174,6 +181,7 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 		checkChild(fmt.Sprintf("after %d endpoints", hi))
 	}
 	took := time.Since(t0)
+	cfg.report(t, "CLI while creating: %s", watch.Window(t0, time.Now()))
 	full := s.Measure()
 	n503 := 0
 	for _, l := range created {
@@ -244,7 +252,9 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 			float64(hwm)/float64(max(settled, 1)), procfs.LoadAvg())
 		return tGen
 	}
+	tIdle := time.Now()
 	reload("idle, same endpoints", Config(n, cfg.routes, s.Up.Port, "b", nil))
+	cfg.report(t, "CLI during the idle reload: %s", watch.Window(tIdle, time.Now()))
 
 	// 3. Warm traffic on kept endpoints that have a backend, then a reload
 	// to half the endpoints under that traffic: the odd ones dropped
@@ -260,6 +270,8 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.report(t, "backend.list: %d lines answered in %v", len(held), s.ListTook.Round(time.Millisecond))
+	checkChild("after backend.list")
 	var warm []int
 	odd := 0
 	for i := range held {
@@ -407,6 +419,15 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	if c, first := s.ErrorLines("ghost: backend ceiling"); c > 0 {
 		cfg.report(t, "%d ceiling errors, first: %s", c, first)
 	}
+	cfg.report(t, "CLI from the reload to half to the end of the release: %s", watch.Window(tReload, time.Now()))
+	checkChild("after the release")
+
+	// 5. A VCL reload: a new VCL takes the warm endpoints, the old one,
+	// holding every backend above, is set cold and discarded (ghost's
+	// release of its backends must not hold the child's CLI thread).
+	tSwitch := time.Now()
+	vclSwitch(t, cfg, s, "boot", "v2", warm)
+	cfg.report(t, "CLI during the VCL switch: %s", watch.Window(tSwitch, time.Now()))
 	checkChild("at the end")
 	cfg.report(t, "end: load average %s", procfs.LoadAvg())
 }

@@ -28,7 +28,8 @@ type Stack struct {
 	V                     *stack.Varnishd
 	HTTP                  string // varnishd's listener
 	client                *http.Client
-	vlog                  *stack.Proc // varnishlog -i Error
+	vlog                  *stack.Proc   // varnishlog -i Error
+	ListTook              time.Duration // the last GhostBackends' backend.list
 }
 
 // StackOpts describe a stack to start.
@@ -36,6 +37,7 @@ type StackOpts struct {
 	KeepAlive bool                  // upstream keep-alive
 	InitArgs  string                // more ghost.init arguments (", max_backends = 0")
 	Config    func(port int) []byte // ghost.json at start, for the upstream's port
+	Params    []string              // more varnishd -p name=value
 }
 
 // StartStack starts the upstream, ghostd (on Config) and varnishd (the
@@ -89,7 +91,7 @@ func StartStack(o StackOpts) (*Stack, error) {
 		}
 	}
 	if s.V, err = stack.StartVarnishd(stack.VarnishdOpts{Dir: dir, VCL: vcl, Listen: []string{"http"},
-		Params: []string{"cli_limit=99999999"}}); err != nil {
+		Params: append([]string{"cli_limit=99999999"}, o.Params...)}); err != nil {
 		return s, err
 	}
 	s.HTTP = s.V.Listen["http"]
@@ -339,10 +341,11 @@ func (s *Stack) PanicShow() string {
 // GhostBackends lists the endpoint indexes of ghost's backends in
 // backend.list (whole: cli_limit is raised), and whether the list was cut.
 func (s *Stack) GhostBackends() (map[int]bool, error) {
-	out, err := s.V.Adm("backend.list")
+	out, took, err := s.CLI(3*time.Minute, "backend.list")
 	if err != nil {
 		return nil, fmt.Errorf("backend.list: %v: %.200s", err, out)
 	}
+	s.ListTook = took
 	set := map[int]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -359,6 +362,26 @@ func (s *Stack) GhostBackends() (map[int]bool, error) {
 		}
 	}
 	return set, nil
+}
+
+// CLI sends one command on a CLI connection of its own (no varnishadm
+// process, whose start is seconds on a loaded machine, and no varnishadm
+// timeout: backend.list takes seconds at 100,000 backends) and returns
+// the answer's body and how long it took; an answer other than 200 is an
+// error.
+func (s *Stack) CLI(timeout time.Duration, words ...string) (string, time.Duration, error) {
+	c, err := s.V.DialCLI(10 * time.Second)
+	if err != nil {
+		return "", 0, err
+	}
+	defer c.Close()
+	t := time.Now()
+	st, body, err := c.Do(timeout, words...)
+	took := time.Since(t)
+	if err == nil && st != 200 {
+		err = fmt.Errorf("%s: status %d", strings.Join(words, " "), st)
+	}
+	return body, took, err
 }
 
 // EndpointIndex inverts Endpoint.
