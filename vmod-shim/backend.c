@@ -82,6 +82,13 @@
  * two entries per bucket (under be_lock's write side), so lookups stay
  * O(1) at any number of backends.
  *
+ * A VCL that goes cold: the reaper releases every backend it holds
+ * backend_idle_timeout + 1 s after its COLD event, and holds the VCL
+ * against discard until then (ghost_be_cold()): never on the CLI
+ * thread, where varnishd sleeps >= 20 ms per endpoint whose pool still
+ * has idle connections, and the manager kills a child whose CLI answer
+ * takes longer than cli_timeout.
+ *
  * Endpoint health (docs/configuration.md "Endpoint health"). A route with
  * a probe (the answer's hp) gets, per endpoint, a backend with that probe,
  * keyed and named "addr:port~<id>" (id: ghostd's hash of the probe's
@@ -1288,6 +1295,9 @@ drain(VRT_CTX, struct ghost_vcl *gv, double now, double until)
 		CHECK_OBJ(e, GHOST_BE_MAGIC);
 		if (n > 0 && VTIM_mono() >= until)
 			break;
+		/* cold: cold_release() takes them, when it is safe */
+		if (__atomic_load_n(&gv->cold, __ATOMIC_RELAXED))
+			break;
 		gv->drain = e->next;
 		if (gv->drain == NULL)
 			gv->drain_tail = &gv->drain;
@@ -1373,6 +1383,202 @@ live_pass(struct ghost_vcl *gv, struct ws *ws, uint64_t gen, double now)
 }
 
 /*
+ * Take every backend this VCL holds out of the map and the drain list
+ * (the gauges follow): the list of them, linked by next; *np: how many.
+ */
+static struct ghost_be *
+be_take_all(struct ghost_vcl *gv, unsigned *np)
+{
+	struct ghost_be *e, *all;
+	unsigned b, n;
+
+	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
+	all = gv->drain;
+	n = __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+	GHOST_GAUGE(be_draining, -(int64_t)n);
+	gv->drain = NULL;
+	gv->drain_tail = &gv->drain;
+	for (b = 0; b < gv->be_nb; b++) {
+		while ((e = gv->be_hash[b]) != NULL) {
+			gv->be_hash[b] = e->next;
+			e->next = all;
+			all = e;
+			n++;
+			GHOST_GAUGE(be_live, -1);
+		}
+	}
+	free(gv->be_hash);
+	gv->be_hash = NULL;
+	gv->be_nb = 0;
+	gv->n_be = 0;
+	__atomic_store_n(&gv->n_drain, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_probed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_ejected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&gv->n_bad, 0, __ATOMIC_RELAXED);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	*np = n;
+	return (all);
+}
+
+/*
+ * Release the n backends of list all, oldest created first (each release
+ * then finds its VSC segment near the head of varnishd's list: linear in
+ * the number of backends, where another order is quadratic, see drain()),
+ * with no ghost lock held.
+ */
+static void
+be_release_all(VRT_CTX, struct ghost_be *all, unsigned n)
+{
+	struct ghost_be **v;
+	unsigned i;
+
+	v = be_sorted(all, n);
+	for (i = 0; i < n; i++)
+		be_release(ctx, be_nth(v, i, &all));
+	free(v);
+}
+
+/*
+ * The VCL went cold (its COLD event, on the CLI thread): no request runs
+ * in it any more, and its backends are of no use until it is warm again.
+ * The reaper releases every one of them (cold_release()) once their idle
+ * upstream connections are gone, and only then lets varnishd discard the
+ * VCL (gv->cold_ref, a VRT_VCL_Prevent_Discard() hold taken at WARM):
+ * vcl.discard answers at once, and varnishd discards the VCL at its
+ * first CLI command after the release.
+ *
+ * Why not at vcl.discard, as before (Varnish 7.1.1): varnishd calls the
+ * DISCARD event on its CLI thread, and the release of the last backend of
+ * an endpoint whose connection pool holds idle connections (VCP_Rel())
+ * shuts them down and then sleeps in steps of 20 ms until the waiter has
+ * closed them: at least 20 ms per such endpoint, on the CLI thread. The
+ * manager kills the child when one CLI answer takes longer than
+ * cli_timeout (60 s): a VCL switch right after traffic to ~3,000
+ * endpoints that the new VCL had not used yet was enough (measured:
+ * 500 such endpoints, 10.2 s for vcl.discard). Waiting
+ * backend_idle_timeout + 1 s after the COLD event, by which time the
+ * waiter has closed every idle connection of this VCL's use (other VCLs'
+ * backends share the pools, and keep them), makes each release cheap,
+ * and the reaper, not the CLI thread, does it. It also gives varnishd's
+ * COLD event to the backends themselves (vcl_BackendEvent(), right after
+ * ours in the same CLI command), which stops their probes, ample time to
+ * finish: a probed backend released before it would be a panic
+ * (VBP_Remove()).
+ */
+void
+ghost_be_cold(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct vclref *ref = NULL;
+	unsigned n;
+	int armed = 0;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	PTOK(pthread_rwlock_rdlock(&gv->be_lock));
+	n = gv->n_be + __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
+	PTOK(pthread_rwlock_unlock(&gv->be_lock));
+	Lck_Lock(&gv->reap_mtx);
+	if (n == 0) {
+		/* nothing to release (also the COLD varnishd sends when
+		 * a later WARM handler failed: the VCL is COLD already) */
+		ref = gv->cold_ref;
+		gv->cold_ref = NULL;
+	} else if (gv->cold_ref != NULL && gv->cold_at == 0) {
+		gv->cold_at = VTIM_real();
+		__atomic_store_n(&gv->cold, 1, __ATOMIC_RELAXED);
+		PTOK(pthread_cond_signal(&gv->reap_cond));
+		armed = 1;
+	}
+	Lck_Unlock(&gv->reap_mtx);
+	if (ref != NULL)
+		VRT_VCL_Allow_Discard(&ref);
+	if (armed)
+		VSL(SLT_VCL_Log, 0, "ghost: %s went cold: its %u native "
+		    "backends are released in %.0f s, then it can be "
+		    "discarded", gv->vcl_name != NULL ? gv->vcl_name : "", n,
+		    cache_param->backend_idle_timeout + 1);
+}
+
+/*
+ * WARM (the CLI thread): hold the VCL against discard until the release
+ * that follows its next COLD event (ghost_be_cold()).
+ */
+void
+ghost_be_warm(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct vclref *ref;
+	int need;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	Lck_Lock(&gv->reap_mtx);
+	need = gv->cold_ref == NULL;
+	gv->cold_at = 0;
+	__atomic_store_n(&gv->cold, 0, __ATOMIC_RELAXED);
+	Lck_Unlock(&gv->reap_mtx);
+	if (!need)
+		return;
+	ref = VRT_VCL_Prevent_Discard(ctx, GHOST_COLD_DESC);
+	Lck_Lock(&gv->reap_mtx);
+	AZ(gv->cold_ref);
+	gv->cold_ref = ref;
+	Lck_Unlock(&gv->reap_mtx);
+}
+
+/* The reaper's release of every backend of the cold VCL. */
+static void
+cold_release(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_be *all;
+	unsigned n;
+	double t0 = VTIM_mono();
+
+	Lck_Lock(&gv->live_mtx);
+	all = be_take_all(gv, &n);
+	Lck_Unlock(&gv->live_mtx);
+	be_release_all(ctx, all, n);
+	if (n > 0)
+		VSL(SLT_VCL_Log, 0, "ghost: released %u native backends of "
+		    "the cold VCL in %.3f s (%s)", n, VTIM_mono() - t0,
+		    gv->vcl_name != NULL ? gv->vcl_name : "");
+}
+
+/*
+ * VCL_EVENT_DISCARD (the CLI thread; the reaper has stopped, no request
+ * uses this VCL): release what the VCL still holds, which is nothing
+ * when it went cold after a WARM (cold_release() did it); then the VSM
+ * cluster still filling.
+ */
+void
+ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
+{
+	struct ghost_be *all;
+	struct ghost_vsc *c;
+	unsigned n;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	AZ(gv->reap_running);
+	/* still held when vcl.load's warmup failed after our WARM */
+	if (gv->cold_ref != NULL)
+		VRT_VCL_Allow_Discard(&gv->cold_ref);
+	gv->cold_at = 0;
+	all = be_take_all(gv, &n);
+	be_release_all(ctx, all, n);
+	/* the cluster still filling: nothing creates backends any more */
+	Lck_Lock(&gv->vsc_mtx);
+	c = gv->vsc_cur;
+	gv->vsc_cur = NULL;
+	Lck_Unlock(&gv->vsc_mtx);
+	if (c != NULL) {
+		CHECK_OBJ(c, GHOST_VSC_MAGIC);
+		assert(c->done == c->taken);
+		VRT_VSM_Cluster_Destroy(ctx, &c->vc);
+		FREE_OBJ(c);
+	}
+}
+
+/*
  * Drop the VCL reference a request handed the reaper (ghost_be_live()).
  * Called with reap_mtx held; VRT_VCL_Allow_Cold() takes vcl_mtx, so it
  * runs with reap_mtx released (reap_mtx is never held while taking
@@ -1397,6 +1603,7 @@ reaper(void *priv)
 {
 	struct ghost_vcl *gv;
 	struct vrt_ctx ctx[1];
+	struct vclref *ref;
 	struct ws ws[1];
 	void *wsmem;
 	double now, wake, retry = 0;
@@ -1415,6 +1622,30 @@ reaper(void *priv)
 	Lck_Lock(&gv->reap_mtx);
 	while (!gv->reap_stop) {
 		now = VTIM_real();
+		if (gv->cold_at > 0) {
+			/* cold: nothing but the cold release, when due */
+			wake = gv->cold_at +
+			    cache_param->backend_idle_timeout + 1;
+			if (now < wake) {
+				(void)Lck_CondWaitUntil(&gv->reap_cond,
+				    &gv->reap_mtx, wake);
+				continue;
+			}
+			Lck_Unlock(&gv->reap_mtx);
+			cold_release(ctx, gv);
+			Lck_Lock(&gv->reap_mtx);
+			gv->cold_at = 0;
+			__atomic_store_n(&gv->cold, 0, __ATOMIC_RELAXED);
+			ref = gv->cold_ref;
+			gv->cold_ref = NULL;
+			if (ref != NULL) {
+				/* varnishd may discard the VCL now */
+				Lck_Unlock(&gv->reap_mtx);
+				VRT_VCL_Allow_Discard(&ref);
+				Lck_Lock(&gv->reap_mtx);
+			}
+			continue;
+		}
 		want = __atomic_load_n(&gv->live_want, __ATOMIC_ACQUIRE);
 		if (want > __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE) &&
 		    now >= retry) {
@@ -1534,67 +1765,6 @@ ghost_be_live(VRT_CTX, struct ghost_vcl *gv, uint64_t gen)
 	Lck_Unlock(&gv->reap_mtx);
 	if (ref != NULL)
 		VRT_VCL_Allow_Cold(&ref);
-}
-
-/*
- * VCL_EVENT_DISCARD (the CLI thread; the reaper has stopped, no request
- * uses this VCL): release every backend this VCL created, those draining
- * and those in the map, oldest created first (each release then finds
- * its VSC segment near the head of varnishd's list: linear in the number
- * of backends, where another order is quadratic, see drain()), with no
- * ghost lock held.
- */
-void
-ghost_be_fini(VRT_CTX, struct ghost_vcl *gv)
-{
-	struct ghost_be *e, *all, **v;
-	struct ghost_vsc *c;
-	unsigned b, i, n;
-
-	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	AZ(gv->reap_running);
-	PTOK(pthread_rwlock_wrlock(&gv->be_lock));
-	all = gv->drain;
-	n = __atomic_load_n(&gv->n_drain, __ATOMIC_RELAXED);
-	GHOST_GAUGE(be_draining, -(int64_t)n);
-	gv->drain = NULL;
-	gv->drain_tail = &gv->drain;
-	for (b = 0; b < gv->be_nb; b++) {
-		while ((e = gv->be_hash[b]) != NULL) {
-			gv->be_hash[b] = e->next;
-			e->next = all;
-			all = e;
-			n++;
-			GHOST_GAUGE(be_live, -1);
-		}
-	}
-	free(gv->be_hash);
-	gv->be_hash = NULL;
-	gv->be_nb = 0;
-	gv->n_be = 0;
-	__atomic_store_n(&gv->n_drain, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gv->n_probed, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gv->n_ejected, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&gv->n_bad, 0, __ATOMIC_RELAXED);
-	PTOK(pthread_rwlock_unlock(&gv->be_lock));
-	v = be_sorted(all, n);
-	for (i = 0; i < n; i++) {
-		e = be_nth(v, i, &all);
-		be_release(ctx, e);
-	}
-	free(v);
-	/* the cluster still filling: nothing creates backends any more */
-	Lck_Lock(&gv->vsc_mtx);
-	c = gv->vsc_cur;
-	gv->vsc_cur = NULL;
-	Lck_Unlock(&gv->vsc_mtx);
-	if (c != NULL) {
-		CHECK_OBJ(c, GHOST_VSC_MAGIC);
-		assert(c->done == c->taken);
-		VRT_VSM_Cluster_Destroy(ctx, &c->vc);
-		FREE_OBJ(c);
-	}
 }
 
 /* The machine's vm.max_map_count, or 0 when it cannot be read. */

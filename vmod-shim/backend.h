@@ -29,6 +29,8 @@ void ghost_be_live(VRT_CTX, struct ghost_vcl *, uint64_t gen);
 int ghost_reaper_start(struct ghost_vcl *);
 void ghost_reaper_stop(struct ghost_vcl *);
 void ghost_be_fini(VRT_CTX, struct ghost_vcl *);
+void ghost_be_warm(VRT_CTX, struct ghost_vcl *);
+void ghost_be_cold(VRT_CTX, struct ghost_vcl *);
 /* vcl_init: set the ceiling (-1: from the descriptor limit) and warn
  * when it does not fit the machine's limits. */
 void ghost_be_limits(VRT_CTX, struct ghost_vcl *, long max_backends);

@@ -81,8 +81,9 @@
  *
  * In practice: live_mtx -> be_lock (marking and sweeping), live_mtx ->
  * pool_mtx (the live round trip). reap_mtx is never held while taking
- * another lock (nor across VRT_VCL_Prevent_Cold()/VRT_VCL_Allow_Cold(),
- * which take varnishd's vcl_mtx). No path takes be_lock and then a memo stripe, or a memo
+ * another lock (nor across VRT_VCL_Prevent_Cold()/VRT_VCL_Allow_Cold()
+ * or VRT_VCL_Prevent_Discard()/VRT_VCL_Allow_Discard(), which take
+ * varnishd's vcl_mtx). No path takes be_lock and then a memo stripe, or a memo
  * stripe and then anything else. Nothing is locked while
  * VRT_new_backend_clustered(), VRT_delete_backend() or
  * VRT_VSM_Cluster_Destroy() run.
@@ -152,6 +153,9 @@
 					   probed and ejected backends */
 #define GHOST_DRAIN_MARGIN	5.0	/* s from retiring to the final release:
 					   backend_idle_timeout + this */
+#define GHOST_COLD_DESC		"ghost: the release of its native " \
+				"backends, backend_idle_timeout + 5 s " \
+				"after it went cold"
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_RELOAD_MARGIN	1.0	/* s, ghostd answers this much earlier */
 #define GHOST_HFM_TTL		1.0	/* s, hit-for-miss marker of synth */
@@ -214,6 +218,12 @@ struct ghost_vcl {
 	struct vclref		*mk_ref;	/* under reap_mtx: a request's
 						   hold on the VCL's temperature
 						   for the reaper (be_replace()) */
+	struct vclref		*cold_ref;	/* under reap_mtx: held from
+						   WARM until the cold release
+						   (ghost_be_cold()) */
+	double			cold_at;	/* under reap_mtx: when the VCL
+						   went cold, 0: warm or done */
+	int			cold;		/* atomic: cold_at != 0 */
 
 	/* memo + state file (memo.c) */
 	struct ghost_memo	*memo;

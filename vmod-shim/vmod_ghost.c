@@ -170,6 +170,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 			VSB_cat(ctx->msg, "vmod ghost: cannot start thread\n");
 			return (1);
 		}
+		ghost_be_warm(ctx, gv);
 		return (0);
 	case VCL_EVENT_COLD:
 		CAST_OBJ_NOTNULL(gv, priv->priv, GHOST_VCL_MAGIC);
@@ -177,6 +178,7 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 		gv->warm = 0;
 		Lck_Unlock(&gv->pool_mtx);
 		ghost_pool_flush(gv);
+		ghost_be_cold(ctx, gv);
 		return (0);
 	case VCL_EVENT_DISCARD:
 		if (priv->priv == NULL)
