@@ -90,7 +90,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.state, "state", "", "state file read by the VMOD (default: socket path + \".state\")")
 	fs.StringVar(&c.metrics, "metrics", "127.0.0.1:9192", "address for Prometheus /metrics (\"\" disables)")
 	fs.IntVar(&c.metricsVh, "metrics-vhosts", DefaultMetricsVhosts, "at most this many vhosts (and route names) get metric series of their own; the rest count as vhost=\"~other\" (0: none, every decision counts as ~other)")
-	fs.IntVar(&c.maxBackends, "max-backends", DefaultMaxBackends, "warn at every load when the table has more distinct endpoints than this: set it to ghost.init's max_backends (0: no warning)")
+	fs.IntVar(&c.maxBackends, "max-backends", DefaultMaxBackends, "warn at every load when the table has more distinct endpoints than this: ghost.init's max_backends (-1: the VMOD's default for ghostd's own descriptor limit, logged at start; 0: no warning)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text (logfmt) or json")
 	fs.BoolVar(&c.strict, "strict", false, "reject a config with keys ghost does not know (default: load it and warn)")
@@ -148,8 +148,8 @@ func parseDaemonFlags(args []string) (c *daemonConfig, code int, ok bool) {
 	if c.metricsVh < 0 {
 		return nil, usageError(fs, "-metrics-vhosts must not be negative"), false
 	}
-	if c.maxBackends < 0 {
-		return nil, usageError(fs, "-max-backends must not be negative"), false
+	if c.maxBackends < -1 {
+		return nil, usageError(fs, "-max-backends must be -1 (auto), 0 (no warning) or a ceiling"), false
 	}
 	var err error
 	if c.clusterBase, err = c.cluster.config(); err != nil {
@@ -203,6 +203,16 @@ func serve(cfg *daemonConfig, log *slog.Logger) error {
 	m := newMetrics(cfg.metricsVh)
 	l := newLoader(cfg.config, cfg.strict, log, m, cfg.cacheDefault == "pass")
 	l.maxBackends = cfg.maxBackends
+	if l.maxBackends < 0 {
+		var rl syscall.Rlimit
+		lim := uint64(0)
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur != ^uint64(0) {
+			lim = rl.Cur
+		}
+		l.maxBackends = AutoMaxBackends(lim)
+		log.Info("-max-backends from the descriptor limit, as the VMOD's default max_backends (set it when varnishd's LimitNOFILE differs)",
+			"max_backends", l.maxBackends, "limit", lim)
+	}
 	secret, err := sessionSecret(cfg.sessionSecret)
 	if err != nil {
 		return err

@@ -65,8 +65,29 @@ type loader struct {
 	maxBackends int // -max-backends: warn when the table has more endpoints
 }
 
-// DefaultMaxBackends is -max-backends: the VMOD's default max_backends.
-const DefaultMaxBackends = 16384
+// DefaultMaxBackends is -max-backends' default, -1: the VMOD's default
+// max_backends for ghostd's own descriptor limit (AutoMaxBackends), which
+// is varnishd's when both run with the same LimitNOFILE (the shipped
+// units do, and so do a pod's containers).
+const DefaultMaxBackends = -1
+
+// AutoMaxBackends is the VMOD's default max_backends (ghost.init's
+// max_backends = -1, vmod-shim/backend.c ghost_be_limits()) for a child
+// whose descriptor limit is lim: (lim - max(1024, lim/8) - 1) * 16/17, at
+// most 262,144; lim/2 when that reserve leaves less (docs/operations.md,
+// "Native backends": 16,469 at 20,000, 107,940 at Debian's 131,072).
+func AutoMaxBackends(lim uint64) int {
+	const most = 262144
+	if lim == 0 {
+		return most
+	}
+	reserve := max(lim/8, 1024)
+	n := lim / 2
+	if lim > 2*reserve {
+		n = (lim - reserve - 1) * 16 / 17
+	}
+	return int(max(min(n, most), 1))
+}
 
 // warnCeiling warns when the table has more distinct endpoints than the
 // VMOD's ceiling on native backends (-max-backends): they cannot all have

@@ -107,3 +107,20 @@ func TestMaxBackendsWarning(t *testing.T) {
 		t.Fatalf("%d warnings after a reload to 1 endpoint, want 1 (the start's):\n%s", n, d.stderr.String())
 	}
 }
+
+// TestAutoMaxBackends: -max-backends' default follows the descriptor
+// limit as the VMOD's default max_backends does (g79 checks the VMOD's
+// side; docs/operations.md has the table).
+func TestAutoMaxBackends(t *testing.T) {
+	for _, c := range []struct {
+		lim  uint64
+		want int
+	}{
+		{20000, 16469}, {65536, 53969}, {131072, 107940}, {262144, 215882},
+		{1 << 21, 262144}, {0, 262144}, {2000, 1000}, {1, 1},
+	} {
+		if got := AutoMaxBackends(c.lim); got != c.want {
+			t.Errorf("AutoMaxBackends(%d) = %d, want %d", c.lim, got, c.want)
+		}
+	}
+}
