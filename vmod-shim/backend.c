@@ -1090,6 +1090,7 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 	struct ghost_be *e, **cand = NULL, *o;
 	uint64_t *ds, top, seq;
 	unsigned nd, i, b, nc = 0, after, held, room = ~0U, done = 0;
+	int stopped = 0;
 	VCL_BACKEND mine;
 	double t0 = VTIM_mono();
 
@@ -1130,6 +1131,25 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 	if (nc > room)
 		nc = room;
 	for (i = 0; i < nc; i++) {
+		/*
+		 * Each creation costs VCP_Ref()'s search of every pool (a
+		 * ms at 100,000): keep the reaper's health looks on time
+		 * meanwhile, and leave the rest to the release walk when a
+		 * newer generation waits for its `live` check (or the VCL
+		 * goes away): replacing only shortens that walk.
+		 */
+		if (__atomic_load_n(&gv->live_want, __ATOMIC_ACQUIRE) >
+		    __atomic_load_n(&gv->live_gen, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&gv->reap_stop, __ATOMIC_RELAXED)) {
+			stopped = 1;
+			break;
+		}
+		if ((__atomic_load_n(&gv->n_probed, __ATOMIC_RELAXED) > 0 ||
+		    __atomic_load_n(&gv->n_ejected, __ATOMIC_RELAXED) > 0) &&
+		    VTIM_real() >= gv->health_next) {
+			health_tick(ctx, gv);
+			gv->health_next = VTIM_real() + GHOST_HEALTH_TICK;
+		}
 		e = cand[i];
 		ALLOC_OBJ(o, GHOST_BE_MAGIC);
 		if (o == NULL)
@@ -1161,9 +1181,10 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 	free(cand);
 	if (done > 0 || nc > 0)
 		VSL(SLT_VCL_Log, 0, "ghost: replaced %u of %u kept native "
-		    "backends created before retired ones, in %.3f s (%s)",
+		    "backends created before retired ones, in %.3f s (%s)%s",
 		    done, nc, VTIM_mono() - t0,
-		    gv->vcl_name != NULL ? gv->vcl_name : "");
+		    gv->vcl_name != NULL ? gv->vcl_name : "", stopped ?
+		    "; stopped for a newer generation's live check" : "");
 	return (done);
 }
 
