@@ -154,7 +154,7 @@
 #define GHOST_DRAIN_MARGIN	5.0	/* s from retiring to the final release:
 					   backend_idle_timeout + this */
 #define GHOST_COLD_DESC		"ghost: the release of its native " \
-				"backends, backend_idle_timeout + 5 s " \
+				"backends, backend_idle_timeout + 1 s " \
 				"after it went cold"
 #define GHOST_RELOAD_TMO	5.0	/* s, minimum timeout of reload() */
 #define GHOST_RELOAD_MARGIN	1.0	/* s, ghostd answers this much earlier */
