@@ -23,6 +23,7 @@ type settings struct {
 	out             string
 	releaseMax      time.Duration
 	dropOld         bool
+	params          []string // GHOST_SCALE_PARAMS: more varnishd -p name=value
 }
 
 func envInt(name string, def int) int {
@@ -46,6 +47,7 @@ func load(t *testing.T) settings {
 		out:      os.Getenv("GHOST_SCALE_OUT"),
 	}
 	s.dropOld = os.Getenv("GHOST_SCALE_DROP") == "old"
+	s.params = strings.Fields(os.Getenv("GHOST_SCALE_PARAMS"))
 	s.releaseMax = time.Duration(envInt("GHOST_SCALE_RELEASE", 0)) * time.Second
 	switch os.Getenv("GHOST_SCALE_KEEPALIVE") {
 	case "on":
@@ -117,7 +119,7 @@ func TestScale(t *testing.T) {
 
 func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	n := cfg.n
-	s, err := StartStack(StackOpts{KeepAlive: keepAlive, InitArgs: cfg.initArgs,
+	s, err := StartStack(StackOpts{KeepAlive: keepAlive, InitArgs: cfg.initArgs, Params: cfg.params,
 		Config: func(port int) []byte { return Config(n, cfg.routes, port, "a", nil) }})
 	defer func() {
 		if s != nil {

@@ -75,7 +75,7 @@ func TestVCLSwitch(t *testing.T) {
 	for _, ka := range cfg.keepAlive {
 		t.Run(fmt.Sprintf("keepalive=%v", map[bool]string{false: "off", true: "on"}[ka]), func(t *testing.T) {
 			n := cfg.n
-			s, err := StartStack(StackOpts{KeepAlive: ka, InitArgs: cfg.initArgs,
+			s, err := StartStack(StackOpts{KeepAlive: ka, InitArgs: cfg.initArgs, Params: cfg.params,
 				Config: func(port int) []byte { return Config(n, cfg.routes, port, "a", nil) }})
 			defer func() {
 				if s != nil {
