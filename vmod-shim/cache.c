@@ -53,7 +53,7 @@ static __thread char tl_gen_s[24];
  * "ghost: cache <mode> (<src>, gen <g>)", built without printf; the
  * generation (the same for a long while) formatted once per thread.
  */
-static void
+static void __attribute__((__noinline__))
 log_cache(VRT_CTX, const char *mode, const char *src, uint64_t gen)
 {
 	char buf[128], d[20];
@@ -271,6 +271,22 @@ ghost_cdec_key(VRT_CTX, struct ghost_vcl *gv, const struct ghost_cdec *d,
 	return (tmp);
 }
 
+/* ghostd could not be asked: Varnish's own rules, the fetch told. */
+static int GHOST_COLD
+decide_failed(VRT_CTX, struct ghost_cdec *d, const char *why)
+{
+	d->cm = GHOST_CM_ORIGIN;
+	/* a timeout's why ("timeout after N ms") tells the fetch */
+	if (strncmp(why, "timeout", 7))
+		http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
+	else
+		http_PrintfHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": %s",
+		    why);
+	VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
+	    "unreachable: %s (Varnish's own rules)", why);
+	return (d->cm);
+}
+
 /*
  * The client-side cache decision of this request (ghost.cache()): the
  * decision ghostd made for its route, from the memo like any other (a
@@ -298,20 +314,11 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d,
 	if (st != NULL)
 		q.st = *st;
 	q.cache_only = 1;	/* a, cdec_key(), shard_decide(), log_cache() */
-	if (ghost_decide(ctx, gv, &q, &a, &src, why, sizeof why)) {
-		d->cm = GHOST_CM_ORIGIN;
-		/* a timeout's why ("timeout after N ms") tells the fetch */
-		if (strncmp(why, "timeout", 7))
-			http_SetHeader(ctx->http_req, GHOST_CACHE_UNKNOWN ": 1");
-		else
-			http_PrintfHeader(ctx->http_req, GHOST_CACHE_UNKNOWN
-			    ": %s", why);
-		VSLb(ctx->vsl, SLT_Error, "ghost: cache decision: ghostd "
-		    "unreachable: %s (Varnish's own rules)", why);
-		return (d->cm);
-	}
+	if (GHOST_UNLIKELY(ghost_decide(ctx, gv, &q, &a, &src, why,
+	    sizeof why)))
+		return (decide_failed(ctx, d, why));
 	d->cm = a.cm;
-	if (a.sh == 0) {
+	if (GHOST_LIKELY(a.sh == 0)) {
 		if (__atomic_load_n(&gv->cl_state, __ATOMIC_RELAXED) ==
 		    GHOST_CL_UNKNOWN)
 			ghost_cluster_off(gv);
@@ -424,15 +431,13 @@ hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
 	char buf[256];
 	size_t l;
 
-	if (sock == NULL)
-		sock = "";
-	l = strlen(sock);
-	if (l > sizeof buf - 4)
-		l = sizeof buf - 4;
 	buf[0] = head ? 'H' : '-';
 	buf[1] = https ? 's' : '-';
 	buf[2] = has_host ? ':' : '!';
-	memcpy(buf + 3, sock, l);
+	/* a byte loop: the listener's name is short (strlen() and memcpy()
+	 * cost more code lines than they save) */
+	for (l = 0; sock != NULL && sock[l] != '\0' && l < sizeof buf - 4; l++)
+		buf[3 + l] = sock[l];
 	buf[3 + l] = '\0';
 	p[0] = buf;
 	s.n = 1;
@@ -487,8 +492,9 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
 		    ghost_is_https(t);
 	}
-	hash_tail(ctx, m[0] == 'H' && !strcmp(m, "HEAD"), https,
-	    host != NULL, VRT_r_local_socket(ctx));
+	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
+	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
+	    VRT_r_local_socket(ctx));
 }
 
 /*
@@ -775,8 +781,12 @@ tag_kind(const txt *l)
 	case 'x':
 		if (n > 4 && b[4] == ':')
 			return (strncasecmp(b, "xkey:", 5) ? 0 : 'k');
+		/* the ban line as tag_object() writes it (on every hit) is
+		 * told without strncasecmp(), whose code nothing else on a
+		 * hit keeps in the instruction cache */
 		if (n > BAN_NAME_LEN && b[BAN_NAME_LEN] == ':')
-			return (strncasecmp(b, BAN_PFX, BAN_PFX_LEN) ? 0 : 'b');
+			return (!memcmp(b, BAN_PFX, BAN_PFX_LEN) ||
+			    !strncasecmp(b, BAN_PFX, BAN_PFX_LEN) ? 'b' : 0);
 		if (n > 15 && b[15] == ':')
 			return (strncasecmp(b, BAN_URL ":", 16) ? 0 : 'b');
 		if (n > 16 && b[16] == ':')
@@ -957,27 +967,6 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	tag_object(ctx, hp, t);
 }
 
-/* tag_kind() out of line, for deliver_drop(). */
-static int __attribute__((__noinline__))
-tag_line_call(const txt *l)
-{
-	return (tag_kind(l) != 0);
-}
-
-/*
- * is_tag_line() for every response line of every delivery: only a name
- * starting with x or s can be one (the usual response has one such
- * line, X-Varnish), the rest is tested out of line, so that the loop
- * stays a few code lines.
- */
-static inline int
-deliver_drop(const txt *l)
-{
-	int c = *l->b | 0x20;
-
-	return ((c == 'x' || c == 's') && tag_line_call(l));
-}
-
 /*
  * vcl_deliver: what tags the object stays in the cache. One pass over the
  * response: X-Ghost-Ban-*, xkey, Surrogate-Key.
@@ -985,7 +974,7 @@ deliver_drop(const txt *l)
 void
 ghost_cache_deliver(struct http *hp)
 {
-	ghost_strip_if(hp, deliver_drop);
+	ghost_strip_if(hp, is_tag_line);
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */

@@ -71,7 +71,7 @@ ghost_fetch_plain_i(const struct ghost_vcl *gv)
 	uint64_t gen = 0, fg = 0;
 
 	map = __atomic_load_n(&gv->st_map, __ATOMIC_ACQUIRE);
-	if (map != NULL) {
+	if (GHOST_LIKELY(map != NULL)) {
 		gen = le64toh(__atomic_load_n(&map[1], __ATOMIC_ACQUIRE));
 		fg = le64toh(__atomic_load_n(&map[6], __ATOMIC_ACQUIRE));
 	}
