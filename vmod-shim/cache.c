@@ -938,8 +938,9 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	if (VRT_r_bereq_uncacheable(ctx))
-		return;		/* a pass: nothing is stored */
+	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
+	if (ctx->bo->uncacheable)
+		return;		/* a pass: nothing is stored (bereq.uncacheable) */
 	/* the session's listener (plain_rq()), read only for an object
 	 * that may be stored: a pass never asks */
 	t->obj_sock = VRT_r_local_socket(ctx);
