@@ -29,6 +29,7 @@
 #include "backend.h"
 #include "cluster.h"
 #include "route.h"
+#include "reuse.h"
 #include "cache.h"
 
 /*
@@ -687,39 +688,9 @@ tag_key(char *w, char kind, const char *host, const char *s, size_t l)
 static char *
 ban_name(char *w, const char *host)
 {
-	uint64_t h;
-	int i;
-
-	h = ghost_hash(host, strlen(host), 0x67686f7374ULL ^ 'b');
 	memcpy(w, BAN_PFX, BAN_PFX_LEN);
-	w += BAN_PFX_LEN;
-	/* two digits a step: the byte's pair, high digit first */
-	for (i = 7; i >= 0; i--) {
-		w[0] = hexd[(h >> (8 * i + 4)) & 0xf];
-		w[1] = hexd[(h >> (8 * i)) & 0xf];
-		w += 2;
-	}
-	return (w);
-}
-
-/*
- * For a memoised answer (reuse.c memo_store()): when the request's Host
- * is already in normal form (ghost_norm_host() gives it back as it is),
- * the 16 hex of its ban line's name into hx, and 1. Every request that
- * answer serves has that same Host (the answer key holds it), so
- * tag_object() then skips the normalisation and the hash (~470
- * instructions per stored object). 0: tag_object() computes them.
- */
-int
-ghost_cache_ban_hex(struct ws *ws, const char *host, char *hx)
-{
-	char w[BAN_NAME_LEN];
-
-	if (host == NULL || *host == '\0' || ghost_norm_host(ws, host) != host)
-		return (0);
-	(void)ban_name(w, host);
-	memcpy(hx, w + BAN_PFX_LEN, 16);
-	return (1);
+	ghost_ban_hex(host, w + BAN_PFX_LEN);
+	return (w + BAN_NAME_LEN);
 }
 
 /* ban_name() of t's host (host: its normal form), memoised or not. */
@@ -836,7 +807,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 
 	/* normalised Host and cache-key URL */
 	if (t->obj_host != NULL && t->obj_url != NULL) {
-		/* ban_ok: the Host is in normal form (ghost_cache_ban_hex()) */
+		/* ban_ok: the Host is in normal form (reuse.c memo_ban()) */
 		host = t->ans.ban_ok ? t->obj_host :
 		    ghost_norm_host(ctx->ws, t->obj_host);
 		/* no query filter (most routes): the URL as it is */

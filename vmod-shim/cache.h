@@ -22,7 +22,6 @@ const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
     const struct ghost_cdec *, struct ghost_ans *tmp);
 void ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *, const char *m);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
-int ghost_cache_ban_hex(struct ws *, const char *host, char *hx);
 void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);
 const char *ghost_inval_ban(VRT_CTX);

@@ -310,7 +310,7 @@ struct ghost_ans {
 	uint8_t			ban_ok;		/* ban_hx is the ban line's
 						   name for every request it
 						   answers (memoised answers
-						   only: ghost_cache_ban_hex()) */
+						   only: reuse.c memo_ban()) */
 	char			ban_hx[16];
 	enum ghost_outcome	o;
 	int			st;		/* status */

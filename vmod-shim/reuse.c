@@ -14,12 +14,12 @@
 #include "msgpack.h"
 #include "ghost.h"
 #include "hdr.h"
+#include "cachekey.h"
 #include "query.h"
 #include "answer.h"
 #include "memo.h"
 #include "rq.h"
 #include "reuse.h"
-#include "cache.h"
 
 /* Scope lengths probed per request at most (route.MaxScopeLens). */
 #define MEMO_MAX_SCOPES	16
@@ -630,6 +630,42 @@ scopes_decode(const struct ghost_deps *d, int64_t *sl)
 }
 
 /*
+ * The 16 hex digits of the ban line's name of a normalised host (cache.c
+ * "X-Ghost-Ban-<hex>"): its hash, each byte's two digits high first.
+ */
+void
+ghost_ban_hex(const char *host, char *hx)
+{
+	static const char hexd[] = "0123456789abcdef";
+	uint64_t h;
+	int i;
+
+	h = ghost_hash(host, strlen(host), 0x67686f7374ULL ^ 'b');
+	for (i = 7; i >= 0; i--) {
+		hx[0] = hexd[(h >> (8 * i + 4)) & 0xf];
+		hx[1] = hexd[(h >> (8 * i)) & 0xf];
+		hx += 2;
+	}
+}
+
+/*
+ * For a memoised answer (memo_store()): when the request's Host is
+ * already in normal form (ghost_norm_host() gives it back as it is), its
+ * ban line's hex into hx, and 1. Every request the answer serves has
+ * that same Host (the answer key holds it), so cache.c's tag_object()
+ * then skips the normalisation and the hash (~470 instructions per
+ * stored object). 0: tag_object() computes them.
+ */
+static int
+memo_ban(struct ws *ws, const char *host, char *hx)
+{
+	if (host == NULL || *host == '\0' || ghost_norm_host(ws, host) != host)
+		return (0);
+	ghost_ban_hex(host, hx);
+	return (1);
+}
+
+/*
  * The keys hold a copy of the path (up to http_req_size): ghost_memo_store()
  * and a missing ghost_memo_find() give their workspace back, so that a
  * long URL does not cost it two or three times over (a 31.5 KB URL with a
@@ -665,7 +701,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	 * (before the reservation: the normalisation may use the workspace)
 	 */
 	ma = *a;
-	ma.ban_ok = (uint8_t)ghost_cache_ban_hex(ws, q->host, ma.ban_hx);
+	ma.ban_ok = (uint8_t)memo_ban(ws, q->host, ma.ban_hx);
 	dl = (size_t)(a->deps.raw_end - a->deps.raw);
 	nsl = scopes_decode(&a->deps, sl);
 	tail = sizeof sl[0] * nsl + sizeof nsl;

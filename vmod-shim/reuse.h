@@ -17,5 +17,6 @@ void ghost_memo_store(struct ghost_vcl *, struct ws *,
 void ghost_ans_fit(const struct ghost_rq *, struct ghost_ans *);
 int ghost_ans_resolve(struct ws *, const struct ghost_rq *,
     struct ghost_ans *);
+void ghost_ban_hex(const char *host, char *hx);
 
 #endif /* GHOST_REUSE_H */
