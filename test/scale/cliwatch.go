@@ -141,3 +141,20 @@ func (w *CLIWatch) Max(from, to time.Time) time.Duration {
 	}
 	return m
 }
+
+// Errors is the number of questions that got no answer or one other
+// than 200, and the first of them.
+func (w *CLIWatch) Errors() (int, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, first := 0, ""
+	for _, s := range w.samples {
+		if s.Err != "" {
+			if n == 0 {
+				first = s.At.UTC().Format("15:04:05.000") + " " + s.Cmd + ": " + s.Err
+			}
+			n++
+		}
+	}
+	return n, first
+}

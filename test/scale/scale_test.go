@@ -144,6 +144,12 @@ func scaleRun(t *testing.T, cfg settings, keepAlive bool) {
 	defer func() {
 		watch.Stop()
 		cfg.report(t, "CLI over the whole run: %s", watch.Window(tStart, time.Now()))
+		// every question answered 200 (not a timed check: a broken
+		// connection or an error answer means the manager or the
+		// child was in trouble)
+		if n, first := watch.Errors(); n > 0 {
+			t.Errorf("%d CLI questions failed, first: %s", n, first)
+		}
 	}()
 	base := s.Measure()
 	cfg.report(t, "before: %v", base)

@@ -105,6 +105,9 @@ func TestVCLSwitch(t *testing.T) {
 			w.Stop()
 			cfg.report(t, "CLI while creating: %s", w.Window(t0, t1))
 			cfg.report(t, "CLI during the switch: %s", w.Window(t1, time.Now()))
+			if n, first := w.Errors(); n > 0 {
+				t.Errorf("%d CLI questions failed, first: %s", n, first)
+			}
 			if p := s.PanicShow(); p != "" {
 				t.Fatalf("the child panicked:\n%.2000s", p)
 			}
