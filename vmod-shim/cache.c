@@ -488,10 +488,13 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 		else
 			hash_no_host(ctx);
 	}
-	for (u = HTTP_HDR_FIRST; u < hp->nhd && !https; u++) {
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
 		t = &hp->hd[u];
-		https = t->b != NULL && (*t->b | 0x20) == 'x' &&
-		    ghost_is_https(t);
+		if (t->b != NULL && (*t->b | 0x20) == 'x' &&
+		    ghost_is_https(t)) {
+			https = 1;
+			break;
+		}
 	}
 	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
 	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
