@@ -32,7 +32,6 @@
 #define MEMO_MAX_SLOTS	(1U << 22)
 #define STATE_SIZE	64
 #define STATE_MAGIC	"GHOSTST1"
-#define HEARTBEAT_MAX	GHOST_ST_HB_MAX	/* ms */
 
 struct memo_slot {
 	uint64_t		hash;
@@ -365,16 +364,6 @@ st_get(const struct ghost_vcl *gv)
 }
 
 /*
- * The generation memoised decisions are trusted under: the state file's,
- * and 1 when its heartbeat is fresh. With a stale heartbeat (ghostd dead,
- * hung or restarting) the newer of the file's generation and that of the
- * last answer from any ghostd (gv->seen_gen), and 0: warm traffic keeps
- * its decisions while no ghostd can change the table. -1 when the state
- * file was never mapped: no reuse. *origin (when not NULL): the file's
- * origin_gen, which equals *gen when every decision of that generation
- * has the cache mode origin (else 0 or an older generation).
- */
-/*
  * ghost_state_read() when the heartbeat is not fresh or the file not
  * mapped yet: read again, (re)map the file at most once a second, and
  * the generation to trust while ghostd is away. Out of line (GHOST_COLD):
@@ -398,8 +387,7 @@ state_read_slow(struct ghost_vcl *gv, uint64_t nowms, uint64_t *gen,
 		}
 		if (origin != NULL)
 			*origin = og;
-		if (mapped && hb + HEARTBEAT_MAX >= nowms &&
-		    hb <= nowms + HEARTBEAT_MAX)
+		if (mapped && ghost_st_fresh(hb, nowms))
 			return (1);
 		if (tries > 0 || nowms < __atomic_load_n(&gv->st_next_try,
 		    __ATOMIC_RELAXED))
@@ -445,8 +433,7 @@ ghost_state_read(struct ghost_vcl *gv, double now, uint64_t *gen,
 	if (GHOST_LIKELY(map != NULL)) {
 		*gen = st_load(map, 1);
 		hb = st_load(map, 2);
-		if (GHOST_LIKELY(hb + HEARTBEAT_MAX >= nowms &&
-		    hb <= nowms + HEARTBEAT_MAX)) {
+		if (GHOST_LIKELY(ghost_st_fresh(hb, nowms))) {
 			if (origin != NULL)
 				*origin = st_load(map, 5);
 			return (1);

@@ -43,7 +43,17 @@ struct ghost_st_peek {
 	uint64_t		fg;	/* fetch_gen */
 };
 
-#define GHOST_ST_HB_MAX	1000	/* ms: memo.c's HEARTBEAT_MAX */
+#define GHOST_ST_HB_MAX	1000	/* ms */
+
+/*
+ * A heartbeat (ms) is fresh at nowms when it is at most GHOST_ST_HB_MAX
+ * old, and not more than that in the future (a clock stepped back).
+ */
+static inline int
+ghost_st_fresh(uint64_t hb, uint64_t nowms)
+{
+	return (hb + GHOST_ST_HB_MAX >= nowms && hb <= nowms + GHOST_ST_HB_MAX);
+}
 
 static inline int
 ghost_state_peek(const struct ghost_vcl *gv, double now,
@@ -59,24 +69,7 @@ ghost_state_peek(const struct ghost_vcl *gv, double now,
 	hb = le64toh(__atomic_load_n(&map[2], __ATOMIC_ACQUIRE));
 	p->og = le64toh(__atomic_load_n(&map[5], __ATOMIC_ACQUIRE));
 	p->fg = le64toh(__atomic_load_n(&map[6], __ATOMIC_ACQUIRE));
-	return (GHOST_LIKELY(hb + GHOST_ST_HB_MAX >= nowms &&
-	    hb <= nowms + GHOST_ST_HB_MAX));
-}
-
-/* ghost_fetch_plain(), inline (the same body). */
-static inline int
-ghost_fetch_plain_i(const struct ghost_vcl *gv)
-{
-	const volatile uint64_t *map;
-	uint64_t gen = 0, fg = 0;
-
-	map = __atomic_load_n(&gv->st_map, __ATOMIC_ACQUIRE);
-	if (GHOST_LIKELY(map != NULL)) {
-		gen = le64toh(__atomic_load_n(&map[1], __ATOMIC_ACQUIRE));
-		fg = le64toh(__atomic_load_n(&map[6], __ATOMIC_ACQUIRE));
-	}
-	return (fg != 0 && fg == gen &&
-	    __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED) <= gen);
+	return (GHOST_LIKELY(ghost_st_fresh(hb, nowms)));
 }
 
 /* ghost_fetch_plain() on what ghost_state_peek() read. */
@@ -85,6 +78,21 @@ ghost_st_plain(const struct ghost_vcl *gv, const struct ghost_st_peek *p)
 {
 	return (p->fg != 0 && p->fg == p->gen &&
 	    __atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED) <= p->gen);
+}
+
+/* ghost_fetch_plain(), inline (the same body). */
+static inline int
+ghost_fetch_plain_i(const struct ghost_vcl *gv)
+{
+	const volatile uint64_t *map;
+	struct ghost_st_peek p = { 0 };
+
+	map = __atomic_load_n(&gv->st_map, __ATOMIC_ACQUIRE);
+	if (GHOST_LIKELY(map != NULL)) {
+		p.gen = le64toh(__atomic_load_n(&map[1], __ATOMIC_ACQUIRE));
+		p.fg = le64toh(__atomic_load_n(&map[6], __ATOMIC_ACQUIRE));
+	}
+	return (ghost_st_plain(gv, &p));
 }
 void ghost_state_unmap(struct ghost_vcl *);
 
