@@ -579,13 +579,13 @@ ghost_reason(VRT_CTX, const struct ghost_task *t)
 	if (t->reason != NULL)
 		return (t->reason);
 	if (t->have_ans && t->preflight) {
-		r = WS_Printf(ctx->ws, "%.*s", (int)t->ans.pf_rs_len,
-		    t->ans.pf_rs);
+		r = WS_Printf(ctx->ws, "%.*s", (int)t->ans->pf_rs_len,
+		    t->ans->pf_rs);
 		return (r != NULL ? r : "");
 	}
-	if (!t->have_ans || t->ans.rs == NULL)
+	if (!t->have_ans || t->ans->rs == NULL)
 		return ("");
-	r = WS_Printf(ctx->ws, "%.*s", (int)t->ans.rs_len, t->ans.rs);
+	r = WS_Printf(ctx->ws, "%.*s", (int)t->ans->rs_len, t->ans->rs);
 	return (r != NULL ? r : "");
 }
 
@@ -602,8 +602,8 @@ synth_body(VRT_CTX, struct http *hp, const struct ghost_task *t)
 
 	if (t->reason == NULL) {
 		b.type = 0;
-		b.len = t->ans.bd_len;
-		b.blob = t->ans.bd != NULL ? t->ans.bd : "";
+		b.len = t->ans->bd_len;
+		b.blob = t->ans->bd != NULL ? t->ans->bd : "";
 		if (hp == ctx->http_beresp)
 			VRT_l_beresp_body(ctx, LBODY_SET_BLOB, NULL, &b);
 		else
@@ -633,7 +633,7 @@ ghost_synth(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	http_Unset(hp, H_Content_Type);
 	if (t->preflight)	/* no body; the CORS headers as decided */
 		ghost_cors_headers(hp, hp == ctx->http_beresp ?
-		    ctx->http_bereq : ctx->http_req, &t->ans, 1);
+		    ctx->http_bereq : ctx->http_req, t->ans, 1);
 	else
 		http_SetHeader(hp, "Content-Type: text/plain");
 	http_Unset(hp, H_Cache_Control);

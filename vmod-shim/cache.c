@@ -700,10 +700,10 @@ ban_name(char *w, const char *host)
 static char *
 ban_name_t(char *w, const struct ghost_task *t, const char *host)
 {
-	if (!t->ans.ban_ok)
+	if (!t->ans->ban_ok)
 		return (ban_name(w, host));
 	memcpy(w, BAN_PFX, BAN_PFX_LEN);
-	memcpy(w + BAN_PFX_LEN, t->ans.ban_hx, 16);
+	memcpy(w + BAN_PFX_LEN, t->ans->ban_hx, 16);
 	return (w + BAN_NAME_LEN);
 }
 
@@ -811,11 +811,11 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	/* normalised Host and cache-key URL */
 	if (t->obj_host != NULL && t->obj_url != NULL) {
 		/* ban_ok: the Host is in normal form (reuse.c memo_ban()) */
-		host = t->ans.ban_ok ? t->obj_host :
+		host = t->ans->ban_ok ? t->obj_host :
 		    ghost_norm_host(ctx->ws, t->obj_host);
 		/* no query filter (most routes): the URL as it is */
-		url = t->ans.qi == NULL && t->ans.qx == NULL ? t->obj_url :
-		    ghost_cache_url(ctx->ws, &t->ans, t->obj_url);
+		url = t->ans->qi == NULL && t->ans->qx == NULL ? t->obj_url :
+		    ghost_cache_url(ctx->ws, t->ans, t->obj_url);
 	}
 	if (host == NULL || url == NULL) {
 		ghost_strip_if(hp, is_tag_line);
@@ -826,7 +826,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		if (hp->hd[u].b != NULL && tag_kind(&hp->hd[u]) != 0)
 			ntag++;
 	/* ghost_norm_host() returns a Host in normal form as it is */
-	plain = plain_rq(t) && host == t->obj_host && no_key_hdrs(&t->ans);
+	plain = plain_rq(t) && host == t->obj_host && no_key_hdrs(t->ans);
 	ul = strlen(url);
 	if (plain && ntag == 0) {
 		/* no xkey line, nothing to strip: the ban line alone */
@@ -925,8 +925,8 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 		tag_object(ctx, hp, t);
 		return;
 	}
-	if (t->ans.cm == GHOST_CM_PASS ||
-	    (t->cache_unknown && t->ans.has_cp)) {
+	if (t->ans->cm == GHOST_CM_PASS ||
+	    (t->cache_unknown && t->ans->has_cp)) {
 		/*
 		 * Looked up without this route's decision (ghostd was not
 		 * reachable from vcl_recv, or a reload came in between):
@@ -937,8 +937,8 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 		    "without the route's cache decision");
 		return;
 	}
-	if (t->ans.has_cp)
-		apply_ttl(ctx, hp, &t->ans);
+	if (t->ans->has_cp)
+		apply_ttl(ctx, hp, t->ans);
 	tag_object(ctx, hp, t);
 }
 

@@ -419,8 +419,8 @@ struct ghost_task {
 	const char		*location;	/* in ctx->ws, "" if none */
 	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
-	struct ghost_ans	ans;		/* points into ctx->ws, or into
-						   the memo entry ans_ref */
+	const struct ghost_ans	*ans;		/* the decision (have_ans):
+						   ans_own for now */
 	void			*ans_ref;	/* a memo entry held (route.c),
 						   dropped when the task ends */
 	/* backend side: what the stored object is tagged with */
@@ -469,6 +469,8 @@ struct ghost_task {
 	int			fwd;		/* fetch forwarded to peer */
 	int			fwd_failed;	/* ... and it failed */
 	struct ghost_peer	*peer;		/* in ctx->ws */
+	struct ghost_ans	ans_own;	/* points into ctx->ws, or into
+						   the memo entry ans_ref */
 };
 
 /*

@@ -47,7 +47,7 @@ ghost_fetch_limits(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
-	a = &t->ans;
+	a = t->ans;
 	if (!ghost_retry_on(a))
 		return;		/* nothing for ghost_retry() to judge */
 	now = VTIM_real();
@@ -136,10 +136,10 @@ ghost_retry(VRT_CTX, struct ghost_task *t)
 	bo = ctx->bo;
 	CHECK_OBJ_NOTNULL(bo, BUSYOBJ_MAGIC);
 	if (t == NULL || !t->have_ans || t->status != 200 ||
-	    t->ans.o != GHOST_ROUTE)
+	    t->ans->o != GHOST_ROUTE)
 		return (0);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	a = &t->ans;
+	a = t->ans;
 	if (!ghost_retry_on(a))
 		return (0);
 	fail = (ctx->method == VCL_MET_BACKEND_ERROR);

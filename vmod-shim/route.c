@@ -86,7 +86,7 @@ static int GHOST_COLD
 pick_health(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, uint64_t u,
     const char **addr, size_t *al, unsigned *port, unsigned *flat, int *plain)
 {
-	const struct ghost_ans *a = &t->ans;
+	const struct ghost_ans *a = t->ans;
 	unsigned char *sick;
 	unsigned n, nsick, nej, f;
 	uintptr_t snap;
@@ -157,13 +157,13 @@ aff_ok(void *priv, uint32_t f)
 		return (1);
 	if (o->st != NULL)
 		return (f < o->n && o->st[f] == 0);
-	if (ghost_flat_ep(o->t->ans.g, o->t->ans.g_end, f, &addr, &al, &port))
+	if (ghost_flat_ep(o->t->ans->g, o->t->ans->g_end, f, &addr, &al, &port))
 		return (0);
-	if (o->t->ans.pn >= 0 && ghost_be_state(o->ctx, o->gv, addr, al, port,
-	    o->t->ans.hp.id) != 0)
+	if (o->t->ans->pn >= 0 && ghost_be_state(o->ctx, o->gv, addr, al, port,
+	    o->t->ans->hp.id) != 0)
 		return (0);
-	be = ghost_be_get(o->ctx, o->gv, addr, al, port, o->t->ans.gen,
-	    &o->t->ans.hp);
+	be = ghost_be_get(o->ctx, o->gv, addr, al, port, o->t->ans->gen,
+	    &o->t->ans->hp);
 	return (be != NULL && VRT_Healthy(o->ctx, be, NULL));
 }
 
@@ -191,22 +191,22 @@ aff_pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, int *plain)
 	o.gv = gv;
 	o.t = t;
 	snap = WS_Snapshot(ctx->ws);
-	if (t->ans.pn >= 0 && __atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED)) {
-		o.n = ghost_pick_count(t->ans.g, t->ans.g_end);
+	if (t->ans->pn >= 0 && __atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED)) {
+		o.n = ghost_pick_count(t->ans->g, t->ans->g_end);
 		st = o.n > 0 ? WS_Alloc(ctx->ws, o.n) : NULL;
 		if (st != NULL) {
-			ghost_be_states(ctx, gv, t->ans.g, t->ans.g_end,
-			    t->ans.hp.id, st, o.n, &nsick, &nej);
+			ghost_be_states(ctx, gv, t->ans->g, t->ans->g_end,
+			    t->ans->hp.id, st, o.n, &nsick, &nej);
 			for (f = 0; f < o.n; f++)
 				bad += st[f] != 0;
 			o.st = st;
-			o.panic = (o.n - bad) * 100 < (unsigned)t->ans.pn * o.n;
+			o.panic = (o.n - bad) * 100 < (unsigned)t->ans->pn * o.n;
 		}
 	}
 	if (t->sess_want >= 0 && aff_ok(&o, (uint32_t)t->sess_want))
 		r = t->sess_want;
 	else if (t->lb_have)
-		r = ghost_aff_walk(ctx, gv, &t->ans, t->lb_h, aff_ok, &o);
+		r = ghost_aff_walk(ctx, gv, t->ans, t->lb_h, aff_ok, &o);
 	if (r >= 0 && st != NULL && (unsigned)r < o.n)
 		*plain = (st[r] & GHOST_BE_SICK) != 0;
 	WS_Reset(ctx->ws, snap);
@@ -241,30 +241,30 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 	/* (most routes have neither affinity nor sessions: no call) */
 	if (GHOST_UNLIKELY(t->sess_want >= 0 || t->lb_have))
 		af = aff_pick(ctx, gv, t, plain);
-	if (af >= 0 && !ghost_flat_ep(t->ans.g, t->ans.g_end, (unsigned)af,
+	if (af >= 0 && !ghost_flat_ep(t->ans->g, t->ans->g_end, (unsigned)af,
 	    addr, al, port)) {
 		r = 0;
 		flat = (unsigned)af;
 	} else {
 		*plain = 0;
-		if (GHOST_LIKELY(t->ans.ep1 != NULL && t->ntried == 0)) {
+		if (GHOST_LIKELY(t->ans->ep1 != NULL && t->ntried == 0)) {
 			/* one endpoint: what ghost_select() would pick */
-			*addr = t->ans.ep1;
-			*al = t->ans.ep1_len;
-			*port = t->ans.ep1_port;
+			*addr = t->ans->ep1;
+			*al = t->ans->ep1_len;
+			*port = t->ans->ep1_port;
 			r = 0;
 		} else
-			r = ghost_select(t->ans.g, t->ans.g_end, u, NULL, 0, 0,
+			r = ghost_select(t->ans->g, t->ans->g_end, u, NULL, 0, 0,
 			    t->ntried > 0 ? skip_tried : NULL, t, addr, al,
 			    port, &flat, &panicked);
-		if (GHOST_UNLIKELY(r == 0 && t->ans.pn >= 0) &&
+		if (GHOST_UNLIKELY(r == 0 && t->ans->pn >= 0) &&
 		    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
 		    ghost_be_state(ctx, gv, *addr, *al, *port,
-		    t->ans.hp.id) != 0))
+		    t->ans->hp.id) != 0))
 			r = pick_health(ctx, gv, t, u, addr, al, port, &flat,
 			    plain);
 	}
-	if (GHOST_UNLIKELY(r == 0 && t->ans.has_sp)) {
+	if (GHOST_UNLIKELY(r == 0 && t->ans->has_sp)) {
 		t->sess_on = 1;
 		t->sess_fresh = (int64_t)flat != t->sess_want;
 		t->sess_flat = flat;
@@ -277,7 +277,7 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 		t->cur_addr = *addr;
 		t->cur_al = *al;
 		t->cur_port = *port;
-		t->cur_probe = *plain ? 0 : t->ans.hp.id;
+		t->cur_probe = *plain ? 0 : t->ans->hp.id;
 		t->cur_done = 0;
 	}
 	return (r);
@@ -291,7 +291,7 @@ ghost_route_result(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	if (t->gv == NULL || t->cur_addr == NULL || t->cur_done ||
-	    !t->have_ans || t->ans.ol_n == 0)
+	    !t->have_ans || t->ans->ol_n == 0)
 		return;
 	if (ctx->method == VCL_MET_BACKEND_ERROR)
 		failed = 1;
@@ -301,7 +301,7 @@ ghost_route_result(VRT_CTX, struct ghost_task *t)
 	else
 		return;
 	t->cur_done = 1;
-	ghost_be_outcome(ctx, t->gv, &t->ans, t->cur_addr, t->cur_al,
+	ghost_be_outcome(ctx, t->gv, t->ans, t->cur_addr, t->cur_al,
 	    t->cur_port, t->cur_probe, failed);
 }
 
@@ -434,11 +434,11 @@ route_retry(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	VCL_BACKEND be;
 
 	if (ctx->http_bereq == NULL || !t->have_ans || t->status != 200 ||
-	    t->ans.o != GHOST_ROUTE ||
+	    t->ans->o != GHOST_ROUTE ||
 	    pick(ctx, gv, t, &addr, &al, &port, &plain))
 		return (NULL);
-	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen,
-	    plain ? NULL : &t->ans.hp);
+	be = ghost_be_get(ctx, gv, addr, al, port, t->ans->gen,
+	    plain ? NULL : &t->ans->hp);
 	if (be != NULL) {
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: 200 %s (retry)",
 		    VRT_BACKEND_string(be));
@@ -603,14 +603,14 @@ route_to_backend(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	r = pick(ctx, gv, t, &addr, &al, &port, &plain);
 	if (GHOST_UNLIKELY(r != 0))
 		return (route_failed(ctx, t, r, addr, al, port));
-	be = ghost_be_get(ctx, gv, addr, al, port, t->ans.gen,
-	    plain ? NULL : &t->ans.hp);
+	be = ghost_be_get(ctx, gv, addr, al, port, t->ans->gen,
+	    plain ? NULL : &t->ans->hp);
 	if (GHOST_UNLIKELY(be == NULL))
 		return (route_failed(ctx, t, 0, addr, al, port));
 	/* (most routes have no request filter, timeout or retry: no call) */
-	if (GHOST_UNLIKELY(ghost_req_ops(&t->ans)))
-		ghost_apply_req(ctx, hp, &t->ans);
-	if (ctx->bo != NULL && GHOST_UNLIKELY(ghost_retry_on(&t->ans)))
+	if (GHOST_UNLIKELY(ghost_req_ops(t->ans)))
+		ghost_apply_req(ctx, hp, t->ans);
+	if (ctx->bo != NULL && GHOST_UNLIKELY(ghost_retry_on(t->ans)))
 		ghost_fetch_limits(ctx, t);
 	GHOST_STAT(dec_backend);
 	return (be);
@@ -634,7 +634,7 @@ route_forward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	if (p == NULL || ghost_cluster_peer(ctx, gv, hdr, p, tok))
 		return (NULL);
 	be = ghost_be_get(ctx, gv, p->addr, strlen(p->addr), p->port,
-	    t->ans.gen, p->hp.id != 0 ? &p->hp : NULL);
+	    t->ans->gen, p->hp.id != 0 ? &p->hp : NULL);
 	if (be == NULL)
 		return (NULL);
 	t->peer = p;
@@ -659,7 +659,7 @@ route_unforward(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	t->fwd = 0;
 	http_Unset(hp, "\014" GHOST_HOP_HDR ":");
 	ctx->bo->connect_timeout = t->peer->ctmo_saved;
-	t->status = t->ans.st;
+	t->status = t->ans->st;
 	t->reason = NULL;
 	be = route_to_backend(ctx, gv, t, hp);
 	if (be != NULL)
@@ -677,7 +677,7 @@ route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 	GHOST_STAT(dec_redirect);
 	qm = strchr(q->url, '?');
 	t->location = WS_Printf(ctx->ws, "%.*s%s",
-	    (int)t->ans.loc_len, t->ans.loc, qm != NULL ? qm : "");
+	    (int)t->ans->loc_len, t->ans->loc, qm != NULL ? qm : "");
 	if (t->location == NULL) {
 		unreachable(ctx, t, "workspace overflow");
 		t->location = "";
@@ -732,7 +732,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		ghost_memo_unref(t->ans_ref);
 		t->ans_ref = NULL;
 	}
-	if (GHOST_UNLIKELY(decide(ctx, gv, &q, &t->ans, &src, why, sizeof why,
+	if (GHOST_UNLIKELY(decide(ctx, gv, &q, &t->ans_own, &src, why, sizeof why,
 	    &t->ans_ref))) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);
@@ -744,10 +744,10 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	t->sess_want = -1;
 	t->lb_have = 0;
 	/* (most routes have neither: no call) */
-	if (GHOST_UNLIKELY(t->ans.o == GHOST_ROUTE && t->ans.lb_k != NULL))
-		t->lb_have = ghost_aff_key(ctx, &q, &t->ans, &t->lb_h);
-	if (GHOST_UNLIKELY(t->ans.o == GHOST_ROUTE && t->ans.has_sp))
-		t->sess_want = ghost_sess_find(&q, &t->ans, ctx->now,
+	if (GHOST_UNLIKELY(t->ans->o == GHOST_ROUTE && t->ans->lb_k != NULL))
+		t->lb_have = ghost_aff_key(ctx, &q, t->ans, &t->lb_h);
+	if (GHOST_UNLIKELY(t->ans->o == GHOST_ROUTE && t->ans->has_sp))
+		t->sess_want = ghost_sess_find(&q, t->ans, ctx->now,
 		    &t->sess_want_at);
 	if (ctx->http_bereq != NULL) {
 		t->cache_unknown = q.cache_unknown != NULL;
@@ -764,23 +764,23 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		/* obj_sock: read by ghost_cache_resp(), for a stored object */
 	}
 
-	if (GHOST_UNLIKELY(t->ans.gen > __atomic_load_n(&gv->live_gen,
+	if (GHOST_UNLIKELY(t->ans->gen > __atomic_load_n(&gv->live_gen,
 	    __ATOMIC_ACQUIRE)))
-		ghost_be_live(ctx, gv, t->ans.gen);
+		ghost_be_live(ctx, gv, t->ans->gen);
 
 	/* status and reason phrase are the answer's (ghostd decides) */
-	t->status = t->ans.st;
+	t->status = t->ans->st;
 	t->reason = NULL;
 	/* a CORS preflight of a cors route: ghost answers, whatever the
 	 * route would do (the request filters do not apply either) */
-	t->preflight = GHOST_UNLIKELY(t->ans.has_cr) &&
-	    ghost_cors_preflight(&t->ans, hp);
+	t->preflight = GHOST_UNLIKELY(t->ans->has_cr) &&
+	    ghost_cors_preflight(t->ans, hp);
 	if (GHOST_UNLIKELY(t->preflight)) {
-		t->status = t->ans.pf_st;
+		t->status = t->ans->pf_st;
 		GHOST_STAT(dec_preflight);
-	} else if (GHOST_LIKELY(t->ans.o == GHOST_ROUTE && q.shard == NULL))
+	} else if (GHOST_LIKELY(t->ans->o == GHOST_ROUTE && q.shard == NULL))
 		be = route_to_backend(ctx, gv, t, hp);
-	else switch (t->ans.o) {
+	else switch (t->ans->o) {
 	case GHOST_ROUTE:
 		if (q.shard != NULL &&
 		    (be = route_forward(ctx, gv, t, q.shard, &tok)) != NULL)
@@ -813,9 +813,9 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (what != NULL)
 		wl = strlen(what);
 	else {
-		what = t->ans.rs;
-		wl = t->ans.rs_len;
+		what = t->ans->rs;
+		wl = t->ans->rs_len;
 	}
-	log_decision(ctx, t->status, what, wl, src, &t->ans);
+	log_decision(ctx, t->status, what, wl, src, t->ans);
 	return (be);
 }
