@@ -300,75 +300,92 @@ struct ghost_hp {
 	unsigned		iv_ms, to_ms, w, th, in, x;
 };
 
-/* A decoded route answer; strings and arrays point into `raw`. */
+/*
+ * A decoded route answer; strings and arrays point into `raw`. A fetch
+ * reads a memoised answer in place, in its memo entry (64-byte aligned:
+ * memo.c), so the fields are in the order the backend side reads them:
+ * what the fetch of the usual route reads (ghost.route(): the outcome,
+ * the endpoint, the tests that gate the rare paths, the log line) in the
+ * first three cache lines, what ghost.response() reads in the next two,
+ * then the rest.
+ */
 struct ghost_ans {
+	/* ghost.route() */
 	uint64_t		gen;
-	uint8_t			gen_dl;		/* gen in decimal: gen_dl
-						   bytes of gen_d; 0: none
-						   (set in memoised answers) */
-	char			gen_d[20];
-	uint8_t			ban_ok;		/* ban_hx is the ban line's
-						   name for every request it
-						   answers (memoised answers
-						   only: reuse.c memo_ban()) */
-	char			ban_hx[16];
 	enum ghost_outcome	o;
 	int			st;		/* status */
-	struct ghost_deps	deps;
-	int64_t			sc;		/* scope length, -1: this path */
-	int			pe;		/* path edit [pe_cut, pe_with] */
-	size_t			pe_cut;
-	const char		*pe_with;
-	size_t			pe_with_len;
-	int			loc_base;	/* loc lacks the edited path */
-	const uint8_t		*g, *g_end;	/* groups */
 	const char		*ep1;		/* g's only endpoint (one group
 						   of one, weighted), NULL if
 						   not: mp_one_endpoint() */
 	size_t			ep1_len;
 	unsigned		ep1_port;
-	const uint8_t		*rqs, *rqs_end, *rqa, *rqa_end,
-				*rqr, *rqr_end;
-	const uint8_t		*rss, *rss_end, *rsa, *rsa_end,
-				*rsr, *rsr_end;
+	int			pn;		/* panic %, -1: no health rules */
+	int			pe;		/* path edit [pe_cut, pe_with] */
+	int			has_sp;		/* session persistence (sp) */
+	int			has_cr;		/* the route's cors filter */
+	int			rt_att;		/* retries, 0: none */
+	/* consistent hashing (lb): keys [[kind, name], ...] (lb_k_end
+	 * below), ring ID lb_ring */
+	const uint8_t		*lb_k;
+	/* timeouts and retry (tm, rt), ms; 0: none */
+	int64_t			tm_req, tm_be;
+	/* request filters (their ends below) */
+	const uint8_t		*rqs, *rqa, *rqr;
 	const char		*path;
 	size_t			path_len;
 	const char		*hst;
 	size_t			hst_len;
+	const char		*rn;		/* route_name, for the log */
+	size_t			rn_len;
+	uint8_t			gen_dl;		/* gen in decimal: gen_dl
+						   bytes of gen_d; 0: none
+						   (set in memoised answers) */
+	char			gen_d[20];
+	/* endpoint health (hp, ol, pn) */
+	struct ghost_hp		hp;
+	/* ghost.response() */
+	unsigned		ol_n;		/* consecutive failures, 0: no ol */
+	int			cm;		/* GHOST_CM_* */
+	int			has_cp;
+	const uint8_t		*rss, *rsa, *rsr;	/* response
+							   filters (ends
+							   below) */
+	const char		*nc;		/* why not cacheable, or NULL */
+	size_t			nc_len;
+	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
+	struct ghost_deps	deps;
+	uint8_t			ban_ok;		/* ban_hx is the ban line's
+						   name for every request it
+						   answers (memoised answers
+						   only: reuse.c memo_ban()) */
+	char			ban_hx[16];
+	const uint8_t		*kh, *kh_end;	/* key headers */
+	const uint8_t		*qi, *qi_end;	/* query: kept in the key */
+	const uint8_t		*qx, *qx_end;	/* query: left out of the key */
+	/* the rest; the ends of the arrays above */
+	const uint8_t		*lb_k_end, *rqs_end, *rqa_end, *rqr_end,
+				*rss_end, *rsa_end, *rsr_end;
+	int64_t			sc;		/* scope length, -1: this path */
+	size_t			pe_cut;
+	const char		*pe_with;
+	size_t			pe_with_len;
+	int			loc_base;	/* loc lacks the edited path */
+	const uint8_t		*g, *g_end;	/* groups */
 	const char		*loc;
 	size_t			loc_len;
 	const char		*rs;		/* reason phrase of st */
 	size_t			rs_len;
 	const char		*bd;		/* body of a synthetic response */
 	size_t			bd_len;
-	const char		*nc;		/* why not cacheable, or NULL */
-	size_t			nc_len;
-	const char		*rn;		/* route_name, for the log */
-	size_t			rn_len;
-	/* cache decision and policy (cm, cp) */
-	int			cm;		/* GHOST_CM_* */
-	int			has_cp;
+	/* cache policy (cp) */
 	int			forced;
 	int64_t			ttl, grace, keep;	/* -1 = not set */
-	const uint8_t		*kh, *kh_end;	/* key headers */
-	const uint8_t		*qi, *qi_end;	/* query: kept in the key */
-	const uint8_t		*qx, *qx_end;	/* query: left out of the key */
-	/* timeouts and retry (tm, rt), ms; 0: none */
-	int64_t			tm_req, tm_be;
-	int			rt_att;		/* retries, 0: none */
 	int64_t			rt_backoff;
 	uint64_t		rt_codes[4];	/* bit (status - 400) */
-	/* endpoint health (hp, ol, pn) */
-	struct ghost_hp		hp;
-	unsigned		ol_n;		/* consecutive failures, 0: no ol */
 	unsigned		ol_mp;		/* max ejection percent */
 	uint64_t		ol_be, ol_me;	/* base, max ejection ms */
-	int			pn;		/* panic %, -1: no health rules */
-	/* consistent hashing (lb): ring ID, keys [[kind, name], ...] */
 	uint64_t		lb_ring;
-	const uint8_t		*lb_k, *lb_k_end;
 	/* session persistence (sp): tokens parallel to the flat endpoints */
-	int			has_sp;
 	int			sp_t;		/* GHOST_SP_COOKIE, _HEADER */
 	const char		*sp_n;
 	size_t			sp_nl;
@@ -377,13 +394,11 @@ struct ghost_ans {
 	uint64_t		sh;		/* cluster version, 0: local */
 	/* the route's cors filter (cr), applied by cors.c; every pointer
 	 * is in reuse.c's CR_PTRS */
-	int			has_cr;
 	int			cr_any;		/* every Origin allowed */
 	int			cr_echo;	/* ACAO repeats the Origin */
 	const uint8_t		*cr_oe, *cr_oe_end;	/* exact origins */
 	const uint8_t		*cr_ow, *cr_ow_end;	/* [prefix, suffix] */
 	const uint8_t		*cr_h, *cr_h_end;	/* actual response */
-	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
 	int			has_pf;		/* preflight answer (pf) */
 	int			pf_st;
 	const char		*pf_rs;
@@ -420,7 +435,9 @@ struct ghost_task {
 	int			preflight;	/* answered as a CORS preflight */
 	int			have_ans;
 	const struct ghost_ans	*ans;		/* the decision (have_ans):
-						   ans_own for now */
+						   the memo entry ans_ref's,
+						   read in place, or in
+						   ctx->ws; never NULL */
 	void			*ans_ref;	/* a memo entry held (route.c),
 						   dropped when the task ends */
 	/* backend side: what the stored object is tagged with */
@@ -469,8 +486,6 @@ struct ghost_task {
 	int			fwd;		/* fetch forwarded to peer */
 	int			fwd_failed;	/* ... and it failed */
 	struct ghost_peer	*peer;		/* in ctx->ws */
-	struct ghost_ans	ans_own;	/* points into ctx->ws, or into
-						   the memo entry ans_ref */
 };
 
 /*

@@ -43,8 +43,22 @@ struct memo_slot {
 						   of references */
 };
 
-/* An entry's memory: the reference count, then key and value. */
+/*
+ * An entry's memory, 64-byte aligned: the reference count, the key, then
+ * the value at the next 64-byte boundary (memo_voff()), so that a value
+ * read in place (ghost_memo_ref(): a memoised answer, reuse.c) is aligned
+ * for its struct and its first fields share a cache line.
+ */
 #define MEMO_HDR	16
+#define MEMO_ALIGN	64
+
+/* The value's offset from the key. */
+static inline size_t
+memo_voff(size_t klen)
+{
+	return (((MEMO_HDR + klen + MEMO_ALIGN - 1) & ~(size_t)(MEMO_ALIGN -
+	    1)) - MEMO_HDR);
+}
 
 static uint32_t *
 memo_refs(uint8_t *data)
@@ -217,10 +231,11 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	s = memo_slot(gv, gen, key, klen, &mtx);
 	if (s != NULL) {
 		if (buf != NULL && s->vlen <= bl) {
-			memcpy(buf, s->data + klen, s->vlen);
+			memcpy(buf, s->data + memo_voff(klen), s->vlen);
 			*val = buf;
 		} else
-			*val = WS_Copy(ws, s->data + klen, (int)s->vlen);
+			*val = WS_Copy(ws, s->data + memo_voff(klen),
+			    (int)s->vlen);
 		*vlen = s->vlen;
 		hit = (*val != NULL);
 	}
@@ -245,7 +260,7 @@ ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	if (s != NULL) {
 		d = s->data;
 		(void)__atomic_add_fetch(memo_refs(d), 1, __ATOMIC_RELAXED);
-		*val = d + klen;
+		*val = d + memo_voff(klen);
 		*vlen = s->vlen;
 	}
 	PTOK(pthread_mutex_unlock(mtx));
@@ -266,6 +281,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	struct memo_slot *set, *s;
 	pthread_mutex_t *mtx;
 	uint8_t *d, *old;
+	void *p;
 	uint64_t h;
 	unsigned w;
 
@@ -274,15 +290,14 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	if (klen + vlen > GHOST_MAX_FRAME)
 		return;
-	d = malloc(MEMO_HDR + klen + vlen);
-	if (d == NULL)
+	if (posix_memalign(&p, MEMO_ALIGN, MEMO_HDR + memo_voff(klen) + vlen))
 		return;
-	d += MEMO_HDR;
+	d = (uint8_t *)p + MEMO_HDR;
 	*memo_refs(d) = 1;	/* the table's */
 	memcpy(d, key, klen);
-	memcpy(d + klen, val, vlen);
+	memcpy(d + memo_voff(klen), val, vlen);
 	if (fix != NULL)
-		fix(d + klen, vlen);
+		fix(d + memo_voff(klen), vlen);
 	h = ghost_hash(key, klen, 0);
 	set = memo_set(m, h, &mtx);
 	PTOK(pthread_mutex_lock(mtx));

@@ -575,7 +575,7 @@ ghost_ans_resolve(struct ws *ws, const struct ghost_rq *q,
 	const char *path, *p;
 	size_t pl;
 
-	if (GHOST_LIKELY(!a->pe || (a->o != 0 && a->o != 3)))
+	if (GHOST_LIKELY(!ghost_ans_edits(a)))
 		return (0);
 	rq_path(q, &path, &pl);
 	if (a->pe_cut > pl)
@@ -732,29 +732,35 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 }
 
 /*
- * Copy a memoised answer (value v) into *a, pointers onto the copy; for
- * a cache decision only (q->cache_only) just those it reads: kh, qi, qx
- * (every other pointer of *a is left as it was memoised, unusable). v in
- * the entry itself (referenced, ref): the pointers are already there
- * (ans_fix()).
+ * A memoised answer (value v) in *ap. v in the entry itself (referenced,
+ * ref): *ap is the entry's answer, read in place, never written (the
+ * memo aligns the value for it; the pointers are already there:
+ * ans_fix()). Otherwise copied into *a, pointers onto the copy, and *ap
+ * is a; for a cache decision only (q->cache_only) just those it reads:
+ * kh, qi, qx (every other pointer of *a is left as it was memoised,
+ * unusable).
  */
 static int GHOST_HOT
 memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
-    struct ghost_ans *a, const uint8_t **raw, size_t *rawlen, int ref)
+    struct ghost_ans *a, const struct ghost_ans **ap, const uint8_t **raw,
+    size_t *rawlen, int ref)
 {
 	uintptr_t base, from;
 	const uint8_t *to;
 
 	if (vl < sizeof *a + sizeof base)
 		return (0);
-	memcpy(a, v, sizeof *a);
-	memcpy(&base, v + sizeof *a, sizeof base);
 	*raw = v + sizeof *a + sizeof base;
 	*rawlen = vl - sizeof *a - sizeof base;
 	if (ref) {
-		assert(base == (uintptr_t)*raw);
+		/* (base, after the struct, is not read: one line less) */
+		assert(((uintptr_t)v & (_Alignof(struct ghost_ans) - 1)) == 0);
+		*ap = (const struct ghost_ans *)(const void *)v;
 		return (1);
 	}
+	memcpy(&base, v + sizeof *a, sizeof base);
+	memcpy(a, v, sizeof *a);
+	*ap = a;
 	if (!q->cache_only) {
 		ans_rebase(a, base, *raw);
 		return (1);
@@ -777,18 +783,19 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
 static GHOST_INLINE int
 memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const char *ak, size_t kl, struct ghost_ans *a,
-    const uint8_t **raw, size_t *rawlen, void **ref)
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
+    void **ref)
 {
 	const uint8_t *v;
 	size_t vl;
 
 	if (ref == NULL)
 		return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
-		    &vl) && memo_answer(q, v, vl, a, raw, rawlen, 0));
+		    &vl) && memo_answer(q, v, vl, a, ap, raw, rawlen, 0));
 	*ref = ghost_memo_ref(gv, gen, ak, kl, &v, &vl);
 	if (*ref == NULL)
 		return (0);
-	if (memo_answer(q, v, vl, a, raw, rawlen, 1))
+	if (memo_answer(q, v, vl, a, ap, raw, rawlen, 1))
 		return (1);
 	ghost_memo_unref(*ref);
 	*ref = NULL;
@@ -807,7 +814,8 @@ static GHOST_INLINE int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const struct ghost_deps *dp,
     const uint8_t *slv, uint32_t nsl, struct ghost_ans *a,
-    const uint8_t **raw, size_t *rawlen, void **ref, uintptr_t *snap)
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
+    void **ref, uintptr_t *snap)
 {
 	const uint8_t *v;
 	const char *path;
@@ -828,22 +836,23 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			return (0);
 	}
 	if (!dp->p)
-		return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
+		return (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw, rawlen,
+		    ref));
 	for (i = nsl; i-- > 0; ) {
 		memcpy(&sl, slv + i * sizeof sl, sizeof sl);
 		if (sl < 0 || sl > (int64_t)pl)
 			continue;
 		kl = key_scope(ak, base, pl, sl);
 		if (ref != NULL) {
-			if (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen,
-			    ref))
+			if (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw,
+			    rawlen, ref))
 				return (1);
 		} else if (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
 		    &vl))
-			return (memo_answer(q, v, vl, a, raw, rawlen, 0));
+			return (memo_answer(q, v, vl, a, ap, raw, rawlen, 0));
 	}
 	kl = key_scope(ak, base, pl, -1);
-	return (memo_get(gv, ws, gen, q, ak, kl, a, raw, rawlen, ref));
+	return (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw, rawlen, ref));
 }
 
 /*
@@ -853,8 +862,9 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  */
 static GHOST_INLINE int
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen, void **ref, uintptr_t *snap)
+    const struct ghost_rq *q, struct ghost_ans *a,
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
+    void **ref, uintptr_t *snap)
 {
 	struct ghost_deps d;
 	const uint8_t *v;
@@ -888,7 +898,7 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			assert(dbase == (uintptr_t)(v + sizeof d +
 			    sizeof dbase));
 		r = memo_find(gv, ws, gen, q, &d, v + vl - sizeof nsl -
-		    nsl * sizeof(int64_t), nsl, a, raw, rawlen, ref, snap);
+		    nsl * sizeof(int64_t), nsl, a, ap, raw, rawlen, ref, snap);
 	}
 	if (dref != NULL)
 		ghost_memo_unref(dref);
@@ -909,8 +919,9 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 
 int GHOST_HOT
 ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, struct ghost_ans *a, const uint8_t **raw,
-    size_t *rawlen, void **ref)
+    const struct ghost_rq *q, struct ghost_ans *a,
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
+    void **ref)
 {
 	uintptr_t snap = 0;
 
@@ -923,7 +934,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	 */
 	if (ref != NULL) {
 		*ref = NULL;
-		if (memo_find_deps(gv, ws, gen, q, a, raw, rawlen, ref,
+		if (memo_find_deps(gv, ws, gen, q, a, ap, raw, rawlen, ref,
 		    &snap))
 			return (1);
 		if (snap != 0)
@@ -931,7 +942,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		return (0);
 	}
 	snap = WS_Snapshot(ws);
-	if (memo_find_deps(gv, ws, gen, q, a, raw, rawlen, ref, NULL))
+	if (memo_find_deps(gv, ws, gen, q, a, ap, raw, rawlen, ref, NULL))
 		return (1);
 	WS_Reset(ws, snap);
 	return (0);

@@ -31,6 +31,9 @@
 #include "stats.h"
 #include "affinity.h"
 
+/* A task's answer before (or without) a decision: all zero, read only. */
+const struct ghost_ans ghost_ans_none;
+
 /* The decision when ghostd cannot give one: 503, why in the log. */
 static void GHOST_COLD
 unreachable(VRT_CTX, struct ghost_task *t, const char *why)
@@ -476,6 +479,10 @@ decide_ghostd(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 		snprintf(why, wl, "%s", q->memo_only);
 		return (-1);
 	}
+	if (a == NULL) {
+		snprintf(why, wl, "workspace overflow");
+		return (-1);
+	}
 	*src = "ghostd";
 	if (gv->memo != NULL)
 		GHOST_STAT(memo_miss);
@@ -506,13 +513,26 @@ decide_ghostd(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	return (0);
 }
 
+/*
+ * The answer's storage when it is not the memo entry's (ghostd's answer,
+ * a path edit's copy): a's, or for a = NULL in the workspace. NULL: none
+ * (workspace overflow).
+ */
+static struct ghost_ans * GHOST_COLD
+ans_store(VRT_CTX, struct ghost_ans *a)
+{
+	return (a != NULL ? a : WS_Alloc(ctx->ws, sizeof *a));
+}
+
 static GHOST_INLINE int
 decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
-    struct ghost_ans *a, const char **src, char *why, size_t wl, void **ref)
+    struct ghost_ans *a, const struct ghost_ans **ap, const char **src,
+    char *why, size_t wl, void **ref)
 {
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
 	uint64_t sgen = 0;
+	struct ghost_ans *e;
 	int fresh;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
@@ -531,20 +551,34 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	 * room for the answer (ghost_memo_find()).
 	 */
 	if (GHOST_LIKELY(gv->memo != NULL && fresh >= 0 &&
-	    ghost_memo_find(gv, ctx->ws, sgen, q, a, &raw, &rawlen, ref))) {
+	    ghost_memo_find(gv, ctx->ws, sgen, q, a, ap, &raw, &rawlen,
+	    ref))) {
 		*src = fresh ? "memo" : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
-	} else if (decide_ghostd(ctx, gv, q, a, src, why, wl))
-		return (-1);
-	/* (most answers have no path edit: no call) */
-	if (GHOST_UNLIKELY(a->pe && !q->cache_only &&
-	    ghost_ans_resolve(ctx->ws, q, a))) {
-		snprintf(why, wl, "workspace overflow");
-		if (ref != NULL && *ref != NULL) {
-			ghost_memo_unref(*ref);
-			*ref = NULL;
+	} else {
+		a = ans_store(ctx, a);
+		if (decide_ghostd(ctx, gv, q, a, src, why, wl))
+			return (-1);
+		*ap = a;
+	}
+	/*
+	 * (most answers have no path edit: no call) The edit is this
+	 * request's: a memo entry's answer (read in place) is copied first,
+	 * never written.
+	 */
+	if (GHOST_UNLIKELY(ghost_ans_edits(*ap) && !q->cache_only)) {
+		e = *ap != a ? ans_store(ctx, a) : a;
+		if (e != NULL && e != *ap)
+			*e = **ap;
+		if (e == NULL || ghost_ans_resolve(ctx->ws, q, e)) {
+			snprintf(why, wl, "workspace overflow");
+			if (ref != NULL && *ref != NULL) {
+				ghost_memo_unref(*ref);
+				*ref = NULL;
+			}
+			return (-1);
 		}
-		return (-1);
+		*ap = e;
 	}
 	return (0);
 }
@@ -553,7 +587,13 @@ int
 ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
     struct ghost_ans *a, const char **src, char *why, size_t wl)
 {
-	return (decide(ctx, gv, q, a, src, why, wl, NULL));
+	const struct ghost_ans *ap = a;
+
+	AN(a);
+	if (decide(ctx, gv, q, a, &ap, src, why, wl, NULL))
+		return (-1);
+	assert(ap == a);	/* no reference: always the copy */
+	return (0);
 }
 
 /*
@@ -728,12 +768,17 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
 	/* the task's answer is replaced: drop the memo entry it held */
+	t->ans = &ghost_ans_none;
 	if (GHOST_UNLIKELY(t->ans_ref != NULL)) {
 		ghost_memo_unref(t->ans_ref);
 		t->ans_ref = NULL;
 	}
-	if (GHOST_UNLIKELY(decide(ctx, gv, &q, &t->ans_own, &src, why, sizeof why,
-	    &t->ans_ref))) {
+	/*
+	 * The answer is the memo entry's, read in place (held by ans_ref),
+	 * or ghostd's in the workspace: nothing is copied into the task.
+	 */
+	if (GHOST_UNLIKELY(decide(ctx, gv, &q, NULL, &t->ans, &src, why,
+	    sizeof why, &t->ans_ref))) {
 		ghost_strip_internal(hp);
 		unreachable(ctx, t, why);
 		return (NULL);

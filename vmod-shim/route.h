@@ -7,6 +7,9 @@
 
 struct ghost_rq;
 
+/* A task's answer before a decision (all zero): t->ans is never NULL. */
+extern const struct ghost_ans ghost_ans_none;
+
 int ghost_decide(VRT_CTX, struct ghost_vcl *, const struct ghost_rq *,
     struct ghost_ans *, const char **src, char *why, size_t whylen);
 VCL_BACKEND ghost_route(VRT_CTX, struct ghost_vcl *, struct ghost_task *);

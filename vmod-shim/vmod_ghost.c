@@ -295,13 +295,8 @@ task_create(VRT_CTX)
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
 		return (NULL);
 	}
-	/*
-	 * All but the answer zeroed (~180 instructions less): it is read
-	 * only once have_ans says route() filled it in.
-	 */
-	memset(t, 0, offsetof(struct ghost_task, ans_own));
-	t->ans = &t->ans_own;
-	t->magic = GHOST_TASK_MAGIC;
+	INIT_OBJ(t, GHOST_TASK_MAGIC);
+	t->ans = &ghost_ans_none;	/* the answer: route() decides */
 	t->vcl = ctx->vcl;
 	t->reason = "";
 	t->location = "";
