@@ -456,7 +456,8 @@ hash_no_host(VRT_CTX)
 /*
  * The hash of the request in vcl_hash (ghost.hash(); m: its method, not
  * a PURGE of ghost_invalidate's): ghost_cache_hash() under the policy
- * key of the request's cache decision, hash_tail() after it. One
+ * key of the request's cache decision, hash_tail() after it, then
+ * ghost.prepare()'s record for a fetch when one is needed. One
  * function, its helpers inline, the policy's key looked for only once
  * some request of this VCL was decided lookup (gv->cd_lookup): every
  * request comes here (cache hits included), and each code line it
@@ -472,7 +473,7 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	const char *host;
 	const txt *t;
 	unsigned u;
-	int https = 0;
+	int https = 0, plain;
 
 	if (!http_GetHdr(hp, H_Host, &host) || *host == '\0')
 		host = NULL;
@@ -490,7 +491,10 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	}
 	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
 		t = &hp->hd[u];
+		/* ghost_is_https()'s own cheap rejects first, inline: no
+		 * call (and its lines) for the X- lines of the usual request */
 		if (t->b != NULL && (*t->b | 0x20) == 'x' &&
+		    t->e - t->b >= 14 + 5 && (t->b[8] | 0x20) == 'p' &&
 		    ghost_is_https(t)) {
 			https = 1;
 			break;
@@ -499,6 +503,23 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
 	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
 	    VRT_r_local_socket(ctx));
+	/*
+	 * prepare()'s record for a fetch after this lookup (a miss, or the
+	 * background fetch of a stale hit, which starts after vcl_hit
+	 * without vcl_miss): taken here, so that ghost.vcl needs no
+	 * vcl_hit statement (a VCL block and a VMOD call, ~200 instructions
+	 * on every hit). The request is the one vcl_miss would record
+	 * (varnishd changes nothing between vcl_hash and vcl_miss); a GET
+	 * while no decision reads a header a fetch rewrites (fetch_plain,
+	 * the common case) records nothing; prepare() in vcl_miss or
+	 * vcl_pass then does nothing more. Here rather than in ghost.hash()
+	 * after the call: one epilogue, next to this one's lines.
+	 */
+	plain = ghost_fetch_plain_i(gv);
+	if (GHOST_UNLIKELY(!plain || !(m[0] == 'G' && m[1] == 'E' &&
+	    m[2] == 'T' && m[3] == '\0')))
+		ghost_record(ctx->http_req, ctx->req != NULL ?
+		    ctx->req->http0 : NULL, !plain, 1);
 }
 
 /*

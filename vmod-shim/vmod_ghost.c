@@ -505,7 +505,6 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
 	const char *m;
-	int plain;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (GHOST_UNLIKELY(ctx->method != VCL_MET_HASH ||
@@ -522,22 +521,13 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 	if (GHOST_UNLIKELY(*m == 'P') && !strcmp(m, "PURGE") &&
 	    ghost_purge_hash(ctx, gv))
 		return;
-	ghost_cache_hash_req(ctx, gv, m);
 	/*
-	 * prepare()'s record for a fetch after this lookup (a miss, or the
-	 * background fetch of a stale hit, which starts after vcl_hit
-	 * without vcl_miss): taken here, so that ghost.vcl needs no
-	 * vcl_hit statement (a VCL block and a VMOD call, ~200 instructions
-	 * on every hit). The request is the one vcl_miss would record
-	 * (varnishd changes nothing between vcl_hash and vcl_miss); a GET
-	 * while no decision reads a header a fetch rewrites (fetch_plain,
-	 * the common case) records nothing; prepare() in vcl_miss or
-	 * vcl_pass then does nothing more.
+	 * The hash, then prepare()'s record for a fetch after this lookup
+	 * (ghost_cache_hash_req()). The last statement: a tail call, so
+	 * that this function keeps no registers and no epilogue (each code
+	 * line an instruction-cache miss on every request).
 	 */
-	plain = ghost_fetch_plain_i(gv);
-	if (GHOST_UNLIKELY(!plain || !is_get(m)))
-		ghost_record(ctx->http_req, ctx->req != NULL ?
-		    ctx->req->http0 : NULL, !plain, 1);
+	ghost_cache_hash_req(ctx, gv, m);
 }
 
 /*
@@ -835,7 +825,6 @@ vmod_deliver(VRT_CTX, struct vmod_priv *pv)
 		misplaced(ctx, "ghost.deliver(): only in vcl_deliver");
 		return;
 	}
-	ghost_cache_deliver(ctx->http_resp);
 	gv = pv->priv;
 	/* a hit on the copy of a key another member owns */
 	if (gv != NULL && GHOST_UNLIKELY(__atomic_load_n(&gv->cl_state,
@@ -843,6 +832,8 @@ vmod_deliver(VRT_CTX, struct vmod_priv *pv)
 	    VRT_r_obj_hits(ctx) > 0 &&
 	    http_GetHdr(ctx->http_req, "\016" GHOST_SHARD_HDR ":", NULL))
 		GHOST_STAT(shard_sec_hit);
+	/* last: a tail call (no epilogue, no register kept) */
+	ghost_cache_deliver(ctx->http_resp);
 }
 
 VCL_BOOL
@@ -951,8 +942,13 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
 	AN(m);
 	AN(u);
 	a = -1;
-	if (GHOST_UNLIKELY(*m == 'P' || *m == 'B' ||
-	    (u[0] == '/' && u[1] == '.')))
+	/*
+	 * u[u[0] == '/']: u[1] after a '/', else u[0] (the string may be
+	 * ""): one test and no branch on the '/' every URL starts with (a
+	 * URL starting with '.' goes to recv_special() too, which answers
+	 * -1 for it)
+	 */
+	if (GHOST_UNLIKELY(*m == 'P' || *m == 'B' || u[u[0] == '/'] == '.'))
 		a = recv_special(m, u);
 	if (GHOST_LIKELY(a < 0)) {
 		origin = recv_state(ctx, gv, &st, &plain);
