@@ -446,6 +446,68 @@ hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
 	VRT_hashdata(ctx, &s);
 }
 
+/*
+ * local.socket in vcl_hash: the name of the session's listener. A
+ * varnishd listener (struct listen_sock) and its name live as long as
+ * the child, so each one met is remembered here once (a few; each slot
+ * written once, never freed) and found again by its address: no call
+ * of VRT_r_local_socket() and its lines on every request. A listener
+ * beyond the slots, or no session, asks varnishd as before.
+ */
+#define LS_SLOTS	16
+
+struct ls_name {
+	const struct listen_sock	*ls;
+	const char			*name;
+};
+
+static struct ls_name *ls_names[LS_SLOTS];
+
+static const char * GHOST_COLD
+local_socket_slow(VRT_CTX, const struct listen_sock *ls)
+{
+	struct ls_name *n, *cur;
+	const char *name;
+	unsigned i;
+
+	name = VRT_r_local_socket(ctx);
+	if (ls == NULL || name == NULL)
+		return (name);
+	n = malloc(sizeof *n);
+	if (n == NULL)
+		return (name);
+	n->ls = ls;
+	n->name = name;
+	for (i = 0; i < LS_SLOTS; i++) {
+		cur = NULL;
+		if (__atomic_compare_exchange_n(&ls_names[i], &cur, n, 0,
+		    __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+			return (name);
+		if (cur->ls == ls)
+			break;		/* another thread was first */
+	}
+	free(n);
+	return (name);
+}
+
+static GHOST_INLINE const char *
+local_socket(VRT_CTX)
+{
+	const struct listen_sock *ls;
+	const struct ls_name *n;
+	unsigned i;
+
+	ls = ctx->sp != NULL ? ctx->sp->listen_sock : NULL;
+	for (i = 0; i < LS_SLOTS; i++) {
+		n = __atomic_load_n(&ls_names[i], __ATOMIC_ACQUIRE);
+		if (n == NULL)
+			break;
+		if (n->ls == ls)
+			return (n->name);
+	}
+	return (local_socket_slow(ctx, ls));
+}
+
 /* Where the Host goes without one: the server address (the builtin's). */
 static void GHOST_COLD
 hash_no_host(VRT_CTX)
@@ -502,7 +564,7 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	}
 	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
 	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
-	    VRT_r_local_socket(ctx));
+	    local_socket(ctx));
 	/*
 	 * prepare()'s record for a fetch after this lookup (a miss, or the
 	 * background fetch of a stale hit, which starts after vcl_hit
