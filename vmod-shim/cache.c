@@ -1026,13 +1026,42 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 }
 
 /*
+ * Can line l be a tag line (tag_kind() != 0)? Its cheap half, inline:
+ * xkey's ':' at 4, the 'g' of "X-Ghost-Ban-", Surrogate-Key's ':' at
+ * 13. The usual response's lines (Server, X-Varnish...) fail it without
+ * calling tag_kind(), which only a hit's ban line still reaches.
+ */
+static GHOST_INLINE int
+maybe_tag(const txt *l)
+{
+	const char *b = l->b;
+	size_t n = (size_t)(l->e - l->b);
+
+	switch (*b | 0x20) {
+	case 'x':
+		return ((n > 4 && b[4] == ':') ||
+		    (n > BAN_PFX_LEN && (b[2] | 0x20) == 'g'));
+	case 's':
+		return (n > 13 && b[13] == ':');
+	default:
+		return (0);
+	}
+}
+
+static GHOST_INLINE int
+deliver_tag_line(const txt *l)
+{
+	return (GHOST_UNLIKELY(maybe_tag(l)) && tag_kind(l) != 0);
+}
+
+/*
  * vcl_deliver: what tags the object stays in the cache. One pass over the
  * response: X-Ghost-Ban-*, xkey, Surrogate-Key.
  */
 void
 ghost_cache_deliver(struct http *hp)
 {
-	ghost_strip_if(hp, is_tag_line);
+	ghost_strip_if(hp, deliver_tag_line);
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */
