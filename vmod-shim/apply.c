@@ -300,14 +300,15 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 				return (-1);
 			if (GHOST_UNLIKELY(nl == 17) && xfp_https(t))
 				*xfp = 1;
-		} else if (GHOST_UNLIKELY(nl == 7) && c == 'u') {
+		} else if (GHOST_UNLIKELY((nl == 7) & (c == 'u'))) {
+			/* one test, no branch: Referer is 7 long too */
 			if (upgrade_ws(t))
 				*ws = 1;
 		} else if (GHOST_UNLIKELY(rec_ae) && nl == 15 && c == 'a' &&
 		    is_ae(b, 15))
 			ae = *t;
 	}
-	if (ae.b != NULL)
+	if (GHOST_UNLIKELY(ae.b != NULL))
 		hdr_add(hp, "X-Ghost-Req-", 12, ae.b, (size_t)(ae.e - ae.b));
 	return (0);
 }

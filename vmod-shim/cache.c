@@ -1039,8 +1039,10 @@ maybe_tag(const txt *l)
 
 	switch (*b | 0x20) {
 	case 'x':
+		/* b[2] first (b[n] is the line's end, and n >= 2: a name
+		 * and ':'): X-Varnish is told there, inline */
 		return ((n > 4 && b[4] == ':') ||
-		    (n > BAN_PFX_LEN && (b[2] | 0x20) == 'g'));
+		    ((b[2] | 0x20) == 'g' && n > BAN_PFX_LEN));
 	case 's':
 		return (n > 13 && b[13] == ':');
 	default:
