@@ -235,11 +235,12 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 {
 	unsigned flat = 0;
 	int64_t af;
-	uint64_t u;
+	uint64_t u = 0;		/* the draw, made only when needed: not for
+				   the one endpoint of most routes (an atomic
+				   add on a line every fetch shares) */
 	int r, panicked;
 
 	*plain = 0;
-	u = rng(gv);
 	af = -1;
 	/* (most routes have neither affinity nor sessions: no call) */
 	if (GHOST_UNLIKELY(t->sess_want >= 0 || t->lb_have))
@@ -256,16 +257,18 @@ pick(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t, const char **addr,
 			*al = t->ans->ep1_len;
 			*port = t->ans->ep1_port;
 			r = 0;
-		} else
-			r = ghost_select(t->ans->g, t->ans->g_end, u, NULL, 0, 0,
-			    t->ntried > 0 ? skip_tried : NULL, t, addr, al,
+		} else {
+			u = rng(gv);
+			r = ghost_select(t->ans->g, t->ans->g_end, u, NULL, 0,
+			    0, t->ntried > 0 ? skip_tried : NULL, t, addr, al,
 			    port, &flat, &panicked);
+		}
 		if (GHOST_UNLIKELY(r == 0 && t->ans->pn >= 0) &&
 		    (__atomic_load_n(&gv->n_bad, __ATOMIC_RELAXED) > 0 ||
 		    ghost_be_state(ctx, gv, *addr, *al, *port,
 		    t->ans->hp.id) != 0))
-			r = pick_health(ctx, gv, t, u, addr, al, port, &flat,
-			    plain);
+			r = pick_health(ctx, gv, t, u != 0 ? u : rng(gv),
+			    addr, al, port, &flat, plain);
 	}
 	if (GHOST_UNLIKELY(r == 0 && t->ans->has_sp)) {
 		t->sess_on = 1;
