@@ -607,6 +607,18 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 		return (-1);
 	}
 	a->o = (enum ghost_outcome)d.o;
+	/*
+	 * What ghost.response() has to do, tested once here: a memoised
+	 * answer is read in place (reuse.c), and these flags share its first
+	 * cache line with what ghost.route() reads, where the fields they
+	 * sum up are spread over three more. Nothing changes them later.
+	 */
+	a->ops = 0;
+	if (a->rss != NULL || a->rsa != NULL || a->rsr != NULL ||
+	    a->has_cr || a->deps.h != NULL || a->cr_v != NULL || a->nc != NULL)
+		a->ops |= GHOST_OPS_RESP;
+	if (a->tm_req != 0 || a->tm_be != 0 || a->rt_att != 0)
+		a->ops |= GHOST_OPS_RETRY;
 	/* decoded once here, not at every pick of a memoised answer */
 	if (a->o != GHOST_ROUTE || mp_one_endpoint(a->g, a->g_end, &a->ep1,
 	    &a->ep1_len, &a->ep1_port))

@@ -23,9 +23,8 @@ void ghost_apply_resp(VRT_CTX, struct http *, const struct ghost_ans *);
 static inline int
 ghost_resp_ops(const struct ghost_ans *a)
 {
-	return (a->rss != NULL || a->rsa != NULL || a->rsr != NULL ||
-	    a->has_cr || a->deps.h != NULL || a->cr_v != NULL ||
-	    a->nc != NULL);
+	/* rss, rsa, rsr, has_cr, deps.h, cr_v or nc (answer.c) */
+	return ((a->ops & GHOST_OPS_RESP) != 0);
 }
 
 /*

@@ -306,8 +306,9 @@ struct ghost_hp {
  * memo.c), so the fields are in the order the backend side reads them:
  * what the fetch of the usual route reads (ghost.route(): the outcome,
  * the endpoint, the tests that gate the rare paths, the log line) in the
- * first three cache lines, what ghost.response() reads in the next two,
- * then the rest.
+ * first three cache lines, ghost.response()'s tests of a pass in the
+ * first (ops), what storing an object reads in the next two, then the
+ * rest.
  */
 struct ghost_ans {
 	/* ghost.route() */
@@ -324,6 +325,10 @@ struct ghost_ans {
 	int			has_sp;		/* session persistence (sp) */
 	int			has_cr;		/* the route's cors filter */
 	int			rt_att;		/* retries, 0: none */
+	unsigned		ol_n;		/* consecutive failures, 0: no ol */
+	uint8_t			ops;		/* GHOST_OPS_*, set on decoding:
+						   ghost.response()'s tests in
+						   this line */
 	/* consistent hashing (lb): keys [[kind, name], ...] (lb_k_end
 	 * below), ring ID lb_ring */
 	const uint8_t		*lb_k;
@@ -343,17 +348,9 @@ struct ghost_ans {
 	char			gen_d[20];
 	/* endpoint health (hp, ol, pn) */
 	struct ghost_hp		hp;
-	/* ghost.response() */
-	unsigned		ol_n;		/* consecutive failures, 0: no ol */
+	/* ghost.response() (a stored object) */
 	int			cm;		/* GHOST_CM_* */
 	int			has_cp;
-	const uint8_t		*rss, *rsa, *rsr;	/* response
-							   filters (ends
-							   below) */
-	const char		*nc;		/* why not cacheable, or NULL */
-	size_t			nc_len;
-	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
-	struct ghost_deps	deps;
 	uint8_t			ban_ok;		/* ban_hx is the ban line's
 						   name for every request it
 						   answers (memoised answers
@@ -362,6 +359,14 @@ struct ghost_ans {
 	const uint8_t		*kh, *kh_end;	/* key headers */
 	const uint8_t		*qi, *qi_end;	/* query: kept in the key */
 	const uint8_t		*qx, *qx_end;	/* query: left out of the key */
+	/* what GHOST_OPS_RESP sums up */
+	const uint8_t		*rss, *rsa, *rsr;	/* response
+							   filters (ends
+							   below) */
+	const char		*nc;		/* why not cacheable, or NULL */
+	size_t			nc_len;
+	const uint8_t		*cr_v, *cr_v_end;	/* Vary names */
+	struct ghost_deps	deps;
 	/* the rest; the ends of the arrays above */
 	const uint8_t		*lb_k_end, *rqs_end, *rqa_end, *rqr_end,
 				*rss_end, *rsa_end, *rsr_end;
@@ -407,6 +412,10 @@ struct ghost_ans {
 	const uint8_t		*pf_h, *pf_h_end;
 	int			pf_em, pf_eh;	/* echo ACRM / ACRH */
 };
+
+/* ghost_ans.ops: which of the rare paths an answer takes (answer.c) */
+#define GHOST_OPS_RESP		1	/* apply.h ghost_resp_ops() */
+#define GHOST_OPS_RETRY		2	/* retry.h ghost_retry_on() */
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
 #define GHOST_KEY_URL		0

@@ -31,7 +31,8 @@ int ghost_retry(VRT_CTX, struct ghost_task *t);
 static inline int
 ghost_retry_on(const struct ghost_ans *a)
 {
-	return (a->tm_req != 0 || a->tm_be != 0 || a->rt_att != 0);
+	/* tm_req, tm_be or rt_att (answer.c) */
+	return ((a->ops & GHOST_OPS_RETRY) != 0);
 }
 
 #endif /* GHOST_RETRY_H */

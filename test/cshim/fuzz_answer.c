@@ -54,6 +54,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	RANGE(rsr) RANGE(deps.h) RANGE(deps.hv) RANGE(deps.qv)
 	RANGE(deps.sl) RANGE(deps.raw)
 #undef RANGE
+	/* ops sums up the fields it stands for (answer.c) */
+	assert(!!(a.ops & GHOST_OPS_RESP) == (a.rss != NULL || a.rsa != NULL ||
+	    a.rsr != NULL || a.has_cr || a.deps.h != NULL || a.cr_v != NULL ||
+	    a.nc != NULL));
+	assert(!!(a.ops & GHOST_OPS_RETRY) == (a.tm_req != 0 || a.tm_be != 0 ||
+	    a.rt_att != 0));
 #define STR(f)		inside(a.f, a.f##_len, data, e);
 	STR(path) STR(hst) STR(loc) STR(pe_with) STR(rs) STR(bd) STR(nc)
 #undef STR
