@@ -599,7 +599,7 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
  * recorded it, https and Host as vcl_hash saw them, the session's
  * listener); tag_object() checks the Host and the key headers.
  */
-static int
+static GHOST_INLINE int
 plain_rq(const struct ghost_task *t)
 {
 
@@ -610,7 +610,7 @@ plain_rq(const struct ghost_task *t)
 }
 
 /* No cache_key headers in a's key (an empty list hashes nothing). */
-static int
+static GHOST_INLINE int
 no_key_hdrs(const struct ghost_ans *a)
 {
 	struct mp_r r;
@@ -864,6 +864,65 @@ is_tag_line(const txt *l)
 }
 
 /*
+ * Can line l be a tag line (tag_kind() != 0)? Its cheap half, inline:
+ * xkey's ':' at 4, the 'g' of "X-Ghost-Ban-", Surrogate-Key's ':' at
+ * 13. The usual response's lines (Server, X-Varnish...) fail it without
+ * calling tag_kind(), which only a hit's ban line still reaches.
+ */
+static GHOST_INLINE int
+maybe_tag(const txt *l)
+{
+	const char *b = l->b;
+	size_t n = (size_t)(l->e - l->b);
+
+	switch (*b | 0x20) {
+	case 'x':
+		/* b[2] first (b[n] is the line's end, and n >= 2: a name
+		 * and ':'): X-Varnish is told there, inline */
+		return ((n > 4 && b[4] == ':') ||
+		    ((b[2] | 0x20) == 'g' && n > BAN_PFX_LEN));
+	case 's':
+		return (n > 13 && b[13] == ':');
+	default:
+		return (0);
+	}
+}
+
+static GHOST_INLINE int
+deliver_tag_line(const txt *l)
+{
+	return (GHOST_UNLIKELY(maybe_tag(l)) && tag_kind(l) != 0);
+}
+
+/*
+ * http_SetHeader(hp, o) for a line o of length l in hp's workspace: the
+ * same line, flags and record (hp's *Header tag, as http_SetH() logs
+ * it), without varnishd's http_SetHeader()/http_SetH(), whose code
+ * nothing else in vcl_backend_response keeps in the instruction cache
+ * (VSLbt() logged every line of the response just before). A full
+ * header table goes to http_SetHeader() (LostHeader, and the failure).
+ */
+static GHOST_INLINE void
+set_line(struct http *hp, const char *o, size_t l)
+{
+	unsigned n = hp->nhd;
+	txt t;
+
+	if (GHOST_UNLIKELY(n >= hp->shd)) {
+		http_SetHeader(hp, o);
+		return;
+	}
+	t.b = o;
+	t.e = o + l;
+	hp->hd[n] = t;
+	hp->hdf[n] = 0;
+	hp->nhd = (uint16_t)(n + 1);
+	if (hp->vsl != NULL)
+		VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag + HTTP_HDR_FIRST),
+		    t);
+}
+
+/*
  * What a stored object carries for invalidation: BAN's lurker-friendly
  * "X-Ghost-Ban-<16 hex of the host>: <cache-key URL>", and an xkey line
  * of host-scoped keys: one per tag of the origin's xkey / Surrogate-Key
@@ -906,7 +965,8 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 	}
 	/* the origin's tag lines; any line of ours it sent counts too */
 	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++)
-		if (hp->hd[u].b != NULL && tag_kind(&hp->hd[u]) != 0)
+		if (hp->hd[u].b != NULL && maybe_tag(&hp->hd[u]) &&
+		    tag_kind(&hp->hd[u]) != 0)
 			ntag++;
 	/* ghost_norm_host() returns a Host in normal form as it is */
 	plain = plain_rq(t) && host == t->obj_host && no_key_hdrs(t->ans);
@@ -924,7 +984,7 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		*w++ = ':';
 		*w++ = ' ';
 		memcpy(w, url, ul + 1);
-		http_SetHeader(hp, o);
+		set_line(hp, o, BAN_NAME_LEN + 2 + ul);
 		return;
 	}
 	sz = WS_ReserveAll(hp->ws);
@@ -987,28 +1047,20 @@ tag_object(VRT_CTX, struct http *hp, const struct ghost_task *t)
 		http_SetHeader(hp, bu);
 }
 
-/* vcl_backend_response of a routed fetch. */
-void
-ghost_cache_resp(VRT_CTX, struct ghost_task *t)
+/*
+ * vcl_backend_response of a routed fetch, any object (ghost_cache_resp()
+ * takes the usual one itself): a secondary copy, an object looked up
+ * without the route's decision, the route's TTLs, the tags.
+ */
+static void __attribute__((__noinline__))
+resp_any(VRT_CTX, struct http *hp, struct ghost_task *t)
 {
-	struct http *hp = ctx->http_beresp;
 
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
-	if (ctx->bo->uncacheable)
-		return;		/* a pass: nothing is stored (bereq.uncacheable) */
-	/* the session's listener (plain_rq()), read only for an object
-	 * that may be stored: a pass never asks */
-	t->obj_sock = VRT_r_local_socket(ctx);
 	if (t->fwd) {
 		/* the owner's answer: a secondary copy, short-lived */
 		set_ttls(ctx, VRT_r_beresp_ttl(ctx) > t->peer->sttl ?
 		    (double)t->peer->sttl : -1, 0, 0);
-		tag_object(ctx, hp, t);
-		return;
-	}
-	if (t->ans->cm == GHOST_CM_PASS ||
+	} else if (t->ans->cm == GHOST_CM_PASS ||
 	    (t->cache_unknown && t->ans->has_cp)) {
 		/*
 		 * Looked up without this route's decision (ghostd was not
@@ -1019,41 +1071,65 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 		VSLb(ctx->vsl, SLT_VCL_Log, "ghost: uncacheable: looked up "
 		    "without the route's cache decision");
 		return;
-	}
-	if (t->ans->has_cp)
+	} else if (t->ans->has_cp)
 		apply_ttl(ctx, hp, t->ans);
+	/* one call: inlined (tag_object() has no other caller) */
 	tag_object(ctx, hp, t);
 }
 
 /*
- * Can line l be a tag line (tag_kind() != 0)? Its cheap half, inline:
- * xkey's ':' at 4, the 'g' of "X-Ghost-Ban-", Surrogate-Key's ':' at
- * 13. The usual response's lines (Server, X-Varnish...) fail it without
- * calling tag_kind(), which only a hit's ban line still reaches.
+ * vcl_backend_response of a routed fetch. The usual stored object (not a
+ * secondary copy, a route without cache policy, a Host in normal form
+ * and its ban line's name in the memoised answer, no query filter, plain
+ * (plain_rq(), no cache_key headers) and no line of the origin that may
+ * tag it) takes its ban line here, in a few straight lines: exactly what
+ * tag_object() gives it (the ban line alone, in an allocation of its
+ * exact size); every other object goes to resp_any().
  */
-static GHOST_INLINE int
-maybe_tag(const txt *l)
+void
+ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 {
-	const char *b = l->b;
-	size_t n = (size_t)(l->e - l->b);
+	struct http *hp = ctx->http_beresp;
+	const char *url;
+	char *o, *w;
+	size_t ul;
+	unsigned u;
 
-	switch (*b | 0x20) {
-	case 'x':
-		/* b[2] first (b[n] is the line's end, and n >= 2: a name
-		 * and ':'): X-Varnish is told there, inline */
-		return ((n > 4 && b[4] == ':') ||
-		    ((b[2] | 0x20) == 'g' && n > BAN_PFX_LEN));
-	case 's':
-		return (n > 13 && b[13] == ':');
-	default:
-		return (0);
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
+	if (ctx->bo->uncacheable)
+		return;		/* a pass: nothing is stored (bereq.uncacheable) */
+	/* the session's listener (plain_rq()), read only for an object
+	 * that may be stored: a pass never asks */
+	t->obj_sock = VRT_r_local_socket(ctx);
+	url = t->obj_url;
+	if (GHOST_UNLIKELY(t->fwd || t->ans->cm == GHOST_CM_PASS ||
+	    t->ans->has_cp || !t->ans->ban_ok || t->ans->qi != NULL ||
+	    t->ans->qx != NULL || url == NULL || !plain_rq(t) ||
+	    !no_key_hdrs(t->ans))) {
+		resp_any(ctx, hp, t);
+		return;
 	}
-}
-
-static GHOST_INLINE int
-deliver_tag_line(const txt *l)
-{
-	return (GHOST_UNLIKELY(maybe_tag(l)) && tag_kind(l) != 0);
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++)
+		if (GHOST_UNLIKELY(hp->hd[u].b != NULL &&
+		    maybe_tag(&hp->hd[u]))) {
+			resp_any(ctx, hp, t);
+			return;
+		}
+	ul = strlen(url);
+	o = WS_Alloc(hp->ws, (unsigned)(BAN_NAME_LEN + 3 + ul));
+	if (GHOST_UNLIKELY(o == NULL)) {
+		resp_any(ctx, hp, t);	/* logs the overflow */
+		return;
+	}
+	memcpy(o, BAN_PFX, BAN_PFX_LEN);
+	memcpy(o + BAN_PFX_LEN, t->ans->ban_hx, 16);
+	w = o + BAN_NAME_LEN;
+	*w++ = ':';
+	*w++ = ' ';
+	memcpy(w, url, ul + 1);
+	set_line(hp, o, BAN_NAME_LEN + 2 + ul);
 }
 
 /*
