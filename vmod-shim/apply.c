@@ -209,9 +209,16 @@ ghost_recv_scan(struct http *hp, int *xfp, int *ws, int rec_ae)
 	}
 }
 
+/*
+ * The calls of ghost_recv_fast() (vmod_ghost.c, inline in
+ * ghost.recv_action()): what only some request lines need, out of its
+ * loop's code lines.
+ */
+
 /* Was the name [b, b + nl) seen before line u? (the filter said maybe) */
-static int __attribute__((__noinline__))
-name_before(const struct http *hp, unsigned u, const char *b, size_t nl)
+int __attribute__((__noinline__))
+ghost_recv_name_before(const struct http *hp, unsigned u, const char *b,
+    size_t nl)
 {
 	unsigned w;
 
@@ -222,8 +229,8 @@ name_before(const struct http *hp, unsigned u, const char *b, size_t nl)
 }
 
 /* X-Forwarded-Proto line t says exactly "https". */
-static int __attribute__((__noinline__))
-xfp_https(const txt *t)
+int __attribute__((__noinline__))
+ghost_recv_xfp_https(const txt *t)
 {
 	const char *v;
 
@@ -232,8 +239,8 @@ xfp_https(const txt *t)
 }
 
 /* Upgrade line t names websocket. */
-static int __attribute__((__noinline__))
-upgrade_ws(const txt *t)
+int __attribute__((__noinline__))
+ghost_recv_upgrade_ws(const txt *t)
 {
 	const char *v;
 
@@ -241,76 +248,18 @@ upgrade_ws(const txt *t)
 	return (v != NULL && has_ci(v, t->e, "websocket", 9));
 }
 
-/*
- * ghost.recv()'s three steps (ghost_strip_internal(), ghost_merge_lines(),
- * ghost_recv_scan()) in one pass over the request, for the common request
- * without X-Ghost-* lines or repeated header names: every request, cache
- * hits included, pays for it, and three passes cost ~500 instructions
- * more. -1, with nothing changed, for any other request: it takes the
- * three steps. The loop is kept to a few code lines (each one an
- * instruction-cache miss per request): what only some lines need is
- * called (name_before(), xfp_https(), upgrade_ws(), hdr_add()).
- */
-int GHOST_HOT
-ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
+/* Line t (a name 15 long) is Accept-Encoding. */
+int __attribute__((__noinline__))
+ghost_recv_is_ae(const txt *t)
 {
-	uint64_t seen[4] = { 0, 0, 0, 0 };
-	const txt *t;
-	txt ae = { NULL, NULL };
-	const char *b, *p;
-	size_t nl;
-	unsigned u, k, nhd;
-	int c;
+	return (is_ae(t->b, 15));
+}
 
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	*xfp = *ws = 0;
-	nhd = hp->nhd;
-	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
-		t = &hp->hd[u];
-		b = t->b;
-		if (GHOST_UNLIKELY(b == NULL))
-			continue;
-		p = memchr(b, ':', (size_t)(t->e - b));
-		if (GHOST_UNLIKELY(p == NULL || p == b)) {
-			/* no name: only ghost_strip_internal() looks at it */
-			if (ghost_is_internal(t))
-				return (-1);
-			continue;
-		}
-		nl = (size_t)(p - b);
-		/* the repeated-name filter of ghost_merge_lines() */
-		k = ghost_name_hash(b, nl, 8);
-		if (GHOST_UNLIKELY((seen[k >> 6] >> (k & 63)) & 1) &&
-		    name_before(hp, u, b, nl))
-			return (-1);
-		seen[k >> 6] |= 1ULL << (k & 63);
-		/*
-		 * ghost_is_internal() and scan_line() by the name's first
-		 * character and length. Tests, not a switch: X- lines are on
-		 * every request (varnishd adds X-Forwarded-For), Upgrade's
-		 * length and a recorded Accept-Encoding are rare, and the
-		 * compiler laid a switch's cases out of line (a code line
-		 * each, for the A- and U- lines most requests have).
-		 */
-		c = b[0] | 0x20;
-		if (c == 'x') {
-			/* the 'g' of "x-g" first: it tells X-Forwarded-* */
-			if (GHOST_UNLIKELY(nl >= X_GHOST_LEN &&
-			    (b[2] | 0x20) == 'g' && ghost_is_internal(t)))
-				return (-1);
-			if (GHOST_UNLIKELY(nl == 17) && xfp_https(t))
-				*xfp = 1;
-		} else if (GHOST_UNLIKELY((nl == 7) & (c == 'u'))) {
-			/* one test, no branch: Referer is 7 long too */
-			if (upgrade_ws(t))
-				*ws = 1;
-		} else if (GHOST_UNLIKELY(rec_ae) && nl == 15 && c == 'a' &&
-		    is_ae(b, 15))
-			ae = *t;
-	}
-	if (GHOST_UNLIKELY(ae.b != NULL))
-		hdr_add(hp, "X-Ghost-Req-", 12, ae.b, (size_t)(ae.e - ae.b));
-	return (0);
+/* Record the client's Accept-Encoding line ae as X-Ghost-Req-<line>. */
+void __attribute__((__noinline__))
+ghost_recv_add_ae(struct http *hp, const txt *ae)
+{
+	hdr_add(hp, "X-Ghost-Req-", 12, ae->b, (size_t)(ae->e - ae->b));
 }
 
 /*

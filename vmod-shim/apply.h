@@ -9,7 +9,12 @@
 void ghost_strip_internal(struct http *);
 void ghost_merge_lines(struct http *);
 void ghost_recv_scan(struct http *, int *xfp, int *ws, int rec_ae);
-int ghost_recv_fast(struct http *, int *xfp, int *ws, int rec_ae);
+int ghost_recv_name_before(const struct http *, unsigned u, const char *b,
+    size_t nl);
+int ghost_recv_xfp_https(const txt *);
+int ghost_recv_upgrade_ws(const txt *);
+int ghost_recv_is_ae(const txt *);
+void ghost_recv_add_ae(struct http *, const txt *ae);
 void ghost_record(struct http *, const struct http *h0, int hdrs,
     int get_fetch);
 void ghost_apply_req(VRT_CTX, struct http *, const struct ghost_ans *);

@@ -434,6 +434,79 @@ recv_slow(struct ghost_vcl *gv, struct http *hp, int *xfp, int *ws,
 	ghost_recv_scan(hp, xfp, ws, rec_ae);
 }
 
+/*
+ * ghost.recv()'s three steps (ghost_strip_internal(), ghost_merge_lines(),
+ * ghost_recv_scan()) in one pass over the request, for the common request
+ * without X-Ghost-* lines or repeated header names: every request, cache
+ * hits included, pays for it, and three passes cost ~500 instructions
+ * more. -1, with nothing changed, for any other request: it takes the
+ * three steps. The loop is kept to a few code lines (each one an
+ * instruction-cache miss per request): what only some lines need is
+ * called (apply.c's ghost_recv_*()). Inline in recv_work(): one
+ * function's entry and exit fewer on every request.
+ */
+static GHOST_INLINE int
+ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
+{
+	uint64_t seen[4] = { 0, 0, 0, 0 };
+	const txt *t;
+	txt ae = { NULL, NULL };
+	const char *b, *p;
+	size_t nl;
+	unsigned u, k, nhd;
+	int c;
+
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	*xfp = *ws = 0;
+	nhd = hp->nhd;
+	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
+		t = &hp->hd[u];
+		b = t->b;
+		if (GHOST_UNLIKELY(b == NULL))
+			continue;
+		p = memchr(b, ':', (size_t)(t->e - b));
+		if (GHOST_UNLIKELY(p == NULL || p == b)) {
+			/* no name: only ghost_strip_internal() looks at it */
+			if (ghost_is_internal(t))
+				return (-1);
+			continue;
+		}
+		nl = (size_t)(p - b);
+		/* the repeated-name filter of ghost_merge_lines() */
+		k = ghost_name_hash(b, nl, 8);
+		if (GHOST_UNLIKELY((seen[k >> 6] >> (k & 63)) & 1) &&
+		    ghost_recv_name_before(hp, u, b, nl))
+			return (-1);
+		seen[k >> 6] |= 1ULL << (k & 63);
+		/*
+		 * ghost_is_internal() and scan_line() by the name's first
+		 * character and length. Tests, not a switch: X- lines are on
+		 * every request (varnishd adds X-Forwarded-For), Upgrade's
+		 * length and a recorded Accept-Encoding are rare, and the
+		 * compiler laid a switch's cases out of line (a code line
+		 * each, for the A- and U- lines most requests have).
+		 */
+		c = b[0] | 0x20;
+		if (c == 'x') {
+			/* the 'g' of "x-g" first: it tells X-Forwarded-* */
+			if (GHOST_UNLIKELY(nl >= X_GHOST_LEN &&
+			    (b[2] | 0x20) == 'g' && ghost_is_internal(t)))
+				return (-1);
+			if (GHOST_UNLIKELY(nl == 17) && ghost_recv_xfp_https(t))
+				*xfp = 1;
+		} else if (GHOST_UNLIKELY((nl == 7) & (c == 'u'))) {
+			/* one test, no branch: Referer is 7 long too */
+			if (ghost_recv_upgrade_ws(t))
+				*ws = 1;
+		} else if (GHOST_UNLIKELY(rec_ae) && nl == 15 && c == 'a' &&
+		    ghost_recv_is_ae(t))
+			ae = *t;
+	}
+	if (GHOST_UNLIKELY(ae.b != NULL))
+		ghost_recv_add_ae(hp, &ae);
+	return (0);
+}
+
 /* X-Forwarded-Proto: https, believed from a trusted front. */
 static void __attribute__((__noinline__))
 recv_https(VRT_CTX, struct http *hp, VCL_ACL trusted_front)
