@@ -1101,8 +1101,10 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	if (ctx->bo->uncacheable)
 		return;		/* a pass: nothing is stored (bereq.uncacheable) */
 	/* the session's listener (plain_rq()), read only for an object
-	 * that may be stored: a pass never asks */
-	t->obj_sock = VRT_r_local_socket(ctx);
+	 * that may be stored: a pass never asks. local_socket(): the
+	 * listeners met, as in vcl_hash (ctx->sp is the fetch's session,
+	 * bo->sp: the name VRT_r_local_socket() gives here) */
+	t->obj_sock = local_socket(ctx);
 	url = t->obj_url;
 	if (GHOST_UNLIKELY(t->fwd || t->ans->cm == GHOST_CM_PASS ||
 	    t->ans->has_cp || !t->ans->ban_ok || t->ans->qi != NULL ||
