@@ -12,8 +12,8 @@
 # Routing happens on the backend side (vcl_backend_fetch): cache hits never
 # ask ghostd. vcl_recv only strips client-sent X-Ghost-* headers, joins
 # repeated header lines and takes the route's cache decision; vcl_hash
-# (for a miss and for the background fetch of a stale object), vcl_miss
-# and vcl_pass record what the backend side needs
+# (for a miss, a pass and the background fetch of a stale object)
+# records what the backend side needs
 # (client method, listener, the client's values of the headers varnishd
 # rewrites on a fetch: Accept-Encoding, conditionals, Range, ...). While
 # no route reads such a header (the common case) a GET records nothing,
@@ -202,9 +202,9 @@ sub vcl_miss {
 	}
 }
 
-sub vcl_pass {
-	ghost.prepare();
-}
+# No vcl_pass: ghost.hash() (every pass runs vcl_hash first) has taken
+# the record a pass needs, and ghost.prepare() would add nothing
+# (docs/vcl.md, "vcl_pass").
 
 sub vcl_pipe {
 	# A pipe is a raw tunnel for the rest of the client connection: the

@@ -532,13 +532,43 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	const struct ghost_ans *key = NULL;
 	struct ghost_ans tmp;
 	const struct http *hp = ctx->http_req;
-	const char *host;
+	const char *host = NULL, *b;
 	const txt *t;
 	unsigned u;
-	int https = 0, plain;
+	int https = 0, plain, c;
 
-	if (!http_GetHdr(hp, H_Host, &host) || *host == '\0')
-		host = NULL;
+	/*
+	 * One pass over the request's lines finds both the Host line
+	 * (what http_GetHdr(hp, H_Host, ...) finds: the first line whose
+	 * name is "host" in any case, its value after blanks) and an
+	 * X-Ghost-Proto: https line: no walk of varnishd's own through the
+	 * same lines first (~230 instructions per request, hits included).
+	 * (c | 0x20) == 'h' holds for 'H' and 'h' only, and likewise for
+	 * the other letters: the same test as strncasecmp().
+	 */
+	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+		t = &hp->hd[u];
+		b = t->b;
+		if (b == NULL)
+			continue;
+		c = *b | 0x20;
+		if (c == 'h') {
+			if (host == NULL && t->e - b >= 5 && b[4] == ':' &&
+			    (b[1] | 0x20) == 'o' && (b[2] | 0x20) == 's' &&
+			    (b[3] | 0x20) == 't')
+				host = b + 5;
+		} else if (c == 'x' && !https && t->e - b >= 14 + 5 &&
+		    (b[8] | 0x20) == 'p' && ghost_is_https(t))
+			/* ghost_is_https()'s own cheap rejects first, inline:
+			 * no call (and its lines) for the usual X- lines */
+			https = 1;
+	}
+	if (host != NULL) {
+		while (*host == ' ' || *host == '\t')	/* vct_issp() */
+			host++;
+		if (*host == '\0')
+			host = NULL;
+	}
 	if (GHOST_UNLIKELY(__atomic_load_n(&gv->cd_lookup, __ATOMIC_RELAXED)))
 		key = ghost_cdec_key(ctx, gv, ghost_cdec_get(ctx, gv, 0),
 		    &tmp);
@@ -550,17 +580,6 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 			hash1(ctx, host);
 		else
 			hash_no_host(ctx);
-	}
-	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		t = &hp->hd[u];
-		/* ghost_is_https()'s own cheap rejects first, inline: no
-		 * call (and its lines) for the X- lines of the usual request */
-		if (t->b != NULL && (*t->b | 0x20) == 'x' &&
-		    t->e - t->b >= 14 + 5 && (t->b[8] | 0x20) == 'p' &&
-		    ghost_is_https(t)) {
-			https = 1;
-			break;
-		}
 	}
 	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
 	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
