@@ -1160,7 +1160,24 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 void
 ghost_cache_deliver(struct http *hp)
 {
-	ghost_strip_if(hp, deliver_tag_line);
+	unsigned u, nhd;
+	const txt *t;
+
+	/*
+	 * First only look (a load and two compares per line, nothing
+	 * written): most responses of a pass carry no tag line and end
+	 * here; a hit's ban line (stored last, before varnishd's own
+	 * lines) starts the strip where it stands.
+	 */
+	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	nhd = hp->nhd;
+	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
+		t = &hp->hd[u];
+		if (t->b != NULL && deliver_tag_line(t)) {
+			ghost_strip_from(hp, u, deliver_tag_line);
+			return;
+		}
+	}
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */

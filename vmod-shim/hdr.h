@@ -60,18 +60,19 @@ ghost_hdr_set(struct http *hp, const char *n, size_t nl, const char *v,
 	http_PrintfHeader(hp, "%.*s: %.*s", (int)nl, n, (int)vl, v);
 }
 /*
- * Remove every line for which drop() is true, in one pass, each logged
+ * Remove every line (from line from on) for which drop() is true, in one
+ * pass, each logged
  * as unset the way http_Unset() does. Inline, so that a caller's drop()
  * is inlined too (ghost.deliver() tests every response line of every
  * cache hit).
  */
 static inline void
-ghost_strip_if(struct http *hp, int (*drop)(const txt *))
+ghost_strip_from(struct http *hp, unsigned from, int (*drop)(const txt *))
 {
 	unsigned u, w;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	for (u = w = HTTP_HDR_FIRST; u < hp->nhd; u++) {
+	for (u = w = from; u < hp->nhd; u++) {
 		if (hp->hd[u].b != NULL && drop(&hp->hd[u])) {
 			if (hp->vsl != NULL)
 				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
@@ -86,6 +87,12 @@ ghost_strip_if(struct http *hp, int (*drop)(const txt *))
 		w++;
 	}
 	hp->nhd = (uint16_t)w;
+}
+
+static inline void
+ghost_strip_if(struct http *hp, int (*drop)(const txt *))
+{
+	ghost_strip_from(hp, HTTP_HDR_FIRST, drop);
 }
 
 /*
