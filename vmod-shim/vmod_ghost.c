@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cache/cache.h"
 #include "vcl.h"
@@ -437,29 +440,23 @@ recv_slow(struct ghost_vcl *gv, struct http *hp, int *xfp, int *ws,
 /*
  * The ':' that ends the name of header line [b, e), NULL without one:
  * memchr(b, ':', e - b). A line of 16 bytes or more (almost every
- * request line) has the 16 bytes where most names end read as two
- * words, each tested for a ':' byte at once (a zero byte of w ^ ':'
- * repeated; the lowest flagged byte is exactly the first such byte):
- * no call, so ghost_recv_fast()'s loop keeps its registers.
+ * request line) has its first 16 bytes, where most names end, compared
+ * with ':' at once (SSE2, in every x86-64: four instructions, ~20 bytes
+ * of code); memchr() past them, or for a shorter line: no call for the
+ * usual line, so ghost_recv_fast()'s loop keeps its registers.
  */
-#define REP8(c)	(0x0101010101010101ULL * (uint8_t)(c))
-
 static GHOST_INLINE const char *
 name_end(const char *b, const char *e)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint64_t w;
-	unsigned i;
+#if defined(__SSE2__)
+	unsigned m;
 
 	if (GHOST_LIKELY(e - b >= 16)) {
-		for (i = 0; i < 16; i += 8) {
-			memcpy(&w, b + i, sizeof w);
-			w ^= REP8(':');
-			w = (w - REP8(0x01)) & ~w & REP8(0x80);
-			if (w != 0)
-				return (b + i + ((unsigned)__builtin_ctzll(w) >>
-				    3));
-		}
+		m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		    _mm_loadu_si128((const __m128i *)(const void *)b),
+		    _mm_set1_epi8(':')));
+		if (GHOST_LIKELY(m != 0))
+			return (b + __builtin_ctz(m));
 		return (memchr(b + 16, ':', (size_t)(e - b - 16)));
 	}
 #endif
