@@ -1154,8 +1154,27 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 }
 
 /*
- * vcl_deliver: what tags the object stays in the cache. One pass over the
- * response: X-Ghost-Ban-*, xkey, Surrogate-Key.
+ * ghost.deliver() from line u on, where maybe_tag() was true: the tag
+ * lines stripped. Out of line, with the exact test (tag_kind()), so
+ * that the look-only loop below calls nothing and keeps no register.
+ */
+static void __attribute__((__noinline__))
+deliver_strip(struct http *hp, unsigned u)
+{
+	for (; u < hp->nhd; u++) {
+		if (hp->hd[u].b != NULL && deliver_tag_line(&hp->hd[u])) {
+			ghost_strip_from(hp, u, deliver_tag_line);
+			return;
+		}
+	}
+}
+
+/*
+ * vcl_deliver: what tags the object stays in the cache: X-Ghost-Ban-*,
+ * xkey, Surrogate-Key. First only look (a load and two compares per
+ * usual line, nothing written, no call): most responses of a pass carry
+ * no tag line and end here; a hit's ban line (stored last, before
+ * varnishd's own lines) starts deliver_strip() where it stands.
  */
 void
 ghost_cache_deliver(struct http *hp)
@@ -1163,18 +1182,12 @@ ghost_cache_deliver(struct http *hp)
 	unsigned u, nhd;
 	const txt *t;
 
-	/*
-	 * First only look (a load and two compares per line, nothing
-	 * written): most responses of a pass carry no tag line and end
-	 * here; a hit's ban line (stored last, before varnishd's own
-	 * lines) starts the strip where it stands.
-	 */
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	nhd = hp->nhd;
 	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
 		t = &hp->hd[u];
-		if (t->b != NULL && deliver_tag_line(t)) {
-			ghost_strip_from(hp, u, deliver_tag_line);
+		if (t->b != NULL && GHOST_UNLIKELY(maybe_tag(t))) {
+			deliver_strip(hp, u);
 			return;
 		}
 	}
