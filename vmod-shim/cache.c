@@ -1155,18 +1155,14 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 
 /*
  * ghost.deliver() from line u on, where maybe_tag() was true: the tag
- * lines stripped. Out of line, with the exact test (tag_kind()), so
- * that the look-only loop below calls nothing and keeps no register.
+ * lines stripped (lines before the first one stay where they are).
+ * Out of line, with the exact test (tag_kind()), so that the look-only
+ * loop below calls nothing and keeps no register.
  */
 static void __attribute__((__noinline__))
 deliver_strip(struct http *hp, unsigned u)
 {
-	for (; u < hp->nhd; u++) {
-		if (hp->hd[u].b != NULL && deliver_tag_line(&hp->hd[u])) {
-			ghost_strip_from(hp, u, deliver_tag_line);
-			return;
-		}
-	}
+	ghost_strip_from(hp, u, deliver_tag_line);
 }
 
 /*
