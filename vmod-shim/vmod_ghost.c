@@ -478,18 +478,19 @@ static GHOST_INLINE int
 ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 {
 	uint64_t seen[4] = { 0, 0, 0, 0 };
-	const txt *t;
+	const txt *t, *hd, *te;
 	txt ae = { NULL, NULL };
 	const char *b, *p;
 	size_t nl;
-	unsigned u, k, nhd;
+	unsigned k;
 	int c;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	*xfp = *ws = 0;
-	nhd = hp->nhd;
-	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
-		t = &hp->hd[u];
+	/* nothing below moves the lines: a pointer over them, read once */
+	hd = hp->hd;
+	te = hd + hp->nhd;
+	for (t = hd + HTTP_HDR_FIRST; t < te; t++) {
 		b = t->b;
 		if (GHOST_UNLIKELY(b == NULL))
 			continue;
@@ -513,7 +514,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 		k = (unsigned)(nl * 11 + ((unsigned char)b[nl - 1] | 0x20U) +
 		    3 * ((unsigned char)b[0] | 0x20U)) & 255;
 		if (GHOST_UNLIKELY((seen[k >> 6] >> (k & 63)) & 1) &&
-		    ghost_recv_name_before(hp, u, b, nl))
+		    ghost_recv_name_before(hp, (unsigned)(t - hd), b, nl))
 			return (-1);
 		seen[k >> 6] |= 1ULL << (k & 63);
 		/*
