@@ -623,5 +623,17 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	if (a->o != GHOST_ROUTE || mp_one_endpoint(a->g, a->g_end, &a->ep1,
 	    &a->ep1_len, &a->ep1_port))
 		a->ep1 = NULL;
+	/*
+	 * The plain route (ghost.route()'s short lane, route.c route_plain()):
+	 * one endpoint, no health rules (pn < 0: no probe, no outlier
+	 * detection), no path edit, affinity, session, cors, request filter,
+	 * rewrite, timeout or retry. Nothing changes those fields later in a
+	 * way that makes a plain answer less plain (ghost_ans_fit() only
+	 * clears pe, path).
+	 */
+	if (a->o == GHOST_ROUTE && a->ep1 != NULL && a->pn < 0 && !a->pe &&
+	    !a->has_sp && !a->has_cr && a->lb_k == NULL &&
+	    !ghost_req_ops(a) && !(a->ops & GHOST_OPS_RETRY))
+		a->ops |= GHOST_OPS_PLAIN;
 	return (0);
 }

@@ -16,6 +16,7 @@
 
 #include "msgpack.h"
 #include "ghost.h"
+#include "answer.h"
 #include "hdr.h"
 #include "cors.h"
 #include "apply.h"

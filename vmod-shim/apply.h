@@ -32,18 +32,6 @@ ghost_resp_ops(const struct ghost_ans *a)
 	return ((a->ops & GHOST_OPS_RESP) != 0);
 }
 
-/*
- * Whether ghost_apply_req() has anything to do for a: request filters, a
- * URL rewrite, a Host rewrite. Inline: most routes have none, and their
- * fetches then run none of that code.
- */
-static inline int
-ghost_req_ops(const struct ghost_ans *a)
-{
-	return (a->rqs != NULL || a->rqa != NULL || a->rqr != NULL ||
-	    (a->path != NULL && a->path_len > 0) ||
-	    (a->hst != NULL && a->hst_len > 0));
-}
 void ghost_synth(VRT_CTX, struct http *, const struct ghost_task *);
 const char *ghost_reason(VRT_CTX, const struct ghost_task *);
 

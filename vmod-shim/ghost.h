@@ -416,6 +416,7 @@ struct ghost_ans {
 /* ghost_ans.ops: which of the rare paths an answer takes (answer.c) */
 #define GHOST_OPS_RESP		1	/* apply.h ghost_resp_ops() */
 #define GHOST_OPS_RETRY		2	/* retry.h ghost_retry_on() */
+#define GHOST_OPS_PLAIN		4	/* route.c route_plain() */
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
 #define GHOST_KEY_URL		0

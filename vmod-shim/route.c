@@ -727,6 +727,61 @@ route_redirect(VRT_CTX, struct ghost_task *t, const struct ghost_rq *q)
 	}
 }
 
+/*
+ * What ghost_route() does after the decision for a plain answer
+ * (GHOST_OPS_PLAIN, answer.c: one endpoint, no health rule, filter, edit,
+ * affinity, session, cors, timeout or retry) on the backend side, for a
+ * bereq without internal lines (so without shard, cache-unknown or
+ * recorded lines either): the same task fields, backend, counters and
+ * log line as the general path, without its tests, which such an answer
+ * and request always fail. Its own function: the lines a long-tail fetch
+ * runs are these few, not the general path's spread among its branches.
+ */
+static VCL_BACKEND __attribute__((__noinline__)) GHOST_HOT
+route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
+    const struct ghost_rq *q, const char *src)
+{
+	const struct ghost_ans *a = t->ans;
+	const char *what;
+	VCL_BACKEND be;
+
+	/* no affinity, no session (ghost_route()) */
+	t->sess_on = 0;
+	t->sess_want = -1;
+	t->lb_have = 0;
+	t->cache_unknown = 0;
+	t->obj_host = q->host;
+	t->obj_url = q->url;
+	t->obj_https = q->https;
+	t->obj_method = q->method;
+	if (GHOST_UNLIKELY(a->gen > __atomic_load_n(&gv->live_gen,
+	    __ATOMIC_ACQUIRE)))
+		ghost_be_live(ctx, gv, a->gen);
+	t->status = a->st;
+	t->reason = NULL;
+	/* pick(): the one endpoint, flat index 0, first try */
+	t->tried[0] = 0;
+	t->ntried = 1;
+	t->cur_addr = a->ep1;
+	t->cur_al = a->ep1_len;
+	t->cur_port = a->ep1_port;
+	t->cur_probe = a->hp.id;
+	t->cur_done = 0;
+	be = ghost_be_get(ctx, gv, a->ep1, a->ep1_len, a->ep1_port, a->gen,
+	    &a->hp);
+	if (GHOST_UNLIKELY(be == NULL)) {
+		(void)route_failed(ctx, t, 0, a->ep1, a->ep1_len,
+		    a->ep1_port);
+		what = t->reason;
+	} else {
+		GHOST_STAT(dec_backend);
+		GHOST_STAT(dec_plain);
+		what = VRT_BACKEND_string(be);
+	}
+	log_decision(ctx, t->status, what, strlen(what), src, a);
+	return (be);
+}
+
 VCL_BACKEND GHOST_HOT
 ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
@@ -787,6 +842,10 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (NULL);
 	}
 	t->have_ans = 1;
+	/* (most long-tail fetches) */
+	if (GHOST_LIKELY((t->ans->ops & GHOST_OPS_PLAIN) &&
+	    q.n_internal == 0 && ctx->http_bereq != NULL))
+		return (route_plain(ctx, gv, t, &q, src));
 	/* affinity's inputs, read before the request filters run */
 	t->sess_on = 0;
 	t->sess_want = -1;

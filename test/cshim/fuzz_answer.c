@@ -60,6 +60,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.nc != NULL));
 	assert(!!(a.ops & GHOST_OPS_RETRY) == (a.tm_req != 0 || a.tm_be != 0 ||
 	    a.rt_att != 0));
+	assert(!!(a.ops & GHOST_OPS_PLAIN) == (a.o == GHOST_ROUTE &&
+	    a.ep1 != NULL && a.pn < 0 && !a.pe && !a.has_sp && !a.has_cr &&
+	    a.lb_k == NULL && a.rqs == NULL && a.rqa == NULL &&
+	    a.rqr == NULL && (a.path == NULL || a.path_len == 0) &&
+	    (a.hst == NULL || a.hst_len == 0) && a.tm_req == 0 &&
+	    a.tm_be == 0 && a.rt_att == 0));
+	/* a plain answer: status 200, no probe, no outlier detection */
+	if (a.ops & GHOST_OPS_PLAIN)
+		assert(a.st == 200 && a.hp.id == 0 && a.ol_n == 0);
 #define STR(f)		inside(a.f, a.f##_len, data, e);
 	STR(path) STR(hst) STR(loc) STR(pe_with) STR(rs) STR(bd) STR(nc)
 #undef STR
