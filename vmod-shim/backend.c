@@ -219,6 +219,23 @@ be_hash(const char *addr, size_t al, unsigned port, uint32_t id)
 	return (ghost_hash(addr, al, ((uint64_t)port << 32) | id));
 }
 
+/*
+ * Entry address ea (NUL terminated) is addr (al bytes), compared in line:
+ * after the hash, port and probe matched, an address of a few bytes,
+ * where memcmp() is a call into code of its own (~2 instruction-cache
+ * misses per fetch).
+ */
+static GHOST_INLINE int
+be_addr_eq(const char *ea, const char *addr, size_t al)
+{
+	size_t i;
+
+	for (i = 0; i < al; i++)
+		if (ea[i] != addr[i])
+			return (0);
+	return (ea[al] == '\0');
+}
+
 static struct ghost_be *
 be_find(const struct ghost_vcl *gv, const char *addr, size_t al,
     unsigned port, uint32_t id, uint64_t h)
@@ -230,7 +247,7 @@ be_find(const struct ghost_vcl *gv, const char *addr, size_t al,
 	for (e = gv->be_hash[h & (gv->be_nb - 1)]; e != NULL; e = e->next) {
 		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
 		if (e->hash == h && e->port == port && e->probe == id &&
-		    !memcmp(e->addr, addr, al) && e->addr[al] == '\0')
+		    be_addr_eq(e->addr, addr, al))
 			return (e);
 	}
 	return (NULL);

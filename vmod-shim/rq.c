@@ -142,61 +142,80 @@ rq_host_val(const txt *t)
 }
 
 /*
- * One pass over the request for Host and, on the backend side, what
- * ghost.prepare() recorded (X-Ghost-Method: the client's method, and its
- * presence says the X-Ghost-Req-* lines are there), X-Ghost-Proto (set in
- * vcl_recv), X-Ghost-Cache-Unknown (vcl_recv could not decide) and
- * X-Ghost-Shard (a clustered node's owner); it counts the internal lines,
- * so that a request without any is not stripped. First line of a name
- * wins, as with http_GetHdr(). Internal lines are told apart by the
- * character after "X-Ghost-".
+ * An internal line t (X-Ghost-*) of the request: counted, and on the
+ * backend side what ghost.prepare() recorded (X-Ghost-Method: the
+ * client's method, and its presence says the X-Ghost-Req-* lines are
+ * there), X-Ghost-Proto (set in vcl_recv), X-Ghost-Cache-Unknown
+ * (vcl_recv could not decide) and X-Ghost-Shard (a clustered node's
+ * owner). First line of a name wins, as with http_GetHdr(). Internal
+ * lines are told apart by the character after "X-Ghost-".
+ */
+static GHOST_INLINE void
+rq_internal(struct ghost_rq *q, const txt *t, int bside)
+{
+	const char *v;
+
+	q->n_internal++;
+	if (t->e - t->b < X_GHOST_LEN + 1)
+		return;
+	switch (t->b[X_GHOST_LEN] | 0x20) {
+	case 'p':
+		if (!q->https && ghost_is_https(t))
+			q->https = 1;
+		break;
+	case 'm':
+		if (bside && !q->rec && (v = ghost_line_val(t,
+		    "x-ghost-method:", 15)) != NULL) {
+			q->method = v;
+			q->rec = 1;	/* ghost.prepare() ran */
+		}
+		break;
+	case 's':
+		if (bside && q->shard == NULL)
+			q->shard = ghost_line_val(t, "x-ghost-shard:", 14);
+		break;
+	case 'c':
+		if (bside && q->cache_unknown == NULL)
+			q->cache_unknown = ghost_line_val(t,
+			    "x-ghost-cache-unknown:", 22);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * One pass over the request for Host (the first Host line) and its
+ * internal lines (rq_internal()), which it counts, so that a request
+ * without any is not stripped. Two loops: until Host is found, then
+ * only what an internal line starts with (most lines are told apart by
+ * their first character): the lines after Host cost a test each.
  */
 static void GHOST_HOT
 rq_scan(struct ghost_rq *q, int bside)
 {
-	const txt *t;
-	const char *v;
-	unsigned u;
+	const txt *t, *te;
 
-	for (u = HTTP_HDR_FIRST; u < q->hp->nhd; u++) {
-		t = &q->hp->hd[u];
+	t = &q->hp->hd[HTTP_HDR_FIRST];
+	te = &q->hp->hd[q->hp->nhd];
+	for (; t < te; t++) {
 		if (t->b == NULL)
 			continue;
-		if (q->host == NULL && (*t->b == 'H' || *t->b == 'h')) {
+		if (*t->b == 'H' || *t->b == 'h') {
 			q->host = rq_host_val(t);
-			continue;
-		}
-		/* most lines are told apart by their first character */
-		if ((*t->b | 0x20) != 'x' || !ghost_is_internal(t))
-			continue;
-		q->n_internal++;
-		if (t->e - t->b < X_GHOST_LEN + 1)
-			continue;
-		switch (t->b[X_GHOST_LEN] | 0x20) {
-		case 'p':
-			if (!q->https && ghost_is_https(t))
-				q->https = 1;
-			break;
-		case 'm':
-			if (bside && !q->rec && (v = ghost_line_val(t,
-			    "x-ghost-method:", 15)) != NULL) {
-				q->method = v;
-				q->rec = 1;	/* ghost.prepare() ran */
+			if (q->host != NULL) {
+				t++;
+				break;
 			}
-			break;
-		case 's':
-			if (bside && q->shard == NULL)
-				q->shard = ghost_line_val(t, "x-ghost-shard:", 14);
-			break;
-		case 'c':
-			if (bside && q->cache_unknown == NULL)
-				q->cache_unknown = ghost_line_val(t,
-				    "x-ghost-cache-unknown:", 22);
-			break;
-		default:
-			break;
+			continue;
 		}
+		if ((*t->b | 0x20) == 'x' && ghost_is_internal(t))
+			rq_internal(q, t, bside);
 	}
+	for (; t < te; t++)
+		if (t->b != NULL && (*t->b | 0x20) == 'x' &&
+		    ghost_is_internal(t))
+			rq_internal(q, t, bside);
 }
 
 /*
