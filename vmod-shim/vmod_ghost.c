@@ -867,6 +867,17 @@ vmod_response(VRT_CTX, VCL_BOOL retry)
 	if (GHOST_UNLIKELY(t == NULL || !t->have_ans || hp == NULL))
 		return;		/* not routed here: nothing to judge or apply */
 	/*
+	 * A plain answer (GHOST_OPS_PLAIN: no outlier detection, retry or
+	 * session; route() gave status 200) without response operations: of
+	 * the tests below only the last can be true, one flag test instead.
+	 */
+	if (GHOST_LIKELY((t->ans->ops & (GHOST_OPS_PLAIN | GHOST_OPS_RESP)) ==
+	    GHOST_OPS_PLAIN && t->status == 200)) {
+		if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
+			ghost_cache_resp(ctx, t);
+		return;
+	}
+	/*
 	 * The usual route has no outlier detection, no timeouts or retry and
 	 * no response filters: tested here, so that a stored object runs
 	 * none of their code (each function a few more code lines to fetch
