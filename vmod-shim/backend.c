@@ -228,9 +228,17 @@ be_hash(const char *addr, size_t al, unsigned port, uint32_t id)
 static GHOST_INLINE int
 be_addr_eq(const char *ea, const char *addr, size_t al)
 {
+	uint64_t x, y;
 	size_t i;
 
-	for (i = 0; i < al; i++)
+	/* 8 bytes at a time (memcpy(): one load each), then the rest */
+	for (i = 0; i + 8 <= al; i += 8) {
+		memcpy(&x, ea + i, 8);
+		memcpy(&y, addr + i, 8);
+		if (x != y)
+			return (0);
+	}
+	for (; i < al; i++)
 		if (ea[i] != addr[i])
 			return (0);
 	return (ea[al] == '\0');
