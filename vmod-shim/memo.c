@@ -31,6 +31,29 @@
 #define MEMO_WAYS	4	/* slots per set */
 #define MEMO_MAX_SLOTS	(1U << 22)
 #define STATE_SIZE	64
+
+/*
+ * The host table: for each host (its deps key, reuse.c) whose deps record
+ * is the usual one (the Host and the path, or the Host alone), what a
+ * fetch needs of it to build the answer's key: "path in the key", and the
+ * scope lengths. Direct-mapped, one slot per host hash, 192 bytes (the
+ * first two cache lines hold a key of up to 32 bytes), no allocation per
+ * entry: written in place under a sequence count (odd while a writer is
+ * at it) and read without lock or reference, never waiting (a busy or
+ * changed slot is a miss: the caller looks up the deps record in the
+ * memo, as for a host not in the table). Words: 0 the sequence, 1 the
+ * generation, 2 the host's hash, 3 the key's length (bits 0-31), "path in
+ * the key" (32), the number of scope lengths (40-47), "in use" (63); 4-11
+ * the scope lengths (int32); 12-23 the key, zero-padded.
+ */
+#define VH_WORDS	24
+#define VH_SL		4
+#define VH_KEY		12
+#define VH_KEY_MAX	96
+#define VH_SEED		0x76686f737473ULL
+#define VH_MIN		16
+#define VH_MAX		(1U << 16)
+#define VH_USED		(1ULL << 63)
 #define STATE_MAGIC	"GHOSTST1"
 
 struct memo_slot {
@@ -81,6 +104,9 @@ struct ghost_memo {
 	unsigned		mask;
 	struct memo_slot	*slot;
 	pthread_mutex_t		mtx[MEMO_STRIPES];
+	uint64_t		(*vh)[VH_WORDS];	/* the host table */
+	void			*vh_mem;		/* its allocation */
+	unsigned		vh_mask;
 };
 
 /* 64-bit hash, 8 bytes at a time (multiply-xorshift). */
@@ -128,6 +154,19 @@ ghost_memo_new(struct ghost_vcl *gv, unsigned slots)
 		return (-1);
 	}
 	m->mask = n - 1;
+	/* a host takes at least two slots (record, answer): 1/16 of them */
+	for (i = VH_MIN; i < n / 16 && i < VH_MAX; i <<= 1)
+		continue;
+	/* calloc: paged in where used; aligned to a cache line by hand */
+	m->vh_mem = calloc((size_t)i + 1, sizeof *m->vh);
+	if (m->vh_mem == NULL) {
+		free(m->slot);
+		FREE_OBJ(m);
+		return (-1);
+	}
+	m->vh = (void *)(((uintptr_t)m->vh_mem + MEMO_ALIGN - 1) &
+	    ~(uintptr_t)(MEMO_ALIGN - 1));
+	m->vh_mask = i - 1;
 	for (i = 0; i < MEMO_STRIPES; i++)
 		PTOK(pthread_mutex_init(&m->mtx[i], NULL));
 	gv->memo = m;
@@ -151,6 +190,7 @@ ghost_memo_free(struct ghost_vcl *gv)
 	for (i = 0; i < MEMO_STRIPES; i++)
 		PTOK(pthread_mutex_destroy(&m->mtx[i]));
 	free(m->slot);
+	free(m->vh_mem);
 	FREE_OBJ(m);
 }
 
@@ -319,6 +359,120 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	s->vlen = (uint32_t)vlen;
 	PTOK(pthread_mutex_unlock(mtx));
 	memo_drop(old);
+}
+
+/* ---- the host table ------------------------------------------------ */
+
+/* Word i of key k (kl bytes), zero-padded. */
+static uint64_t
+vh_word(const char *k, size_t kl, size_t i)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, k + 8 * i, kl - 8 * i < 8 ? kl - 8 * i : 8);
+	return (v);
+}
+
+/*
+ * The key k (kl bytes, at most VH_KEY_MAX) equals the zero-padded words
+ * at w: 8 bytes at a time, the last word read as the 8 bytes that end the
+ * key, shifted (no memcpy() call of a variable length).
+ */
+static GHOST_INLINE int
+vh_same(const uint64_t *w, const char *k, size_t kl)
+{
+	uint64_t v;
+	size_t l = kl;
+
+	for (; l >= 8; k += 8, l -= 8, w++) {
+		memcpy(&v, k, 8);
+		if (__atomic_load_n(w, __ATOMIC_RELAXED) != v)
+			return (0);
+	}
+	if (l == 0)
+		return (1);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (kl >= 8) {
+		memcpy(&v, k + l - 8, 8);
+		v >>= 8 * (8 - l);
+	} else
+#endif
+		v = vh_word(k, l, 0);
+	return (__atomic_load_n(w, __ATOMIC_RELAXED) == v);
+}
+
+/*
+ * The host table's entry of key k (a host's deps key) under generation
+ * gen into *o, and 1; 0: none (then the deps record in the memo tells).
+ */
+int GHOST_HOT
+ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, const char *k,
+    size_t kl, struct ghost_vh *o)
+{
+	const struct ghost_memo *m = gv->memo;
+	uint64_t *e, h, s, meta;
+
+	if (GHOST_UNLIKELY(kl > VH_KEY_MAX))
+		return (0);
+	h = ghost_hash(k, kl, VH_SEED);
+	e = m->vh[h & m->vh_mask];
+	s = __atomic_load_n(&e[0], __ATOMIC_ACQUIRE);
+	meta = __atomic_load_n(&e[3], __ATOMIC_RELAXED);
+	if ((s & 1) || __atomic_load_n(&e[1], __ATOMIC_RELAXED) != gen ||
+	    __atomic_load_n(&e[2], __ATOMIC_RELAXED) != h ||
+	    (meta & (VH_USED | 0xffffffffULL)) != (VH_USED | kl) ||
+	    !vh_same(&e[VH_KEY], k, kl))
+		return (0);
+	/* (racy, like every read here: the sequence tells) */
+	memcpy(o->sl, &e[VH_SL], sizeof o->sl);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&e[0], __ATOMIC_RELAXED) != s)
+		return (0);
+	o->p = (int)((meta >> 32) & 1);
+	o->nsl = (uint32_t)((meta >> 40) & 0xff);
+	return (1);
+}
+
+/*
+ * Enter key k's usual deps record (p: path in the key; nsl scope lengths
+ * at sl, ascending) under generation gen, replacing
+ * whatever the slot held. Not when the key is too long or another writer
+ * has the slot: the deps record in the memo serves then.
+ */
+void
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, const char *k,
+    size_t kl, int p, const int32_t *sl, uint32_t nsl)
+{
+	struct ghost_memo *m;
+	uint64_t *e, h, s, w;
+	size_t i;
+
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	m = gv->memo;
+	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
+	if (kl > VH_KEY_MAX || nsl > (VH_KEY - VH_SL) * 2)
+		return;
+	h = ghost_hash(k, kl, VH_SEED);
+	e = m->vh[h & m->vh_mask];
+	s = __atomic_load_n(&e[0], __ATOMIC_RELAXED);
+	if ((s & 1) || !__atomic_compare_exchange_n(&e[0], &s, s + 1, 0,
+	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&e[1], gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&e[2], h, __ATOMIC_RELAXED);
+	__atomic_store_n(&e[3], VH_USED | ((uint64_t)nsl << 40) |
+	    ((uint64_t)(p != 0) << 32) | kl, __ATOMIC_RELAXED);
+	for (i = 0; i < VH_KEY - VH_SL; i++) {
+		w = 0;
+		if (2 * i < nsl)
+			memcpy(&w, sl + 2 * i, 2 * i + 1 < nsl ? 8 : 4);
+		__atomic_store_n(&e[VH_SL + i], w, __ATOMIC_RELAXED);
+	}
+	for (i = 0; i < VH_WORDS - VH_KEY; i++)
+		__atomic_store_n(&e[VH_KEY + i], 8 * i < kl ?
+		    vh_word(k, kl, i) : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e[0], s + 2, __ATOMIC_RELEASE);
 }
 
 /* ---- state file ----------------------------------------------------- */

@@ -20,6 +20,21 @@ void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
 void *ghost_memo_ref(struct ghost_vcl *, uint64_t gen, const char *key,
     size_t klen, const uint8_t **val, size_t *vlen);
 void ghost_memo_unref(void *);
+
+/*
+ * A host's usual deps record (the Host and the path, or the Host alone)
+ * as the host table keeps it (memo.c): what building an answer's key
+ * needs, found without a lock or a reference.
+ */
+struct ghost_vh {
+	int			p;		/* the path in the key */
+	uint32_t		nsl;
+	int32_t			sl[16];		/* scope lengths, ascending */
+};
+int ghost_memo_vh_get(const struct ghost_vcl *, uint64_t gen, const char *k,
+    size_t kl, struct ghost_vh *);
+void ghost_memo_vh_put(struct ghost_vcl *, uint64_t gen, const char *k,
+    size_t kl, int p, const int32_t *sl, uint32_t nsl);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
     uint64_t *origin);
 int ghost_fetch_plain(struct ghost_vcl *);

@@ -666,6 +666,38 @@ memo_ban(struct ws *ws, const char *host, char *hx)
 }
 
 /*
+ * The usual deps records (the Host and the path, or the Host alone) as
+ * memo_key() reads them: what a host found in the host table builds its
+ * keys with.
+ */
+static const struct ghost_deps deps_none = { .p = 0 };
+static const struct ghost_deps deps_path = { .p = 1 };
+
+/* The deps record d is the usual one: the host table can keep it. */
+static int
+deps_usual(const struct ghost_deps *d)
+{
+	return (!d->m && !d->s && !d->x && !d->q && d->h == NULL &&
+	    d->c == NULL);
+}
+
+/*
+ * The scope lengths of a deps record (int64, as memo_store() wrote them)
+ * as int32 (a length no path can have: -1, never probed).
+ */
+static void
+scopes_32(const uint8_t *v, uint32_t nsl, int32_t *sl)
+{
+	int64_t l;
+	uint32_t i;
+
+	for (i = 0; i < nsl; i++) {
+		memcpy(&l, v + i * sizeof l, sizeof l);
+		sl[i] = l < 0 || l > INT32_MAX ? -1 : (int32_t)l;
+	}
+}
+
+/*
  * The keys hold a copy of the path (up to http_req_size): ghost_memo_store()
  * and a missing ghost_memo_find() give their workspace back, so that a
  * long URL does not cost it two or three times over (a 31.5 KB URL with a
@@ -682,6 +714,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	uint8_t *buf;
 	uintptr_t base_addr;
 	int64_t sl[MEMO_MAX_SCOPES];
+	int32_t sl32[MEMO_MAX_SCOPES];
 	uint32_t nsl;
 	unsigned sz;
 	struct ghost_ans ma;
@@ -718,6 +751,11 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		    sizeof sl[0] * nsl, &nsl, sizeof nsl);
 		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
 		    sizeof a->deps + sizeof base_addr + dl + tail, deps_fix);
+		if (deps_usual(&a->deps)) {
+			scopes_32((const uint8_t *)sl, nsl, sl32);
+			ghost_memo_vh_put(gv, a->gen, dk, dkl, a->deps.p, sl32,
+			    nsl);
+		}
 	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
 		buf = WS_Reservation(ws);
@@ -805,15 +843,15 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 /*
  * Find a memoised answer for q under generation gen: the host's deps
  * record, then the answer key, with the path part probed at each scope
- * length of deps.sl (nsl of them at slv, as the deps record carries them:
- * scopes_decode()) that fits in the path (longest first), then as the
+ * length of deps.sl (nsl of them at slv) that fits in the path (longest
+ * first), then as the
  * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
  * for a cache decision): the answer is referenced, not copied.
  */
 static GHOST_INLINE int
 memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, const struct ghost_deps *dp,
-    const uint8_t *slv, uint32_t nsl, struct ghost_ans *a,
+    const int32_t *slv, uint32_t nsl, struct ghost_ans *a,
     const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
     void **ref, uintptr_t *snap)
 {
@@ -821,7 +859,7 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	const char *path;
 	char *ak;
 	size_t kl, vl, base, pl;
-	int64_t sl;
+	int32_t sl;
 	uint32_t i;
 	char abuf[512];		/* the key, when it fits */
 
@@ -839,8 +877,8 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		return (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw, rawlen,
 		    ref));
 	for (i = nsl; i-- > 0; ) {
-		memcpy(&sl, slv + i * sizeof sl, sizeof sl);
-		if (sl < 0 || sl > (int64_t)pl)
+		sl = slv[i];
+		if (sl < 0 || (size_t)sl > pl)
 			continue;
 		kl = key_scope(ak, base, pl, sl);
 		if (ref != NULL) {
@@ -856,28 +894,28 @@ memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 }
 
 /*
- * memo_find() under the host's deps record: referenced in the memo entry
- * (its pointers moved there by deps_fix()), or copied for a cache
- * decision, whose answers are copied too.
+ * memo_find() under the host's deps record (key k, kl: deps_key()):
+ * referenced in the memo entry (its pointers moved there by deps_fix()),
+ * or copied for a cache decision, whose answers are copied too. A usual
+ * record goes into the host table (ghost_memo_find() looks there first).
  */
-static GHOST_INLINE int
+static int GHOST_COLD
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, struct ghost_ans *a,
+    const struct ghost_rq *q, const char *k, size_t kl, struct ghost_ans *a,
     const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
     void **ref, uintptr_t *snap)
 {
 	struct ghost_deps d;
 	const uint8_t *v;
-	const char *k;
-	size_t kl, vl;
+	size_t vl;
 	uintptr_t dbase;
 	void *dref = NULL;
 	uint32_t nsl;
+	int32_t sl[MEMO_MAX_SCOPES];
 	int r;
 	uint8_t drec[512];		/* the deps record, when it fits:
 					   read here only, no copy kept */
 
-	k = deps_key(q, &kl);
 	if (ref != NULL)
 		dref = ghost_memo_ref(gv, gen, k, kl, &v, &vl);
 	if (dref == NULL && (ref != NULL || !ghost_memo_lookup(gv, ws, gen, k,
@@ -897,12 +935,39 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		else
 			assert(dbase == (uintptr_t)(v + sizeof d +
 			    sizeof dbase));
-		r = memo_find(gv, ws, gen, q, &d, v + vl - sizeof nsl -
-		    nsl * sizeof(int64_t), nsl, a, ap, raw, rawlen, ref, snap);
+		scopes_32(v + vl - sizeof nsl - nsl * sizeof(int64_t), nsl,
+		    sl);
+		if (deps_usual(&d))
+			ghost_memo_vh_put(gv, gen, k, kl, d.p, sl, nsl);
+		r = memo_find(gv, ws, gen, q, &d, sl, nsl, a, ap, raw, rawlen,
+		    ref, snap);
 	}
 	if (dref != NULL)
 		ghost_memo_unref(dref);
 	return (r);
+}
+
+/*
+ * memo_find() for the host: its usual deps record from the host table
+ * (no lock, no reference: one memo lookup per decision instead of two),
+ * else from the memo (memo_find_deps()).
+ */
+static GHOST_INLINE int
+memo_find_host(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, struct ghost_ans *a,
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
+    void **ref, uintptr_t *snap)
+{
+	struct ghost_vh vh;
+	const char *k;
+	size_t kl;
+
+	k = deps_key(q, &kl);
+	if (GHOST_LIKELY(ghost_memo_vh_get(gv, gen, k, kl, &vh)))
+		return (memo_find(gv, ws, gen, q, vh.p ? &deps_path :
+		    &deps_none, vh.sl, vh.nsl, a, ap, raw, rawlen, ref, snap));
+	return (memo_find_deps(gv, ws, gen, q, k, kl, a, ap, raw, rawlen, ref,
+	    snap));
 }
 
 void
@@ -934,7 +999,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	 */
 	if (ref != NULL) {
 		*ref = NULL;
-		if (memo_find_deps(gv, ws, gen, q, a, ap, raw, rawlen, ref,
+		if (memo_find_host(gv, ws, gen, q, a, ap, raw, rawlen, ref,
 		    &snap))
 			return (1);
 		if (snap != 0)
@@ -942,7 +1007,7 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 		return (0);
 	}
 	snap = WS_Snapshot(ws);
-	if (memo_find_deps(gv, ws, gen, q, a, ap, raw, rawlen, ref, NULL))
+	if (memo_find_host(gv, ws, gen, q, a, ap, raw, rawlen, ref, NULL))
 		return (1);
 	WS_Reset(ws, snap);
 	return (0);

@@ -54,6 +54,21 @@ ghost_memo_unref(void *ref)
 	(void)ref;
 }
 
+int
+ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, const char *k,
+    size_t kl, struct ghost_vh *o)
+{
+	(void)gv; (void)gen; (void)k; (void)kl; (void)o;
+	return (0);
+}
+
+void
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, const char *k,
+    size_t kl, int p, const int32_t *sl, uint32_t nsl)
+{
+	(void)gv; (void)gen; (void)k; (void)kl; (void)p; (void)sl; (void)nsl;
+}
+
 /* memo_store()'s ban line name (cachekey.c, memo.c): not fuzzed here. */
 const char *
 ghost_norm_host(struct ws *ws, const char *host)
