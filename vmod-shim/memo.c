@@ -50,7 +50,6 @@
 #define VH_SL		4
 #define VH_KEY		12
 #define VH_KEY_MAX	96
-#define VH_SEED		0x76686f737473ULL
 #define VH_MIN		16
 #define VH_MAX		(1U << 16)
 #define VH_USED		(1ULL << 63)
@@ -124,7 +123,15 @@ ghost_hash(const void *p, size_t l, uint64_t seed)
 		l -= 8;
 	}
 	v = 0;
-	memcpy(&v, b, l);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (l > 0 && b != p) {
+		/* the same value: the 8 bytes that end the input, shifted
+		   (no memcpy() call of a variable length) */
+		memcpy(&v, b + l - 8, 8);
+		v >>= 8 * (8 - l);
+	} else
+#endif
+		memcpy(&v, b, l);
 	h = (h ^ v) * 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 29;
 	h *= 0xff51afd7ed558ccdULL;
@@ -214,11 +221,19 @@ memo_eq(const uint8_t *a, const char *b, size_t l)
 {
 	uint64_t x, y;
 
+	size_t n = l;
+
 	for (; l >= 8; a += 8, b += 8, l -= 8) {
 		memcpy(&x, a, 8);
 		memcpy(&y, b, 8);
 		if (x != y)
 			return (0);
+	}
+	if (l > 0 && n >= 8) {
+		/* the last 8 bytes, overlapping those compared */
+		memcpy(&x, a + l - 8, 8);
+		memcpy(&y, b + l - 8, 8);
+		return (x == y);
 	}
 	for (; l > 0; a++, b++, l--)
 		if (*a != (uint8_t)*b)
@@ -235,22 +250,21 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
 }
 
 /*
- * The slot of key under generation gen, or NULL; either way with the
+ * The slot of key (h: its hash, the caller's: reuse.c) under generation
+ * gen, or NULL; either way with the
  * stripe lock of its set held (*mtx: to unlock).
  */
 static GHOST_INLINE struct memo_slot *
 memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
-    pthread_mutex_t **mtx)
+    uint64_t h, pthread_mutex_t **mtx)
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
-	uint64_t h;
 	unsigned w;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
-	h = ghost_hash(key, klen, 0);
 	s = memo_set(m, h, mtx);
 	PTOK(pthread_mutex_lock(*mtx));
 	for (w = 0; w < MEMO_WAYS; w++, s++)
@@ -261,14 +275,14 @@ memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
 
 int
 ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const char *key, size_t klen, uint64_t h, uint8_t *buf, size_t bl,
     const uint8_t **val, size_t *vlen)
 {
 	struct memo_slot *s;
 	pthread_mutex_t *mtx;
 	int hit = 0;
 
-	s = memo_slot(gv, gen, key, klen, &mtx);
+	s = memo_slot(gv, gen, key, klen, h, &mtx);
 	if (s != NULL) {
 		if (buf != NULL && s->vlen <= bl) {
 			memcpy(buf, s->data + memo_voff(klen), s->vlen);
@@ -290,13 +304,13 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  */
 void * GHOST_HOT
 ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t **val, size_t *vlen)
+    size_t klen, uint64_t h, const uint8_t **val, size_t *vlen)
 {
 	struct memo_slot *s;
 	pthread_mutex_t *mtx;
 	uint8_t *d = NULL;
 
-	s = memo_slot(gv, gen, key, klen, &mtx);
+	s = memo_slot(gv, gen, key, klen, h, &mtx);
 	if (s != NULL) {
 		d = s->data;
 		(void)__atomic_add_fetch(memo_refs(d), 1, __ATOMIC_RELAXED);
@@ -315,14 +329,14 @@ ghost_memo_unref(void *ref)
 
 void
 ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *fix)
+    size_t klen, uint64_t h, const uint8_t *val, size_t vlen,
+    ghost_memo_fix_f *fix)
 {
 	struct ghost_memo *m;
 	struct memo_slot *set, *s;
 	pthread_mutex_t *mtx;
 	uint8_t *d, *old;
 	void *p;
-	uint64_t h;
 	unsigned w;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -338,7 +352,6 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	memcpy(d + memo_voff(klen), val, vlen);
 	if (fix != NULL)
 		fix(d + memo_voff(klen), vlen);
-	h = ghost_hash(key, klen, 0);
 	set = memo_set(m, h, &mtx);
 	PTOK(pthread_mutex_lock(mtx));
 	/* The same key, else an empty or outdated slot, else one by hash. */
@@ -402,19 +415,18 @@ vh_same(const uint64_t *w, const char *k, size_t kl)
 }
 
 /*
- * The host table's entry of key k (a host's deps key) under generation
- * gen into *o, and 1; 0: none (then the deps record in the memo tells).
+ * The host table's entry of key k (a host's deps key; h: the hash the
+ * caller indexes the table by, reuse.c) under generation gen into *o, and 1; 0: none (then the deps record in the memo tells).
  */
 int GHOST_HOT
-ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, const char *k,
-    size_t kl, struct ghost_vh *o)
+ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, struct ghost_vh *o)
 {
 	const struct ghost_memo *m = gv->memo;
-	uint64_t *e, h, s, meta;
+	uint64_t *e, s, meta;
 
 	if (GHOST_UNLIKELY(kl > VH_KEY_MAX))
 		return (0);
-	h = ghost_hash(k, kl, VH_SEED);
 	e = m->vh[h & m->vh_mask];
 	s = __atomic_load_n(&e[0], __ATOMIC_ACQUIRE);
 	meta = __atomic_load_n(&e[3], __ATOMIC_RELAXED);
@@ -440,11 +452,11 @@ ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, const char *k,
  * has the slot: the deps record in the memo serves then.
  */
 void
-ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, const char *k,
-    size_t kl, int p, const int32_t *sl, uint32_t nsl)
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl)
 {
 	struct ghost_memo *m;
-	uint64_t *e, h, s, w;
+	uint64_t *e, s, w;
 	size_t i;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
@@ -452,7 +464,6 @@ ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, const char *k,
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
 	if (kl > VH_KEY_MAX || nsl > (VH_KEY - VH_SL) * 2)
 		return;
-	h = ghost_hash(k, kl, VH_SEED);
 	e = m->vh[h & m->vh_mask];
 	s = __atomic_load_n(&e[0], __ATOMIC_RELAXED);
 	if ((s & 1) || !__atomic_compare_exchange_n(&e[0], &s, s + 1, 0,

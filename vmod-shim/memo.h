@@ -10,15 +10,16 @@
 uint64_t ghost_hash(const void *, size_t, uint64_t seed);
 int ghost_memo_new(struct ghost_vcl *, unsigned slots);
 void ghost_memo_free(struct ghost_vcl *);
+/* h: the key's hash, the caller's (reuse.c) */
 int ghost_memo_lookup(struct ghost_vcl *, struct ws *, uint64_t gen,
-    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const char *key, size_t klen, uint64_t h, uint8_t *buf, size_t bl,
     const uint8_t **val, size_t *vlen);
 /* Called on the value's copy in the entry before it is published. */
 typedef void ghost_memo_fix_f(uint8_t *val, size_t vlen);
 void ghost_memo_insert(struct ghost_vcl *, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *);
+    size_t klen, uint64_t h, const uint8_t *val, size_t vlen, ghost_memo_fix_f *);
 void *ghost_memo_ref(struct ghost_vcl *, uint64_t gen, const char *key,
-    size_t klen, const uint8_t **val, size_t *vlen);
+    size_t klen, uint64_t h, const uint8_t **val, size_t *vlen);
 void ghost_memo_unref(void *);
 
 /*
@@ -31,10 +32,10 @@ struct ghost_vh {
 	uint32_t		nsl;
 	int32_t			sl[16];		/* scope lengths, ascending */
 };
-int ghost_memo_vh_get(const struct ghost_vcl *, uint64_t gen, const char *k,
-    size_t kl, struct ghost_vh *);
-void ghost_memo_vh_put(struct ghost_vcl *, uint64_t gen, const char *k,
-    size_t kl, int p, const int32_t *sl, uint32_t nsl);
+int ghost_memo_vh_get(const struct ghost_vcl *, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, struct ghost_vh *);
+void ghost_memo_vh_put(struct ghost_vcl *, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
     uint64_t *origin);
 int ghost_fetch_plain(struct ghost_vcl *);

@@ -4,6 +4,10 @@
  * of answers and of each host's deps. The table itself is in memo.c.
  */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* strchrnul() */
+#endif
+
 #include "config.h"
 
 #include <string.h>
@@ -101,9 +105,10 @@ rq_path(const struct ghost_rq *q, const char **p, size_t *l)
 	const char *qm;
 
 	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
-	qm = strchr(q->url, '?');
+	/* one scan: the first '?' or the end (varnishd's code calls it too) */
+	qm = strchrnul(q->url, '?');
 	*p = q->url;
-	*l = qm != NULL ? (size_t)(qm - q->url) : strlen(q->url);
+	*l = (size_t)(qm - q->url);
 	if (*l == 0) {
 		*p = "/";
 		*l = 1;
@@ -337,18 +342,37 @@ key_part(char *w, const char *s, size_t l)
 }
 
 /*
+ * The usual key (the Host h, hl bytes, then with p the whole path) into
+ * buf, which has room: its length, and *base where the path part starts.
+ */
+static GHOST_INLINE size_t
+key_usual(char *buf, const char *h, size_t hl, int p, const char *path,
+    size_t pl, size_t *base)
+{
+	char *w;
+
+	w = key_part(buf, "A", 1);
+	w = key_part(w, h, hl);
+	*base = (size_t)(w - buf);
+	if (p) {
+		w = key_part(w, "E", 1);
+		w = key_part(w, path, pl);
+	}
+	return ((size_t)(w - buf));
+}
+
+/*
  * memo_key(): for the usual deps (Host and path only, or Host alone) the
  * same bytes written straight into buf, a few code lines; any other
  * deps, or a key longer than buf, by memo_key_full().
  */
-static char * GHOST_HOT
+static char *
 memo_key(struct ws *ws, const struct ghost_rq *q,
     const struct ghost_deps *d, const char *path, size_t pl, size_t *base,
     size_t *klen, char *buf, size_t bsz)
 {
 	const char *h;
 	size_t hl;
-	char *w;
 
 	if (GHOST_UNLIKELY(buf == NULL || d->m || d->s || d->x || d->q ||
 	    d->h != NULL || d->c != NULL))
@@ -359,14 +383,7 @@ memo_key(struct ws *ws, const struct ghost_rq *q,
 	if (GHOST_UNLIKELY(5 + 4 + hl + (d->p ? 5 + 4 + pl : 0) > bsz))
 		return (memo_key_full(ws, q, d, path, pl, base, klen, buf,
 		    bsz));
-	w = key_part(buf, "A", 1);
-	w = key_part(w, h, hl);
-	*base = (size_t)(w - buf);
-	if (d->p) {
-		w = key_part(w, "E", 1);
-		w = key_part(w, path, pl);
-	}
-	*klen = (size_t)(w - buf);
+	*klen = key_usual(buf, h, hl, d->p, path, pl, base);
 	return (buf);
 }
 
@@ -665,14 +682,6 @@ memo_ban(struct ws *ws, const char *host, char *hx)
 	return (1);
 }
 
-/*
- * The usual deps records (the Host and the path, or the Host alone) as
- * memo_key() reads them: what a host found in the host table builds its
- * keys with.
- */
-static const struct ghost_deps deps_none = { .p = 0 };
-static const struct ghost_deps deps_path = { .p = 1 };
-
 /* The deps record d is the usual one: the host table can keep it. */
 static int
 deps_usual(const struct ghost_deps *d)
@@ -698,6 +707,18 @@ scopes_32(const uint8_t *v, uint32_t nsl, int32_t *sl)
 }
 
 /*
+ * The memo hash of an answer key (ak, kl bytes): its path part (from base,
+ * memo_key()) hashed on top of the hash of what comes before it (hp), so
+ * that the probes of one lookup hash only their path parts, and the
+ * hash of the usual key's head ("A" and the Host) indexes the host table.
+ */
+static GHOST_INLINE uint64_t
+akey_hash(const char *ak, size_t base, size_t kl, uint64_t hp)
+{
+	return (ghost_hash(ak + base, kl - base, hp));
+}
+
+/*
  * The keys hold a copy of the path (up to http_req_size): ghost_memo_store()
  * and a missing ghost_memo_find() give their workspace back, so that a
  * long URL does not cost it two or three times over (a 31.5 KB URL with a
@@ -715,6 +736,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 	uintptr_t base_addr;
 	int64_t sl[MEMO_MAX_SCOPES];
 	int32_t sl32[MEMO_MAX_SCOPES];
+	uint64_t hp;
 	uint32_t nsl;
 	unsigned sz;
 	struct ghost_ans ma;
@@ -728,6 +750,7 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		return;
 	if (a->deps.p)
 		akl = key_scope(ak, base, pl, a->sc);
+	hp = ghost_hash(ak, base, 0);
 	/*
 	 * What every request this answer serves shares (the key holds the
 	 * Host): the ban line's name, when the Host is in normal form
@@ -749,12 +772,14 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		    sizeof sl[0] * nsl);
 		memcpy(buf + sizeof a->deps + sizeof base_addr + dl +
 		    sizeof sl[0] * nsl, &nsl, sizeof nsl);
-		ghost_memo_insert(gv, a->gen, dk, dkl, buf,
-		    sizeof a->deps + sizeof base_addr + dl + tail, deps_fix);
-		if (deps_usual(&a->deps)) {
+		ghost_memo_insert(gv, a->gen, dk, dkl, ghost_hash(dk, dkl, 0),
+		    buf, sizeof a->deps + sizeof base_addr + dl + tail,
+		    deps_fix);
+		if (q->host != NULL && deps_usual(&a->deps)) {
+			/* the usual key's head: base bytes */
 			scopes_32((const uint8_t *)sl, nsl, sl32);
-			ghost_memo_vh_put(gv, a->gen, dk, dkl, a->deps.p, sl32,
-			    nsl);
+			ghost_memo_vh_put(gv, a->gen, hp, dk, dkl, a->deps.p,
+			    sl32, nsl);
 		}
 	}
 	if (sz >= sizeof *a + sizeof base_addr + rawlen) {
@@ -763,8 +788,8 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		memcpy(buf, &ma, sizeof ma);
 		memcpy(buf + sizeof *a, &base_addr, sizeof base_addr);
 		memcpy(buf + sizeof *a + sizeof base_addr, raw, rawlen);
-		ghost_memo_insert(gv, a->gen, ak, akl, buf,
-		    sizeof *a + sizeof base_addr + rawlen, ans_fix);
+		ghost_memo_insert(gv, a->gen, ak, akl, akey_hash(ak, base, akl,
+		    hp), buf, sizeof *a + sizeof base_addr + rawlen, ans_fix);
 	}
 	WS_Release(ws, 0);
 }
@@ -815,22 +840,23 @@ memo_answer(const struct ghost_rq *q, const uint8_t *v, size_t vl,
 }
 
 /*
- * One answer lookup of memo_find(): a workspace copy, or with ref a
+ * One answer lookup of memo_probe(): a workspace copy, or with ref a
  * reference to the entry (*ref, for ghost_memo_unref()).
  */
 static GHOST_INLINE int
 memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, const char *ak, size_t kl, struct ghost_ans *a,
-    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
-    void **ref)
+    const struct ghost_rq *q, const char *ak, size_t base, size_t kl,
+    uint64_t hp, struct ghost_ans *a, const struct ghost_ans **ap,
+    const uint8_t **raw, size_t *rawlen, void **ref)
 {
 	const uint8_t *v;
 	size_t vl;
+	uint64_t h = akey_hash(ak, base, kl, hp);
 
 	if (ref == NULL)
-		return (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
+		return (ghost_memo_lookup(gv, ws, gen, ak, kl, h, NULL, 0, &v,
 		    &vl) && memo_answer(q, v, vl, a, ap, raw, rawlen, 0));
-	*ref = ghost_memo_ref(gv, gen, ak, kl, &v, &vl);
+	*ref = ghost_memo_ref(gv, gen, ak, kl, h, &v, &vl);
 	if (*ref == NULL)
 		return (0);
 	if (memo_answer(q, v, vl, a, ap, raw, rawlen, 1))
@@ -841,73 +867,60 @@ memo_get(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 }
 
 /*
- * Find a memoised answer for q under generation gen: the host's deps
- * record, then the answer key, with the path part probed at each scope
- * length of deps.sl (nsl of them at slv) that fits in the path (longest
- * first), then as the
- * whole path. At most 1 + 16 + 1 lookups; no routing rule here. ref (not
- * for a cache decision): the answer is referenced, not copied.
+ * Find a memoised answer for q under generation gen, its key built by
+ * memo_key() at ak (the path part from base, pl the path's length; hp:
+ * the hash of what comes before it): with the path (p), the path part
+ * probed at each scope length of deps.sl (nsl of them at slv) that fits
+ * in the path (longest first), then as the whole path. At most 16 + 1
+ * lookups; no routing rule here. ref (not for a cache decision): the
+ * answer is referenced, not copied.
  */
 static GHOST_INLINE int
-memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, const struct ghost_deps *dp,
-    const int32_t *slv, uint32_t nsl, struct ghost_ans *a,
+memo_probe(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, char *ak, size_t base, size_t pl, uint64_t hp,
+    int p, const int32_t *slv, uint32_t nsl, struct ghost_ans *a,
     const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
-    void **ref, uintptr_t *snap)
+    void **ref)
 {
-	const uint8_t *v;
-	const char *path;
-	char *ak;
-	size_t kl, vl, base, pl;
+	size_t kl;
 	int32_t sl;
 	uint32_t i;
-	char abuf[512];		/* the key, when it fits */
 
-	rq_path(q, &path, &pl);
-	ak = memo_key(NULL, q, dp, path, pl, &base, &kl, abuf, sizeof abuf);
-	if (GHOST_UNLIKELY(ak == NULL)) {
-		/* too long for abuf: in the workspace, given back on a miss */
-		if (snap != NULL && *snap == 0)
-			*snap = WS_Snapshot(ws);
-		ak = memo_key(ws, q, dp, path, pl, &base, &kl, NULL, 0);
-		if (ak == NULL)
-			return (0);
-	}
-	if (!dp->p)
-		return (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw, rawlen,
-		    ref));
+	if (!p)
+		return (memo_get(gv, ws, gen, q, ak, base, base, hp, a, ap,
+		    raw, rawlen, ref));
 	for (i = nsl; i-- > 0; ) {
 		sl = slv[i];
 		if (sl < 0 || (size_t)sl > pl)
 			continue;
 		kl = key_scope(ak, base, pl, sl);
-		if (ref != NULL) {
-			if (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw,
-			    rawlen, ref))
-				return (1);
-		} else if (ghost_memo_lookup(gv, ws, gen, ak, kl, NULL, 0, &v,
-		    &vl))
-			return (memo_answer(q, v, vl, a, ap, raw, rawlen, 0));
+		if (memo_get(gv, ws, gen, q, ak, base, kl, hp, a, ap, raw,
+		    rawlen, ref))
+			return (1);
 	}
 	kl = key_scope(ak, base, pl, -1);
-	return (memo_get(gv, ws, gen, q, ak, kl, a, ap, raw, rawlen, ref));
+	return (memo_get(gv, ws, gen, q, ak, base, kl, hp, a, ap, raw, rawlen,
+	    ref));
 }
 
 /*
- * memo_find() under the host's deps record (key k, kl: deps_key()):
+ * memo_probe() under the host's deps record (key k, kl: deps_key()):
  * referenced in the memo entry (its pointers moved there by deps_fix()),
  * or copied for a cache decision, whose answers are copied too. A usual
- * record goes into the host table (ghost_memo_find() looks there first).
+ * record goes into the host table (under *hh, the hash of the usual key's
+ * head: memo_find_host(); NULL: not looked up there).
  */
 static int GHOST_COLD
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, const char *k, size_t kl, struct ghost_ans *a,
-    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen,
-    void **ref, uintptr_t *snap)
+    const struct ghost_rq *q, const char *k, size_t kl, const uint64_t *hh,
+    struct ghost_ans *a, const struct ghost_ans **ap, const uint8_t **raw,
+    size_t *rawlen, void **ref, uintptr_t *snap)
 {
 	struct ghost_deps d;
 	const uint8_t *v;
-	size_t vl;
+	const char *path;
+	char *ak;
+	size_t vl, base, akl, pl;
 	uintptr_t dbase;
 	void *dref = NULL;
 	uint32_t nsl;
@@ -915,42 +928,55 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	int r;
 	uint8_t drec[512];		/* the deps record, when it fits:
 					   read here only, no copy kept */
+	char abuf[512];			/* the answer key, when it fits */
 
 	if (ref != NULL)
-		dref = ghost_memo_ref(gv, gen, k, kl, &v, &vl);
+		dref = ghost_memo_ref(gv, gen, k, kl, ghost_hash(k, kl, 0), &v,
+		    &vl);
 	if (dref == NULL && (ref != NULL || !ghost_memo_lookup(gv, ws, gen, k,
-	    kl, drec, sizeof drec, &v, &vl)))
+	    kl, ghost_hash(k, kl, 0), drec, sizeof drec, &v, &vl)))
 		return (0);
 	r = 0;
 	/* after the raw deps: the scope lengths (int64), then how many */
 	nsl = MEMO_MAX_SCOPES + 1;
 	if (vl >= sizeof d + sizeof dbase + sizeof nsl)
 		memcpy(&nsl, v + vl - sizeof nsl, sizeof nsl);
-	if (nsl <= MEMO_MAX_SCOPES && vl >= sizeof d + sizeof dbase +
-	    sizeof nsl + nsl * sizeof(int64_t)) {
-		memcpy(&d, v, sizeof d);
-		memcpy(&dbase, v + sizeof d, sizeof dbase);
-		if (dref == NULL)
-			deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
-		else
-			assert(dbase == (uintptr_t)(v + sizeof d +
-			    sizeof dbase));
-		scopes_32(v + vl - sizeof nsl - nsl * sizeof(int64_t), nsl,
-		    sl);
-		if (deps_usual(&d))
-			ghost_memo_vh_put(gv, gen, k, kl, d.p, sl, nsl);
-		r = memo_find(gv, ws, gen, q, &d, sl, nsl, a, ap, raw, rawlen,
-		    ref, snap);
+	if (nsl > MEMO_MAX_SCOPES || vl < sizeof d + sizeof dbase +
+	    sizeof nsl + nsl * sizeof(int64_t))
+		goto done;
+	memcpy(&d, v, sizeof d);
+	memcpy(&dbase, v + sizeof d, sizeof dbase);
+	if (dref == NULL)
+		deps_rebase(&d, dbase, v + sizeof d + sizeof dbase);
+	else
+		assert(dbase == (uintptr_t)(v + sizeof d + sizeof dbase));
+	scopes_32(v + vl - sizeof nsl - nsl * sizeof(int64_t), nsl, sl);
+	if (hh != NULL && deps_usual(&d))
+		ghost_memo_vh_put(gv, gen, *hh, k, kl, d.p, sl, nsl);
+	rq_path(q, &path, &pl);
+	ak = memo_key(NULL, q, &d, path, pl, &base, &akl, abuf, sizeof abuf);
+	if (ak == NULL) {
+		/* too long for abuf: in the workspace, given back on a miss */
+		if (snap != NULL && *snap == 0)
+			*snap = WS_Snapshot(ws);
+		ak = memo_key(ws, q, &d, path, pl, &base, &akl, NULL, 0);
 	}
+	if (ak != NULL)
+		r = memo_probe(gv, ws, gen, q, ak, base, pl,
+		    ghost_hash(ak, base, 0), d.p, sl, nsl, a, ap, raw, rawlen,
+		    ref);
+  done:
 	if (dref != NULL)
 		ghost_memo_unref(dref);
 	return (r);
 }
 
 /*
- * memo_find() for the host: its usual deps record from the host table
- * (no lock, no reference: one memo lookup per decision instead of two),
- * else from the memo (memo_find_deps()).
+ * Find a memoised answer for q under generation gen: the host's usual
+ * deps record from the host table (no lock, no reference: one memo
+ * lookup per decision instead of two; the table is indexed by the hash
+ * of the usual key's head, which the answer's hash goes on from), else
+ * from the memo (memo_find_deps()).
  */
 static GHOST_INLINE int
 memo_find_host(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
@@ -959,15 +985,27 @@ memo_find_host(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     void **ref, uintptr_t *snap)
 {
 	struct ghost_vh vh;
-	const char *k;
-	size_t kl;
+	const char *k, *path;
+	size_t kl, base, pl;
+	uint64_t hh;
+	char abuf[512];		/* the key, when it fits */
 
 	k = deps_key(q, &kl);
-	if (GHOST_LIKELY(ghost_memo_vh_get(gv, gen, k, kl, &vh)))
-		return (memo_find(gv, ws, gen, q, vh.p ? &deps_path :
-		    &deps_none, vh.sl, vh.nsl, a, ap, raw, rawlen, ref, snap));
-	return (memo_find_deps(gv, ws, gen, q, k, kl, a, ap, raw, rawlen, ref,
-	    snap));
+	rq_path(q, &path, &pl);
+	/*
+	 * the usual key with the whole path, as memo_key() builds it: its
+	 * head is that of any key
+	 */
+	if (GHOST_UNLIKELY(q->host == NULL || 9 + kl + 9 + pl > sizeof abuf))
+		return (memo_find_deps(gv, ws, gen, q, k, kl, NULL, a, ap, raw,
+		    rawlen, ref, snap));
+	(void)key_usual(abuf, k, kl, 1, path, pl, &base);
+	hh = ghost_hash(abuf, base, 0);
+	if (GHOST_LIKELY(ghost_memo_vh_get(gv, gen, hh, k, kl, &vh)))
+		return (memo_probe(gv, ws, gen, q, abuf, base, pl, hh, vh.p,
+		    vh.sl, vh.nsl, a, ap, raw, rawlen, ref));
+	return (memo_find_deps(gv, ws, gen, q, k, kl, &hh, a, ap, raw, rawlen,
+	    ref, snap));
 }
 
 void

@@ -12,6 +12,8 @@
  * Built and run by test/fuzz.sh.
  */
 
+#define _GNU_SOURCE	/* reuse.c's strchrnul(): before any system header */
+
 #include <stdlib.h>
 
 /* ghost.h hides what is declared after it: system headers first */
@@ -24,27 +26,30 @@
 /* Not on the fuzzed path (no memo table here), but reuse.c links them. */
 int
 ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const char *key, size_t klen, uint8_t *buf, size_t bl,
+    const char *key, size_t klen, uint64_t h, uint8_t *buf, size_t bl,
     const uint8_t **val, size_t *vlen)
 {
-	(void)gv; (void)ws; (void)gen; (void)key; (void)klen;
+	(void)gv; (void)ws; (void)gen; (void)key; (void)klen; (void)h;
 	(void)buf; (void)bl; (void)val; (void)vlen;
 	return (0);
 }
 
 void
 ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t *val, size_t vlen, ghost_memo_fix_f *fix)
+    size_t klen, uint64_t h, const uint8_t *val, size_t vlen,
+    ghost_memo_fix_f *fix)
 {
-	(void)gv; (void)gen; (void)key; (void)klen; (void)val; (void)vlen;
+	(void)gv; (void)gen; (void)key; (void)klen; (void)h; (void)val;
+	(void)vlen;
 	(void)fix;
 }
 
 void *
 ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
-    size_t klen, const uint8_t **val, size_t *vlen)
+    size_t klen, uint64_t h, const uint8_t **val, size_t *vlen)
 {
-	(void)gv; (void)gen; (void)key; (void)klen; (void)val; (void)vlen;
+	(void)gv; (void)gen; (void)key; (void)klen; (void)h; (void)val;
+	(void)vlen;
 	return (NULL);
 }
 
@@ -55,18 +60,18 @@ ghost_memo_unref(void *ref)
 }
 
 int
-ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, const char *k,
-    size_t kl, struct ghost_vh *o)
+ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, struct ghost_vh *o)
 {
-	(void)gv; (void)gen; (void)k; (void)kl; (void)o;
+	(void)gv; (void)gen; (void)h; (void)k; (void)kl; (void)o;
 	return (0);
 }
 
 void
-ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, const char *k,
-    size_t kl, int p, const int32_t *sl, uint32_t nsl)
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+    const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl)
 {
-	(void)gv; (void)gen; (void)k; (void)kl; (void)p; (void)sl; (void)nsl;
+	(void)gv; (void)gen; (void)h; (void)k; (void)kl; (void)p; (void)sl; (void)nsl;
 }
 
 /* memo_store()'s ban line name (cachekey.c, memo.c): not fuzzed here. */
@@ -125,7 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ws ws[1];
 	struct http hp[1];
 	txt hd[MAXHD];
-	char *line[MAXHD + 5], *k1, *k2, kbuf[64];
+	char *line[MAXHD + 5], *k1, *k2, kbuf[64], ubuf[512];
 	const char *p, *e, *nl, *k3;
 	struct ghost_ans a;
 	struct ghost_rq q;
@@ -231,6 +236,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				}
 			}
 			assert(key_scope(k1, base1, pl, -1) == kl1);
+		}
+		/*
+		 * a host with the usual deps: the key that memo_find_host()
+		 * builds from the Host alone (key_usual()) is this one, with
+		 * the same head (the host table's index is its hash)
+		 */
+		if (q.host != NULL && deps_usual(&a.deps) &&
+		    9 + strlen(q.host) + 9 + pl <= sizeof ubuf) {
+			kl3 = key_usual(ubuf, q.host, strlen(q.host), a.deps.p,
+			    p, pl, &base2);
+			assert(kl3 == kl1 && base2 == base1);
+			AZ(memcmp(ubuf, k1, kl1));
 		}
 	}
 	/* the deps key: the Host, or one NUL; never an answer key */
