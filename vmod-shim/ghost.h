@@ -44,10 +44,10 @@
  * this list; most code paths hold one lock at a time). The mutexes are
  * varnishd's Lck_* (ownership asserted on unlock, statistics in
  * varnishstat as LCK.ghost.<name>.*), except the memo stripes: they are
- * taken two or three times per routed fetch, and Lck_* (an error-checking
- * mutex, owner bookkeeping, a shared counter) cost ~400 instructions per
- * pass request there under callgrind. The rwlocks are pthread's (7.1 has
- * no Lck rwlock):
+ * taken on every routed fetch, and Lck_* (an error-checking mutex, owner
+ * bookkeeping, a shared counter) cost ~400 instructions per pass request
+ * there under callgrind, a pthread mutex ~60 (memo.c: spinlocks). The
+ * rwlocks are pthread's (7.1 has no Lck rwlock):
  *
  *   0. gv->cl_mtx      (pthread: one request fetching the cluster;
  *                       held across that round trip, never waited for)
@@ -61,8 +61,8 @@
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
  *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held
  *                       during I/O)
- *   4. memo stripe     (pthread: one of gv->memo->mtx[]; never held
- *                       during I/O)
+ *   4. memo stripe     (a spinlock, memo.c: one of gv->memo->mtx[];
+ *                       held for one set's scan only, never during I/O)
  *   5. gv->st_lock     (rwlock: its write side orders remapping the
  *                       state file; requests read the mapping
  *                       without it, memo.c st_open())
