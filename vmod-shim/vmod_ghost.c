@@ -612,6 +612,19 @@ misplaced(VRT_CTX, const char *msg)
 	VRT_fail(ctx, "%s", msg);
 }
 
+/*
+ * ghost.hash() of a method starting with 'P': ghost_invalidate's PURGE
+ * of a URL hashes its plain objects (ghost_purge_hash()); anything else
+ * as usual. Out of line: vmod_hash() calls nothing but in tail position.
+ */
+static void __attribute__((__noinline__))
+hash_p(VRT_CTX, struct ghost_vcl *gv, const char *m)
+{
+	if (!strcmp(m, "PURGE") && ghost_purge_hash(ctx, gv))
+		return;
+	ghost_cache_hash_req(ctx, gv, m);
+}
+
 VCL_VOID v_matchproto_() GHOST_HOT
 vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
@@ -629,16 +642,16 @@ vmod_hash(VRT_CTX, struct vmod_priv *pv)
 		return;
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
 	AN(m);
-	/* ghost_invalidate's PURGE of a URL: its plain objects' hash */
-	if (GHOST_UNLIKELY(*m == 'P') && !strcmp(m, "PURGE") &&
-	    ghost_purge_hash(ctx, gv))
-		return;
 	/*
 	 * The hash, then prepare()'s record for a fetch after this lookup
-	 * (ghost_cache_hash_req()). The last statement: a tail call, so
-	 * that this function keeps no registers and no epilogue (each code
+	 * (ghost_cache_hash_req()). Both ways end in a tail call, so that
+	 * this function keeps no registers and has no epilogue (each code
 	 * line an instruction-cache miss on every request).
 	 */
+	if (GHOST_UNLIKELY(*m == 'P')) {
+		hash_p(ctx, gv, m);
+		return;
+	}
 	ghost_cache_hash_req(ctx, gv, m);
 }
 
