@@ -70,7 +70,10 @@ for _ in $(seq 120); do curl -s -o /dev/null "http://127.0.0.1:$((B + 20))/" && 
 child=$(pgrep -P "$VG" | head -1)
 # the newest dump of the child (0 when none)
 last() { ls "$S" | sed -n "s/^cg\.$child\.out\.\([0-9]*\)$/\1/p" | sort -n | tail -1; }
-export BENCH_RUN=w$$
+# the long-tail URLs' run id: fixed width (a 5- or 7-digit PID changed
+# every URL's length, and with it the hash's and the lookup's counts)
+BENCH_RUN=w$(printf %07d $$)
+export BENCH_RUN
 wrk -t1 -c4 -d"${warm}s" -s "$S/$mode.lua" "http://127.0.0.1:$((B + 20))" >/dev/null
 # hits: warm until a round fetches nothing (every object and decision in)
 misses() { varnishstat -n "$S/vn" -1 -f MAIN.cache_miss | awk '{print $2}'; }
@@ -83,7 +86,7 @@ done
 adm backend.list >/dev/null
 sleep 1
 first=$(last)
-export BENCH_RUN=m$$
+BENCH_RUN=m$(printf %07d $$)
 wrk -t1 -c4 -d"${dur}s" -s "$S/$mode.lua" "http://127.0.0.1:$((B + 20))" |
 	grep -E "requests in|Non-2xx" || true
 adm backend.list >/dev/null
