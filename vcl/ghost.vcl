@@ -196,8 +196,9 @@ sub vcl_hash {
 }
 
 sub vcl_miss {
-	# true only for ghost_invalidate's lookup of a URL to purge
-	if (ghost.prepare()) {
+	# true only for ghost_invalidate's lookup of a URL to purge; the
+	# fetch's record was taken by ghost.hash()
+	if (ghost.purging()) {
 		call ghost_purge_url;
 	}
 }
