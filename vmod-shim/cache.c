@@ -473,6 +473,7 @@ hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
 struct ls_name {
 	const struct listen_sock	*ls;
 	const char			*name;
+	int				plain;	/* name is GHOST_PLAIN_SOCK */
 };
 
 static struct ls_name *ls_names[LS_SLOTS];
@@ -492,6 +493,7 @@ local_socket_slow(VRT_CTX, const struct listen_sock *ls)
 		return (name);
 	n->ls = ls;
 	n->name = name;
+	n->plain = !strcmp(name, GHOST_PLAIN_SOCK);
 	for (i = 0; i < LS_SLOTS; i++) {
 		cur = NULL;
 		if (__atomic_compare_exchange_n(&ls_names[i], &cur, n, 0,
@@ -520,6 +522,31 @@ local_socket(VRT_CTX)
 			return (n->name);
 	}
 	return (local_socket_slow(ctx, ls));
+}
+
+/*
+ * Is the fetch's listener GHOST_PLAIN_SOCK (plain_rq()'s strcmp() on
+ * local_socket())? Taken once per listener met: a stored object reads
+ * one flag in the slot its listener found.
+ */
+static GHOST_INLINE int
+plain_sock(VRT_CTX)
+{
+	const struct listen_sock *ls;
+	const struct ls_name *n;
+	const char *name;
+	unsigned i;
+
+	ls = ctx->sp != NULL ? ctx->sp->listen_sock : NULL;
+	for (i = 0; i < LS_SLOTS; i++) {
+		n = __atomic_load_n(&ls_names[i], __ATOMIC_ACQUIRE);
+		if (n == NULL)
+			break;
+		if (n->ls == ls)
+			return (n->plain);
+	}
+	name = local_socket_slow(ctx, ls);
+	return (name != NULL && !strcmp(name, GHOST_PLAIN_SOCK));
 }
 
 /* Where the Host goes without one: the server address (the builtin's). */
@@ -921,12 +948,6 @@ maybe_tag(const txt *l)
 	}
 }
 
-static GHOST_INLINE int
-deliver_tag_line(const txt *l)
-{
-	return (GHOST_UNLIKELY(maybe_tag(l)) && tag_kind(l) != 0);
-}
-
 /*
  * http_SetHeader(hp, o) for a line o of length l in hp's workspace: the
  * same line, flags and record (hp's *Header tag, as http_SetH() logs
@@ -1089,6 +1110,9 @@ static void __attribute__((__noinline__))
 resp_any(VRT_CTX, struct http *hp, struct ghost_task *t)
 {
 
+	/* the session's listener (plain_rq()), as in vcl_hash (ctx->sp is
+	 * the fetch's session, bo->sp: VRT_r_local_socket()'s name here) */
+	t->obj_sock = local_socket(ctx);
 	if (t->fwd) {
 		/* the owner's answer: a secondary copy, short-lived */
 		set_ttls(ctx, VRT_r_beresp_ttl(ctx) > t->peer->sttl ?
@@ -1111,72 +1135,117 @@ resp_any(VRT_CTX, struct http *hp, struct ghost_task *t)
 }
 
 /*
- * vcl_backend_response of a routed fetch. The usual stored object (not a
- * secondary copy, a route without cache policy, a Host in normal form
- * and its ban line's name in the memoised answer, no query filter, plain
- * (plain_rq(), no cache_key headers) and no line of the origin that may
- * tag it) takes its ban line here, in a few straight lines: exactly what
- * tag_object() gives it (the ban line alone, in an allocation of its
- * exact size); every other object goes to resp_any().
+ * vcl_backend_response of a routed fetch whose object is stored (the
+ * caller tested bo->uncacheable: a pass never comes here). The usual
+ * object (not a secondary copy, a route without cache policy, a Host in
+ * normal form and its ban line's name in the memoised answer, no query
+ * filter, plain (plain_rq(): the listener's flag from plain_sock(), no
+ * cache_key headers) and no line of the origin that may tag it) takes
+ * its ban line here, in a few straight lines: exactly what tag_object()
+ * gives it (the ban line alone, in an allocation of its exact size;
+ * obj_sock is not needed then); every other object goes to resp_any().
+ * Every long-tail miss runs these lines: only what the answer decides
+ * is read from it (in the two lines ghost.h keeps for it), the URL's
+ * length from the backend request's line when it is that string.
  */
-void
+void GHOST_HOT
 ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 {
 	struct http *hp = ctx->http_beresp;
-	const char *url;
+	const struct ghost_ans *a;
+	const txt *l, *le;
+	const char *url, *m, *h;
 	char *o, *w;
 	size_t ul;
-	unsigned u;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
-	CHECK_OBJ_NOTNULL(ctx->bo, BUSYOBJ_MAGIC);
-	if (ctx->bo->uncacheable)
-		return;		/* a pass: nothing is stored (bereq.uncacheable) */
-	/* the session's listener (plain_rq()), read only for an object
-	 * that may be stored: a pass never asks. local_socket(): the
-	 * listeners met, as in vcl_hash (ctx->sp is the fetch's session,
-	 * bo->sp: the name VRT_r_local_socket() gives here) */
-	t->obj_sock = local_socket(ctx);
+	a = t->ans;
 	url = t->obj_url;
-	if (GHOST_UNLIKELY(t->fwd || t->ans->cm == GHOST_CM_PASS ||
-	    t->ans->has_cp || !t->ans->ban_ok || t->ans->qi != NULL ||
-	    t->ans->qx != NULL || url == NULL || !plain_rq(t) ||
-	    !no_key_hdrs(t->ans))) {
+	m = t->obj_method;
+	h = t->obj_host;
+	/* plain_rq() spelt out: the method is not HEAD (5 bytes, NUL
+	 * included, no call) */
+	if (GHOST_UNLIKELY(t->fwd || a->cm == GHOST_CM_PASS || a->has_cp ||
+	    !a->ban_ok || a->qi != NULL || a->qx != NULL ||
+	    (a->kh != NULL && !no_key_hdrs(a)) || url == NULL ||
+	    h == NULL || *h == '\0' || t->obj_https || m == NULL ||
+	    (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D' &&
+	    m[4] == '\0') || !plain_sock(ctx))) {
 		resp_any(ctx, hp, t);
 		return;
 	}
-	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++)
-		if (GHOST_UNLIKELY(hp->hd[u].b != NULL &&
-		    maybe_tag(&hp->hd[u]))) {
+	le = hp->hd + hp->nhd;
+	for (l = hp->hd + HTTP_HDR_FIRST; l < le; l++)
+		if (GHOST_UNLIKELY(l->b != NULL && maybe_tag(l))) {
 			resp_any(ctx, hp, t);
 			return;
 		}
-	ul = strlen(url);
+	/* the bereq's URL line, unless VCL set another since route() */
+	l = ctx->http_bereq != NULL ? &ctx->http_bereq->hd[HTTP_HDR_URL] :
+	    NULL;
+	ul = l != NULL && l->b == url ? (size_t)(l->e - l->b) : strlen(url);
 	o = WS_Alloc(hp->ws, (unsigned)(BAN_NAME_LEN + 3 + ul));
 	if (GHOST_UNLIKELY(o == NULL)) {
 		resp_any(ctx, hp, t);	/* logs the overflow */
 		return;
 	}
 	memcpy(o, BAN_PFX, BAN_PFX_LEN);
-	memcpy(o + BAN_PFX_LEN, t->ans->ban_hx, 16);
+	memcpy(o + BAN_PFX_LEN, a->ban_hx, 16);
 	w = o + BAN_NAME_LEN;
 	*w++ = ':';
 	*w++ = ' ';
-	memcpy(w, url, ul + 1);
+	memcpy(w, url, ul);
+	w[ul] = '\0';
 	set_line(hp, o, BAN_NAME_LEN + 2 + ul);
 }
 
 /*
+ * Is l the ban line as ghost writes it ("X-Ghost-Ban-" in this case, 16
+ * hex, ':')? Then tag_kind(l) is 'b' (its first test for such a line):
+ * the line every delivered object carries is told inline, without
+ * tag_kind()'s call and code lines (~4 instruction-cache misses on every
+ * hit and every miss's delivery).
+ */
+static GHOST_INLINE int
+is_ban_line(const txt *l)
+{
+	return (l->e - l->b > BAN_NAME_LEN && l->b[BAN_NAME_LEN] == ':' &&
+	    !memcmp(l->b, BAN_PFX, BAN_PFX_LEN));
+}
+
+/*
  * ghost.deliver() from line u on, where maybe_tag() was true: the tag
- * lines stripped (lines before the first one stay where they are).
- * Out of line, with the exact test (tag_kind()), so that the look-only
- * loop below calls nothing and keeps no register.
+ * lines stripped, each logged as its unset (RespUnset), the lines after
+ * them moved up (lines before the first one stay where they are). The
+ * usual object's ban line (stored last, before varnishd's own X-Varnish,
+ * Age and Via) is told by is_ban_line(), any other candidate by
+ * tag_kind(). Out of line, so that the look-only loop below calls
+ * nothing and keeps no register.
  */
 static void __attribute__((__noinline__))
 deliver_strip(struct http *hp, unsigned u)
 {
-	ghost_strip_from(hp, u, deliver_tag_line);
+	const txt *l;
+	unsigned w, n;
+
+	n = hp->nhd;
+	for (w = u; u < n; u++) {
+		l = &hp->hd[u];
+		if (l->b != NULL && maybe_tag(l) &&
+		    (is_ban_line(l) || tag_kind(l) != 0)) {
+			if (hp->vsl != NULL)
+				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
+				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), *l);
+			continue;
+		}
+		if (w != u) {
+			hp->hd[w] = *l;
+			hp->hdf[w] = hp->hdf[u];
+		}
+		w++;
+	}
+	hp->nhd = (uint16_t)w;
 }
 
 /*
@@ -1186,21 +1255,18 @@ deliver_strip(struct http *hp, unsigned u)
  * no tag line and end here; a hit's ban line (stored last, before
  * varnishd's own lines) starts deliver_strip() where it stands.
  */
-void
+void GHOST_HOT
 ghost_cache_deliver(struct http *hp)
 {
-	unsigned u, nhd;
-	const txt *t;
+	const txt *l, *le;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	nhd = hp->nhd;
-	for (u = HTTP_HDR_FIRST; u < nhd; u++) {
-		t = &hp->hd[u];
-		if (t->b != NULL && GHOST_UNLIKELY(maybe_tag(t))) {
-			deliver_strip(hp, u);
+	le = hp->hd + hp->nhd;
+	for (l = hp->hd + HTTP_HDR_FIRST; l < le; l++)
+		if (l->b != NULL && GHOST_UNLIKELY(maybe_tag(l))) {
+			deliver_strip(hp, (unsigned)(l - hp->hd));
 			return;
 		}
-	}
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */

@@ -936,7 +936,7 @@ vmod_response(VRT_CTX, VCL_BOOL retry)
 	if (GHOST_UNLIKELY(t->sess_on) && hp == ctx->http_beresp)
 		ghost_sess_resp(ctx, hp, t->ans, t->sess_flat, t->sess_at,
 		    t->sess_fresh, ctx->now);
-	/* a pass stores nothing: no call (ghost_cache_resp() checks too) */
+	/* a pass stores nothing: no call (ghost_cache_resp() relies on it) */
 	if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
 		ghost_cache_resp(ctx, t);
 }
