@@ -635,5 +635,16 @@ ghost_ans_decode(const uint8_t *p, size_t len, struct ghost_ans *a,
 	    !a->has_sp && !a->has_cr && a->lb_k == NULL &&
 	    !ghost_req_ops(a) && !(a->ops & GHOST_OPS_RETRY))
 		a->ops |= GHOST_OPS_PLAIN;
+	/*
+	 * The answer's half of ghost_cache_resp()'s usual stored object
+	 * (cache.c): not a pass, no cache_policy, no query filter, no key
+	 * headers. Read with ops, in the task's copy (ghost_task.ans_ops),
+	 * so that a stored object reads only ban_ok and ban_hx from the
+	 * answer. An answer without it may still be one (an empty key
+	 * list): ghost_cache_resp() then tests the fields themselves.
+	 */
+	if (a->cm != GHOST_CM_PASS && !a->has_cp && a->qi == NULL &&
+	    a->qx == NULL && a->kh == NULL)
+		a->ops |= GHOST_OPS_STORE;
 	return (0);
 }

@@ -681,6 +681,19 @@ no_key_hdrs(const struct ghost_ans *a)
 	return (mp_r_arr(&r) == 0 && !r.err);
 }
 
+/*
+ * The answer's half of the usual stored object, tested field by field
+ * (ghost_cache_resp(), for an answer without GHOST_OPS_STORE): not a
+ * pass, no cache_policy, no query filter, no cache_key headers. Cold:
+ * out of the usual object's lines.
+ */
+static int GHOST_COLD
+store_ans(const struct ghost_ans *a)
+{
+	return (a->cm != GHOST_CM_PASS && !a->has_cp && a->qi == NULL &&
+	    a->qx == NULL && no_key_hdrs(a));
+}
+
 /* ---- vcl_backend_response --------------------------------------------- */
 
 /* Does a Cache-Control value hold token tok (case-insensitive)? */
@@ -1161,14 +1174,19 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
 	a = t->ans;
+	/* the one answer line read here (ban_ok, ban_hx): cold after the
+	 * upstream I/O, fetched while the task and the lines are tested */
+	__builtin_prefetch(&a->ban_ok);
 	url = t->obj_url;
 	m = t->obj_method;
 	h = t->obj_host;
-	/* plain_rq() spelt out: the method is not HEAD (5 bytes, NUL
-	 * included, no call) */
-	if (GHOST_UNLIKELY(t->fwd || a->cm == GHOST_CM_PASS || a->has_cp ||
-	    !a->ban_ok || a->qi != NULL || a->qx != NULL ||
-	    (a->kh != NULL && !no_key_hdrs(a)) || url == NULL ||
+	/* the answer's half from the task's copy of its flags (STORE: no
+	 * pass, cache_policy, query filter or key headers; else the fields
+	 * themselves, an empty key list being plain), then plain_rq()
+	 * spelt out: the method is not HEAD (5 bytes, NUL included, no
+	 * call) */
+	if (GHOST_UNLIKELY(t->fwd ||
+	    (!(t->ans_ops & GHOST_OPS_STORE) && !store_ans(a)) || url == NULL ||
 	    h == NULL || *h == '\0' || t->obj_https || m == NULL ||
 	    (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D' &&
 	    m[4] == '\0') || !plain_sock(ctx))) {
@@ -1181,6 +1199,10 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 			resp_any(ctx, hp, t);
 			return;
 		}
+	if (GHOST_UNLIKELY(!a->ban_ok)) {
+		resp_any(ctx, hp, t);
+		return;
+	}
 	/* the bereq's URL line, unless VCL set another since route() */
 	l = ctx->http_bereq != NULL ? &ctx->http_bereq->hd[HTTP_HDR_URL] :
 	    NULL;
@@ -1226,12 +1248,15 @@ is_ban_line(const txt *l)
 static void __attribute__((__noinline__))
 deliver_strip(struct http *hp, unsigned u)
 {
+	txt *hd = hp->hd;
+	unsigned char *hdf = hp->hdf;
 	const txt *l;
 	unsigned w, n;
 
+	/* hd, hdf and n in registers: the stores below cannot change them */
 	n = hp->nhd;
 	for (w = u; u < n; u++) {
-		l = &hp->hd[u];
+		l = &hd[u];
 		if (l->b != NULL && maybe_tag(l) &&
 		    (is_ban_line(l) || tag_kind(l) != 0)) {
 			if (hp->vsl != NULL)
@@ -1240,8 +1265,8 @@ deliver_strip(struct http *hp, unsigned u)
 			continue;
 		}
 		if (w != u) {
-			hp->hd[w] = *l;
-			hp->hdf[w] = hp->hdf[u];
+			hd[w] = *l;
+			hdf[w] = hdf[u];
 		}
 		w++;
 	}

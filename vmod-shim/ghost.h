@@ -417,6 +417,9 @@ struct ghost_ans {
 #define GHOST_OPS_RESP		1	/* apply.h ghost_resp_ops() */
 #define GHOST_OPS_RETRY		2	/* retry.h ghost_retry_on() */
 #define GHOST_OPS_PLAIN		4	/* route.c route_plain() */
+#define GHOST_OPS_STORE		8	/* cache.c ghost_cache_resp(): not
+					   a pass, no cache_policy, no
+					   query filter, no key headers */
 
 /* the answer's lb key kinds and sp types (docs/protocol.md) */
 #define GHOST_KEY_URL		0
@@ -458,10 +461,20 @@ struct ghost_task {
 	   (cache.c ghost_cache_plain()) */
 	const char		*obj_method;
 	int			obj_https;
+	int			fwd;		/* fetch forwarded to peer (here:
+						   the line ghost.response()
+						   reads for a stored object) */
 	const char		*obj_sock;	/* NULL if unknown; set by
-						   ghost_cache_resp() */
+						   ghost_cache_resp()'s
+						   resp_any() */
 	int			cache_unknown;	/* the client side could not
 						   decide (GHOST_CACHE_UNKNOWN) */
+	uint8_t			ans_ops;	/* ans->ops, copied when route()
+						   sets ans: ghost.response()
+						   reads it here, in a line of
+						   the task (warm), not in the
+						   answer's (cold again after
+						   the upstream I/O) */
 	/* backend side: the endpoints this fetch tried (flat indices in
 	   ans.g), so that a retry prefers another one */
 	unsigned		tried[GHOST_MAX_TRIES];
@@ -493,7 +506,6 @@ struct ghost_task {
 	int			sess_fresh;
 	/* self-sharding: client side (enum ghost_shard), backend side */
 	int			shard;
-	int			fwd;		/* fetch forwarded to peer */
 	int			fwd_failed;	/* ... and it failed */
 	struct ghost_peer	*peer;		/* in ctx->ws */
 };

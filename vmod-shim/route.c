@@ -830,6 +830,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		q.memo_only = cu;
 	/* the task's answer is replaced: drop the memo entry it held */
 	t->ans = &ghost_ans_none;
+	t->ans_ops = 0;
 	if (GHOST_UNLIKELY(t->ans_ref != NULL)) {
 		ghost_memo_unref(t->ans_ref);
 		t->ans_ref = NULL;
@@ -845,6 +846,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		return (NULL);
 	}
 	t->have_ans = 1;
+	t->ans_ops = t->ans->ops;	/* for ghost.response() (ghost.h) */
 	/* (most long-tail fetches) */
 	if (GHOST_LIKELY((t->ans->ops & GHOST_OPS_PLAIN) &&
 	    q.n_internal == 0 && ctx->http_bereq != NULL))

@@ -879,6 +879,42 @@ response_fail(VRT_CTX, VCL_BOOL retry)
 }
 
 /*
+ * ghost.response() of any answer but the plain one without response
+ * operations (vmod_response() takes that itself): outlier detection,
+ * retry, response filters, session persistence, then the stored
+ * object's lines. Out of line, so that the usual stored object's code is
+ * vmod_response()'s few lines, not these tests between them.
+ */
+static void __attribute__((__noinline__))
+response_any(VRT_CTX, struct http *hp, struct ghost_task *t, VCL_BOOL retry)
+{
+	/*
+	 * The usual route has no outlier detection, no timeouts or retry and
+	 * no response filters: tested here, so that a stored object runs
+	 * none of their code (each function a few more code lines to fetch
+	 * per object).
+	 */
+	if (GHOST_UNLIKELY(t->ans->ol_n != 0) && hp == ctx->http_beresp)
+		ghost_route_result(ctx, t);
+	if (GHOST_UNLIKELY(retry && ghost_retry_on(t->ans)) &&
+	    ghost_retry(ctx, t)) {
+		if (*ctx->handling == 0)
+			VRT_handling(ctx, VCL_RET_RETRY);
+		return;
+	}
+	if (GHOST_UNLIKELY(t->status != 200))
+		return;
+	if (GHOST_UNLIKELY(ghost_resp_ops(t->ans)))
+		ghost_apply_resp(ctx, hp, t->ans);
+	if (GHOST_UNLIKELY(t->sess_on) && hp == ctx->http_beresp)
+		ghost_sess_resp(ctx, hp, t->ans, t->sess_flat, t->sess_at,
+		    t->sess_fresh, ctx->now);
+	/* a pass stores nothing: no call (ghost_cache_resp() relies on it) */
+	if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
+		ghost_cache_resp(ctx, t);
+}
+
+/*
  * With retry (ghost.vcl's vcl_backend_response: one call per fetch, not
  * ghost.retry() in an `if` and then this: ~270 instructions and one VMOD
  * function's code less per stored object), ghost.retry()'s decision comes
@@ -908,37 +944,18 @@ vmod_response(VRT_CTX, VCL_BOOL retry)
 	 * A plain answer (GHOST_OPS_PLAIN: no outlier detection, retry or
 	 * session; route() gave status 200) without response operations: of
 	 * the tests below only the last can be true, one flag test instead.
+	 * The task's copy of the answer's flags (ans_ops, 0 when route()
+	 * set none: the tests below): the answer's own line is cold again
+	 * after the upstream I/O, the task's is not.
 	 */
-	if (GHOST_LIKELY((t->ans->ops & (GHOST_OPS_PLAIN | GHOST_OPS_RESP)) ==
+	if (GHOST_LIKELY((t->ans_ops & (GHOST_OPS_PLAIN | GHOST_OPS_RESP)) ==
 	    GHOST_OPS_PLAIN && t->status == 200)) {
+		/* a pass stores nothing (ghost_cache_resp() relies on it) */
 		if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
 			ghost_cache_resp(ctx, t);
 		return;
 	}
-	/*
-	 * The usual route has no outlier detection, no timeouts or retry and
-	 * no response filters: tested here, so that a stored object runs
-	 * none of their code (each function a few more code lines to fetch
-	 * per object).
-	 */
-	if (GHOST_UNLIKELY(t->ans->ol_n != 0) && hp == ctx->http_beresp)
-		ghost_route_result(ctx, t);
-	if (GHOST_UNLIKELY(retry && ghost_retry_on(t->ans)) &&
-	    ghost_retry(ctx, t)) {
-		if (*ctx->handling == 0)
-			VRT_handling(ctx, VCL_RET_RETRY);
-		return;
-	}
-	if (GHOST_UNLIKELY(t->status != 200))
-		return;
-	if (GHOST_UNLIKELY(ghost_resp_ops(t->ans)))
-		ghost_apply_resp(ctx, hp, t->ans);
-	if (GHOST_UNLIKELY(t->sess_on) && hp == ctx->http_beresp)
-		ghost_sess_resp(ctx, hp, t->ans, t->sess_flat, t->sess_at,
-		    t->sess_fresh, ctx->now);
-	/* a pass stores nothing: no call (ghost_cache_resp() relies on it) */
-	if (hp == ctx->http_beresp && !ctx->bo->uncacheable)
-		ghost_cache_resp(ctx, t);
+	response_any(ctx, hp, t, retry);
 }
 
 /* ---- caching and invalidation ----------------------------------------- */

@@ -66,6 +66,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    a.rqr == NULL && (a.path == NULL || a.path_len == 0) &&
 	    (a.hst == NULL || a.hst_len == 0) && a.tm_req == 0 &&
 	    a.tm_be == 0 && a.rt_att == 0));
+	assert(!!(a.ops & GHOST_OPS_STORE) == (a.cm != GHOST_CM_PASS &&
+	    !a.has_cp && a.qi == NULL && a.qx == NULL && a.kh == NULL));
 	/* a plain answer: status 200, no probe, no outlier detection */
 	if (a.ops & GHOST_OPS_PLAIN)
 		assert(a.st == 200 && a.hp.id == 0 && a.ol_n == 0);
