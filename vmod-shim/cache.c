@@ -359,7 +359,7 @@ ghost_cache_decide(VRT_CTX, struct ghost_vcl *gv, struct ghost_cdec *d,
  * every request, cache hits included (~200 instructions). The digests
  * and Hash records are the same (VTC g122, g132, g148, g160).
  */
-static GHOST_INLINE void
+static void __attribute__((__noinline__)) GHOST_HOT GHOST_LINE
 hash_n(VRT_CTX, const char *s, size_t l)
 {
 	txt t;
@@ -443,21 +443,29 @@ ghost_cache_hash(VRT_CTX, const struct ghost_ans *a, const char *host)
  * request must not share objects with "Host: <listener IP>"), then
  * local.socket.
  */
-static GHOST_INLINE void
-hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
+#define TAIL_MAX	252	/* of the listener's name: as ever */
+
+/* The tail's bytes into buf (TAIL_MAX + 4 bytes); its length. */
+static size_t
+tail_fmt(char *buf, int head, int https, int has_host, const char *sock)
 {
-	char buf[256];
 	size_t l;
 
 	buf[0] = head ? 'H' : '-';
 	buf[1] = https ? 's' : '-';
 	buf[2] = has_host ? ':' : '!';
-	/* a byte loop: the listener's name is short (strlen() and memcpy()
-	 * cost more code lines than they save) */
-	for (l = 0; sock != NULL && sock[l] != '\0' && l < sizeof buf - 4; l++)
+	for (l = 0; sock != NULL && sock[l] != '\0' && l < TAIL_MAX; l++)
 		buf[3 + l] = sock[l];
 	buf[3 + l] = '\0';
-	hash_n(ctx, buf, 3 + l);
+	return (3 + l);
+}
+
+static void __attribute__((__noinline__))
+hash_tail(VRT_CTX, int head, int https, int has_host, const char *sock)
+{
+	char buf[TAIL_MAX + 4];
+
+	hash_n(ctx, buf, tail_fmt(buf, head, https, has_host, sock));
 }
 
 /*
@@ -474,7 +482,17 @@ struct ls_name {
 	const struct listen_sock	*ls;
 	const char			*name;
 	int				plain;	/* name is GHOST_PLAIN_SOCK */
+	size_t				tl;
+	/*
+	 * The listener's eight hash tails (hash_tail()), tl bytes and a
+	 * NUL each, by LS_TAIL(): ghost.hash() hashes one of them as it
+	 * stands (no copy, no marks set per request).
+	 */
+	char				tail[];
 };
+
+#define LS_TAIL(n, head, https, has_host) \
+	((n)->tail + ((head) * 4 + (https) * 2 + (has_host)) * ((n)->tl + 1))
 
 static struct ls_name *ls_names[LS_SLOTS];
 
@@ -484,16 +502,24 @@ local_socket_slow(VRT_CTX, const struct listen_sock *ls)
 	struct ls_name *n, *cur;
 	const char *name;
 	unsigned i;
+	char buf[TAIL_MAX + 4];
+	size_t tl;
+	int i8;
 
 	name = VRT_r_local_socket(ctx);
 	if (ls == NULL || name == NULL)
 		return (name);
-	n = malloc(sizeof *n);
+	tl = tail_fmt(buf, 0, 0, 0, name);
+	n = malloc(sizeof *n + 8 * (tl + 1));
 	if (n == NULL)
 		return (name);
 	n->ls = ls;
 	n->name = name;
 	n->plain = !strcmp(name, GHOST_PLAIN_SOCK);
+	n->tl = tl;
+	for (i8 = 0; i8 < 8; i8++)
+		(void)tail_fmt(LS_TAIL(n, i8 >> 2, (i8 >> 1) & 1, i8 & 1),
+		    i8 >> 2, (i8 >> 1) & 1, i8 & 1, name);
 	for (i = 0; i < LS_SLOTS; i++) {
 		cur = NULL;
 		if (__atomic_compare_exchange_n(&ls_names[i], &cur, n, 0,
@@ -506,8 +532,9 @@ local_socket_slow(VRT_CTX, const struct listen_sock *ls)
 	return (name);
 }
 
-static GHOST_INLINE const char *
-local_socket(VRT_CTX)
+/* The session's listener in the table, NULL when not (yet) there. */
+static GHOST_INLINE const struct ls_name *
+ls_find(VRT_CTX)
 {
 	const struct listen_sock *ls;
 	const struct ls_name *n;
@@ -519,9 +546,28 @@ local_socket(VRT_CTX)
 		if (n == NULL)
 			break;
 		if (n->ls == ls)
-			return (n->name);
+			return (n);
 	}
-	return (local_socket_slow(ctx, ls));
+	return (NULL);
+}
+
+static GHOST_INLINE const char *
+local_socket(VRT_CTX)
+{
+	const struct ls_name *n;
+
+	n = ls_find(ctx);
+	if (GHOST_LIKELY(n != NULL))
+		return (n->name);
+	return (local_socket_slow(ctx,
+	    ctx->sp != NULL ? ctx->sp->listen_sock : NULL));
+}
+
+/* hash_tail() of a listener not in the table (the first request). */
+static void GHOST_COLD
+hash_tail_slow(VRT_CTX, int head, int https, int has_host)
+{
+	hash_tail(ctx, head, https, has_host, local_socket(ctx));
 }
 
 /*
@@ -532,20 +578,14 @@ local_socket(VRT_CTX)
 static GHOST_INLINE int
 plain_sock(VRT_CTX)
 {
-	const struct listen_sock *ls;
 	const struct ls_name *n;
 	const char *name;
-	unsigned i;
 
-	ls = ctx->sp != NULL ? ctx->sp->listen_sock : NULL;
-	for (i = 0; i < LS_SLOTS; i++) {
-		n = __atomic_load_n(&ls_names[i], __ATOMIC_ACQUIRE);
-		if (n == NULL)
-			break;
-		if (n->ls == ls)
-			return (n->plain);
-	}
-	name = local_socket_slow(ctx, ls);
+	n = ls_find(ctx);
+	if (GHOST_LIKELY(n != NULL))
+		return (n->plain);
+	name = local_socket_slow(ctx,
+	    ctx->sp != NULL ? ctx->sp->listen_sock : NULL);
 	return (name != NULL && !strcmp(name, GHOST_PLAIN_SOCK));
 }
 
@@ -567,16 +607,17 @@ hash_no_host(VRT_CTX)
  * touches is an instruction-cache miss (docs/benchmarks.md, seventh
  * session). The bytes hashed are the same either way.
  */
-void GHOST_HOT
+void GHOST_HOT GHOST_LINE
 ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 {
 	const struct ghost_ans *key = NULL;
 	struct ghost_ans tmp;
 	const struct http *hp = ctx->http_req;
+	const struct ls_name *ls;
 	const char *host = NULL, *b;
-	const txt *t;
-	unsigned u;
-	int https = 0, plain, c;
+	const txt *t, *te;
+	uint32_t w;
+	int https = 0, plain, head;
 
 	/*
 	 * One pass over the request's lines finds both the Host line
@@ -584,21 +625,21 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	 * name is "host" in any case, its value after blanks) and an
 	 * X-Ghost-Proto: https line: no walk of varnishd's own through the
 	 * same lines first (~230 instructions per request, hits included).
+	 * The first four bytes are read as one word with 0x20 set in each:
 	 * (c | 0x20) == 'h' holds for 'H' and 'h' only, and likewise for
-	 * the other letters: the same test as strncasecmp().
+	 * the other letters, so the word is "host" exactly when
+	 * strncasecmp() would say so.
 	 */
-	for (u = HTTP_HDR_FIRST; u < hp->nhd; u++) {
-		t = &hp->hd[u];
+	te = hp->hd + hp->nhd;
+	for (t = hp->hd + HTTP_HDR_FIRST; t < te; t++) {
 		b = t->b;
-		if (b == NULL)
-			continue;
-		c = *b | 0x20;
-		if (c == 'h') {
-			if (host == NULL && t->e - b >= 5 && b[4] == ':' &&
-			    (b[1] | 0x20) == 'o' && (b[2] | 0x20) == 's' &&
-			    (b[3] | 0x20) == 't')
+		if (b == NULL || t->e - b < 5)
+			continue;	/* neither "host:" nor an https mark */
+		w = ghost_ld4(b) | GHOST_W4(0x20, 0x20, 0x20, 0x20);
+		if (w == GHOST_W4('h', 'o', 's', 't') && b[4] == ':') {
+			if (host == NULL)
 				host = b + 5;
-		} else if (c == 'x' && !https && t->e - b >= 14 + 5 &&
+		} else if ((w & 0xff) == 'x' && t->e - b >= 14 + 5 &&
 		    (b[8] | 0x20) == 'p' && ghost_is_https(t))
 			/* ghost_is_https()'s own cheap rejects first, inline:
 			 * no call (and its lines) for the usual X- lines */
@@ -622,9 +663,12 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 		else
 			hash_no_host(ctx);
 	}
-	hash_tail(ctx, m[0] == 'H' && m[1] == 'E' && m[2] == 'A' &&
-	    m[3] == 'D' && m[4] == '\0', https, host != NULL,
-	    local_socket(ctx));
+	head = ghost_ld4(m) == GHOST_W4('H', 'E', 'A', 'D') && m[4] == '\0';
+	ls = ls_find(ctx);
+	if (GHOST_LIKELY(ls != NULL))
+		hash_n(ctx, LS_TAIL(ls, head, https, host != NULL), ls->tl);
+	else
+		hash_tail_slow(ctx, head, https, host != NULL);
 	/*
 	 * prepare()'s record for a fetch after this lookup (a miss, or the
 	 * background fetch of a stale hit, which starts after vcl_hit
@@ -638,8 +682,7 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	 * after the call: one epilogue, next to this one's lines.
 	 */
 	plain = ghost_fetch_plain_i(gv);
-	if (GHOST_UNLIKELY(!plain || !(m[0] == 'G' && m[1] == 'E' &&
-	    m[2] == 'T' && m[3] == '\0')))
+	if (GHOST_UNLIKELY(!plain || ghost_ld4(m) != GHOST_W4('G', 'E', 'T', 0)))
 		ghost_record(ctx->http_req, ctx->req != NULL ?
 		    ctx->req->http0 : NULL, !plain, 1);
 }

@@ -5,6 +5,8 @@
 #ifndef GHOST_HDR_H
 #define GHOST_HDR_H
 
+#include <endian.h>
+#include <string.h>
 #include <strings.h>
 
 #define X_GHOST		"x-ghost-"
@@ -35,6 +37,26 @@ ghost_name_hash(const char *n, size_t nl, unsigned bits)
 	    ((uint32_t)((unsigned char)n[nl - 1] | 0x20U) << 24);
 	return ((k * 0x9e3779b1U) >> (32 - bits));
 }
+
+/*
+ * The four bytes at p as one word, in string order (GHOST_W4()): one
+ * load and one comparison where four byte tests were. The caller knows
+ * the four bytes are there: a header line at least that long, or a
+ * method ("GET" and its NUL; a shorter one is followed by the URL in
+ * the receive buffer, or is a workspace copy, 8-byte aligned).
+ */
+static inline uint32_t
+ghost_ld4(const char *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof w);
+	return (le32toh(w));
+}
+
+#define GHOST_W4(a, b, c, d)	((uint32_t)(uint8_t)(a) | \
+	(uint32_t)(uint8_t)(b) << 8 | (uint32_t)(uint8_t)(c) << 16 | \
+	(uint32_t)(uint8_t)(d) << 24)
 
 int ghost_hdr_fmt(char *buf, size_t bl, const char *name, size_t nl);
 

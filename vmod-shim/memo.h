@@ -76,7 +76,9 @@ ghost_state_peek(const struct ghost_vcl *gv, double now,
     struct ghost_st_peek *p)
 {
 	const volatile uint64_t *map;
-	uint64_t hb, nowms = (uint64_t)(now * 1e3);
+	/* through int64_t: one conversion instruction, not the unsigned
+	 * one's test and second path (now in ms is far below 2^63) */
+	uint64_t hb, nowms = (uint64_t)(int64_t)(now * 1e3);
 
 	map = __atomic_load_n(&gv->st_map, __ATOMIC_ACQUIRE);
 	if (GHOST_UNLIKELY(map == NULL))

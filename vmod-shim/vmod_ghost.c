@@ -468,26 +468,32 @@ name_end(const char *b, const char *e)
  * ghost_recv_scan()) in one pass over the request, for the common request
  * without X-Ghost-* lines or repeated header names: every request, cache
  * hits included, pays for it, and three passes cost ~500 instructions
- * more. -1, with nothing changed, for any other request: it takes the
- * three steps. The loop is kept to a few code lines (each one an
- * instruction-cache miss per request): what only some lines need is
- * called (apply.c's ghost_recv_*()). Inline in recv_work(): one
- * function's entry and exit fewer on every request.
+ * more. Nothing is changed here; the answer says what recv_apply() has
+ * to do: 0 (the usual request) nothing; RF_SLOW for any other request
+ * (it takes the three steps); else the lines it found (RF_XFP, RF_WS,
+ * the Accept-Encoding line's index above RF_AE_SHIFT). The loop is kept
+ * to a few code lines (each one an instruction-cache miss per request):
+ * what only some lines need is called (apply.c's ghost_recv_*()). Inline
+ * in ghost.recv_action(): one function's entry and exit fewer on every
+ * request.
  */
+#define RF_SLOW		1	/* X-Ghost-* or a repeated name: recv_slow() */
+#define RF_XFP		2	/* X-Forwarded-Proto: https */
+#define RF_WS		4	/* Upgrade: websocket */
+#define RF_AE_SHIFT	8	/* above: the Accept-Encoding line to record */
+
 static GHOST_INLINE int
-ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
+ghost_recv_fast(const struct http *hp, int rec_ae)
 {
 	uint64_t seen[4] = { 0, 0, 0, 0 };
 	const txt *t, *hd, *te;
-	txt ae = { NULL, NULL };
 	const char *b, *p;
 	size_t nl;
 	unsigned k;
-	int c;
+	int c, r = 0;
 
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	*xfp = *ws = 0;
-	/* nothing below moves the lines: a pointer over them, read once */
+	/* hp: ctx->http_req, its magic varnishd's to check; nothing below
+	 * moves the lines: a pointer over them, read once */
 	hd = hp->hd;
 	te = hd + hp->nhd;
 	for (t = hd + HTTP_HDR_FIRST; t < te; t++) {
@@ -498,7 +504,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 		if (GHOST_UNLIKELY(p == NULL || p == b)) {
 			/* no name: only ghost_strip_internal() looks at it */
 			if (ghost_is_internal(t))
-				return (-1);
+				return (RF_SLOW);
 			continue;
 		}
 		nl = (size_t)(p - b);
@@ -515,7 +521,7 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 		    3 * ((unsigned char)b[0] | 0x20U)) & 255;
 		if (GHOST_UNLIKELY((seen[k >> 6] >> (k & 63)) & 1) &&
 		    ghost_recv_name_before(hp, (unsigned)(t - hd), b, nl))
-			return (-1);
+			return (RF_SLOW);
 		seen[k >> 6] |= 1ULL << (k & 63);
 		/*
 		 * ghost_is_internal() and scan_line() by the name's first
@@ -530,20 +536,19 @@ ghost_recv_fast(struct http *hp, int *xfp, int *ws, int rec_ae)
 			/* the 'g' of "x-g" first: it tells X-Forwarded-* */
 			if (GHOST_UNLIKELY(nl >= X_GHOST_LEN &&
 			    (b[2] | 0x20) == 'g' && ghost_is_internal(t)))
-				return (-1);
+				return (RF_SLOW);
 			if (GHOST_UNLIKELY(nl == 17) && ghost_recv_xfp_https(t))
-				*xfp = 1;
+				r |= RF_XFP;
 		} else if (GHOST_UNLIKELY((nl == 7) & (c == 'u'))) {
 			/* one test, no branch: Referer is 7 long too */
 			if (ghost_recv_upgrade_ws(t))
-				*ws = 1;
+				r |= RF_WS;
 		} else if (GHOST_UNLIKELY(rec_ae) && nl == 15 && c == 'a' &&
 		    ghost_recv_is_ae(t))
-			ae = *t;
+			r = (r & ((1 << RF_AE_SHIFT) - 1)) |
+			    (int)((t - hd) << RF_AE_SHIFT);
 	}
-	if (GHOST_UNLIKELY(ae.b != NULL))
-		ghost_recv_add_ae(hp, &ae);
-	return (0);
+	return (r);
 }
 
 /* X-Forwarded-Proto: https, believed from a trusted front. */
@@ -556,24 +561,31 @@ recv_https(VRT_CTX, struct http *hp, VCL_ACL trusted_front)
 }
 
 /*
- * ghost.recv()'s work (gv: NULL when not known): true for what the
- * builtin VCL pipes. rec_ae: record the client's Accept-Encoding (the
- * caller passes 0 while no decision reads it, ghost_fetch_plain(): ~370
- * instructions per request, cache hits included). A request without
- * any X-Ghost-* line and without repeated header names takes one pass
- * (ghost_recv_fast()): there is nothing to strip or to keep. Inline:
- * recv_action() runs it on every request.
+ * ghost.recv()'s work after ghost_recv_fast()'s pass (r, its answer;
+ * gv: NULL when not known): true for what the builtin VCL pipes. rec_ae:
+ * record the client's Accept-Encoding (the caller passes 0 while no
+ * decision reads it, ghost_fetch_plain(): ~370 instructions per request,
+ * cache hits included). A request without any X-Ghost-* line and
+ * without repeated header names takes that one pass: there is nothing to
+ * strip or to keep.
  */
 static GHOST_INLINE int
-recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae)
+recv_apply(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae,
+    int r)
 {
 	struct http *hp;
 	const char *m;
 	int xfp, ws;
 
 	hp = ctx->http_req;
-	if (GHOST_UNLIKELY(ghost_recv_fast(hp, &xfp, &ws, rec_ae)))
+	if (GHOST_UNLIKELY(r & RF_SLOW))
 		recv_slow(gv, hp, &xfp, &ws, rec_ae);
+	else {
+		xfp = r & RF_XFP;
+		ws = r & RF_WS;
+		if (GHOST_UNLIKELY(r >> RF_AE_SHIFT))
+			ghost_recv_add_ae(hp, &hp->hd[r >> RF_AE_SHIFT]);
+	}
 	if (GHOST_UNLIKELY(xfp))
 		recv_https(ctx, hp, trusted_front);
 	m = hp->hd[HTTP_HDR_METHOD].b;
@@ -582,6 +594,13 @@ recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae)
 	    m[3] == '\0'))
 		return (ws);
 	return (ws || !std_method(m));
+}
+
+static GHOST_INLINE int
+recv_work(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae)
+{
+	return (recv_apply(ctx, gv, trusted_front, rec_ae,
+	    ghost_recv_fast(ctx->http_req, rec_ae)));
 }
 
 VCL_BOOL v_matchproto_()
@@ -599,11 +618,11 @@ vmod_recv(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front)
 	    gv == NULL || !ghost_fetch_plain(gv)));
 }
 
-/* A GET (inline: strcmp() is a call and its lines). */
+/* A GET (inline: strcmp() is a call and its lines; one word, hdr.h). */
 static GHOST_INLINE int
 is_get(const char *m)
 {
-	return (m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && m[3] == '\0');
+	return (ghost_ld4(m) == GHOST_W4('G', 'E', 'T', 0));
 }
 
 static void GHOST_COLD
@@ -625,7 +644,7 @@ hash_p(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	ghost_cache_hash_req(ctx, gv, m);
 }
 
-VCL_VOID v_matchproto_() GHOST_HOT
+VCL_VOID v_matchproto_() GHOST_HOT GHOST_LINE
 vmod_hash(VRT_CTX, struct vmod_priv *pv)
 {
 	struct ghost_vcl *gv;
@@ -1092,47 +1111,31 @@ recv_special(const char *m, const char *u)
 }
 
 /*
- * Every request comes here (cache hits included): the common path is
- * one straight line of code with everything it calls inline but
- * ghost_recv_fast(); the rest is out of line (docs/benchmarks.md,
- * seventh session: every code line a request touches is an
- * instruction-cache miss).
+ * ghost.recv_action() of any request but the usual one (recv_action()
+ * below): a PURGE, a BAN, a URL of ours, another method, a table with a
+ * cache_policy, a stale heartbeat. Out of line.
  */
-VCL_INT v_matchproto_() GHOST_HOT
-vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
-    VCL_BOOL act)
+static VCL_INT __attribute__((__noinline__))
+recv_action_gen(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front,
+    VCL_BOOL act, const char *m, const char *u)
 {
 	struct ghost_st st = { 0, 0, 0 };
-	struct ghost_vcl *gv;
 	struct ghost_cdec *d;
-	const char *m, *u;
 	int a, origin, plain;
 
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (GHOST_UNLIKELY(ctx->method != VCL_MET_RECV ||
-	    ctx->http_req == NULL))
-		return (recv_misplaced(ctx));
-	gv = vcl_get(ctx, pv, "recv_action");
-	if (GHOST_UNLIKELY(gv == NULL))
-		return (RECV_PASS);
-	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
-	u = ctx->http_req->hd[HTTP_HDR_URL].b;
-	AN(m);
-	AN(u);
 	a = -1;
 	/*
 	 * u[u[0] == '/']: u[1] after a '/', else u[0] (the string may be
-	 * ""): one test and no branch on the '/' every URL starts with (a
-	 * URL starting with '.' goes to recv_special() too, which answers
-	 * -1 for it)
+	 * ""): a URL starting with '.' goes to recv_special() too, which
+	 * answers -1 for it
 	 */
-	if (GHOST_UNLIKELY(*m == 'P' || *m == 'B' || u[u[0] == '/'] == '.'))
+	if (*m == 'P' || *m == 'B' || u[u[0] == '/'] == '.')
 		a = recv_special(m, u);
-	if (GHOST_LIKELY(a < 0)) {
+	if (a < 0) {
 		origin = recv_state(ctx, gv, &st, &plain);
-		if (GHOST_UNLIKELY(recv_work(ctx, gv, trusted_front, !plain)))
+		if (recv_work(ctx, gv, trusted_front, !plain))
 			a = RECV_PIPE;
-		else if (GHOST_LIKELY(origin))
+		else if (origin)
 			return (RECV_ORIGIN);	/* nothing to decide, no state */
 	}
 	d = ghost_cdec_get(ctx, gv, 1);
@@ -1149,6 +1152,82 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
 		VRT_handling(ctx, a == RECV_PASS ? VCL_RET_PASS :
 		    VCL_RET_HASH);
 	return (a);
+}
+
+/*
+ * The usual request after a pass that found something to do (r:
+ * ghost_recv_fast()'s answer, not 0): origin, or the pipe of an upgrade.
+ * Out of line.
+ */
+static VCL_INT __attribute__((__noinline__))
+recv_action_found(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front,
+    int rec_ae, int r)
+{
+	struct ghost_cdec *d;
+
+	if (!recv_apply(ctx, gv, trusted_front, rec_ae, r))
+		return (RECV_ORIGIN);
+	d = ghost_cdec_get(ctx, gv, 1);
+	d->action = RECV_PIPE;
+	return (RECV_PIPE);
+}
+
+/*
+ * The usual request's pass over its lines: origin when it finds nothing
+ * to do. A function of its own, so that vmod_recv_action() before it
+ * saves no registers: only this loop needs them.
+ */
+static VCL_INT __attribute__((__noinline__)) GHOST_HOT GHOST_LINE
+recv_origin(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front, int rec_ae)
+{
+	int r;
+
+	r = ghost_recv_fast(ctx->http_req, rec_ae);
+	if (GHOST_LIKELY(r == 0))
+		return (RECV_ORIGIN);	/* nothing to decide, no state */
+	return (recv_action_found(ctx, gv, trusted_front, rec_ae, r));
+}
+
+/*
+ * Every request comes here (cache hits included). The usual one, a GET
+ * of a URL not ours while the table can only decide origin (no
+ * cache_policy) and the heartbeat is fresh, with no line to strip, join
+ * or act on, takes one short straight line of code with its pass over
+ * the lines inline, and the answer is origin; anything else goes to
+ * recv_action_gen() or recv_action_found(), out of line
+ * (docs/benchmarks.md, seventh and tenth sessions: every code line a
+ * request touches is an instruction-cache miss).
+ */
+VCL_INT v_matchproto_() GHOST_HOT GHOST_LINE
+vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
+    VCL_BOOL act)
+{
+	struct ghost_st_peek sp;
+	struct ghost_vcl *gv;
+	const char *m, *u;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_RECV ||
+	    ctx->http_req == NULL))
+		return (recv_misplaced(ctx));
+	gv = vcl_get(ctx, pv, "recv_action");
+	if (GHOST_UNLIKELY(gv == NULL))
+		return (RECV_PASS);
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	u = ctx->http_req->hd[HTTP_HDR_URL].b;
+	AN(m);
+	AN(u);
+	/* u[u[0] == '/']: see recv_action_gen() */
+	if (GHOST_UNLIKELY(!is_get(m) || u[u[0] == '/'] == '.' ||
+	    !ghost_state_peek(gv, ctx->now, &sp) || sp.og == 0 ||
+	    sp.og != sp.gen))
+		return (recv_action_gen(ctx, gv, trusted_front, act, m, u));
+	/*
+	 * rec_ae: !ghost_st_plain(gv, &sp), where gen (== og) is not 0, so
+	 * fetch_gen == gen says it is not 0 either
+	 */
+	return (recv_origin(ctx, gv, trusted_front, (sp.fg != sp.gen) |
+	    (__atomic_load_n(&gv->seen_gen, __ATOMIC_RELAXED) > sp.gen)));
 }
 
 VCL_INT v_matchproto_()
