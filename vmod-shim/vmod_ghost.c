@@ -729,13 +729,12 @@ vmod_purging(VRT_CTX)
 	const char *m;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (GHOST_UNLIKELY(ctx->method != VCL_MET_MISS ||
-	    ctx->http_req == NULL)) {
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_MISS)) {
 		misplaced(ctx, "ghost.purging(): only in vcl_miss");
 		return (0);
 	}
+	/* vcl_miss always has req and its method (varnishd's cnt_miss) */
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
-	AN(m);
 	return (m[0] == 'P' && m[1] == 'U' && m[2] == 'R' && m[3] == 'G' &&
 	    m[4] == 'E' && m[5] == '\0');
 }
