@@ -1236,9 +1236,11 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 		resp_any(ctx, hp, t);
 		return;
 	}
+	/* (no NULL test: varnishd keeps no empty header slot below nhd;
+	 * http_CopyHome() asserts it) */
 	le = hp->hd + hp->nhd;
 	for (l = hp->hd + HTTP_HDR_FIRST; l < le; l++)
-		if (GHOST_UNLIKELY(l->b != NULL && maybe_tag(l))) {
+		if (GHOST_UNLIKELY(maybe_tag(l))) {
 			resp_any(ctx, hp, t);
 			return;
 		}
@@ -1300,8 +1302,7 @@ deliver_strip(struct http *hp, unsigned u)
 	n = hp->nhd;
 	for (w = u; u < n; u++) {
 		l = &hd[u];
-		if (l->b != NULL && maybe_tag(l) &&
-		    (is_ban_line(l) || tag_kind(l) != 0)) {
+		if (maybe_tag(l) && (is_ban_line(l) || tag_kind(l) != 0)) {
 			if (hp->vsl != NULL)
 				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
 				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), *l);
@@ -1329,9 +1330,10 @@ ghost_cache_deliver(struct http *hp)
 	const txt *l, *le;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	/* (no NULL test: varnishd keeps no empty header slot below nhd) */
 	le = hp->hd + hp->nhd;
 	for (l = hp->hd + HTTP_HDR_FIRST; l < le; l++)
-		if (l->b != NULL && GHOST_UNLIKELY(maybe_tag(l))) {
+		if (GHOST_UNLIKELY(maybe_tag(l))) {
 			deliver_strip(hp, (unsigned)(l - hp->hd));
 			return;
 		}
