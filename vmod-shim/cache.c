@@ -1282,35 +1282,33 @@ is_ban_line(const txt *l)
 }
 
 /*
- * ghost.deliver() from line u on, where maybe_tag() was true: the tag
- * lines stripped, each logged as its unset (RespUnset), the lines after
- * them moved up (lines before the first one stay where they are). The
- * usual object's ban line (stored last, before varnishd's own X-Varnish,
- * Age and Via) is told by is_ban_line(), any other candidate by
- * tag_kind(). Out of line, so that the look-only loop below calls
- * nothing and keeps no register.
+ * ghost.deliver()'s general strip: lines r on, the next kept line going
+ * to w (w <= r; lines below w stay where they are): the tag lines
+ * dropped, each logged as its unset (RespUnset), the others moved up.
+ * A candidate (maybe_tag()) is told by is_ban_line() or tag_kind().
+ * Out of line: the usual object never comes here.
  */
 static void __attribute__((__noinline__))
-deliver_strip(struct http *hp, unsigned u)
+deliver_strip(struct http *hp, unsigned r, unsigned w)
 {
 	txt *hd = hp->hd;
 	unsigned char *hdf = hp->hdf;
 	const txt *l;
-	unsigned w, n;
+	unsigned n;
 
 	/* hd, hdf and n in registers: the stores below cannot change them */
 	n = hp->nhd;
-	for (w = u; u < n; u++) {
-		l = &hd[u];
+	for (; r < n; r++) {
+		l = &hd[r];
 		if (maybe_tag(l) && (is_ban_line(l) || tag_kind(l) != 0)) {
 			if (hp->vsl != NULL)
 				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
 				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), *l);
 			continue;
 		}
-		if (w != u) {
+		if (w != r) {
 			hd[w] = *l;
-			hdf[w] = hdf[u];
+			hdf[w] = hdf[r];
 		}
 		w++;
 	}
@@ -1321,22 +1319,52 @@ deliver_strip(struct http *hp, unsigned u)
  * vcl_deliver: what tags the object stays in the cache: X-Ghost-Ban-*,
  * xkey, Surrogate-Key. First only look (a load and two compares per
  * usual line, nothing written, no call): most responses of a pass carry
- * no tag line and end here; a hit's ban line (stored last, before
- * varnishd's own lines) starts deliver_strip() where it stands.
+ * no tag line and end here. A stored object's ban line (stored last,
+ * before varnishd's own X-Varnish, Age, Via and Accept-Ranges) is taken
+ * out here when no other candidate follows it: the lines after it moved
+ * up while they are looked at, its RespUnset record last, in a tail
+ * call (no register kept, no epilogue). Anything else goes to
+ * deliver_strip() from where it stands, after the ban line's record.
  */
 void GHOST_HOT
 ghost_cache_deliver(struct http *hp)
 {
-	const txt *l, *le;
+	txt *hd, ban;
+	unsigned char *hdf;
+	unsigned u, r, n;
 
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	hd = hp->hd;
+	n = hp->nhd;
 	/* (no NULL test: varnishd keeps no empty header slot below nhd) */
-	le = hp->hd + hp->nhd;
-	for (l = hp->hd + HTTP_HDR_FIRST; l < le; l++)
-		if (GHOST_UNLIKELY(maybe_tag(l))) {
-			deliver_strip(hp, (unsigned)(l - hp->hd));
+	for (u = HTTP_HDR_FIRST; u < n; u++)
+		if (GHOST_UNLIKELY(maybe_tag(&hd[u])))
+			break;
+	if (GHOST_LIKELY(u == n))
+		return;
+	if (GHOST_UNLIKELY(!is_ban_line(&hd[u]))) {
+		deliver_strip(hp, u, u);
+		return;
+	}
+	ban = hd[u];
+	hdf = hp->hdf;
+	for (r = u + 1; r < n; r++) {
+		if (GHOST_UNLIKELY(maybe_tag(&hd[r]))) {
+			/* another candidate: the general strip from here,
+			 * the ban line's record first (the lines' order) */
+			if (hp->vsl != NULL)
+				VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag +
+				    HTTP_HDR_UNSET - HTTP_HDR_METHOD), ban);
+			deliver_strip(hp, r, r - 1);
 			return;
 		}
+		hd[r - 1] = hd[r];
+		hdf[r - 1] = hdf[r];
+	}
+	hp->nhd = (uint16_t)(n - 1);
+	if (hp->vsl != NULL)
+		VSLbt(hp->vsl, (enum VSL_tag_e)(hp->logtag + HTTP_HDR_UNSET -
+		    HTTP_HDR_METHOD), ban);
 }
 
 /* ---- PURGE and BAN ------------------------------------------------------ */
