@@ -619,9 +619,14 @@ be_get_new(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	return (be);
 }
 
-VCL_BACKEND GHOST_HOT
-ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
-    unsigned port, uint64_t gen, const struct ghost_hp *hp)
+/*
+ * ghost_be_get(); with ref (a memo entry a memoised answer is read from,
+ * held by the caller) the entry found is cached in the memo entry's side
+ * words (ghost_be_get_memo()).
+ */
+static VCL_BACKEND
+be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint64_t gen, const struct ghost_hp *hp, void *ref)
 {
 	struct ghost_be *e;
 	uint64_t h;
@@ -651,6 +656,10 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
 			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
 		be = e->dir;
+		/* the epoch under the read side: e is in the map at it */
+		if (ref != NULL)
+			ghost_memo_side_put(ref, (uint64_t)(uintptr_t)e,
+			    __atomic_load_n(&gv->be_epoch, __ATOMIC_RELAXED));
 	} else
 		/* held: in the map (marked or not) and retired, not yet
 		 * released */
@@ -661,6 +670,64 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	if (GHOST_LIKELY(e != NULL))
 		return (be);
 	return (be_get_new(ctx, gv, addr, al, port, hp, h, now_s, full));
+}
+
+VCL_BACKEND
+ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
+    unsigned port, uint64_t gen, const struct ghost_hp *hp)
+{
+	return (be_get(ctx, gv, addr, al, port, gen, hp, NULL));
+}
+
+/*
+ * ghost_be_get() for the one endpoint of a memoised answer read from memo
+ * entry ref (held by the caller: ghost_memo_ref()): the map entry the
+ * last such call found, cached in the entry's side words (memo.h) with
+ * the map's epoch then, is used without a hash, lock or walk while the
+ * epoch is unchanged and the entry not marked dead; else the map is
+ * searched as usual (be_get()), and the cache written again.
+ *
+ * Why a cached entry may be read without be_lock: the side words pair an
+ * entry with the epoch be_get() read under be_lock's read side while it
+ * found that entry in the map, so the entry was in the map at that epoch.
+ * Every unlink from the map (sweep(), be_take_all()) bumps gv->be_epoch
+ * under the write side, and the epoch only grows (64 bits: it never
+ * wraps), so a reader that loads the same epoch afterwards knows the
+ * entry was still in the map at that load. An entry that leaves the map
+ * after it is freed no sooner than its final release
+ * (backend_idle_timeout + GHOST_DRAIN_MARGIN s later, drain()), or when
+ * no request can run in this VCL (cold, discard: be_take_all()); the
+ * request uses it for microseconds, as it uses the director the map
+ * hands out (this file's first comment). The fields read without the
+ * lock are atomics: dir (be_replace() swaps it; either director is held
+ * until its release), dead and used (as under the read side). A dead
+ * entry takes the slow path, which takes it back as ghost_be_get() does.
+ * The memo entry cannot go away meanwhile: the caller holds it.
+ */
+VCL_BACKEND GHOST_HOT
+ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
+    size_t al, unsigned port, uint64_t gen, const struct ghost_hp *hp,
+    void *ref)
+{
+	struct ghost_be *e;
+	uint64_t w[2];
+	unsigned now_s;
+
+	if (GHOST_LIKELY(ghost_memo_side_get(ref, w)) &&
+	    w[1] == __atomic_load_n(&gv->be_epoch, __ATOMIC_ACQUIRE)) {
+		e = (struct ghost_be *)(uintptr_t)w[0];
+		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
+		if (GHOST_LIKELY(!__atomic_load_n(&e->dead,
+		    __ATOMIC_RELAXED))) {
+			now_s = (unsigned)ctx->now;
+			if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) !=
+			    now_s)
+				__atomic_store_n(&e->used, now_s,
+				    __ATOMIC_RELAXED);
+			return (__atomic_load_n(&e->dir, __ATOMIC_ACQUIRE));
+		}
+	}
+	return (be_get(ctx, gv, addr, al, port, gen, hp, ref));
 }
 
 /* ---- endpoint health ------------------------------------------------ */
@@ -1188,7 +1255,8 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 		PTOK(pthread_rwlock_wrlock(&gv->be_lock));
 		o->dir = e->dir;
 		o->seq = e->seq;
-		e->dir = mine;
+		/* (read without the lock too: ghost_be_get_memo()) */
+		__atomic_store_n(&e->dir, mine, __ATOMIC_RELEASE);
 		e->seq = seq;
 		PTOK(pthread_rwlock_unlock(&gv->be_lock));
 		o->old = 1;
@@ -1259,6 +1327,8 @@ sweep(VRT_CTX, struct ghost_vcl *gv, double now)
 		}
 	}
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
+	if (n > 0)	/* cached map entries: ghost_be_get_memo() */
+		__atomic_add_fetch(&gv->be_epoch, 1, __ATOMIC_RELEASE);
 	PTOK(pthread_rwlock_unlock(&gv->be_lock));
 	Lck_Unlock(&gv->live_mtx);
 	/* retired now, in creation order: out of backend.list, draining */
@@ -1457,6 +1527,8 @@ be_take_all(struct ghost_vcl *gv, unsigned *np)
 	gv->be_hash = NULL;
 	gv->be_nb = 0;
 	gv->n_be = 0;
+	/* cached map entries: ghost_be_get_memo() */
+	__atomic_add_fetch(&gv->be_epoch, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&gv->n_drain, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&gv->n_dead, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&gv->n_probed, 0, __ATOMIC_RELAXED);

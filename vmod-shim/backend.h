@@ -9,6 +9,11 @@
 /* hp: the answer's probe (NULL or id 0: the endpoint's plain backend) */
 VCL_BACKEND ghost_be_get(VRT_CTX, struct ghost_vcl *, const char *addr,
     size_t addr_len, unsigned port, uint64_t gen, const struct ghost_hp *hp);
+/* The same for a memoised answer read from memo entry ref (held): the map
+ * entry cached in the memo entry. */
+VCL_BACKEND ghost_be_get_memo(VRT_CTX, struct ghost_vcl *, const char *addr,
+    size_t addr_len, unsigned port, uint64_t gen, const struct ghost_hp *hp,
+    void *ref);
 
 /* Endpoint health: the state of an endpoint's backend under probe id. */
 #define GHOST_BE_SICK		1	/* its probe says sick */

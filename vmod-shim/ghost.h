@@ -203,6 +203,10 @@ struct ghost_vcl {
 	unsigned		n_drain;	/* atomic: retired, not released */
 	uint64_t		dead_deadline;	/* atomic, Unix ms */
 	uint64_t		live_gen;	/* atomic: last gen checked */
+	uint64_t		be_epoch;	/* atomic, written under be_lock's
+						   write side: entries that left
+						   the map, ever (backend.c,
+						   ghost_be_get_memo()) */
 	uint64_t		live_want;	/* atomic: newest gen seen */
 	unsigned		live_page;	/* endpoints per live request */
 	unsigned		max_be;		/* ceiling of n_be + n_drain,

@@ -62,17 +62,18 @@ struct memo_slot {
 	uint32_t		klen;
 	uint32_t		vlen;
 	uint8_t			*data;		/* key, then value; MEMO_HDR
-						   bytes before it: the count
-						   of references */
+						   bytes before it: struct
+						   ghost_memo_hdr (memo.h) */
 };
 
 /*
- * An entry's memory, 64-byte aligned: the reference count, the key, then
+ * An entry's memory, 64-byte aligned: its header (struct ghost_memo_hdr:
+ * the count of references, the side words), the key, then
  * the value at the next 64-byte boundary (memo_voff()), so that a value
  * read in place (ghost_memo_ref(): a memoised answer, reuse.c) is aligned
  * for its struct and its first fields share a cache line.
  */
-#define MEMO_HDR	16
+#define MEMO_HDR	sizeof(struct ghost_memo_hdr)
 #define MEMO_ALIGN	64
 
 /* The value's offset from the key. */
@@ -86,7 +87,7 @@ memo_voff(size_t klen)
 static uint32_t *
 memo_refs(uint8_t *data)
 {
-	return ((uint32_t *)(void *)(data - MEMO_HDR));
+	return (&ghost_memo_hdr(data)->refs);
 }
 
 /* Drop one reference to an entry's memory (data: its key). */
@@ -389,6 +390,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	if (posix_memalign(&p, MEMO_ALIGN, MEMO_HDR + memo_voff(klen) + vlen))
 		return;
 	d = (uint8_t *)p + MEMO_HDR;
+	memset(p, 0, MEMO_HDR);	/* no side words (seq 0) */
 	*memo_refs(d) = 1;	/* the table's */
 	memcpy(d, key, klen);
 	memcpy(d + memo_voff(klen), val, vlen);

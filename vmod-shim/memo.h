@@ -23,6 +23,64 @@ void *ghost_memo_ref(struct ghost_vcl *, uint64_t gen, const char *key,
 void ghost_memo_unref(void *);
 
 /*
+ * An entry's header (memo.c), in front of its key: the count of
+ * references, and two side words a holder of a reference (ghost_memo_ref())
+ * may cache something in that the entry's value leads to (backend.c: the
+ * backend map's entry of a memoised answer's endpoint), under a sequence
+ * count of their own: odd while a writer is at them. Readers never wait
+ * and writers never wait: a read that sees a writer, or a write that finds
+ * another at it, is skipped (the caller takes its slow path). On the same
+ * cache line as the key's first bytes, which the lookup has just compared.
+ */
+struct ghost_memo_hdr {
+	uint32_t		refs;
+	uint32_t		seq;
+	uint64_t		side[2];
+};
+
+static inline struct ghost_memo_hdr *
+ghost_memo_hdr(void *ref)
+{
+	return ((struct ghost_memo_hdr *)(void *)((uint8_t *)ref -
+	    sizeof(struct ghost_memo_hdr)));
+}
+
+/* The side words of the entry ref into w, and 1; 0: never written, or a
+ * writer is at them. */
+static inline int
+ghost_memo_side_get(void *ref, uint64_t w[2])
+{
+	struct ghost_memo_hdr *h = ghost_memo_hdr(ref);
+	uint32_t s;
+
+	s = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+	w[0] = __atomic_load_n(&h->side[0], __ATOMIC_RELAXED);
+	w[1] = __atomic_load_n(&h->side[1], __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return (GHOST_LIKELY((s & 1) == 0 && s != 0) &&
+	    __atomic_load_n(&h->seq, __ATOMIC_RELAXED) == s);
+}
+
+/* Write the side words of the entry ref, unless another writer is at
+ * them. */
+static inline void
+ghost_memo_side_put(void *ref, uint64_t w0, uint64_t w1)
+{
+	struct ghost_memo_hdr *h = ghost_memo_hdr(ref);
+	uint32_t s;
+
+	s = __atomic_load_n(&h->seq, __ATOMIC_RELAXED);
+	if ((s & 1) || !__atomic_compare_exchange_n(&h->seq, &s, s + 1, 0,
+	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&h->side[0], w0, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->side[1], w1, __ATOMIC_RELAXED);
+	/* (0 would read as never written: skip it on a wrap) */
+	__atomic_store_n(&h->seq, s + 2 != 0 ? s + 2 : 2, __ATOMIC_RELEASE);
+}
+
+/*
  * A host's usual deps record (the Host and the path, or the Host alone)
  * as the host table keeps it (memo.c): what building an answer's key
  * needs, found without a lock or a reference.

@@ -767,8 +767,13 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	t->cur_port = a->ep1_port;
 	t->cur_probe = a->hp.id;
 	t->cur_done = 0;
-	be = ghost_be_get(ctx, gv, a->ep1, a->ep1_len, a->ep1_port, a->gen,
-	    &a->hp);
+	/* a memoised answer: the map entry its memo entry caches */
+	if (GHOST_LIKELY(t->ans_ref != NULL))
+		be = ghost_be_get_memo(ctx, gv, a->ep1, a->ep1_len,
+		    a->ep1_port, a->gen, &a->hp, t->ans_ref);
+	else
+		be = ghost_be_get(ctx, gv, a->ep1, a->ep1_len, a->ep1_port,
+		    a->gen, &a->hp);
 	if (GHOST_UNLIKELY(be == NULL)) {
 		(void)route_failed(ctx, t, 0, a->ep1, a->ep1_len,
 		    a->ep1_port);
