@@ -135,15 +135,19 @@
 #define GHOST_RELEASE_SLICE	0.05
 
 struct ghost_be {
+	/* first what a fetch reads (ghost_be_get_memo()): two cache lines */
 	unsigned		magic;
 #define GHOST_BE_MAGIC		0x0be51ee7
-	struct ghost_be		*next;
-	uint64_t		hash;
-	VCL_BACKEND		dir;
-	unsigned		port;
 	int			dead;		/* atomic */
 	unsigned		used;		/* atomic: last use, s (the
 						   fetch's ctx->now) */
+	unsigned		port;
+	VCL_BACKEND		dir;
+	uint8_t			nl;		/* strlen(name) */
+	char			name[64];	/* "addr:port" / "[addr]:port",
+						   + "~<id>" with a probe */
+	struct ghost_be		*next;
+	uint64_t		hash;
 	uint64_t		dead_gen;
 	uint64_t		seq;		/* creation order, every VCL */
 	double			drop_at;	/* draining: final release */
@@ -157,9 +161,25 @@ struct ghost_be {
 	int			old;		/* draining: a replaced one's
 						   old backend (be_replace()) */
 	char			addr[48];
-	char			name[64];	/* "addr:port" / "[addr]:port",
-						   + "~<id>" with a probe */
 };
+
+/*
+ * A new map entry, zeroed, on a cache line of its own: what a fetch reads
+ * of it (ghost_be_get_memo(): magic to name) is then one or two lines.
+ * NULL: out of memory. Freed with FREE_OBJ() (free()).
+ */
+static struct ghost_be *
+be_alloc(void)
+{
+	struct ghost_be *e;
+	void *p;
+
+	if (posix_memalign(&p, 64, sizeof *e))
+		return (NULL);
+	e = p;
+	INIT_OBJ(e, GHOST_BE_MAGIC);
+	return (e);
+}
 
 /*
  * Creation order of native backends across every VCL: varnishd keeps
@@ -583,7 +603,7 @@ be_get_new(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 	mine = be_create(ctx, gv, a, name, port, hp);
 	if (mine == NULL)
 		return (NULL);
-	ALLOC_OBJ(n, GHOST_BE_MAGIC);
+	n = be_alloc();
 	if (n == NULL) {
 		VRT_delete_backend(ctx, &mine);
 		return (NULL);
@@ -601,6 +621,7 @@ be_get_new(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		n->used = now_s;
 		strcpy(n->addr, a);
 		strcpy(n->name, name);
+		n->nl = (uint8_t)strlen(name);
 		n->next = gv->be_hash[h & (gv->be_nb - 1)];
 		gv->be_hash[h & (gv->be_nb - 1)] = n;
 		gv->n_be++;
@@ -703,16 +724,21 @@ ghost_be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
  * until its release), dead and used (as under the read side). A dead
  * entry takes the slow path, which takes it back as ghost_be_get() does.
  * The memo entry cannot go away meanwhile: the caller holds it.
+ *
+ * *name (NULL from the slow path): the entry's name, nl bytes, in a
+ * 64-byte array (ghost.<name> is the backend's vcl_name, be_create()),
+ * on the entry's lines this reads anyway.
  */
 VCL_BACKEND GHOST_HOT
 ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
     size_t al, unsigned port, uint64_t gen, const struct ghost_hp *hp,
-    void *ref)
+    void *ref, const char **name, size_t *nl)
 {
 	struct ghost_be *e;
 	uint64_t w[2];
 	unsigned now_s;
 
+	*name = NULL;
 	if (GHOST_LIKELY(ghost_memo_side_get(ref, w)) &&
 	    w[1] == __atomic_load_n(&gv->be_epoch, __ATOMIC_ACQUIRE)) {
 		e = (struct ghost_be *)(uintptr_t)w[0];
@@ -724,6 +750,8 @@ ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
 			    now_s)
 				__atomic_store_n(&e->used, now_s,
 				    __ATOMIC_RELAXED);
+			*name = e->name;
+			*nl = e->nl;
 			return (__atomic_load_n(&e->dir, __ATOMIC_ACQUIRE));
 		}
 	}
@@ -1243,7 +1271,7 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 			gv->health_next = VTIM_real() + GHOST_HEALTH_TICK;
 		}
 		e = cand[i];
-		ALLOC_OBJ(o, GHOST_BE_MAGIC);
+		o = be_alloc();
 		if (o == NULL)
 			break;
 		mine = be_create(ctx, gv, e->addr, e->name, e->port, NULL);
@@ -1263,6 +1291,7 @@ be_replace(VRT_CTX, struct ghost_vcl *gv, struct ghost_be *gone, unsigned n,
 		o->port = e->port;
 		strcpy(o->addr, e->addr);
 		strcpy(o->name, e->name);
+		o->nl = e->nl;
 		o->next = *olds;
 		*olds = o;
 		__atomic_add_fetch(&gv->n_drain, 1, __ATOMIC_RELAXED);

@@ -10,10 +10,11 @@
 VCL_BACKEND ghost_be_get(VRT_CTX, struct ghost_vcl *, const char *addr,
     size_t addr_len, unsigned port, uint64_t gen, const struct ghost_hp *hp);
 /* The same for a memoised answer read from memo entry ref (held): the map
- * entry cached in the memo entry. */
+ * entry cached in the memo entry; *name (NULL: not known), nl bytes in an
+ * array of 64: the backend's vcl_name after "ghost.". */
 VCL_BACKEND ghost_be_get_memo(VRT_CTX, struct ghost_vcl *, const char *addr,
     size_t addr_len, unsigned port, uint64_t gen, const struct ghost_hp *hp,
-    void *ref);
+    void *ref, const char **name, size_t *nl);
 
 /* Endpoint health: the state of an endpoint's backend under probe id. */
 #define GHOST_BE_SICK		1	/* its probe says sick */

@@ -376,6 +376,9 @@ log_decision_any(VRT_CTX, int status, const char *what, size_t wl,
 	VSLbt(ctx->vsl, SLT_VCL_Log, t);
 }
 
+/* room log_decision() keeps for its fixed-size copies past the text */
+#define LOG_SLACK	(6 + 64 + 20)
+
 /*
  * The decision's log line (log_decision_any()) when it fits in 256 bytes,
  * the status has 3 digits and the answer its generation in decimal (a
@@ -385,15 +388,17 @@ log_decision_any(VRT_CTX, int status, const char *what, size_t wl,
  * VMOD: ~100 instructions, 5 code lines).
  */
 static GHOST_INLINE void
-log_decision(VRT_CTX, int status, const char *what, size_t wl,
+log_decision(VRT_CTX, int status, const char *what, size_t wl, int nm,
     const char *src, const struct ghost_ans *a)
 {
 	char buf[256], *p = buf;
-	size_t sl = strlen(src);
+	size_t sl;
 	txt t;
 
+	/* (the usual src, "memo", without a strlen() call) */
+	sl = src[0] == 'm' && src[4] == '\0' ? 4 : strlen(src);
 	if (GHOST_UNLIKELY(status < 100 || status > 999 || a->gen_dl == 0 ||
-	    wl + sl + a->gen_dl + a->rn_len + 28 > sizeof buf)) {
+	    wl + sl + a->gen_dl + a->rn_len + 28 + LOG_SLACK > sizeof buf)) {
 		log_decision_any(ctx, status, what, wl, src, a);
 		return;
 	}
@@ -403,13 +408,22 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl,
 	p[9] = (char)('0' + status % 10);
 	p[10] = ' ';
 	p += 11;
-	memcpy(p, what, wl);
-	p += wl;
+	if (nm) {
+		/* what: a map entry's name (64 bytes), the vcl_name after
+		 * "ghost.": fixed-size copies, no call */
+		memcpy(p, "ghost.", 6);
+		memcpy(p + 6, what, 64);
+		p += 6 + wl;
+	} else {
+		memcpy(p, what, wl);
+		p += wl;
+	}
 	memcpy(p, " (", 2);
 	memcpy(p + 2, src, sl);
 	p += 2 + sl;
 	memcpy(p, ", gen ", 6);
-	memcpy(p + 6, a->gen_d, a->gen_dl);
+	/* the whole array, a fixed copy (no call), then the length */
+	memcpy(p + 6, a->gen_d, sizeof a->gen_d);
 	p += 6 + a->gen_dl;
 	if (a->rn_len > 0) {
 		memcpy(p, ", route ", 8);
@@ -535,6 +549,7 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	const uint8_t *raw = NULL;
 	size_t rawlen = 0;
 	uint64_t sgen = 0;
+	struct ghost_st_peek pk;
 	struct ghost_ans *e;
 	int fresh;
 
@@ -546,6 +561,10 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	if (q->st.known) {
 		fresh = q->st.fresh;	/* the caller read it just now */
 		sgen = q->st.gen;
+	} else if (GHOST_LIKELY(ghost_state_peek(gv, ctx->now, &pk))) {
+		/* ghost_state_read()'s usual answer, in line (no call) */
+		fresh = 1;
+		sgen = pk.gen;
 	} else
 		fresh = ghost_state_read(gv, ctx->now, &sgen, NULL);
 	/*
@@ -742,7 +761,8 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
     const struct ghost_rq *q, const char *src)
 {
 	const struct ghost_ans *a = t->ans;
-	const char *what;
+	const char *what, *nm = NULL;
+	size_t wl, nl = 0;
 	VCL_BACKEND be;
 
 	/* no affinity, no session (ghost_route()) */
@@ -770,7 +790,7 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	/* a memoised answer: the map entry its memo entry caches */
 	if (GHOST_LIKELY(t->ans_ref != NULL))
 		be = ghost_be_get_memo(ctx, gv, a->ep1, a->ep1_len,
-		    a->ep1_port, a->gen, &a->hp, t->ans_ref);
+		    a->ep1_port, a->gen, &a->hp, t->ans_ref, &nm, &nl);
 	else
 		be = ghost_be_get(ctx, gv, a->ep1, a->ep1_len, a->ep1_port,
 		    a->gen, &a->hp);
@@ -778,6 +798,18 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		(void)route_failed(ctx, t, 0, a->ep1, a->ep1_len,
 		    a->ep1_port);
 		what = t->reason;
+		wl = strlen(what);
+	} else if (GHOST_LIKELY(nm != NULL)) {
+		GHOST_STAT(dec_backend);
+		GHOST_STAT(dec_plain);
+		/*
+		 * The backend's vcl_name is "ghost." and the map entry's name
+		 * (be_create()), on the entry's lines ghost_be_get_memo()
+		 * read: not the director's and its string's (two more cold
+		 * lines), and no strlen() call.
+		 */
+		log_decision(ctx, t->status, nm, nl, 1, src, a);
+		return (be);
 	} else {
 		GHOST_STAT(dec_backend);
 		GHOST_STAT(dec_plain);
@@ -785,8 +817,9 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		 * its own for one load (~2 instruction-cache misses) */
 		CHECK_OBJ_NOTNULL(be, DIRECTOR_MAGIC);
 		what = be->vcl_name;
+		wl = strlen(what);
 	}
-	log_decision(ctx, t->status, what, strlen(what), src, a);
+	log_decision(ctx, t->status, what, wl, 0, src, a);
 	return (be);
 }
 
@@ -933,6 +966,6 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 		what = t->ans->rs;
 		wl = t->ans->rs_len;
 	}
-	log_decision(ctx, t->status, what, wl, src, t->ans);
+	log_decision(ctx, t->status, what, wl, 0, src, t->ans);
 	return (be);
 }
