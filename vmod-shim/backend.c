@@ -737,6 +737,7 @@ ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
 	struct ghost_be *e;
 	uint64_t w[2];
 	unsigned now_s;
+	VCL_BACKEND be;
 
 	*name = NULL;
 	if (GHOST_LIKELY(ghost_memo_side_get(ref, w)) &&
@@ -752,7 +753,10 @@ ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
 				    __ATOMIC_RELAXED);
 			*name = e->name;
 			*nl = e->nl;
-			return (__atomic_load_n(&e->dir, __ATOMIC_ACQUIRE));
+			be = __atomic_load_n(&e->dir, __ATOMIC_ACQUIRE);
+			/* VCL's assignment reads it next (VRT_Assign_Backend) */
+			__builtin_prefetch(be);
+			return (be);
 		}
 	}
 	return (be_get(ctx, gv, addr, al, port, gen, hp, ref));

@@ -37,22 +37,27 @@
  * The host table: for each host (its deps key, reuse.c) whose deps record
  * is the usual one (the Host and the path, or the Host alone), what a
  * fetch needs of it to build the answer's key: "path in the key", and the
- * scope lengths. Direct-mapped, one slot per host hash, 192 bytes (the
- * first two cache lines hold a key of up to 32 bytes), no allocation per
- * entry: written in place under a sequence count (odd while a writer is
- * at it) and read without lock or reference, never waiting (a busy or
- * changed slot is a miss: the caller looks up the deps record in the
- * memo, as for a host not in the table). Words: 0 the sequence, 1 the
- * generation, 2 the host's hash, 3 the key's length (bits 0-31), "path in
- * the key" (32), the number of scope lengths (40-47), "in use" (63); 4-11
- * the scope lengths (int32); 12-23 the key, zero-padded.
+ * scope lengths. Direct-mapped, one slot per host hash, 192 bytes, no
+ * allocation per entry: written in place under a sequence count (odd
+ * while a writer is at it) and read without lock or reference, never
+ * waiting (a busy or changed slot is a miss: the caller looks up the deps
+ * record in the memo, as for a host not in the table). Words: 0 the
+ * sequence, 1 the generation, 2 the key's length (bits 0-31), "path in
+ * the key" (32), the number of scope lengths (40-47), "short" (48), "in
+ * use" (63); 3 with "short" (at most 4 scope lengths, each 0..65535) the
+ * scope lengths as 16-bit fields; 4-15 the key, zero-padded; 16-23 the
+ * scope lengths (int32). So a host of up to 32 bytes with a few short
+ * scopes is read from the entry's first cache line only.
  */
 #define VH_WORDS	24
-#define VH_SL		4
-#define VH_KEY		12
+#define VH_META		2
+#define VH_SL16		3
+#define VH_KEY		4
+#define VH_SL		16
 #define VH_KEY_MAX	96
 #define VH_MIN		16
 #define VH_MAX		(1U << 16)
+#define VH_SHORT	(1ULL << 48)
 #define VH_USED		(1ULL << 63)
 #define STATE_MAGIC	"GHOSTST1"
 
@@ -473,20 +478,27 @@ ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
     const char *k, size_t kl, struct ghost_vh *o)
 {
 	const struct ghost_memo *m = gv->memo;
-	uint64_t *e, s, meta;
+	uint64_t *e, s, meta, w;
 
 	if (GHOST_UNLIKELY(kl > VH_KEY_MAX))
 		return (0);
 	e = m->vh[h & m->vh_mask];
 	s = __atomic_load_n(&e[0], __ATOMIC_ACQUIRE);
-	meta = __atomic_load_n(&e[3], __ATOMIC_RELAXED);
+	meta = __atomic_load_n(&e[VH_META], __ATOMIC_RELAXED);
 	if ((s & 1) || __atomic_load_n(&e[1], __ATOMIC_RELAXED) != gen ||
-	    __atomic_load_n(&e[2], __ATOMIC_RELAXED) != h ||
 	    (meta & (VH_USED | 0xffffffffULL)) != (VH_USED | kl) ||
 	    !vh_same(&e[VH_KEY], k, kl))
 		return (0);
 	/* (racy, like every read here: the sequence tells) */
-	memcpy(o->sl, &e[VH_SL], sizeof o->sl);
+	if (GHOST_LIKELY(meta & VH_SHORT)) {
+		/* the first nsl (at most 4) are read: the rest unused */
+		w = __atomic_load_n(&e[VH_SL16], __ATOMIC_RELAXED);
+		o->sl[0] = (int32_t)(w & 0xffff);
+		o->sl[1] = (int32_t)((w >> 16) & 0xffff);
+		o->sl[2] = (int32_t)((w >> 32) & 0xffff);
+		o->sl[3] = (int32_t)(w >> 48);
+	} else
+		memcpy(o->sl, &e[VH_SL], sizeof o->sl);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	if (__atomic_load_n(&e[0], __ATOMIC_RELAXED) != s)
 		return (0);
@@ -506,14 +518,21 @@ ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
     const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl)
 {
 	struct ghost_memo *m;
-	uint64_t *e, s, w;
+	uint64_t *e, s, w, w16 = 0, shrt;
 	size_t i;
 
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
-	if (kl > VH_KEY_MAX || nsl > (VH_KEY - VH_SL) * 2)
+	if (kl > VH_KEY_MAX || nsl > (VH_WORDS - VH_SL) * 2)
 		return;
+	shrt = nsl <= 4 ? VH_SHORT : 0;
+	for (i = 0; i < nsl && shrt; i++) {
+		if (sl[i] < 0 || sl[i] > 0xffff)
+			shrt = 0;
+		else
+			w16 |= (uint64_t)sl[i] << (16 * i);
+	}
 	e = m->vh[h & m->vh_mask];
 	s = __atomic_load_n(&e[0], __ATOMIC_RELAXED);
 	if ((s & 1) || !__atomic_compare_exchange_n(&e[0], &s, s + 1, 0,
@@ -521,16 +540,16 @@ ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
 		return;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&e[1], gen, __ATOMIC_RELAXED);
-	__atomic_store_n(&e[2], h, __ATOMIC_RELAXED);
-	__atomic_store_n(&e[3], VH_USED | ((uint64_t)nsl << 40) |
+	__atomic_store_n(&e[VH_META], VH_USED | shrt | ((uint64_t)nsl << 40) |
 	    ((uint64_t)(p != 0) << 32) | kl, __ATOMIC_RELAXED);
-	for (i = 0; i < VH_KEY - VH_SL; i++) {
+	__atomic_store_n(&e[VH_SL16], w16, __ATOMIC_RELAXED);
+	for (i = 0; i < VH_WORDS - VH_SL; i++) {
 		w = 0;
 		if (2 * i < nsl)
 			memcpy(&w, sl + 2 * i, 2 * i + 1 < nsl ? 8 : 4);
 		__atomic_store_n(&e[VH_SL + i], w, __ATOMIC_RELAXED);
 	}
-	for (i = 0; i < VH_WORDS - VH_KEY; i++)
+	for (i = 0; i < VH_SL - VH_KEY; i++)
 		__atomic_store_n(&e[VH_KEY + i], 8 * i < kl ?
 		    vh_word(k, kl, i) : 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&e[0], s + 2, __ATOMIC_RELEASE);
