@@ -322,24 +322,32 @@ struct ghost_hp {
  * rest.
  */
 struct ghost_ans {
-	/* ghost.route() */
+	/*
+	 * The first cache line (a memoised answer is 64-byte aligned, memo.c):
+	 * what decide() and the plain lane (route.c route_plain()) read of
+	 * an answer, so that a long-tail fetch touches one line of it.
+	 */
 	uint64_t		gen;
-	enum ghost_outcome	o;
-	int			st;		/* status */
 	const char		*ep1;		/* g's only endpoint (one group
 						   of one, weighted), NULL if
 						   not: mp_one_endpoint() */
 	size_t			ep1_len;
+	size_t			rn_len;		/* rn's (below) */
 	unsigned		ep1_port;
-	int			pn;		/* panic %, -1: no health rules */
 	int			pe;		/* path edit [pe_cut, pe_with] */
+	uint8_t			ops;		/* GHOST_OPS_*, set on decoding */
+	uint8_t			gen_dl;		/* gen in decimal: gen_dl
+						   bytes of gen_d; 0: none
+						   (set in memoised answers) */
+	char			gen_d[20];
+	/* ghost.route() */
+	enum ghost_outcome	o;
+	int			st;		/* status */
+	int			pn;		/* panic %, -1: no health rules */
 	int			has_sp;		/* session persistence (sp) */
 	int			has_cr;		/* the route's cors filter */
 	int			rt_att;		/* retries, 0: none */
 	unsigned		ol_n;		/* consecutive failures, 0: no ol */
-	uint8_t			ops;		/* GHOST_OPS_*, set on decoding:
-						   ghost.response()'s tests in
-						   this line */
 	/* consistent hashing (lb): keys [[kind, name], ...] (lb_k_end
 	 * below), ring ID lb_ring */
 	const uint8_t		*lb_k;
@@ -351,12 +359,8 @@ struct ghost_ans {
 	size_t			path_len;
 	const char		*hst;
 	size_t			hst_len;
-	const char		*rn;		/* route_name, for the log */
-	size_t			rn_len;
-	uint8_t			gen_dl;		/* gen in decimal: gen_dl
-						   bytes of gen_d; 0: none
-						   (set in memoised answers) */
-	char			gen_d[20];
+	const char		*rn;		/* route_name, for the log
+						   (rn_len bytes, above) */
 	/* endpoint health (hp, ol, pn) */
 	struct ghost_hp		hp;
 	/* ghost.response() (a stored object) */

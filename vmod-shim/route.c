@@ -777,7 +777,12 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	if (GHOST_UNLIKELY(a->gen > __atomic_load_n(&gv->live_gen,
 	    __ATOMIC_ACQUIRE)))
 		ghost_be_live(ctx, gv, a->gen);
-	t->status = a->st;
+	/*
+	 * a->st and a->hp.id of a plain answer: 200 and 0 (answer.c sets
+	 * GHOST_OPS_PLAIN only then; fuzz_answer asserts it), written as
+	 * such: the lane reads only the answer's first line (ghost.h)
+	 */
+	t->status = 200;
 	t->reason = NULL;
 	/* pick(): the one endpoint, flat index 0, first try */
 	t->tried[0] = 0;
@@ -785,7 +790,7 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	t->cur_addr = a->ep1;
 	t->cur_al = a->ep1_len;
 	t->cur_port = a->ep1_port;
-	t->cur_probe = a->hp.id;
+	t->cur_probe = 0;
 	t->cur_done = 0;
 	/* a memoised answer: the map entry its memo entry caches */
 	if (GHOST_LIKELY(t->ans_ref != NULL))
