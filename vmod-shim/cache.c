@@ -532,16 +532,14 @@ local_socket_slow(VRT_CTX, const struct listen_sock *ls)
 	return (name);
 }
 
-/* The session's listener in the table, NULL when not (yet) there. */
-static GHOST_INLINE const struct ls_name *
-ls_find(VRT_CTX)
+/* ls_find() past the first slot. */
+static const struct ls_name * __attribute__((__noinline__))
+ls_find_rest(const struct listen_sock *ls)
 {
-	const struct listen_sock *ls;
 	const struct ls_name *n;
 	unsigned i;
 
-	ls = ctx->sp != NULL ? ctx->sp->listen_sock : NULL;
-	for (i = 0; i < LS_SLOTS; i++) {
+	for (i = 1; i < LS_SLOTS; i++) {
 		n = __atomic_load_n(&ls_names[i], __ATOMIC_ACQUIRE);
 		if (n == NULL)
 			break;
@@ -549,6 +547,24 @@ ls_find(VRT_CTX)
 			return (n);
 	}
 	return (NULL);
+}
+
+/*
+ * The session's listener in the table, NULL when not (yet) there. The
+ * first slot inline (the first listener met: usually the only one),
+ * the others out of line.
+ */
+static GHOST_INLINE const struct ls_name *
+ls_find(VRT_CTX)
+{
+	const struct listen_sock *ls;
+	const struct ls_name *n;
+
+	ls = ctx->sp != NULL ? ctx->sp->listen_sock : NULL;
+	n = __atomic_load_n(&ls_names[0], __ATOMIC_ACQUIRE);
+	if (GHOST_LIKELY(n != NULL && n->ls == ls))
+		return (n);
+	return (n != NULL ? ls_find_rest(ls) : NULL);
 }
 
 static GHOST_INLINE const char *

@@ -1122,6 +1122,8 @@ recv_action_gen(VRT_CTX, struct ghost_vcl *gv, VCL_ACL trusted_front,
 	struct ghost_cdec *d;
 	int a, origin, plain;
 
+	AN(m);
+	AN(u);
 	a = -1;
 	/*
 	 * u[u[0] == '/']: u[1] after a '/', else u[0] (the string may be
@@ -1212,10 +1214,10 @@ vmod_recv_action(VRT_CTX, struct vmod_priv *pv, VCL_ACL trusted_front,
 	gv = vcl_get(ctx, pv, "recv_action");
 	if (GHOST_UNLIKELY(gv == NULL))
 		return (RECV_PASS);
+	/* a request line always has both (varnishd's parsers; VCL cannot
+	 * unset them): no AN() on this path, the usual request's bytes */
 	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
 	u = ctx->http_req->hd[HTTP_HDR_URL].b;
-	AN(m);
-	AN(u);
 	/* u[u[0] == '/']: see recv_action_gen() */
 	if (GHOST_UNLIKELY(!is_get(m) || u[u[0] == '/'] == '.' ||
 	    !ghost_state_peek(gv, ctx->now, &sp) || sp.og == 0 ||
