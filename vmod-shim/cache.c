@@ -32,6 +32,7 @@
 #include "route.h"
 #include "reuse.h"
 #include "cache.h"
+#include "vcc_ghost_if.h"
 
 /*
  * BAN's object line: "X-Ghost-Ban-<16 hex>: <cache-key URL>", the name
@@ -623,8 +624,8 @@ hash_no_host(VRT_CTX)
  * touches is an instruction-cache miss (docs/benchmarks.md, seventh
  * session). The bytes hashed are the same either way.
  */
-void GHOST_HOT GHOST_LINE
-ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
+static GHOST_INLINE void
+hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 {
 	const struct ghost_ans *key = NULL;
 	struct ghost_ans tmp;
@@ -701,6 +702,52 @@ ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *gv, const char *m)
 	if (GHOST_UNLIKELY(!plain || ghost_ld4(m) != GHOST_W4('G', 'E', 'T', 0)))
 		ghost_record(ctx->http_req, ctx->req != NULL ?
 		    ctx->req->http0 : NULL, !plain, 1);
+}
+
+static void GHOST_COLD
+hash_misplaced(VRT_CTX)
+{
+	VRT_fail(ctx, "ghost.hash(): only in vcl_hash");
+}
+
+/*
+ * ghost.hash() of a method starting with 'P': ghost_invalidate's PURGE
+ * of a URL hashes its plain objects (ghost_purge_hash()): true then;
+ * false for anything else (hashed as usual). Out of line.
+ */
+static int __attribute__((__noinline__))
+hash_purge(VRT_CTX, struct ghost_vcl *gv, const char *m)
+{
+	return (!strcmp(m, "PURGE") && ghost_purge_hash(ctx, gv));
+}
+
+/*
+ * ghost.hash(): the hash, then prepare()'s record for a fetch after this
+ * lookup (hash_req(), inline: one function, one entry and exit, on every
+ * request). Here, not in vmod_ghost.c, so that the entry's checks and
+ * the hash share their code lines.
+ */
+VCL_VOID v_matchproto_() GHOST_HOT GHOST_LINE
+vmod_hash(VRT_CTX, struct vmod_priv *pv)
+{
+	struct ghost_vcl *gv;
+	const char *m;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_HASH ||
+	    ctx->http_req == NULL)) {
+		hash_misplaced(ctx);
+		return;
+	}
+	gv = ghost_vcl_get(ctx, pv, "hash");
+	if (GHOST_UNLIKELY(gv == NULL))
+		return;
+	/* a request line always has its method (varnishd's parsers; VCL
+	 * cannot unset it) */
+	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
+	if (GHOST_UNLIKELY(*m == 'P') && hash_purge(ctx, gv, m))
+		return;
+	hash_req(ctx, gv, m);
 }
 
 /*

@@ -20,7 +20,6 @@ int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_cdec *,
     const struct ghost_st *);
 const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
     const struct ghost_cdec *, struct ghost_ans *tmp);
-void ghost_cache_hash_req(VRT_CTX, struct ghost_vcl *, const char *m);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
 void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);

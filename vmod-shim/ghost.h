@@ -279,6 +279,30 @@ struct ghost_vcl {
 };
 
 /*
+ * The VCL's struct ghost_vcl from the VMOD's priv at an entry point (fn:
+ * its name, for the error): NULL, the VCL failed, when the VMOD is not
+ * loaded or ghost.init() has not run. Inline: the client side calls it
+ * on every request, hits included.
+ */
+void ghost_vcl_get_fail(VRT_CTX, const struct vmod_priv *, const char *fn);
+
+static inline __attribute__((__always_inline__)) struct ghost_vcl *
+ghost_vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
+{
+	struct ghost_vcl *gv;
+
+	/* priv: VCC's pointer to the VCL's own vmod_priv, never NULL */
+	gv = priv->priv;
+	if (__builtin_expect(gv != NULL, 1)) {
+		CHECK_OBJ(gv, GHOST_VCL_MAGIC);
+		if (__builtin_expect(gv->inited, 1))
+			return (gv);
+	}
+	ghost_vcl_get_fail(ctx, priv, fn);
+	return (NULL);
+}
+
+/*
  * What a decision depends on (docs/protocol.md "deps"); arrays point into
  * the answer (or a memoised deps record) and were validated on decoding.
  */

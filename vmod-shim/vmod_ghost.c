@@ -201,8 +201,8 @@ vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 	}
 }
 
-static void GHOST_COLD
-vcl_get_fail(VRT_CTX, const struct vmod_priv *priv, const char *fn)
+void GHOST_COLD
+ghost_vcl_get_fail(VRT_CTX, const struct vmod_priv *priv, const char *fn)
 {
 	if (priv->priv == NULL)
 		VRT_fail(ctx, "ghost.%s(): vmod not loaded", fn);
@@ -210,21 +210,11 @@ vcl_get_fail(VRT_CTX, const struct vmod_priv *priv, const char *fn)
 		VRT_fail(ctx, "ghost.%s(): called before ghost.init()", fn);
 }
 
-/* Inline: the client side calls it on every request, hits included. */
+/* ghost_vcl_get() (ghost.h): inline. */
 static GHOST_INLINE struct ghost_vcl *
 vcl_get(VRT_CTX, struct vmod_priv *priv, const char *fn)
 {
-	struct ghost_vcl *gv;
-
-	AN(priv);
-	gv = priv->priv;
-	if (GHOST_LIKELY(gv != NULL)) {
-		CHECK_OBJ(gv, GHOST_VCL_MAGIC);
-		if (GHOST_LIKELY(gv->inited))
-			return (gv);
-	}
-	vcl_get_fail(ctx, priv, fn);
-	return (NULL);
+	return (ghost_vcl_get(ctx, priv, fn));
 }
 
 /* ---- per task ------------------------------------------------------- */
@@ -629,49 +619,6 @@ static void GHOST_COLD
 misplaced(VRT_CTX, const char *msg)
 {
 	VRT_fail(ctx, "%s", msg);
-}
-
-/*
- * ghost.hash() of a method starting with 'P': ghost_invalidate's PURGE
- * of a URL hashes its plain objects (ghost_purge_hash()); anything else
- * as usual. Out of line: vmod_hash() calls nothing but in tail position.
- */
-static void __attribute__((__noinline__))
-hash_p(VRT_CTX, struct ghost_vcl *gv, const char *m)
-{
-	if (!strcmp(m, "PURGE") && ghost_purge_hash(ctx, gv))
-		return;
-	ghost_cache_hash_req(ctx, gv, m);
-}
-
-VCL_VOID v_matchproto_() GHOST_HOT GHOST_LINE
-vmod_hash(VRT_CTX, struct vmod_priv *pv)
-{
-	struct ghost_vcl *gv;
-	const char *m;
-
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (GHOST_UNLIKELY(ctx->method != VCL_MET_HASH ||
-	    ctx->http_req == NULL)) {
-		misplaced(ctx, "ghost.hash(): only in vcl_hash");
-		return;
-	}
-	gv = vcl_get(ctx, pv, "hash");
-	if (GHOST_UNLIKELY(gv == NULL))
-		return;
-	m = ctx->http_req->hd[HTTP_HDR_METHOD].b;
-	AN(m);
-	/*
-	 * The hash, then prepare()'s record for a fetch after this lookup
-	 * (ghost_cache_hash_req()). Both ways end in a tail call, so that
-	 * this function keeps no registers and has no epilogue (each code
-	 * line an instruction-cache miss on every request).
-	 */
-	if (GHOST_UNLIKELY(*m == 'P')) {
-		hash_p(ctx, gv, m);
-		return;
-	}
-	ghost_cache_hash_req(ctx, gv, m);
 }
 
 /*
