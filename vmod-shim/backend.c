@@ -641,6 +641,17 @@ be_get_new(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 }
 
 /*
+ * The entry's last use (whole seconds: be_idle() judges it),
+ * written only when the second changed: most fetches only read the line.
+ */
+static GHOST_INLINE void
+be_touch(struct ghost_be *e, unsigned now_s)
+{
+	if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
+		__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
+}
+
+/*
  * ghost_be_get(); with ref (a memo entry a memoised answer is read from,
  * held by the caller) the entry found is cached in the memo entry's side
  * words (ghost_be_get_memo()).
@@ -674,8 +685,7 @@ be_get(VRT_CTX, struct ghost_vcl *gv, const char *addr, size_t al,
 		if (GHOST_UNLIKELY(__atomic_load_n(&e->dead,
 		    __ATOMIC_RELAXED)) && gen > e->dead_gen)
 			__atomic_store_n(&e->dead, 0, __ATOMIC_RELAXED);
-		if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) != now_s)
-			__atomic_store_n(&e->used, now_s, __ATOMIC_RELAXED);
+		be_touch(e, now_s);
 		be = e->dir;
 		/* the epoch under the read side: e is in the map at it */
 		if (ref != NULL)
@@ -736,7 +746,6 @@ ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
 {
 	struct ghost_be *e;
 	uint64_t w[2];
-	unsigned now_s;
 	VCL_BACKEND be;
 
 	*name = NULL;
@@ -746,11 +755,7 @@ ghost_be_get_memo(VRT_CTX, struct ghost_vcl *gv, const char *addr,
 		CHECK_OBJ_NOTNULL(e, GHOST_BE_MAGIC);
 		if (GHOST_LIKELY(!__atomic_load_n(&e->dead,
 		    __ATOMIC_RELAXED))) {
-			now_s = (unsigned)ctx->now;
-			if (__atomic_load_n(&e->used, __ATOMIC_RELAXED) !=
-			    now_s)
-				__atomic_store_n(&e->used, now_s,
-				    __ATOMIC_RELAXED);
+			be_touch(e, (unsigned)ctx->now);
 			*name = e->name;
 			*nl = e->nl;
 			be = __atomic_load_n(&e->dir, __ATOMIC_ACQUIRE);
