@@ -43,7 +43,7 @@
  * LOCK ORDER (a thread holding a lock may only take locks further down
  * this list; most code paths hold one lock at a time). The mutexes are
  * varnishd's Lck_* (ownership asserted on unlock, statistics in
- * varnishstat as LCK.ghost.<name>.*), except the memo stripes: they are
+ * varnishstat as LCK.ghost.<name>.*), except the memo sets' locks: they are
  * taken on every routed fetch, and Lck_* (an error-checking mutex, owner
  * bookkeeping, a shared counter) cost ~400 instructions per pass request
  * there under callgrind, a pthread mutex ~60 (memo.c: spinlocks). The
@@ -61,8 +61,9 @@
  *   2. gv->be_lock     (rwlock: endpoint -> native backend map)
  *   3. gv->pool_mtx    (LCK.ghost.pool; connection pool; never held
  *                       during I/O)
- *   4. memo stripe     (a spinlock, memo.c: one of gv->memo->mtx[];
- *                       held for one set's scan only, never during I/O)
+ *   4. memo set lock   (a spinlock, memo.c: a bit in the set's first
+ *                       slot; held for that set's scan only, never
+ *                       during I/O)
  *   5. gv->st_lock     (rwlock: its write side orders remapping the
  *                       state file; requests read the mapping
  *                       without it, memo.c st_open())
@@ -83,8 +84,8 @@
  * pool_mtx (the live round trip). reap_mtx is never held while taking
  * another lock (nor across VRT_VCL_Prevent_Cold()/VRT_VCL_Allow_Cold()
  * or VRT_VCL_Prevent_Discard()/VRT_VCL_Allow_Discard(), which take
- * varnishd's vcl_mtx). No path takes be_lock and then a memo stripe, or a memo
- * stripe and then anything else. Nothing is locked while
+ * varnishd's vcl_mtx). No path takes be_lock and then a memo set lock, or a
+ * memo set lock and then anything else. Nothing is locked while
  * VRT_new_backend_clustered(), VRT_delete_backend() or
  * VRT_VSM_Cluster_Destroy() run.
  */

@@ -1,10 +1,10 @@
 /*
  * Layer 1: decision reuse: a bounded, 4-way set-associative memo per VCL with
- * striped spinlocks (one stripe guards whole sets), and ghostd's state file
+ * a spinlock per set (a bit in the set's first line), and ghostd's state file
  * (generation + heartbeat), mapped read only. An entry is used only while its generation equals the state
  * file's and the heartbeat is at most 1 s old (docs/protocol.md).
  *
- * Values are copied into the task workspace under the stripe lock, so an
+ * Values are copied into the task workspace under the set's lock, so an
  * entry can be replaced (and freed) at any time after the lock is gone;
  * or, for the answers a fetch uses (ghost_memo_ref()), referenced: each
  * entry's memory starts with a count of references (1 for the table, +1
@@ -28,7 +28,6 @@
 #include "ghost.h"
 #include "memo.h"
 
-#define MEMO_STRIPES	64
 #define MEMO_WAYS	4	/* slots per set */
 #define MEMO_MAX_SLOTS	(1U << 22)
 #define STATE_SIZE	64
@@ -65,11 +64,15 @@ struct memo_slot {
 	uint64_t		hash;
 	uint64_t		gen;
 	uint32_t		klen;
-	uint32_t		vlen;
+	uint32_t		vlen;		/* in a set's first slot, bit 31:
+						   the set's lock (MEMO_LOCKED) */
 	uint8_t			*data;		/* key, then value; MEMO_HDR
 						   bytes before it: struct
 						   ghost_memo_hdr (memo.h) */
 };
+
+/* vlen <= GHOST_MAX_FRAME: bit 31 is free */
+#define MEMO_LOCKED	(1U << 31)
 
 /*
  * An entry's memory, 64-byte aligned: its header (struct ghost_memo_hdr:
@@ -105,25 +108,26 @@ memo_drop(uint8_t *data)
 }
 
 /*
- * A stripe's lock: a spinlock, each in a cache line of its own. It is
- * held only for a scan of one set of 4 slots and a pointer swap or a
- * reference taken (or, for a copy, the copy of one value): a pthread
- * mutex cost ~60 instructions per lookup for its lock and unlock calls,
- * this ~5. A waiter spins briefly, then yields the CPU (the holder may
- * have been preempted).
+ * A set's lock: a spinlock, bit 31 (MEMO_LOCKED) of the set's first
+ * slot's vlen word, so on the line the lookup reads first anyway (the
+ * slots of ways 0 and 1; a lock of its own was one more cold line per
+ * long-tail fetch, 0.5 L2 data read misses with 64 stripes: docs/
+ * benchmarks.md, eleventh session). It is held only for a scan of the 4
+ * slots and a pointer swap or a reference taken (or, for a copy, the
+ * copy of one value): a pthread mutex cost ~60 instructions per lookup
+ * for its lock and unlock calls, this ~5. Only a holder writes that
+ * word (an insert into the first slot keeps the bit set, the unlock
+ * clears it); the others only set the bit, which is set while held, so
+ * the unlock's plain store loses nothing. A waiter spins briefly, then
+ * yields the CPU (the holder may have been preempted).
  */
-struct memo_lock {
-	uint32_t		held;
-	uint8_t			pad[60];
-};
-
 static void GHOST_COLD
-memo_lock_wait(struct memo_lock *l)
+memo_lock_wait(uint32_t *l)
 {
 	unsigned n = 0;
 
 	do {
-		while (__atomic_load_n(&l->held, __ATOMIC_RELAXED)) {
+		while (__atomic_load_n(l, __ATOMIC_RELAXED) & MEMO_LOCKED) {
 			if (++n < 128) {
 #if defined(__x86_64__) || defined(__i386__)
 				__builtin_ia32_pause();
@@ -133,20 +137,30 @@ memo_lock_wait(struct memo_lock *l)
 				n = 0;
 			}
 		}
-	} while (__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE));
+	} while (__atomic_fetch_or(l, MEMO_LOCKED, __ATOMIC_ACQUIRE) &
+	    MEMO_LOCKED);
 }
 
 static GHOST_INLINE void
-memo_lock(struct memo_lock *l)
+memo_lock(struct memo_slot *set)
 {
-	if (GHOST_UNLIKELY(__atomic_exchange_n(&l->held, 1, __ATOMIC_ACQUIRE)))
-		memo_lock_wait(l);
+	if (GHOST_UNLIKELY(__atomic_fetch_or(&set->vlen, MEMO_LOCKED,
+	    __ATOMIC_ACQUIRE) & MEMO_LOCKED))
+		memo_lock_wait(&set->vlen);
 }
 
 static GHOST_INLINE void
-memo_unlock(struct memo_lock *l)
+memo_unlock(struct memo_slot *set)
 {
-	__atomic_store_n(&l->held, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&set->vlen, __atomic_load_n(&set->vlen,
+	    __ATOMIC_RELAXED) & ~MEMO_LOCKED, __ATOMIC_RELEASE);
+}
+
+/* A slot's vlen, without the lock bit. */
+static GHOST_INLINE uint32_t
+memo_vlen(const struct memo_slot *s)
+{
+	return (s->vlen & ~MEMO_LOCKED);
 }
 
 struct ghost_memo {
@@ -154,7 +168,6 @@ struct ghost_memo {
 #define GHOST_MEMO_MAGIC	0x3e30a11c
 	unsigned		mask;
 	struct memo_slot	*slot;
-	struct memo_lock	mtx[MEMO_STRIPES];
 	uint64_t		(*vh)[VH_WORDS];	/* the host table */
 	void			*vh_mem;		/* its allocation */
 	unsigned		vh_mask;
@@ -255,14 +268,11 @@ ghost_memo_free(struct ghost_vcl *gv)
 	FREE_OBJ(m);
 }
 
-/* The set of hash h: its first slot, and the stripe lock that guards it. */
-static struct memo_slot *
-memo_set(struct ghost_memo *m, uint64_t h, struct memo_lock **mtx)
+/* The set of hash h: its first slot (which holds its lock). */
+static GHOST_INLINE struct memo_slot *
+memo_set(struct ghost_memo *m, uint64_t h)
 {
-	unsigned i = (unsigned)h & m->mask & ~(MEMO_WAYS - 1U);
-
-	*mtx = &m->mtx[(i / MEMO_WAYS) % MEMO_STRIPES];
-	return (&m->slot[i]);
+	return (&m->slot[(unsigned)h & m->mask & ~(MEMO_WAYS - 1U)]);
 }
 
 /*
@@ -305,12 +315,12 @@ memo_same(const struct memo_slot *s, uint64_t h, const char *key,
 
 /*
  * The slot of key (h: its hash, the caller's: reuse.c) under generation
- * gen, or NULL; either way with the
- * stripe lock of its set held (*mtx: to unlock).
+ * gen, or NULL; either way with the lock of its set held (*set: to
+ * unlock).
  */
 static GHOST_INLINE struct memo_slot *
 memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
-    uint64_t h, struct memo_lock **mtx)
+    uint64_t h, struct memo_slot **set)
 {
 	struct ghost_memo *m;
 	struct memo_slot *s;
@@ -319,8 +329,8 @@ memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
 	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
 	m = gv->memo;
 	CHECK_OBJ_NOTNULL(m, GHOST_MEMO_MAGIC);
-	s = memo_set(m, h, mtx);
-	memo_lock(*mtx);
+	s = *set = memo_set(m, h);
+	memo_lock(s);
 	for (w = 0; w < MEMO_WAYS; w++, s++)
 		if (s->gen == gen && memo_same(s, h, key, klen))
 			return (s);
@@ -332,22 +342,23 @@ ghost_memo_lookup(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const char *key, size_t klen, uint64_t h, uint8_t *buf, size_t bl,
     const uint8_t **val, size_t *vlen)
 {
-	struct memo_slot *s;
-	struct memo_lock *mtx;
+	struct memo_slot *s, *set;
+	uint32_t vl;
 	int hit = 0;
 
-	s = memo_slot(gv, gen, key, klen, h, &mtx);
+	s = memo_slot(gv, gen, key, klen, h, &set);
 	if (s != NULL) {
-		if (buf != NULL && s->vlen <= bl) {
-			memcpy(buf, s->data + memo_voff(klen), s->vlen);
+		vl = memo_vlen(s);
+		if (buf != NULL && vl <= bl) {
+			memcpy(buf, s->data + memo_voff(klen), vl);
 			*val = buf;
 		} else
 			*val = WS_Copy(ws, s->data + memo_voff(klen),
-			    (int)s->vlen);
-		*vlen = s->vlen;
+			    (int)vl);
+		*vlen = vl;
 		hit = (*val != NULL);
 	}
-	memo_unlock(mtx);
+	memo_unlock(set);
 	return (hit);
 }
 
@@ -360,18 +371,17 @@ void * GHOST_HOT
 ghost_memo_ref(struct ghost_vcl *gv, uint64_t gen, const char *key,
     size_t klen, uint64_t h, const uint8_t **val, size_t *vlen)
 {
-	struct memo_slot *s;
-	struct memo_lock *mtx;
+	struct memo_slot *s, *set;
 	uint8_t *d = NULL;
 
-	s = memo_slot(gv, gen, key, klen, h, &mtx);
+	s = memo_slot(gv, gen, key, klen, h, &set);
 	if (s != NULL) {
 		d = s->data;
 		(void)__atomic_add_fetch(memo_refs(d), 1, __ATOMIC_RELAXED);
 		*val = d + memo_voff(klen);
-		*vlen = s->vlen;
+		*vlen = memo_vlen(s);
 	}
-	memo_unlock(mtx);
+	memo_unlock(set);
 	return (d);
 }
 
@@ -388,7 +398,6 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 {
 	struct ghost_memo *m;
 	struct memo_slot *set, *s;
-	struct memo_lock *mtx;
 	uint8_t *d, *old;
 	void *p;
 	unsigned w;
@@ -407,8 +416,8 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	memcpy(d + memo_voff(klen), val, vlen);
 	if (fix != NULL)
 		fix(d + memo_voff(klen), vlen);
-	set = memo_set(m, h, &mtx);
-	memo_lock(mtx);
+	set = memo_set(m, h);
+	memo_lock(set);
 	/* The same key, else an empty or outdated slot, else one by hash. */
 	s = NULL;
 	for (w = 0; w < MEMO_WAYS && s == NULL; w++)
@@ -424,8 +433,9 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	s->hash = h;
 	s->gen = gen;
 	s->klen = (uint32_t)klen;
-	s->vlen = (uint32_t)vlen;
-	memo_unlock(mtx);
+	/* (the first slot's keeps the lock bit: held) */
+	s->vlen = (uint32_t)vlen | (s == set ? MEMO_LOCKED : 0);
+	memo_unlock(set);
 	memo_drop(old);
 }
 
