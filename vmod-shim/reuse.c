@@ -99,7 +99,7 @@ kb_end(struct kb *k, size_t *klen)
 }
 
 /* The request's path: the URL up to the first '?', "/" when empty. */
-static void GHOST_HOT
+static GHOST_INLINE void
 rq_path(const struct ghost_rq *q, const char **p, size_t *l)
 {
 	const char *qm;
@@ -908,21 +908,28 @@ memo_probe(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	int32_t sl;
 	uint32_t i;
 
-	if (!p)
-		return (memo_get(gv, ws, gen, q, ak, base, base, hp, a, ap,
-		    raw, rawlen, ref));
-	for (i = nsl; i-- > 0; ) {
-		sl = slv[i];
-		if (sl < 0 || (size_t)sl > pl)
-			continue;
-		kl = key_scope(ak, base, pl, sl);
+	/*
+	 * One loop, one memo_get() in line (its lookup's code once, not
+	 * three times: fewer code lines): i > 0 probes scope i - 1, i = 0
+	 * the whole path; without the path in the key, one probe of it.
+	 */
+	i = p ? nsl + 1 : 1;
+	while (i-- > 0) {
+		if (!p)
+			kl = base;
+		else if (i == 0)
+			kl = key_scope(ak, base, pl, -1);
+		else {
+			sl = slv[i - 1];
+			if (sl < 0 || (size_t)sl > pl)
+				continue;
+			kl = key_scope(ak, base, pl, sl);
+		}
 		if (memo_get(gv, ws, gen, q, ak, base, kl, hp, a, ap, raw,
 		    rawlen, ref))
 			return (1);
 	}
-	kl = key_scope(ak, base, pl, -1);
-	return (memo_get(gv, ws, gen, q, ak, base, kl, hp, a, ap, raw, rawlen,
-	    ref));
+	return (0);
 }
 
 /*
@@ -1042,6 +1049,25 @@ ghost_memo_store(struct ghost_vcl *gv, struct ws *ws,
 	WS_Reset(ws, snap);
 }
 
+/*
+ * ghost_memo_find() without a reference (a copy in the workspace): a
+ * function of its own, so that the fetch's referenced lookup is one
+ * straight stretch of code in ghost_memo_find().
+ */
+static int __attribute__((__noinline__))
+memo_find_copy(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
+    const struct ghost_rq *q, struct ghost_ans *a,
+    const struct ghost_ans **ap, const uint8_t **raw, size_t *rawlen)
+{
+	uintptr_t snap;
+
+	snap = WS_Snapshot(ws);
+	if (memo_find_host(gv, ws, gen, q, a, ap, raw, rawlen, NULL, NULL))
+		return (1);
+	WS_Reset(ws, snap);
+	return (0);
+}
+
 int GHOST_HOT
 ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
     const struct ghost_rq *q, struct ghost_ans *a,
@@ -1066,9 +1092,5 @@ ghost_memo_find(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 			WS_Reset(ws, snap);
 		return (0);
 	}
-	snap = WS_Snapshot(ws);
-	if (memo_find_host(gv, ws, gen, q, a, ap, raw, rawlen, ref, NULL))
-		return (1);
-	WS_Reset(ws, snap);
-	return (0);
+	return (memo_find_copy(gv, ws, gen, q, a, ap, raw, rawlen));
 }
