@@ -32,6 +32,7 @@
 #include "route.h"
 #include "reuse.h"
 #include "cache.h"
+#include "stats.h"
 #include "vcc_ghost_if.h"
 
 /*
@@ -1267,7 +1268,7 @@ resp_any(VRT_CTX, struct http *hp, struct ghost_task *t)
  * is read from it (in the two lines ghost.h keeps for it), the URL's
  * length from the backend request's line when it is that string.
  */
-void GHOST_HOT
+void GHOST_HOT GHOST_LINE
 ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 {
 	struct http *hp = ctx->http_beresp;
@@ -1277,8 +1278,9 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	char *o, *w;
 	size_t ul;
 
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	CHECK_OBJ_NOTNULL(t, GHOST_TASK_MAGIC);
+	/* (not NULL: ghost.response() tested beresp and found the task) */
+	CHECK_OBJ(hp, HTTP_MAGIC);
+	CHECK_OBJ(t, GHOST_TASK_MAGIC);
 	a = t->ans;
 	/* the one answer line read here (ban_ok, ban_hx): cold after the
 	 * upstream I/O, fetched while the task and the lines are tested */
@@ -1314,7 +1316,10 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 	/* the bereq's URL line, unless VCL set another since route() */
 	l = ctx->http_bereq != NULL ? &ctx->http_bereq->hd[HTTP_HDR_URL] :
 	    NULL;
-	ul = l != NULL && l->b == url ? (size_t)(l->e - l->b) : strlen(url);
+	if (GHOST_LIKELY(l != NULL && l->b == url))
+		ul = (size_t)(l->e - l->b);
+	else
+		ul = strlen(url);
 	o = WS_Alloc(hp->ws, (unsigned)(BAN_NAME_LEN + 3 + ul));
 	if (GHOST_UNLIKELY(o == NULL)) {
 		resp_any(ctx, hp, t);	/* logs the overflow */
@@ -1378,25 +1383,57 @@ deliver_strip(struct http *hp, unsigned r, unsigned w)
 	hp->nhd = (uint16_t)w;
 }
 
-/*
- * vcl_deliver: what tags the object stays in the cache: X-Ghost-Ban-*,
- * xkey, Surrogate-Key. First only look (a load and two compares per
- * usual line, nothing written, no call): most responses of a pass carry
- * no tag line and end here. A stored object's ban line (stored last,
- * before varnishd's own X-Varnish, Age, Via and Accept-Ranges) is taken
- * out here when no other candidate follows it: the lines after it moved
- * up while they are looked at, its RespUnset record last, in a tail
- * call (no register kept, no epilogue). Anything else goes to
- * deliver_strip() from where it stands, after the ban line's record.
- */
-void GHOST_HOT
-ghost_cache_deliver(struct http *hp)
+static void GHOST_COLD
+deliver_misplaced(VRT_CTX)
 {
+	VRT_fail(ctx, "ghost.deliver(): only in vcl_deliver");
+}
+
+/* A hit on the copy of a key another member owns: counted. */
+static void GHOST_COLD
+deliver_shard(VRT_CTX)
+{
+	if (VRT_r_obj_hits(ctx) > 0 &&
+	    http_GetHdr(ctx->http_req, "\016" GHOST_SHARD_HDR ":", NULL))
+		GHOST_STAT(shard_sec_hit);
+}
+
+/*
+ * ghost.deliver() in vcl_deliver: what tags the object stays in the
+ * cache: X-Ghost-Ban-*, xkey, Surrogate-Key. First only look (a load and
+ * two compares per usual line, nothing written, no call): most responses
+ * of a pass carry no tag line and end here. A stored object's ban line
+ * (stored last, before varnishd's own X-Varnish, Age, Via and
+ * Accept-Ranges) is taken out here when no other candidate follows it:
+ * the lines after it moved up while they are looked at, its RespUnset
+ * record last, in a tail call (no register kept, no epilogue). Anything
+ * else goes to deliver_strip() from where it stands, after the ban
+ * line's record. Here, not in vmod_ghost.c, and one function with the
+ * entry's checks: every delivery (cache hits included) runs these lines,
+ * and each one is an instruction-cache miss (docs/benchmarks.md,
+ * eleventh session); the rare cases (a misplaced call, a clustered
+ * node's hit) out of line.
+ */
+VCL_VOID v_matchproto_() GHOST_HOT GHOST_LINE
+vmod_deliver(VRT_CTX, struct vmod_priv *pv)
+{
+	const struct ghost_vcl *gv;
+	struct http *hp;
 	txt *hd, ban;
 	unsigned char *hdf;
 	unsigned u, r, n;
 
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	hp = ctx->http_resp;
+	if (GHOST_UNLIKELY(ctx->method != VCL_MET_DELIVER || hp == NULL)) {
+		deliver_misplaced(ctx);
+		return;
+	}
+	gv = pv->priv;
+	if (gv != NULL && GHOST_UNLIKELY(__atomic_load_n(&gv->cl_state,
+	    __ATOMIC_RELAXED) == GHOST_CL_ON))
+		deliver_shard(ctx);
+	CHECK_OBJ(hp, HTTP_MAGIC);
 	hd = hp->hd;
 	n = hp->nhd;
 	/* (no NULL test: varnishd keeps no empty header slot below nhd) */

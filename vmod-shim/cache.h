@@ -21,7 +21,6 @@ int ghost_cache_decide(VRT_CTX, struct ghost_vcl *, struct ghost_cdec *,
 const struct ghost_ans *ghost_cdec_key(VRT_CTX, struct ghost_vcl *,
     const struct ghost_cdec *, struct ghost_ans *tmp);
 void ghost_cache_resp(VRT_CTX, struct ghost_task *);
-void ghost_cache_deliver(struct http *);
 const char *ghost_inval_error(VRT_CTX);
 const char *ghost_inval_ban(VRT_CTX);
 const char *ghost_inval_keys(VRT_CTX, struct ghost_vcl *);

@@ -957,27 +957,7 @@ vmod_cache(VRT_CTX, struct vmod_priv *pv)
 	return (cache_mode(ctx, gv));
 }
 
-VCL_VOID GHOST_HOT
-vmod_deliver(VRT_CTX, struct vmod_priv *pv)
-{
-	struct ghost_vcl *gv;
-
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	if (GHOST_UNLIKELY(ctx->method != VCL_MET_DELIVER ||
-	    ctx->http_resp == NULL)) {
-		misplaced(ctx, "ghost.deliver(): only in vcl_deliver");
-		return;
-	}
-	gv = pv->priv;
-	/* a hit on the copy of a key another member owns */
-	if (gv != NULL && GHOST_UNLIKELY(__atomic_load_n(&gv->cl_state,
-	    __ATOMIC_RELAXED) == GHOST_CL_ON) &&
-	    VRT_r_obj_hits(ctx) > 0 &&
-	    http_GetHdr(ctx->http_req, "\016" GHOST_SHARD_HDR ":", NULL))
-		GHOST_STAT(shard_sec_hit);
-	/* last: a tail call (no epilogue, no register kept) */
-	ghost_cache_deliver(ctx->http_resp);
-}
+/* vmod_deliver(): cache.c (its lines with the strip's) */
 
 VCL_BOOL
 vmod_owner_failed(VRT_CTX, struct vmod_priv *pv)
