@@ -34,6 +34,9 @@
 /* A task's answer before (or without) a decision: all zero, read only. */
 const struct ghost_ans ghost_ans_none;
 
+/* decide()'s usual *src, one array: log_plain() tells it by address */
+static const char src_memo[] = "memo";
+
 /* The decision when ghostd cannot give one: 503, why in the log. */
 static void GHOST_COLD
 unreachable(VRT_CTX, struct ghost_task *t, const char *why)
@@ -347,11 +350,12 @@ lb_uint(struct lb *b, uint64_t v)
  * VCL_Log "ghost: <status> <backend or reason> (<memo|ghostd>, gen <g>[,
  * route <route_name>])" (the reason: wl bytes, not NUL terminated; the
  * route name, a's rn, when ghostd sent one), built by hand: a VSLb()
- * format costs more than the rest of a memoised decision. Any line, cut
+ * format costs more than the rest of a memoised decision; nm: what is a
+ * backend map entry's name, the backend "ghost." and it. Any line, cut
  * at 256 bytes; log_decision() writes the usual one.
  */
 static void GHOST_COLD
-log_decision_any(VRT_CTX, int status, const char *what, size_t wl,
+log_decision_any(VRT_CTX, int status, const char *what, size_t wl, int nm,
     const char *src, const struct ghost_ans *a)
 {
 	char buf[256];
@@ -361,6 +365,8 @@ log_decision_any(VRT_CTX, int status, const char *what, size_t wl,
 	LB_LIT(&b, "ghost: ");
 	lb_uint(&b, (uint64_t)status);
 	LB_LIT(&b, " ");
+	if (nm)		/* a map entry's name: the backend's is "ghost."... */
+		LB_LIT(&b, "ghost.");
 	lb_mem(&b, what, wl);
 	LB_LIT(&b, " (");
 	lb_mem(&b, src, strlen(src));
@@ -399,7 +405,7 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl, int nm,
 	sl = src[0] == 'm' && src[4] == '\0' ? 4 : strlen(src);
 	if (GHOST_UNLIKELY(status < 100 || status > 999 || a->gen_dl == 0 ||
 	    wl + sl + a->gen_dl + a->rn_len + 28 + LOG_SLACK > sizeof buf)) {
-		log_decision_any(ctx, status, what, wl, src, a);
+		log_decision_any(ctx, status, what, wl, nm, src, a);
 		return;
 	}
 	memcpy(p, "ghost: ", 7);
@@ -425,6 +431,54 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl, int nm,
 	/* the whole array, a fixed copy (no call), then the length */
 	memcpy(p + 6, a->gen_d, sizeof a->gen_d);
 	p += 6 + a->gen_dl;
+	if (a->rn_len > 0) {
+		memcpy(p, ", route ", 8);
+		memcpy(p + 8, a->rn, a->rn_len);
+		p += 8 + a->rn_len;
+	}
+	*p++ = ')';
+	t.b = buf;
+	t.e = p;
+	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+}
+
+/* log_plain() for any other line: log_decision()'s (out of line) */
+static void GHOST_COLD
+log_plain_any(VRT_CTX, const char *nm, size_t nl, const char *src,
+    const struct ghost_ans *a)
+{
+	log_decision(ctx, 200, nm, nl, 1, src, a);
+}
+
+/* the longest route name log_plain() writes (256 bytes: see there) */
+#define LOG_PLAIN_RN	128
+
+/*
+ * log_decision() of the plain lane (route_plain()) for a memoised answer
+ * from a fresh memo and a backend that is a map entry: status 200, the
+ * backend "ghost." and the entry's name (nm: a 64-byte array, nl bytes
+ * of name), src "memo". The fixed text in three constant copies; the
+ * rest is log_decision()'s. Its longest line: 17 + 64 (the name's copy)
+ * + 12 + 20 (the generation's copy) + 8 + LOG_PLAIN_RN + 1 < 256.
+ */
+static GHOST_INLINE void
+log_plain(VRT_CTX, const char *nm, size_t nl, const char *src,
+    const struct ghost_ans *a)
+{
+	char buf[256], *p = buf;
+	txt t;
+
+	if (GHOST_UNLIKELY(src != src_memo || a->gen_dl == 0 ||
+	    a->rn_len > LOG_PLAIN_RN || nl > 64)) {
+		log_plain_any(ctx, nm, nl, src, a);
+		return;
+	}
+	memcpy(p, "ghost: 200 ghost.", 17);
+	memcpy(p + 17, nm, 64);
+	p += 17 + nl;
+	memcpy(p, " (memo, gen ", 12);
+	memcpy(p + 12, a->gen_d, sizeof a->gen_d);
+	p += 12 + a->gen_dl;
 	if (a->rn_len > 0) {
 		memcpy(p, ", route ", 8);
 		memcpy(p + 8, a->rn, a->rn_len);
@@ -553,9 +607,8 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	struct ghost_ans *e;
 	int fresh;
 
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
-	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
+	/* ctx, gv and q: checked by the callers (ghost_route(),
+	 * ghost_decide()) */
 	if (ref != NULL)
 		*ref = NULL;
 	if (q->st.known) {
@@ -575,7 +628,7 @@ decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 	if (GHOST_LIKELY(gv->memo != NULL && fresh >= 0 &&
 	    ghost_memo_find(gv, ctx->ws, sgen, q, a, ap, &raw, &rawlen,
 	    ref))) {
-		*src = fresh ? "memo" : "memo, ghostd silent";
+		*src = fresh ? src_memo : "memo, ghostd silent";
 		GHOST_STAT(memo_hit);
 	} else {
 		a = ans_store(ctx, a);
@@ -611,6 +664,9 @@ ghost_decide(VRT_CTX, struct ghost_vcl *gv, const struct ghost_rq *q,
 {
 	const struct ghost_ans *ap = a;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(gv, GHOST_VCL_MAGIC);
+	CHECK_OBJ_NOTNULL(q, GHOST_RQ_MAGIC);
 	AN(a);
 	if (decide(ctx, gv, q, a, &ap, src, why, wl, NULL))
 		return (-1);
@@ -813,7 +869,7 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 		 * read: not the director's and its string's (two more cold
 		 * lines), and no strlen() call.
 		 */
-		log_decision(ctx, t->status, nm, nl, 1, src, a);
+		log_plain(ctx, nm, nl, src, a);
 		return (be);
 	} else {
 		GHOST_STAT(dec_backend);
