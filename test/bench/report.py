@@ -8,6 +8,7 @@ this harness owns in that file and leaves every other section alone.
 """
 import glob
 import os
+import random
 import re
 import statistics
 import sys
@@ -39,7 +40,7 @@ def dur_ms(s):
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
 
 
-def parse_wrk(path):
+def parse_wrk(path, cpu=True):
     text = open(path).read()
     r = {"rps": None, "p50": None, "p99": None, "reqs": 0, "bad": 0, "errors": 0}
     m = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
@@ -59,6 +60,8 @@ def parse_wrk(path):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         r["errors"] = sum(int(x) for x in m.groups())
+    if not cpu:
+        return r
     cpu = open(path + ".cpu").read().split()
     r["vticks"], r["gticks"], r["ms"] = int(cpu[0]), int(cpu[1]), int(cpu[2])
     r["calls"] = int(cpu[3]) if len(cpu) > 3 else None  # ghostd decisions (V3)
@@ -122,6 +125,81 @@ def variants_section(res, m):
                 fmt_us(total), "–" if s["calls"] is None else "%.4f" % s["calls"],
                 s["bad"], s["errors"]))
     return lines, summary
+
+
+def boot_ci(xs, n=4000, seed=1):
+    """The 95 % bootstrap interval of the median of xs (percentile method,
+    a fixed seed: the same results give the same interval)."""
+    rnd = random.Random(seed)
+    k = len(xs)
+    meds = sorted(statistics.median(rnd.choices(xs, k=k)) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+
+def paired(res):
+    """Per workload, from the paired runs (run.sh, BENCH_PAIRS): the pairs'
+    V3/V0 req/s ratios and V0/V3 CPU-per-request ratios (the req/s a
+    saturated, pinned varnishd would reach: cost ratios inverted), with
+    their medians and 95 % bootstrap intervals."""
+    runs = {}
+    for path in glob.glob(os.path.join(res, "pair-*-*-*.txt")):
+        _, mode, i, v = os.path.basename(path)[:-4].split("-")
+        w = parse_wrk(path, cpu=False)
+        ns = open(path + ".ns").read().split()
+        w["cpu"] = (int(ns[0]) + int(ns[1])) / 1000.0 / w["reqs"] if w["reqs"] else None
+        runs.setdefault(mode, {}).setdefault(int(i), {})[v] = w
+    out = {}
+    for mode, pairs in runs.items():
+        rps, cost, c0, c3 = [], [], [], []
+        for p in pairs.values():
+            a, b = p.get("V0"), p.get("V3")
+            if not a or not b or not a["rps"] or not b["rps"] or not a["cpu"] or not b["cpu"]:
+                continue
+            rps.append(b["rps"] / a["rps"])
+            cost.append(a["cpu"] / b["cpu"])
+            c0.append(a["cpu"])
+            c3.append(b["cpu"])
+        if len(rps) >= 5:
+            out[mode] = {"n": len(rps), "rps": statistics.median(rps), "rps_ci": boot_ci(rps),
+                         "cost": statistics.median(cost), "cost_ci": boot_ci(cost),
+                         "cpu0": statistics.median(c0), "cpu3": statistics.median(c3)}
+    return out
+
+
+def paired_section(pr, m):
+    if not pr:
+        return []
+    a = ["\n### Paired runs: V3 against V0\n\n",
+         "After the rounds, V0 and V3 alternate in short runs (%s pairs per workload, %s s per "
+         "run, the order swapped every pair: V0 V3, V3 V0, ...), so that the machine's drift "
+         "falls on both runs of a pair alike; each pair's ratio is one sample. \"CPU/req\" is "
+         "the scheduler's run time of every thread of the varnishd child (plus ghostd's for "
+         "V3: the sum, the fair cost; `/proc/PID/task/*/schedstat`) over the requests; "
+         "\"by CPU/req\" is V0's CPU per request over V3's, the req/s ratio a saturated, "
+         "pinned varnishd reaches. Medians, with the 95 %% bootstrap interval of the median "
+         "in brackets.\n\n" % (m.get("pairs", "?"), m.get("pair_duration", "?")),
+         "| workload | pairs | V3 vs V0, req/s | V3 vs V0, by CPU/req | V0 CPU/req | V3 CPU/req |\n",
+         "|---|---:|---:|---:|---:|---:|\n"]
+    for mode in [x for x in MODES if x in pr]:
+        p = pr[mode]
+        a.append("| %s | %d | **%.1f %%** [%.1f–%.1f] | **%.1f %%** [%.1f–%.1f] | %s | %s |\n" % (
+            MODES[mode], p["n"], 100 * p["rps"], 100 * p["rps_ci"][0], 100 * p["rps_ci"][1],
+            100 * p["cost"], 100 * p["cost_ci"][0], 100 * p["cost_ci"][1],
+            fmt_us(p["cpu0"]), fmt_us(p["cpu3"])))
+    return a
+
+
+def paired_targets(pr):
+    rows = []
+    for mode, what in (("ltpass", "ltpass"), ("ltmiss", "ltmiss"),
+                       ("hit", "cache hits")):
+        p = pr.get(mode)
+        if p is None:
+            continue
+        rows.append(("%s: V3 ≥ 97 %% of V0 (paired runs, req/s)" % what,
+                     "%.1f %% [%.1f–%.1f]" % (100 * p["rps"], 100 * p["rps_ci"][0], 100 * p["rps_ci"][1]),
+                     "**met**" if p["rps"] >= 0.97 else "**missed**"))
+    return rows
 
 
 def targets(summary):
@@ -295,7 +373,8 @@ def render(res):
     vlines, summary = variants_section(res, m)
     rlines, rverdicts = reload_section(res, m)
     failed = m.get("failed", "").strip()
-    tgt = targets(summary) + rverdicts
+    pr = paired(res)
+    tgt = targets(summary) + paired_targets(pr) + rverdicts
 
     a = [SECTION_VARIANTS + "\n\n", header(m), "\n",
          ("Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
@@ -332,6 +411,7 @@ def render(res):
     if failed:
         a.append("\n**Left out of this run (did not start or misrouted): %s.**\n" % failed)
     a += vlines
+    a += paired_section(pr, m)
     a.append("\n### Targets\n\n| target | measured | |\n|---|---:|---|\n")
     a += ["| %s | %s | %s |\n" % t for t in tgt]
     mp = os.path.join(res, "memo.txt")

@@ -52,6 +52,16 @@
 #   BENCH_CLUSTER=1        clustering row: 3 nodes sharded vs 3 independent, same
 #                          stream, and the extra hop (test/bench/cluster; 0 = skip)
 #   BENCH_CLUSTER_ARGS="-requests 30000 -objects 3000 -hop 3000"   its size
+#   BENCH_PAIRS=24         paired runs per workload, V3 against V0 (0 = skip):
+#                          after the rounds, V0 and V3 alternate in short
+#                          runs (V0 V3, V3 V0, ...; BENCH_PAIR_DURATION s
+#                          each), and each pair's ratio (req/s, and CPU per
+#                          request from the children's scheduler run time)
+#                          is one sample; the report gives the median and
+#                          its 95 % bootstrap interval: the V3-vs-V0 verdicts
+#                          with a stated precision (docs/benchmarks.md)
+#   BENCH_PAIR_DURATION=2  seconds per paired run
+#   BENCH_PAIR_MODES="hit ltpass ltmiss"   workloads of the paired runs
 #   BENCH_PIN=1            varnishd (manager and child) on the last CPU, wrk,
 #                          nginx and ghostd on the others (needs 2+ CPUs;
 #                          0 = let the scheduler place them). Pinned, a
@@ -78,6 +88,9 @@ GOBENCH=${BENCH_GOBENCH:-1}
 WRITE_DOCS=${BENCH_WRITE_DOCS:-1}
 WARMUP=2
 PIN=${BENCH_PIN:-1}
+PAIRS=${BENCH_PAIRS:-24}
+PAIR_DUR=${BENCH_PAIR_DURATION:-2}
+PAIR_MODES=${BENCH_PAIR_MODES:-hit ltpass ltmiss}
 NCPU=$(nproc)
 # VPIN / OPIN: the taskset prefixes for varnishd and for the rest.
 VPIN=(); OPIN=()
@@ -128,6 +141,15 @@ cpu_ticks() {
 	rest=${line##*) }
 	set -- $rest
 	echo $(( ${12} + ${13} ))
+}
+# cpu_ns PID: the scheduler's run time of every thread of PID, in ns
+# (/proc/PID/task/*/schedstat; exact, where utime+stime are clock ticks).
+cpu_ns() {
+	local s=0 f x
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r x _ <"$f" 2>/dev/null && s=$((s + x))
+	done
+	echo "$s"
 }
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
@@ -284,6 +306,34 @@ for r in $(seq "$ROUNDS"); do
 		done
 	done
 done
+
+# Paired runs: V0 and V3 alternate in short runs, the order swapped every
+# pair (V0 V3, V3 V0, ...), so that drift on the machine (seconds to
+# minutes on a shared VM) falls on both runs of a pair alike; each pair's
+# ratio is one sample (report.py: median and a bootstrap interval).
+run_pair() {
+	local v=$1 mode=$2 out=$3 c0 c1 g0=0 g1=0
+	c0=$(cpu_ns "${VCHILD[$v]}")
+	[ "$v" = V3 ] && g0=$(cpu_ns "$GHOSTD_PID")
+	BENCH_RUN="p$(now_ns)" "${OPIN[@]}" wrk -t1 -c"$CONNS" -d"${PAIR_DUR}s" -s "$STAGE/$mode.lua" \
+		"http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
+	c1=$(cpu_ns "${VCHILD[$v]}")
+	[ "$v" = V3 ] && g1=$(cpu_ns "$GHOSTD_PID")
+	echo "$((c1 - c0)) $((g1 - g0))" >"$out.ns"
+}
+if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ -n "${VCHILD[V3]:-}" ]; then
+	for mode in $PAIR_MODES; do
+		[[ " $MODES " == *" $mode "* ]] || { warm V0 "$mode"; warm V3 "$mode"; }
+		log "paired runs: $mode, $PAIRS pairs x 2 x ${PAIR_DUR}s (V0 V3, V3 V0, ...)"
+		for i in $(seq "$PAIRS"); do
+			if [ $((i % 2)) = 1 ]; then ORDER=(V0 V3); else ORDER=(V3 V0); fi
+			for v in "${ORDER[@]}"; do
+				run_pair "$v" "$mode" "$RES/pair-$mode-$i-$v.txt"
+				sleep 0.2
+			done
+		done
+	done
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -n "$GHOSTD_PID" ] && echo "$(rss_kb "$GHOSTD_PID" VmRSS)" >"$RES/ghostd-bench-rss"
 
@@ -409,6 +459,8 @@ load_before=$LOAD_BEFORE
 load_after=$LOAD_AFTER
 duration=$DUR
 rounds=$ROUNDS
+pairs=$PAIRS
+pair_duration=$PAIR_DUR
 conns=$CONNS
 pin=$PIN
 reload_routes=$RELOAD_ROUTES
