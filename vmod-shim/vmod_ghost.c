@@ -266,7 +266,7 @@ task_find(VRT_CTX)
 	return (t->vcl == ctx->vcl ? t : NULL);
 }
 
-static struct ghost_task * GHOST_HOT
+static GHOST_INLINE struct ghost_task *
 task_create(VRT_CTX)
 {
 	struct vmod_priv *priv;
@@ -277,7 +277,9 @@ task_create(VRT_CTX)
 		VRT_fail(ctx, "ghost: no task state (workspace overflow)");
 		return (NULL);
 	}
-	if (priv->priv != NULL) {
+	/* (a task's first route() is the usual call: a second one is a
+	 * retry's, or reload()'s after it) */
+	if (GHOST_UNLIKELY(priv->priv != NULL)) {
 		CAST_OBJ_NOTNULL(t, priv->priv, GHOST_TASK_MAGIC);
 		if (GHOST_LIKELY(t->vcl == ctx->vcl))
 			return (t);
@@ -736,8 +738,8 @@ vmod_route(VRT_CTX, struct vmod_priv *pv)
 	 * answers it (ghost.synth()). The VCL needs no `if` on status()
 	 * (a VCL `if` and the call cost ~210 instructions per fetch).
 	 */
-	if (GHOST_UNLIKELY(ctx->method == VCL_MET_BACKEND_FETCH &&
-	    t->status != 200 && *ctx->handling == 0)) {
+	if (GHOST_UNLIKELY(t->status != 200) &&
+	    ctx->method == VCL_MET_BACKEND_FETCH && *ctx->handling == 0) {
 		VRT_synth(ctx, t->status, ghost_reason(ctx, t));
 		if (*ctx->handling == 0)
 			VRT_handling(ctx, VCL_RET_ERROR);
