@@ -670,9 +670,10 @@ vmod_prepare(VRT_CTX, struct vmod_priv *pv)
  * prepare() answers there, without its record: ghost.hash() has taken
  * it for the fetch that follows the lookup. One call, no VCL string
  * compare (VRT_r_req_method(), VRT_strcmp(), strcmp(): three functions'
- * code lines) and no state: every long-tail miss runs it.
+ * code lines) and no state: every long-tail miss runs it. On a line of
+ * its own: its straight line (~50 bytes) is one code line, not two.
  */
-VCL_BOOL v_matchproto_() GHOST_HOT
+VCL_BOOL v_matchproto_() GHOST_HOT GHOST_LINE
 vmod_purging(VRT_CTX)
 {
 	const char *m;
@@ -886,9 +887,11 @@ response_any(VRT_CTX, struct http *hp, struct ghost_task *t, VCL_BOOL retry)
  * ghost.retry() in an `if` and then this: ~270 instructions and one VMOD
  * function's code less per stored object), ghost.retry()'s decision comes
  * first, and a retry is returned (retry) here, as the VCL statement would
- * (VCC ends the sub after every statement that sets a handling).
+ * (VCC ends the sub after every statement that sets a handling). Every
+ * fetch runs its straight line (three code lines: on a line of its own,
+ * not four).
  */
-VCL_VOID v_matchproto_()
+VCL_VOID v_matchproto_() GHOST_HOT GHOST_LINE
 vmod_response(VRT_CTX, VCL_BOOL retry)
 {
 	struct ghost_task *t;
