@@ -889,6 +889,27 @@ route_plain(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t,
 	return (be);
 }
 
+/*
+ * The route fields of a task a route() decided in before, set back to a
+ * new task's (task_create(): all zero, no answer, location ""), the memo
+ * entry it held dropped: the answer is replaced.
+ */
+static void GHOST_COLD
+route_reset(struct ghost_task *t)
+{
+	t->have_ans = 0;
+	t->preflight = 0;
+	t->location = "";
+	t->ntried = 0;
+	t->cur_addr = NULL;
+	t->ans = &ghost_ans_none;
+	t->ans_ops = 0;
+	if (t->ans_ref != NULL) {
+		ghost_memo_unref(t->ans_ref);
+		t->ans_ref = NULL;
+	}
+}
+
 VCL_BACKEND GHOST_HOT
 ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 {
@@ -906,20 +927,20 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	hp = ctx->http_bereq != NULL ? ctx->http_bereq : ctx->http_req;
 	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
 
-	if (GHOST_UNLIKELY(t->fwd && ctx->http_bereq != NULL))
-		return (route_unforward(ctx, gv, t, hp));
-	/* a decision in this task already: a retry (route_retry()) */
-	if (GHOST_UNLIKELY(t->have_ans)) {
-		be = route_retry(ctx, gv, t);
-		if (be != NULL)
+	/*
+	 * A route() in this task before (t->gv is set by every route(),
+	 * and only there): an owner's failure, a retry (route_retry()), or
+	 * a decision made again. The first route() of a task finds it as
+	 * task_create() made it, which is what route_reset() leaves.
+	 */
+	if (GHOST_UNLIKELY(t->gv != NULL)) {
+		if (t->fwd && ctx->http_bereq != NULL)
+			return (route_unforward(ctx, gv, t, hp));
+		if (t->have_ans && (be = route_retry(ctx, gv, t)) != NULL)
 			return (be);
+		route_reset(t);
 	}
-	t->have_ans = 0;
-	t->preflight = 0;
-	t->location = "";
-	t->ntried = 0;
 	t->gv = gv;
-	t->cur_addr = NULL;
 
 	ghost_rq_init(ctx, &q, hp);
 	/*
@@ -932,13 +953,6 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	if (GHOST_UNLIKELY(cu != NULL) && !strncmp(cu, "timeout", 7) &&
 	    ghost_state_read(gv, ctx->now, &sgen, NULL) == 0)
 		q.memo_only = cu;
-	/* the task's answer is replaced: drop the memo entry it held */
-	t->ans = &ghost_ans_none;
-	t->ans_ops = 0;
-	if (GHOST_UNLIKELY(t->ans_ref != NULL)) {
-		ghost_memo_unref(t->ans_ref);
-		t->ans_ref = NULL;
-	}
 	/*
 	 * The answer is the memo entry's, read in place (held by ans_ref),
 	 * or ghostd's in the workspace: nothing is copied into the task.

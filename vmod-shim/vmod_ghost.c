@@ -290,6 +290,8 @@ task_create(VRT_CTX)
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
 		return (NULL);
 	}
+	/* (route.c route_reset() sets a task's route fields back to these:
+	 * a task's first route() relies on them, and writes none) */
 	INIT_OBJ(t, GHOST_TASK_MAGIC);
 	t->ans = &ghost_ans_none;	/* the answer: route() decides */
 	t->vcl = ctx->vcl;
