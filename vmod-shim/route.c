@@ -942,7 +942,7 @@ ghost_route(VRT_CTX, struct ghost_vcl *gv, struct ghost_task *t)
 	}
 	t->gv = gv;
 
-	ghost_rq_init(ctx, &q, hp);
+	ghost_rq_init_in(ctx, &q, hp);
 	/*
 	 * vcl_recv's cache decision timed out for this request and ghostd's
 	 * heartbeat is stale (hung or stopped): a second wait would hold

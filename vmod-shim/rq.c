@@ -123,25 +123,6 @@ ghost_rq_enc_max(const struct ghost_rq *q)
 }
 
 /*
- * ghost_line_val(t, "host:", 5), inline: the one line every decision
- * reads, compared as one word (ASCII case-insensitive, as strncasecmp()
- * in the C locale: | 0x20 maps only 'H' to 'h', 'O' to 'o' and so on)
- * rather than with a call and libc's strncasecmp().
- */
-static inline const char *
-rq_host_val(const txt *t)
-{
-	const char *v;
-
-	if (t->e - t->b < 5 || (ghost_ld4(t->b) | 0x20202020U) !=
-	    GHOST_W4('h', 'o', 's', 't') || t->b[4] != ':')
-		return (NULL);
-	for (v = t->b + 5; v < t->e && (*v == ' ' || *v == '\t'); v++)
-		continue;
-	return (v);
-}
-
-/*
  * An internal line t (X-Ghost-*) of the request: counted, and on the
  * backend side what ghost.prepare() recorded (X-Ghost-Method: the
  * client's method, and its presence says the X-Ghost-Req-* lines are
@@ -187,75 +168,20 @@ rq_internal(struct ghost_rq *q, const txt *t, int bside)
 /*
  * A line that starts "X-G" (either case): ghost_is_internal() and
  * rq_internal() out of line. Few requests have one (a routed bereq of
- * the long tail none), so the scan's loops stay a few code lines.
+ * the long tail none), so the scan's loops (rq.h) stay a few code lines.
  */
-static void GHOST_COLD
-rq_x_g(struct ghost_rq *q, const txt *t, int bside)
+void GHOST_COLD
+ghost_rq_x_g(struct ghost_rq *q, const txt *t, int bside)
 {
 	if (ghost_is_internal(t))
 		rq_internal(q, t, bside);
 }
 
-/*
- * t starts "x-g", either case, and can be internal (X_GHOST_LEN bytes or
- * more). The first byte is read first (as rq_scan() always did: a line
- * has its NUL), so that most lines cost one test.
- */
-static inline int
-rq_is_x_g(const txt *t)
-{
-	return ((t->b[0] | 0x20) == 'x' &&
-	    (size_t)(t->e - t->b) >= X_GHOST_LEN && t->b[1] == '-' &&
-	    (t->b[2] | 0x20) == 'g');
-}
-
-/*
- * One pass over the request for Host (the first Host line) and its
- * internal lines (rq_internal()), which it counts, so that a request
- * without any is not stripped. Two loops: until Host is found, then
- * only what an internal line starts with: the lines after Host cost a
- * test each.
- */
-static void GHOST_HOT
-rq_scan(struct ghost_rq *q, int bside)
-{
-	const txt *t, *te;
-
-	t = &q->hp->hd[HTTP_HDR_FIRST];
-	te = &q->hp->hd[q->hp->nhd];
-	for (; t < te; t++) {
-		if (t->b == NULL)
-			continue;
-		if ((q->host = rq_host_val(t)) != NULL) {
-			t++;
-			break;
-		}
-		if (GHOST_UNLIKELY(rq_is_x_g(t)))
-			rq_x_g(q, t, bside);
-	}
-	for (; t < te; t++)
-		if (t->b != NULL && GHOST_UNLIKELY(rq_is_x_g(t)))
-			rq_x_g(q, t, bside);
-}
-
-/*
- * The inputs of a decision on request hp (ctx->http_req, or the bereq on
- * the backend side, where local.socket is the client session's too).
- */
-void GHOST_HOT
+/* The inputs of a decision on request hp (rq.h ghost_rq_init_in()). */
+void
 ghost_rq_init(VRT_CTX, struct ghost_rq *q, const struct http *hp)
 {
-	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
-	CHECK_OBJ_NOTNULL(hp, HTTP_MAGIC);
-	INIT_OBJ(q, GHOST_RQ_MAGIC);
-	q->hp = hp;
-	q->url = hp->hd[HTTP_HDR_URL].b;
-	q->method = hp->hd[HTTP_HDR_METHOD].b;
-	rq_scan(q, ctx->http_bereq != NULL);
-	/* the listener: only when asked (ghost_rq_sock()) */
-	q->sock_ctx = ctx;
-	AN(q->url);
-	AN(q->method);
+	ghost_rq_init_in(ctx, q, hp);
 }
 
 /*
