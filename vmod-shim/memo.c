@@ -242,8 +242,10 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
 	s->hash = h;
 	s->gen = gen;
 	s->klen = (uint32_t)klen;
-	/* (the first slot's keeps the lock bit: held) */
-	s->vlen = (uint32_t)vlen | (s == set ? MEMO_LOCKED : 0);
+	/* (the first slot's keeps the lock bit: held; atomic: waiters set
+	   that bit meanwhile) */
+	__atomic_store_n(&s->vlen, (uint32_t)vlen | (s == set ? MEMO_LOCKED :
+	    0), __ATOMIC_RELAXED);
 	memo_unlock(set);
 	memo_drop(old);
 }

@@ -146,11 +146,14 @@ memo_unlock(struct memo_slot *set)
 	    __ATOMIC_RELAXED) & ~MEMO_LOCKED, __ATOMIC_RELEASE);
 }
 
-/* A slot's vlen, without the lock bit. */
+/*
+ * A slot's vlen, without the lock bit (read with the lock held; an atomic
+ * load because waiters set the bit in the first slot's word meanwhile).
+ */
 static GHOST_INLINE uint32_t
 memo_vlen(const struct memo_slot *s)
 {
-	return (s->vlen & ~MEMO_LOCKED);
+	return (__atomic_load_n(&s->vlen, __ATOMIC_RELAXED) & ~MEMO_LOCKED);
 }
 
 struct ghost_memo {
