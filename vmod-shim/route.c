@@ -393,13 +393,36 @@ log_decision_any(VRT_CTX, int status, const char *what, size_t wl, int nm,
  * thread a __tls_get_addr() call (a __thread variable of a dlopen()ed
  * VMOD: ~100 instructions, 5 code lines).
  */
+/*
+ * The end of a decision line that log_decision() and log_plain() write
+ * in buf, from p on: the generation (the whole array, a fixed copy with
+ * no call, then its length), the route's name when ghostd sent one, the
+ * ')', and the VCL_Log record. In line in both (no call).
+ */
+static GHOST_INLINE void
+log_end(VRT_CTX, char *buf, char *p, const struct ghost_ans *a)
+{
+	txt t;
+
+	memcpy(p, a->gen_d, sizeof a->gen_d);
+	p += a->gen_dl;
+	if (a->rn_len > 0) {
+		memcpy(p, ", route ", 8);
+		memcpy(p + 8, a->rn, a->rn_len);
+		p += 8 + a->rn_len;
+	}
+	*p++ = ')';
+	t.b = buf;
+	t.e = p;
+	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+}
+
 static GHOST_INLINE void
 log_decision(VRT_CTX, int status, const char *what, size_t wl, int nm,
     const char *src, const struct ghost_ans *a)
 {
 	char buf[256], *p = buf;
 	size_t sl;
-	txt t;
 
 	/* (the usual src, "memo", without a strlen() call) */
 	sl = src[0] == 'm' && src[4] == '\0' ? 4 : strlen(src);
@@ -428,18 +451,7 @@ log_decision(VRT_CTX, int status, const char *what, size_t wl, int nm,
 	memcpy(p + 2, src, sl);
 	p += 2 + sl;
 	memcpy(p, ", gen ", 6);
-	/* the whole array, a fixed copy (no call), then the length */
-	memcpy(p + 6, a->gen_d, sizeof a->gen_d);
-	p += 6 + a->gen_dl;
-	if (a->rn_len > 0) {
-		memcpy(p, ", route ", 8);
-		memcpy(p + 8, a->rn, a->rn_len);
-		p += 8 + a->rn_len;
-	}
-	*p++ = ')';
-	t.b = buf;
-	t.e = p;
-	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+	log_end(ctx, buf, p + 6, a);
 }
 
 /* log_plain() for any other line: log_decision()'s (out of line) */
@@ -466,7 +478,6 @@ log_plain(VRT_CTX, const char *nm, size_t nl, const char *src,
     const struct ghost_ans *a)
 {
 	char buf[256], *p = buf;
-	txt t;
 
 	if (GHOST_UNLIKELY(src != src_memo || a->gen_dl == 0 ||
 	    a->rn_len > LOG_PLAIN_RN || nl > 64)) {
@@ -477,17 +488,7 @@ log_plain(VRT_CTX, const char *nm, size_t nl, const char *src,
 	memcpy(p + 17, nm, 64);
 	p += 17 + nl;
 	memcpy(p, " (memo, gen ", 12);
-	memcpy(p + 12, a->gen_d, sizeof a->gen_d);
-	p += 12 + a->gen_dl;
-	if (a->rn_len > 0) {
-		memcpy(p, ", route ", 8);
-		memcpy(p + 8, a->rn, a->rn_len);
-		p += 8 + a->rn_len;
-	}
-	*p++ = ')';
-	t.b = buf;
-	t.e = p;
-	VSLbt(ctx->vsl, SLT_VCL_Log, t);
+	log_end(ctx, buf, p + 12, a);
 }
 
 /* ---- route() -------------------------------------------------------- */
