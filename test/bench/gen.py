@@ -12,8 +12,8 @@ i < VHOSTS) has ROUTES path-prefix routes "/r<k>" (k < ROUTES) to upstream
 port UPSTREAM_BASE_PORT + (i + k) % UPSTREAMS; one more vhost,
 "rx.bench.test", routes the same paths with regular expressions
 ("^/r<k>(/|$)", where a prefix match is not enough). V0 sends everything to
-the first upstream (and so does V6, a diagnostic: V2's VCL with every
-backend on the first upstream). Requests carry "X-Bench-Pass: 1" in pass runs; every
+the first upstream (and so do two diagnostics: V6, V2's VCL with every
+backend on the first upstream, and V7, V3 with every route there). Requests carry "X-Bench-Pass: 1" in pass runs; every
 variant's VCL turns that into return (pass) after its own vcl_recv.
 
 Workloads (one wrk Lua script each): hit and pass cycle through 5,000
@@ -142,6 +142,13 @@ def v3(stage, sock="g.sock", what="V3 ghost: ghostd + the shim + vcl/ghost.vcl."
             + PASS_SNIPPET)
 
 
+def v7(stage):
+    # V7 (diagnostic, not in the default set): V3 with every route on the
+    # first upstream (ghost-1p.json, its own ghostd on g7.sock): ghost's
+    # routing work with V0's single connection pool, as V6 is for V2.
+    return v3(stage, "g7.sock", "V7 = V3, every route on the first upstream (ghost-1p.json).")
+
+
 def v4(stage):
     # V4: V3 with a cache_policy on every route (ghost-cp.json, its own
     # ghostd on g4.sock): the client-side cache decision on every hit,
@@ -180,13 +187,16 @@ def regex_route_json(k, port):
             '"backends":[{"address":"127.0.0.1","port":%d}]}' % (k, port))
 
 
-def write_ghostjson(f, vhosts, routes, base, hostfmt="vh%d.bench.test", rx=False, extra=""):
+def write_ghostjson(f, vhosts, routes, base, hostfmt="vh%d.bench.test", rx=False, extra="",
+                    one=False):
     """Streams a ghost.json (version 2): big files are written without
     building them in memory. rx: add rx.bench.test (regex routes); extra:
-    more fields for every route (V4's cache_policy)."""
+    more fields for every route (V4's cache_policy); one: every route on
+    the first upstream (V7)."""
     f.write('{"version":2,"vhosts":{\n')
     for i in range(vhosts):
-        rs = ",".join(route_json("/r%d" % k, port_of(base, i, k), extra) for k in range(routes))
+        rs = ",".join(route_json("/r%d" % k, base if one else port_of(base, i, k), extra)
+                      for k in range(routes))
         f.write('%s"%s":{"routes":[%s]}\n' % ("," if i else "", hostfmt % i, rs))
     if rx:
         rs = ",".join(regex_route_json(k, port_of(base, vhosts, k)) for k in range(routes))
@@ -242,7 +252,7 @@ def variants(d, base):
     stage = os.path.abspath(d)
     files = {
         "v0.vcl": v0(base), "v1.vcl": v1(base), "v2.vcl": v2(base), "v3.vcl": v3(stage),
-        "v4.vcl": v4(stage), "v5.vcl": v5(stage), "v6.vcl": v6(base),
+        "v4.vcl": v4(stage), "v5.vcl": v5(stage), "v6.vcl": v6(base), "v7.vcl": v7(stage),
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
@@ -253,6 +263,8 @@ def variants(d, base):
         write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, extra=POLICY)
     with open(os.path.join(d, "ghost-rs.json"), "w") as f:
         write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, extra=RESILIENCE)
+    with open(os.path.join(d, "ghost-1p.json"), "w") as f:
+        write_ghostjson(f, VHOSTS, ROUTES, base, rx=True, one=True)
     targets = [(host(i), "/r%d/item-%d" % (k, j))
                for i in range(VHOSTS) for k in range(ROUTES) for j in range(ITEMS)]
     random.Random(6).shuffle(targets)

@@ -13,11 +13,14 @@ import re
 import statistics
 import sys
 
+HZ = os.sysconf("SC_CLK_TCK")
+
 SECTION_VARIANTS = "## make bench: Varnish variants"
 SECTION_RELOAD = "## reload time and RSS"
 NAMES = {"V0": "V0 static", "V1": "V1 if-chain", "V2": "V2 selector", "V3": "V3 ghost",
          "V4": "V4 ghost + cache_policy", "V5": "V5 ghost + timeouts, retry, probes",
-         "V6": "V6 = V2, one upstream (diagnostic)"}
+         "V6": "V6 = V2, one upstream (diagnostic)",
+         "V7": "V7 = V3, one upstream (diagnostic)"}
 MODES = {"hit": "cache hits", "pass": "pass",
          "ltpass": "long tail, pass (every request a new URL under the routed prefixes)",
          "ltmiss": "long tail, cache misses (every request a new URL, stored)",
@@ -137,32 +140,55 @@ def boot_ci(xs, n=4000, seed=1):
 
 
 def paired(res):
-    """Per workload, from the paired runs (run.sh, BENCH_PAIRS): the pairs'
-    V3/V0 req/s ratios and V0/V3 CPU-per-request ratios (the req/s a
-    saturated, pinned varnishd would reach: cost ratios inverted), with
-    their medians and 95 % bootstrap intervals."""
+    """Per workload and variant paired against V0 (run.sh, BENCH_PAIRS and
+    BENCH_PAIR_WITH; V3 by default): the pairs' V/V0 req/s ratios and
+    V0/V CPU-per-request ratios (the req/s a saturated, pinned varnishd
+    would reach: cost ratios inverted), with their medians and 95 %
+    bootstrap intervals. Returns {mode: {variant: stats}}."""
     runs = {}
     for path in glob.glob(os.path.join(res, "pair-*-*-*.txt")):
         _, mode, i, v = os.path.basename(path)[:-4].split("-")
         w = parse_wrk(path, cpu=False)
         ns = open(path + ".ns").read().split()
         w["cpu"] = (int(ns[0]) + int(ns[1])) / 1000.0 / w["reqs"] if w["reqs"] else None
+        # run.sh's proc_counts: utime, stime (clock ticks), faults, switches
+        w["k"] = None
+        if os.path.exists(path + ".k") and w["reqs"]:
+            k = [int(x) for x in open(path + ".k").read().split()]
+            if len(k) == 6:
+                w["k"] = (k[0] * 1e6 / HZ / w["reqs"], k[1] * 1e6 / HZ / w["reqs"],
+                          k[4] / w["reqs"])
         runs.setdefault(mode, {}).setdefault(int(i), {})[v] = w
     out = {}
     for mode, pairs in runs.items():
-        rps, cost, c0, c3 = [], [], [], []
-        for p in pairs.values():
-            a, b = p.get("V0"), p.get("V3")
-            if not a or not b or not a["rps"] or not b["rps"] or not a["cpu"] or not b["cpu"]:
-                continue
-            rps.append(b["rps"] / a["rps"])
-            cost.append(a["cpu"] / b["cpu"])
-            c0.append(a["cpu"])
-            c3.append(b["cpu"])
-        if len(rps) >= 5:
-            out[mode] = {"n": len(rps), "rps": statistics.median(rps), "rps_ci": boot_ci(rps),
-                         "cost": statistics.median(cost), "cost_ci": boot_ci(cost),
-                         "cpu0": statistics.median(c0), "cpu3": statistics.median(c3)}
+        others = sorted({v for p in pairs.values() for v in p if v != "V0"})
+        for v in others:
+            rps, cost, c0, c3 = [], [], [], []
+            for p in pairs.values():
+                a, b = p.get("V0"), p.get(v)
+                if not a or not b or not a["rps"] or not b["rps"] or not a["cpu"] or not b["cpu"]:
+                    continue
+                rps.append(b["rps"] / a["rps"])
+                cost.append(a["cpu"] / b["cpu"])
+                c0.append(a["cpu"])
+                c3.append(b["cpu"])
+            if len(rps) >= 5:
+                ks = [p[v]["k"] for p in pairs.values() if p.get(v) and p[v]["k"]]
+                k0 = [p["V0"]["k"] for p in pairs.values() if p.get("V0") and p["V0"]["k"]]
+                out.setdefault(mode, {})[v] = {
+                    "n": len(rps), "rps": statistics.median(rps), "rps_ci": boot_ci(rps),
+                    "cost": statistics.median(cost), "cost_ci": boot_ci(cost),
+                    "cpu0": statistics.median(c0), "cpu3": statistics.median(c3),
+                    "k": [statistics.median(c) for c in zip(*ks)] if len(ks) >= 5 else None,
+                    "k0": [statistics.median(c) for c in zip(*k0)] if len(k0) >= 5 else None}
+        # V3 against the other routing variants of the same pairs (the
+        # if-chain and vmod_selector targets): V3's req/s over theirs
+        for v in ("V1", "V2"):
+            r = [p["V3"]["rps"] / p[v]["rps"] for p in pairs.values()
+                 if p.get("V3") and p.get(v) and p["V3"]["rps"] and p[v]["rps"]]
+            if len(r) >= 5:
+                out.setdefault(mode, {})["V3/" + v] = {"n": len(r), "rps": statistics.median(r),
+                                                      "rps_ci": boot_ci(r)}
     return out
 
 
@@ -170,35 +196,67 @@ def paired_section(pr, m):
     if not pr:
         return []
     a = ["\n### Paired runs: V3 against V0\n\n",
-         "After the rounds, V0 and V3 alternate in short runs (%s pairs per workload, %s s per "
-         "run, the order swapped every pair: V0 V3, V3 V0, ...), so that the machine's drift "
-         "falls on both runs of a pair alike; each pair's ratio is one sample. \"CPU/req\" is "
+         "After the rounds, V0 and V3 (and the variants named in BENCH_PAIR_WITH) alternate "
+         "in short runs (%s pairs per workload, %s s per run, the order reversed every pair: "
+         "V0 V3, V3 V0, ...), so that the machine's drift falls on every run of a pair alike; "
+         "each pair's ratio is one sample (V3 against V1 and V2: V3's req/s over theirs in "
+         "the same pair). \"CPU/req\" is "
          "the scheduler's run time of every thread of the varnishd child (plus ghostd's for "
          "V3: the sum, the fair cost; `/proc/PID/task/*/schedstat`) over the requests; "
          "\"by CPU/req\" is V0's CPU per request over V3's, the req/s ratio a saturated, "
          "pinned varnishd reaches. Medians, with the 95 %% bootstrap interval of the median "
          "in brackets.\n\n" % (m.get("pairs", "?"), m.get("pair_duration", "?")),
-         "| workload | pairs | V3 vs V0, req/s | V3 vs V0, by CPU/req | V0 CPU/req | V3 CPU/req |\n",
-         "|---|---:|---:|---:|---:|---:|\n"]
+         "| workload | variant | pairs | vs V0, req/s | vs V0, by CPU/req | V0 CPU/req | its CPU/req |\n",
+         "|---|---|---:|---:|---:|---:|---:|\n"]
     for mode in [x for x in MODES if x in pr]:
-        p = pr[mode]
-        a.append("| %s | %d | **%.1f %%** [%.1f–%.1f] | **%.1f %%** [%.1f–%.1f] | %s | %s |\n" % (
-            MODES[mode], p["n"], 100 * p["rps"], 100 * p["rps_ci"][0], 100 * p["rps_ci"][1],
-            100 * p["cost"], 100 * p["cost_ci"][0], 100 * p["cost_ci"][1],
-            fmt_us(p["cpu0"]), fmt_us(p["cpu3"])))
+        for v in sorted(x for x in pr[mode] if "/" not in x):
+            p = pr[mode][v]
+            a.append("| %s | %s | %d | **%.1f %%** [%.1f–%.1f] | **%.1f %%** [%.1f–%.1f] | %s | %s |\n" % (
+                MODES[mode], NAMES.get(v, v), p["n"], 100 * p["rps"], 100 * p["rps_ci"][0],
+                100 * p["rps_ci"][1], 100 * p["cost"], 100 * p["cost_ci"][0], 100 * p["cost_ci"][1],
+                fmt_us(p["cpu0"]), fmt_us(p["cpu3"])))
     return a
+
+
+def paired_split(pr):
+    """Where the CPU goes in the paired runs: user and kernel time of the
+    varnishd child per request (utime/stime, clock ticks: a sampled split)
+    and its context switches per request, V0 against each variant."""
+    a = []
+    for mode in [x for x in MODES if x in pr]:
+        for v in sorted(x for x in pr[mode] if "/" not in x):
+            p = pr[mode][v]
+            if p.get("k") and p.get("k0"):
+                a.append("| %s | %s | %.1f + %.1f µs | %.1f + %.1f µs | %.2f | %.2f |\n" % (
+                    MODES[mode], NAMES.get(v, v), p["k0"][0], p["k0"][1], p["k"][0], p["k"][1],
+                    p["k0"][2], p["k"][2]))
+    if not a:
+        return []
+    return (["\nWhere the child's CPU goes in the same pairs (medians per request: user + "
+             "kernel time from utime/stime, sampled at clock ticks, and context switches "
+             "of all its threads):\n\n",
+             "| workload | variant | V0 user + kernel | its user + kernel | V0 switches | its switches |\n",
+             "|---|---|---:|---:|---:|---:|\n"] + a)
 
 
 def paired_targets(pr):
     rows = []
     for mode, what in (("ltpass", "ltpass"), ("ltmiss", "ltmiss"),
                        ("hit", "cache hits")):
-        p = pr.get(mode)
+        p = pr.get(mode, {}).get("V3")
         if p is None:
             continue
         rows.append(("%s: V3 ≥ 97 %% of V0 (paired runs, req/s)" % what,
                      "%.1f %% [%.1f–%.1f]" % (100 * p["rps"], 100 * p["rps_ci"][0], 100 * p["rps_ci"][1]),
                      "**met**" if p["rps"] >= 0.97 else "**missed**"))
+        for v in ("V1", "V2"):
+            q = pr.get(mode, {}).get("V3/" + v)
+            if q is None or mode == "hit":
+                continue
+            rows.append(("%s: V3 ≥ %s (paired runs, req/s)" % (what, NAMES[v]),
+                         "%.1f %% [%.1f–%.1f]" % (100 * q["rps"], 100 * q["rps_ci"][0],
+                                                  100 * q["rps_ci"][1]),
+                         "**met**" if q["rps"] >= 1.0 else "**missed**"))
     return rows
 
 
@@ -412,6 +470,7 @@ def render(res):
         a.append("\n**Left out of this run (did not start or misrouted): %s.**\n" % failed)
     a += vlines
     a += paired_section(pr, m)
+    a += paired_split(pr)
     a.append("\n### Targets\n\n| target | measured | |\n|---|---:|---|\n")
     a += ["| %s | %s | %s |\n" % t for t in tgt]
     mp = os.path.join(res, "memo.txt")

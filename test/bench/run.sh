@@ -18,6 +18,9 @@
 #   V6 one pool  (diagnostic, only when named in BENCH_VARIANTS) V2's VCL
 #                with every backend on the first upstream: V2's routing work
 #                with V0's single connection pool
+#   V7 one pool  (diagnostic, only when named in BENCH_VARIANTS) V3 with
+#                every route on the first upstream (ghost-1p.json, its own
+#                ghostd): ghost's routing work with V0's single pool
 #                (default pass), judged against V3 in the same rounds
 #
 # Each variant runs in its own varnishd (all started once, side by side);
@@ -33,7 +36,8 @@
 #   BENCH_DURATION=7       seconds per measured wrk run
 #   BENCH_ROUNDS=9         rounds (each: every variant, hits and pass; fewer
 #                          rounds gave medians 5-10 % apart between runs)
-#   BENCH_CONNECTIONS=16   wrk connections (1 wrk thread)
+#   BENCH_CONNECTIONS=64   wrk connections (1 wrk thread; 64 as in issue 16's
+#                          measurement; the sessions before the twelfth used 16)
 #   BENCH_PORT_BASE=29300  ports BASE+1..10 upstream, +20..25 varnishd, +30..35 admin
 #                          (keep them below the ephemeral range, 32768+)
 #   BENCH_VARIANTS="V0 V1 V2 V3 V4 V5"
@@ -62,6 +66,9 @@
 #                          with a stated precision (docs/benchmarks.md)
 #   BENCH_PAIR_DURATION=2  seconds per paired run
 #   BENCH_PAIR_MODES="hit ltpass ltmiss"   workloads of the paired runs
+#   BENCH_PAIR_WITH="V3"   the variants paired against V0 (each pair runs V0
+#                          and all of them, the order reversed every pair;
+#                          e.g. "V3 V7 V6" for the one-pool diagnostics)
 #   BENCH_PIN=1            varnishd (manager and child) on the last CPU, wrk,
 #                          nginx and ghostd on the others (needs 2+ CPUs;
 #                          0 = let the scheduler place them). Pinned, a
@@ -75,7 +82,7 @@ GO=${GO:-go}
 
 DUR=${BENCH_DURATION:-7}
 ROUNDS=${BENCH_ROUNDS:-9}
-CONNS=${BENCH_CONNECTIONS:-16}
+CONNS=${BENCH_CONNECTIONS:-64}
 BASE=${BENCH_PORT_BASE:-29300}
 VARIANTS=${BENCH_VARIANTS:-V0 V1 V2 V3 V4 V5}
 V5_MODES=${BENCH_V5_MODES:-pass}
@@ -91,6 +98,7 @@ PIN=${BENCH_PIN:-1}
 PAIRS=${BENCH_PAIRS:-24}
 PAIR_DUR=${BENCH_PAIR_DURATION:-2}
 PAIR_MODES=${BENCH_PAIR_MODES:-hit ltpass ltmiss}
+PAIR_WITH=${BENCH_PAIR_WITH:-V3}
 NCPU=$(nproc)
 # VPIN / OPIN: the taskset prefixes for varnishd and for the rest.
 VPIN=(); OPIN=()
@@ -106,7 +114,7 @@ UP=$((BASE + 1))
 for t in varnishd varnishadm wrk nginx curl python3; do
 	command -v $t >/dev/null || { echo "bench: $t is missing (make deps)" >&2; exit 1; }
 done
-for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 25))) $(seq $((BASE + 30)) $((BASE + 35))) $METRICS_PORT; do
+for p in $(seq $UP $((UP + 9))) $(seq $((BASE + 20)) $((BASE + 27))) $(seq $((BASE + 30)) $((BASE + 37))) $METRICS_PORT; do
 	if ss -Htln "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE" >&2
 		exit 1
@@ -151,6 +159,31 @@ cpu_ns() {
 	done
 	echo "$s"
 }
+# proc_counts PID [BEFORE]: the process's utime and stime (clock ticks),
+# minor and major page faults, and the voluntary and involuntary context
+# switches of all its threads; with BEFORE (an earlier output), the
+# differences: where a paired run's CPU goes (report.py, "kernel share").
+proc_counts() {
+	local pid=$1 before=${2:-} line rest k x vs=0 nv=0
+	read -r line <"/proc/$pid/stat" || { echo "0 0 0 0 0 0"; return; }
+	rest=${line##*) }
+	set -- $rest
+	local now=("${12}" "${13}" "${8}" "${10}")
+	while read -r k x; do
+		case $k in
+		voluntary_ctxt_switches:) vs=$((vs + x)) ;;
+		nonvoluntary_ctxt_switches:) nv=$((nv + x)) ;;
+		esac
+	done < <(cat /proc/"$pid"/task/*/status 2>/dev/null)
+	now+=("$vs" "$nv")
+	if [ -n "$before" ]; then
+		local b=($before) out=() i
+		for i in 0 1 2 3 4 5; do out+=($((now[i] - b[i]))); done
+		echo "${out[*]}"
+	else
+		echo "${now[*]}"
+	fi
+}
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 python3 test/bench/gen.py variants "$STAGE" "$UP"
@@ -165,6 +198,14 @@ declare -A VPORT VCHILD
 GHOSTD_PID=""
 GHOSTD4_PID=""  # V4's ghostd (ghost-cp.json, g4.sock)
 GHOSTD5_PID=""  # V5's ghostd (ghost-rs.json, g5.sock)
+GHOSTD7_PID=""  # V7's ghostd (ghost-1p.json, g7.sock)
+# ghostd_of V: the PID of variant V's ghostd ("" for the VCL variants).
+ghostd_of() {
+	case $1 in
+	V3) echo "$GHOSTD_PID" ;; V4) echo "$GHOSTD4_PID" ;;
+	V5) echo "$GHOSTD5_PID" ;; V7) echo "$GHOSTD7_PID" ;;
+	esac
+}
 FAILED=()
 vnum() { echo "${1#V}"; }
 
@@ -175,6 +216,7 @@ start_ghostd() {
 	local v=${1:-V3} cfg=ghost.json sock=g.sock metrics="127.0.0.1:$METRICS_PORT" pid
 	[ "$v" = V4 ] && { cfg=ghost-cp.json; sock=g4.sock; metrics=""; }
 	[ "$v" = V5 ] && { cfg=ghost-rs.json; sock=g5.sock; metrics=""; }
+	[ "$v" = V7 ] && { cfg=ghost-1p.json; sock=g7.sock; metrics=""; }
 	[ -x build/ghostd ] || { log "$v: build/ghostd missing"; return 1; }
 	[ -f build/libvmod_ghost.so ] || { log "$v: build/libvmod_ghost.so missing"; return 1; }
 	[ -f vcl/ghost.vcl ] || { log "$v: vcl/ghost.vcl missing"; return 1; }
@@ -186,6 +228,7 @@ start_ghostd() {
 	case $v in
 	V4) GHOSTD4_PID=$pid ;;
 	V5) GHOSTD5_PID=$pid ;;
+	V7) GHOSTD7_PID=$pid ;;
 	*) GHOSTD_PID=$pid ;;
 	esac
 	for i in $(seq 100); do [ -S "$STAGE/$sock" ] && return 0; sleep 0.05; done
@@ -221,7 +264,7 @@ check() {
 	local v=$1 host url port body code
 	while read -r host url port; do
 		body=$(curl -s -m 5 -H "Host: $host" -H "X-Bench-Pass: 1" "http://127.0.0.1:${VPORT[$v]}$url" || true)
-		if [ "$v" != V0 ] && [ "$v" != V6 ] && [[ $body != *"upstream $port:"* ]]; then
+		if [ "$v" != V0 ] && [ "$v" != V6 ] && [ "$v" != V7 ] && [[ $body != *"upstream $port:"* ]]; then
 			log "$v: $host$url should reach upstream $port, got: ${body:0:200}"
 			return 1
 		fi
@@ -239,6 +282,7 @@ for v in $VARIANTS; do
 	if [ "$v" = V3 ]; then start_ghostd || ok=0; fi
 	if [ "$v" = V4 ]; then start_ghostd V4 || ok=0; fi
 	if [ "$v" = V5 ]; then start_ghostd V5 || ok=0; fi
+	if [ "$v" = V7 ]; then start_ghostd V7 || ok=0; fi
 	if [ $ok = 1 ]; then start_varnish "$v" || ok=0; fi
 	if [ $ok = 1 ]; then check "$v" || ok=0; fi
 	if [ $ok = 1 ]; then ACTIVE+=("$v"); else FAILED+=("$v"); log "$v: left out of this run"; fi
@@ -258,6 +302,7 @@ run_wrk() {
 	if [ "$v" = V3 ]; then gc0=$(cpu_ticks "$GHOSTD_PID"); d0=$(decisions); fi
 	if [ "$v" = V4 ]; then gc0=$(cpu_ticks "$GHOSTD4_PID"); fi
 	if [ "$v" = V5 ]; then gc0=$(cpu_ticks "$GHOSTD5_PID"); fi
+	if [ "$v" = V7 ]; then gc0=$(cpu_ticks "$GHOSTD7_PID"); fi
 	vc0=$(cpu_ticks "${VCHILD[$v]}")
 	t0=$(now_ns)
 	BENCH_RUN="$t0" "${OPIN[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$STAGE/$mode.lua" \
@@ -267,6 +312,7 @@ run_wrk() {
 	if [ "$v" = V3 ]; then gc1=$(cpu_ticks "$GHOSTD_PID"); d1=$(decisions); fi
 	if [ "$v" = V4 ]; then gc1=$(cpu_ticks "$GHOSTD4_PID"); fi
 	if [ "$v" = V5 ]; then gc1=$(cpu_ticks "$GHOSTD5_PID"); fi
+	if [ "$v" = V7 ]; then gc1=$(cpu_ticks "$GHOSTD7_PID"); fi
 	echo "$((vc1 - vc0)) $((gc1 - gc0)) $(( (t1 - t0) / 1000000 )) $((d1 - d0))" >"$out.cpu"
 }
 
@@ -307,26 +353,36 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-# Paired runs: V0 and V3 alternate in short runs, the order swapped every
-# pair (V0 V3, V3 V0, ...), so that drift on the machine (seconds to
-# minutes on a shared VM) falls on both runs of a pair alike; each pair's
-# ratio is one sample (report.py: median and a bootstrap interval).
+# Paired runs: V0 and V3 (and any other variant of BENCH_PAIR_WITH)
+# alternate in short runs, the order reversed every pair (V0 V3, V3 V0,
+# ...), so that drift on the machine (seconds to minutes on a shared VM)
+# falls on every run of a pair alike; each pair's ratio is one sample
+# (report.py: median and a bootstrap interval).
 run_pair() {
-	local v=$1 mode=$2 out=$3 c0 c1 g0=0 g1=0
+	local v=$1 mode=$2 out=$3 c0 c1 g0=0 g1=0 gp k0
+	gp=$(ghostd_of "$v")
+	k0=$(proc_counts "${VCHILD[$v]}")
 	c0=$(cpu_ns "${VCHILD[$v]}")
-	[ "$v" = V3 ] && g0=$(cpu_ns "$GHOSTD_PID")
+	[ -n "$gp" ] && g0=$(cpu_ns "$gp")
 	BENCH_RUN="p$(now_ns)" "${OPIN[@]}" wrk -t1 -c"$CONNS" -d"${PAIR_DUR}s" -s "$STAGE/$mode.lua" \
 		"http://127.0.0.1:${VPORT[$v]}" >"$out" 2>&1 || true
 	c1=$(cpu_ns "${VCHILD[$v]}")
-	[ "$v" = V3 ] && g1=$(cpu_ns "$GHOSTD_PID")
+	[ -n "$gp" ] && g1=$(cpu_ns "$gp")
 	echo "$((c1 - c0)) $((g1 - g0))" >"$out.ns"
+	echo "$(proc_counts "${VCHILD[$v]}" "$k0")" >"$out.k"
 }
-if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ -n "${VCHILD[V3]:-}" ]; then
+PAIRED=(V0)
+for v in $PAIR_WITH; do [ -n "${VCHILD[$v]:-}" ] && [ "$v" != V0 ] && PAIRED+=("$v"); done
+if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ ${#PAIRED[@]} -gt 1 ]; then
+	REVERSED=()
+	for ((j = ${#PAIRED[@]} - 1; j >= 0; j--)); do REVERSED+=("${PAIRED[$j]}"); done
 	for mode in $PAIR_MODES; do
-		[[ " $MODES " == *" $mode "* ]] || { warm V0 "$mode"; warm V3 "$mode"; }
-		log "paired runs: $mode, $PAIRS pairs x 2 x ${PAIR_DUR}s (V0 V3, V3 V0, ...)"
+		if [[ " $MODES " != *" $mode "* ]]; then
+			for v in "${PAIRED[@]}"; do warm "$v" "$mode"; done
+		fi
+		log "paired runs: $mode, $PAIRS pairs of ${PAIRED[*]} x ${PAIR_DUR}s (the order reversed every pair)"
 		for i in $(seq "$PAIRS"); do
-			if [ $((i % 2)) = 1 ]; then ORDER=(V0 V3); else ORDER=(V3 V0); fi
+			if [ $((i % 2)) = 1 ]; then ORDER=("${PAIRED[@]}"); else ORDER=("${REVERSED[@]}"); fi
 			for v in "${ORDER[@]}"; do
 				run_pair "$v" "$mode" "$RES/pair-$mode-$i-$v.txt"
 				sleep 0.2
