@@ -1282,7 +1282,8 @@ resp_any(VRT_CTX, struct http *hp, struct ghost_task *t)
  * filter, plain (plain_rq(): the listener's flag from plain_sock(), no
  * cache_key headers) and no line of the origin that may tag it) takes
  * its ban line here, in a few straight lines: exactly what tag_object()
- * gives it (the ban line alone, in an allocation of its exact size;
+ * gives it (the ban line alone, after the task (GHOST_TASK_SPARE) or in
+ * an allocation of its exact size;
  * obj_sock is not needed then); every other object goes to resp_any().
  * Every long-tail miss runs these lines: only what the answer decides
  * is read from it (in the two lines ghost.h keeps for it), the URL's
@@ -1340,7 +1341,17 @@ ghost_cache_resp(VRT_CTX, struct ghost_task *t)
 		ul = (size_t)(l->e - l->b);
 	else
 		ul = strlen(url);
-	o = WS_Alloc(hp->ws, (unsigned)(BAN_NAME_LEN + 3 + ul));
+	/*
+	 * The line goes after the task's struct (GHOST_TASK_SPARE, in the
+	 * fetch's workspace like hp's lines, living as long): no
+	 * WS_Alloc() and its two WS_Assert() per stored object. A retry
+	 * writes it again for its own beresp; the previous beresp's lines
+	 * are gone by then. A longer URL: WS_Alloc() as before.
+	 */
+	if (GHOST_LIKELY(BAN_NAME_LEN + 3 + ul <= GHOST_TASK_SPARE))
+		o = (char *)(t + 1);
+	else
+		o = WS_Alloc(hp->ws, (unsigned)(BAN_NAME_LEN + 3 + ul));
 	if (GHOST_UNLIKELY(o == NULL)) {
 		resp_any(ctx, hp, t);	/* logs the overflow */
 		return;

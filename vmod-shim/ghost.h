@@ -477,6 +477,13 @@ struct ghost_ans {
 /* set on req when ghost.cache() could not decide (its fetch reads it) */
 #define GHOST_CACHE_UNKNOWN	"X-Ghost-Cache-Unknown"
 
+/*
+ * Bytes after a task's struct in its workspace allocation (task_create()):
+ * ghost_cache_resp() writes the usual stored object's ban line there
+ * (~30 + the URL's length) rather than in a WS_Alloc() of its own.
+ */
+#define GHOST_TASK_SPARE	160
+
 struct ghost_task {
 	unsigned		magic;
 #define GHOST_TASK_MAGIC	0x9a3c41d7

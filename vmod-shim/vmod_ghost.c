@@ -285,7 +285,9 @@ task_create(VRT_CTX)
 			return (t);
 		task_fini(ctx, t);	/* another VCL's: afresh */
 	}
-	t = WS_Alloc(ctx->ws, sizeof *t);
+	/* the struct, and GHOST_TASK_SPARE bytes after it for the ban
+	 * line of a stored object (ghost_cache_resp(), same workspace) */
+	t = WS_Alloc(ctx->ws, sizeof *t + GHOST_TASK_SPARE);
 	if (GHOST_UNLIKELY(t == NULL)) {
 		VRT_fail(ctx, "ghost.route(): workspace overflow");
 		return (NULL);
