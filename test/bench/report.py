@@ -159,15 +159,21 @@ def paired(res):
                 w["k"] = (k[0] * 1e6 / HZ / w["reqs"], k[1] * 1e6 / HZ / w["reqs"],
                           k[4] / w["reqs"])
         runs.setdefault(mode, {}).setdefault(int(i), {})[v] = w
+    m = meta(res)
+    nblocks = int(m.get("pair_blocks", "1") or 1)
+    per = -(-int(m.get("pairs", "0") or 0) // nblocks) if nblocks > 1 else 0
     out = {}
     for mode, pairs in runs.items():
         others = sorted({v for p in pairs.values() for v in p if v != "V0"})
         for v in others:
             rps, cost, c0, c3 = [], [], [], []
-            for p in pairs.values():
+            blocks = {}
+            for i, p in sorted(pairs.items()):
                 a, b = p.get("V0"), p.get(v)
                 if not a or not b or not a["rps"] or not b["rps"] or not a["cpu"] or not b["cpu"]:
                     continue
+                if per:
+                    blocks.setdefault((i - 1) // per, []).append(b["rps"] / a["rps"])
                 rps.append(b["rps"] / a["rps"])
                 cost.append(a["cpu"] / b["cpu"])
                 c0.append(a["cpu"])
@@ -180,7 +186,8 @@ def paired(res):
                     "cost": statistics.median(cost), "cost_ci": boot_ci(cost),
                     "cpu0": statistics.median(c0), "cpu3": statistics.median(c3),
                     "k": [statistics.median(c) for c in zip(*ks)] if len(ks) >= 5 else None,
-                    "k0": [statistics.median(c) for c in zip(*k0)] if len(k0) >= 5 else None}
+                    "k0": [statistics.median(c) for c in zip(*k0)] if len(k0) >= 5 else None,
+                    "blocks": [statistics.median(x) for _, x in sorted(blocks.items())]}
         # V3 against the other routing variants of the same pairs (the
         # if-chain and vmod_selector targets): V3's req/s over theirs
         for v in ("V1", "V2"):
@@ -190,6 +197,19 @@ def paired(res):
                 out.setdefault(mode, {})["V3/" + v] = {"n": len(r), "rps": statistics.median(r),
                                                       "rps_ci": boot_ci(r)}
     return out
+
+
+def blocks_text(m):
+    """BENCH_PAIR_BLOCKS: the pairs of a workload in blocks, each on new
+    varnishd children."""
+    n = int(m.get("pair_blocks", "1") or 1)
+    if n <= 1:
+        return ""
+    return (" Each workload's pairs ran in %d blocks, with new varnishd children (`varnishadm "
+            "stop`/`start`, then the warm-up again) before each block after the first, so the "
+            "samples span %d process instances of each variant (a fresh process has a fresh "
+            "memory layout; medians of one instance moved by more than their intervals between "
+            "runs); \"per block\" gives each block's median req/s ratio." % (n, n))
 
 
 def paired_section(pr, m):
@@ -205,16 +225,17 @@ def paired_section(pr, m):
          "V3: the sum, the fair cost; `/proc/PID/task/*/schedstat`) over the requests; "
          "\"by CPU/req\" is V0's CPU per request over V3's, the req/s ratio a saturated, "
          "pinned varnishd reaches. Medians, with the 95 %% bootstrap interval of the median "
-         "in brackets.\n\n" % (m.get("pairs", "?"), m.get("pair_duration", "?")),
-         "| workload | variant | pairs | vs V0, req/s | vs V0, by CPU/req | V0 CPU/req | its CPU/req |\n",
-         "|---|---|---:|---:|---:|---:|---:|\n"]
+         "in brackets.%s\n\n" % (m.get("pairs", "?"), m.get("pair_duration", "?"), blocks_text(m)),
+         "| workload | variant | pairs | vs V0, req/s | vs V0, by CPU/req | V0 CPU/req | its CPU/req | per block |\n",
+         "|---|---|---:|---:|---:|---:|---:|---:|\n"]
     for mode in [x for x in MODES if x in pr]:
         for v in sorted(x for x in pr[mode] if "/" not in x):
             p = pr[mode][v]
-            a.append("| %s | %s | %d | **%.1f %%** [%.1f–%.1f] | **%.1f %%** [%.1f–%.1f] | %s | %s |\n" % (
+            a.append("| %s | %s | %d | **%.1f %%** [%.1f–%.1f] | **%.1f %%** [%.1f–%.1f] | %s | %s | %s |\n" % (
                 MODES[mode], NAMES.get(v, v), p["n"], 100 * p["rps"], 100 * p["rps_ci"][0],
                 100 * p["rps_ci"][1], 100 * p["cost"], 100 * p["cost_ci"][0], 100 * p["cost_ci"][1],
-                fmt_us(p["cpu0"]), fmt_us(p["cpu3"])))
+                fmt_us(p["cpu0"]), fmt_us(p["cpu3"]),
+                " · ".join("%.1f" % (100 * x) for x in p.get("blocks") or []) or "–"))
     return a
 
 
@@ -426,6 +447,26 @@ def pin_text(m):
     return "Processes are not pinned (BENCH_PIN=0): the scheduler places them."
 
 
+def storage_text(res, m):
+    """Each variant's storage at the end of the runs (storage.txt): evictions,
+    so that a reader sees whether the miss runs compared like with like."""
+    p = os.path.join(res, "storage.txt")
+    if not os.path.exists(p):
+        return []
+    rows = [l.split() for l in open(p) if len(l.split()) == 4]
+    if not rows:
+        return []
+    parts = ["%s %s evicted, %s objects, %s bytes per object" % (
+        NAMES.get(v, v).split(" ")[0], "{:,}".format(int(nk)), "{:,}".format(int(no)),
+        "{:,.0f}".format(int(b) / int(no)) if int(no) else "–") for v, nk, no, b in rows]
+    ev = any(int(r[1]) for r in rows)
+    return ["\nStorage at the end of the runs (`-s malloc,%s` each): %s. %s\n" % (
+        m.get("storage", "256m"), "; ".join(parts),
+        "**Some variant evicted objects during the runs: its miss runs were partly measured "
+        "with a full cache.**" if ev else
+        "No variant evicted an object: every miss run stored into a cache with room.")]
+
+
 def render(res):
     m = meta(res)
     vlines, summary = variants_section(res, m)
@@ -437,14 +478,14 @@ def render(res):
     a = [SECTION_VARIANTS + "\n\n", header(m), "\n",
          ("Everything on loopback on the same machine: wrk (`-t1 -c%s`, %s s per run, "
          "a Lua script cycling through 5,000 requests over 100 vhosts × 10 routes × 5 URLs, "
-         "6 request headers), varnishd (one per variant, `-s malloc,256m`, default parameters), "
+         "6 request headers), varnishd (one per variant, `-s malloc,%s`, default parameters), "
          "ghostd (V3, V4, V5) and nginx (1 worker, 10 ports, a 67-byte body, `Cache-Control: max-age=3600`). "
          "The variants run alternately (V0 V1 V2 V3 hits, then pass, %s rounds, each round starting "
          "one variant further on: V1 V2 V3 V0, ...) after a 2 s warm-up "
          "each; medians over the rounds. \"vs V0\" is the median of the per-round ratios (so is "
          "the V3-vs-V1/V2 verdict below). Pass = "
          "the same user VCL in every variant, `if (req.http.X-Bench-Pass) { return (pass); }` "
-         "after the variant's own vcl_recv. " % (m["conns"], m["duration"], m["rounds"]))
+         "after the variant's own vcl_recv. " % (m["conns"], m["duration"], m.get("storage", "256m"), m["rounds"]))
          + pin_text(m) + " CPU/req = utime+stime of the varnishd child "
          "(cache-main, all threads) or of ghostd during the run, divided by the requests wrk "
          "completed. V1 and V2 route in vcl_recv (as generated ingress VCL does), so they route "
@@ -463,6 +504,7 @@ def render(res):
          "(`ghost_decisions_total`) over the requests, after the same warm-up. The regex row "
          "routes one vhost (`rx.bench.test`, 10 `^/r<k>(/|$)` routes; an if-chain in V1 and V2) "
          "whose decisions can only be memoised per full path.\n"]
+    a += storage_text(res, m)
     if m.get("ghost_memo"):
         a.append("\n**Experiment: V3 ran with `ghost.init(..., memo=%s)` instead of the default.**\n"
                  % m["ghost_memo"])

@@ -65,10 +65,27 @@
 #                          its 95 % bootstrap interval: the V3-vs-V0 verdicts
 #                          with a stated precision (docs/benchmarks.md)
 #   BENCH_PAIR_DURATION=2  seconds per paired run
+#   BENCH_PAIR_BLOCKS=1    split each workload's pairs into this many blocks and
+#                          restart the paired variants' varnishd children
+#                          (varnishadm stop/start, then the warm-up again)
+#                          before each block after the first: a fresh process
+#                          has a fresh memory layout, and a difference that
+#                          belongs to one process instance (seen as medians
+#                          moving by more than their intervals between runs)
+#                          then falls on several instances of each variant
 #   BENCH_PAIR_MODES="hit ltpass ltmiss"   workloads of the paired runs
 #   BENCH_PAIR_WITH="V3"   the variants paired against V0 (each pair runs V0
 #                          and all of them, the order reversed every pair;
 #                          e.g. "V3 V7 V6" for the one-pool diagnostics)
+#   BENCH_STORAGE=1g       each varnishd's -s malloc size: large enough that no
+#                          variant evicts during the runs (a long-tail miss
+#                          stores an object per request; with 256m, used until
+#                          the thirteenth session, the storage filled during
+#                          the paired miss runs, V3's larger objects (its ban
+#                          line) a few seconds before V0's, so the pairs
+#                          compared a growing cache with an evicting one).
+#                          The report gives each variant's evictions and bytes
+#                          per stored object at the end.
 #   BENCH_PIN=1            varnishd (manager and child) on the last CPU, wrk,
 #                          nginx and ghostd on the others (needs 2+ CPUs;
 #                          0 = let the scheduler place them). Pinned, a
@@ -95,9 +112,11 @@ GOBENCH=${BENCH_GOBENCH:-1}
 WRITE_DOCS=${BENCH_WRITE_DOCS:-1}
 WARMUP=2
 PIN=${BENCH_PIN:-1}
+STORAGE=${BENCH_STORAGE:-1g}
 PAIRS=${BENCH_PAIRS:-24}
 PAIR_DUR=${BENCH_PAIR_DURATION:-2}
 PAIR_MODES=${BENCH_PAIR_MODES:-hit ltpass ltmiss}
+PAIR_BLOCKS=${BENCH_PAIR_BLOCKS:-1}
 PAIR_WITH=${BENCH_PAIR_WITH:-V3}
 NCPU=$(nproc)
 # VPIN / OPIN: the taskset prefixes for varnishd and for the rest.
@@ -241,7 +260,7 @@ start_varnish() {
 	n=$(vnum "$v")
 	VPORT[$v]=$((BASE + 20 + n))
 	if ! "${VPIN[@]}" varnishd -n "$STAGE/vn$n" -a "127.0.0.1:${VPORT[$v]}" -T "127.0.0.1:$((BASE + 30 + n))" \
-		-S "$STAGE/secret" -f "$STAGE/v$n.vcl" -s malloc,256m -P "$STAGE/varnishd$n.pid" \
+		-S "$STAGE/secret" -f "$STAGE/v$n.vcl" -s "malloc,$STORAGE" -P "$STAGE/varnishd$n.pid" \
 		>"$STAGE/varnishd$n.log" 2>&1; then
 		log "$v: varnishd did not start:"; cat "$STAGE/varnishd$n.log" >&2
 		return 1
@@ -371,6 +390,38 @@ run_pair() {
 	echo "$((c1 - c0)) $((g1 - g0))" >"$out.ns"
 	echo "$(proc_counts "${VCHILD[$v]}" "$k0")" >"$out.k"
 }
+# restart_child V: a new varnishd child for variant V (the manager stays;
+# the child's memory, cache and ghost's memo are new), VCHILD updated.
+restart_child() {
+	local v=$1 n old c i
+	n=$(vnum "$v")
+	old=${VCHILD[$v]}
+	adm() { varnishadm -T "127.0.0.1:$((BASE + 30 + n))" -S "$STAGE/secret" "$@"; }
+	adm stop >/dev/null 2>&1 || true
+	for i in $(seq 200); do
+		adm status 2>/dev/null | grep -q stopped && break
+		sleep 0.05
+	done
+	for i in $(seq 20); do
+		adm start >/dev/null 2>&1 && break
+		sleep 0.25
+	done
+	for i in $(seq 200); do
+		for c in $(pgrep -P "$(cat "$STAGE/varnishd$n.pid")" || true); do
+			if [ "$c" != "$old" ] && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = cache-main ]; then
+				VCHILD[$v]=$c
+				for _ in $(seq 100); do
+					curl -s -m 1 -o /dev/null "http://127.0.0.1:${VPORT[$v]}/" && return 0
+					sleep 0.05
+				done
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+	log "$v: no new varnishd child"
+	return 1
+}
 PAIRED=(V0)
 for v in $PAIR_WITH; do [ -n "${VCHILD[$v]:-}" ] && [ "$v" != V0 ] && PAIRED+=("$v"); done
 if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ ${#PAIRED[@]} -gt 1 ]; then
@@ -381,7 +432,13 @@ if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ ${#PAIRED[@]} -gt 1 ]; th
 			for v in "${PAIRED[@]}"; do warm "$v" "$mode"; done
 		fi
 		log "paired runs: $mode, $PAIRS pairs of ${PAIRED[*]} x ${PAIR_DUR}s (the order reversed every pair)"
+		per=$(( (PAIRS + PAIR_BLOCKS - 1) / PAIR_BLOCKS ))
 		for i in $(seq "$PAIRS"); do
+			if [ "$PAIR_BLOCKS" -gt 1 ] && [ "$i" -gt 1 ] && [ $(( (i - 1) % per )) = 0 ]; then
+				log "paired runs: $mode, new varnishd children before pair $i"
+				for v in "${PAIRED[@]}"; do restart_child "$v"; done
+				for v in "${PAIRED[@]}"; do warm "$v" "$mode"; done
+			fi
 			if [ $((i % 2)) = 1 ]; then ORDER=("${PAIRED[@]}"); else ORDER=("${REVERSED[@]}"); fi
 			for v in "${ORDER[@]}"; do
 				run_pair "$v" "$mode" "$RES/pair-$mode-$i-$v.txt"
@@ -391,6 +448,11 @@ if [ "$PAIRS" -gt 0 ] && [ -n "${VCHILD[V0]:-}" ] && [ ${#PAIRED[@]} -gt 1 ]; th
 	done
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+# Storage at the end: evictions (n_lru_nuked), stored objects and bytes.
+for v in "${ACTIVE[@]}"; do
+	varnishstat -n "$STAGE/vn$(vnum "$v")" -1 -f MAIN.n_lru_nuked -f MAIN.n_object -f SMA.s0.g_bytes 2>/dev/null |
+		awk -v v="$v" '{ c[$1] = $2 } END { print v, c["MAIN.n_lru_nuked"] + 0, c["MAIN.n_object"] + 0, c["SMA.s0.g_bytes"] + 0 }' >>"$RES/storage.txt" || true
+done
 [ -n "$GHOSTD_PID" ] && echo "$(rss_kb "$GHOSTD_PID" VmRSS)" >"$RES/ghostd-bench-rss"
 
 # Memo diagnostic (not measured): one more V3 pass run with varnishlog
@@ -500,7 +562,7 @@ if [ -n "$RELOAD_SIZES" ]; then
 fi
 
 cat >"$RES/meta" <<EOF
-command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS$([ "$PIN" = 1 ] || echo " BENCH_PIN=0")$([ "$MODES" = "hit pass ltpass ltmiss rxpass" ] || echo " BENCH_MODES=\"$MODES\""))
+command=make bench (BENCH_DURATION=$DUR BENCH_ROUNDS=$ROUNDS BENCH_CONNECTIONS=$CONNS$([ "$PIN" = 1 ] || echo " BENCH_PIN=0")$([ "$STORAGE" = 1g ] || echo " BENCH_STORAGE=$STORAGE")$([ "$MODES" = "hit pass ltpass ltmiss rxpass" ] || echo " BENCH_MODES=\"$MODES\""))
 modes=$MODES
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ uncommitted changes in the tree)')
@@ -516,9 +578,11 @@ load_after=$LOAD_AFTER
 duration=$DUR
 rounds=$ROUNDS
 pairs=$PAIRS
+pair_blocks=$PAIR_BLOCKS
 pair_duration=$PAIR_DUR
 conns=$CONNS
 pin=$PIN
+storage=$STORAGE
 reload_routes=$RELOAD_ROUTES
 sock_duration=$SOCK_DUR
 warmup=$WARMUP
