@@ -55,14 +55,19 @@ if [ "$n" = 3 ] || [ "$n" = 4 ]; then
 fi
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$S/secret"
 chmod 600 "$S/secret"
+# CG_VARNISHD: another varnishd binary of the same release, e.g. one built
+# with symbols from the varnish-7.1.1 tag (Debian's is stripped: varnishd's
+# own functions show as addresses); CG_VARNISHD_ARGS: its extra arguments
+# (-p vmod_path=... so that it finds Debian's VMODs too). CG_STORAGE: the
+# malloc storage size (default 256m; a small one measures misses that evict).
 # CG_VGOPTS: more valgrind options, e.g. "--cache-sim=yes --branch-sim=yes"
 # (simulated cache misses and mispredicted branches: what instruction
 # counts miss; cgsum.py --events prints them per request)
 # shellcheck disable=SC2086
 valgrind --tool=callgrind --dump-before=VCLI_WriteResult ${CG_VGOPTS:-} \
-	--callgrind-out-file="$S/cg.%p.out" varnishd -F -j none \
+	--callgrind-out-file="$S/cg.%p.out" "${CG_VARNISHD:-varnishd}" -F -j none ${CG_VARNISHD_ARGS:-} \
 	-n "$S/vn" -a 127.0.0.1:$((B + 20)) -T 127.0.0.1:$((B + 21)) -S "$S/secret" \
-	-f "$S/v$n.vcl" -s malloc,256m >"$S/vg.log" 2>&1 &
+	-f "$S/v$n.vcl" -s malloc,${CG_STORAGE:-256m} >"$S/vg.log" 2>&1 &
 VG=$!
 PIDS+=("$VG")
 adm() { varnishadm -T 127.0.0.1:$((B + 21)) -S "$S/secret" "$@"; }
