@@ -35,7 +35,7 @@
  * The host table: for each host (its deps key, reuse.c) whose deps record
  * is the usual one (the Host and the path, or the Host alone), what a
  * fetch needs of it to build the answer's key: "path in the key", and the
- * scope lengths. Direct-mapped, one slot per host hash, 192 bytes, no
+ * scope lengths. Direct-mapped (memo.h ghost_vh_index()), 192 bytes, no
  * allocation per entry: written in place under a sequence count (odd
  * while a writer is at it) and read without lock or reference, never
  * waiting (a busy or changed slot is a miss: the caller looks up the deps
@@ -152,6 +152,7 @@ ghost_memo_new(struct ghost_vcl *gv, unsigned slots)
 	m->vh = (void *)(((uintptr_t)m->vh_mem + MEMO_ALIGN - 1) &
 	    ~(uintptr_t)(MEMO_ALIGN - 1));
 	m->vh_mask = i - 1;
+	m->vh_shift = 64 - (unsigned)__builtin_ctz(i);
 	gv->memo = m;
 	return (0);
 }
@@ -259,7 +260,7 @@ ghost_memo_insert(struct ghost_vcl *gv, uint64_t gen, const char *key,
  * has the slot: the deps record in the memo serves then.
  */
 void
-ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen,
     const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl)
 {
 	struct ghost_memo *m;
@@ -278,7 +279,7 @@ ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
 		else
 			w16 |= (uint64_t)sl[i] << (16 * i);
 	}
-	e = m->vh[h & m->vh_mask];
+	e = m->vh[ghost_vh_index(m, k, kl)];
 	s = __atomic_load_n(&e[0], __ATOMIC_RELAXED);
 	if ((s & 1) || !__atomic_compare_exchange_n(&e[0], &s, s + 1, 0,
 	    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))

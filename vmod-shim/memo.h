@@ -164,6 +164,7 @@ struct ghost_memo {
 	uint64_t		(*vh)[VH_WORDS];	/* the host table */
 	void			*vh_mem;		/* its allocation */
 	unsigned		vh_mask;
+	unsigned		vh_shift;	/* 64 - log2(vh_mask + 1) */
 };
 
 /* The set of hash h: its first slot (which holds its lock). */
@@ -231,9 +232,23 @@ memo_slot(struct ghost_vcl *gv, uint64_t gen, const char *key, size_t klen,
 	memo_lock(s);
 	/* not unrolled: the key compare's code once (fewer code lines) */
 #pragma GCC unroll 1
-	for (w = 0; w < MEMO_WAYS; w++, s++)
-		if (s->gen == gen && memo_same(s, h, key, klen))
+	for (w = 0; w < MEMO_WAYS; w++, s++) {
+		if (s->gen != gen || s->data == NULL || s->hash != h ||
+		    s->klen != klen)
+			continue;
+		/*
+		 * The value's first line, asked for before the key compare
+		 * reads the key's: on a long tail both are cold (in DRAM),
+		 * and their misses now overlap instead of following each
+		 * other (the caller reads the value next: a copy, or a
+		 * fetch's answer in place, memo_prefetch() in reuse.c). A
+		 * prefetch never faults; the slot's data is stable while
+		 * the set's lock is held.
+		 */
+		__builtin_prefetch(s->data + memo_voff(klen));
+		if (memo_eq(s->data, key, klen))
 			return (s);
+	}
 	return (NULL);
 }
 
@@ -350,12 +365,50 @@ vh_same(const uint64_t *w, const char *k, size_t kl)
 }
 
 /*
- * The host table's entry of key k (a host's deps key; h: the hash the
- * caller indexes the table by, reuse.c) under generation gen into *o,
- * and 1; 0: none (then the deps record in the memo tells).
+ * The host table's index of key k (kl bytes: a host's deps key, the raw
+ * Host): a hash of its own, a few instructions, so that a fetch can read
+ * the entry before it builds and hashes the answer's key (reuse.c
+ * memo_find_host()): 8 bytes at a time, the last word read as the 8
+ * bytes that end the key, shifted, each word multiplied in, and the
+ * index taken from the top bits (vh_shift), which every bit of every
+ * word reaches (a product's bit i depends on the factors' bits 0 to i
+ * only).
+ */
+static GHOST_INLINE unsigned
+ghost_vh_index(const struct ghost_memo *m, const char *k, size_t kl)
+{
+	const char *e;
+	uint64_t h = kl, v = 0;
+	size_t i;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (GHOST_LIKELY(kl >= 8)) {
+		/* e: the last 8 bytes; the loop stops 1 to 8 bytes short */
+		for (e = k + kl - 8; k < e; k += 8) {
+			memcpy(&v, k, 8);
+			h = (h ^ v) * 0xff51afd7ed558ccdULL;
+		}
+		memcpy(&v, e, 8);
+		v >>= 8 * (size_t)(k - e);
+	} else
+#endif
+	for (; kl > 0; k += i, kl -= i) {
+		i = kl < 8 ? kl : 8;
+		v = vh_word(k, i, 0);
+		if (kl > 8)
+			h = (h ^ v) * 0xff51afd7ed558ccdULL;
+	}
+	h = (h ^ v) * 0xff51afd7ed558ccdULL;
+	return ((unsigned)(h >> m->vh_shift));
+}
+
+/*
+ * The host table's entry of key k (a host's deps key, reuse.c: its index
+ * ghost_vh_index()) under generation gen into *o, and 1; 0: none (then
+ * the deps record in the memo tells).
  */
 static GHOST_INLINE int
-ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen,
     const char *k, size_t kl, struct ghost_vh *o)
 {
 	const struct ghost_memo *m = gv->memo;
@@ -363,7 +416,7 @@ ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
 
 	if (GHOST_UNLIKELY(kl > VH_KEY_MAX))
 		return (0);
-	e = m->vh[h & m->vh_mask];
+	e = m->vh[ghost_vh_index(m, k, kl)];
 	s = __atomic_load_n(&e[0], __ATOMIC_ACQUIRE);
 	meta = __atomic_load_n(&e[VH_META], __ATOMIC_RELAXED);
 	if ((s & 1) || __atomic_load_n(&e[1], __ATOMIC_RELAXED) != gen ||
@@ -388,7 +441,7 @@ ghost_memo_vh_get(const struct ghost_vcl *gv, uint64_t gen, uint64_t h,
 	return (1);
 }
 
-void ghost_memo_vh_put(struct ghost_vcl *, uint64_t gen, uint64_t h,
+void ghost_memo_vh_put(struct ghost_vcl *, uint64_t gen,
     const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl);
 int ghost_state_read(struct ghost_vcl *, double now, uint64_t *gen,
     uint64_t *origin);

@@ -709,8 +709,7 @@ scopes_32(const uint8_t *v, uint32_t nsl, int32_t *sl)
 /*
  * The memo hash of an answer key (ak, kl bytes): its path part (from base,
  * memo_key()) hashed on top of the hash of what comes before it (hp), so
- * that the probes of one lookup hash only their path parts, and the
- * hash of the usual key's head ("A" and the Host) indexes the host table.
+ * that the probes of one lookup hash only their path parts.
  */
 static GHOST_INLINE uint64_t
 akey_hash(const char *ak, size_t base, size_t kl, uint64_t hp)
@@ -776,9 +775,8 @@ memo_store(struct ghost_vcl *gv, struct ws *ws,
 		    buf, sizeof a->deps + sizeof base_addr + dl + tail,
 		    deps_fix);
 		if (q->host != NULL && deps_usual(&a->deps)) {
-			/* the usual key's head: base bytes */
 			scopes_32((const uint8_t *)sl, nsl, sl32);
-			ghost_memo_vh_put(gv, a->gen, hp, dk, dkl, a->deps.p,
+			ghost_memo_vh_put(gv, a->gen, dk, dkl, a->deps.p,
 			    sl32, nsl);
 		}
 	}
@@ -853,7 +851,8 @@ memo_prefetch(void *ref, const uint8_t *v)
 {
 	uint64_t e;
 
-	__builtin_prefetch(v);
+	/* (v itself: asked for by memo_slot(), memo.h, before the key
+	 * compare) */
 	__builtin_prefetch(v + 128);
 	e = __atomic_load_n(&ghost_memo_hdr(ref)->side[0], __ATOMIC_RELAXED);
 	if (e != 0)
@@ -935,13 +934,13 @@ memo_probe(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 /*
  * memo_probe() under the host's deps record (key k, kl: deps_key()):
  * referenced in the memo entry (its pointers moved there by deps_fix()),
- * or copied for a cache decision, whose answers are copied too. A usual
- * record goes into the host table (under *hh, the hash of the usual key's
- * head: memo_find_host(); NULL: not looked up there).
+ * or copied for a cache decision, whose answers are copied too. With
+ * vh (the host was looked up in the host table: memo_find_host()), a
+ * usual record goes into the host table.
  */
 static int GHOST_COLD
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
-    const struct ghost_rq *q, const char *k, size_t kl, const uint64_t *hh,
+    const struct ghost_rq *q, const char *k, size_t kl, int vh,
     struct ghost_ans *a, const struct ghost_ans **ap, const uint8_t **raw,
     size_t *rawlen, void **ref, uintptr_t *snap)
 {
@@ -980,8 +979,8 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	else
 		assert(dbase == (uintptr_t)(v + sizeof d + sizeof dbase));
 	scopes_32(v + vl - sizeof nsl - nsl * sizeof(int64_t), nsl, sl);
-	if (hh != NULL && deps_usual(&d))
-		ghost_memo_vh_put(gv, gen, *hh, k, kl, d.p, sl, nsl);
+	if (vh && deps_usual(&d))
+		ghost_memo_vh_put(gv, gen, k, kl, d.p, sl, nsl);
 	rq_path(q, &path, &pl);
 	ak = memo_key(NULL, q, &d, path, pl, &base, &akl, abuf, sizeof abuf);
 	if (ak == NULL) {
@@ -1003,9 +1002,13 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 /*
  * Find a memoised answer for q under generation gen: the host's usual
  * deps record from the host table (no lock, no reference: one memo
- * lookup per decision instead of two; the table is indexed by the hash
- * of the usual key's head, which the answer's hash goes on from), else
- * from the memo (memo_find_deps()).
+ * lookup per decision instead of two), else from the memo
+ * (memo_find_deps()). The host table's entry is read first: on a long
+ * tail it is in DRAM (~300 ns), and its index needs only the Host
+ * (ghost_vh_index(): a few instructions), so the key's building and
+ * hashing, which do not need the entry, run while its line comes
+ * (they ran before it, when the entry was indexed by the key head's
+ * hash: the miss then followed them).
  */
 static GHOST_INLINE int
 memo_find_host(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
@@ -1017,23 +1020,28 @@ memo_find_host(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 	const char *k, *path;
 	size_t kl, base, pl;
 	uint64_t hh;
+	int found;
 	char abuf[512];		/* the key, when it fits */
 
 	k = deps_key(q, &kl);
+	if (GHOST_UNLIKELY(q->host == NULL))
+		return (memo_find_deps(gv, ws, gen, q, k, kl, 0, a, ap, raw,
+		    rawlen, ref, snap));
+	found = ghost_memo_vh_get(gv, gen, k, kl, &vh);
 	rq_path(q, &path, &pl);
 	/*
 	 * the usual key with the whole path, as memo_key() builds it: its
 	 * head is that of any key
 	 */
-	if (GHOST_UNLIKELY(q->host == NULL || 9 + kl + 9 + pl > sizeof abuf))
-		return (memo_find_deps(gv, ws, gen, q, k, kl, NULL, a, ap, raw,
+	if (GHOST_UNLIKELY(9 + kl + 9 + pl > sizeof abuf))
+		return (memo_find_deps(gv, ws, gen, q, k, kl, 0, a, ap, raw,
 		    rawlen, ref, snap));
 	(void)key_usual(abuf, k, kl, 1, path, pl, &base);
 	hh = ghost_hash(abuf, base, 0);
-	if (GHOST_LIKELY(ghost_memo_vh_get(gv, gen, hh, k, kl, &vh)))
+	if (GHOST_LIKELY(found))
 		return (memo_probe(gv, ws, gen, q, abuf, base, pl, hh, vh.p,
 		    vh.sl, vh.nsl, a, ap, raw, rawlen, ref));
-	return (memo_find_deps(gv, ws, gen, q, k, kl, &hh, a, ap, raw, rawlen,
+	return (memo_find_deps(gv, ws, gen, q, k, kl, 1, a, ap, raw, rawlen,
 	    ref, snap));
 }
 

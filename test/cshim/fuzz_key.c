@@ -58,10 +58,10 @@ ghost_memo_entry_free(uint8_t *data)
 }
 
 void
-ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen, uint64_t h,
+ghost_memo_vh_put(struct ghost_vcl *gv, uint64_t gen,
     const char *k, size_t kl, int p, const int32_t *sl, uint32_t nsl)
 {
-	(void)gv; (void)gen; (void)h; (void)k; (void)kl; (void)p; (void)sl; (void)nsl;
+	(void)gv; (void)gen; (void)k; (void)kl; (void)p; (void)sl; (void)nsl;
 }
 
 /* memo_store()'s ban line name (cachekey.c, memo.c): not fuzzed here. */
