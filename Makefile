@@ -104,6 +104,14 @@ $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shi
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -o $@ test/cshim/query_test.c vmod-shim/query.c
 
+# The memo's host table used (memo_test.c): memo.c and reuse.c as the
+# VMOD has them, the workspace from ws.c
+MEMO_TEST_SRC := test/cshim/memo_test.c test/cshim/ws.c vmod-shim/memo.c vmod-shim/reuse.c \
+                 vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c
+$(BUILD)/cshim/memo_test: $(MEMO_TEST_SRC) $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c
+	@mkdir -p $(@D)
+	$(CC) $(CSHIM_CFLAGS) -Wno-unused-parameter -pthread -I$(VARNISHINC) -I$(BUILD)/vmod -o $@ $(MEMO_TEST_SRC) -lvarnishapi -lm
+
 # libFuzzer targets of the shim's answer decoder and memo key builder
 # (test/fuzz.sh runs them; clang and libclang-rt-dev from make deps-test)
 FUZZ_CC     ?= clang
@@ -118,12 +126,13 @@ $(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
 
-## test-c: the shim's C tests (weighted pick, query parameters, consistent-hash ring against route/'s vectors)
-test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/select_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test
+## test-c: the shim's C tests (weighted pick, query parameters, consistent-hash ring against route/'s vectors, the memo's host table)
+test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/select_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test $(BUILD)/cshim/memo_test
 	$(BUILD)/cshim/pick_test route/testdata/pick_vectors.txt
 	$(BUILD)/cshim/select_test route/testdata/select_vectors.txt
 	$(BUILD)/cshim/ring_test route/ring/testdata/ring_vectors.txt
 	$(BUILD)/cshim/query_test route/testdata/query_vectors.txt
+	$(BUILD)/cshim/memo_test
 
 ## test: everything — format, vet, unit (race), fuzz, VTC, end-to-end, faults (short), dist
 test: deps-test build
