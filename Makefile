@@ -108,7 +108,7 @@ $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shi
 # VMOD has them, the workspace from ws.c
 MEMO_TEST_SRC := test/cshim/memo_test.c test/cshim/ws.c vmod-shim/memo.c vmod-shim/reuse.c \
                  vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c
-$(BUILD)/cshim/memo_test: $(MEMO_TEST_SRC) $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c
+$(BUILD)/cshim/memo_test: $(MEMO_TEST_SRC) $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c
 	@mkdir -p $(@D)
 	$(CC) $(CSHIM_CFLAGS) -Wno-unused-parameter -pthread -I$(VARNISHINC) -I$(BUILD)/vmod -o $@ $(MEMO_TEST_SRC) -lvarnishapi -lm
 
@@ -122,7 +122,7 @@ $(BUILD)/cshim/fuzz_answer: test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shi
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shim/pick.c -lvarnishapi
 
-$(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c
+$(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
 

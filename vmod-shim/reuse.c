@@ -23,6 +23,7 @@
 #include "answer.h"
 #include "memo.h"
 #include "rq.h"
+#include "stats.h"
 #include "reuse.h"
 
 /* Scope lengths probed per request at most (route.MaxScopeLens). */
@@ -936,7 +937,8 @@ memo_probe(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
  * referenced in the memo entry (its pointers moved there by deps_fix()),
  * or copied for a cache decision, whose answers are copied too. With
  * vh (the host was looked up in the host table: memo_find_host()), a
- * usual record goes into the host table.
+ * usual record goes into the host table, and the lookup is counted
+ * (GHOST.memo_host_miss: the only sign outside that the table is used).
  */
 static int GHOST_COLD
 memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
@@ -958,6 +960,9 @@ memo_find_deps(struct ghost_vcl *gv, struct ws *ws, uint64_t gen,
 					   read here only, no copy kept */
 	char abuf[512];			/* the answer key, when it fits */
 
+	/* here, off the host table's path: nothing counted on a hit */
+	if (vh)
+		GHOST_STAT(memo_host_miss);
 	if (ref != NULL)
 		dref = ghost_memo_ref(gv, gen, k, kl, ghost_hash(k, kl, 0), &v,
 		    &vl);

@@ -79,6 +79,10 @@ ghost_hash(const void *p, size_t l, uint64_t seed)
 	return (seed);
 }
 
+/* reuse.c's counter of host table misses (stats.c) */
+static struct VSC_ghost vsc;
+struct VSC_ghost *ghost_vsc = &vsc;
+
 /* rq.c's ghost_rq_init() asks for the listener; the target sets q itself. */
 VCL_STRING
 VRT_r_local_socket(VRT_CTX)

@@ -22,7 +22,10 @@
  *      deps record gone from the memo, i.e. through the host table only,
  *      and not found once the host table's entry is gone too (so the
  *      lookup really depends on it); the fallback (deps record, no host
- *      table entry) finds it too and puts the entry back.
+ *      table entry) finds it too and puts the entry back; and the
+ *      counter of host table misses (GHOST.memo_host_miss, which the VTC
+ *      g200 reads) counts the lookups the table did not serve, only
+ *      those.
  *
  * Built and run by make test-c. Timing plays no part (docs/benchmarks.md
  * "thirteenth session" for the host table's cost).
@@ -45,6 +48,7 @@
 #include "answer.h"
 #include "memo.h"
 #include "rq.h"
+#include "stats.h"
 #include "reuse.h"
 
 #define SLOTS		(1U << 16)	/* memo slots: a host table of 4,096 */
@@ -74,6 +78,10 @@ ghost_norm_host(struct ws *ws, const char *host)
 	(void)host;
 	return (NULL);
 }
+
+/* the VMOD's counters (stats.c): GHOST.memo_host_miss is reuse.c's */
+static struct VSC_ghost vsc;
+struct VSC_ghost *ghost_vsc = &vsc;
 
 /* rq.c asks for the listener only for an answer whose deps read it */
 VCL_STRING
@@ -342,7 +350,7 @@ t_find(void)
 	struct ghost_vcl gv;
 	struct ghost_vh vh;
 	const char *h = "vh7.bench.test";
-	uint64_t sl[2] = { 4, 8 };
+	uint64_t sl[2] = { 4, 8 }, miss;
 	char rn[64];
 	int ref;
 
@@ -357,16 +365,24 @@ t_find(void)
 	    vh.sl[0], vh.sl[1]);
 
 	for (ref = 1; ref >= 0; ref--) {
-		/* another path under the scope, with the deps record there */
+		/* another path under the scope, with the deps record there:
+		 * through the host table, no miss counted */
+		miss = vsc.memo_host_miss;
 		CHECK(find(&gv, h, "/api/other", GEN, ref, rn, sizeof rn) &&
 		    !strcmp(rn, "api"), "find (ref %d): /api/other not "
 		    "found (\"%s\")", ref, rn);
 		CHECK(!find(&gv, h, "/apx", GEN, ref, rn, sizeof rn),
 		    "find (ref %d): /apx found, outside the scope", ref);
+		CHECK(vsc.memo_host_miss == miss, "find (ref %d): %ju host "
+		    "table misses counted for a host in the table", ref,
+		    (uintmax_t)(vsc.memo_host_miss - miss));
 		CHECK(!find(&gv, h, "/api/other", GEN + 1, ref, rn, sizeof rn),
 		    "find (ref %d): found under another generation", ref);
 		CHECK(!find(&gv, "vh8.bench.test", "/api/other", GEN, ref, rn,
 		    sizeof rn), "find (ref %d): found for another host", ref);
+		CHECK(vsc.memo_host_miss == miss + 2, "find (ref %d): %ju host "
+		    "table misses counted for 2 lookups not in the table", ref,
+		    (uintmax_t)(vsc.memo_host_miss - miss));
 	}
 
 	/* the deps record gone: only the host table leads to the answer */
@@ -395,12 +411,20 @@ t_find(void)
 	ghost_memo_vh_put(&gv, GEN + 1, h, strlen(h), 1, vh.sl, vh.nsl);
 	CHECK(!ghost_memo_vh_get(&gv, GEN, h, strlen(h), &vh),
 	    "host table: %s's entry still there", h);
+	miss = vsc.memo_host_miss;
 	CHECK(find(&gv, h, "/api/other", GEN, 1, rn, sizeof rn) &&
 	    !strcmp(rn, "api"), "find through the deps record: /api/other "
 	    "not found (\"%s\")", rn);
+	CHECK(vsc.memo_host_miss == miss + 1, "find through the deps record: "
+	    "%ju host table misses counted", (uintmax_t)(vsc.memo_host_miss -
+	    miss));
 	CHECK(ghost_memo_vh_get(&gv, GEN, h, strlen(h), &vh),
 	    "the lookup through the deps record did not put %s back in the "
 	    "host table", h);
+	CHECK(find(&gv, h, "/api/v1/x", GEN, 1, rn, sizeof rn) &&
+	    vsc.memo_host_miss == miss + 1, "find after the refill: not found, "
+	    "or %ju host table misses counted", (uintmax_t)(vsc.memo_host_miss -
+	    miss));
 	ghost_memo_free(&gv);
 }
 
