@@ -467,6 +467,22 @@ def storage_text(res, m):
         "No variant evicted an object: every miss run stored into a cache with room.")]
 
 
+def memo_host_text(res):
+    """V3's memo at the end of the runs (memo-host.txt): lookups served, and
+    those the host table did not serve (GHOST.memo_host_miss)."""
+    p = os.path.join(res, "memo-host.txt")
+    if not os.path.exists(p):
+        return []
+    f = open(p).read().split()
+    if len(f) != 2:
+        return []
+    hit, miss = int(f[0]), int(f[1])
+    return ["\nV3's memo at the end of the runs: %s lookups served by it (GHOST.memo_hit), %s of all "
+            "lookups not served by its host table (GHOST.memo_host_miss: a host's first request in "
+            "a generation, or a host whose table slot another host took; each reads the host's "
+            "record from the memo, one lookup more).\n" % ("{:,}".format(hit), "{:,}".format(miss))]
+
+
 def render(res):
     m = meta(res)
     vlines, summary = variants_section(res, m)
@@ -505,6 +521,7 @@ def render(res):
          "routes one vhost (`rx.bench.test`, 10 `^/r<k>(/|$)` routes; an if-chain in V1 and V2) "
          "whose decisions can only be memoised per full path.\n"]
     a += storage_text(res, m)
+    a += memo_host_text(res)
     if m.get("ghost_memo"):
         a.append("\n**Experiment: V3 ran with `ghost.init(..., memo=%s)` instead of the default.**\n"
                  % m["ghost_memo"])

@@ -453,6 +453,13 @@ for v in "${ACTIVE[@]}"; do
 	varnishstat -n "$STAGE/vn$(vnum "$v")" -1 -f MAIN.n_lru_nuked -f MAIN.n_object -f SMA.s0.g_bytes 2>/dev/null |
 		awk -v v="$v" '{ c[$1] = $2 } END { print v, c["MAIN.n_lru_nuked"] + 0, c["MAIN.n_object"] + 0, c["SMA.s0.g_bytes"] + 0 }' >>"$RES/storage.txt" || true
 done
+# V3's memo at the end: lookups it served, and those the host table did not
+# (GHOST.memo_host_miss: a host's first request of a generation, or a host
+# whose table slot another host took).
+if [ -n "${VCHILD[V3]:-}" ]; then
+	varnishstat -n "$STAGE/vn3" -1 -f 'GHOST.*memo_hit' -f 'GHOST.*memo_host_miss' 2>/dev/null |
+		awk '{ n = split($1, p, "."); c[p[n]] += $2 } END { print c["memo_hit"] + 0, c["memo_host_miss"] + 0 }' >"$RES/memo-host.txt" || true
+fi
 [ -n "$GHOSTD_PID" ] && echo "$(rss_kb "$GHOSTD_PID" VmRSS)" >"$RES/ghostd-bench-rss"
 
 # Memo diagnostic (not measured): one more V3 pass run with varnishlog
