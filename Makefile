@@ -106,7 +106,7 @@ $(BUILD)/cshim/query_test: test/cshim/query_test.c test/cshim/vectors.h vmod-shi
 
 # The memo's host table used (memo_test.c): memo.c and reuse.c as the
 # VMOD has them, the workspace from ws.c
-MEMO_TEST_SRC := test/cshim/memo_test.c test/cshim/ws.c vmod-shim/memo.c vmod-shim/reuse.c \
+MEMO_TEST_SRC := test/cshim/memo_test.c test/cshim/ws.c test/cshim/vmod_stubs.c vmod-shim/memo.c vmod-shim/reuse.c \
                  vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c
 $(BUILD)/cshim/memo_test: $(MEMO_TEST_SRC) $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c
 	@mkdir -p $(@D)
@@ -122,9 +122,9 @@ $(BUILD)/cshim/fuzz_answer: test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shi
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_answer.c vmod-shim/answer.c vmod-shim/pick.c -lvarnishapi
 
-$(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/reuse.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c
+$(BUILD)/cshim/fuzz_key: test/cshim/fuzz_key.c test/cshim/ws.c test/cshim/vmod_stubs.c vmod-shim/reuse.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c $(VMOD_HDR) $(BUILD)/vmod/vcc_ghost_if.c $(BUILD)/vmod/VSC_ghost.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/cshim/fuzz_key.c test/cshim/ws.c test/cshim/vmod_stubs.c vmod-shim/rq.c vmod-shim/hdr.c vmod-shim/query.c vmod-shim/answer.c -lvarnishapi
 
 ## test-c: the shim's C tests (weighted pick, query parameters, consistent-hash ring against route/'s vectors, the memo's host table)
 test-c: $(BUILD)/cshim/pick_test $(BUILD)/cshim/select_test $(BUILD)/cshim/query_test $(BUILD)/cshim/ring_test $(BUILD)/cshim/memo_test

@@ -79,17 +79,8 @@ ghost_hash(const void *p, size_t l, uint64_t seed)
 	return (seed);
 }
 
-/* reuse.c's counter of host table misses (stats.c) */
-static struct VSC_ghost vsc;
-struct VSC_ghost *ghost_vsc = &vsc;
-
-/* rq.c's ghost_rq_init() asks for the listener; the target sets q itself. */
-VCL_STRING
-VRT_r_local_socket(VRT_CTX)
-{
-	(void)ctx;
-	return (NULL);
-}
+/* reuse.c's counters and rq.c's listener: vmod_stubs.c (the target sets
+ * q's listener itself) */
 
 /* Does the answer's deps.h name n? */
 static int
